@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * The one `kvsync` binary: dispatches to a subcommand module. Each module exports
+ * `run(argv): Promise<number>` and is loaded lazily so that `kvsync convert` does not pay for the
+ * Kubernetes client, nor `kvsync controller` for the emulator.
+ */
+import { pathToFileURL } from 'node:url';
+
+export interface Command {
+  run(argv: string[]): Promise<number>;
+}
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const commands: Record<string, CommandEntry> = {
+  dev: {
+    summary: 'local control plane (+ emulator, controller, samples as they land); `dev control-plane` for the control plane alone',
+    load: () => import('./dev/command.ts'),
+  },
+};
+
+function usage(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return ['usage: kvsync <command> [flags]', '', 'commands:', ...rows, '', 'Run `kvsync <command> --help` for its flags.'].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const entry = commands[name];
+  if (entry === undefined) {
+    console.error(`kvsync: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const command = await entry.load();
+  return command.run(rest);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || process.argv[1]?.endsWith('/bin/kvsync.js')) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(`kvsync: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}

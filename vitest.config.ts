@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: unit tests (beside the code, no cluster, fast) and integration tests, which share one
+// real control plane started once per run by the global setup (2 cores: never one per file).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // The cold Go build may run inside the global setup; its own timeout lives there.
+          teardownTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,214 @@
+/**
+ * Reads the Azure Key Vault provider's SecretProviderClass `parameters` (all strings) the way the
+ * provider does, so a SecretProviderClass becomes a KeyVaultSync by changing apiVersion and kind.
+ * Nothing here merges with typed fields; `resolve.ts` does that.
+ */
+import { parse as parseYaml } from 'yaml';
+import { parseCloudName } from './cloud.ts';
+import type { CloudName } from './cloud.ts';
+import type { SpecIssue } from './errors.ts';
+import { VaultObjectSchema } from './keyvaultsync-schema.ts';
+import type { VaultObject } from './keyvaultsync-schema.ts';
+import { schemaIssues } from './validate.ts';
+
+/** Identity mode a SecretProviderClass selects. */
+export type CsiIdentity =
+  | { mode: 'podIdentity' }
+  | { mode: 'managedIdentity'; clientID: string | undefined }
+  | { mode: 'workloadIdentity'; clientID: string };
+
+/** One entry of the `objects` array, in kvsync terms, with the CSI fields that were set. */
+export interface CsiObject {
+  object: VaultObject;
+  /** kvsync field names that the CSI entry set explicitly (others are unset). */
+  explicit: ReadonlySet<keyof VaultObject>;
+  /** Field path prefix for messages, e.g. `spec.parameters.objects: array[2]`. */
+  path: string;
+}
+
+export interface CsiParameters {
+  keyvaultName: string | undefined;
+  tenantID: string | undefined;
+  /** Undefined when cloudName is absent; `unknownCloudName` holds a name kvsync does not know. */
+  cloudName: CloudName | undefined;
+  unknownCloudName: string | undefined;
+  identity: CsiIdentity | undefined;
+  /** Undefined when `objects` is absent. */
+  objects: CsiObject[] | undefined;
+}
+
+export interface CsiParseOutcome {
+  parameters: CsiParameters;
+  issues: SpecIssue[];
+  warnings: string[];
+}
+
+const P = 'spec.parameters';
+
+/** Parameters that kvsync reads. */
+const KNOWN = new Set(['keyvaultName', 'tenantID', 'tenantId', 'cloudName', 'usePodIdentity', 'useVMManagedIdentity', 'userAssignedIdentityID', 'clientID', 'objects']);
+/** Parameters that the provider knows but that mean nothing to kvsync (accepted, ignored). */
+const IGNORED = new Set(['resourceGroup', 'subscriptionId', 'cloudEnvFileName', 'podIdentityNamespace', 'podIdentityName']);
+
+/** CSI field → kvsync field. */
+const FIELD_MAP = {
+  objectName: 'name',
+  objectType: 'type',
+  objectAlias: 'alias',
+  objectVersion: 'version',
+  objectVersionHistory: 'versionHistory',
+  objectEncoding: 'encoding',
+  objectFormat: 'format',
+  filePermission: 'filePermission',
+} as const satisfies Record<string, keyof VaultObject>;
+type CsiField = keyof typeof FIELD_MAP;
+
+/** Go's strconv.ParseBool, which the provider uses; "" is false. */
+export function parseCsiBool(value: string | undefined): boolean | undefined {
+  if (value === undefined || value === '') return false;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  return undefined;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  const t = v?.trim();
+  return t === undefined || t === '' ? undefined : t;
+}
+
+/** Parses `parameters`; problems come back as issues (paths under spec.parameters), never thrown. */
+export function parseCsiParameters(params: Readonly<Record<string, string>>): CsiParseOutcome {
+  const issues: SpecIssue[] = [];
+  const warnings: string[] = [];
+  for (const key of Object.keys(params)) {
+    if (KNOWN.has(key)) continue;
+    if (IGNORED.has(key) || key.startsWith('csi.storage.k8s.io/')) warnings.push(`${P}.${key} is ignored by kvsync`);
+    else warnings.push(`${P}.${key} is not an Azure provider parameter kvsync knows; ignored`);
+  }
+
+  const tenantID = nonEmpty(params.tenantID);
+  const tenantIdLegacy = nonEmpty(params.tenantId);
+  if (tenantID !== undefined && tenantIdLegacy !== undefined && tenantID.toLowerCase() !== tenantIdLegacy.toLowerCase()) {
+    issues.push({ path: `${P}.tenantId`, message: `conflicts with ${P}.tenantID ("${tenantIdLegacy}" ≠ "${tenantID}")` });
+  }
+
+  let cloudName: CloudName | undefined;
+  let unknownCloudName: string | undefined;
+  if (params.cloudName !== undefined) {
+    cloudName = parseCloudName(params.cloudName);
+    if (cloudName === undefined) unknownCloudName = params.cloudName;
+  }
+
+  return {
+    parameters: {
+      keyvaultName: nonEmpty(params.keyvaultName),
+      tenantID: tenantID ?? tenantIdLegacy,
+      cloudName,
+      unknownCloudName,
+      identity: parseIdentity(params, issues),
+      objects: params.objects === undefined ? undefined : parseObjects(params.objects, issues),
+    },
+    issues,
+    warnings,
+  };
+}
+
+function parseIdentity(params: Readonly<Record<string, string>>, issues: SpecIssue[]): CsiIdentity | undefined {
+  const pod = parseCsiBool(params.usePodIdentity);
+  const vm = parseCsiBool(params.useVMManagedIdentity);
+  if (pod === undefined) issues.push({ path: `${P}.usePodIdentity`, message: `must be a boolean ("true" or "false")` });
+  if (vm === undefined) issues.push({ path: `${P}.useVMManagedIdentity`, message: `must be a boolean ("true" or "false")` });
+  if (pod === true && vm === true) {
+    issues.push({ path: `${P}.useVMManagedIdentity`, message: 'usePodIdentity and useVMManagedIdentity cannot both be true' });
+    return undefined;
+  }
+  if (pod === true) return { mode: 'podIdentity' };
+  if (vm === true) return { mode: 'managedIdentity', clientID: nonEmpty(params.userAssignedIdentityID) };
+  const clientID = nonEmpty(params.clientID);
+  return clientID === undefined ? undefined : { mode: 'workloadIdentity', clientID };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The `objects` string: YAML with `array:`, each item itself a YAML document (a string) or a mapping.
+ * Parsed with the failsafe schema so every scalar stays a string, as the provider's Go structs see
+ * them (`filePermission: 0644` stays "0644").
+ */
+function parseObjects(text: string, issues: SpecIssue[]): CsiObject[] {
+  const path = `${P}.objects`;
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { schema: 'failsafe' });
+  } catch (err) {
+    issues.push({ path, message: `is not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` });
+    return [];
+  }
+  if (doc === null || doc === undefined || doc === '') return [];
+  if (!isRecord(doc) || !Array.isArray(doc.array)) {
+    issues.push({ path, message: 'must be YAML of the form "array: [ <object YAML>, ... ]"' });
+    return [];
+  }
+  const out: CsiObject[] = [];
+  doc.array.forEach((item: unknown, i: number) => {
+    const itemPath = `${path}: array[${i}]`;
+    let entry: unknown = item;
+    if (typeof item === 'string') {
+      try {
+        entry = parseYaml(item, { schema: 'failsafe' });
+      } catch (err) {
+        issues.push({ path: itemPath, message: `is not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` });
+        return;
+      }
+    }
+    if (!isRecord(entry)) {
+      issues.push({ path: itemPath, message: 'must be a mapping with objectName and objectType' });
+      return;
+    }
+    const parsed = toVaultObject(entry, itemPath, issues);
+    if (parsed !== undefined) out.push(parsed);
+  });
+  return out;
+}
+
+function toVaultObject(entry: Record<string, unknown>, path: string, issues: SpecIssue[]): CsiObject | undefined {
+  const raw: Record<string, unknown> = {};
+  const explicit = new Set<keyof VaultObject>();
+  const before = issues.length;
+  for (const [csiField, value] of Object.entries(entry)) {
+    const field = FIELD_MAP[csiField as CsiField] as keyof VaultObject | undefined;
+    if (field === undefined) {
+      issues.push({ path: `${path}.${csiField}`, message: 'unknown field' });
+      continue;
+    }
+    if (typeof value !== 'string') {
+      issues.push({ path: `${path}.${csiField}`, message: 'must be a string' });
+      continue;
+    }
+    // The provider treats empty strings as "not set".
+    if (value === '') continue;
+    if (field === 'type') raw.type = value.toLowerCase();
+    else if (field === 'encoding') raw.encoding = value.toLowerCase();
+    else if (field === 'format') raw.format = value.toLowerCase();
+    else if (field === 'versionHistory') raw.versionHistory = /^\d+$/.test(value) ? Number(value) : value;
+    else raw[field] = value;
+    explicit.add(field);
+  }
+  if (raw.name === undefined) issues.push({ path: `${path}.objectName`, message: 'is required' });
+  if (raw.type === undefined) issues.push({ path: `${path}.objectType`, message: 'is required' });
+  else if (!['secret', 'key', 'cert'].includes(raw.type as string)) issues.push({ path: `${path}.objectType`, message: 'must be one of: secret, key, cert' });
+  if (issues.length > before) return undefined;
+
+  const reverse = Object.fromEntries(Object.entries(FIELD_MAP).map(([csi, kv]) => [kv, csi]));
+  const structural = schemaIssues(VaultObjectSchema, raw, '').map((i) => {
+    const field = i.path.replace(/^\./, '').split(/[.[]/)[0] ?? '';
+    return { path: `${path}.${reverse[field] ?? field}`, message: i.message };
+  });
+  if (structural.length > 0) {
+    issues.push(...structural);
+    return undefined;
+  }
+  return { object: raw as VaultObject, explicit, path };
+}

@@ -1,0 +1,14 @@
+/** Public surface of the API layer: schemas, parsing, the resolved types and the CRD builders. */
+export { parseKeyVaultSync, parseKeyVaultIdentity } from './parse.ts';
+export type { ParseResult, ResolvedKeyVaultIdentity } from './parse.ts';
+export type * from './resolved.ts';
+export { InvalidSpecError } from './errors.ts';
+export type { SpecIssue } from './errors.ts';
+export { API_VERSION, GROUP, VERSION, keyVaultSyncCrd, keyVaultIdentityCrd, allCrds } from './crd.ts';
+export { KeyVaultSyncSpecSchema, KeyVaultSyncStatusSchema } from './keyvaultsync-schema.ts';
+export type { KeyVaultSyncSpec, KeyVaultSyncStatus } from './keyvaultsync-schema.ts';
+export { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';
+export type { KeyVaultIdentitySpec, IdentityType } from './keyvaultidentity-schema.ts';
+export { parseCloudName, vaultDnsSuffix, CLOUD_NAMES } from './cloud.ts';
+export type { CloudName } from './cloud.ts';
+export { parseGoDuration } from './duration.ts';

@@ -1,0 +1,326 @@
+/**
+ * parseKeyVaultSync / parseKeyVaultIdentity: from an untrusted object (a watch event, a file for
+ * `kvsync render`) to the resolved spec, or an InvalidSpecError listing every problem with its path.
+ *
+ * Order: envelope (apiVersion/kind) → schema defaults and structural validation (what the apiserver
+ * does) → the CEL-mirroring rules of `rules.ts` → CSI parameters parsed and merged with the typed
+ * fields (typed fields win where the other side is unset; different values are a conflict) → the
+ * reference checks again on the merged object list → output keys resolved.
+ */
+import { vaultDnsSuffix } from './cloud.ts';
+import type { CloudName } from './cloud.ts';
+import { API_VERSION } from './crd.ts';
+import { parseCsiParameters } from './csi-parameters.ts';
+import type { CsiObject, CsiParameters } from './csi-parameters.ts';
+import { parseGoDuration } from './duration.ts';
+import { InvalidSpecError } from './errors.ts';
+import type { SpecIssue } from './errors.ts';
+import { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';
+import type { KeyVaultIdentitySpec } from './keyvaultidentity-schema.ts';
+import { KeyVaultSyncSpecSchema } from './keyvaultsync-schema.ts';
+import type { KeyVaultSyncSpec, SecretObject, VaultObject } from './keyvaultsync-schema.ts';
+import type {
+  OutputPart,
+  ResolvedConfigMapOutput,
+  ResolvedDataEntry,
+  ResolvedIdentity,
+  ResolvedKeyVaultSync,
+  ResolvedObject,
+  ResolvedSecretOutput,
+  ResolvedVault,
+} from './resolved.ts';
+import { checkConfigMapRefs, checkOutputNamesUnique, checkSecretRefs, checkTlsSources, KEY_VAULT_IDENTITY_RULES, KEY_VAULT_SYNC_RULES, outputNameOf } from './rules.ts';
+import type { ObjectRef } from './rules.ts';
+import { schemaIssues, withDefaults } from './validate.ts';
+
+export type ParseResult<T> = { ok: true; value: T; warnings: string[] } | { ok: false; error: InvalidSpecError; warnings: string[] };
+
+/** Default file mode of mounted objects (CSI default). */
+const DEFAULT_FILE_PERMISSION = 0o644;
+/** ServiceAccount used when no identity is given (like a pod without serviceAccountName). */
+const DEFAULT_SERVICE_ACCOUNT = 'default';
+
+interface Envelope {
+  metadata: { name?: string; namespace?: string; generation?: number };
+  spec: unknown;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function readEnvelope(obj: unknown, kind: string, issues: SpecIssue[]): Envelope | undefined {
+  if (!isRecord(obj)) {
+    issues.push({ path: '', message: `must be a ${kind} object` });
+    return undefined;
+  }
+  if (obj.apiVersion !== API_VERSION) issues.push({ path: 'apiVersion', message: `must be ${API_VERSION}` });
+  if (obj.kind !== kind) issues.push({ path: 'kind', message: `must be ${kind}` });
+  if (!isRecord(obj.spec)) issues.push({ path: 'spec', message: 'is required and must be an object' });
+  const m = isRecord(obj.metadata) ? obj.metadata : {};
+  return {
+    metadata: {
+      name: typeof m.name === 'string' ? m.name : undefined,
+      namespace: typeof m.namespace === 'string' ? m.namespace : undefined,
+      generation: typeof m.generation === 'number' ? m.generation : undefined,
+    },
+    spec: obj.spec,
+  };
+}
+
+function fail<T>(issues: SpecIssue[], warnings: string[]): ParseResult<T> {
+  return { ok: false, error: new InvalidSpecError(issues), warnings };
+}
+
+/**
+ * Parses and resolves a KeyVaultSync. Never throws for bad input: every problem is returned as an
+ * InvalidSpecError (reason InvalidSpec) whose issues name the field path.
+ */
+export function parseKeyVaultSync(obj: unknown): ParseResult<ResolvedKeyVaultSync> {
+  const issues: SpecIssue[] = [];
+  const env = readEnvelope(obj, 'KeyVaultSync', issues);
+  if (env === undefined || issues.length > 0) return fail(issues, []);
+
+  const spec = withDefaults(KeyVaultSyncSpecSchema, env.spec as KeyVaultSyncSpec);
+  issues.push(...schemaIssues(KeyVaultSyncSpecSchema, spec, 'spec'));
+  if (issues.length > 0) return fail(issues, []);
+
+  for (const rule of KEY_VAULT_SYNC_RULES) issues.push(...rule.check(spec));
+  if (issues.length > 0) return fail(issues, []);
+
+  const csi = parseCsiParameters(spec.parameters ?? {});
+  const warnings = csi.warnings;
+  issues.push(...csi.issues);
+  if (issues.length > 0) return fail(issues, warnings);
+
+  const vault = resolveVault(spec, csi.parameters, issues);
+  const identity = resolveIdentity(spec, csi.parameters, issues);
+  const objects = mergeObjects(spec.objects ?? [], csi.parameters.objects ?? [], issues);
+  if (issues.length > 0 || vault === undefined || identity === undefined) return fail(issues, warnings);
+
+  // The reference rules again, now on the merged list (CEL could only see the typed objects).
+  const refs = new Map<string, ObjectRef>(objects.map((o) => [o.outputName, { type: o.type, fromParameters: o.source === 'parameters' }]));
+  issues.push(...checkSecretRefs(spec.secretObjects, refs), ...checkTlsSources(spec.secretObjects, refs), ...checkConfigMapRefs(spec.configMapObjects, refs));
+  if (issues.length > 0) return fail(issues, warnings);
+
+  const byOutput = new Map(objects.map((o) => [o.outputName, o]));
+  const secrets = (spec.secretObjects ?? []).map((s, i) => resolveSecret(s, i, byOutput, issues));
+  const configMaps = (spec.configMapObjects ?? []).map((c, i) => resolveConfigMap(c, i, byOutput, issues));
+  const refreshIntervalMs = parseGoDuration(spec.refreshInterval ?? '1h');
+  if (refreshIntervalMs === undefined) issues.push({ path: 'spec.refreshInterval', message: 'is not a Go duration' });
+  if (issues.length > 0 || refreshIntervalMs === undefined) return fail(issues, warnings);
+
+  return {
+    ok: true,
+    warnings,
+    value: {
+      name: env.metadata.name,
+      namespace: env.metadata.namespace,
+      generation: env.metadata.generation,
+      vault,
+      identity,
+      objects,
+      secrets,
+      configMaps,
+      refreshIntervalMs,
+      restartTargets: spec.restartTargets ?? [],
+    },
+  };
+}
+
+function conflict(path: string, other: string, a: string, b: string): SpecIssue {
+  return { path, message: `conflicts with ${other} ("${a}" ≠ "${b}")` };
+}
+
+function resolveVault(spec: KeyVaultSyncSpec, csi: CsiParameters, issues: SpecIssue[]): ResolvedVault | undefined {
+  const v = spec.vault ?? {};
+  const before = issues.length;
+  if (v.name !== undefined && csi.keyvaultName !== undefined && v.name.toLowerCase() !== csi.keyvaultName.toLowerCase()) {
+    issues.push(conflict('spec.parameters.keyvaultName', 'spec.vault.name', csi.keyvaultName, v.name));
+  }
+  if (v.tenantID !== undefined && csi.tenantID !== undefined && v.tenantID.toLowerCase() !== csi.tenantID.toLowerCase()) {
+    issues.push(conflict('spec.parameters.tenantID', 'spec.vault.tenantID', csi.tenantID, v.tenantID));
+  }
+  if (v.cloudName !== undefined && csi.cloudName !== undefined && v.cloudName !== csi.cloudName) {
+    issues.push(conflict('spec.parameters.cloudName', 'spec.vault.cloudName', csi.cloudName, v.cloudName));
+  }
+  if (csi.unknownCloudName !== undefined && v.url === undefined) {
+    issues.push({ path: 'spec.parameters.cloudName', message: `"${csi.unknownCloudName}" is not a cloud kvsync knows (AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud); set spec.vault.url` });
+  }
+  const name = v.name ?? csi.keyvaultName;
+  const cloudName: CloudName = v.cloudName ?? csi.cloudName ?? 'AzurePublicCloud';
+  if (v.url === undefined && name !== undefined && !/^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/.test(name)) {
+    issues.push({ path: 'spec.parameters.keyvaultName', message: 'must be a Key Vault name (3-24 letters, digits and hyphens)' });
+  }
+  if (issues.length > before) return undefined;
+  const url = v.url !== undefined ? v.url.replace(/\/+$/, '') : `https://${(name ?? '').toLowerCase()}.${vaultDnsSuffix(cloudName)}`;
+  return { url, name, tenantID: v.tenantID ?? csi.tenantID, cloudName };
+}
+
+function resolveIdentity(spec: KeyVaultSyncSpec, csi: CsiParameters, issues: SpecIssue[]): ResolvedIdentity | undefined {
+  const typed = spec.identity;
+  const fromCsi = csi.identity;
+  const typedMode =
+    typed === undefined
+      ? undefined
+      : typed.workloadIdentity !== undefined
+        ? 'workloadIdentity'
+        : typed.podIdentity !== undefined
+          ? 'podIdentity'
+          : typed.managedIdentity !== undefined
+            ? 'managedIdentity'
+            : 'servicePrincipal';
+  if (typedMode !== undefined && fromCsi !== undefined && typedMode !== fromCsi.mode) {
+    issues.push({ path: 'spec.identity', message: `${typedMode} conflicts with spec.parameters, which select ${fromCsi.mode}` });
+    return undefined;
+  }
+  const csiClientID = fromCsi !== undefined && fromCsi.mode !== 'podIdentity' ? fromCsi.clientID : undefined;
+
+  if (typed?.workloadIdentity !== undefined) {
+    const w = typed.workloadIdentity;
+    if (w.clientID !== undefined && csiClientID !== undefined && w.clientID.toLowerCase() !== csiClientID.toLowerCase()) {
+      issues.push(conflict('spec.parameters.clientID', 'spec.identity.workloadIdentity.clientID', csiClientID, w.clientID));
+      return undefined;
+    }
+    return { mode: 'workloadIdentity', serviceAccountName: w.serviceAccountName, clientID: w.clientID ?? csiClientID };
+  }
+  if (typed?.podIdentity !== undefined) return { mode: 'podIdentity', identityRef: typed.podIdentity.identityRef, clientID: undefined };
+  if (typed?.managedIdentity !== undefined) return { mode: 'managedIdentity', identityRef: typed.managedIdentity.identityRef, clientID: csiClientID };
+  if (typed?.servicePrincipal !== undefined) {
+    const r = typed.servicePrincipal.secretRef;
+    return { mode: 'servicePrincipal', secretName: r.name, clientIDKey: r.clientIDKey ?? 'clientid', clientSecretKey: r.clientSecretKey ?? 'clientsecret' };
+  }
+  if (fromCsi === undefined) return { mode: 'workloadIdentity', serviceAccountName: DEFAULT_SERVICE_ACCOUNT, clientID: undefined };
+  if (fromCsi.mode === 'workloadIdentity') return { mode: 'workloadIdentity', serviceAccountName: DEFAULT_SERVICE_ACCOUNT, clientID: fromCsi.clientID };
+  return { mode: fromCsi.mode, identityRef: undefined, clientID: csiClientID };
+}
+
+function toResolved(o: VaultObject, source: ResolvedObject['source']): ResolvedObject {
+  return {
+    name: o.name,
+    type: o.type ?? 'secret',
+    outputName: outputNameOf(o),
+    version: o.version === undefined || o.version === '' ? undefined : o.version,
+    versionHistory: Math.max(1, o.versionHistory ?? 1),
+    encoding: o.encoding ?? 'utf-8',
+    format: o.format ?? 'pem',
+    optional: o.optional ?? false,
+    filePermission: o.filePermission === undefined ? DEFAULT_FILE_PERMISSION : parseInt(o.filePermission, 8),
+    split: o.split,
+    source,
+  };
+}
+
+/**
+ * Typed objects plus the CSI ones. An object declared on both sides (same output name) is merged:
+ * a CSI field fills a typed field that is unset; a CSI field that differs from a set typed field is a
+ * conflict.
+ */
+function mergeObjects(typed: readonly VaultObject[], csi: readonly CsiObject[], issues: SpecIssue[]): ResolvedObject[] {
+  issues.push(...checkOutputNamesUnique(csi.map((c) => outputNameOf(c.object)), (i) => csi[i]?.path ?? 'spec.parameters.objects'));
+  const merged = typed.map((o) => ({ ...o }));
+  const typedIndex = new Map(merged.map((o, i) => [outputNameOf(o), i]));
+  const fromCsi: VaultObject[] = [];
+  for (const c of csi) {
+    const i = typedIndex.get(outputNameOf(c.object));
+    const target = i === undefined ? undefined : merged[i];
+    if (target === undefined) {
+      fromCsi.push(c.object);
+      continue;
+    }
+    for (const field of c.explicit) {
+      const mine = target[field];
+      const theirs = c.object[field];
+      if (mine === undefined) (target as Record<string, unknown>)[field] = theirs;
+      else if (String(mine) !== String(theirs)) issues.push(conflict(`${c.path}`, `spec.objects[${i}].${field}`, String(theirs), String(mine)));
+    }
+  }
+  return [...merged.map((o) => toResolved(o, 'objects')), ...fromCsi.map((o) => toResolved(o, 'parameters'))];
+}
+
+const TLS_PARTS: ReadonlySet<string> = new Set(['tls.crt', 'tls.key', 'ca.crt']);
+
+function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<string, ResolvedObject>, issues: SpecIssue[]): ResolvedSecretOutput {
+  const path = `spec.secretObjects[${index}]`;
+  const type = s.type ?? 'Opaque';
+  const isTls = type === 'kubernetes.io/tls';
+  const tls = isTls ? { includeRoot: s.includeRoot ?? false, caCert: s.caCert ?? false, keyFormat: s.keyFormat ?? 'pkcs8' } : undefined;
+  const entries: ResolvedDataEntry[] = [];
+  s.data.forEach((d, j) => {
+    const o = objects.get(d.objectName);
+    if (o === undefined) return; // reported by checkSecretRefs
+    if (o.split !== undefined) {
+      if (d.key !== undefined) issues.push({ path: `${path}.data[${j}].key`, message: `must not be set: the keys of "${o.outputName}" (split: ${o.split}) come from its document` });
+      else entries.push({ kind: 'split', object: o.outputName });
+      return;
+    }
+    // A certificate, or a CSI secret that is a certificate's backing secret, can feed the tls parts.
+    const certWithKey = o.type === 'certificate' || (o.source === 'parameters' && o.type === 'secret');
+    if (isTls && certWithKey) {
+      if (d.key === undefined) {
+        entries.push({ kind: 'key', key: 'tls.crt', object: o.outputName, part: 'tls.crt' }, { kind: 'key', key: 'tls.key', object: o.outputName, part: 'tls.key' });
+      } else {
+        entries.push({ kind: 'key', key: d.key, object: o.outputName, part: TLS_PARTS.has(d.key) ? (d.key as OutputPart) : 'content' });
+      }
+      return;
+    }
+    const key = d.key ?? (type === 'kubernetes.io/dockerconfigjson' && s.data.length === 1 ? '.dockerconfigjson' : o.outputName);
+    entries.push({ kind: 'key', key, object: o.outputName, part: 'content' });
+  });
+
+  const keys = entries.flatMap((e) => (e.kind === 'key' ? [e.key] : []));
+  if (tls?.caCert === true && !keys.includes('ca.crt')) {
+    const crt = entries.find((e) => e.kind === 'key' && e.part === 'tls.crt');
+    if (crt !== undefined) {
+      entries.push({ kind: 'key', key: 'ca.crt', object: crt.object, part: 'ca.crt' });
+      keys.push('ca.crt');
+    }
+  }
+  const dup = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (dup !== undefined) issues.push({ path: `${path}.data`, message: `key "${dup}" is produced twice` });
+  if (isTls && !(keys.includes('tls.crt') && keys.includes('tls.key'))) issues.push({ path: `${path}.data`, message: 'a kubernetes.io/tls secret needs tls.crt and tls.key' });
+  if (type === 'kubernetes.io/dockerconfigjson' && !keys.includes('.dockerconfigjson')) issues.push({ path: `${path}.data`, message: 'a kubernetes.io/dockerconfigjson secret needs the key .dockerconfigjson' });
+  if (type === 'kubernetes.io/basic-auth' && !(keys.includes('username') || keys.includes('password'))) {
+    issues.push({ path: `${path}.data`, message: 'a kubernetes.io/basic-auth secret needs the key username or password' });
+  }
+  return { name: s.secretName, type, labels: s.labels ?? {}, annotations: s.annotations ?? {}, creationPolicy: s.creationPolicy ?? 'Owner', tls, entries };
+}
+
+function resolveConfigMap(
+  c: NonNullable<KeyVaultSyncSpec['configMapObjects']>[number],
+  index: number,
+  objects: ReadonlyMap<string, ResolvedObject>,
+  issues: SpecIssue[],
+): ResolvedConfigMapOutput {
+  const entries: ResolvedConfigMapOutput['entries'] = [];
+  for (const d of c.data) {
+    const o = objects.get(d.objectName);
+    if (o === undefined) continue; // reported by checkConfigMapRefs
+    const key = d.key ?? o.outputName;
+    const part = o.type === 'certificate' ? (key === 'ca.crt' ? 'ca.crt' : 'tls.crt') : 'content';
+    entries.push({ key, object: o.outputName, part });
+  }
+  const keys = entries.map((e) => e.key);
+  const dup = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (dup !== undefined) issues.push({ path: `spec.configMapObjects[${index}].data`, message: `key "${dup}" is produced twice` });
+  return { name: c.configMapName, labels: c.labels ?? {}, annotations: c.annotations ?? {}, creationPolicy: c.creationPolicy ?? 'Owner', entries };
+}
+
+/** A KeyVaultIdentity after validation. */
+export interface ResolvedKeyVaultIdentity {
+  name: string | undefined;
+  spec: KeyVaultIdentitySpec;
+}
+
+/** Parses and validates a KeyVaultIdentity; errors as for parseKeyVaultSync. */
+export function parseKeyVaultIdentity(obj: unknown): ParseResult<ResolvedKeyVaultIdentity> {
+  const issues: SpecIssue[] = [];
+  const env = readEnvelope(obj, 'KeyVaultIdentity', issues);
+  if (env === undefined || issues.length > 0) return fail(issues, []);
+  const spec = withDefaults(KeyVaultIdentitySpecSchema, env.spec as KeyVaultIdentitySpec);
+  issues.push(...schemaIssues(KeyVaultIdentitySpecSchema, spec, 'spec'));
+  if (issues.length > 0) return fail(issues, []);
+  for (const rule of KEY_VAULT_IDENTITY_RULES) issues.push(...rule.check(spec));
+  if (issues.length > 0) return fail(issues, []);
+  return { ok: true, value: { name: env.metadata.name, spec }, warnings: [] };
+}

@@ -16,6 +16,10 @@ interface CommandEntry {
 }
 
 const commands: Record<string, CommandEntry> = {
+  convert: {
+    summary: 'PFX/PEM certificate bundle → JSON {"tls.crt","tls.key","ca.crt"}',
+    load: () => import('./pki/convert-command.ts'),
+  },
   dev: {
     summary: 'local control plane (+ emulator, controller, samples as they land); `dev control-plane` for the control plane alone',
     load: () => import('./dev/command.ts'),

@@ -1,0 +1,224 @@
+/**
+ * Finds or builds the control-plane binaries (kube-apiserver, kube-controller-manager, kubectl, etcd)
+ * and `leash`, from the wrapper Go modules committed under hack/kube-bins/.
+ *
+ * Builds go into a cache outside git, keyed by the Kubernetes and etcd versions plus a hash of the
+ * wrapper modules and the Go version, so a changed go.mod/go.sum or toolchain never reuses stale
+ * binaries. A build is written to a temporary folder and renamed into place only after every binary
+ * answered `--version`: a failed or interrupted build leaves nothing that looks like a good one.
+ *
+ * `KVSYNC_KUBE_BIN_DIR` points at a folder of prebuilt binaries instead (no Go needed).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ControlPlaneError } from './errors.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** The oldest Go that builds Kubernetes 1.34 (its go.mod says `go 1.24.0`). */
+const MIN_GO: readonly [number, number] = [1, 24];
+
+export const BINARY_NAMES = ['kube-apiserver', 'kube-controller-manager', 'kubectl', 'etcd', 'leash'] as const;
+export type BinaryName = (typeof BINARY_NAMES)[number];
+
+export interface KubeBinaries {
+  dir: string;
+  paths: Record<BinaryName, string>;
+  kubernetesVersion: string;
+  etcdVersion: string;
+  /** True when this call built them (a cold cache). */
+  built: boolean;
+}
+
+const wrapperRoot = fileURLToPath(new URL('../../hack/kube-bins/', import.meta.url));
+const modules = ['kubernetes', 'etcd', 'leash'] as const;
+
+/** `KVSYNC_CACHE_DIR`, else `$XDG_CACHE_HOME/kvsync`, else `~/.cache/kvsync`. */
+export function cacheRoot(): string {
+  const explicit = process.env.KVSYNC_CACHE_DIR;
+  if (explicit) return explicit;
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kvsync');
+}
+
+/** Reads the pinned versions from the wrapper modules' go.mod files (the single place they are set). */
+export async function pinnedVersions(): Promise<{ kubernetes: string; etcd: string }> {
+  const kube = await readFile(join(wrapperRoot, 'kubernetes', 'go.mod'), 'utf8');
+  const etcd = await readFile(join(wrapperRoot, 'etcd', 'go.mod'), 'utf8');
+  const k = /^\s*(?:require\s+)?k8s\.io\/kubernetes (v\d\S*)/m.exec(kube)?.[1];
+  const e = /go\.etcd\.io\/etcd\/server\/v3 (v\S+)/m.exec(etcd)?.[1];
+  if (!k || !e) throw new ControlPlaneError('BuildFailed', `cannot read pinned versions from ${wrapperRoot}*/go.mod`);
+  return { kubernetes: k, etcd: e };
+}
+
+/** Returns usable binaries, building them first when the cache has none for this key. */
+export async function ensureKubeBinaries(log: (line: string) => void = () => {}): Promise<KubeBinaries> {
+  const versions = await pinnedVersions();
+  const prebuilt = process.env.KVSYNC_KUBE_BIN_DIR;
+  if (prebuilt) {
+    const paths = pathsIn(prebuilt);
+    for (const [name, path] of Object.entries(paths)) {
+      if (!(await exists(path))) {
+        throw new ControlPlaneError(
+          'BinaryMissing',
+          `KVSYNC_KUBE_BIN_DIR=${prebuilt} has no ${name}; it must hold ${BINARY_NAMES.join(', ')} (or unset it to build them with Go)`,
+        );
+      }
+    }
+    return { dir: prebuilt, paths, kubernetesVersion: versions.kubernetes, etcdVersion: versions.etcd, built: false };
+  }
+
+  const goVersion = await findGo();
+  const key = await cacheKey(goVersion, versions);
+  const dir = join(cacheRoot(), 'kube-bins', key);
+  const paths = pathsIn(dir);
+  if (await exists(join(dir, 'manifest.json'))) {
+    return { dir, paths, kubernetesVersion: versions.kubernetes, etcdVersion: versions.etcd, built: false };
+  }
+  await build(dir, versions, log);
+  return { dir, paths, kubernetesVersion: versions.kubernetes, etcdVersion: versions.etcd, built: true };
+}
+
+function pathsIn(dir: string): Record<BinaryName, string> {
+  return Object.fromEntries(BINARY_NAMES.map((n) => [n, join(dir, n)])) as Record<BinaryName, string>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const installGo =
+  'Install Go >= 1.24 from your distribution or https://go.dev/dl (Debian bookworm\'s golang-go is 1.19, too old), ' +
+  'or set KVSYNC_KUBE_BIN_DIR to a folder holding prebuilt kube-apiserver, kube-controller-manager, kubectl, etcd and leash.';
+
+async function findGo(): Promise<string> {
+  let out: string;
+  try {
+    ({ stdout: out } = await execFileAsync('go', ['env', 'GOVERSION'], { env: goEnv() }));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ControlPlaneError(
+      'GoMissing',
+      code === 'ENOENT' ? `Go is not installed (no \`go\` on PATH). ${installGo}` : `\`go env GOVERSION\` failed. ${installGo}`,
+      { cause: err },
+    );
+  }
+  const version = out.trim();
+  const m = /^go(\d+)\.(\d+)/.exec(version);
+  const tooOld = !m || Number(m[1]) < MIN_GO[0] || (Number(m[1]) === MIN_GO[0] && Number(m[2]) < MIN_GO[1]);
+  if (tooOld) throw new ControlPlaneError('GoTooOld', `found ${version || 'an unknown Go'}, need >= go${MIN_GO.join('.')}. ${installGo}`);
+  return version;
+}
+
+function goEnv(): NodeJS.ProcessEnv {
+  // GOTOOLCHAIN=local: never try to download a toolchain (no internet beyond the module proxy).
+  // -mod=readonly: go.sum is committed; a build must not rewrite it.
+  return { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' };
+}
+
+async function cacheKey(goVersion: string, versions: { kubernetes: string; etcd: string }): Promise<string> {
+  const hash = createHash('sha256').update(goVersion).update(BUILD_FLAGS_VERSION);
+  for (const mod of modules) {
+    for (const file of ['go.mod', 'go.sum', 'main.go']) {
+      const path = join(wrapperRoot, mod, file);
+      if (await exists(path)) hash.update(`${mod}/${file}\0`).update(await readFile(path));
+    }
+  }
+  return `k8s-${versions.kubernetes}-etcd-${versions.etcd}-${hash.digest('hex').slice(0, 12)}`;
+}
+
+/** How each binary proves it runs before the build is accepted into the cache. */
+const VERSION_ARGS: Record<Exclude<BinaryName, 'leash'>, string[]> = {
+  'kube-apiserver': ['--version'],
+  'kube-controller-manager': ['--version'],
+  kubectl: ['version', '--client'],
+  etcd: ['--version'],
+};
+
+/** Bump when the build commands below change, so old caches are not reused. */
+const BUILD_FLAGS_VERSION = 'flags-1';
+
+async function build(dir: string, versions: { kubernetes: string; etcd: string }, log: (line: string) => void): Promise<void> {
+  const parent = join(cacheRoot(), 'kube-bins');
+  await mkdir(parent, { recursive: true });
+  const tmp = join(parent, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp);
+  const logPath = `${dir}.build.log`;
+  const logFile = createWriteStream(logPath);
+  const [major, minor] = versions.kubernetes.replace(/^v/, '').split('.');
+  const kubeLdflags = [
+    '-s -w',
+    `-X k8s.io/component-base/version.gitVersion=${versions.kubernetes}`,
+    `-X k8s.io/component-base/version.gitMajor=${major}`,
+    `-X k8s.io/component-base/version.gitMinor=${minor}`,
+    `-X k8s.io/client-go/pkg/version.gitVersion=${versions.kubernetes}`,
+  ].join(' ');
+  const steps: { cwd: string; args: string[]; what: string }[] = [
+    {
+      what: `kube-apiserver, kube-controller-manager and kubectl ${versions.kubernetes}`,
+      cwd: join(wrapperRoot, 'kubernetes'),
+      args: ['build', '-trimpath', '-pgo=off', '-ldflags', kubeLdflags, '-o', `${tmp}/`,
+        'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager', 'k8s.io/kubernetes/cmd/kubectl'],
+    },
+    { what: `etcd ${versions.etcd}`, cwd: join(wrapperRoot, 'etcd'), args: ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(tmp, 'etcd'), '.'] },
+    { what: 'leash', cwd: join(wrapperRoot, 'leash'), args: ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(tmp, 'leash'), '.'] },
+  ];
+  try {
+    for (const step of steps) {
+      log(`building ${step.what} from Go modules (first run only; cached in ${dir}; log ${logPath}) ...`);
+      const started = Date.now();
+      await runLogged('go', step.args, step.cwd, logFile);
+      log(`built ${step.what} in ${Math.round((Date.now() - started) / 1000)} s`);
+    }
+    for (const [name, args] of Object.entries(VERSION_ARGS)) {
+      await execFileAsync(join(tmp, name), args, { timeout: 30_000 });
+    }
+    await writeFile(join(tmp, 'manifest.json'), JSON.stringify({ ...versions, builtAt: new Date().toISOString() }, null, 2));
+    try {
+      await rename(tmp, dir);
+    } catch (err) {
+      // Another process finished the same build first: theirs is as good as ours.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  } catch (err) {
+    if (err instanceof ControlPlaneError) throw err;
+    throw new ControlPlaneError(
+      'BuildFailed',
+      `building the control plane failed: ${err instanceof Error ? err.message : String(err)}; see ${logPath}. ` +
+        'Check that the Go module proxy is reachable (GOPROXY) and that there is disk space for ~2 GB of module and build cache.',
+      { cause: err },
+    );
+  } finally {
+    logFile.end();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function runLogged(cmd: string, args: string[], cwd: string, logFile: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    logFile.write(`$ (cd ${cwd} && ${cmd} ${args.join(' ')})\n`);
+    const child = spawn(cmd, args, { cwd, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk: Buffer): void => {
+      logFile.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-2000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`\`go ${args[0]}\` exited with ${signal ?? code}; last output:\n${tail.trim().split('\n').slice(-8).join('\n')}`));
+    });
+  });
+}

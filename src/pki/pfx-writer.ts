@@ -64,11 +64,8 @@ const explicit0 = (v: Node): Node => asn1.create(CONTEXT, 0, true, [v]);
 const derOf = (n: Node): Buffer => Buffer.from(asn1.toDer(n).getBytes(), 'binary');
 const parse = (b: Buffer): Node => asn1.fromDer(b.toString('binary'));
 
-function bmpString(s: string): Node {
-  const buf = Buffer.alloc(s.length * 2);
-  for (let i = 0; i < s.length; i++) buf.writeUInt16BE(s.charCodeAt(i), i * 2);
-  return asn1.create(UNIVERSAL, asn1.Type.BMPSTRING, false, buf.toString('binary'));
-}
+/** forge encodes a BMPSTRING's JS string value as UTF-16BE itself. */
+const bmpString = (s: string): Node => asn1.create(UNIVERSAL, asn1.Type.BMPSTRING, false, s);
 
 /** RFC 7292 B.2 key derivation (forge's; pure JS). `null` password = zero-length input. */
 function pkcs12Kdf(password: string | null, salt: Buffer, id: 1 | 2 | 3, iterations: number, length: number, md: 'sha1' | 'sha256'): Buffer {

@@ -147,7 +147,10 @@ function withForgeHooks<T>(limits: PkiLimits, budget: { total: number }, fn: () 
   };
   hooks.pkcs5.pbkdf2 = (password, salt, iter, dkLen, md, callback) => {
     charge(iter);
-    return original.pbkdf2(password, salt, iter, dkLen, md, callback);
+    // PBES2 inside PKCS#12 feeds PBKDF2 the UTF-8 bytes of the password (OpenSSL, RFC 8018), while
+    // the PKCS#12 KDF wants the Unicode string (it makes a BMPString). forge passes the same JS
+    // string to both and reads it as one byte per char here, so encode it for PBKDF2 only.
+    return original.pbkdf2(forge.util.encodeUtf8(password), salt, iter, dkLen, md, callback);
   };
   hooks.pki.certificateFromAsn1 = refuse;
   hooks.pki.privateKeyFromAsn1 = refuse;

@@ -69,6 +69,8 @@ export interface IssueOptions {
   dnsNames?: string[];
   notBefore?: Date;
   notAfter?: Date;
+  /** Write subject/authority key identifier extensions (default true); false leaves names as the only link. */
+  keyIdentifiers?: boolean;
 }
 
 /** A self-signed CA certificate `CN=<cn>`. */
@@ -85,7 +87,7 @@ export async function selfSigned(cn: string, opts: IssueOptions = {}): Promise<I
     extensions: [
       new x509.BasicConstraintsExtension(ca, undefined, true),
       new x509.KeyUsagesExtension(ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ...(opts.keyIdentifiers === false ? [] : [await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)]),
       ...(opts.dnsNames ? [new x509.SubjectAlternativeNameExtension(opts.dnsNames.map((value) => ({ type: 'dns' as const, value })))] : []),
     ],
   });
@@ -112,8 +114,9 @@ export async function issue(cn: string, issuer: Issued, opts: IssueOptions = {})
         ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
         true,
       ),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey),
+      ...(opts.keyIdentifiers === false
+        ? []
+        : [await x509.SubjectKeyIdentifierExtension.create(keys.publicKey), await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey)]),
       ...(ca ? [] : [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth])]),
       ...(opts.dnsNames ? [new x509.SubjectAlternativeNameExtension(opts.dnsNames.map((value) => ({ type: 'dns' as const, value })))] : []),
     ],

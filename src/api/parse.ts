@@ -231,7 +231,8 @@ function mergeObjects(typed: readonly VaultObject[], csi: readonly CsiObject[], 
     for (const field of c.explicit) {
       const mine = target[field];
       const theirs = c.object[field];
-      if (mine === undefined) (target as Record<string, unknown>)[field] = theirs;
+      // An empty typed version means "current", the same as unset.
+      if (mine === undefined || (field === 'version' && mine === '')) (target as Record<string, unknown>)[field] = theirs;
       else if (String(mine) !== String(theirs)) issues.push(conflict(`${c.path}`, `spec.objects[${i}].${field}`, String(theirs), String(mine)));
     }
   }

@@ -34,14 +34,15 @@ export interface ObjectRef {
 /** The CEL expression for "the output name of object o". */
 const OUT = (v: string): string => `(has(${v}.alias) ? ${v}.alias : ${v}.name)`;
 const PARAM_OBJECTS = `(has(self.parameters) && 'objects' in self.parameters)`;
-const CSI_TRUE = ['true', '1', 't'];
+/** Go strconv.ParseBool's true spellings, which the CSI provider accepts. */
+const CSI_TRUE = ['1', 't', 'T', 'TRUE', 'true', 'True'];
 
 export function outputNameOf(o: { name: string; alias?: string | undefined }): string {
   return o.alias ?? o.name;
 }
 
 function csiTrue(v: string | undefined): boolean {
-  return v !== undefined && CSI_TRUE.includes(v.toLowerCase());
+  return v !== undefined && CSI_TRUE.includes(v);
 }
 
 function typedObjectRefs(spec: KeyVaultSyncSpec): Map<string, ObjectRef> {
@@ -158,8 +159,8 @@ export const KEY_VAULT_SYNC_RULES: readonly Rule<KeyVaultSyncSpec>[] = [
         `(has(self.vault) && has(self.vault.tenantID))` +
         ` || (has(self.parameters) && (('tenantID' in self.parameters && self.parameters.tenantID != '') || ('tenantId' in self.parameters && self.parameters.tenantId != '')))` +
         ` || (has(self.identity) && (has(self.identity.podIdentity) || has(self.identity.managedIdentity)))` +
-        ` || (!has(self.identity) && has(self.parameters) && (('usePodIdentity' in self.parameters && self.parameters.usePodIdentity.lowerAscii() in ${JSON.stringify(CSI_TRUE)})` +
-        ` || ('useVMManagedIdentity' in self.parameters && self.parameters.useVMManagedIdentity.lowerAscii() in ${JSON.stringify(CSI_TRUE)})))`,
+        ` || (!has(self.identity) && has(self.parameters) && (('usePodIdentity' in self.parameters && self.parameters.usePodIdentity in ${JSON.stringify(CSI_TRUE)})` +
+        ` || ('useVMManagedIdentity' in self.parameters && self.parameters.useVMManagedIdentity in ${JSON.stringify(CSI_TRUE)})))`,
       message: MSG.tenantRequired,
     },
     check: (s) => {

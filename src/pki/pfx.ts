@@ -65,7 +65,7 @@ export function decodePfx(der: Buffer, password: string | undefined, limits: Pki
   let asn1: forge.asn1.Asn1;
   try {
     // forge wants a "binary string" (one char per byte), not a Buffer or base64 (azure.md §6.1).
-    asn1 = fromDer(der.toString('binary'), { strict: false, parseAllBytes: true, decodeBitStrings: false });
+    asn1 = fromDer(der.toString('binary'), { strict: true, parseAllBytes: true, decodeBitStrings: false });
   } catch {
     throw new PkiError('InvalidCertificate', 'input is not valid DER (truncated or corrupt PKCS#12 file?)');
   }

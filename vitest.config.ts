@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // real control plane started once per run by the global setup (2 cores: never one per file).
 export default defineConfig({
   test: {
+    // Stopping the control plane (SIGTERM, then SIGKILL after a grace period) may take a few seconds.
+    teardownTimeout: 60_000,
     projects: [
       {
         test: {
@@ -19,8 +21,6 @@ export default defineConfig({
           globalSetup: ['test/integration/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          // The cold Go build may run inside the global setup; its own timeout lives there.
-          teardownTimeout: 60_000,
         },
       },
     ],

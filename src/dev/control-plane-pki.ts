@@ -9,7 +9,10 @@ import 'reflect-metadata';
 import { generateKeyPairSync, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(globalThis.crypto);
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 const ecdsa = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
@@ -28,7 +31,7 @@ export interface ControlPlanePki {
 }
 
 async function keyPair(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']);
 }
 
 async function keyPem(key: CryptoKey): Promise<string> {

@@ -42,7 +42,8 @@ describe('ServiceAccount tokens for workload identity', () => {
       name: 'app',
       body: { spec: { audiences: [audience], expirationSeconds: 3600 } },
     });
-    const token = tr.status!.token;
+    const token = tr.status?.token ?? '';
+    expect(token).not.toBe('');
 
     const issuer = inject('serviceAccountIssuer');
     const discovery = (await anonymousGetJson(`${issuer}/.well-known/openid-configuration`)) as { issuer: string; jwks_uri: string };

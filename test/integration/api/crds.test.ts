@@ -1,0 +1,203 @@
+/**
+ * The generated CRDs on the real kube-apiserver: they install, the server applies their defaults,
+ * runs every CEL rule with the same message as parseKeyVaultSync, shows the printer columns and
+ * `kubectl explain` descriptions, serves the status subresource, and accepts a SecretProviderClass
+ * migrated by changing apiVersion and kind.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GROUP, VERSION } from '../../../src/api/crd.ts';
+import { installCrds } from '../../../src/api/install.ts';
+import { parseKeyVaultIdentity, parseKeyVaultSync } from '../../../src/api/parse.ts';
+import {
+  designExampleSpec,
+  KEY_VAULT_IDENTITY_RULE_CASES,
+  KEY_VAULT_SYNC_RULE_CASES,
+  keyVaultIdentity,
+  keyVaultIdentitySpec,
+  keyVaultSync,
+  migrate,
+  secretProviderClass,
+} from '../../../src/api/testing/fixtures.ts';
+import { pollUntil } from '../../../src/util/poll.ts';
+import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '../support/kube.ts';
+
+const run = promisify(execFile);
+type Obj = Record<string, unknown> & { metadata?: Record<string, unknown>; spec?: Record<string, unknown>; status?: Record<string, unknown> };
+
+describe('kvsync CRDs on the real apiserver', () => {
+  const kc = kubeConfig();
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const identityNames: string[] = [];
+  let namespace = '';
+
+  const kubectl = async (...args: string[]): Promise<string> =>
+    (await run(join(inject('kubeBinDir'), 'kubectl'), ['--kubeconfig', inject('kubeconfig'), ...args], { timeout: 30_000 })).stdout;
+
+  const createKvs = (obj: Record<string, unknown>, name: string): Promise<Obj> => {
+    const body = { ...obj, metadata: { name, namespace } };
+    return custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'keyvaultsyncs', body }) as Promise<Obj>;
+  };
+  const getKvs = (name: string): Promise<Obj> => custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'keyvaultsyncs', name }) as Promise<Obj>;
+  const createKvid = (spec: Record<string, unknown>, base: string): Promise<Obj> => {
+    const name = `${base}-${suffix}`;
+    identityNames.push(name);
+    return custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', body: keyVaultIdentity(spec, name) }) as Promise<Obj>;
+  };
+  /** The apiserver's 422 message for a rejected create. */
+  const rejection = async (p: Promise<unknown>): Promise<string> => {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err, 'the apiserver should have rejected the object').toBeDefined();
+    expect(statusOf(err)).toBe(422);
+    return String((err as Error).message);
+  };
+
+  beforeAll(async () => {
+    // Other test files may apply the same CRDs concurrently: server-side apply of identical content is a no-op.
+    await installCrds(kc, { timeoutMs: 60_000 });
+    namespace = await createTestNamespace(kc, 'api-crds');
+  });
+
+  afterAll(async () => {
+    // The CRDs stay: other test files (the controller's) use them in the same run.
+    for (const name of identityNames) {
+      await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', name }).catch(() => undefined);
+    }
+    if (namespace !== '') await deleteTestNamespace(kc, namespace);
+  });
+
+  it('accepts the DESIGN.md example and applies the schema defaults on the server', async () => {
+    const spec = designExampleSpec();
+    delete spec.refreshInterval;
+    const created = await createKvs(keyVaultSync(spec), 'design-example');
+    expect(created.spec).toMatchObject({
+      refreshInterval: '1h',
+      objects: [
+        { name: 'nginx', type: 'certificate', encoding: 'utf-8', format: 'pem', optional: false },
+        { name: 'db-password', type: 'secret', alias: 'password', encoding: 'utf-8', format: 'pem', optional: false },
+      ],
+      secretObjects: [
+        { secretName: 'shop-tls', type: 'kubernetes.io/tls', creationPolicy: 'Owner' },
+        { secretName: 'shop-db', type: 'Opaque', creationPolicy: 'Owner' },
+      ],
+    });
+    // What the server stored parses to the same resolved spec as what the user wrote.
+    const fromServer = parseKeyVaultSync({ ...created, metadata: { name: 'example', namespace: 'shop' } });
+    const fromFile = parseKeyVaultSync(keyVaultSync(spec));
+    expect(fromServer.ok && fromFile.ok).toBe(true);
+    if (fromServer.ok && fromFile.ok) expect(fromServer.value).toEqual({ ...fromFile.value, generation: undefined });
+  });
+
+  it('defaults servicePrincipal keys, object type and secret type', async () => {
+    const created = await createKvs(
+      keyVaultSync({
+        vault: { name: 'gebakv', tenantID: '00000000-0000-0000-0000-000000000000' },
+        identity: { servicePrincipal: { secretRef: { name: 'kv-creds' } } },
+        objects: [{ name: 'a' }],
+        secretObjects: [{ secretName: 'a', data: [{ objectName: 'a' }] }],
+      }),
+      'defaults',
+    );
+    expect(created.spec).toMatchObject({
+      identity: { servicePrincipal: { secretRef: { name: 'kv-creds', clientIDKey: 'clientid', clientSecretKey: 'clientsecret' } } },
+      objects: [{ name: 'a', type: 'secret' }],
+      secretObjects: [{ secretName: 'a', type: 'Opaque', creationPolicy: 'Owner' }],
+    });
+  });
+
+  for (const c of KEY_VAULT_SYNC_RULE_CASES) {
+    it(`CEL ${c.rule}: the apiserver and parseKeyVaultSync both reject with "${c.message}"`, async () => {
+      const message = await rejection(createKvs(keyVaultSync(c.spec), `rule-${c.rule}`));
+      expect(message).toContain(`${c.path}: Invalid value`);
+      expect(message).toContain(c.message);
+      const parsed = parseKeyVaultSync(keyVaultSync(c.spec));
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expect(parsed.error.issues.every((i) => i.message.startsWith(c.message))).toBe(true);
+    });
+  }
+
+  it('rejects schema violations (enum, pattern, bounds) with the field path', async () => {
+    const spec = designExampleSpec();
+    (spec.objects as Record<string, unknown>[])[0]!.type = 'password';
+    spec.vault = { name: 'x', tenantID: '00000000-0000-0000-0000-000000000000' };
+    const message = await rejection(createKvs(keyVaultSync(spec), 'schema'));
+    expect(message).toContain('spec.objects[0].type: Unsupported value: "password"');
+    expect(message).toContain('spec.vault.name');
+  });
+
+  it('accepts a SecretProviderClass migrated by changing apiVersion and kind', async () => {
+    const spc = migrate(secretProviderClass());
+    const created = await createKvs(spc, 'migrated-spc');
+    expect(created.spec).toMatchObject({ provider: 'azure', parameters: (secretProviderClass().spec as { parameters: unknown }).parameters });
+    const parsed = parseKeyVaultSync(created);
+    expect(parsed.ok && parsed.value.vault.url).toBe('https://kvname.vault.azure.net');
+  });
+
+  it('serves the status subresource and the printer columns', async () => {
+    await createKvs(keyVaultSync(designExampleSpec()), 'with-status');
+    const before = await getKvs('with-status');
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    const status = {
+      observedGeneration: 1,
+      lastSyncTime: now,
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'Synced', message: 'all objects synced', lastTransitionTime: now, observedGeneration: 1 },
+        { type: 'Synced', status: 'True', reason: 'Synced', message: '2 objects', lastTransitionTime: now },
+      ],
+      objects: [{ name: 'nginx', version: 'abc', contentType: 'application/x-pkcs12', expiresAt: now, updated: now }],
+      secrets: [{ name: 'shop-tls', dataMAC: 'hmac-sha256:0123' }],
+    };
+    const updated = (await custom.replaceNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: 'keyvaultsyncs',
+      name: 'with-status',
+      body: { ...before, status, spec: { ...before.spec, refreshInterval: '2m' } },
+    })) as Obj;
+    expect(updated.status).toEqual(status);
+    // The status endpoint ignores spec changes; the generation does not move.
+    expect(updated.spec?.refreshInterval).toBe('5m');
+    expect(updated.metadata?.generation).toBe(before.metadata?.generation);
+
+    const table = await kubectl('get', 'keyvaultsyncs', 'with-status', '-n', namespace, '-o', 'wide');
+    const [header, row] = table.trim().split('\n');
+    expect(header?.split(/\s{2,}/)).toEqual(['NAME', 'VAULT', 'READY', 'REASON', 'LAST SYNC', 'AGE']);
+    expect(row?.split(/\s{2,}/).slice(0, 4)).toEqual(['with-status', 'gebakv', 'True', 'Synced']);
+    // The short name works too.
+    expect(await kubectl('get', 'kvs', '-n', namespace, '-o', 'name')).toContain('keyvaultsync.kvsync.dev/with-status');
+  });
+
+  it('publishes descriptions that kubectl explain shows', async () => {
+    const text = await pollUntil(
+      async () => {
+        const out = await kubectl('explain', 'keyvaultsyncs.spec.identity.workloadIdentity.serviceAccountName');
+        return out.includes('api://AzureADTokenExchange') ? out : undefined;
+      },
+      { timeoutMs: 30_000, description: 'kubectl explain to show the field description' },
+    );
+    expect(text).toContain('FIELD: serviceAccountName <string>');
+    expect(await kubectl('explain', 'keyvaultidentities.spec.allowedVaults')).toContain('Vaults this identity may be used for.');
+  });
+
+  it('accepts a valid KeyVaultIdentity (cluster-scoped) and rejects each rule violation', async () => {
+    const created = await createKvid(keyVaultIdentitySpec(), 'shared-kv-reader');
+    expect(created.metadata?.namespace).toBeUndefined();
+    expect(parseKeyVaultIdentity(created).ok).toBe(true);
+    for (const c of KEY_VAULT_IDENTITY_RULE_CASES) {
+      const message = await rejection(createKvid(c.spec, `rule-${c.rule}`));
+      expect(message).toContain(`${c.path}: Invalid value`);
+      expect(message).toContain(c.message);
+    }
+    const bad = await rejection(createKvid({ ...keyVaultIdentitySpec(), clientID: 'not-a-guid', allowedVaults: [] }, 'bad'));
+    expect(bad).toContain('spec.clientID');
+    expect(bad).toContain('spec.allowedVaults');
+  });
+});

@@ -153,7 +153,8 @@ describe('Entra ID handler', () => {
       const untrusted = await TestOidcIssuer.start(makeTestTls());
       try {
         const app: ServicePrincipalConfig = { name: 'x', clientId: 'x1', federatedCredentials: [{ issuer: untrusted.issuer, subject: 's' }] };
-        const handler = createEntraHandler({ tenantId: TENANT, authority, servicePrincipals: [app], managedIdentities: [], clock, counters, trustedIssuerCaPems: [] });
+        const logged: string[] = [];
+        const handler = createEntraHandler({ tenantId: TENANT, authority, servicePrincipals: [app], managedIdentities: [], clock, counters, trustedIssuerCaPems: [], log: (l) => logged.push(l) });
         const srv = await startServer([handler]);
         try {
           const r = await fetch(`${srv.url}/${TENANT}/oauth2/v2.0/token`, {
@@ -163,6 +164,7 @@ describe('Entra ID handler', () => {
           });
           expect(r.status).toBe(400);
           expect(await r.json()).toMatchObject({ error: 'invalid_request', error_codes: [90061] });
+          expect(logged.join('\n')).toMatch(/federated issuer metadata unavailable: .*openid-configuration/);
         } finally {
           await srv.close();
         }

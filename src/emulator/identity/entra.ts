@@ -37,11 +37,13 @@ export interface EntraHandlerOptions {
   trustedIssuerCaPems: string[];
   /** Lifetime of issued tokens; default 3599 s. */
   tokenLifetimeSeconds?: number;
+  /** Diagnostics (never secrets or tokens), e.g. why a federated issuer's metadata could not be fetched. */
+  log?: (line: string) => void;
 }
 
 /** Builds the Entra ID route handler; returns false for paths that are not Entra's. */
 export function createEntraHandler(opts: EntraHandlerOptions): RouteHandler {
-  const federation = new FederatedAssertionVerifier({ trustedCaPems: opts.trustedIssuerCaPems });
+  const federation = new FederatedAssertionVerifier({ trustedCaPems: opts.trustedIssuerCaPems, ...(opts.log === undefined ? {} : { log: opts.log }) });
   return async (req, res, url) => {
     const route = matchRoute(url.pathname);
     if (route === undefined) {

@@ -45,18 +45,22 @@ export interface FederatedAssertionVerifierOptions {
   trustedCaPems: string[];
   /** Wall clock in ms; injectable for tests. */
   nowMs?: () => number;
+  /** Told why issuer metadata could not be fetched (clients only see AADSTS90061). */
+  log?: (line: string) => void;
 }
 
 /** Verifies client assertions against federated credentials; one instance per emulator run (holds the key cache). */
 export class FederatedAssertionVerifier {
   readonly #ca: string[];
   readonly #nowMs: () => number;
+  readonly #log: (line: string) => void;
   readonly #cache = new Map<string, CachedKeys>();
   readonly #inflight = new Map<string, Promise<CachedKeys>>();
 
   constructor(opts: FederatedAssertionVerifierOptions) {
     this.#ca = opts.trustedCaPems;
     this.#nowMs = opts.nowMs ?? Date.now;
+    this.#log = opts.log ?? (() => undefined);
   }
 
   /**
@@ -97,6 +101,7 @@ export class FederatedAssertionVerifier {
       keys = await this.#keysFor(iss, kid);
     } catch (err) {
       if (err instanceof IssuerMetadataError) {
+        this.#log(`federated issuer metadata unavailable: ${err.message}`);
         throw entraErrors.issuerMetadataUnavailable();
       }
       throw err;
@@ -175,7 +180,7 @@ export class FederatedAssertionVerifier {
       }
       const req = https.get(
         parsed,
-        { ...(this.#ca.length > 0 ? { ca: this.#ca } : {}), timeout: FETCH_TIMEOUT_MS, headers: { Accept: 'application/json' } },
+        { ...(this.#ca.length > 0 ? { ca: this.#ca } : {}), timeout: FETCH_TIMEOUT_MS, headers: { Accept: 'application/json, application/jwk-set+json, */*' } },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;

@@ -125,7 +125,7 @@ export class TestOidcIssuer {
     const kid = await calculateJwkThumbprint(exported);
     const jwk: JWK = { ...exported, kid, use: 'sig', alg: 'RS256' };
     const served = { count: 0 };
-    const handler: RouteHandler = (_req, res, url) => {
+    const handler: RouteHandler = (req, res, url) => {
       served.count++;
       const origin = `https://${url.host}`;
       if (url.pathname === '/.well-known/openid-configuration') {
@@ -136,6 +136,12 @@ export class TestOidcIssuer {
         return Promise.resolve(true);
       }
       if (url.pathname === '/openid/v1/jwks') {
+        // Like kube-apiserver: the JWKS is only served as application/jwk-set+json (406 for Accept: application/json).
+        const accept = req.headers.accept ?? '*/*';
+        if (!accept.includes('application/jwk-set+json') && !accept.includes('*/*')) {
+          res.writeHead(406).end();
+          return Promise.resolve(true);
+        }
         res.writeHead(200, { 'Content-Type': 'application/jwk-set+json' }).end(JSON.stringify({ keys: [jwk] }));
         return Promise.resolve(true);
       }

@@ -24,6 +24,10 @@ const commands: Record<string, CommandEntry> = {
     summary: 'local control plane (+ emulator, controller, samples as they land); `dev control-plane` for the control plane alone',
     load: () => import('./dev/command.ts'),
   },
+  emulator: {
+    summary: 'local Azure Key Vault + Entra ID + IMDS + Event Grid emulator over HTTPS; writes ca.pem and endpoints.json',
+    load: () => import('./emulator/command.ts'),
+  },
 };
 
 function usage(): string {

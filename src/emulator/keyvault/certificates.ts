@@ -23,7 +23,7 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const strArray = (v: unknown, what: string): string[] | undefined => {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw badParameter(`Property ${what} has invalid value`);
-  return v as string[];
+  return v;
 };
 
 /** Validates a policy from a create request and fills in Key Vault's defaults. */

@@ -311,7 +311,7 @@ export class Vault {
     const attributes: ObjectAttributes & { exportable?: boolean } = { enabled: true, created: now, updated: now, exportable: false };
     applyAttributes(attributes, body);
     const keyOps = Array.isArray(body.key_ops) && body.key_ops.every((o) => typeof o === 'string')
-      ? (body.key_ops as string[])
+      ? (body.key_ops)
       : spec.family === 'RSA'
         ? ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey']
         : ['sign', 'verify'];

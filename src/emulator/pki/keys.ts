@@ -84,9 +84,9 @@ function webCryptoAlgorithm(spec: KeySpec): webcrypto.RsaHashedImportParams | we
 
 /** The signature algorithm a certificate signed by this key uses (SHA-256 for RSA, curve-sized for EC). */
 export function signingAlgorithm(spec: KeySpec): webcrypto.Algorithm | webcrypto.EcdsaParams {
-  if (spec.family === 'RSA') return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as webcrypto.Algorithm;
+  if (spec.family === 'RSA') return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const hash = spec.curve === 'P-384' ? 'SHA-384' : spec.curve === 'P-521' ? 'SHA-512' : 'SHA-256';
-  return { name: 'ECDSA', hash } as webcrypto.EcdsaParams;
+  return { name: 'ECDSA', hash };
 }
 
 export function toWebCryptoPrivate(key: KeyObject): webcrypto.CryptoKey {

@@ -21,7 +21,7 @@ interface ForgeByteBuffer {
 }
 interface ForgeInternals {
   util: { ByteBuffer: new (bytes?: string) => ForgeByteBuffer & forge.util.ByteStringBuffer };
-  pki: { pbe: { generatePkcs12Key(password: string | null, salt: ForgeByteBuffer, id: number, iter: number, n: number): ForgeByteBuffer } };
+  pki: { pbe: { generatePkcs12Key(this: void, password: string | null, salt: ForgeByteBuffer, id: number, iter: number, n: number): ForgeByteBuffer } };
   /** forge's legacy DES API: `start(iv)` takes the IV buffer itself. */
   des: { createEncryptionCipher(key: ForgeByteBuffer): { start(iv: ForgeByteBuffer): void; update(data: ForgeByteBuffer): void; finish(): boolean; output: ForgeByteBuffer } };
 }
@@ -150,7 +150,7 @@ export function parsePfx(der: Buffer, password: string | undefined): Certificate
   } catch (err) {
     throw new CertificateMaterialError(`PKCS#12 could not be read: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const bagsOf = (type: string): ForgeBag[] => (p12.getBags({ bagType: type })[type] ?? []) as ForgeBag[];
+  const bagsOf = (type: string): ForgeBag[] => (p12.getBags({ bagType: type })[type] ?? []);
   const keyBags = [...bagsOf(pki.oids.pkcs8ShroudedKeyBag ?? ''), ...bagsOf(pki.oids.keyBag ?? '')];
   let privateKey: KeyObject | undefined;
   const firstKey = keyBags[0];

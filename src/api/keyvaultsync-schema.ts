@@ -84,8 +84,8 @@ export const IdentitySchema = Type.Object(
           secretRef: Type.Object(
             {
               name: ObjectName('Secret in this namespace holding the client ID and client secret.'),
-              clientIDKey: Type.Optional(DataKey('Key of the client ID in the Secret.')),
-              clientSecretKey: Type.Optional(DataKey('Key of the client secret in the Secret.')),
+              clientIDKey: Type.Optional(DataKey('Key of the client ID in the Secret (CSI style).', { default: 'clientid' })),
+              clientSecretKey: Type.Optional(DataKey('Key of the client secret in the Secret (CSI style).', { default: 'clientsecret' })),
             },
             { description: 'Reference to the credentials Secret.' },
           ),

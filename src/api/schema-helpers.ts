@@ -53,8 +53,8 @@ export function TenantId(description: string) {
 }
 
 /** A key of a Secret's or ConfigMap's `data`. */
-export function DataKey(description: string) {
-  return Type.String({ description, minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' });
+export function DataKey(description: string, options: SchemaOptions = {}) {
+  return Type.String({ description, minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', ...options });
 }
 
 /** metav1.LabelSelector, bounded. */

@@ -56,7 +56,10 @@ describe('kvsync CRDs on the real apiserver', () => {
     );
     expect(err, 'the apiserver should have rejected the object').toBeDefined();
     expect(statusOf(err)).toBe(422);
-    return String((err as Error).message);
+    // The Status message, unescaped (the ApiException message carries the raw JSON body).
+    const body = (err as k8s.ApiException<unknown>).body;
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string };
+    return status.message ?? '';
   };
 
   beforeAll(async () => {

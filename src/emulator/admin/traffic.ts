@@ -92,8 +92,10 @@ export class TrafficControl {
     this.#now = now;
   }
 
+  /** Sets a vault's limit and starts a fresh window for it. */
   setLimit(vault: string, requestsPer10s: number): void {
     this.#limits.set(vault.toLowerCase(), requestsPer10s);
+    this.#windows.delete(vault.toLowerCase());
   }
 
   limits(): Record<string, number> {

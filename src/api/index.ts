@@ -12,3 +12,5 @@ export type { KeyVaultIdentitySpec, IdentityType } from './keyvaultidentity-sche
 export { parseCloudName, vaultDnsSuffix, CLOUD_NAMES } from './cloud.ts';
 export type { CloudName } from './cloud.ts';
 export { parseGoDuration } from './duration.ts';
+export { grantsNamespace, grantsVault, selectorMatches } from './identity-grant.ts';
+// installCrds lives in ./install.ts (imported directly, so parsing does not load the Kubernetes client).

@@ -6,6 +6,7 @@
  * calls `verifyAccessToken` and reads a `VerifiedToken`. Principals are identified in role assignments
  * by their object ID (`oid` claim), as Azure RBAC does.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** Audience Key Vault accepts (Azure sends tokens for resource https://vault.azure.net). */
 export const KEY_VAULT_AUDIENCE = 'https://vault.azure.net';
@@ -77,11 +78,7 @@ export interface AccessTokenVerifier {
  * An HTTP route handler mounted by the emulator's server. Returns false when the request is not
  * its route, so the next handler can try; otherwise it has answered the request.
  */
-export type RouteHandler = (
-  req: import('node:http').IncomingMessage,
-  res: import('node:http').ServerResponse,
-  url: URL,
-) => Promise<boolean>;
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 
 /**
  * Request counters behind `GET <adminUrl>/requests`. Operations are named after the SDK methods

@@ -16,6 +16,13 @@ import { decodePfx } from './pfx.ts';
 import { writePfx, type PfxWriteOptions } from './pfx-writer.ts';
 import { exportPrivateKeyPem, keyPairId, parsePrivateKeyDer, parsePrivateKeyPem, privateKeyToPkcs8Der, type KeyFormat } from './private-key.ts';
 
+// One import for callers (operator, mount sidecar, render): the error type and the option types.
+export { isPkiError, PkiError, type PkiErrorReason } from './errors.ts';
+export { DEFAULT_PKI_LIMITS, type PkiLimits } from './limits.ts';
+export type { CertificateFacts, KeyType } from './certificate.ts';
+export type { KeyFormat } from './private-key.ts';
+export type { PfxEncryption, PfxWriteOptions } from './pfx-writer.ts';
+
 /** Key Vault's content types for a certificate's backing secret. */
 export const CONTENT_TYPE_PKCS12 = 'application/x-pkcs12';
 export const CONTENT_TYPE_PEM = 'application/x-pem-file';

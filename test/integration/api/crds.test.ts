@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GROUP, VERSION } from '../../../src/api/crd.ts';
+import { LIMITS } from '../../../src/api/keyvaultsync-schema.ts';
 import { installCrds } from '../../../src/api/install.ts';
 import { parseKeyVaultIdentity, parseKeyVaultSync } from '../../../src/api/parse.ts';
 import {
@@ -40,22 +41,23 @@ describe('kvsync CRDs on the real apiserver', () => {
 
   const createKvs = (obj: Record<string, unknown>, name: string): Promise<Obj> => {
     const body = { ...obj, metadata: { name, namespace } };
-    return custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'keyvaultsyncs', body }) as Promise<Obj>;
+    // Strict: an unknown field (e.g. a SecretProviderClass field the schema lacks) fails instead of being pruned.
+    return custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'keyvaultsyncs', body, fieldValidation: 'Strict' }) as Promise<Obj>;
   };
   const getKvs = (name: string): Promise<Obj> => custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'keyvaultsyncs', name }) as Promise<Obj>;
   const createKvid = (spec: Record<string, unknown>, base: string): Promise<Obj> => {
     const name = `${base}-${suffix}`;
     identityNames.push(name);
-    return custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', body: keyVaultIdentity(spec, name) }) as Promise<Obj>;
+    return custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', body: keyVaultIdentity(spec, name), fieldValidation: 'Strict' }) as Promise<Obj>;
   };
   /** The apiserver's 422 message for a rejected create. */
-  const rejection = async (p: Promise<unknown>): Promise<string> => {
+  const rejection = async (p: Promise<unknown>, code = 422): Promise<string> => {
     const err = await p.then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(err, 'the apiserver should have rejected the object').toBeDefined();
-    expect(statusOf(err)).toBe(422);
+    expect(statusOf(err)).toBe(code);
     // The Status message, unescaped (the ApiException message carries the raw JSON body).
     const body = (err as k8s.ApiException<unknown>).body;
     const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string };
@@ -125,6 +127,28 @@ describe('kvsync CRDs on the real apiserver', () => {
       if (!parsed.ok) expect(parsed.error.issues.every((i) => i.message.startsWith(c.message))).toBe(true);
     });
   }
+
+  it('accepts a spec at every list bound (the CEL rules stay inside the runtime cost budget)', async () => {
+    const spec = designExampleSpec();
+    spec.objects = Array.from({ length: LIMITS.objects }, (_, i) => ({ name: `object-${i}`.padEnd(100, 'x'), alias: `alias-${i}`.padEnd(120, 'y'), type: i === 0 ? 'certificate' : 'secret' }));
+    const aliases = (spec.objects as { alias: string }[]).map((o) => o.alias);
+    spec.secretObjects = Array.from({ length: LIMITS.secretObjects }, (_, s) => ({
+      secretName: `secret-${s}`,
+      type: s === 0 ? 'kubernetes.io/tls' : 'Opaque',
+      data: Array.from({ length: LIMITS.dataEntries }, (_, d) => ({ objectName: aliases[s === 0 ? 0 : (s * LIMITS.dataEntries + d) % LIMITS.objects]!, key: `key-${d}` })),
+    }));
+    (spec.secretObjects as { data: unknown[] }[])[0]!.data = [{ objectName: aliases[0]! }];
+    spec.configMapObjects = [{ configMapName: 'public', data: [{ objectName: aliases[0]!, key: 'ca.crt' }] }];
+    const created = await createKvs(keyVaultSync(spec), 'at-the-bounds');
+    expect((created.spec?.objects as unknown[]).length).toBe(LIMITS.objects);
+    expect(parseKeyVaultSync(keyVaultSync(spec)).ok).toBe(true);
+  });
+
+  it('rejects unknown fields under strict field validation (what kubectl apply does)', async () => {
+    const spec = { ...designExampleSpec(), secretObject: [] };
+    // Strict field validation answers 400 BadRequest, not 422.
+    expect(await rejection(createKvs(keyVaultSync(spec), 'unknown-field'), 400)).toContain('unknown field "spec.secretObject"');
+  });
 
   it('rejects schema violations (enum, pattern, bounds) with the field path', async () => {
     const spec = designExampleSpec();

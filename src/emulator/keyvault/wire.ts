@@ -162,11 +162,10 @@ export function page(items: Json[], requestUrl: URL, base: string, path: string)
   const slice = items.slice(offset, offset + max);
   let nextLink: string | null = null;
   if (offset + max < items.length) {
-    const next = new URL(`${base}${path}`);
-    next.searchParams.set('api-version', requestUrl.searchParams.get('api-version') ?? '7.5');
-    next.searchParams.set('$skiptoken', Buffer.from(String(offset + max)).toString('base64url'));
-    if (maxRaw !== null) next.searchParams.set('maxresults', String(max));
-    nextLink = next.toString();
+    // Key Vault's shape: `<vault>/<path>?api-version=…&$skiptoken=…&maxresults=N` (the `$` not encoded).
+    const apiVersion = encodeURIComponent(requestUrl.searchParams.get('api-version') ?? '7.5');
+    const skipToken = Buffer.from(String(offset + max)).toString('base64url');
+    nextLink = `${base}${path}?api-version=${apiVersion}&$skiptoken=${skipToken}&maxresults=${max}`;
   }
   return { value: slice, nextLink };
 }

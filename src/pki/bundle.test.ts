@@ -127,6 +127,14 @@ describe('bundleFromKeyVaultSecret', () => {
     expect(bundleFromKeyVaultSecret(rsa.leaf.keyPem + pkcs1 + rsa.leaf.certPem, CONTENT_TYPE_PEM).privateKeyPem).toBe(rsa.leaf.keyPem);
   });
 
+  it('gives a self-signed leaf (Key Vault "Self" issuer, no keyCertSign) as its own ca.crt', async () => {
+    const self = await selfSigned('self.example', { ca: false, keyType: 'EC', dnsNames: ['self.example'] });
+    const bundle = bundleFromKeyVaultSecret(self.keyPem + self.certPem, CONTENT_TYPE_PEM);
+    expect(pemCerts(bundle.certificateChainPem)).toEqual(hex(self));
+    expect(pemCerts(bundle.caPem)).toEqual(hex(self));
+    expect(pemCerts(bundleFromKeyVaultSecret(self.keyPem + self.certPem, CONTENT_TYPE_PEM, { includeRoot: true }).certificateChainPem)).toEqual(hex(self));
+  });
+
   it('warns about an expired leaf', async () => {
     const old = await issue('old leaf', rsa.intermediate, { ca: false, notBefore: new Date('2020-01-01'), notAfter: new Date('2021-01-01') });
     const bundle = bundleFromKeyVaultSecret(old.keyPem + old.certPem, CONTENT_TYPE_PEM);

@@ -109,8 +109,10 @@ export function bundleFromFile(bytes: Buffer, opts: BundleOptions = {}): TlsBund
   const limits = resolveLimits(opts.limits);
   checkSize(bytes.length, limits);
   if (bytes.length === 0) throw new PkiError('UnsupportedFormat', 'input is empty');
-  if (bytes[0] === 0x30) return assemble(fromDer(bytes, opts.password, limits), opts);
-  return assemble(sniffText(bytes.toString('latin1'), opts.password, limits), opts);
+  const text = bytes.toString('latin1');
+  // 0x30 is both a DER SEQUENCE and the character "0": PEM wins when there is a BEGIN line.
+  if (bytes[0] === 0x30 && !looksLikePem(text)) return assemble(fromDer(bytes, opts.password, limits), opts);
+  return assemble(sniffText(text, opts.password, limits), opts);
 }
 
 /**

@@ -38,9 +38,16 @@ describe('certificate', () => {
     expect(issued(chain.intermediate.cert, leaf.cert)).toBe(true);
   });
 
-  it('recognises self-signed certificates', () => {
+  it('recognises self-signed certificates, also without keyCertSign (Key Vault self-signed leaves)', async () => {
     expect(isSelfSigned(chain.root.cert)).toBe(true);
     expect(isSelfSigned(chain.intermediate.cert)).toBe(false);
+    const kvSelfSigned = await selfSigned('self', { ca: false, keyType: 'EC' });
+    expect(kvSelfSigned.cert.checkIssued(kvSelfSigned.cert)).toBe(false); // OpenSSL: no keyCertSign
+    expect(isSelfSigned(kvSelfSigned.cert)).toBe(true);
+    // Same name, other key: not self-signed.
+    const impostor = await issue('kvsync test root', chain.root, { keyIdentifiers: false });
+    expect(impostor.cert.subject).toBe(impostor.cert.issuer);
+    expect(isSelfSigned(impostor.cert)).toBe(false);
   });
 
   it('prints names on one line', () => {

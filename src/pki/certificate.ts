@@ -60,9 +60,18 @@ export function oneLineName(name: string): string {
   return name.split('\n').filter((s) => s !== '').join(', ');
 }
 
-/** True when `cert` is self-signed: it names itself as issuer and its signature verifies with its own key. */
+/**
+ * True when `cert` is self-signed: it names itself as issuer and its signature verifies with its own
+ * key. Unlike {@link issued}, key usage is not consulted: Key Vault's self-signed certificates carry
+ * `digitalSignature, keyEncipherment` without `keyCertSign`, and are still their own root.
+ */
 export function isSelfSigned(cert: X509Certificate): boolean {
-  return issued(cert, cert);
+  if (cert.subject !== cert.issuer) return false;
+  try {
+    return cert.verify(cert.publicKey);
+  } catch {
+    return false;
+  }
 }
 
 /**

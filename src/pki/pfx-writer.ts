@@ -3,7 +3,7 @@
  *
  * node-forge's `toPkcs12Asn1` takes RSA keys only and leaves certificates unencrypted, so the
  * structure (RFC 7292) is assembled here with forge's ASN.1 helpers; encryption uses node:crypto and
- * forge's PKCS#12 key derivation (node:crypto has none). Two profiles:
+ * pkcs12-kdf.ts. Three profiles:
  *
  * - `3des`: what Key Vault exports — certificates in EncryptedData and the key in a
  *   pkcs8ShroudedKeyBag, both pbeWithSHAAnd3-KeyTripleDES-CBC, SHA-1 MAC. With `password: null`
@@ -14,6 +14,7 @@
 import { createCipheriv, createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 import { PkiError } from './errors.ts';
+import { pkcs12Kdf } from './pkcs12-kdf.ts';
 
 export type PfxEncryption = '3des' | 'aes256' | 'none';
 
@@ -66,13 +67,6 @@ const parse = (b: Buffer): Node => asn1.fromDer(b.toString('binary'));
 
 /** forge encodes a BMPSTRING's JS string value as UTF-16BE itself. */
 const bmpString = (s: string): Node => asn1.create(UNIVERSAL, asn1.Type.BMPSTRING, false, s);
-
-/** RFC 7292 B.2 key derivation (forge's; pure JS). `null` password = zero-length input. */
-function pkcs12Kdf(password: string | null, salt: Buffer, id: 1 | 2 | 3, iterations: number, length: number, md: 'sha1' | 'sha256'): Buffer {
-  const digest = md === 'sha1' ? forge.md.sha1.create() : forge.md.sha256.create();
-  const out = forge.pkcs12.generateKey(password, forge.util.createBuffer(salt.toString('binary')), id, iterations, length, digest);
-  return Buffer.from(out.getBytes(), 'binary');
-}
 
 interface Encrypted {
   algorithm: Node;

@@ -6,7 +6,7 @@
  * `endpoints.json` into the state dir.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -16,6 +16,7 @@ import { RequestCounters } from './admin/counters.ts';
 import { createAdminHandler } from './admin/handler.ts';
 import { TrafficControl } from './admin/traffic.ts';
 import { Clock } from './clock.ts';
+import { EmulatorConfigError } from './errors.ts';
 import { derivedGuid, loadEmulatorConfig, normalizeConfig, type EmulatorConfig } from './config.ts';
 import type { EmulatorEndpoints } from './endpoints.ts';
 import { createEventGridAdminHandler, EventGridPublisher } from './eventgrid/publisher.ts';
@@ -277,7 +278,6 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
 /** Creates the config's seed secrets and certificates that the (possibly persisted) state lacks. */
 async function seedVaults(config: EmulatorConfig, vaults: Map<string, Vault>): Promise<void> {
   const base = 'https://seed.vault.azure.net';
-  const { readFile } = await import('node:fs/promises');
   for (const vc of config.vaults) {
     const vault = vaults.get(vc.name);
     if (vault === undefined) continue;
@@ -290,26 +290,35 @@ async function seedVaults(config: EmulatorConfig, vaults: Map<string, Vault>): P
         ...(s.tags === undefined ? {} : { tags: s.tags }),
       });
     }
-    for (const c of vc.certificates) {
+    for (const [j, c] of vc.certificates.entries()) {
       if (vault.state.certificates[nameKey(c.name)] !== undefined) continue;
-      if (c.file !== undefined) {
-        const bytes = await readFile(c.file);
-        const text = bytes.toString('latin1');
-        vault.importCertificate(base, c.name, {
-          value: text.includes('-----BEGIN') ? text : bytes.toString('base64'),
-          ...(c.password === undefined ? {} : { pwd: c.password }),
-          policy: { secret_props: { contentType: c.contentType } },
-        });
-        continue;
+      try {
+        await seedCertificate(vault, base, c);
+      } catch (err) {
+        const detail = err instanceof Error ? err.message : String(err);
+        throw new EmulatorConfigError(`config vaults[${vc.name}].certificates[${j}] (${c.name}): ${detail}`);
       }
-      await vault.createCertificate(base, c.name, {
-        policy: {
-          key_props: { kty: c.keyType, ...(c.keySize === undefined ? {} : { key_size: c.keySize }), ...(c.curve === undefined ? {} : { crv: c.curve }), exportable: true },
-          secret_props: { contentType: c.contentType },
-          x509_props: { subject: c.subject, sans: { dns_names: c.dnsNames }, validity_months: c.validityMonths },
-          issuer: { name: c.issuer },
-        },
-      });
     }
   }
+}
+
+async function seedCertificate(vault: Vault, base: string, c: EmulatorConfig['vaults'][number]['certificates'][number]): Promise<void> {
+  if (c.file !== undefined) {
+    const bytes = await readFile(c.file);
+    const text = bytes.toString('latin1');
+    vault.importCertificate(base, c.name, {
+      value: text.includes('-----BEGIN') ? text : bytes.toString('base64'),
+      ...(c.password === undefined ? {} : { pwd: c.password }),
+      policy: { secret_props: { contentType: c.contentType } },
+    });
+    return;
+  }
+  await vault.createCertificate(base, c.name, {
+    policy: {
+      key_props: { kty: c.keyType, ...(c.keySize === undefined ? {} : { key_size: c.keySize }), ...(c.curve === undefined ? {} : { crv: c.curve }), exportable: true },
+      secret_props: { contentType: c.contentType },
+      x509_props: { subject: c.subject, sans: { dns_names: c.dnsNames }, validity_months: c.validityMonths },
+      issuer: { name: c.issuer },
+    },
+  });
 }

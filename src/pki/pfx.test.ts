@@ -16,6 +16,8 @@ const OPENSSL_FLAVOURS: { name: string; args: string[]; password: string }[] = [
   { name: 'legacy RC2-40 certs + 3DES key (-legacy)', args: ['-legacy'], password: '' },
   { name: 'PBE-SHA1-3DES with SHA-1 MAC', args: ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'], password: 'x' },
   { name: 'unencrypted (-keypbe NONE -certpbe NONE): keyBag', args: ['-keypbe', 'NONE', '-certpbe', 'NONE'], password: '' },
+  { name: 'no MAC (-nomac), legacy encryption with the empty password', args: ['-nomac', '-legacy'], password: '' },
+  { name: 'no MAC (-nomac), PBES2 with a password', args: ['-nomac'], password: 'no-mac' },
 ];
 
 describe('decodePfx', () => {

@@ -1,0 +1,237 @@
+/**
+ * Identity → Azure credential, for every identity mode of a KeyVaultSync (DESIGN.md §1):
+ *
+ * - servicePrincipal: client ID / secret from a Secret in the KeyVaultSync's namespace →
+ *   ClientSecretCredential.
+ * - workloadIdentity: a TokenRequest for the named ServiceAccount in the KeyVaultSync's OWN namespace
+ *   (audience api://AzureADTokenExchange), exchanged by ClientAssertionCredential. The SA token is kept
+ *   in memory and re-requested before it expires; nothing is written to disk.
+ * - podIdentity / managedIdentity: only through a KeyVaultIdentity that grants the namespace and the
+ *   vault; token from IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST honoured) through {@link ImdsCredential}.
+ *
+ * Credentials are cached per identity key and reused across reconciles; the Azure SDK credentials and
+ * ImdsCredential refresh access tokens before they expire.
+ */
+import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { grantsNamespace, grantsVault } from '../api/identity-grant.ts';
+import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
+import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
+import { credentialOptions } from './azure-environment.ts';
+import type { AzureEnvironment } from './azure-environment.ts';
+import { SyncError } from './errors.ts';
+import { ImdsCredential } from './imds-credential.ts';
+
+export const WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
+export const CLIENT_ID_ANNOTATION = 'azure.workload.identity/client-id';
+export const TENANT_ID_ANNOTATION = 'azure.workload.identity/tenant-id';
+/** Lifetime asked for ServiceAccount tokens (the apiserver may shorten it). */
+const SA_TOKEN_SECONDS = 3600;
+
+export interface CredentialContext {
+  /** The KeyVaultSync's namespace. */
+  namespace: string;
+  /** Every KeyVaultIdentity in the cluster (for podIdentity / managedIdentity). */
+  identities: ResolvedKeyVaultIdentity[];
+  /** The namespace's labels, when the caller has them (else the Namespace is read). */
+  namespaceLabels?: Readonly<Record<string, string>>;
+}
+
+export interface CredentialFor {
+  credential: TokenCredential;
+  /** Stable key of the identity: equal keys share a credential (and Key Vault clients). */
+  identityKey: string;
+}
+
+/** The subset of CoreV1Api used here (a test can substitute it). */
+export type CoreApi = Pick<CoreV1Api, 'readNamespacedSecret' | 'readNamespacedServiceAccount' | 'createNamespacedServiceAccountToken' | 'readNamespace'>;
+
+function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** ServiceAccount tokens for one SA, cached in memory and re-requested when 80 % of the lifetime has passed. */
+class ServiceAccountTokenSource {
+  readonly #core: CoreApi;
+  readonly #namespace: string;
+  readonly #name: string;
+  #token: { value: string; refreshAt: number } | undefined;
+  #pending: Promise<string> | undefined;
+
+  constructor(core: CoreApi, namespace: string, name: string) {
+    this.#core = core;
+    this.#namespace = namespace;
+    this.#name = name;
+  }
+
+  get(): Promise<string> {
+    if (this.#token !== undefined && Date.now() < this.#token.refreshAt) return Promise.resolve(this.#token.value);
+    this.#pending ??= this.#request().finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  async #request(): Promise<string> {
+    const now = Date.now();
+    let tr;
+    try {
+      tr = await this.#core.createNamespacedServiceAccountToken({
+        namespace: this.#namespace,
+        name: this.#name,
+        body: { spec: { audiences: [WORKLOAD_IDENTITY_AUDIENCE], expirationSeconds: SA_TOKEN_SECONDS } },
+      });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) throw new SyncError('IdentityNotFound', `ServiceAccount ${this.#namespace}/${this.#name} does not exist`);
+      throw new SyncError('AuthenticationFailed', `TokenRequest for ServiceAccount ${this.#namespace}/${this.#name} failed (HTTP ${status ?? 'error'})`);
+    }
+    const value = tr.status?.token;
+    if (value === undefined || value === '') throw new SyncError('AuthenticationFailed', `TokenRequest for ServiceAccount ${this.#namespace}/${this.#name} returned no token`);
+    const expires = tr.status?.expirationTimestamp === undefined ? now + SA_TOKEN_SECONDS * 1000 : new Date(tr.status.expirationTimestamp).getTime();
+    this.#token = { value, refreshAt: now + 0.8 * Math.max(0, expires - now) };
+    return value;
+  }
+}
+
+export interface CredentialProviderOptions {
+  kube: KubeConfig;
+  env: AzureEnvironment;
+  /** Overrides the CoreV1Api made from `kube` (unit tests). */
+  core?: CoreApi;
+}
+
+export class CredentialProvider {
+  readonly #core: CoreApi;
+  readonly #env: AzureEnvironment;
+  readonly #cache = new Map<string, TokenCredential>();
+
+  constructor(opts: CredentialProviderOptions) {
+    this.#core = opts.core ?? opts.kube.makeApiClient(CoreV1Api);
+    this.#env = opts.env;
+  }
+
+  /** Number of cached credentials (for tests and metrics). */
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  /**
+   * The credential for a KeyVaultSync, cached per identity (and reused across reconciles).
+   * @throws SyncError IdentityNotFound (missing Secret, ServiceAccount, client ID, KeyVaultIdentity),
+   *   IdentityNotPermitted (a KeyVaultIdentity that does not grant the namespace or vault),
+   *   InvalidSpec (no tenant), AuthenticationFailed (the apiserver refused a read).
+   */
+  async credentialFor(sync: ResolvedKeyVaultSync, ctx: CredentialContext): Promise<CredentialFor> {
+    const identity = sync.identity;
+    switch (identity.mode) {
+      case 'servicePrincipal':
+        return this.#servicePrincipal(sync, ctx, identity);
+      case 'workloadIdentity':
+        return this.#workloadIdentity(sync, ctx, identity);
+      case 'podIdentity':
+      case 'managedIdentity':
+        return this.#imdsIdentity(sync, ctx, identity);
+    }
+  }
+
+  #cached(identityKey: string, make: () => TokenCredential): CredentialFor {
+    let credential = this.#cache.get(identityKey);
+    if (credential === undefined) {
+      credential = make();
+      this.#cache.set(identityKey, credential);
+    }
+    return { credential, identityKey };
+  }
+
+  #tenant(sync: ResolvedKeyVaultSync, fallback?: string): string {
+    const tenant = sync.vault.tenantID ?? fallback ?? this.#env.defaultTenantId;
+    if (tenant === undefined) throw new SyncError('InvalidSpec', `no tenant for vault "${sync.vault.name ?? sync.vault.url}": set spec.vault.tenantID`);
+    return tenant;
+  }
+
+  async #servicePrincipal(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { secretName: string; clientIDKey: string; clientSecretKey: string }): Promise<CredentialFor> {
+    let secret;
+    try {
+      secret = await this.#core.readNamespacedSecret({ namespace: ctx.namespace, name: id.secretName });
+    } catch (err) {
+      if (statusOf(err) === 404) throw new SyncError('IdentityNotFound', `service principal Secret ${ctx.namespace}/${id.secretName} does not exist`);
+      throw new SyncError('AuthenticationFailed', `cannot read service principal Secret ${ctx.namespace}/${id.secretName} (HTTP ${statusOf(err) ?? 'error'})`);
+    }
+    const read = (key: string): string => {
+      const b64 = secret.data?.[key];
+      const value = b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8').trim();
+      if (value === undefined || value === '') throw new SyncError('IdentityNotFound', `service principal Secret ${ctx.namespace}/${id.secretName} has no key "${key}"`);
+      return value;
+    };
+    const clientId = read(id.clientIDKey);
+    const clientSecret = read(id.clientSecretKey);
+    const tenant = this.#tenant(sync);
+    const options = credentialOptions(this.#env, sync.vault.cloudName);
+    const key = `servicePrincipal|${tenant}|${clientId}|${options.authorityHost}|${ctx.namespace}/${id.secretName}@${secret.metadata?.resourceVersion ?? ''}`;
+    return this.#cached(key, () => new ClientSecretCredential(tenant, clientId, clientSecret, options));
+  }
+
+  async #workloadIdentity(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { serviceAccountName: string; clientID: string | undefined }): Promise<CredentialFor> {
+    let sa;
+    try {
+      sa = await this.#core.readNamespacedServiceAccount({ namespace: ctx.namespace, name: id.serviceAccountName });
+    } catch (err) {
+      if (statusOf(err) === 404) throw new SyncError('IdentityNotFound', `ServiceAccount ${ctx.namespace}/${id.serviceAccountName} does not exist`);
+      throw new SyncError('AuthenticationFailed', `cannot read ServiceAccount ${ctx.namespace}/${id.serviceAccountName} (HTTP ${statusOf(err) ?? 'error'})`);
+    }
+    const annotations = sa.metadata?.annotations ?? {};
+    const clientId = id.clientID ?? annotations[CLIENT_ID_ANNOTATION];
+    if (clientId === undefined || clientId === '') {
+      throw new SyncError('IdentityNotFound', `ServiceAccount ${ctx.namespace}/${id.serviceAccountName} has no ${CLIENT_ID_ANNOTATION} annotation and the KeyVaultSync gives no clientID`);
+    }
+    const tenant = this.#tenant(sync, annotations[TENANT_ID_ANNOTATION]);
+    const options = credentialOptions(this.#env, sync.vault.cloudName);
+    const key = `workloadIdentity|${tenant}|${clientId}|${options.authorityHost}|${ctx.namespace}/${id.serviceAccountName}`;
+    return this.#cached(key, () => {
+      const source = new ServiceAccountTokenSource(this.#core, ctx.namespace, id.serviceAccountName);
+      return new ClientAssertionCredential(tenant, clientId, () => source.get(), options);
+    });
+  }
+
+  async #imdsIdentity(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { mode: 'podIdentity' | 'managedIdentity'; identityRef: string | undefined; clientID: string | undefined }): Promise<CredentialFor> {
+    const labels = ctx.namespaceLabels ?? (await this.#namespaceLabels(ctx.namespace));
+    const ns = { name: ctx.namespace, labels };
+    const vaultName = sync.vault.name ?? sync.vault.url;
+    let chosen: ResolvedKeyVaultIdentity | undefined;
+    if (id.identityRef !== undefined) {
+      chosen = ctx.identities.find((i) => i.name === id.identityRef);
+      if (chosen === undefined) throw new SyncError('IdentityNotFound', `KeyVaultIdentity "${id.identityRef}" does not exist`);
+      if (chosen.spec.type !== id.mode) throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" is of type ${chosen.spec.type}, not ${id.mode}`);
+      if (!grantsNamespace(chosen.spec, ns)) throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" does not grant namespace "${ctx.namespace}"`);
+      if (!grantsVault(chosen.spec, sync.vault)) throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" does not grant vault "${vaultName}" to namespace "${ctx.namespace}"`);
+      if (id.clientID !== undefined && id.clientID.toLowerCase() !== chosen.spec.clientID.toLowerCase()) {
+        throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" has client ID ${chosen.spec.clientID}, not the ${id.clientID} the KeyVaultSync asks for`);
+      }
+    } else {
+      // CSI migration (usePodIdentity / useVMManagedIdentity without a ref): the one identity of this type that grants both.
+      chosen = ctx.identities.find(
+        (i) => i.spec.type === id.mode && grantsNamespace(i.spec, ns) && grantsVault(i.spec, sync.vault) && (id.clientID === undefined || id.clientID.toLowerCase() === i.spec.clientID.toLowerCase()),
+      );
+      if (chosen === undefined) {
+        throw new SyncError('IdentityNotPermitted', `no KeyVaultIdentity of type ${id.mode}${id.clientID === undefined ? '' : ` with client ID ${id.clientID}`} grants namespace "${ctx.namespace}" and vault "${vaultName}"`);
+      }
+    }
+    const spec = chosen.spec;
+    const tenant = spec.tenantID ?? this.#tenant(sync);
+    const key = `${id.mode}|${tenant}|${spec.clientID}|${this.#env.imdsHost}|${chosen.name ?? ''}`;
+    return this.#cached(key, () => new ImdsCredential({ host: this.#env.imdsHost, clientId: spec.clientID }));
+  }
+
+  async #namespaceLabels(namespace: string): Promise<Record<string, string>> {
+    try {
+      const ns = await this.#core.readNamespace({ name: namespace });
+      return ns.metadata?.labels ?? {};
+    } catch (err) {
+      throw new SyncError('AuthenticationFailed', `cannot read Namespace ${namespace} to check identity grants (HTTP ${statusOf(err) ?? 'error'})`);
+    }
+  }
+}

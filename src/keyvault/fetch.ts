@@ -1,0 +1,218 @@
+/**
+ * Fetches a KeyVaultSync's objects from Key Vault with a credential (see credentials.ts).
+ *
+ * Per object type (CSI semantics):
+ * - `secret`: the secret's value (current or pinned version). A secret whose content type is
+ *   application/x-pkcs12 or application/x-pem-file is a certificate's backing secret and is handled
+ *   as a `certificate`.
+ * - `certificate`: read through the backing secret → TlsBundle (src/pki). When the secret cannot be
+ *   read (403: the identity may read certificates but not secrets), falls back to the public `cer`, which
+ *   can feed `tls.crt` / `ca.crt` only.
+ * - `cert`: the public certificate only (`getCertificate` → `cer`).
+ * - `key`: the public key as PEM (SPKI) from the key's JWK.
+ * `versionHistory > 1` lists the versions and fetches the newest N (index 0 = newest).
+ *
+ * Key Vault clients are built once per (credential, vault URL) with the environment's agent/CA and the
+ * SDK's challenge-resource verification ON. Material stays in memory only.
+ */
+import { createPublicKey } from 'node:crypto';
+import type { JsonWebKey as NodeJsonWebKey } from 'node:crypto';
+import { CertificateClient } from '@azure/keyvault-certificates';
+import { KeyClient } from '@azure/keyvault-keys';
+import type { JsonWebKey as KvJsonWebKey } from '@azure/keyvault-keys';
+import { SecretClient } from '@azure/keyvault-secrets';
+import type { TokenCredential } from '@azure/identity';
+import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
+import { bundleFromFile, bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
+import type { TlsBundle } from '../pki/bundle.ts';
+import type { AzureEnvironment } from './azure-environment.ts';
+import { SyncError, toSyncError } from './errors.ts';
+
+/** What was fetched for an object. */
+export type FetchedMaterial =
+  /** A plain secret: its value as Key Vault stores it (a string). */
+  | { kind: 'secret'; value: string }
+  /**
+   * A certificate: `bundle` built with the defaults (PKCS#8 key, no root); `secretValue` and
+   * `contentType` keep the backing secret so outputs can rebuild it with other options. Without
+   * `secretValue` (public `cer` only) the bundle has no private key.
+   */
+  | { kind: 'certificate'; bundle: TlsBundle; secretValue: string | undefined }
+  /** A key's public half, PEM (SPKI). */
+  | { kind: 'publicKey'; pem: string };
+
+export interface FetchedObject {
+  object: ResolvedObject;
+  version: string;
+  contentType: string | undefined;
+  updatedOn: Date | undefined;
+  expiresOn: Date | undefined;
+  /** 0 = the current (or pinned) version; 1.. = older versions with `versionHistory`. */
+  historyIndex: number;
+  material: FetchedMaterial;
+}
+
+export interface FetchResult {
+  fetched: FetchedObject[];
+  /** Failures of required objects, and of optional ones (flagged `optional: true`). */
+  failures: SyncError[];
+}
+
+export interface FetchOptions {
+  /** Objects fetched at once; default 4. */
+  concurrency?: number;
+  /** Retries of the SDK per request (429 with Retry-After, 5xx, network); default 2. */
+  maxRetries?: number;
+}
+
+interface VaultClients {
+  secrets: SecretClient;
+  certificates: CertificateClient;
+  keys: KeyClient;
+}
+
+const clientCache = new WeakMap<TokenCredential, Map<string, VaultClients>>();
+
+function clientsFor(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, maxRetries: number): VaultClients {
+  let byVault = clientCache.get(credential);
+  if (byVault === undefined) {
+    byVault = new Map();
+    clientCache.set(credential, byVault);
+  }
+  const key = `${vaultUrl}|${maxRetries}`;
+  let clients = byVault.get(key);
+  if (clients === undefined) {
+    // No disableChallengeResourceVerification: the SDK checks the challenge's resource against the vault host.
+    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 } };
+    clients = { secrets: new SecretClient(vaultUrl, credential, options), certificates: new CertificateClient(vaultUrl, credential, options), keys: new KeyClient(vaultUrl, credential, options) };
+    byVault.set(key, clients);
+  }
+  return clients;
+}
+
+const CERT_CONTENT_TYPES = new Set([CONTENT_TYPE_PKCS12, CONTENT_TYPE_PEM]);
+
+/** True for the content types of a certificate's backing secret. */
+export function isCertificateContentType(contentType: string | undefined): boolean {
+  return contentType !== undefined && CERT_CONTENT_TYPES.has(contentType.split(';')[0]?.trim().toLowerCase() ?? '');
+}
+
+/**
+ * Fetches every object of `sync`. Never throws for a vault or object failure: each is returned in
+ * `failures` as a SyncError naming the vault and object (optional objects' failures flagged).
+ */
+export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, opts: FetchOptions = {}): Promise<FetchResult> {
+  const clients = clientsFor(sync.vault.url, credential, env, opts.maxRetries ?? 2);
+  const vault = sync.vault.name ?? sync.vault.url;
+  const fetched: FetchedObject[] = [];
+  const failures: SyncError[] = [];
+  const queue = [...sync.objects];
+  const worker = async (): Promise<void> => {
+    for (let object = queue.shift(); object !== undefined; object = queue.shift()) {
+      try {
+        fetched.push(...(await fetchObject(clients, vault, object)));
+      } catch (err) {
+        const failure = toSyncError(err, { vault, object: `${object.type} "${object.name}"`, objectName: object.name });
+        failures.push(object.optional ? failure.asOptional() : failure);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, sync.objects.length)) }, worker));
+  // Keep the spec's order (workers finish in any order).
+  const order = new Map(sync.objects.map((o, i) => [o, i]));
+  fetched.sort((a, b) => (order.get(a.object) ?? 0) - (order.get(b.object) ?? 0) || a.historyIndex - b.historyIndex);
+  return { fetched, failures };
+}
+
+async function fetchObject(clients: VaultClients, vault: string, object: ResolvedObject): Promise<FetchedObject[]> {
+  const versions = object.version === undefined && object.versionHistory > 1 ? await newestVersions(clients, object) : [object.version];
+  if (versions.length === 0) throw new SyncError('ObjectNotFound', `${object.type} "${object.name}" in vault "${vault}" has no enabled versions`, { object: object.name });
+  const results: FetchedObject[] = [];
+  for (const [historyIndex, version] of versions.entries()) {
+    results.push({ ...(await fetchVersion(clients, object, version)), object, historyIndex });
+  }
+  return results;
+}
+
+type Fetched = Omit<FetchedObject, 'object' | 'historyIndex'>;
+
+async function newestVersions(clients: VaultClients, object: ResolvedObject): Promise<string[]> {
+  const all: { version: string; createdOn: number }[] = [];
+  const pages =
+    object.type === 'key'
+      ? clients.keys.listPropertiesOfKeyVersions(object.name)
+      : object.type === 'secret'
+        ? clients.secrets.listPropertiesOfSecretVersions(object.name)
+        : clients.certificates.listPropertiesOfCertificateVersions(object.name);
+  for await (const p of pages) {
+    if (p.version !== undefined && p.enabled !== false) all.push({ version: p.version, createdOn: p.createdOn?.getTime() ?? 0 });
+  }
+  return all
+    .sort((a, b) => b.createdOn - a.createdOn)
+    .slice(0, object.versionHistory)
+    .map((v) => v.version);
+}
+
+async function fetchVersion(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+  switch (object.type) {
+    case 'secret':
+    case 'certificate':
+      return fetchThroughSecret(clients, object, version);
+    case 'cert':
+      return fetchPublicCertificate(clients, object, version);
+    case 'key':
+      return fetchPublicKey(clients, object, version);
+  }
+}
+
+async function fetchThroughSecret(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+  let secret;
+  try {
+    secret = await clients.secrets.getSecret(object.name, version === undefined ? {} : { version });
+  } catch (err) {
+    // A certificate whose secret the identity may not read (or a non-exportable key): public part only.
+    if (object.type === 'certificate' && (err as { statusCode?: number }).statusCode === 403 && !/disabled/i.test(JSON.stringify((err as { details?: unknown }).details ?? ''))) {
+      return fetchPublicCertificate(clients, object, version);
+    }
+    throw err;
+  }
+  const p = secret.properties;
+  const base = { version: p.version ?? version ?? '', contentType: p.contentType, updatedOn: p.updatedOn, expiresOn: p.expiresOn };
+  const value = secret.value ?? '';
+  if (object.type === 'certificate' || isCertificateContentType(p.contentType)) {
+    return { ...base, material: { kind: 'certificate', bundle: bundleFromKeyVaultSecret(value, p.contentType), secretValue: value } };
+  }
+  return { ...base, material: { kind: 'secret', value } };
+}
+
+async function fetchPublicCertificate(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+  const cert = version === undefined ? await clients.certificates.getCertificate(object.name) : await clients.certificates.getCertificateVersion(object.name, version);
+  if (cert.cer === undefined || cert.cer.length === 0) throw new SyncError('InvalidCertificate', `certificate "${object.name}" has no public certificate (cer)`, { object: object.name });
+  const p = cert.properties;
+  return {
+    version: p.version ?? version ?? '',
+    contentType: undefined,
+    updatedOn: p.updatedOn,
+    expiresOn: p.expiresOn,
+    material: { kind: 'certificate', bundle: bundleFromFile(Buffer.from(cert.cer)), secretValue: undefined },
+  };
+}
+
+const b64url = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : Buffer.from(bytes).toString('base64url'));
+
+/** SPKI PEM of a Key Vault JWK (RSA / RSA-HSM, EC / EC-HSM). */
+export function publicKeyPemFromJwk(jwk: KvJsonWebKey, name: string): string {
+  const kty = jwk.kty?.replace(/-HSM$/, '');
+  let key: NodeJsonWebKey;
+  if (kty === 'RSA') key = { kty: 'RSA', n: b64url(jwk.n), e: b64url(jwk.e) };
+  else if (kty === 'EC') key = { kty: 'EC', crv: jwk.crv === 'P-256K' ? 'secp256k1' : jwk.crv, x: b64url(jwk.x), y: b64url(jwk.y) };
+  else throw new SyncError('InvalidSpec', `key "${name}" is of type ${jwk.kty ?? 'unknown'}, which has no public key to export`, { object: name });
+  return createPublicKey({ key, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+}
+
+async function fetchPublicKey(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+  const key = await clients.keys.getKey(object.name, version === undefined ? {} : { version });
+  if (key.key === undefined) throw new SyncError('ObjectNotFound', `key "${object.name}" has no key material`, { object: object.name });
+  const p = key.properties;
+  return { version: p.version ?? version ?? '', contentType: undefined, updatedOn: p.updatedOn, expiresOn: p.expiresOn, material: { kind: 'publicKey', pem: publicKeyPemFromJwk(key.key, object.name) } };
+}

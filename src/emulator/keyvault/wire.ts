@@ -162,10 +162,11 @@ export function page(items: Json[], requestUrl: URL, base: string, path: string)
   const slice = items.slice(offset, offset + max);
   let nextLink: string | null = null;
   if (offset + max < items.length) {
-    // Key Vault's shape: `<vault>/<path>?api-version=…&$skiptoken=…&maxresults=N` (the `$` not encoded).
+    // Key Vault's shape: `<vault>/<path>?api-version=…&$skiptoken=…[&maxresults=N]` (the `$` not encoded;
+    // maxresults only when the client gave it).
     const apiVersion = encodeURIComponent(requestUrl.searchParams.get('api-version') ?? '7.5');
     const skipToken = Buffer.from(String(offset + max)).toString('base64url');
-    nextLink = `${base}${path}?api-version=${apiVersion}&$skiptoken=${skipToken}&maxresults=${max}`;
+    nextLink = `${base}${path}?api-version=${apiVersion}&$skiptoken=${skipToken}${maxRaw === null || maxRaw === '' ? '' : `&maxresults=${max}`}`;
   }
   return { value: slice, nextLink };
 }

@@ -1,10 +1,10 @@
 /**
  * `kvsync dev control-plane --kubeconfig FILE`: a local etcd + kube-apiserver + kube-controller-manager
  * until SIGINT/SIGTERM.
- * `kvsync dev` (`npm run dev`): the first look — today the control plane (and the Key Vault emulator
- * when it is present) with the commands to poke at them.
+ * `kvsync dev` (`npm run dev`): the first look — the control plane with kvsync's CRDs installed and
+ * the Key Vault emulator beside it, with the commands to poke at them, until Ctrl-C.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
 import { startControlPlane, type RunningControlPlane } from './control-plane.ts';
@@ -14,7 +14,8 @@ const help = `usage:
       Builds (first run only) and starts etcd, kube-apiserver and kube-controller-manager on loopback,
       writes an admin kubeconfig to FILE, prints the server URL and version, and runs until SIGINT/SIGTERM.
   kvsync dev [--kubeconfig FILE]
-      The local first look: control plane (default kubeconfig .cache/dev/kubeconfig) until Ctrl-C.`;
+      The local first look: control plane with the kvsync CRDs (default kubeconfig .cache/dev/kubeconfig)
+      and the Key Vault emulator (state in .cache/dev/emulator), until Ctrl-C.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -67,9 +68,18 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
 
+  const stops: (() => Promise<void>)[] = [() => cp.stop()];
   console.log(`kube-apiserver ${cp.version} is serving at ${cp.server}`);
   console.log(`kubeconfig: ${cp.kubeconfigPath}`);
   console.log(`try: ${cp.binaries.paths.kubectl} --kubeconfig ${cp.kubeconfigPath} get --raw /version`);
+  if (sub === undefined) {
+    try {
+      stops.unshift(await startDevExtras(cp));
+    } catch (err) {
+      await cp.stop();
+      throw err;
+    }
+  }
   console.log('stop with Ctrl-C (SIGINT) or SIGTERM');
 
   await new Promise<void>((done) => {
@@ -84,7 +94,25 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGINT', finish);
     process.on('SIGTERM', finish);
   });
-  console.error('kvsync dev: stopping the control plane');
-  await cp.stop();
+  console.error('kvsync dev: stopping');
+  for (const stop of stops) await stop();
   return 0;
+}
+
+/** The CRDs and the Key Vault emulator; returns how to stop the emulator. */
+async function startDevExtras(cp: RunningControlPlane): Promise<() => Promise<void>> {
+  const [{ KubeConfig }, { installCrds }, { startEmulator }] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('../api/install.ts'),
+    import('../emulator/server.ts'),
+  ]);
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfigPath);
+  await installCrds(kc);
+  console.log('kvsync CRDs installed: keyvaultsyncs.kvsync.dev, keyvaultidentities.kvsync.dev');
+  const stateDir = resolve('.cache/dev/emulator');
+  const emulator = await startEmulator({ stateDir, log: (line) => console.error(`kvsync dev: emulator: ${line}`) });
+  console.log(`Key Vault emulator: vaults ${Object.values(emulator.endpoints.vaults).join(', ')}`);
+  console.log(`  endpoints: ${join(stateDir, 'endpoints.json')} (CA ${emulator.endpoints.caFile}, Entra ID ${emulator.endpoints.authorityHost}, IMDS ${emulator.endpoints.imdsEndpoint})`);
+  return () => emulator.stop();
 }

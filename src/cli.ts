@@ -16,6 +16,10 @@ interface CommandEntry {
 }
 
 const commands: Record<string, CommandEntry> = {
+  controller: {
+    summary: 'the operator: syncs KeyVaultSyncs into Secrets (informers, work queue, leader election, /healthz)',
+    load: () => import('./controller/command.ts'),
+  },
   convert: {
     summary: 'PFX/PEM certificate bundle → JSON {"tls.crt","tls.key","ca.crt"}',
     load: () => import('./pki/convert-command.ts'),
@@ -27,6 +31,10 @@ const commands: Record<string, CommandEntry> = {
   emulator: {
     summary: 'local Azure Key Vault + Entra ID + IMDS + Event Grid emulator over HTTPS; writes ca.pem and endpoints.json',
     load: () => import('./emulator/command.ts'),
+  },
+  render: {
+    summary: 'prints the Secrets a KeyVaultSync would produce (values redacted unless --show-values), without a cluster',
+    load: () => import('./keyvault/render-command.ts'),
   },
 };
 

@@ -6,8 +6,10 @@
  * - `content`: the object as a mounted file would hold it:
  *   - secret: the value decoded per `objectEncoding` (utf-8: as is; base64 / hex: the decoded bytes);
  *   - certificate (or a secret that is a certificate's backing secret): `objectFormat: pem` → the private
- *     key (PKCS#8, when exportable) then the chain, leaf first; `objectFormat: pfx` → PKCS#12 (Key
- *     Vault's profile, null password), as binary with `objectEncoding: base64`, else as base64 text;
+ *     key (PKCS#8, when exportable) then the chain, leaf first; `objectFormat: pfx` → PKCS#12 bytes
+ *     (Key Vault's own PFX when the backing secret is one, else written with Key Vault's profile and
+ *     the null password). A CSI `secret` object with `pfx` keeps CSI's behaviour: the base64 text,
+ *     decoded to bytes only with `objectEncoding: base64`;
  *   - cert: the certificate PEM; key: the public key PEM (SPKI).
  * - `tls.crt`: leaf then intermediates in issuer order (root with `includeRoot`); `tls.key`: the private
  *   key in the Secret's `keyFormat`; `ca.crt`: the issuing chain (intermediates and root; a self-signed
@@ -18,7 +20,7 @@
  * Objects that were not fetched: an optional one's keys are left out; a required one is an error.
  */
 import type { OutputPart, ResolvedKeyVaultSync, ResolvedObject, ResolvedSecretOutput, ResolvedTlsOptions } from '../api/resolved.ts';
-import { bundleFromKeyVaultSecret, pfxFromBundle } from '../pki/bundle.ts';
+import { bundleFromKeyVaultSecret, CONTENT_TYPE_PKCS12, pfxFromBundle } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
 import { parse as parseYaml } from 'yaml';
 import { SyncError, toSyncError } from './errors.ts';
@@ -81,10 +83,13 @@ function bundleOf(f: FetchedObject, tls: ResolvedTlsOptions, cache: BundleCache)
   if (m.kind === 'publicKey') throw new SyncError('InvalidSpec', `${describe(o)} is a key; it has no certificate for tls.crt / tls.key / ca.crt`, { object: o.name });
   const source = m.kind === 'certificate' ? m.secretValue : m.value;
   if (m.kind === 'certificate' && (source === undefined || (tls.keyFormat === 'pkcs8' && !tls.includeRoot))) return m.bundle;
-  const key = `${o.outputName}|${f.historyIndex}|${tls.keyFormat}|${tls.includeRoot}`;
+  // pkcs1 / sec1 both mean "the traditional format of the key type" (PKCS#1 for RSA, SEC1 for EC).
+  const traditional = m.kind === 'certificate' && m.bundle.leaf.keyType === 'EC' ? 'sec1' : m.kind === 'certificate' ? 'pkcs1' : tls.keyFormat;
+  const keyFormat = tls.keyFormat === 'pkcs8' ? 'pkcs8' : traditional;
+  const key = `${o.outputName}|${f.historyIndex}|${keyFormat}|${tls.includeRoot}`;
   let bundle = cache.get(key);
   if (bundle === undefined) {
-    bundle = bundleFromKeyVaultSecret(source ?? '', f.contentType, { keyFormat: tls.keyFormat, includeRoot: tls.includeRoot });
+    bundle = bundleFromKeyVaultSecret(source ?? '', f.contentType, { keyFormat, includeRoot: tls.includeRoot });
     cache.set(key, bundle);
   }
   return bundle;
@@ -122,8 +127,11 @@ function partOf(f: FetchedObject, part: OutputPart, tls: ResolvedTlsOptions, cac
   if (forConfigMap || o.type === 'cert') return Buffer.from(m.bundle.certificateChainPem, 'utf8');
   if (o.format === 'pfx') {
     if (m.bundle.privateKeyPem === undefined) throw new SyncError('InvalidCertificate', `${describe(o)} has no exportable private key, so objectFormat pfx cannot be written`, { object: o.name });
-    const pfx = pfxFromBundle(m.bundle);
-    return o.encoding === 'base64' ? pfx : Buffer.from(pfx.toString('base64'), 'utf8');
+    // A certificate object gets the PKCS#12 bytes. A CSI `secret` object keeps CSI's behaviour: the
+    // secret's value (base64 text), decoded to bytes only with objectEncoding base64.
+    const isPkcs12 = f.contentType?.split(';')[0]?.trim().toLowerCase() === CONTENT_TYPE_PKCS12;
+    const pfx = isPkcs12 && m.secretValue !== undefined ? Buffer.from(m.secretValue, 'base64') : pfxFromBundle(m.bundle);
+    return o.type === 'certificate' || o.encoding === 'base64' ? pfx : Buffer.from(pfx.toString('base64'), 'utf8');
   }
   return Buffer.from(`${m.bundle.privateKeyPem ?? ''}${m.bundle.certificateChainPem}`, 'utf8');
 }

@@ -1,0 +1,138 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseKeyVaultIdentity, parseKeyVaultSync } from '../api/parse.ts';
+import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
+import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
+import { defaultAzureEnvironment } from './azure-environment.ts';
+import { CredentialProvider, type CoreApi } from './credentials.ts';
+import { ImdsCredential } from './imds-credential.ts';
+
+const TENANT = '00000000-0000-0000-0000-000000000000';
+const MI_CLIENT = '11111111-2222-4333-8444-555555555555';
+
+function sync(identity: Record<string, unknown>, vault: Record<string, unknown> = { name: 'gebakv', tenantID: TENANT }): ResolvedKeyVaultSync {
+  const r = parseKeyVaultSync({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: 's', namespace: 'shop' }, spec: { vault, identity, objects: [{ name: 'a', type: 'secret' }] } });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+}
+
+function identity(name: string, spec: Record<string, unknown>): ResolvedKeyVaultIdentity {
+  const r = parseKeyVaultIdentity({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultIdentity', metadata: { name }, spec });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+}
+
+/** A unit-test stand-in for the few CoreV1Api calls (the integration tests use the real apiserver). */
+function fakeCore(state: { secretVersion: string; tokenRequests: number }): CoreApi {
+  const notFound = (): Error => Object.assign(new Error('not found'), { code: 404 });
+  return {
+    readNamespacedSecret: ({ name }: { name: string }) =>
+      name === 'kv-creds'
+        ? Promise.resolve({ metadata: { resourceVersion: state.secretVersion }, data: { clientid: Buffer.from('cid').toString('base64'), clientsecret: Buffer.from('cs').toString('base64') } })
+        : Promise.reject(notFound()),
+    readNamespacedServiceAccount: ({ name }: { name: string }) =>
+      name === 'web' ? Promise.resolve({ metadata: { annotations: { 'azure.workload.identity/client-id': 'wi-client' } } }) : name === 'bare' ? Promise.resolve({ metadata: {} }) : Promise.reject(notFound()),
+    createNamespacedServiceAccountToken: () => {
+      state.tokenRequests++;
+      return Promise.resolve({ spec: { audiences: [] }, status: { token: 'sa-token', expirationTimestamp: new Date(Date.now() + 3600_000) } });
+    },
+    readNamespace: () => Promise.resolve({ metadata: { labels: { team: 'shop' } } }),
+  };
+}
+
+describe('CredentialProvider', () => {
+  const state = { secretVersion: '1', tokenRequests: 0 };
+  const provider = new CredentialProvider({ kube: new KubeConfig(), env: defaultAzureEnvironment(), core: fakeCore(state) });
+  const ctx = { namespace: 'shop', identities: [] };
+
+  it('servicePrincipal: a cached ClientSecretCredential, renewed when the Secret changes', async () => {
+    const s = sync({ servicePrincipal: { secretRef: { name: 'kv-creds' } } });
+    const a = await provider.credentialFor(s, ctx);
+    const b = await provider.credentialFor(s, ctx);
+    expect(a.credential).toBeInstanceOf(ClientSecretCredential);
+    expect(b.credential).toBe(a.credential);
+    expect(a.identityKey).not.toContain('cs');
+    state.secretVersion = '2';
+    const c = await provider.credentialFor(s, ctx);
+    expect(c.credential).not.toBe(a.credential);
+  });
+
+  it('servicePrincipal: a missing Secret is IdentityNotFound', async () => {
+    await expect(provider.credentialFor(sync({ servicePrincipal: { secretRef: { name: 'nope' } } }), ctx)).rejects.toMatchObject({ reason: 'IdentityNotFound', message: expect.stringContaining('shop/nope') as string });
+  });
+
+  it('workloadIdentity: client ID from the SA annotation, assertion requested lazily', async () => {
+    const { credential, identityKey } = await provider.credentialFor(sync({ workloadIdentity: { serviceAccountName: 'web' } }), ctx);
+    expect(credential).toBeInstanceOf(ClientAssertionCredential);
+    expect(identityKey).toContain('wi-client');
+    expect(identityKey).toContain('shop/web');
+    expect(state.tokenRequests).toBe(0);
+  });
+
+  it('workloadIdentity: an SA without client ID annotation (and none given) is IdentityNotFound', async () => {
+    await expect(provider.credentialFor(sync({ workloadIdentity: { serviceAccountName: 'bare' } }), ctx)).rejects.toMatchObject({ reason: 'IdentityNotFound' });
+  });
+
+  const shared = identity('shared', { type: 'podIdentity', clientID: MI_CLIENT, tenantID: TENANT, allowedNamespaces: { names: ['shop'] }, allowedVaults: ['gebakv'] });
+
+  it('podIdentity: a KeyVaultIdentity granting namespace and vault gives an IMDS credential', async () => {
+    const { credential, identityKey } = await provider.credentialFor(sync({ podIdentity: { identityRef: 'shared' } }), { namespace: 'shop', identities: [shared] });
+    expect(credential).toBeInstanceOf(ImdsCredential);
+    expect(identityKey).toContain(MI_CLIENT);
+  });
+
+  it('podIdentity: refused in a namespace the identity does not grant, naming identity and namespace', async () => {
+    await expect(provider.credentialFor(sync({ podIdentity: { identityRef: 'shared' } }), { namespace: 'other', identities: [shared] })).rejects.toMatchObject({
+      reason: 'IdentityNotPermitted',
+      message: expect.stringMatching(/KeyVaultIdentity "shared" does not grant namespace "other"/) as string,
+    });
+  });
+
+  it('podIdentity: refused for a vault the identity does not grant', async () => {
+    await expect(provider.credentialFor(sync({ podIdentity: { identityRef: 'shared' } }, { name: 'othervault', tenantID: TENANT }), { namespace: 'shop', identities: [shared] })).rejects.toMatchObject({ reason: 'IdentityNotPermitted' });
+  });
+
+  it('managedIdentity: a ref to a podIdentity-type identity is refused; a missing ref is IdentityNotFound', async () => {
+    await expect(provider.credentialFor(sync({ managedIdentity: { identityRef: 'shared' } }), { namespace: 'shop', identities: [shared] })).rejects.toMatchObject({ reason: 'IdentityNotPermitted' });
+    await expect(provider.credentialFor(sync({ managedIdentity: { identityRef: 'ghost' } }), { namespace: 'shop', identities: [shared] })).rejects.toMatchObject({ reason: 'IdentityNotFound' });
+  });
+});
+
+describe('ImdsCredential', () => {
+  let server: Server;
+  let host = '';
+  const seen: string[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push(`${String(req.headers.metadata ?? '-')} ${req.url ?? ''}`);
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.searchParams.get('client_id') !== MI_CLIENT) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid_request","error_description":"Identity not found"}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ access_token: `tok-${seen.length}`, expires_on: String(Math.floor(Date.now() / 1000) + 3600), expires_in: '3600', token_type: 'Bearer' }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('asks IMDS with Metadata: true, resource and client_id, and caches the token', async () => {
+    const cred = new ImdsCredential({ host, clientId: MI_CLIENT });
+    const a = await cred.getToken('https://vault.azure.net/.default');
+    const b = await cred.getToken('https://vault.azure.net/.default');
+    expect(b.token).toBe(a.token);
+    expect(a.expiresOnTimestamp).toBeGreaterThan(Date.now() + 3000_000);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^true \/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net&client_id=/);
+  });
+
+  it('fails with the IMDS error text and never a token', async () => {
+    const cred = new ImdsCredential({ host, clientId: '99999999-2222-4333-8444-555555555555', attempts: 1 });
+    await expect(cred.getToken('https://vault.azure.net/.default')).rejects.toThrow(/answered 400 .*Identity not found/);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * `kvsync render -f FILE [--azure-endpoints FILE] [--show-values]`
+ *
+ * Prints the Secrets (and ConfigMaps) a KeyVaultSync would produce, without a cluster, through the same
+ * code path as the controller: parseKeyVaultSync → fetchObjects → renderOutputs.
+ *
+ * The KeyVaultSync's own identity needs a cluster (ServiceAccounts, Secrets, KeyVaultIdentities), so
+ * render authenticates as:
+ * - with `--azure-endpoints FILE` (a `kvsync emulator` endpoints.json): the emulator's `admin` service
+ *   principal, trusting the emulator's CA; a vault given by name only is looked up in the file's `vaults`;
+ * - otherwise: a service principal from AZURE_CLIENT_ID / AZURE_CLIENT_SECRET / AZURE_TENANT_ID
+ *   (AZURE_AUTHORITY_HOST honoured).
+ *
+ * Values are replaced by `<redacted: N bytes>` unless `--show-values`. Exit codes: 0 rendered, 1 a
+ * required object failed or the outputs could not be built (one line per failure on stderr), 2 bad
+ * usage or an invalid file.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ClientSecretCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
+import { parseAllDocuments, stringify } from 'yaml';
+import { parseKeyVaultSync } from '../api/parse.ts';
+import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
+import { readEndpointsFile } from '../emulator/endpoints.ts';
+import { credentialOptions, loadAzureEnvironment } from './azure-environment.ts';
+import type { AzureEnvironment } from './azure-environment.ts';
+import { isSyncError } from './errors.ts';
+import { fetchObjects } from './fetch.ts';
+import { renderOutputs } from './outputs.ts';
+import type { DesiredConfigMap, DesiredSecret } from './outputs.ts';
+
+const USAGE = `usage: kvsync render -f FILE [--azure-endpoints FILE] [--show-values]
+
+Prints the Secrets a KeyVaultSync would produce, as YAML, without a cluster.
+  -f, --file FILE          a YAML file with one or more KeyVaultSync documents ("-" for stdin)
+  --azure-endpoints FILE   an emulator's endpoints.json: authenticate as its admin principal
+  --show-values            print the values (base64) instead of <redacted: N bytes>
+Without --azure-endpoints, authenticates with AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID.`;
+
+function fail(code: number, line: string): number {
+  console.error(`kvsync render: ${line}`);
+  return code;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        file: { type: 'string', short: 'f' },
+        'azure-endpoints': { type: 'string' },
+        'show-values': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    return fail(2, `${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.file === undefined) return fail(2, `-f FILE is required\n${USAGE}`);
+
+  let syncs: ResolvedKeyVaultSync[];
+  try {
+    syncs = await readSyncs(values.file);
+  } catch (err) {
+    return fail(2, err instanceof Error ? err.message : String(err));
+  }
+
+  const endpointsFile = values['azure-endpoints'];
+  let env: AzureEnvironment;
+  let vaultUrls: Record<string, string> = {};
+  try {
+    env = await loadAzureEnvironment(endpointsFile === undefined ? {} : { endpointsFile });
+    if (endpointsFile !== undefined) vaultUrls = (await readEndpointsFile(endpointsFile)).vaults;
+  } catch (err) {
+    return fail(2, err instanceof Error ? err.message : String(err));
+  }
+
+  const docs: string[] = [];
+  let failed = false;
+  for (const parsed of syncs) {
+    const sync = withEmulatorVault(parsed, vaultUrls);
+    const credential = renderCredential(sync, env);
+    if (typeof credential === 'string') return fail(2, credential);
+    const label = `KeyVaultSync ${sync.namespace ?? 'default'}/${sync.name ?? '(unnamed)'}`;
+    const { fetched, failures } = await fetchObjects(sync, credential, env);
+    for (const f of failures) console.error(`kvsync render: ${label}: ${f.optional ? 'optional object skipped: ' : ''}${f.reason}: ${f.message}`);
+    if (failures.some((f) => !f.optional)) {
+      failed = true;
+      continue;
+    }
+    try {
+      const out = renderOutputs(sync, fetched);
+      for (const s of out.secrets) docs.push(stringify(secretManifest(s, sync.namespace, values['show-values'])));
+      for (const c of out.configMaps) docs.push(stringify(configMapManifest(c, sync.namespace)));
+    } catch (err) {
+      failed = true;
+      console.error(`kvsync render: ${label}: ${isSyncError(err) ? `${err.reason}: ${err.message}` : err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (docs.length > 0) process.stdout.write(docs.map((d) => `---\n${d}`).join(''));
+  return failed ? 1 : 0;
+}
+
+async function readSyncs(file: string): Promise<ResolvedKeyVaultSync[]> {
+  const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)));
+  const docs = parseAllDocuments(text);
+  const syncs: ResolvedKeyVaultSync[] = [];
+  for (const [i, doc] of docs.entries()) {
+    if (doc.errors.length > 0) throw new Error(`${file}: document ${i + 1} is not valid YAML: ${doc.errors[0]?.message ?? ''}`);
+    const obj: unknown = doc.toJS();
+    if (obj === null || obj === undefined) continue;
+    if ((obj as { kind?: unknown }).kind !== 'KeyVaultSync') continue;
+    const result = parseKeyVaultSync(obj);
+    for (const w of result.warnings) console.error(`kvsync render: warning: ${w}`);
+    if (!result.ok) throw new Error(`${file}: document ${i + 1}: ${result.error.message}`);
+    syncs.push(result.value);
+  }
+  if (syncs.length === 0) throw new Error(`${file} holds no KeyVaultSync`);
+  return syncs;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** With an emulator, a vault named but not given a URL is the emulator's vault of that name. */
+function withEmulatorVault(sync: ResolvedKeyVaultSync, vaultUrls: Record<string, string>): ResolvedKeyVaultSync {
+  const name = sync.vault.name?.toLowerCase();
+  const emulated = name === undefined ? undefined : vaultUrls[name];
+  if (emulated === undefined || sync.vault.url !== `https://${name}.vault.azure.net`) return sync;
+  return { ...sync, vault: { ...sync.vault, url: emulated.replace(/\/+$/, '') } };
+}
+
+/** The credential render uses, or a usage error line. */
+function renderCredential(sync: ResolvedKeyVaultSync, env: AzureEnvironment): TokenCredential | string {
+  const options = credentialOptions(env, sync.vault.cloudName);
+  if (env.emulatorAdmin !== undefined) {
+    const tenant = env.defaultTenantId ?? sync.vault.tenantID ?? '';
+    return new ClientSecretCredential(tenant, env.emulatorAdmin.clientID, env.emulatorAdmin.clientSecret, options);
+  }
+  const clientId = process.env.AZURE_CLIENT_ID;
+  const secret = process.env.AZURE_CLIENT_SECRET;
+  const tenant = sync.vault.tenantID ?? process.env.AZURE_TENANT_ID;
+  if (clientId === undefined || secret === undefined || tenant === undefined) {
+    return 'without --azure-endpoints, set AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID (a service principal that may read the vault)';
+  }
+  return new ClientSecretCredential(tenant, clientId, secret, options);
+}
+
+function redact(data: Record<string, Buffer>, show: boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, show ? v.toString('base64') : `<redacted: ${v.length} bytes>`]));
+}
+
+/** A Secret manifest; values base64 (as in `data`) with `show`, else redacted. */
+export function secretManifest(s: DesiredSecret, namespace: string | undefined, show: boolean): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: s.name, ...(namespace === undefined ? {} : { namespace }), labels: s.labels, ...(Object.keys(s.annotations).length > 0 ? { annotations: s.annotations } : {}) },
+    type: s.type,
+    data: redact(s.data, show),
+  };
+}
+
+/** A ConfigMap manifest (public material only, so never redacted). */
+export function configMapManifest(c: DesiredConfigMap, namespace: string | undefined): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: c.name, ...(namespace === undefined ? {} : { namespace }), labels: c.labels, ...(Object.keys(c.annotations).length > 0 ? { annotations: c.annotations } : {}) },
+    data: c.data,
+  };
+}

@@ -1,0 +1,214 @@
+/**
+ * The controller runtime: informers (KeyVaultSync, KeyVaultIdentity, kvsync-managed Secrets), ONE
+ * work queue, the reconciler, leader election, health endpoints and graceful shutdown. Used by
+ * `kvsync controller` and run in-process by the integration tests.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import * as k8s from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { GROUP, VERSION } from '../api/index.ts';
+import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
+import { KubeEventRecorder } from './events.ts';
+import { startHealthServer, type HealthServer } from './health.ts';
+import { ResilientInformer } from './informer.ts';
+import { KeyVaultPipeline } from './keyvault-pipeline.ts';
+import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
+import { KubeLeaseClient, LeaderElector } from './leader-election.ts';
+import { dataMac, loadOrCreateMacKey } from './mac.ts';
+import type { SyncPipeline } from './pipeline.ts';
+import { KubeStatusWriter, PLURAL, Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
+import { SecretWriter } from './secret-writer.ts';
+import { WorkQueue } from './workqueue.ts';
+
+export const DEFAULT_OPERATOR_NAMESPACE = 'kvsync-system';
+export const LEASE_NAME = 'kvsync-controller';
+
+export interface ControllerOptions {
+  kubeConfig: k8s.KubeConfig;
+  azure: AzureEnvironment;
+  /** The operator's namespace: MAC key Secret and leader Lease live here. */
+  namespace?: string;
+  /** Only watch KeyVaultSyncs (and Secrets) in this namespace; default all namespaces. */
+  watchNamespace?: string;
+  concurrency?: number;
+  leaderElect?: boolean;
+  leaseName?: string;
+  /** Leader-election timings (defaults 15 s / 10 s / 2 s). */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  /** Identity in the Lease; default `<hostname>_<uuid>`. */
+  identity?: string;
+  /** `host:port` for /healthz and /readyz; none when undefined. */
+  healthAddr?: string;
+  /** Periodic full relist of the informers; default 10 min. */
+  relistIntervalMs?: number;
+  log?: Logger;
+  /** Overrides the Key Vault pipeline (unit tests only). */
+  pipeline?: SyncPipeline;
+}
+
+export interface RunningController {
+  identity: string;
+  isLeader(): boolean;
+  /** Bound health address, when a health server runs. */
+  healthAddress: string | undefined;
+  /** Stops informers, drains in-flight reconciles, releases the lease. Idempotent. */
+  stop(): Promise<void>;
+}
+
+interface SecretObject extends k8s.V1Secret {
+  metadata?: k8s.V1ObjectMeta;
+}
+
+export async function startController(opts: ControllerOptions): Promise<RunningController> {
+  const kc = opts.kubeConfig;
+  const log = opts.log ?? pino({ name: 'kvsync-controller' });
+  const namespace = opts.namespace ?? DEFAULT_OPERATOR_NAMESPACE;
+  const identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const macKey = await loadOrCreateMacKey(core, namespace);
+
+  let leader = opts.leaderElect === false;
+  const isLeader = (): boolean => leader;
+  const keyOf = (o: k8s.KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+  const ns = opts.watchNamespace;
+  const syncs = new ResilientInformer<KeyVaultSyncObject>({
+    kc,
+    path: ns === undefined ? `/apis/${GROUP}/${VERSION}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`,
+    list: async () =>
+      (ns === undefined
+        ? await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+        : await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })) as k8s.KubernetesListObject<KeyVaultSyncObject>,
+    onAdd: (o) => queue.add(keyOf(o)),
+    onUpdate: (o, old) => {
+      // Status writes also bump the resourceVersion: only a new generation or force-sync re-fetches.
+      const forced = o.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] !== old?.metadata?.annotations?.[FORCE_SYNC_ANNOTATION];
+      if (old === undefined || o.metadata?.generation !== old.metadata?.generation || forced) {
+        if (forced) log.info({ keyVaultSync: keyOf(o) }, 'force-sync requested');
+        queue.add(keyOf(o));
+      }
+    },
+    onDelete: (o) => queue.cancel(keyOf(o)),
+    onError: (err, restartInMs) => log.warn({ informer: 'keyvaultsyncs', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
+  });
+  const identities = new ResilientInformer<k8s.KubernetesObject>({
+    kc,
+    path: `/apis/${GROUP}/${VERSION}/keyvaultidentities`,
+    list: async () => (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities' })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+    // A grant changed: every sync may be affected (they are few; reconciles are level-based).
+    onAdd: () => enqueueAll(),
+    onUpdate: () => enqueueAll(),
+    onDelete: () => enqueueAll(),
+    onError: (err, restartInMs) => log.warn({ informer: 'keyvaultidentities', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
+  });
+  const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${SYNC_LABEL}`;
+  /** Out-of-band edits (data no longer matching the MAC in status) and deletes are repaired. */
+  const repair = (s: SecretObject, deleted: boolean): void => {
+    const owner = s.metadata?.labels?.[SYNC_LABEL];
+    const sNs = s.metadata?.namespace;
+    if (owner === undefined || sNs === undefined) return;
+    const sync = syncs.get(owner, sNs);
+    if (sync === undefined) return;
+    const recorded = sync.status?.secrets?.find((x) => x.name === s.metadata?.name)?.dataMAC;
+    if (recorded === undefined) return;
+    const data: Record<string, Buffer> = {};
+    for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
+    if (deleted || dataMac(macKey, data) !== recorded) {
+      log.info({ keyVaultSync: `${sNs}/${owner}`, secret: s.metadata?.name, deleted }, 'managed Secret changed out of band; repairing');
+      queue.add(`${sNs}/${owner}`);
+    }
+  };
+  const secrets = new ResilientInformer<SecretObject>({
+    kc,
+    path: ns === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${ns}/secrets`,
+    labelSelector: selector,
+    list: () => (ns === undefined ? core.listSecretForAllNamespaces({ labelSelector: selector }) : core.listNamespacedSecret({ namespace: ns, labelSelector: selector })),
+    onUpdate: (s) => repair(s, false),
+    onDelete: (s) => repair(s, true),
+    onError: (err, restartInMs) => log.warn({ informer: 'secrets', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
+  });
+
+  const reconciler = new Reconciler({
+    getSync: (n, name) => syncs.get(name, n),
+    listIdentities: () => [...identities.list()],
+    pipeline: opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure),
+    writer: new SecretWriter(kc),
+    status: new KubeStatusWriter(kc),
+    events: new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') }),
+    macKey,
+    isLeader,
+    log,
+  });
+  const queue = new WorkQueue({
+    concurrency: opts.concurrency ?? 4,
+    // A replica that is not the leader drops its work; it enqueues everything when it becomes leader.
+    handler: (key) => (isLeader() ? reconciler.reconcile(key) : Promise.resolve({})),
+    onError: (key, err) => log.error({ keyVaultSync: key, err: errorSummary(err) }, 'reconcile failed; retrying with backoff'),
+  });
+  const enqueueAll = (): void => {
+    for (const o of syncs.list()) queue.add(keyOf(o));
+  };
+
+  let elector: LeaderElector | undefined;
+  if (opts.leaderElect !== false) {
+    elector = new LeaderElector({
+      identity,
+      client: new KubeLeaseClient(kc, namespace, opts.leaseName ?? LEASE_NAME),
+      ...(opts.leaseDurationMs === undefined ? {} : { leaseDurationMs: opts.leaseDurationMs }),
+      ...(opts.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: opts.renewDeadlineMs }),
+      ...(opts.retryPeriodMs === undefined ? {} : { retryPeriodMs: opts.retryPeriodMs }),
+      onStartedLeading: () => {
+        leader = true;
+        log.info({ identity }, 'became leader');
+        enqueueAll();
+      },
+      onStoppedLeading: () => {
+        leader = false;
+        log.warn({ identity }, 'lost leadership; stopped writing');
+      },
+      onError: (err) => log.warn({ err: errorSummary(err) }, 'leader election request failed'),
+    });
+  }
+
+  await Promise.all([syncs.start(), identities.start(), secrets.start()]);
+  queue.start();
+  elector?.start();
+  const relist = setInterval(() => {
+    for (const inf of [syncs, identities, secrets]) inf.relist().catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'relist failed'));
+  }, opts.relistIntervalMs ?? 10 * 60_000);
+  relist.unref();
+  let health: HealthServer | undefined;
+  if (opts.healthAddr !== undefined) health = await startHealthServer(opts.healthAddr, { ready: () => syncs.synced && identities.synced && secrets.synced });
+  log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address }, 'controller started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    identity,
+    isLeader,
+    healthAddress: health?.address,
+    stop: () =>
+      (stopping ??= (async () => {
+        clearInterval(relist);
+        await Promise.all([syncs.stop(), identities.stop(), secrets.stop()]);
+        await queue.shutdown();
+        await elector?.stop();
+        leader = false;
+        await health?.close();
+        log.info({ identity }, 'controller stopped');
+      })()),
+  };
+}
+
+/** An error's name, status code and first line — never a request/response body. */
+export function errorSummary(err: unknown): { name: string; code?: number; message: string } {
+  if (err instanceof k8s.ApiException) return { name: 'ApiException', code: err.code, message: `HTTP ${err.code}` };
+  if (err instanceof Error) {
+    const reason = (err as { reason?: unknown }).reason;
+    return { name: typeof reason === 'string' ? reason : err.name, message: (err.message.split('\n')[0] ?? '').slice(0, 300) };
+  }
+  return { name: typeof err, message: '' };
+}

@@ -1,0 +1,55 @@
+/**
+ * core/v1 Events about a KeyVaultSync (what `kubectl describe kvs` shows). Messages name objects and
+ * Secrets, never values. Failing to record an event never fails a sync.
+ */
+import { randomBytes } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import { API_VERSION } from '../api/index.ts';
+
+export interface EventTarget {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion?: string | undefined;
+}
+
+export interface EventRecorder {
+  record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
+}
+
+export class KubeEventRecorder implements EventRecorder {
+  readonly #core: k8s.CoreV1Api;
+  readonly #instance: string;
+  readonly #onError: (err: unknown) => void;
+
+  constructor(kc: k8s.KubeConfig, opts: { instance: string; onError: (err: unknown) => void }) {
+    this.#core = kc.makeApiClient(k8s.CoreV1Api);
+    this.#instance = opts.instance;
+    this.#onError = opts.onError;
+  }
+
+  async record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const now = new Date();
+    try {
+      await this.#core.createNamespacedEvent({
+        namespace: target.namespace,
+        body: {
+          metadata: { name: `${target.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace: target.namespace },
+          involvedObject: { apiVersion: API_VERSION, kind: 'KeyVaultSync', name: target.name, namespace: target.namespace, uid: target.uid, resourceVersion: target.resourceVersion },
+          type,
+          reason,
+          message: message.slice(0, 1024),
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+          source: { component: 'kvsync' },
+          reportingComponent: 'kvsync.dev/controller',
+          reportingInstance: this.#instance,
+          action: reason === 'SyncFailed' ? 'Sync' : reason,
+        },
+      });
+    } catch (err) {
+      this.#onError(err);
+    }
+  }
+}

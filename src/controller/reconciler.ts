@@ -1,0 +1,183 @@
+/**
+ * The level-based reconciler of one KeyVaultSync: read it from the informer cache, parse, get a
+ * credential, fetch, render, check every output, write them, then write status (subresource) and
+ * events. A failed required object means nothing is written: the Secrets of the last good sync stay
+ * as they are and the status says why.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
+import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
+import { findCondition } from './conditions.ts';
+import { ControllerError, NotLeaderError } from './errors.ts';
+import type { EventRecorder, EventTarget } from './events.ts';
+import { isSyncFailure, type PipelineFetchResult, type SyncFailure, type SyncPipeline } from './pipeline.ts';
+import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
+import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
+import { READY, failureStatus, successStatus, type StatusPatch } from './status.ts';
+import { jittered, type QueueResult } from './workqueue.ts';
+
+export const PLURAL = 'keyvaultsyncs';
+
+/** A KeyVaultSync as the informer holds it. */
+export interface KeyVaultSyncObject extends k8s.KubernetesObject {
+  spec?: unknown;
+  status?: KeyVaultSyncStatus;
+}
+
+/** What the reconciler writes with; {@link SecretWriter} in production. */
+export interface OutputWriter {
+  check(owner: SyncOwner, secrets: readonly DesiredSecret[], configMaps: readonly DesiredConfigMap[]): Promise<void>;
+  applySecret(owner: SyncOwner, desired: DesiredSecret): Promise<WriteOutcome>;
+  applyConfigMap(owner: SyncOwner, desired: DesiredConfigMap): Promise<WriteOutcome>;
+}
+
+export interface StatusWriter {
+  patchStatus(namespace: string, name: string, status: StatusPatch): Promise<void>;
+}
+
+export interface ReconcilerDeps {
+  getSync(namespace: string, name: string): KeyVaultSyncObject | undefined;
+  listIdentities(): k8s.KubernetesObject[];
+  pipeline: SyncPipeline;
+  writer: OutputWriter;
+  status: StatusWriter;
+  events: EventRecorder;
+  macKey: Buffer;
+  /** Checked before every write: a replica that lost its lease stops writing at once. */
+  isLeader(): boolean;
+  log: Logger;
+  now?: () => Date;
+}
+
+/** Splits a queue key `namespace/name`. */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/** Failures that concern optional objects are tolerated; any other fails the sync. */
+export function requiredFailures(sync: ResolvedKeyVaultSync, result: PipelineFetchResult): SyncFailure[] {
+  return result.failures.filter((f) => {
+    if ((f as { optional?: unknown }).optional === true) return false;
+    const obj = f.object === undefined ? undefined : sync.objects.find((o) => o.name === f.object || o.outputName === f.object);
+    return obj?.optional !== true;
+  });
+}
+
+export class Reconciler {
+  readonly #d: ReconcilerDeps;
+  readonly #now: () => Date;
+
+  constructor(deps: ReconcilerDeps) {
+    this.#d = deps;
+    this.#now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<QueueResult> {
+    const { namespace, name } = splitKey(key);
+    const obj = this.#d.getSync(namespace, name);
+    // Gone or going: owned Secrets are the garbage collector's.
+    if (obj === undefined || obj.metadata?.deletionTimestamp !== undefined) return {};
+    const uid = obj.metadata?.uid ?? '';
+    const generation = obj.metadata?.generation;
+    const target: EventTarget = { name, namespace, uid, resourceVersion: obj.metadata?.resourceVersion };
+    const log = this.#d.log.child({ keyVaultSync: key, generation });
+
+    const parsed = parseKeyVaultSync(obj);
+    if (!parsed.ok) {
+      // No retry: a new generation (an edit) brings the object back to the queue.
+      await this.#fail(obj, target, generation, 'InvalidSpec', parsed.error.message, log);
+      return {};
+    }
+    const sync = parsed.value;
+    const owner: SyncOwner = { name, namespace, uid };
+    try {
+      const { credential } = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
+      const result = await this.#d.pipeline.fetchObjects(sync, credential);
+      const failed = requiredFailures(sync, result);
+      const first = failed[0];
+      if (first !== undefined) {
+        const message = failed.map((f) => f.message).join('; ');
+        const retryAfterMs = Math.max(0, ...failed.map((f) => f.retryAfterMs ?? 0));
+        throw new ControllerError(first.reason as ControllerError['reason'], message, { object: first.object, retryAfterMs });
+      }
+      for (const optional of result.failures) log.warn({ object: optional.object, reason: optional.reason }, 'optional object not synced');
+      const rendered = this.#d.pipeline.renderOutputs(sync, result.fetched);
+      await this.#d.writer.check(owner, rendered.secrets, rendered.configMaps);
+      const changed: string[] = [];
+      for (const s of rendered.secrets) {
+        if (!this.#d.isLeader()) throw new NotLeaderError();
+        const outcome = await this.#d.writer.applySecret(owner, s);
+        if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
+      }
+      for (const c of rendered.configMaps) {
+        if (!this.#d.isLeader()) throw new NotLeaderError();
+        const outcome = await this.#d.writer.applyConfigMap(owner, c);
+        if (outcome !== 'unchanged') changed.push(`ConfigMap ${c.name} (${outcome})`);
+      }
+      const status = successStatus(obj.status, { generation, now: this.#now(), fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
+      await this.#patchStatus(namespace, name, status);
+      const wasReady = findCondition(obj.status?.conditions, READY)?.status === 'True';
+      if (changed.length > 0) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);
+      else if (!wasReady) await this.#d.events.record(target, 'Normal', 'Synced', 'all outputs up to date');
+      log.info({ objects: result.fetched.map((f) => ({ name: f.object.outputName, version: f.version })), changed }, 'synced');
+      return sync.refreshIntervalMs > 0 ? { requeueAfterMs: jittered(sync.refreshIntervalMs) } : {};
+    } catch (err) {
+      if (err instanceof NotLeaderError) return {};
+      const reason = isSyncFailure(err) ? err.reason : 'InternalError';
+      const message = isSyncFailure(err) ? err.message : `unexpected error: ${err instanceof Error ? err.name : 'unknown'}`;
+      if (!isSyncFailure(err)) log.error({ errName: err instanceof Error ? err.name : typeof err }, 'unexpected reconcile error');
+      await this.#fail(obj, target, generation, reason, message, log);
+      const retryAfterMs = isSyncFailure(err) ? err.retryAfterMs : undefined;
+      return { retry: { retryAfterMs } };
+    }
+  }
+
+  #identities(): ResolvedKeyVaultIdentity[] {
+    const out: ResolvedKeyVaultIdentity[] = [];
+    for (const o of this.#d.listIdentities()) {
+      const parsed = parseKeyVaultIdentity(o);
+      if (parsed.ok) out.push(parsed.value);
+    }
+    return out;
+  }
+
+  async #fail(obj: KeyVaultSyncObject, target: EventTarget, generation: number | undefined, reason: string, message: string, log: Logger): Promise<void> {
+    log.warn({ reason, detail: message }, 'sync failed');
+    if (!this.#d.isLeader()) return;
+    const previous = findCondition(obj.status?.conditions, READY);
+    await this.#patchStatus(target.namespace, target.name, failureStatus(obj.status, { generation, now: this.#now(), reason, message }));
+    // One event per distinct failure, not one per retry.
+    if (previous?.status !== 'False' || previous.reason !== reason || previous.message !== message) {
+      await this.#d.events.record(target, 'Warning', reason, message);
+    }
+  }
+
+  async #patchStatus(namespace: string, name: string, status: StatusPatch): Promise<void> {
+    if (!this.#d.isLeader()) throw new NotLeaderError();
+    await this.#d.status.patchStatus(namespace, name, status);
+  }
+}
+
+/** Writes status through the status subresource with a JSON merge patch. */
+export class KubeStatusWriter implements StatusWriter {
+  readonly #api: k8s.CustomObjectsApi;
+
+  constructor(kc: k8s.KubeConfig) {
+    this.#api = kc.makeApiClient(k8s.CustomObjectsApi);
+  }
+
+  async patchStatus(namespace: string, name: string, status: StatusPatch): Promise<void> {
+    try {
+      await this.#api.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: { status } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    } catch (err) {
+      // The KeyVaultSync was deleted meanwhile: nothing to report on.
+      if (err instanceof k8s.ApiException && err.code === 404) return;
+      throw err;
+    }
+  }
+}

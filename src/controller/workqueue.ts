@@ -1,0 +1,168 @@
+/**
+ * One keyed work queue, in the manner of client-go's rate-limited delaying queue:
+ * - dedup: a key added while queued is queued once; a key added while being processed is processed
+ *   once more after the current run finishes (never twice at the same time);
+ * - bounded concurrency: at most `concurrency` handlers run at once;
+ * - per-key exponential retry after a failure (`baseDelayMs · 2^(failures-1)`, capped), reset by a success;
+ * - delayed requeue (`addAfter`): the earliest pending deadline for a key wins.
+ */
+
+export interface QueueResult {
+  /** Process the key again after this delay (a refresh). */
+  requeueAfterMs?: number | undefined;
+  /**
+   * The run failed and should be retried with per-key backoff; the delay is at least `retryAfterMs`
+   * (e.g. a vault's Retry-After).
+   */
+  retry?: { retryAfterMs?: number | undefined } | undefined;
+}
+
+export interface WorkQueueOptions {
+  concurrency: number;
+  handler: (key: string) => Promise<QueueResult | undefined>;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Called when a handler throws (the key is then retried with backoff). */
+  onError?: (key: string, err: unknown) => void;
+}
+
+export class WorkQueue {
+  readonly #opts: Required<Omit<WorkQueueOptions, 'onError'>> & Pick<WorkQueueOptions, 'onError'>;
+  /** Keys waiting to run, in order. */
+  readonly #queue: string[] = [];
+  /** Keys in #queue or waiting to be re-queued once their current run finishes. */
+  readonly #dirty = new Set<string>();
+  readonly #processing = new Set<string>();
+  readonly #failures = new Map<string, number>();
+  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #shuttingDown = false;
+  #started = false;
+
+  constructor(opts: WorkQueueOptions) {
+    if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+    this.#opts = { baseDelayMs: 1000, maxDelayMs: 5 * 60_000, ...opts };
+  }
+
+  /** Begins dispatching (keys added before are kept). */
+  start(): void {
+    this.#started = true;
+    this.#pump();
+  }
+
+  /** Queues `key` now (deduplicated). Ignored after shutdown. */
+  add(key: string): void {
+    if (this.#shuttingDown) return;
+    if (this.#dirty.has(key)) return;
+    this.#dirty.add(key);
+    if (!this.#processing.has(key)) this.#queue.push(key);
+    this.#pump();
+  }
+
+  /** Queues `key` after `delayMs`; an earlier pending deadline for the same key is kept. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.#shuttingDown) return;
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = Date.now() + delayMs;
+    const pending = this.#timers.get(key);
+    if (pending !== undefined) {
+      if (pending.at <= at) return;
+      clearTimeout(pending.timer);
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.#timers.set(key, { at, timer });
+  }
+
+  /** Queues `key` after its per-key backoff (at least `minDelayMs`) and counts a failure. */
+  addRateLimited(key: string, minDelayMs = 0): number {
+    const failures = (this.#failures.get(key) ?? 0) + 1;
+    this.#failures.set(key, failures);
+    const backoff = Math.min(this.#opts.baseDelayMs * 2 ** (failures - 1), this.#opts.maxDelayMs);
+    const delay = Math.max(backoff, minDelayMs);
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Clears the failure count of `key` (after a success). */
+  forget(key: string): void {
+    this.#failures.delete(key);
+  }
+
+  /** Pending delayed keys are dropped too (e.g. a deleted KeyVaultSync). */
+  cancel(key: string): void {
+    const pending = this.#timers.get(key);
+    if (pending !== undefined) clearTimeout(pending.timer);
+    this.#timers.delete(key);
+    this.#failures.delete(key);
+  }
+
+  failures(key: string): number {
+    return this.#failures.get(key) ?? 0;
+  }
+
+  /** Number of keys waiting (not delayed, not running). */
+  get length(): number {
+    return this.#queue.length;
+  }
+
+  get running(): number {
+    return this.#processing.size;
+  }
+
+  /** Stops accepting keys, drops delayed ones and resolves when in-flight handlers have finished. */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    for (const { timer } of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    this.#queue.length = 0;
+    this.#dirty.clear();
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #pump(): void {
+    if (!this.#started || this.#shuttingDown) return;
+    while (this.#processing.size < this.#opts.concurrency && this.#queue.length > 0) {
+      const key = this.#queue.shift();
+      if (key === undefined) break;
+      this.#dirty.delete(key);
+      this.#processing.add(key);
+      const run = this.#run(key).finally(() => {
+        this.#inFlight.delete(run);
+        this.#processing.delete(key);
+        // Added again while it ran: run once more.
+        if (this.#dirty.has(key) && !this.#shuttingDown) this.#queue.push(key);
+        this.#pump();
+      });
+      this.#inFlight.add(run);
+    }
+  }
+
+  async #run(key: string): Promise<void> {
+    let result: QueueResult | undefined;
+    try {
+      result = await this.#opts.handler(key);
+    } catch (err) {
+      this.#opts.onError?.(key, err);
+      this.addRateLimited(key);
+      return;
+    }
+    if (result?.retry !== undefined) {
+      this.addRateLimited(key, result.retry.retryAfterMs ?? 0);
+      return;
+    }
+    this.forget(key);
+    if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
+  }
+}
+
+/** `ms` ± `fraction` (default 10 %), so many KeyVaultSyncs with one interval do not refresh in lockstep. */
+export function jittered(ms: number, fraction = 0.1, random: () => number = Math.random): number {
+  return Math.round(ms * (1 - fraction + 2 * fraction * random()));
+}

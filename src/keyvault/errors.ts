@@ -123,7 +123,8 @@ function where(site: FailureSite): string {
  *   other 403 (ForbiddenByRbac, AccessDenied, Forbidden) → VaultAccessDenied; 404 → ObjectNotFound;
  *   429 → Throttled (retryAfterMs from the headers); no status with a network/TLS code → VaultUnreachable;
  *   other statuses → VaultUnreachable (5xx) naming the status.
- * - @azure/identity CredentialUnavailableError / AuthenticationError → AuthenticationFailed.
+ * - @azure/identity CredentialUnavailableError / AuthenticationError / AuthenticationRequiredError (what
+ *   the Key Vault challenge policy surfaces for a refused token request) → AuthenticationFailed.
  * - PkiError → InvalidCertificate or KeyMismatch.
  * - A SyncError passes through unchanged.
  */
@@ -133,7 +134,7 @@ export function toSyncError(err: unknown, site: FailureSite): SyncError {
   if (isPkiError(err)) {
     return new SyncError(err.reason === 'KeyMismatch' ? 'KeyMismatch' : 'InvalidCertificate', `${where(site)}: ${err.message}`, obj);
   }
-  if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError || (err instanceof Error && /^(AggregateAuthenticationError|CredentialUnavailableError|AuthenticationError)$/.test(err.name))) {
+  if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError || (err instanceof Error && /^(AggregateAuthenticationError|CredentialUnavailableError|AuthenticationError|AuthenticationRequiredError)$/.test(err.name))) {
     return new SyncError('AuthenticationFailed', `authentication for ${where(site)} failed: ${shortMessage(err.message)}`, obj);
   }
   if (isRestErrorLike(err)) {

@@ -137,7 +137,7 @@ async function fetchObject(clients: VaultClients, vault: string, object: Resolve
 type Fetched = Omit<FetchedObject, 'object' | 'historyIndex'>;
 
 async function newestVersions(clients: VaultClients, object: ResolvedObject): Promise<string[]> {
-  const all: { version: string; createdOn: number }[] = [];
+  const all: { version: string; createdOn: number; listed: number }[] = [];
   const pages =
     object.type === 'key'
       ? clients.keys.listPropertiesOfKeyVersions(object.name)
@@ -145,10 +145,12 @@ async function newestVersions(clients: VaultClients, object: ResolvedObject): Pr
         ? clients.secrets.listPropertiesOfSecretVersions(object.name)
         : clients.certificates.listPropertiesOfCertificateVersions(object.name);
   for await (const p of pages) {
-    if (p.version !== undefined && p.enabled !== false) all.push({ version: p.version, createdOn: p.createdOn?.getTime() ?? 0 });
+    if (p.version !== undefined && p.enabled !== false) all.push({ version: p.version, createdOn: p.createdOn?.getTime() ?? 0, listed: all.length });
   }
+  // Newest first. `created` has one-second resolution: versions created in the same second keep the
+  // reverse of the listing order (Key Vault lists versions oldest first).
   return all
-    .sort((a, b) => b.createdOn - a.createdOn)
+    .sort((a, b) => b.createdOn - a.createdOn || b.listed - a.listed)
     .slice(0, object.versionHistory)
     .map((v) => v.version);
 }

@@ -58,6 +58,8 @@ describe('CredentialProvider', () => {
     state.secretVersion = '2';
     const c = await provider.credentialFor(s, ctx);
     expect(c.credential).not.toBe(a.credential);
+    // The credential of the old Secret version is dropped: one per source.
+    expect(provider.size).toBe(1);
   });
 
   it('servicePrincipal: a missing Secret is IdentityNotFound', async () => {

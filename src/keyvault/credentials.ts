@@ -108,6 +108,7 @@ export class CredentialProvider {
   readonly #core: CoreApi;
   readonly #env: AzureEnvironment;
   readonly #cache = new Map<string, TokenCredential>();
+  readonly #slots = new Map<string, string>();
 
   constructor(opts: CredentialProviderOptions) {
     this.#core = opts.core ?? opts.kube.makeApiClient(CoreV1Api);
@@ -138,11 +139,19 @@ export class CredentialProvider {
     }
   }
 
-  #cached(identityKey: string, make: () => TokenCredential): CredentialFor {
+  /**
+   * The cached credential for `identityKey`. `slot` names where the identity comes from (a Secret, a
+   * ServiceAccount, a KeyVaultIdentity): when its key changes (rotated secret, new client ID) the old
+   * credential is dropped, so the cache holds one credential per source.
+   */
+  #cached(slot: string, identityKey: string, make: () => TokenCredential): CredentialFor {
     let credential = this.#cache.get(identityKey);
     if (credential === undefined) {
       credential = make();
+      const previous = this.#slots.get(slot);
+      if (previous !== undefined) this.#cache.delete(previous);
       this.#cache.set(identityKey, credential);
+      this.#slots.set(slot, identityKey);
     }
     return { credential, identityKey };
   }
@@ -172,7 +181,7 @@ export class CredentialProvider {
     const tenant = this.#tenant(sync);
     const options = credentialOptions(this.#env, sync.vault.cloudName);
     const key = `servicePrincipal|${tenant}|${clientId}|${options.authorityHost}|${ctx.namespace}/${id.secretName}@${secret.metadata?.resourceVersion ?? ''}`;
-    return this.#cached(key, () => new ClientSecretCredential(tenant, clientId, clientSecret, options));
+    return this.#cached(`servicePrincipal|${ctx.namespace}/${id.secretName}|${sync.vault.cloudName}|${tenant}`, key, () => new ClientSecretCredential(tenant, clientId, clientSecret, options));
   }
 
   async #workloadIdentity(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { serviceAccountName: string; clientID: string | undefined }): Promise<CredentialFor> {
@@ -191,7 +200,7 @@ export class CredentialProvider {
     const tenant = this.#tenant(sync, annotations[TENANT_ID_ANNOTATION]);
     const options = credentialOptions(this.#env, sync.vault.cloudName);
     const key = `workloadIdentity|${tenant}|${clientId}|${options.authorityHost}|${ctx.namespace}/${id.serviceAccountName}`;
-    return this.#cached(key, () => {
+    return this.#cached(`workloadIdentity|${ctx.namespace}/${id.serviceAccountName}|${sync.vault.cloudName}|${tenant}`, key, () => {
       const source = new ServiceAccountTokenSource(this.#core, ctx.namespace, id.serviceAccountName);
       return new ClientAssertionCredential(tenant, clientId, () => source.get(), options);
     });
@@ -223,7 +232,7 @@ export class CredentialProvider {
     const spec = chosen.spec;
     const tenant = spec.tenantID ?? this.#tenant(sync);
     const key = `${id.mode}|${tenant}|${spec.clientID}|${this.#env.imdsHost}|${chosen.name ?? ''}`;
-    return this.#cached(key, () => new ImdsCredential({ host: this.#env.imdsHost, clientId: spec.clientID }));
+    return this.#cached(key, key, () => new ImdsCredential({ host: this.#env.imdsHost, clientId: spec.clientID }));
   }
 
   async #namespaceLabels(namespace: string): Promise<Record<string, string>> {

@@ -3,8 +3,9 @@
  * server certificate covering every host name the HTTPS listener answers for.
  */
 import { createPublicKey } from 'node:crypto';
+import { toPem } from '../pki/bundle.ts';
 import { generatePrivateKey } from './pki/keys.ts';
-import { derToPem, issueCertificate, type SigningIdentity } from './pki/x509.ts';
+import { issueCertificate, type SigningIdentity } from './pki/x509.ts';
 
 /** Host names (SANs) of the server certificate: public and sovereign-cloud vault suffixes plus loopback. */
 export const VAULT_DOMAIN_SUFFIXES = ['vault.azure.net', 'vault.usgovcloudapi.net', 'vault.azure.cn'] as const;
@@ -47,8 +48,8 @@ export async function createEmulatorTls(now: Date): Promise<EmulatorTls> {
   );
   return {
     ca,
-    caPem: derToPem(caDer),
-    serverCertPem: derToPem(serverDer),
+    caPem: toPem('CERTIFICATE', caDer),
+    serverCertPem: toPem('CERTIFICATE', serverDer),
     serverKeyPem: serverKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
   };
 }

@@ -22,6 +22,10 @@ export { DEFAULT_PKI_LIMITS, type PkiLimits } from './limits.ts';
 export type { CertificateFacts, KeyType } from './certificate.ts';
 export type { KeyFormat } from './private-key.ts';
 export type { PfxEncryption, PfxWriteOptions } from './pfx-writer.ts';
+// Building blocks for callers that already hold DER certificates and a key (the Key Vault emulator).
+export { writePfx } from './pfx-writer.ts';
+export { toPem } from './pem.ts';
+export { privateKeyToPkcs8Der } from './private-key.ts';
 
 /** Key Vault's content types for a certificate's backing secret. */
 export const CONTENT_TYPE_PKCS12 = 'application/x-pkcs12';

@@ -61,6 +61,16 @@ describe('writePfx', () => {
     expect(contents.certificates).toHaveLength(1);
   });
 
+  it('stores the chain root first on request, keeping the key paired with the leaf', () => {
+    const key = rsa.leaf.key.export({ format: 'der', type: 'pkcs8' });
+    const chain = [rsa.leaf.certDer, rsa.intermediate.certDer, rsa.root.certDer];
+    const pfx = writePfx(chain, key, { iterations: 2000, certificateOrder: 'root-first' });
+    const contents = decodePfx(pfx, undefined, DEFAULT_PKI_LIMITS);
+    expect(contents.certificates.map((c) => c.toString('hex'))).toEqual([...chain].reverse().map((c) => c.toString('hex')));
+    expect(() => createSecureContext({ pfx })).not.toThrow();
+    expect(opensslReads(pfx, '')).toContain('BEGIN PRIVATE KEY');
+  });
+
   it('refuses AES with no password at all', () => {
     expect(() => writePfx([rsa.leaf.certDer], undefined, { password: null, encryption: 'aes256' })).toThrow(
       expect.objectContaining({ reason: 'UnsupportedFormat' }),

@@ -30,6 +30,12 @@ export interface PfxWriteOptions {
   iterations?: number;
   /** friendlyName attribute of the key and leaf bags. */
   friendlyName?: string;
+  /**
+   * Order of the certificate bags in the file. `leaf-first` (default): as given. `root-first`: reversed,
+   * the way Key Vault's generated PFX files store the chain. Either way `certificates[0]` is the leaf
+   * (it gets the localKeyId and friendlyName).
+   */
+  certificateOrder?: 'leaf-first' | 'root-first';
 }
 
 const { asn1 } = forge;
@@ -128,6 +134,7 @@ export function writePfx(certificates: Buffer[], privateKeyPkcs8: Buffer | undef
       ...(i === 0 ? bagAttributes(localKeyId, opts.friendlyName) : []),
     ),
   );
+  if (opts.certificateOrder === 'root-first') certBags.reverse();
   const certSafe = derOf(seq(...certBags));
   const safes: Node[] = [];
   if (encryption === 'none') {

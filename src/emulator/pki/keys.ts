@@ -55,9 +55,8 @@ export async function generatePrivateKey(spec: KeySpec): Promise<KeyObject> {
   return privateKey;
 }
 
-export function privateKeyToPkcs8Der(key: KeyObject): Buffer {
-  return key.export({ format: 'der', type: 'pkcs8' });
-}
+/** PKCS#8 DER of a private key: src/pki's, re-exported for the emulator's key store. */
+export { privateKeyToPkcs8Der } from '../../pki/bundle.ts';
 
 export function privateKeyFromPkcs8Der(der: Buffer): KeyObject {
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });

@@ -98,11 +98,6 @@ export function x5tOf(der: Buffer): string {
   return createHash('sha1').update(der).digest('base64url');
 }
 
-export function derToPem(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
-}
-
 /** Orders `certs` leaf → … → root: the leaf is the one `privateKey` matches, then each issuer in turn. */
 export function orderChain(certs: Buffer[], privateKey: KeyObject | undefined): Buffer[] {
   const parsed = certs.map((der) => ({ der, cert: new X509Certificate(der) }));

@@ -241,6 +241,21 @@ describe('objects', () => {
     expect(Object.keys(renderOutputs(s, fetched).secrets[0]?.data ?? {})).toEqual(['db-password']);
   });
 
+  it('a 429 from the vault is Throttled with the server\'s Retry-After', async () => {
+    const s = sync({ servicePrincipal: { secretRef: { name: 'sp-reader' } } });
+    const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
+    // Warm the token first so that the fault hits the secret read.
+    expect((await fetchObjects(s, credential, env)).failures).toEqual([]);
+    emu.traffic.addFault({ id: 'throttle-it', vault: 'devkv', operation: 'getSecret', kind: 'status', status: 429, retryAfterSeconds: 7, remaining: 5 });
+    try {
+      const { failures } = await fetchObjects(s, credential, env, { maxRetries: 0 });
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatchObject({ reason: 'Throttled', object: 'db-password', retryAfterMs: 7000 });
+    } finally {
+      emu.traffic.clearFaults();
+    }
+  });
+
   it('key objects give the public key; versionHistory fetches the newest versions', async () => {
     const admin = clientsFor(emu);
     const key = await admin.keys.createRsaKey('signing', { keySize: 2048 });

@@ -7,7 +7,7 @@ import { parseKeyVaultIdentity, parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { defaultAzureEnvironment } from './azure-environment.ts';
-import { CredentialProvider, type CoreApi } from './credentials.ts';
+import { CredentialProvider, ServiceAccountTokenSource, type CoreApi } from './credentials.ts';
 import { ImdsCredential } from './imds-credential.ts';
 
 const TENANT = '00000000-0000-0000-0000-000000000000';
@@ -136,5 +136,33 @@ describe('ImdsCredential', () => {
   it('fails with the IMDS error text and never a token', async () => {
     const cred = new ImdsCredential({ host, clientId: '99999999-2222-4333-8444-555555555555', attempts: 1 });
     await expect(cred.getToken('https://vault.azure.net/.default')).rejects.toThrow(/answered 400 .*Identity not found/);
+  });
+});
+
+describe('ServiceAccountTokenSource', () => {
+  function core(expiresInMs: number, calls: { n: number; audiences: string[][] }): CoreApi {
+    return {
+      createNamespacedServiceAccountToken: ({ body }: { body: { spec: { audiences: string[] } } }) => {
+        calls.n++;
+        calls.audiences.push(body.spec.audiences);
+        return Promise.resolve({ spec: body.spec, status: { token: `t${calls.n}`, expirationTimestamp: new Date(Date.now() + expiresInMs) } });
+      },
+    } as unknown as CoreApi;
+  }
+
+  it('requests a token for audience api://AzureADTokenExchange once and reuses it while fresh; concurrent callers share one request', async () => {
+    const calls = { n: 0, audiences: [] as string[][] };
+    const source = new ServiceAccountTokenSource(core(3600_000, calls), 'shop', 'web');
+    const [a, b] = await Promise.all([source.get(), source.get()]);
+    expect([a, b, await source.get()]).toEqual(['t1', 't1', 't1']);
+    expect(calls).toEqual({ n: 1, audiences: [['api://AzureADTokenExchange']] });
+  });
+
+  it('requests a new token once 80 % of the lifetime has passed', async () => {
+    const calls = { n: 0, audiences: [] as string[][] };
+    // Already past its refresh point when issued: every call asks again.
+    const source = new ServiceAccountTokenSource(core(-1000, calls), 'shop', 'web');
+    expect(await source.get()).toBe('t1');
+    expect(await source.get()).toBe('t2');
   });
 });

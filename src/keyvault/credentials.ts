@@ -54,7 +54,7 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /** ServiceAccount tokens for one SA, cached in memory and re-requested when 80 % of the lifetime has passed. */
-class ServiceAccountTokenSource {
+export class ServiceAccountTokenSource {
   readonly #core: CoreApi;
   readonly #namespace: string;
   readonly #name: string;

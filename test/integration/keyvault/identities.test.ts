@@ -144,6 +144,29 @@ describe('identity modes against the emulator and the real apiserver', () => {
     expect((await provider.credentialFor(s, { namespace, identities: [] })).credential).toBe(again.credential);
   });
 
+  it('tokens are reused across reconciles: five reconciles per identity cost one token request each', async () => {
+    const tokens = (op: string): number => emu.counters.list().filter((c) => c.vault === '' && c.operation === op && c.status === 200).reduce((n, c) => n + c.count, 0);
+    const shared = identity('reuse', { type: 'podIdentity', clientID: principal('pod-id').clientId, tenantID: emu.endpoints.tenantID, allowedNamespaces: { names: [namespace] }, allowedVaults: ['*'] });
+    // A fresh provider, so that no credential (and no token) is cached yet.
+    const fresh = new CredentialProvider({ kube: kc, env });
+    const wi = sync({ workloadIdentity: { serviceAccountName: 'web' } });
+    const pod = sync({ podIdentity: { identityRef: 'reuse' } });
+    const entraBefore = tokens('token');
+    const imdsBefore = tokens('imdsToken');
+    for (let i = 0; i < 5; i++) {
+      for (const [s, identities] of [
+        [wi, []],
+        [pod, [shared]],
+      ] as const) {
+        const { credential } = await fresh.credentialFor(s, { namespace, identities: [...identities] });
+        expect((await fetchObjects(s, credential, env)).failures).toEqual([]);
+      }
+    }
+    expect(fresh.size).toBe(2);
+    expect(tokens('token') - entraBefore).toBe(1);
+    expect(tokens('imdsToken') - imdsBefore).toBe(1);
+  });
+
   it('workloadIdentity: a ServiceAccount the federated credential does not name is refused (AuthenticationFailed)', async () => {
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'intruder', annotations: { 'azure.workload.identity/client-id': principal('wi-app').clientId } } } });
     const s = sync({ workloadIdentity: { serviceAccountName: 'intruder' } });

@@ -4,7 +4,7 @@
  * ServiceAccount issuer, IMDS identities, Key Vault RBAC), through the real Azure SDK clients with TLS
  * and challenge-resource verification on. Every identity mode gets a token and fetches.
  */
-import { createPublicKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +59,10 @@ beforeAll(async () => {
             { name: 'db-password', value: DB_PASSWORD },
             { name: 'switched-off', value: 'x', enabled: false },
           ],
-          certificates: [{ name: 'web-tls', issuer: 'EmulatorTestCA', subject: 'CN=localhost', dnsNames: ['localhost'], contentType: 'application/x-pkcs12' }],
+          certificates: [
+            { name: 'web-tls', issuer: 'EmulatorTestCA', subject: 'CN=localhost', dnsNames: ['localhost'], contentType: 'application/x-pkcs12' },
+            { name: 'ec-tls', issuer: 'EmulatorTestCA', subject: 'CN=ec.example', dnsNames: ['ec.example'], keyType: 'EC', curve: 'P-256', contentType: 'application/x-pem-file' },
+          ],
         },
       ],
       servicePrincipals: [
@@ -341,6 +344,23 @@ describe('certificates', () => {
       sock.on('error', reject);
     });
     expect(reply).toBe('hello over tls');
+  });
+
+  it('an EC certificate (PEM content type) with keyFormat pkcs1 gets its traditional format, SEC1, matching the leaf', async () => {
+    const s = sync(
+      { servicePrincipal: { secretRef: { name: 'sp-reader' } } },
+      { objects: [{ name: 'ec-tls', type: 'certificate' }], secretObjects: [{ secretName: 'ec-tls', type: 'kubernetes.io/tls', keyFormat: 'pkcs1', data: [{ objectName: 'ec-tls' }] }] },
+    );
+    const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
+    const { fetched, failures } = await fetchObjects(s, credential, env);
+    expect(failures).toEqual([]);
+    expect(fetched[0]?.contentType).toBe('application/x-pem-file');
+    const data = renderOutputs(s, fetched).secrets[0]?.data ?? {};
+    const key = data['tls.key']?.toString('utf8') ?? '';
+    expect(key).toContain('-----BEGIN EC PRIVATE KEY-----');
+    const leaf = new X509Certificate(data['tls.crt']?.toString('utf8') ?? '');
+    expect(leaf.subject).toBe('CN=ec.example');
+    expect(leaf.checkPrivateKey(createPrivateKey(key))).toBe(true);
   });
 
   it('an identity that may read the certificate but not its secret falls back to the public cer (tls.crt only)', async () => {

@@ -8,6 +8,21 @@ import { ControlPlaneError } from '../../../src/dev/errors.ts';
 import { SupervisedProcess } from '../../../src/dev/supervised-process.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 
+/** Waits until `proc` has died and returns the error `assertRunning` reports for it. */
+function deathOf(proc: SupervisedProcess, description: string): Promise<unknown> {
+  return pollUntil(
+    () => {
+      try {
+        proc.assertRunning();
+        return undefined;
+      } catch (e) {
+        return e;
+      }
+    },
+    { timeoutMs: 20_000, description },
+  );
+}
+
 describe('control plane start failures give one clear error', () => {
   const dirs: string[] = [];
   afterAll(async () => {
@@ -36,17 +51,7 @@ describe('control plane start failures give one clear error', () => {
     dirs.push(dir);
     const bin = inject('kubeBinDir');
     const proc = new SupervisedProcess('etcd', join(bin, 'leash'), join(bin, 'etcd'), ['--no-such-flag'], join(dir, 'etcd.log'));
-    const err = await pollUntil(
-      () => {
-        try {
-          proc.assertRunning();
-          return undefined;
-        } catch (e) {
-          return e;
-        }
-      },
-      { timeoutMs: 20_000, description: 'etcd to exit on a bad flag' },
-    );
+    const err = await deathOf(proc, 'etcd to exit on a bad flag');
     expect(err).toBeInstanceOf(ControlPlaneError);
     expect((err as ControlPlaneError).reason).toBe('ProcessExited');
     expect((err as Error).message).toMatch(/etcd exited with code \d+ during start/);
@@ -67,17 +72,7 @@ describe('control plane start failures give one clear error', () => {
         `--advertise-client-urls=http://127.0.0.1:${port}`,
         '--listen-peer-urls=http://127.0.0.1:0',
       ], join(dir, 'etcd.log'));
-      const err = await pollUntil(
-        () => {
-          try {
-            proc.assertRunning();
-            return undefined;
-          } catch (e) {
-            return e;
-          }
-        },
-        { timeoutMs: 20_000, description: 'etcd to exit on a busy port' },
-      );
+      const err = await deathOf(proc, 'etcd to exit on a busy port');
       expect((err as ControlPlaneError).reason).toBe('PortInUse');
       expect((err as Error).message).toContain('a port it needs is in use');
     } finally {

@@ -181,8 +181,17 @@ async function fetchThroughSecret(clients: VaultClients, object: ResolvedObject,
   const p = secret.properties;
   const base = { version: p.version ?? version ?? '', contentType: p.contentType, updatedOn: p.updatedOn, expiresOn: p.expiresOn };
   const value = secret.value ?? '';
-  if (object.type === 'certificate' || isCertificateContentType(p.contentType)) {
+  if (object.type === 'certificate') {
     return { ...base, material: { kind: 'certificate', bundle: bundleFromKeyVaultSecret(value, p.contentType), secretValue: value } };
+  }
+  if (isCertificateContentType(p.contentType)) {
+    // A `secret` whose content type says "certificate": read it as one. If it does not parse, keep the
+    // value as it is (what the CSI driver would mount); tls parts then fail at render with the PKI reason.
+    try {
+      return { ...base, material: { kind: 'certificate', bundle: bundleFromKeyVaultSecret(value, p.contentType), secretValue: value } };
+    } catch {
+      return { ...base, material: { kind: 'secret', value } };
+    }
   }
   return { ...base, material: { kind: 'secret', value } };
 }

@@ -58,6 +58,7 @@ beforeAll(async () => {
           secrets: [
             { name: 'db-password', value: DB_PASSWORD },
             { name: 'switched-off', value: 'x', enabled: false },
+            { name: 'not-really-pem', value: 'plain text, no PEM', contentType: 'application/x-pem-file' },
           ],
           certificates: [
             { name: 'web-tls', issuer: 'EmulatorTestCA', subject: 'CN=localhost', dnsNames: ['localhost'], contentType: 'application/x-pkcs12' },
@@ -361,6 +362,32 @@ describe('certificates', () => {
     const leaf = new X509Certificate(data['tls.crt']?.toString('utf8') ?? '');
     expect(leaf.subject).toBe('CN=ec.example');
     expect(leaf.checkPrivateKey(createPrivateKey(key))).toBe(true);
+  });
+
+  it('a migrated SecretProviderClass reading the certificate as objectType secret fills a tls Secret', async () => {
+    const migrated = parseKeyVaultSync({
+      apiVersion: 'kvsync.dev/v1alpha1',
+      kind: 'KeyVaultSync',
+      metadata: { name: 'spc-tls', namespace },
+      spec: {
+        vault: { url: emu.endpoints.vaults.devkv },
+        identity: { servicePrincipal: { secretRef: { name: 'sp-reader' } } },
+        parameters: { keyvaultName: 'devkv', tenantID: emu.endpoints.tenantID, objects: 'array:\n  - |\n    objectName: web-tls\n    objectType: secret\n  - |\n    objectName: not-really-pem\n    objectType: secret\n' },
+        secretObjects: [
+          { secretName: 'spc-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'web-tls', key: 'tls.crt' }, { objectName: 'web-tls', key: 'tls.key' }] },
+          { secretName: 'spc-raw', data: [{ objectName: 'not-really-pem', key: 'raw' }] },
+        ],
+      },
+    });
+    if (!migrated.ok) throw new Error(migrated.error.message);
+    const s = migrated.value;
+    const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
+    const { fetched, failures } = await fetchObjects(s, credential, env);
+    expect(failures).toEqual([]);
+    const [tls, raw] = renderOutputs(s, fetched).secrets;
+    expect(new X509Certificate(tls?.data['tls.crt']?.toString('utf8') ?? '').checkPrivateKey(createPrivateKey(tls?.data['tls.key']?.toString('utf8') ?? ''))).toBe(true);
+    // A "PEM" secret that is not PEM is passed through as the CSI driver would mount it.
+    expect(raw?.data.raw?.toString('utf8')).toBe('plain text, no PEM');
   });
 
   it('an identity that may read the certificate but not its secret falls back to the public cer (tls.crt only)', async () => {

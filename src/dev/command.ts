@@ -8,11 +8,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
 import { startControlPlane, type RunningControlPlane } from './control-plane.ts';
+import { ensureKubeBinaries } from './kube-binaries.ts';
 
 const help = `usage:
   kvsync dev control-plane --kubeconfig FILE [--apiserver-port N] [--keep-state]
       Builds (first run only) and starts etcd, kube-apiserver and kube-controller-manager on loopback,
       writes an admin kubeconfig to FILE, prints the server URL and version, and runs until SIGINT/SIGTERM.
+  kvsync dev build
+      Builds (or finds in the cache) the control-plane binaries and prints their folder.
   kvsync dev [--kubeconfig FILE]
       The local first look: control plane with the kvsync CRDs (default kubeconfig .cache/dev/kubeconfig)
       and the Key Vault emulator (state in .cache/dev/emulator), until Ctrl-C.`;
@@ -33,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const sub = positionals[0];
+  if (sub === 'build') return buildOnly();
   if (sub !== undefined && sub !== 'control-plane') {
     console.error(`kvsync dev: unknown subcommand "${sub}"\n${help}`);
     return 2;
@@ -97,6 +101,20 @@ export async function run(argv: string[]): Promise<number> {
   console.error('kvsync dev: stopping');
   for (const stop of stops) await stop();
   return 0;
+}
+
+async function buildOnly(): Promise<number> {
+  try {
+    const bins = await ensureKubeBinaries((line) => console.error(`kvsync dev: ${line}`));
+    console.log(bins.dir);
+    return 0;
+  } catch (err) {
+    if (err instanceof ControlPlaneError) {
+      console.error(`kvsync dev: ${err.reason}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
 }
 
 /** The CRDs and the Key Vault emulator; returns how to stop the emulator. */

@@ -226,20 +226,37 @@ export class KubeLeaseClient implements LeaseClient {
       spec: {
         holderIdentity: r.holderIdentity,
         leaseDurationSeconds: r.leaseDurationSeconds,
-        acquireTime: r.acquireTime,
-        renewTime: r.renewTime,
+        acquireTime: r.acquireTime === undefined ? undefined : new MicroTime(r.acquireTime.getTime()),
+        renewTime: r.renewTime === undefined ? undefined : new MicroTime(r.renewTime.getTime()),
         leaseTransitions: r.leaseTransitions,
       },
     };
   }
 }
 
+/**
+ * Lease times are metav1.MicroTime, which the apiserver parses with exactly six fractional digits;
+ * client-node passes Date objects through to JSON.stringify, whose millisecond form it refuses (400).
+ */
+class MicroTime extends Date {
+  override toJSON(): string {
+    return this.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  }
+}
+
+/** client-node leaves MicroTime fields as the wire string although the model types them as Date. */
+function asDate(v: Date | string | undefined): Date | undefined {
+  if (v === undefined) return undefined;
+  const d = v instanceof Date ? v : new Date(v);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
 function fromLease(l: k8s.V1Lease): LeaseRecord {
   return {
     holderIdentity: l.spec?.holderIdentity,
     leaseDurationSeconds: l.spec?.leaseDurationSeconds,
-    acquireTime: l.spec?.acquireTime,
-    renewTime: l.spec?.renewTime,
+    acquireTime: asDate(l.spec?.acquireTime),
+    renewTime: asDate(l.spec?.renewTime),
     leaseTransitions: l.spec?.leaseTransitions,
     resourceVersion: l.metadata?.resourceVersion,
   };

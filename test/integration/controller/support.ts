@@ -1,0 +1,132 @@
+/**
+ * Shared set-up of the controller integration tests: a test CA made with openssl (so the test knows
+ * the root to trust), an emulator seeded with a secret and a certificate issued by that CA, a service
+ * principal with roles on the vault, and helpers to read KeyVaultSync status.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { GROUP, VERSION } from '../../../src/api/index.ts';
+import { startController, type ControllerOptions, type RunningController } from '../../../src/controller/controller.ts';
+import type { KeyVaultSyncObject } from '../../../src/controller/reconciler.ts';
+import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
+import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
+
+export const VAULT = 'devkv';
+export const SP_NAME = 'shop-app';
+export const SP_SECRET = 'sp-secret-for-tests';
+
+export interface TestCa {
+  rootPem: string;
+  dir: string;
+  chainFile: string;
+  keyFile: string;
+}
+
+/** Root + intermediate made with the openssl CLI; the emulator issues leaves from the intermediate. */
+export async function makeTestCa(): Promise<TestCa> {
+  const dir = await mkdtemp(join(tmpdir(), 'kvsync-ctl-ca-'));
+  const ossl = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  };
+  await writeFile(join(dir, 'ext.cnf'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n');
+  ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'root.key', '-out', 'root.pem', '-days', '30', '-subj', '/CN=kvsync controller test root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'int.key', '-out', 'int.csr', '-subj', '/CN=kvsync controller test intermediate');
+  ossl('x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-out', 'int.pem', '-days', '30', '-extfile', 'ext.cnf');
+  const rootPem = await readFile(join(dir, 'root.pem'), 'utf8');
+  const intPem = await readFile(join(dir, 'int.pem'), 'utf8');
+  await writeFile(join(dir, 'chain.pem'), intPem + rootPem);
+  return { rootPem, dir, chainFile: join(dir, 'chain.pem'), keyFile: join(dir, 'int.key') };
+}
+
+export interface TestWorld {
+  emu: RunningEmulator;
+  ca: TestCa;
+  endpointsFile: string;
+  spClientId: string;
+}
+
+export async function startWorld(): Promise<TestWorld> {
+  const ca = await makeTestCa();
+  const stateDir = await mkdtemp(join(tmpdir(), 'kvsync-ctl-emu-'));
+  const emu = await startEmulator({
+    stateDir,
+    log: () => undefined,
+    configDocument: {
+      vaults: [
+        {
+          name: VAULT,
+          secrets: [
+            { name: 'db-password', value: 'correct-horse-battery-staple' },
+            { name: 'api-token', value: 'tok-1234' },
+            { name: 'doomed', value: 'short-lived' },
+          ],
+          certificates: [{ name: 'shop-tls', issuer: 'ControllerTestCA', subject: 'CN=shop.example', dnsNames: ['shop.example'], keyType: 'RSA', keySize: 2048, contentType: 'application/x-pkcs12', validityMonths: 6 }],
+        },
+      ],
+      issuers: [{ name: 'ControllerTestCA', certFile: ca.chainFile, keyFile: ca.keyFile }],
+      servicePrincipals: [{ name: SP_NAME, secrets: [SP_SECRET] }],
+      roleAssignments: [
+        { principal: SP_NAME, role: 'Key Vault Secrets User', vault: VAULT },
+        { principal: SP_NAME, role: 'Key Vault Certificate User', vault: VAULT },
+      ],
+    },
+  });
+  const sp = emu.config.servicePrincipals.find((p) => p.name === SP_NAME);
+  if (sp === undefined) throw new Error('service principal missing from the emulator config');
+  return { emu, ca, endpointsFile: join(stateDir, 'endpoints.json'), spClientId: sp.clientId };
+}
+
+export async function runController(kc: k8s.KubeConfig, world: TestWorld, opts: Partial<ControllerOptions> & { namespace: string; watchNamespace: string }): Promise<RunningController> {
+  const azure = await loadAzureEnvironment({ endpointsFile: world.endpointsFile, env: {} });
+  return startController({ kubeConfig: kc, azure, log: pino({ level: process.env.KVSYNC_TEST_LOG ?? 'silent' }, { write: (line: string) => console.log(line.trim()) }), retryPeriodMs: 500, ...opts });
+}
+
+/** The spec of a servicePrincipal KeyVaultSync against the emulator's vault. */
+export function syncSpec(world: TestWorld, rest: Record<string, unknown>): Record<string, unknown> {
+  return {
+    vault: { name: VAULT, url: world.emu.endpoints.vaults[VAULT], tenantID: world.emu.endpoints.tenantID },
+    identity: { servicePrincipal: { secretRef: { name: 'kv-creds' } } },
+    ...rest,
+  };
+}
+
+export async function createCredentialsSecret(kc: k8s.KubeConfig, namespace: string, world: TestWorld): Promise<void> {
+  await kc.makeApiClient(k8s.CoreV1Api).createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'kv-creds' }, stringData: { clientid: world.spClientId, clientsecret: SP_SECRET } },
+  });
+}
+
+export function syncApi(kc: k8s.KubeConfig): {
+  create(namespace: string, name: string, spec: Record<string, unknown>): Promise<void>;
+  get(namespace: string, name: string): Promise<KeyVaultSyncObject>;
+  patch(namespace: string, name: string, body: Record<string, unknown>): Promise<void>;
+  delete(namespace: string, name: string): Promise<void>;
+} {
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const base = { group: GROUP, version: VERSION, plural: 'keyvaultsyncs' };
+  return {
+    async create(namespace, name, spec) {
+      await api.createNamespacedCustomObject({ ...base, namespace, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'KeyVaultSync', metadata: { name }, spec } });
+    },
+    async get(namespace, name) {
+      return (await api.getNamespacedCustomObject({ ...base, namespace, name })) as KeyVaultSyncObject;
+    },
+    async patch(namespace, name, body) {
+      await api.patchNamespacedCustomObject({ ...base, namespace, name, body }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    },
+    async delete(namespace, name) {
+      await api.deleteNamespacedCustomObject({ ...base, namespace, name });
+    },
+  };
+}
+
+export type ConditionView = { type: string; status: string; reason: string; message: string; observedGeneration?: number };
+
+export function conditionOf(obj: KeyVaultSyncObject, type: string): ConditionView | undefined {
+  return (obj.status?.conditions as ConditionView[] | undefined)?.find((c) => c.type === type);
+}

@@ -1,0 +1,146 @@
+/**
+ * The reconciler against in-test stand-ins for the pipeline, writer, status and events (unit tests
+ * only; the integration tests run it on the real apiserver and emulator).
+ */
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { ResolvedKeyVaultSync } from '../api/index.ts';
+import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { ControllerError } from './errors.ts';
+import type { EventRecorder } from './events.ts';
+import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject, SyncFailure, SyncPipeline } from './pipeline.ts';
+import { Reconciler, requiredFailures, type KeyVaultSyncObject, type OutputWriter } from './reconciler.ts';
+import type { StatusPatch } from './status.ts';
+
+class Failure extends Error implements SyncFailure {
+  readonly reason: string;
+  readonly object: string | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(reason: string, message: string, object?: string, retryAfterMs?: number) {
+    super(message);
+    this.reason = reason;
+    this.object = object;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+function fetchedFor(sync: ResolvedKeyVaultSync): PipelineFetchedObject[] {
+  return sync.objects.map((object) => ({ object, version: `v-${object.name}`, contentType: object.type === 'certificate' ? 'application/x-pkcs12' : undefined, updatedOn: undefined, expiresOn: new Date('2027-01-01T00:00:00Z') }));
+}
+
+function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; leader?: boolean; obj?: KeyVaultSyncObject } = {}) {
+  const obj: KeyVaultSyncObject = opts.obj ?? { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 } };
+  const applied: string[] = [];
+  const statuses: StatusPatch[] = [];
+  const events: { type: string; reason: string; message: string }[] = [];
+  const pipeline: SyncPipeline = {
+    credentialFor: () => (opts.credentialError === undefined ? Promise.resolve({ credential: {}, identityKey: 'k' }) : Promise.reject(opts.credentialError)),
+    fetchObjects: (sync) => Promise.resolve({ fetched: fetchedFor(sync), failures: opts.failures ?? [] }),
+    renderOutputs: (sync) => ({
+      secrets: sync.secrets.map((s): DesiredSecret => ({ name: s.name, type: s.type, labels: {}, annotations: {}, creationPolicy: s.creationPolicy, data: { k: Buffer.from('value-of-' + s.name) } })),
+      configMaps: [],
+    }),
+  };
+  const writer: OutputWriter = {
+    check: () => (opts.checkError === undefined ? Promise.resolve() : Promise.reject(opts.checkError)),
+    applySecret: (_o, d: DesiredSecret) => Promise.resolve(void applied.push(d.name)).then(() => 'created' as const),
+    applyConfigMap: (_o, d: DesiredConfigMap) => Promise.resolve(void applied.push(d.name)).then(() => 'created' as const),
+  };
+  const recorder: EventRecorder = { record: (_t, type, reason, message) => Promise.resolve(void events.push({ type, reason, message })) };
+  const reconciler = new Reconciler({
+    getSync: (ns, name) => (ns === 'shop' && name === 'example' ? obj : undefined),
+    listIdentities: () => [],
+    pipeline,
+    writer,
+    status: { patchStatus: (_ns, _n, s) => Promise.resolve(void statuses.push(s)) },
+    events: recorder,
+    macKey: Buffer.alloc(32, 1),
+    isLeader: () => opts.leader ?? true,
+    log: pino({ level: 'silent' }),
+    now: () => new Date('2026-06-01T00:00:00Z'),
+  });
+  return { reconciler, applied, statuses, events, obj };
+}
+
+describe('Reconciler', () => {
+  it('writes every Secret, then a Ready status with versions, expiry and MACs, and requeues for refresh', async () => {
+    const w = world();
+    const result = await w.reconciler.reconcile('shop/example');
+    expect(w.applied).toEqual(['shop-tls', 'shop-db']);
+    const status = w.statuses[0];
+    expect(status?.observedGeneration).toBe(3);
+    expect(status?.conditions.map((c) => [c.type, c.status, c.reason])).toEqual([['Synced', 'True', 'Synced'], ['Ready', 'True', 'Synced']]);
+    expect(status?.objects?.find((o) => o.name === 'nginx')).toEqual({ name: 'nginx', version: 'v-nginx', contentType: 'application/x-pkcs12', expiresAt: '2027-01-01T00:00:00.000Z' });
+    expect(status?.secrets?.map((s) => s.name)).toEqual(['shop-tls', 'shop-db']);
+    expect(status?.lastSyncTime).toBe('2026-06-01T00:00:00.000Z');
+    expect(JSON.stringify(status)).not.toContain('value-of');
+    // 5m ± 10 %.
+    expect(result.requeueAfterMs).toBeGreaterThanOrEqual(270_000);
+    expect(result.requeueAfterMs).toBeLessThanOrEqual(330_000);
+    expect(w.events.map((e) => e.reason)).toEqual(['Updated']);
+  });
+
+  it('writes nothing when a required object failed, and reports the reason naming the object', async () => {
+    const w = world({ failures: [new Failure('ObjectNotFound', 'secret "db-password" in vault "gebakv" was not found', 'db-password')] });
+    const result = await w.reconciler.reconcile('shop/example');
+    expect(w.applied).toEqual([]);
+    expect(result.retry).toBeDefined();
+    const ready = w.statuses[0]?.conditions.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'ObjectNotFound' });
+    expect(ready?.message).toContain('db-password');
+    // The last good state stays described.
+    expect(w.statuses[0]?.objects).toBeUndefined();
+    expect(w.events).toMatchObject([{ type: 'Warning', reason: 'ObjectNotFound' }]);
+  });
+
+  it('passes a Throttled failure\'s Retry-After on to the queue', async () => {
+    const w = world({ failures: [new Failure('Throttled', 'vault "gebakv" throttled the request for "nginx"', 'nginx', 7_000)] });
+    const result = await w.reconciler.reconcile('shop/example');
+    expect(result.retry?.retryAfterMs).toBe(7_000);
+  });
+
+  it('does not write a Secret that the writer refuses (SecretConflict) nor any other', async () => {
+    const w = world({ checkError: new ControllerError('SecretConflict', 'Secret shop/shop-db exists and was not created by kvsync', { object: 'shop-db' }) });
+    await w.reconciler.reconcile('shop/example');
+    expect(w.applied).toEqual([]);
+    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'SecretConflict' });
+  });
+
+  it('reports an identity failure from the credential provider', async () => {
+    const w = world({ credentialError: new Failure('IdentityNotPermitted', 'KeyVaultIdentity "shared" does not grant namespace "shop"') });
+    await w.reconciler.reconcile('shop/example');
+    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'IdentityNotPermitted' });
+  });
+
+  it('reports an invalid spec and does not retry it', async () => {
+    const spec = { ...designExampleSpec(), objects: [] };
+    const w = world({ obj: { ...(keyVaultSync(spec) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u', generation: 1 } } });
+    const result = await w.reconciler.reconcile('shop/example');
+    expect(result).toEqual({});
+    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+  });
+
+  it('neither writes nor reports when not the leader', async () => {
+    const w = world({ leader: false });
+    await w.reconciler.reconcile('shop/example');
+    expect(w.applied).toEqual([]);
+    expect(w.statuses).toEqual([]);
+  });
+
+  it('does nothing for a KeyVaultSync that is gone', async () => {
+    const w = world();
+    expect(await w.reconciler.reconcile('shop/other')).toEqual({});
+    expect(w.applied).toEqual([]);
+  });
+});
+
+describe('requiredFailures', () => {
+  it('tolerates failures of optional objects, flagged or declared', () => {
+    const w = world();
+    const sync = { objects: [{ name: 'a', outputName: 'a', optional: true }, { name: 'b', outputName: 'b', optional: false }] } as unknown as ResolvedKeyVaultSync;
+    const flagged = Object.assign(new Failure('ObjectNotFound', 'x', 'c'), { optional: true });
+    const out = requiredFailures(sync, { fetched: [], failures: [new Failure('ObjectNotFound', 'a gone', 'a'), new Failure('ObjectNotFound', 'b gone', 'b'), flagged] });
+    expect(out.map((f) => f.object)).toEqual(['b']);
+    expect(w.applied).toEqual([]);
+  });
+});

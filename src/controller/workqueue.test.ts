@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { pollUntil } from '../util/poll.ts';
+import { jittered, WorkQueue, type QueueResult } from './workqueue.ts';
+
+/** A handler whose runs the test releases one by one. */
+function gatedHandler(): { handler: (key: string) => Promise<QueueResult | undefined>; started: string[]; release: (key: string, r?: QueueResult) => void; running: () => number } {
+  const started: string[] = [];
+  const waiting = new Map<string, ((r: QueueResult | undefined) => void)[]>();
+  let running = 0;
+  return {
+    started,
+    running: () => running,
+    handler: (key) => {
+      started.push(key);
+      running += 1;
+      return new Promise((resolve) => {
+        const list = waiting.get(key) ?? [];
+        list.push((r) => {
+          running -= 1;
+          resolve(r);
+        });
+        waiting.set(key, list);
+      });
+    },
+    release: (key, r) => {
+      const next = waiting.get(key)?.shift();
+      if (next === undefined) throw new Error(`${key} is not running`);
+      next(r);
+    },
+  };
+}
+
+describe('WorkQueue', () => {
+  it('deduplicates a key added several times while waiting', async () => {
+    const runs: string[] = [];
+    const q = new WorkQueue({ concurrency: 1, handler: (k) => Promise.resolve(void runs.push(k)) });
+    q.add('a');
+    q.add('a');
+    q.add('b');
+    q.add('a');
+    q.start();
+    await pollUntil(() => (runs.length === 2 ? true : undefined), { timeoutMs: 2000, description: 'two runs' });
+    await q.shutdown();
+    expect(runs).toEqual(['a', 'b']);
+  });
+
+  it('runs a key added while it is processed exactly once more, after the current run', async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 4, handler: g.handler });
+    q.start();
+    q.add('a');
+    await pollUntil(() => (g.started.length === 1 ? true : undefined), { timeoutMs: 2000, description: 'first run' });
+    q.add('a');
+    q.add('a');
+    // Never twice at once, even with free workers.
+    expect(g.running()).toBe(1);
+    g.release('a');
+    await pollUntil(() => (g.started.length === 2 ? true : undefined), { timeoutMs: 2000, description: 'second run' });
+    g.release('a');
+    await q.shutdown();
+    expect(g.started).toEqual(['a', 'a']);
+  });
+
+  it('never runs more than `concurrency` handlers at once', async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 2, handler: g.handler });
+    q.start();
+    for (const k of ['a', 'b', 'c', 'd']) q.add(k);
+    await pollUntil(() => (g.started.length === 2 ? true : undefined), { timeoutMs: 2000, description: 'two started' });
+    expect(g.running()).toBe(2);
+    expect(q.length).toBe(2);
+    g.release('a');
+    await pollUntil(() => (g.started.length === 3 ? true : undefined), { timeoutMs: 2000, description: 'third started' });
+    expect(g.running()).toBe(2);
+    g.release('b');
+    g.release('c');
+    await pollUntil(() => (g.started.length === 4 ? true : undefined), { timeoutMs: 2000, description: 'fourth started' });
+    g.release('d');
+    await q.shutdown();
+    expect(g.started).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('retries a failing key with per-key exponential backoff and resets it after a success', async () => {
+    const times: number[] = [];
+    let fail = 3;
+    const q = new WorkQueue({
+      concurrency: 1,
+      baseDelayMs: 20,
+      maxDelayMs: 1000,
+      handler: () => {
+        times.push(Date.now());
+        if (fail-- > 0) return Promise.reject(new Error('boom'));
+        return Promise.resolve({});
+      },
+    });
+    q.start();
+    q.add('k');
+    await pollUntil(() => (times.length === 4 ? true : undefined), { timeoutMs: 3000, description: 'four runs' });
+    await pollUntil(() => (q.failures('k') === 0 ? true : undefined), { timeoutMs: 1000, description: 'failures reset' });
+    await q.shutdown();
+    const gaps = times.slice(1).map((t, i) => t - (times[i] ?? 0));
+    // 20, 40, 80 ms (timers may fire a little late, never early).
+    expect(gaps[0]).toBeGreaterThanOrEqual(19);
+    expect(gaps[1]).toBeGreaterThanOrEqual(39);
+    expect(gaps[2]).toBeGreaterThanOrEqual(79);
+  });
+
+  it('caps the backoff and honours a retry-after longer than the backoff', () => {
+    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 100, maxDelayMs: 500, handler: () => Promise.resolve({}) });
+    expect([1, 2, 3, 4, 5].map(() => q.addRateLimited('k'))).toEqual([100, 200, 400, 500, 500]);
+    expect(q.addRateLimited('t', 5000)).toBe(5000);
+    q.forget('k');
+    expect(q.addRateLimited('k')).toBe(100);
+    void q.shutdown();
+  });
+
+  it('requeues after a delay, keeping the earliest pending deadline', async () => {
+    const runs: number[] = [];
+    const q = new WorkQueue({ concurrency: 1, handler: () => Promise.resolve(void runs.push(Date.now())) });
+    q.start();
+    const t0 = Date.now();
+    q.addAfter('k', 5_000);
+    q.addAfter('k', 60);
+    q.addAfter('k', 10_000);
+    await pollUntil(() => (runs.length === 1 ? true : undefined), { timeoutMs: 2000, description: 'delayed run' });
+    expect((runs[0] ?? 0) - t0).toBeGreaterThanOrEqual(59);
+    await q.shutdown();
+  });
+
+  it('requeues after the handler asks for a refresh', async () => {
+    let n = 0;
+    const q = new WorkQueue({ concurrency: 1, handler: () => Promise.resolve(++n < 3 ? { requeueAfterMs: 10 } : {}) });
+    q.start();
+    q.add('k');
+    await pollUntil(() => (n === 3 ? true : undefined), { timeoutMs: 2000, description: 'three runs' });
+    await q.shutdown();
+    expect(n).toBe(3);
+  });
+
+  it('drains in-flight work on shutdown and accepts nothing after', async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 1, handler: g.handler });
+    q.start();
+    q.add('a');
+    q.add('b');
+    await pollUntil(() => (g.started.length === 1 ? true : undefined), { timeoutMs: 2000, description: 'a started' });
+    let drained = false;
+    const done = q.shutdown().then(() => {
+      drained = true;
+    });
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    g.release('a');
+    await done;
+    q.add('c');
+    expect(g.started).toEqual(['a']);
+  });
+});
+
+describe('jittered', () => {
+  it('stays within ±10 %', () => {
+    expect(jittered(1000, 0.1, () => 0)).toBe(900);
+    expect(jittered(1000, 0.1, () => 1)).toBe(1100);
+    expect(jittered(1000, 0.1, () => 0.5)).toBe(1000);
+  });
+});

@@ -1,0 +1,40 @@
+/**
+ * Errors of the pod webhook. A {@link PodDeniedError} becomes an AdmissionReview denial whose message
+ * the user sees in `kubectl` / the ReplicaSet's events; a {@link WebhookCertificateError} is a
+ * failure to obtain or publish the webhook's own serving certificate. Messages name KeyVaultSyncs,
+ * aliases, namespaces and Secrets only — never a value, token or key.
+ */
+
+export type PodDeniedReason =
+  /** A referenced KeyVaultSync does not exist in the pod's namespace. */
+  | 'KeyVaultSyncNotFound'
+  /** A reference points at another namespace. */
+  | 'CrossNamespaceReference'
+  /** The KeyVaultSync exists but its spec does not parse. */
+  | 'KeyVaultSyncInvalid'
+  /** The KeyVaultSync has no Secret entry for the alias / key. */
+  | 'AliasNotFound'
+  /** A malformed `kvsync:` value or annotation. */
+  | 'InvalidReference'
+  /** The mount cannot be added (path clash, file name clash, mixed identities). */
+  | 'MountConflict';
+
+export class PodDeniedError extends Error {
+  override readonly name = 'PodDeniedError';
+  readonly reason: PodDeniedReason;
+  constructor(reason: PodDeniedReason, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+export type WebhookCertificateReason = 'CertificateSecretInvalid' | 'CertificateFilesUnreadable' | 'CaBundlePatchFailed' | 'Conflict';
+
+export class WebhookCertificateError extends Error {
+  override readonly name = 'WebhookCertificateError';
+  readonly reason: WebhookCertificateReason;
+  constructor(reason: WebhookCertificateReason, message: string, cause?: unknown) {
+    super(message, { cause });
+    this.reason = reason;
+  }
+}

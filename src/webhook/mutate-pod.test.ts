@@ -1,0 +1,252 @@
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { parseKeyVaultSync } from '../api/index.ts';
+import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { PodDeniedError } from './errors.ts';
+import { mutatePod, parseEnvReference } from './mutate-pod.ts';
+import type { ClusterView, JsonPatchOperation, KeyVaultSyncLookup, MountSpec, MutationResult } from './mutate-pod.ts';
+
+const NS = 'shop';
+const opts = { operatorNamespace: 'kvsync-system', sidecarImage: 'ghcr.io/kvsync/kvsync:test' };
+
+/** Applies whole-member `add` operations below the root, as the mutation emits them. */
+function applyPatch(doc: unknown, patch: JsonPatchOperation[]): V1Pod {
+  const out = structuredClone(doc) as Record<string, unknown>;
+  for (const op of patch) {
+    expect(op.op).toBe('add');
+    const segs = op.path.split('/').slice(1);
+    let target = out;
+    for (const s of segs.slice(0, -1)) target = target[s] as Record<string, unknown>;
+    target[segs.at(-1) ?? ''] = structuredClone(op.value);
+  }
+  return out;
+}
+
+function view(syncs: Record<string, unknown>[], sa: Record<string, Record<string, string>> = {}): ClusterView & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    getKeyVaultSync(namespace: string, name: string): Promise<KeyVaultSyncLookup> {
+      reads.push(`${namespace}/${name}`);
+      const obj = syncs.find((s) => (s.metadata as { name: string; namespace: string }).name === name && (s.metadata as { namespace: string }).namespace === namespace);
+      if (obj === undefined) return Promise.resolve({ kind: 'missing' });
+      const parsed = parseKeyVaultSync(obj);
+      return Promise.resolve(parsed.ok ? { kind: 'found', sync: parsed.value } : { kind: 'invalid', message: parsed.error.message });
+    },
+    getServiceAccountAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+      return Promise.resolve(sa[`${namespace}/${name}`]);
+    },
+  };
+}
+
+const shop = keyVaultSync(designExampleSpec(), 'shop', NS);
+
+function pod(over: { labels?: Record<string, string>; annotations?: Record<string, string>; containers?: V1Container[]; spec?: Partial<NonNullable<V1Pod['spec']>> } = {}): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', labels: over.labels ?? { 'kvsync.dev/inject': 'enabled' }, annotations: over.annotations ?? {} },
+    spec: { containers: over.containers ?? [{ name: 'app', image: 'nginx', env: [{ name: 'PLAIN', value: 'x' }] }], ...over.spec },
+  };
+}
+
+async function run(p: V1Pod, v: ClusterView = view([shop]), namespaceLabels: Record<string, string> = {}, namespace = NS): Promise<MutationResult> {
+  return mutatePod({ pod: p, namespace, namespaceLabels }, v, opts);
+}
+
+async function patched(p: V1Pod, v: ClusterView = view([shop])): Promise<V1Pod> {
+  const r = await run(p, v);
+  if (r.kind !== 'patch') throw new Error(`expected a patch, got ${r.kind}: ${r.kind === "denied" ? r.error.message : r.why}`);
+  const after = applyPatch(p, r.patch);
+  // Idempotence: running again on the mutated pod changes nothing.
+  const again = await run(after, v);
+  expect(again).toEqual({ kind: 'patch', patch: [] });
+  return after;
+}
+
+function denial(r: MutationResult): PodDeniedError {
+  if (r.kind !== 'denied') throw new Error(`expected a denial, got ${JSON.stringify(r)}`);
+  return r.error;
+}
+
+describe('opt-in', () => {
+  it('leaves a pod without the label (nor namespace label) untouched, and reads nothing', async () => {
+    const v = view([shop]);
+    const r = await run(pod({ labels: {}, containers: [{ name: 'app', env: [{ name: 'P', value: 'kvsync:shop/password' }] }] }), v);
+    expect(r.kind).toBe('untouched');
+    expect(v.reads).toEqual([]);
+  });
+  it('accepts the namespace label instead of the pod label', async () => {
+    const r = await run(pod({ labels: {}, containers: [{ name: 'app', env: [{ name: 'P', value: 'kvsync:shop/password' }] }] }), view([shop]), { 'kvsync.dev/inject': 'enabled' });
+    expect(r.kind).toBe('patch');
+  });
+  it('never touches kube-system or the operator namespace, even with the label', async () => {
+    expect((await run(pod(), view([]), {}, 'kube-system')).kind).toBe('untouched');
+    expect((await run(pod(), view([]), {}, 'kvsync-system')).kind).toBe('untouched');
+  });
+  it('returns an empty patch for an opted-in pod that uses nothing', async () => {
+    expect(await run(pod())).toEqual({ kind: 'patch', patch: [] });
+  });
+});
+
+describe('env references', () => {
+  it('parses the kvsync and akv2k8s forms and ignores other values', () => {
+    expect(parseEnvReference('kvsync:shop/password')).toMatchObject({ form: 'kvsync', sync: 'shop', alias: 'password', namespace: undefined });
+    expect(parseEnvReference('kvsync:other/shop/password')).toMatchObject({ namespace: 'other', sync: 'shop' });
+    expect(parseEnvReference('db@azurekeyvault?tls.key')).toMatchObject({ form: 'akv2k8s', sync: 'db', key: 'tls.key' });
+    expect(parseEnvReference('db@azurekeyvault')).toMatchObject({ form: 'akv2k8s', sync: 'db', key: undefined });
+    expect(parseEnvReference('hello')).toBeUndefined();
+    expect(() => parseEnvReference('kvsync:shop')).toThrow(PodDeniedError);
+    expect(() => parseEnvReference('kvsync:/x')).toThrow(PodDeniedError);
+  });
+
+  it('rewrites kvsync:<kvs>/<alias> into a secretKeyRef on the declared Secret and key, leaving other vars', async () => {
+    const after = await patched(pod({ containers: [{ name: 'app', env: [{ name: 'PLAIN', value: 'x' }, { name: 'DB', value: 'kvsync:shop/password' }] }] }));
+    expect(after.spec?.containers[0]?.env).toEqual([
+      { name: 'PLAIN', value: 'x' },
+      { name: 'DB', valueFrom: { secretKeyRef: { name: 'shop-db', key: 'DB_PASSWORD' } } },
+    ]);
+  });
+
+  it('rewrites init containers too and resolves a certificate alias to its tls.crt entry', async () => {
+    const after = await patched(pod({ spec: { initContainers: [{ name: 'init', env: [{ name: 'CRT', value: 'kvsync:shop/nginx' }] }] } }));
+    expect(after.spec?.initContainers?.[0]?.env).toEqual([{ name: 'CRT', valueFrom: { secretKeyRef: { name: 'shop-tls', key: 'tls.crt' } } }]);
+  });
+
+  it('maps akv2k8s <name>@azurekeyvault?key to that Secret key, and without ?key to the only object', async () => {
+    const single = keyVaultSync(
+      { vault: { name: 'kv1', tenantID: 't' }, objects: [{ name: 'db-password', type: 'secret' }], secretObjects: [{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'db-password', key: 'pw' }] }] },
+      'db',
+      NS,
+    );
+    const after = await patched(
+      pod({ containers: [{ name: 'app', env: [{ name: 'A', value: 'db@azurekeyvault' }, { name: 'K', value: 'shop@azurekeyvault?tls.key' }] }] }),
+      view([shop, single]),
+    );
+    expect(after.spec?.containers[0]?.env).toEqual([
+      { name: 'A', valueFrom: { secretKeyRef: { name: 'db', key: 'pw' } } },
+      { name: 'K', valueFrom: { secretKeyRef: { name: 'shop-tls', key: 'tls.key' } } },
+    ]);
+  });
+
+  it('denies a missing KeyVaultSync, naming it and the namespace', async () => {
+    const e = denial(await run(pod({ containers: [{ name: 'app', env: [{ name: 'P', value: 'kvsync:nope/password' }] }] })));
+    expect(e.reason).toBe('KeyVaultSyncNotFound');
+    expect(e.message).toContain('KeyVaultSync "nope"');
+    expect(e.message).toContain('namespace "shop"');
+  });
+
+  it('denies a reference into another namespace without reading it', async () => {
+    const v = view([shop]);
+    const e = denial(await run(pod({ containers: [{ name: 'app', env: [{ name: 'P', value: 'kvsync:bank/vault/password' }] }] }), v));
+    expect(e.reason).toBe('CrossNamespaceReference');
+    expect(e.message).toContain('namespace "bank"');
+    expect(v.reads).toEqual([]);
+  });
+
+  it('denies an alias the KeyVaultSync has no Secret entry for, naming alias and KeyVaultSync', async () => {
+    const e = denial(await run(pod({ containers: [{ name: 'app', env: [{ name: 'P', value: 'kvsync:shop/missing' }] }] })));
+    expect(e.reason).toBe('AliasNotFound');
+    expect(e.message).toContain('alias "missing"');
+    expect(e.message).toContain('KeyVaultSync "shop"');
+  });
+
+  it('denies a malformed kvsync: value and an invalid KeyVaultSync', async () => {
+    expect(denial(await run(pod({ containers: [{ name: 'app', env: [{ name: 'P', value: 'kvsync:a/b/c/d' }] }] }))).reason).toBe('InvalidReference');
+    const broken = keyVaultSync({ vault: { name: 'kv1' } }, 'broken', NS);
+    const e = denial(await run(pod({ containers: [{ name: 'app', env: [{ name: 'P', value: 'kvsync:broken/x' }] }] }), view([broken])));
+    expect(e.reason).toBe('KeyVaultSyncInvalid');
+  });
+});
+
+describe('env-from annotation', () => {
+  it('adds an envFrom for every Secret of the KeyVaultSync to every app container, once', async () => {
+    const after = await patched(pod({ annotations: { 'kvsync.dev/env-from': 'shop' }, containers: [{ name: 'a' }, { name: 'b', envFrom: [{ secretRef: { name: 'shop-db' } }] }] }));
+    expect(after.spec?.containers[0]?.envFrom).toEqual([{ secretRef: { name: 'shop-tls' } }, { secretRef: { name: 'shop-db' } }]);
+    expect(after.spec?.containers[1]?.envFrom).toEqual([{ secretRef: { name: 'shop-db' } }, { secretRef: { name: 'shop-tls' } }]);
+  });
+  it('denies a missing or foreign KeyVaultSync in the annotation', async () => {
+    expect(denial(await run(pod({ annotations: { 'kvsync.dev/env-from': 'gone' } }))).message).toContain('"gone"');
+    expect(denial(await run(pod({ annotations: { 'kvsync.dev/env-from': 'bank/shop' } }))).reason).toBe('CrossNamespaceReference');
+  });
+});
+
+describe('mount sidecar', () => {
+  const sa = { [`${NS}/shop`]: { 'azure.workload.identity/client-id': 'cid-1', 'azure.workload.identity/tenant-id': 'tid-1' } };
+
+  function mountSpecOf(p: V1Pod): MountSpec {
+    const env = p.spec?.initContainers?.find((c) => c.name === 'kvsync-mount')?.env?.find((e) => e.name === 'KVSYNC_MOUNT_SPEC');
+    return JSON.parse(env?.value ?? 'null') as MountSpec;
+  }
+
+  it('adds the memory volume, a native sidecar first, the projected token and a read-only mount (workload identity)', async () => {
+    const after = await patched(
+      pod({
+        annotations: { 'kvsync.dev/mount': 'shop' },
+        containers: [{ name: 'a' }, { name: 'b' }],
+        spec: { serviceAccountName: 'shop', securityContext: { runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000 }, initContainers: [{ name: 'migrate' }] },
+      }),
+      view([shop], sa),
+    );
+    const s = after.spec;
+    expect(s?.volumes).toEqual([
+      { name: 'kvsync-secrets-store', emptyDir: { medium: 'Memory', sizeLimit: '32Mi' } },
+      { name: 'kvsync-azure-identity-token', projected: { sources: [{ serviceAccountToken: { audience: 'api://AzureADTokenExchange', expirationSeconds: 3600, path: 'azure-identity-token' } }] } },
+    ]);
+    expect(s?.initContainers?.map((c) => c.name)).toEqual(['kvsync-mount', 'migrate']);
+    const sidecar = s?.initContainers?.[0];
+    expect(sidecar?.restartPolicy).toBe('Always');
+    expect(sidecar?.args).toEqual(['mount', '--mount-path', '/mnt/secrets-store']);
+    expect(sidecar?.startupProbe?.exec?.command).toEqual(['kvsync', 'mount', '--check', '--mount-path', '/mnt/secrets-store']);
+    expect(sidecar?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 3000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(sidecar?.env?.filter((e) => e.name.startsWith('AZURE_'))).toEqual([
+      { name: 'AZURE_CLIENT_ID', value: 'cid-1' },
+      { name: 'AZURE_TENANT_ID', value: 'tid-1' },
+      { name: 'AZURE_FEDERATED_TOKEN_FILE', value: '/var/run/secrets/azure/tokens/azure-identity-token' },
+      { name: 'AZURE_AUTHORITY_HOST', value: 'https://login.microsoftonline.com/' },
+    ]);
+    expect(sidecar?.volumeMounts).toContainEqual({ name: 'kvsync-azure-identity-token', mountPath: '/var/run/secrets/azure/tokens', readOnly: true });
+    for (const c of s?.containers ?? []) expect(c.volumeMounts).toEqual([{ name: 'kvsync-secrets-store', mountPath: '/mnt/secrets-store', readOnly: true }]);
+    // App containers never get the Azure token or env.
+    expect(s?.containers.some((c) => c.env !== undefined)).toBe(false);
+    const spec = mountSpecOf(after);
+    expect(spec.owner).toEqual({ uid: 1000, gid: 3000, fsGroup: 2000 });
+    expect(spec.identity).toMatchObject({ mode: 'workloadIdentity', clientID: 'cid-1' });
+    expect(spec.syncs.map((x) => [x.name, x.objects.map((o) => o.outputName)])).toEqual([['shop', ['nginx', 'password']]]);
+  });
+
+  it('honours mount-path, runs as a non-root default uid for a root pod, and uses IMDS without a federated client ID', async () => {
+    const pi = keyVaultSync({ vault: { name: 'kv1' }, identity: { podIdentity: { identityRef: 'x' } }, objects: [{ name: 'a', type: 'secret' }] }, 'pi', NS);
+    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'pi', 'kvsync.dev/mount-path': '/etc/kv' }, spec: { securityContext: { runAsUser: 0 } } }), view([pi]));
+    expect(after.spec?.volumes?.map((v) => v.name)).toEqual(['kvsync-secrets-store']);
+    expect(after.spec?.containers[0]?.volumeMounts).toEqual([{ name: 'kvsync-secrets-store', mountPath: '/etc/kv', readOnly: true }]);
+    const sidecar = after.spec?.initContainers?.[0];
+    expect(sidecar?.securityContext?.runAsUser).toBe(65532);
+    expect(sidecar?.env?.map((e) => e.name)).toEqual(['KVSYNC_MOUNT_SPEC']);
+    expect(mountSpecOf(after).identity).toEqual({ mode: 'imds', clientID: undefined });
+  });
+
+  it('mounts several KeyVaultSyncs with one sidecar, and denies two that write the same file', async () => {
+    const other = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, objects: [{ name: 'x', type: 'secret' }] }, 'other', NS);
+    const clash = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, objects: [{ name: 'p', type: 'secret', alias: 'password' }] }, 'clash', NS);
+    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'shop, other' } }), view([shop, other]));
+    expect(mountSpecOf(after).syncs.map((s) => s.name)).toEqual(['shop', 'other']);
+    const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop,clash' } }), view([shop, clash])));
+    expect(e.reason).toBe('MountConflict');
+    expect(e.message).toContain('"password"');
+  });
+
+  it('denies a missing KeyVaultSync, a bad path and a clashing mount path', async () => {
+    expect(denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'nope' } }))).reason).toBe('KeyVaultSyncNotFound');
+    expect(denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop', 'kvsync.dev/mount-path': 'rel/path' } }))).reason).toBe('InvalidReference');
+    const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop' }, containers: [{ name: 'a', volumeMounts: [{ name: 'data', mountPath: '/mnt/secrets-store' }] }] })));
+    expect(e.reason).toBe('MountConflict');
+  });
+
+  it('passes servicePrincipal credentials by secretKeyRef, never by value', async () => {
+    const sp = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, identity: { servicePrincipal: { secretRef: { name: 'kv-creds' } } }, objects: [{ name: 'a', type: 'secret' }] }, 'sp', NS);
+    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'sp' } }), view([sp]));
+    const env = after.spec?.initContainers?.[0]?.env ?? [];
+    expect(env.find((e) => e.name === 'AZURE_CLIENT_SECRET')).toEqual({ name: 'AZURE_CLIENT_SECRET', valueFrom: { secretKeyRef: { name: 'kv-creds', key: 'clientsecret' } } });
+  });
+});

@@ -1,0 +1,480 @@
+/**
+ * The pure pod mutation of the admission webhook: from a Pod (as the AdmissionReview carries it), its
+ * namespace and a read-only view of the cluster to a JSON Patch (RFC 6902), "untouched", or a denial.
+ *
+ * Rules (docs/pods.md has the user's view):
+ * - opt-in only: namespace or pod label `kvsync.dev/inject: enabled`; never kube-system or the
+ *   operator's namespace. A pod that did not opt in gets no patch at all.
+ * - env: `kvsync:<kvs>/<alias>` (or, for migration, akv2k8s' `<name>@azurekeyvault[?key]`) becomes a
+ *   `secretKeyRef` on the Secret the KeyVaultSync declares for that alias. The webhook does NOT make
+ *   up Secrets: a KeyVaultSync without a secretObjects entry for the alias is a denial, so what the pod
+ *   reads is always something the user declared and `kubectl get secret` shows.
+ * - `kvsync.dev/env-from: <kvs>` adds an `envFrom` per Secret of that KeyVaultSync to every app container.
+ * - `kvsync.dev/mount: <kvs>[,<kvs>]` adds an in-memory emptyDir, the `kvsync mount` native sidecar
+ *   (given the resolved spec as JSON, so it needs no Kubernetes API access), the workload-identity
+ *   token volume when the pod's identity is federated, and a read-only mount into every app container.
+ *
+ * Idempotent: the result of mutating an already mutated pod is an empty patch (reinvocation). No side
+ * effects, so dry-run needs nothing special.
+ */
+import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
+import type { CloudName, ResolvedKeyVaultSync, ResolvedObject, ResolvedVault } from '../api/index.ts';
+import { PodDeniedError } from './errors.ts';
+import {
+  AKV2K8S_SUFFIX,
+  DEFAULT_MOUNT_PATH,
+  ENV_FROM_ANNOTATION,
+  ENV_REF_PREFIX,
+  INJECT_ENABLED,
+  INJECT_LABEL,
+  MOUNT_ANNOTATION,
+  MOUNT_PATH_ANNOTATION,
+  MOUNT_SPEC_ENV,
+  SA_CLIENT_ID_ANNOTATION,
+  SA_TENANT_ID_ANNOTATION,
+  SECRETS_VOLUME,
+  SIDECAR_NAME,
+  TOKEN_AUDIENCE,
+  TOKEN_DIR,
+  TOKEN_FILE,
+  TOKEN_VOLUME,
+} from './names.ts';
+
+/** What a lookup of a KeyVaultSync found. */
+export type KeyVaultSyncLookup = { kind: 'found'; sync: ResolvedKeyVaultSync } | { kind: 'invalid'; message: string } | { kind: 'missing' };
+
+/**
+ * The cluster state the mutation reads. The server implements it on the Kubernetes API (or the
+ * controller on its informer caches). Errors thrown here are infrastructure failures, not denials.
+ */
+export interface ClusterView {
+  getKeyVaultSync(namespace: string, name: string): Promise<KeyVaultSyncLookup>;
+  /** Annotations of a ServiceAccount, or undefined when it does not exist. */
+  getServiceAccountAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+}
+
+export interface MutationOptions {
+  /** The operator's namespace: never mutated. */
+  operatorNamespace: string;
+  /** Image of the `kvsync mount` sidecar. */
+  sidecarImage: string;
+  /** Entrypoint of the kvsync binary in that image; default `['kvsync']`. */
+  sidecarCommand?: string[];
+  /** Size limit of the in-memory volume; default 32Mi (it counts against the pod's memory). */
+  volumeSizeLimit?: string;
+}
+
+export interface MutationRequest {
+  pod: V1Pod;
+  /** The AdmissionReview's namespace (the pod's metadata.namespace may be empty on CREATE). */
+  namespace: string;
+  namespaceLabels: Record<string, string>;
+}
+
+export interface JsonPatchOperation {
+  op: 'add' | 'replace' | 'remove';
+  path: string;
+  value?: unknown;
+}
+
+export type MutationResult =
+  | { kind: 'untouched'; why: string }
+  /** `patch` is empty when the pod already carries every mutation. */
+  | { kind: 'patch'; patch: JsonPatchOperation[] }
+  | { kind: 'denied'; error: PodDeniedError };
+
+/** How the sidecar authenticates: always the pod's own identity, never the operator's. */
+export type SidecarIdentity =
+  | { mode: 'workloadIdentity'; clientID: string; tenantID: string | undefined; authorityHost: string; tokenFile: string }
+  | { mode: 'imds'; clientID: string | undefined }
+  | { mode: 'servicePrincipal'; secretName: string; clientIDKey: string; clientSecretKey: string; tenantID: string | undefined; authorityHost: string };
+
+/** What `kvsync mount` receives in `KVSYNC_MOUNT_SPEC` (JSON). Names and references only, no secrets. */
+export interface MountSpec {
+  apiVersion: 'kvsync.dev/v1alpha1';
+  kind: 'MountSpec';
+  mountPath: string;
+  /** Owner of the written files: the sidecar's uid/gid, and the pod's fsGroup when it has one. */
+  owner: { uid: number; gid: number; fsGroup: number | undefined };
+  identity: SidecarIdentity;
+  syncs: { name: string; namespace: string; vault: ResolvedVault; objects: ResolvedObject[]; refreshIntervalMs: number }[];
+}
+
+/** uid the sidecar runs as when the pod names none (or names root): distroless' `nonroot`. */
+export const DEFAULT_SIDECAR_UID = 65532;
+
+const AUTHORITY_HOSTS: Record<CloudName, string> = {
+  AzurePublicCloud: 'https://login.microsoftonline.com/',
+  AzureUSGovernmentCloud: 'https://login.microsoftonline.us/',
+  AzureChinaCloud: 'https://login.chinacloudapi.cn/',
+};
+
+/** Whether the webhook may touch a pod at all. */
+export function optedIn(namespace: string, namespaceLabels: Record<string, string>, podLabels: Record<string, string>, operatorNamespace: string): boolean {
+  if (namespace === 'kube-system' || namespace === operatorNamespace) return false;
+  return namespaceLabels[INJECT_LABEL] === INJECT_ENABLED || podLabels[INJECT_LABEL] === INJECT_ENABLED;
+}
+
+/** A parsed env reference. `namespace` is set only for the `kvsync:<ns>/<kvs>/<alias>` form. */
+export interface EnvReference {
+  form: 'kvsync' | 'akv2k8s';
+  namespace: string | undefined;
+  sync: string;
+  /** kvsync form: the object alias. */
+  alias: string | undefined;
+  /** akv2k8s form: the `?key` query (a Secret key such as `tls.key`). */
+  key: string | undefined;
+}
+
+const DNS_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const AKV2K8S = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)@azurekeyvault(?:\?(.+))?$/;
+
+/**
+ * Parses an env value. Returns undefined for a value that is not a reference at all (left alone).
+ * @throws PodDeniedError `InvalidReference` for a `kvsync:` value that is malformed.
+ */
+export function parseEnvReference(value: string): EnvReference | undefined {
+  if (value.startsWith(ENV_REF_PREFIX)) {
+    const parts = value.slice(ENV_REF_PREFIX.length).split('/');
+    const bad = (): PodDeniedError =>
+      new PodDeniedError('InvalidReference', `env value "${value}" is not a kvsync reference: expected kvsync:<keyvaultsync>/<alias>`);
+    if (parts.some((p) => p === '')) throw bad();
+    if (parts.length === 2) {
+      const [sync = '', alias = ''] = parts;
+      if (!DNS_NAME.test(sync)) throw bad();
+      return { form: 'kvsync', namespace: undefined, sync, alias, key: undefined };
+    }
+    if (parts.length === 3) {
+      const [namespace = '', sync = '', alias = ''] = parts;
+      if (!DNS_NAME.test(sync) || !DNS_NAME.test(namespace)) throw bad();
+      return { form: 'kvsync', namespace, sync, alias, key: undefined };
+    }
+    throw bad();
+  }
+  if (value.includes(AKV2K8S_SUFFIX)) {
+    const m = AKV2K8S.exec(value);
+    if (m === null) return undefined;
+    return { form: 'akv2k8s', namespace: undefined, sync: m[1] ?? '', alias: undefined, key: m[3] };
+  }
+  return undefined;
+}
+
+/** Splits a comma-separated annotation into KeyVaultSync names. @throws PodDeniedError */
+function syncNamesOf(annotation: string, value: string): { namespace: string | undefined; name: string }[] {
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (names.length === 0) throw new PodDeniedError('InvalidReference', `annotation ${annotation} names no KeyVaultSync`);
+  return names.map((n) => {
+    const parts = n.split('/');
+    const [a = '', b] = parts;
+    if (parts.length > 2 || !parts.every((p) => DNS_NAME.test(p))) {
+      throw new PodDeniedError('InvalidReference', `annotation ${annotation}: "${n}" is not a KeyVaultSync name`);
+    }
+    return b === undefined ? { namespace: undefined, name: a } : { namespace: a, name: b };
+  });
+}
+
+/** Fetches each KeyVaultSync once per admission and turns lookups into denials. */
+class SyncResolver {
+  private readonly cache = new Map<string, Promise<KeyVaultSyncLookup>>();
+  private readonly view: ClusterView;
+  private readonly namespace: string;
+  constructor(view: ClusterView, namespace: string) {
+    this.view = view;
+    this.namespace = namespace;
+  }
+
+  /** @throws PodDeniedError when the reference crosses namespaces, or the KeyVaultSync is missing or invalid. */
+  async get(name: string, refNamespace: string | undefined, where: string): Promise<ResolvedKeyVaultSync> {
+    if (refNamespace !== undefined && refNamespace !== this.namespace) {
+      throw new PodDeniedError(
+        'CrossNamespaceReference',
+        `${where} refers to KeyVaultSync "${name}" in namespace "${refNamespace}"; a pod may only use KeyVaultSyncs of its own namespace "${this.namespace}"`,
+      );
+    }
+    let pending = this.cache.get(name);
+    if (pending === undefined) {
+      pending = this.view.getKeyVaultSync(this.namespace, name);
+      this.cache.set(name, pending);
+    }
+    const found = await pending;
+    if (found.kind === 'missing') {
+      throw new PodDeniedError('KeyVaultSyncNotFound', `${where} refers to KeyVaultSync "${name}", which does not exist in namespace "${this.namespace}"`);
+    }
+    if (found.kind === 'invalid') {
+      throw new PodDeniedError('KeyVaultSyncInvalid', `${where} refers to KeyVaultSync "${name}" in namespace "${this.namespace}", whose spec is invalid: ${found.message}`);
+    }
+    return found.sync;
+  }
+}
+
+/** The Secret and key a reference resolves to. @throws PodDeniedError `AliasNotFound` */
+export function secretKeyFor(sync: ResolvedKeyVaultSync, ref: EnvReference, where: string): { name: string; key: string } {
+  const syncName = sync.name ?? '';
+  if (ref.form === 'akv2k8s' && ref.key !== undefined) {
+    for (const s of sync.secrets) {
+      const e = s.entries.find((x) => x.kind === 'key' && x.key === ref.key);
+      if (e !== undefined) return { name: s.name, key: ref.key };
+    }
+    throw new PodDeniedError('AliasNotFound', `${where}: KeyVaultSync "${syncName}" declares no Secret key "${ref.key}" (secretObjects[].data[].key)`);
+  }
+  let alias = ref.alias;
+  if (alias === undefined) {
+    // akv2k8s without ?key: an AzureKeyVaultSecret holds one object, so must the KeyVaultSync.
+    const only = sync.objects.length === 1 ? sync.objects[0] : undefined;
+    if (only === undefined) {
+      throw new PodDeniedError('AliasNotFound', `${where}: KeyVaultSync "${syncName}" has ${sync.objects.length} objects; add ?<key> to say which Secret key to use`);
+    }
+    alias = only.outputName;
+  }
+  let fallback: { name: string; key: string } | undefined;
+  for (const s of sync.secrets) {
+    for (const e of s.entries) {
+      if (e.kind !== 'key' || e.object !== alias) continue;
+      if (e.part === 'content') return { name: s.name, key: e.key };
+      fallback ??= { name: s.name, key: e.key };
+    }
+  }
+  if (fallback !== undefined) return fallback;
+  throw new PodDeniedError(
+    'AliasNotFound',
+    `${where}: KeyVaultSync "${syncName}" has no Secret entry for alias "${alias}"; add it to spec.secretObjects[].data (objectName: ${alias})`,
+  );
+}
+
+function isSidecar(c: V1Container): boolean {
+  return c.name === SIDECAR_NAME;
+}
+
+/** Rewrites the env references of one container in place. */
+async function rewriteEnv(c: V1Container, kind: string, resolver: SyncResolver): Promise<void> {
+  if (c.env === undefined) return;
+  const out: V1EnvVar[] = [];
+  for (const e of c.env) {
+    const ref = typeof e.value === 'string' ? parseEnvReference(e.value) : undefined;
+    if (ref === undefined) {
+      out.push(e);
+      continue;
+    }
+    const where = `${kind} "${c.name}" env ${e.name}`;
+    const sync = await resolver.get(ref.sync, ref.namespace, where);
+    const target = secretKeyFor(sync, ref, where);
+    out.push({ name: e.name, valueFrom: { secretKeyRef: { name: target.name, key: target.key } } });
+  }
+  c.env = out;
+}
+
+/** The identity the sidecar uses for one KeyVaultSync: the pod's own. */
+function sidecarIdentityFor(sync: ResolvedKeyVaultSync, saAnnotations: Record<string, string>): SidecarIdentity {
+  const authorityHost = AUTHORITY_HOSTS[sync.vault.cloudName];
+  const id = sync.identity;
+  switch (id.mode) {
+    case 'workloadIdentity': {
+      // The token is the pod's ServiceAccount's, so the client ID federated with it is the SA's.
+      const clientID = saAnnotations[SA_CLIENT_ID_ANNOTATION] ?? id.clientID;
+      if (clientID === undefined) return { mode: 'imds', clientID: undefined };
+      const tenantID = saAnnotations[SA_TENANT_ID_ANNOTATION] ?? sync.vault.tenantID;
+      return { mode: 'workloadIdentity', clientID, tenantID, authorityHost, tokenFile: `${TOKEN_DIR}/${TOKEN_FILE}` };
+    }
+    case 'podIdentity':
+    case 'managedIdentity':
+      return { mode: 'imds', clientID: id.clientID };
+    case 'servicePrincipal':
+      return { mode: 'servicePrincipal', secretName: id.secretName, clientIDKey: id.clientIDKey, clientSecretKey: id.clientSecretKey, tenantID: sync.vault.tenantID, authorityHost };
+  }
+}
+
+function identityEnv(identity: SidecarIdentity): V1EnvVar[] {
+  switch (identity.mode) {
+    case 'workloadIdentity':
+      return [
+        { name: 'AZURE_CLIENT_ID', value: identity.clientID },
+        ...(identity.tenantID === undefined ? [] : [{ name: 'AZURE_TENANT_ID', value: identity.tenantID }]),
+        { name: 'AZURE_FEDERATED_TOKEN_FILE', value: identity.tokenFile },
+        { name: 'AZURE_AUTHORITY_HOST', value: identity.authorityHost },
+      ];
+    case 'imds':
+      return identity.clientID === undefined ? [] : [{ name: 'AZURE_CLIENT_ID', value: identity.clientID }];
+    case 'servicePrincipal':
+      return [
+        { name: 'AZURE_CLIENT_ID', valueFrom: { secretKeyRef: { name: identity.secretName, key: identity.clientIDKey } } },
+        { name: 'AZURE_CLIENT_SECRET', valueFrom: { secretKeyRef: { name: identity.secretName, key: identity.clientSecretKey } } },
+        ...(identity.tenantID === undefined ? [] : [{ name: 'AZURE_TENANT_ID', value: identity.tenantID }]),
+        { name: 'AZURE_AUTHORITY_HOST', value: identity.authorityHost },
+      ];
+  }
+}
+
+/** Reads the pod's mount annotations, resolves the KeyVaultSyncs and adds volume, sidecar and mounts. */
+async function addMount(pod: V1Pod & { spec: NonNullable<V1Pod['spec']> }, namespace: string, value: string, resolver: SyncResolver, view: ClusterView, opts: MutationOptions): Promise<void> {
+  const spec = pod.spec;
+  const annotations = pod.metadata?.annotations ?? {};
+  const mountPath = (annotations[MOUNT_PATH_ANNOTATION] ?? DEFAULT_MOUNT_PATH).trim();
+  if (!mountPath.startsWith('/') || mountPath.includes(':') || mountPath.split('/').includes('..')) {
+    throw new PodDeniedError('InvalidReference', `annotation ${MOUNT_PATH_ANNOTATION}: "${mountPath}" must be an absolute path without ".." or ":"`);
+  }
+  const syncs: ResolvedKeyVaultSync[] = [];
+  for (const ref of syncNamesOf(MOUNT_ANNOTATION, value)) {
+    syncs.push(await resolver.get(ref.name, ref.namespace, `annotation ${MOUNT_ANNOTATION}`));
+  }
+  // One flat directory, like a CSI volume: two objects with the same file name cannot both be there.
+  const fileOwner = new Map<string, string>();
+  for (const s of syncs) {
+    for (const o of s.objects) {
+      const other = fileOwner.get(o.outputName);
+      if (other !== undefined && other !== s.name) {
+        throw new PodDeniedError('MountConflict', `annotation ${MOUNT_ANNOTATION}: KeyVaultSyncs "${other}" and "${s.name ?? ''}" both write the file "${o.outputName}"`);
+      }
+      fileOwner.set(o.outputName, s.name ?? '');
+    }
+  }
+  const saName = spec.serviceAccountName ?? 'default';
+  const saAnnotations = (await view.getServiceAccountAnnotations(namespace, saName)) ?? {};
+  const identities = syncs.map((s) => sidecarIdentityFor(s, saAnnotations));
+  const identity = identities[0];
+  if (identity === undefined) throw new PodDeniedError('InvalidReference', `annotation ${MOUNT_ANNOTATION} names no KeyVaultSync`);
+  if (identities.some((i) => JSON.stringify(i) !== JSON.stringify(identity))) {
+    throw new PodDeniedError('MountConflict', `annotation ${MOUNT_ANNOTATION}: the KeyVaultSyncs ${syncs.map((s) => `"${s.name ?? ''}"`).join(', ')} need different identities; one sidecar has one identity`);
+  }
+
+  const podSc = spec.securityContext ?? {};
+  // Non-root always: the pod's uid when it has a non-root one (so files belong to the app's user).
+  const uid = podSc.runAsUser !== undefined && podSc.runAsUser !== 0 ? podSc.runAsUser : DEFAULT_SIDECAR_UID;
+  const gid = podSc.runAsGroup !== undefined && podSc.runAsGroup !== 0 ? podSc.runAsGroup : uid;
+  const mountSpec: MountSpec = {
+    apiVersion: 'kvsync.dev/v1alpha1',
+    kind: 'MountSpec',
+    mountPath,
+    owner: { uid, gid, fsGroup: podSc.fsGroup },
+    identity,
+    syncs: syncs.map((s) => ({ name: s.name ?? '', namespace, vault: s.vault, objects: s.objects, refreshIntervalMs: s.refreshIntervalMs })),
+  };
+  const command = opts.sidecarCommand ?? ['kvsync'];
+  const check = { exec: { command: [...command, 'mount', '--check', '--mount-path', mountPath] } };
+  const workloadIdentity = identity.mode === 'workloadIdentity';
+  const sidecar: V1Container = {
+    name: SIDECAR_NAME,
+    image: opts.sidecarImage,
+    command,
+    args: ['mount', '--mount-path', mountPath],
+    // Native sidecar: started before the app containers, kept running, stopped after them.
+    restartPolicy: 'Always',
+    env: [{ name: MOUNT_SPEC_ENV, value: JSON.stringify(mountSpec) }, ...identityEnv(identity)],
+    volumeMounts: [
+      { name: SECRETS_VOLUME, mountPath },
+      ...(workloadIdentity ? [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }] : []),
+    ],
+    // The kubelet starts the app containers only once this succeeds: after the first complete write.
+    startupProbe: { ...check, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 300 },
+    readinessProbe: { ...check, periodSeconds: 10, timeoutSeconds: 5 },
+    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: uid,
+      runAsGroup: gid,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+
+  const init = spec.initContainers ?? [];
+  const at = init.findIndex(isSidecar);
+  if (at >= 0) init[at] = sidecar;
+  else init.unshift(sidecar);
+  spec.initContainers = init;
+
+  const volumes: V1Volume[] = [
+    { name: SECRETS_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: opts.volumeSizeLimit ?? '32Mi' } },
+    ...(workloadIdentity
+      ? [{ name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 3600, path: TOKEN_FILE } }] } }]
+      : []),
+  ];
+  const existing = spec.volumes ?? [];
+  for (const v of volumes) {
+    const i = existing.findIndex((x) => x.name === v.name);
+    if (i >= 0) existing[i] = v;
+    else existing.push(v);
+  }
+  if (!workloadIdentity) {
+    const i = existing.findIndex((x) => x.name === TOKEN_VOLUME);
+    if (i >= 0) existing.splice(i, 1);
+  }
+  spec.volumes = existing;
+
+  for (const c of spec.containers) {
+    const mounts = c.volumeMounts ?? [];
+    const clash = mounts.find((m) => m.mountPath === mountPath && m.name !== SECRETS_VOLUME);
+    if (clash !== undefined) {
+      throw new PodDeniedError('MountConflict', `container "${c.name}" already mounts volume "${clash.name}" at ${mountPath}; set annotation ${MOUNT_PATH_ANNOTATION} to another path`);
+    }
+    const mine = mounts.findIndex((m) => m.name === SECRETS_VOLUME);
+    const mount = { name: SECRETS_VOLUME, mountPath, readOnly: true };
+    if (mine >= 0) mounts[mine] = mount;
+    else mounts.push(mount);
+    c.volumeMounts = mounts;
+  }
+}
+
+/** The mutated copy of the pod. @throws PodDeniedError */
+async function mutated(pod: V1Pod & { spec: NonNullable<V1Pod['spec']> }, namespace: string, view: ClusterView, opts: MutationOptions): Promise<V1Pod & { spec: NonNullable<V1Pod['spec']> }> {
+  const out = structuredClone(pod);
+  const resolver = new SyncResolver(view, namespace);
+  for (const c of out.spec.containers) await rewriteEnv(c, 'container', resolver);
+  for (const c of out.spec.initContainers ?? []) if (!isSidecar(c)) await rewriteEnv(c, 'initContainer', resolver);
+
+  const annotations = out.metadata?.annotations ?? {};
+  const envFrom = annotations[ENV_FROM_ANNOTATION];
+  if (envFrom !== undefined) {
+    for (const ref of syncNamesOf(ENV_FROM_ANNOTATION, envFrom)) {
+      const sync = await resolver.get(ref.name, ref.namespace, `annotation ${ENV_FROM_ANNOTATION}`);
+      for (const c of out.spec.containers) {
+        const sources = c.envFrom ?? [];
+        for (const s of sync.secrets) {
+          if (!sources.some((x) => x.secretRef?.name === s.name && x.prefix === undefined)) sources.push({ secretRef: { name: s.name } });
+        }
+        c.envFrom = sources;
+      }
+    }
+  }
+  const mount = annotations[MOUNT_ANNOTATION];
+  if (mount !== undefined) await addMount(out, namespace, mount, resolver, view, opts);
+  return out;
+}
+
+function hasSpec(pod: V1Pod): pod is V1Pod & { spec: NonNullable<V1Pod['spec']> } {
+  return typeof pod.spec === 'object' && pod.spec !== null && Array.isArray(pod.spec.containers);
+}
+
+/**
+ * Decides what happens to a pod on CREATE. Never throws a PodDeniedError (it is returned); rethrows
+ * what the ClusterView throws (the server answers those with an error, and the failure policy decides).
+ */
+export async function mutatePod(req: MutationRequest, view: ClusterView, opts: MutationOptions): Promise<MutationResult> {
+  const podLabels = req.pod.metadata?.labels ?? {};
+  if (!optedIn(req.namespace, req.namespaceLabels, podLabels, opts.operatorNamespace)) {
+    return { kind: 'untouched', why: 'the pod did not opt in' };
+  }
+  const pod = req.pod;
+  if (!hasSpec(pod)) return { kind: 'untouched', why: 'the pod has no containers' };
+  let after: V1Pod & { spec: NonNullable<V1Pod['spec']> };
+  try {
+    after = await mutated(pod, req.namespace, view, opts);
+  } catch (err) {
+    if (err instanceof PodDeniedError) return { kind: 'denied', error: err };
+    throw err;
+  }
+  // Whole-field `add` operations (RFC 6902 add replaces an existing member): simple, exact, and empty
+  // when nothing changed.
+  const patch: JsonPatchOperation[] = [];
+  for (const field of ['containers', 'initContainers', 'volumes'] as const) {
+    if (JSON.stringify(pod.spec[field]) !== JSON.stringify(after.spec[field])) {
+      patch.push({ op: 'add', path: `/spec/${field}`, value: after.spec[field] });
+    }
+  }
+  return { kind: 'patch', patch };
+}

@@ -113,12 +113,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     if (owner === undefined || sNs === undefined) return;
     const sync = syncs.get(owner, sNs);
     if (sync === undefined) return;
-    const recorded = sync.status?.secrets?.find((x) => x.name === s.metadata?.name)?.dataMAC;
+    const name = s.metadata?.name ?? '';
+    const recorded = reconciler.writtenMac(sNs, name) ?? sync.status?.secrets?.find((x) => x.name === name)?.dataMAC;
     if (recorded === undefined) return;
     const data: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
     if (deleted || dataMac(macKey, data) !== recorded) {
-      log.info({ keyVaultSync: `${sNs}/${owner}`, secret: s.metadata?.name, deleted }, 'managed Secret changed out of band; repairing');
+      log.info({ keyVaultSync: `${sNs}/${owner}`, secret: name, deleted }, 'managed Secret changed out of band; repairing');
       queue.add(`${sNs}/${owner}`);
     }
   };

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
 import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
 import { findCondition } from './conditions.ts';
+import { dataMac } from './mac.ts';
 import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import { isSyncFailure, type PipelineFetchResult, type SyncFailure, type SyncPipeline } from './pipeline.ts';
@@ -68,6 +69,8 @@ export function requiredFailures(sync: ResolvedKeyVaultSync, result: PipelineFet
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   readonly #now: () => Date;
+  /** MAC of the data last applied per `namespace/secret`: our own writes are not mistaken for drift. */
+  readonly #written = new Map<string, string>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -109,6 +112,7 @@ export class Reconciler {
       for (const s of rendered.secrets) {
         if (!this.#d.isLeader()) throw new NotLeaderError();
         const outcome = await this.#d.writer.applySecret(owner, s);
+        this.#written.set(`${namespace}/${s.name}`, dataMac(this.#d.macKey, s.data));
         if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
       }
       for (const c of rendered.configMaps) {
@@ -132,6 +136,11 @@ export class Reconciler {
       const retryAfterMs = isSyncFailure(err) ? err.retryAfterMs : undefined;
       return { retry: { retryAfterMs } };
     }
+  }
+
+  /** The MAC of the data this replica last applied to a Secret, if any. */
+  writtenMac(namespace: string, secretName: string): string | undefined {
+    return this.#written.get(`${namespace}/${secretName}`);
   }
 
   #identities(): ResolvedKeyVaultIdentity[] {

@@ -49,7 +49,14 @@ export interface TestWorld {
   spClientId: string;
 }
 
-export async function startWorld(): Promise<TestWorld> {
+/** Extra emulator config: more service principals (e.g. with federated credentials), roles, trusted CAs. */
+export interface WorldExtras {
+  servicePrincipals?: Record<string, unknown>[];
+  roleAssignments?: Record<string, unknown>[];
+  trustedIssuerCaFiles?: string[];
+}
+
+export async function startWorld(extra: WorldExtras = {}): Promise<TestWorld> {
   const ca = await makeTestCa();
   const stateDir = await mkdtemp(join(tmpdir(), 'kvsync-ctl-emu-'));
   const emu = await startEmulator({
@@ -68,11 +75,13 @@ export async function startWorld(): Promise<TestWorld> {
         },
       ],
       issuers: [{ name: 'ControllerTestCA', certFile: ca.chainFile, keyFile: ca.keyFile }],
-      servicePrincipals: [{ name: SP_NAME, secrets: [SP_SECRET] }],
+      servicePrincipals: [{ name: SP_NAME, secrets: [SP_SECRET] }, ...(extra.servicePrincipals ?? [])],
       roleAssignments: [
         { principal: SP_NAME, role: 'Key Vault Secrets User', vault: VAULT },
         { principal: SP_NAME, role: 'Key Vault Certificate User', vault: VAULT },
+        ...(extra.roleAssignments ?? []),
       ],
+      ...(extra.trustedIssuerCaFiles === undefined ? {} : { trustedIssuerCaFiles: extra.trustedIssuerCaFiles }),
     },
   });
   const sp = emu.config.servicePrincipals.find((p) => p.name === SP_NAME);

@@ -32,6 +32,10 @@ const commands: Record<string, CommandEntry> = {
     summary: 'local Azure Key Vault + Entra ID + IMDS + Event Grid emulator over HTTPS; writes ca.pem and endpoints.json',
     load: () => import('./emulator/command.ts'),
   },
+  mount: {
+    summary: 'the pod sidecar: fetches with the pod\'s own identity, writes files atomically (kubelet layout), rotates',
+    load: () => import('./mount/command.ts'),
+  },
   render: {
     summary: 'prints the Secrets a KeyVaultSync would produce (values redacted unless --show-values), without a cluster',
     load: () => import('./keyvault/render-command.ts'),

@@ -1,0 +1,163 @@
+/**
+ * `kvsync mount --spec-json JSON | --spec-file FILE [--dir DIR] [--azure-endpoints FILE]
+ *   [--ready-file PATH] [--ready-port N] [--uid N] [--gid N] [--log-level LEVEL]`
+ *
+ * The mount sidecar (see sidecar.ts): fetches a KeyVaultSync's objects with the pod's own identity and
+ * keeps them as files in DIR with kubelet's atomic-writer layout. Needs no Kubernetes API access.
+ *
+ * The spec is a whole KeyVaultSync (apiVersion, kind, metadata, spec) or just its `spec`, as JSON (or
+ * YAML in a file). Exit codes: 0 after SIGTERM/SIGINT, 2 for bad usage, an invalid spec or an identity
+ * the sidecar cannot use. Key Vault failures never end the process: they are logged and retried.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { API_VERSION } from '../api/crd.ts';
+import { parseKeyVaultSync } from '../api/parse.ts';
+import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
+import { readEndpointsFile } from '../emulator/endpoints.ts';
+import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
+import { fetchObjects } from '../keyvault/fetch.ts';
+import { podCredential } from './credential.ts';
+import { MountError } from './errors.ts';
+import { startReadinessServer } from './readiness.ts';
+import type { ReadinessServer } from './readiness.ts';
+import { MountSidecar } from './sidecar.ts';
+
+export const DEFAULT_MOUNT_DIR = '/mnt/secrets-store';
+
+const USAGE = `usage: kvsync mount (--spec-json JSON | --spec-file FILE) [flags]
+
+Fetches a KeyVaultSync's objects with the pod's own identity and writes one file per object alias
+into DIR atomically (kubelet layout: ..data symlink, per-file symlinks), refreshing on its interval.
+  --spec-json JSON         the KeyVaultSync (or its spec) as JSON
+  --spec-file FILE         the same from a file (JSON or YAML)
+  --dir DIR                where to write (default ${DEFAULT_MOUNT_DIR})
+  --azure-endpoints FILE   an emulator's endpoints.json (CA, authority, IMDS, vault hosts)
+  --ready-file PATH        written after the first complete write
+  --ready-port N           serve GET /readyz (200 after the first complete write) and /healthz
+  --uid N, --gid N         owner and group (fsGroup) of the files, when running as root
+  --log-level LEVEL        pino level (default info)
+Identity: workloadIdentity from AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
+AZURE_AUTHORITY_HOST; podIdentity/managedIdentity from IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST).`;
+
+function fail(line: string): number {
+  console.error(`kvsync mount: ${line}`);
+  return 2;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parses the spec text (a KeyVaultSync or a bare spec).
+ * @throws MountError InvalidSpec naming the field paths.
+ */
+export function parseMountSpec(text: string): ResolvedKeyVaultSync {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch {
+    throw new MountError('InvalidSpec', 'the spec is neither JSON nor YAML');
+  }
+  const obj = isRecord(doc) && doc.kind === undefined && doc.spec === undefined ? { apiVersion: API_VERSION, kind: 'KeyVaultSync', metadata: {}, spec: doc } : doc;
+  const parsed = parseKeyVaultSync(obj);
+  if (!parsed.ok) throw new MountError('InvalidSpec', parsed.error.message);
+  return parsed.value;
+}
+
+function intFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new MountError('InvalidArguments', `--${name} must be a non-negative integer`);
+  return Number(v);
+}
+
+/** A vault given by name only is served by the emulator at the URL its endpoints file lists. */
+function withEmulatorVault(sync: ResolvedKeyVaultSync, vaultUrls: Record<string, string>): ResolvedKeyVaultSync {
+  const name = sync.vault.name;
+  const emulated = name === undefined ? undefined : vaultUrls[name];
+  if (emulated === undefined || sync.vault.url !== `https://${name}.vault.azure.net`) return sync;
+  return { ...sync, vault: { ...sync.vault, url: emulated.replace(/\/+$/, '') } };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        'spec-json': { type: 'string' },
+        'spec-file': { type: 'string' },
+        dir: { type: 'string', default: DEFAULT_MOUNT_DIR },
+        'azure-endpoints': { type: 'string' },
+        'ready-file': { type: 'string' },
+        'ready-port': { type: 'string' },
+        uid: { type: 'string' },
+        gid: { type: 'string' },
+        'log-level': { type: 'string', default: 'info' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    return fail(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const specJson = values['spec-json'];
+  const specFile = values['spec-file'];
+  if ((specJson === undefined) === (specFile === undefined)) return fail(`exactly one of --spec-json and --spec-file is required\n${USAGE}`);
+
+  const log = pino({ name: 'kvsync-mount', level: values['log-level'] });
+  let sync: ResolvedKeyVaultSync;
+  let sidecar: MountSidecar;
+  let readyPort: number | undefined;
+  try {
+    sync = parseMountSpec(specJson ?? (await readFile(specFile ?? '', 'utf8').catch(() => Promise.reject(new MountError('InvalidArguments', `cannot read --spec-file ${specFile ?? ''}`)))));
+    const uid = intFlag('uid', values.uid);
+    const gid = intFlag('gid', values.gid);
+    readyPort = intFlag('ready-port', values['ready-port']);
+    const endpointsFile = values['azure-endpoints'];
+    const env = await loadAzureEnvironment(endpointsFile === undefined ? {} : { endpointsFile });
+    if (endpointsFile !== undefined) sync = withEmulatorVault(sync, (await readEndpointsFile(endpointsFile)).vaults);
+    const { credential, description } = podCredential(sync, env);
+    log.info({ vault: sync.vault.url, identity: description, objects: sync.objects.map((o) => o.outputName), dir: values.dir, refreshIntervalMs: sync.refreshIntervalMs }, 'starting');
+    sidecar = new MountSidecar({
+      sync,
+      dir: values.dir,
+      fetch: (s) => fetchObjects(s, credential, env),
+      log,
+      owner: { ...(uid === undefined ? {} : { uid }), ...(gid === undefined ? {} : { gid }) },
+      ...(values['ready-file'] === undefined ? {} : { readyFile: values['ready-file'] }),
+    });
+  } catch (err) {
+    const reason = err instanceof MountError ? `${err.reason}: ` : '';
+    return fail(`${reason}${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'stopping');
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let server: ReadinessServer | undefined;
+  try {
+    if (readyPort !== undefined) {
+      server = await startReadinessServer(readyPort, '0.0.0.0', () => sidecar.ready);
+      log.info({ port: server.port }, 'serving /readyz and /healthz');
+    }
+    await sidecar.run(stop.signal);
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await server?.close();
+  }
+  log.info({}, 'stopped');
+  return 0;
+}

@@ -1,0 +1,129 @@
+/**
+ * The `kvsync mount` loop: fetch → render files → write atomically → wait → again.
+ *
+ * - Ready after the first COMPLETE write: every required object fetched and rendered, and the files
+ *   switched in. Until then nothing is written (an app never starts on a partial set).
+ * - Rotation every `refreshIntervalMs` plus up to 10 % jitter (so pods started together do not fetch
+ *   together); `refreshIntervalMs` 0 fetches once and then only waits for the stop signal (a native
+ *   sidecar must keep running).
+ * - A write happens only when a file's bytes or mode changed (the atomic writer compares with `..data`).
+ * - A failed round (Key Vault unreachable, denied, throttled, a bad object) leaves the last good files
+ *   untouched and is retried with exponential backoff, capped by the refresh interval. Only reasons and
+ *   object names are logged, never a value.
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
+import { isSyncError } from '../keyvault/errors.ts';
+import type { FetchResult } from '../keyvault/fetch.ts';
+import { writeAtomically } from './atomic-writer.ts';
+import type { WriteOptions } from './atomic-writer.ts';
+import { payloadFor } from './files.ts';
+
+/** The part of a pino logger the loop uses. */
+export interface MountLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface MountSidecarOptions {
+  sync: ResolvedKeyVaultSync;
+  /** Directory to write into (the shared emptyDir). */
+  dir: string;
+  /** Fetches the sync's objects (fetchObjects bound to the pod's credential and environment). */
+  fetch: (sync: ResolvedKeyVaultSync) => Promise<FetchResult>;
+  log: MountLogger;
+  /** Owner (runAsUser) and group (fsGroup) of the files, applied when running as root. */
+  owner?: WriteOptions;
+  /** Written (atomically) once the first complete write is done. */
+  readyFile?: string;
+  /** First retry delay after a failed round; default 1 s, doubled per failure. */
+  retryMinMs?: number;
+  /** Longest retry delay; default 60 s (and never more than the refresh interval). */
+  retryMaxMs?: number;
+  /** [0, 1) source for the jitter; default Math.random. */
+  random?: () => number;
+}
+
+export type RoundOutcome = { ok: true; changed: boolean; files: number } | { ok: false; reasons: string[] };
+
+export class MountSidecar {
+  readonly #opts: MountSidecarOptions;
+  #ready = false;
+  #failures = 0;
+
+  constructor(opts: MountSidecarOptions) {
+    this.#opts = opts;
+  }
+
+  /** True once the first complete write is done. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** One round: fetch, render, write. Never throws. */
+  async syncOnce(): Promise<RoundOutcome> {
+    const { sync, log } = this.#opts;
+    let outcome: RoundOutcome;
+    try {
+      const result = await this.#opts.fetch(sync);
+      for (const f of result.failures.filter((e) => e.optional)) log.warn({ reason: f.reason, object: f.object }, `optional object skipped: ${f.message}`);
+      const required = result.failures.filter((e) => !e.optional);
+      if (required.length > 0) {
+        outcome = { ok: false, reasons: required.map((f) => `${f.reason}: ${f.message}`) };
+      } else {
+        const payload = payloadFor(sync, result.fetched);
+        const written = await writeAtomically(this.#opts.dir, payload, this.#opts.owner ?? {});
+        const versions = Object.fromEntries(result.fetched.filter((f) => f.historyIndex === 0).map((f) => [f.object.outputName, f.version]));
+        log.info({ changed: written.changed, dataDir: written.dataDir, versions }, written.changed ? 'files written' : 'files unchanged');
+        outcome = { ok: true, changed: written.changed, files: Object.keys(payload).length };
+      }
+    } catch (err) {
+      const reason = isSyncError(err) || (err instanceof Error && 'reason' in err) ? String((err as { reason: unknown }).reason) : 'Error';
+      outcome = { ok: false, reasons: [`${reason}: ${err instanceof Error ? err.message : String(err)}`] };
+    }
+    if (outcome.ok) {
+      this.#failures = 0;
+      if (!this.#ready) await this.#markReady();
+    } else {
+      this.#failures++;
+      log.warn({ reasons: outcome.reasons, ready: this.#ready }, this.#ready ? 'refresh failed; keeping the last good files' : 'first fetch failed; not ready yet');
+    }
+    return outcome;
+  }
+
+  async #markReady(): Promise<void> {
+    if (this.#opts.readyFile !== undefined) {
+      const tmp = `${this.#opts.readyFile}.tmp`;
+      await writeFile(tmp, `ready ${new Date().toISOString()}\n`);
+      await rename(tmp, this.#opts.readyFile);
+    }
+    this.#ready = true;
+    this.#opts.log.info({ dir: this.#opts.dir }, 'ready: first complete write done');
+  }
+
+  /** Milliseconds until the next round, undefined for "never" (fetch-once after success). */
+  nextDelayMs(lastOk: boolean): number | undefined {
+    const interval = this.#opts.sync.refreshIntervalMs;
+    const random = this.#opts.random ?? Math.random;
+    if (lastOk) return interval === 0 ? undefined : Math.round(interval * (1 + 0.1 * random()));
+    const cap = Math.min(this.#opts.retryMaxMs ?? 60_000, interval === 0 ? Infinity : interval);
+    const base = (this.#opts.retryMinMs ?? 1000) * 2 ** Math.max(0, this.#failures - 1);
+    return Math.round(Math.min(base, cap) * (1 + 0.1 * random()));
+  }
+
+  /** Runs rounds until `signal` aborts; resolves then (the current round is finished first). */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const outcome = await this.syncOnce();
+      if (signal.aborted) return;
+      const delay = this.nextDelayMs(outcome.ok);
+      try {
+        if (delay === undefined) await new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+        else await sleep(delay, undefined, { signal });
+      } catch {
+        return; // aborted
+      }
+    }
+  }
+}

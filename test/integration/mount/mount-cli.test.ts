@@ -1,0 +1,215 @@
+/**
+ * `kvsync mount` as the sidecar runs it: a spawned `node src/cli.ts mount` against the real emulator,
+ * authenticating with pod identity through the emulator's IMDS (AZURE_CLIENT_ID of its managed identity).
+ * Files appear with the right contents and modes; a new secret version shows up after a refresh; an
+ * outage injected through the admin faults leaves the old files; SIGTERM exits 0.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import forge from 'node-forge';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
+import { clientsFor } from '../emulator/kv-support.ts';
+
+const repo = join(import.meta.dirname, '..', '..', '..');
+const CLI = join(repo, 'src', 'cli.ts');
+const PASSWORD_V1 = 'mount-pw-v1-5c2e';
+const PASSWORD_V2 = 'mount-pw-v2-77aa';
+const PASSWORD_V3 = 'mount-pw-v3-0b91';
+
+let emu: RunningEmulator;
+let work = '';
+
+interface Sidecar {
+  child: ChildProcess;
+  lines: string[];
+  exit: Promise<number | null>;
+}
+
+function startMount(args: string[], env: NodeJS.ProcessEnv): Sidecar {
+  // A clean environment: no AZURE_* from the developer's shell.
+  const child = spawn(process.execPath, [CLI, 'mount', ...args], { cwd: repo, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  const collect = (b: Buffer): void => {
+    const parts = (partial + b.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, lines, exit };
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const readOr = (path: string): string | undefined => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+function admin(method: string, path: string, body?: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${emu.endpoints.adminUrl}${path}`, { method, ca: emu.caPem, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+function httpStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(url, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'kvsync-mount-'));
+  emu = await startEmulator({
+    stateDir: join(work, 'state'),
+    log: () => undefined,
+    configDocument: {
+      vaults: [
+        {
+          name: 'devkv',
+          secrets: [{ name: 'db-password', value: PASSWORD_V1 }],
+          certificates: [{ name: 'web-tls', issuer: 'EmulatorTestCA', subject: 'CN=shop.example', dnsNames: ['shop.example'] }],
+        },
+      ],
+      managedIdentities: [{ name: 'pod-identity' }],
+    },
+  });
+});
+
+afterAll(async () => {
+  await emu.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('kvsync mount against the emulator (pod identity via IMDS)', () => {
+  it('writes the files, becomes ready, rotates, keeps the last good files during an outage, exits 0 on SIGTERM', async () => {
+    const dir = join(work, 'secrets-store');
+    const readyFile = join(work, 'ready');
+    const specFile = join(work, 'spec.json');
+    writeFileSync(
+      specFile,
+      JSON.stringify({
+        apiVersion: 'kvsync.dev/v1alpha1',
+        kind: 'KeyVaultSync',
+        metadata: { name: 'shop', namespace: 'shop' },
+        spec: {
+          vault: { name: 'devkv', tenantID: emu.endpoints.tenantID },
+          identity: { podIdentity: { identityRef: 'pod-identity' } },
+          objects: [
+            { name: 'db-password', type: 'secret', alias: 'password', filePermission: '0600' },
+            { name: 'web-tls', type: 'certificate' },
+            { name: 'web-tls', type: 'certificate', alias: 'web.pfx', format: 'pfx' },
+          ],
+          refreshInterval: '10s',
+        },
+      }),
+    );
+    const clientId = emu.config.managedIdentities.find((m) => m.name === 'pod-identity')?.clientId ?? '';
+    const asRoot = process.getuid?.() === 0;
+    const sidecar = startMount(
+      ['--spec-file', specFile, '--dir', dir, '--azure-endpoints', join(work, 'state', 'endpoints.json'), '--ready-file', readyFile, '--ready-port', '0', ...(asRoot ? ['--uid', '1234', '--gid', '5678'] : [])],
+      { AZURE_CLIENT_ID: clientId },
+    );
+    try {
+      // Ready after the first complete write, and the files are there.
+      await waitFor('the ready file', () => existsSync(readyFile), 45_000);
+      const port = await waitFor('the readiness port', () => sidecar.lines.map((l) => /"port":(\d+)/.exec(l)?.[1]).find((p) => p !== undefined));
+      expect(await httpStatus(`http://127.0.0.1:${port}/readyz`)).toBe(200);
+      expect(await httpStatus(`http://127.0.0.1:${port}/healthz`)).toBe(200);
+
+      const dataDir = readlinkSync(join(dir, '..data'));
+      expect(dataDir).toMatch(/^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d{9}$/);
+      expect(readdirSync(dir).sort()).toEqual(['..data', dataDir, 'password', 'web-tls', 'web.pfx'].sort());
+      expect(readlinkSync(join(dir, 'password'))).toBe('..data/password');
+      expect(readFileSync(join(dir, 'password'), 'utf8')).toBe(PASSWORD_V1);
+      expect(statSync(join(dir, 'password')).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, 'web-tls')).mode & 0o777).toBe(0o644);
+      if (asRoot) expect([statSync(join(dir, 'password')).uid, statSync(join(dir, 'password')).gid]).toEqual([1234, 5678]);
+
+      // The certificate as PEM: the private key, then the chain, leaf first.
+      const pem = readFileSync(join(dir, 'web-tls'), 'utf8');
+      expect(pem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+      const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+      expect(certs.length).toBeGreaterThanOrEqual(2);
+      const leaf = new X509Certificate(certs[0] ?? '');
+      expect(leaf.subject).toBe('CN=shop.example');
+      expect(leaf.checkIssued(new X509Certificate(certs[1] ?? ''))).toBe(true);
+      // objectFormat pfx: PKCS#12 bytes holding the same leaf.
+      // Key Vault's PFX opens with the null password.
+      const p12 = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(readFileSync(join(dir, 'web.pfx')).toString('binary')), false);
+      const certBag = forge.pki.oids.certBag ?? '';
+      const bags: forge.pkcs12.Bag[] = p12.getBags({ bagType: certBag })[certBag] ?? [];
+      expect(bags.map((b) => (b.cert?.subject.getField('CN') as { value?: string } | null)?.value)).toContain('shop.example');
+
+      // Nothing is logged with a value.
+      expect(sidecar.lines.join('\n')).not.toContain(PASSWORD_V1);
+
+      // A new version shows up after a refresh, through a new timestamped directory.
+      const { secrets } = clientsFor(emu);
+      await secrets.setSecret('db-password', PASSWORD_V2);
+      await waitFor('the new version on disk', () => readOr(join(dir, 'password')) === PASSWORD_V2, 30_000);
+      expect(readlinkSync(join(dir, '..data'))).not.toBe(dataDir);
+      expect(readdirSync(dir).filter((n) => n.startsWith('..2'))).toHaveLength(1);
+
+      // An outage: every vault request answers 503. The refresh fails and the files stay as they were.
+      expect(await admin('POST', '/faults', { status: 503, durationSeconds: 120 })).toBe(201);
+      await secrets.setSecret('db-password', PASSWORD_V3).catch(() => undefined); // the fault applies to this client too
+      const failedBefore = sidecar.lines.filter((l) => l.includes('keeping the last good files')).length;
+      await waitFor('a failed refresh', () => sidecar.lines.filter((l) => l.includes('keeping the last good files')).length > failedBefore, 30_000);
+      expect(readFileSync(join(dir, 'password'), 'utf8')).toBe(PASSWORD_V2);
+      expect(readFileSync(join(dir, 'web-tls'), 'utf8')).toBe(pem);
+      expect(await httpStatus(`http://127.0.0.1:${port}/readyz`)).toBe(200);
+      const failure = sidecar.lines.find((l) => l.includes('keeping the last good files')) ?? '';
+      expect(failure).toMatch(/VaultUnreachable|Throttled|ServiceUnavailable|503/);
+      expect(failure).not.toContain(PASSWORD_V2);
+
+      // The outage ends: the sidecar recovers on its backoff.
+      expect(await admin('DELETE', '/faults')).toBeLessThan(300);
+      await secrets.setSecret('db-password', PASSWORD_V3);
+      await waitFor('the version written after the outage', () => readOr(join(dir, 'password')) === PASSWORD_V3, 30_000);
+
+      sidecar.child.kill('SIGTERM');
+      expect(await sidecar.exit).toBe(0);
+    } finally {
+      if (sidecar.child.exitCode === null) sidecar.child.kill('SIGKILL');
+    }
+  }, 150_000);
+
+  it('exits 2 for an invalid spec and for a servicePrincipal identity, naming the reason', async () => {
+    const bad = startMount(['--spec-json', '{"vault":{"name":"devkv"},"objects":"nope"}', '--dir', join(work, 'bad')], {});
+    expect(await bad.exit).toBe(2);
+    expect(bad.lines.join('\n')).toMatch(/InvalidSpec: .*objects/);
+    const sp = startMount(['--spec-json', JSON.stringify({ vault: { name: 'devkv', tenantID: emu.endpoints.tenantID }, identity: { servicePrincipal: { secretRef: { name: 'x' } } }, objects: [{ name: 'a', type: 'secret' }] }), '--dir', join(work, 'sp')], {});
+    expect(await sp.exit).toBe(2);
+    expect(sp.lines.join('\n')).toMatch(/IdentityNotSupported/);
+    expect(existsSync(join(work, 'bad'))).toBe(false);
+  });
+});

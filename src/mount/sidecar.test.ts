@@ -1,0 +1,214 @@
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkloadIdentityCredential } from '@azure/identity';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseKeyVaultSync } from '../api/parse.ts';
+import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
+import { defaultAzureEnvironment } from '../keyvault/azure-environment.ts';
+import { SyncError } from '../keyvault/errors.ts';
+import type { FetchedObject, FetchResult } from '../keyvault/fetch.ts';
+import { ImdsCredential } from '../keyvault/imds-credential.ts';
+import { parseMountSpec } from './command.ts';
+import { podCredential } from './credential.ts';
+import { payloadFor } from './files.ts';
+import { startReadinessServer } from './readiness.ts';
+import { MountSidecar } from './sidecar.ts';
+import type { MountLogger } from './sidecar.ts';
+
+const TENANT = '00000000-0000-0000-0000-000000000000';
+
+function resolve(spec: Record<string, unknown>): ResolvedKeyVaultSync {
+  const r = parseKeyVaultSync({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: 't', namespace: 'ns' }, spec: { vault: { name: 'devkv', tenantID: TENANT }, identity: { podIdentity: { identityRef: 'pod' } }, ...spec } });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+}
+
+function fetched(sync: ResolvedKeyVaultSync, values: Record<string, string | string[]>): FetchedObject[] {
+  return sync.objects.flatMap((object) => {
+    const v = values[object.outputName];
+    const versions = v === undefined ? [] : Array.isArray(v) ? v : [v];
+    return versions.map((value, historyIndex) => ({ object, version: `v${historyIndex}`, contentType: undefined, updatedOn: undefined, expiresOn: undefined, historyIndex, material: { kind: 'secret' as const, value } }));
+  });
+}
+
+class MemoryLog implements MountLogger {
+  readonly lines: string[] = [];
+  info(obj: object, msg: string): void {
+    this.lines.push(`info ${msg} ${JSON.stringify(obj)}`);
+  }
+  warn(obj: object, msg: string): void {
+    this.lines.push(`warn ${msg} ${JSON.stringify(obj)}`);
+  }
+}
+
+describe('payloadFor', () => {
+  it('one file per alias with its filePermission and encoding; history as <alias>/<index>; a missing optional object left out', () => {
+    const sync = resolve({
+      objects: [
+        { name: 'db-password', type: 'secret', alias: 'password', filePermission: '0600' },
+        { name: 'blob', type: 'secret', encoding: 'base64' },
+        { name: 'maybe', type: 'secret', optional: true },
+      ],
+      parameters: { objects: 'array:\n  - |\n    objectName: rotating\n    objectType: secret\n    objectVersionHistory: 2\n' },
+    });
+    const payload = payloadFor(sync, fetched(sync, { password: 'hunter2', blob: Buffer.from([0, 1, 2]).toString('base64'), rotating: ['new', 'old'] }));
+    expect(Object.keys(payload).sort()).toEqual(['blob', 'password', 'rotating/0', 'rotating/1']);
+    expect(payload.password).toEqual({ data: Buffer.from('hunter2'), mode: 0o600 });
+    expect(payload.blob?.data).toEqual(Buffer.from([0, 1, 2]));
+    expect(payload.blob?.mode).toBe(0o644);
+    expect(payload['rotating/0']?.data.toString()).toBe('new');
+    expect(payload['rotating/1']?.data.toString()).toBe('old');
+  });
+
+  it('throws a SyncError for a required object that was not fetched', () => {
+    const sync = resolve({ objects: [{ name: 'a', type: 'secret' }] });
+    expect(() => payloadFor(sync, [])).toThrow(SyncError);
+  });
+});
+
+describe('MountSidecar', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kvsync-sidecar-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is ready only after a complete write, skips unchanged rounds, keeps the last good files on failure', async () => {
+    const sync = resolve({ objects: [{ name: 'a', type: 'secret' }, { name: 'b', type: 'secret' }], refreshInterval: '10s' });
+    const rounds: FetchResult[] = [
+      // Round 1: b fails → nothing written, not ready.
+      { fetched: fetched(sync, { a: 'A1' }), failures: [new SyncError('VaultAccessDenied', 'secret "b" in vault "devkv": forbidden', { object: 'b' })] },
+      { fetched: fetched(sync, { a: 'A1', b: 'B1' }), failures: [] },
+      { fetched: fetched(sync, { a: 'A1', b: 'B1' }), failures: [] },
+      { fetched: [], failures: [new SyncError('VaultUnreachable', 'vault "devkv" unreachable: ECONNREFUSED')] },
+      { fetched: fetched(sync, { a: 'A2', b: 'B1' }), failures: [] },
+    ];
+    const log = new MemoryLog();
+    const readyFile = join(dir, 'ready');
+    const sidecar = new MountSidecar({ sync, dir: join(dir, 'mnt'), log, readyFile, fetch: () => Promise.resolve(rounds.shift() ?? { fetched: [], failures: [] }) });
+
+    expect(await sidecar.syncOnce()).toEqual({ ok: false, reasons: ['VaultAccessDenied: secret "b" in vault "devkv": forbidden'] });
+    expect(sidecar.ready).toBe(false);
+    expect(existsSync(join(dir, 'mnt'))).toBe(false);
+    expect(existsSync(readyFile)).toBe(false);
+
+    expect(await sidecar.syncOnce()).toEqual({ ok: true, changed: true, files: 2 });
+    expect(sidecar.ready).toBe(true);
+    expect(readFileSync(readyFile, 'utf8')).toMatch(/^ready /);
+    expect(readFileSync(join(dir, 'mnt', 'b'), 'utf8')).toBe('B1');
+    const first = readlinkSync(join(dir, 'mnt', '..data'));
+
+    expect(await sidecar.syncOnce()).toEqual({ ok: true, changed: false, files: 2 });
+    expect(readlinkSync(join(dir, 'mnt', '..data'))).toBe(first);
+
+    expect((await sidecar.syncOnce()).ok).toBe(false);
+    expect(sidecar.ready).toBe(true);
+    expect(readFileSync(join(dir, 'mnt', 'a'), 'utf8')).toBe('A1');
+    expect(log.lines.some((l) => l.startsWith('warn refresh failed; keeping the last good files') && l.includes('VaultUnreachable'))).toBe(true);
+
+    expect(await sidecar.syncOnce()).toEqual({ ok: true, changed: true, files: 2 });
+    expect(readFileSync(join(dir, 'mnt', 'a'), 'utf8')).toBe('A2');
+    // Versions and reasons are logged, values never.
+    expect(log.lines.join('\n')).not.toMatch(/A1|A2|B1/);
+  });
+
+  it('reports a render failure (bad encoding) as a failed round without writing', async () => {
+    const sync = resolve({ objects: [{ name: 'a', type: 'secret', encoding: 'hex' }] });
+    const sidecar = new MountSidecar({ sync, dir: join(dir, 'mnt'), log: new MemoryLog(), fetch: () => Promise.resolve({ fetched: fetched(sync, { a: 'zz-secret-qq' }), failures: [] }) });
+    const outcome = await sidecar.syncOnce();
+    expect(outcome.ok).toBe(false);
+    expect(JSON.stringify(outcome)).toContain('InvalidSpec');
+    expect(JSON.stringify(outcome)).not.toContain('zz-secret-qq');
+    expect(existsSync(join(dir, 'mnt'))).toBe(false);
+  });
+
+  it('waits the interval plus at most 10 % jitter; backs off on failures up to the interval; 0 waits forever', async () => {
+    const sync = resolve({ objects: [{ name: 'a', type: 'secret' }], refreshInterval: '30s' });
+    let r = 0;
+    const sidecar = new MountSidecar({ sync, dir, log: new MemoryLog(), random: () => r, retryMinMs: 1000, fetch: () => Promise.resolve({ fetched: [], failures: [new SyncError('Throttled', 'throttled')] }) });
+    expect(sidecar.nextDelayMs(true)).toBe(30_000);
+    r = 0.999;
+    expect(sidecar.nextDelayMs(true)).toBeLessThanOrEqual(33_000);
+    r = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      await sidecar.syncOnce();
+      delays.push(sidecar.nextDelayMs(false) ?? -1);
+    }
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    const once = new MountSidecar({ sync: { ...sync, refreshIntervalMs: 0 }, dir, log: new MemoryLog(), fetch: () => Promise.resolve({ fetched: [], failures: [] }) });
+    expect(once.nextDelayMs(true)).toBeUndefined();
+  });
+
+  it('run() fetches once for refreshInterval 0 and returns when aborted', async () => {
+    const sync = resolve({ objects: [{ name: 'a', type: 'secret' }], refreshInterval: '0' });
+    let calls = 0;
+    const sidecar = new MountSidecar({
+      sync,
+      dir: join(dir, 'mnt'),
+      log: new MemoryLog(),
+      fetch: () => {
+        calls++;
+        return Promise.resolve({ fetched: fetched(sync, { a: 'x' }), failures: [] });
+      },
+    });
+    const stop = new AbortController();
+    const running = sidecar.run(stop.signal);
+    const deadline = Date.now() + 5000;
+    while (!sidecar.ready && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+    expect(sidecar.ready).toBe(true);
+    stop.abort();
+    await running;
+    expect(calls).toBe(1);
+    expect(statSync(join(dir, 'mnt', 'a')).mode & 0o777).toBe(0o644);
+  });
+});
+
+describe('podCredential', () => {
+  const env = defaultAzureEnvironment();
+  it('workload identity from the standard environment; names what is missing', () => {
+    const sync = resolve({ identity: { workloadIdentity: { serviceAccountName: 'shop' } }, objects: [{ name: 'a', type: 'secret' }] });
+    expect(() => podCredential(sync, env, {})).toThrow(/AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID/);
+    const c = podCredential(sync, env, { AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token', AZURE_CLIENT_ID: 'cid' });
+    expect(c.credential).toBeInstanceOf(WorkloadIdentityCredential);
+    expect(c.description).toBe(`workloadIdentity client cid tenant ${TENANT}`);
+  });
+
+  it('pod identity and managed identity through IMDS at the environment host; servicePrincipal refused', () => {
+    const pod = podCredential(resolve({ objects: [{ name: 'a', type: 'secret' }] }), { ...env, imdsHost: 'http://127.0.0.1:2579' }, { AZURE_CLIENT_ID: 'pod-cid' });
+    expect(pod.credential).toBeInstanceOf(ImdsCredential);
+    expect(pod.description).toBe('podIdentity via IMDS http://127.0.0.1:2579 client pod-cid');
+    const sp = resolve({ identity: { servicePrincipal: { secretRef: { name: 'creds' } } }, objects: [{ name: 'a', type: 'secret' }] });
+    expect(() => podCredential(sp, env, {})).toThrow(expect.objectContaining({ reason: 'IdentityNotSupported' }) as Error);
+  });
+});
+
+describe('parseMountSpec', () => {
+  it('takes a whole KeyVaultSync or a bare spec; refuses an invalid one with InvalidSpec', () => {
+    const spec = { vault: { name: 'devkv', tenantID: TENANT }, identity: { podIdentity: { identityRef: 'pod' } }, objects: [{ name: 'a', type: 'secret' }] };
+    expect(parseMountSpec(JSON.stringify(spec)).objects.map((o) => o.name)).toEqual(['a']);
+    expect(parseMountSpec(JSON.stringify({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: 'x' }, spec })).name).toBe('x');
+    expect(() => parseMountSpec('{"vault": 3}')).toThrow(expect.objectContaining({ reason: 'InvalidSpec' }) as Error);
+    expect(() => parseMountSpec('{')).toThrow(/neither JSON nor YAML/);
+  });
+});
+
+describe('readiness server', () => {
+  it('/readyz is 503 until ready, then 200; /healthz 200; anything else 404', async () => {
+    let ready = false;
+    const server = await startReadinessServer(0, '127.0.0.1', () => ready);
+    try {
+      const status = async (path: string): Promise<number> => (await fetch(`http://127.0.0.1:${server.port}${path}`)).status;
+      expect(await status('/readyz')).toBe(503);
+      expect(await status('/healthz')).toBe(200);
+      ready = true;
+      expect(await status('/readyz')).toBe(200);
+      expect(await status('/secrets')).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+});

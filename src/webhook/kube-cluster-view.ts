@@ -1,0 +1,51 @@
+/**
+ * The {@link ClusterView} on the Kubernetes API: reads the KeyVaultSync, ServiceAccount and Namespace
+ * an admission needs, directly from the apiserver (no cache: a webhook call is rare next to a
+ * reconcile, and a just-created KeyVaultSync must be visible). The controller may pass a view on its
+ * informer caches instead.
+ *
+ * RBAC: get on keyvaultsyncs.kvsync.dev, serviceaccounts and namespaces.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { GROUP, parseKeyVaultSync, VERSION } from '../api/index.ts';
+import type { ClusterView, KeyVaultSyncLookup } from './mutate-pod.ts';
+
+/** A ClusterView that also knows namespace labels (for the opt-in check). */
+export interface AdmissionClusterView extends ClusterView {
+  getNamespaceLabels(namespace: string): Promise<Record<string, string>>;
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof k8s.ApiException && err.code === 404;
+}
+
+export function kubeClusterView(kc: k8s.KubeConfig): AdmissionClusterView {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return {
+    async getKeyVaultSync(namespace: string, name: string): Promise<KeyVaultSyncLookup> {
+      let obj: unknown;
+      try {
+        obj = await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'keyvaultsyncs', name });
+      } catch (err) {
+        if (isNotFound(err)) return { kind: 'missing' };
+        throw err;
+      }
+      const parsed = parseKeyVaultSync(obj);
+      return parsed.ok ? { kind: 'found', sync: parsed.value } : { kind: 'invalid', message: parsed.error.message };
+    },
+    async getServiceAccountAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+      try {
+        const sa = await core.readNamespacedServiceAccount({ namespace, name });
+        return sa.metadata?.annotations ?? {};
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    async getNamespaceLabels(namespace: string): Promise<Record<string, string>> {
+      const ns = await core.readNamespace({ name: namespace });
+      return ns.metadata?.labels ?? {};
+    },
+  };
+}

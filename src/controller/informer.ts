@@ -35,6 +35,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   #backoffMs: number;
   #synced = false;
   #restarts = 0;
+  #ignoredErrors = 0;
 
   constructor(opts: ResilientInformerOptions<T>) {
     this.#opts = opts;
@@ -115,6 +116,11 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     return this.#restarts;
   }
 
+  /** Errors swallowed because we were stopping (for tests and diagnostics). */
+  get ignoredErrors(): number {
+    return this.#ignoredErrors;
+  }
+
   get(name: string, namespace?: string): T | undefined {
     return this.#informer.get(name, namespace);
   }
@@ -134,7 +140,11 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   }
 
   #onError(err: unknown): void {
-    if (this.#stopping) return; // our own stop() fires an AbortError
+    if (this.#stopping) {
+      // Our own stop() makes client-node fire an AbortError: never a reason to restart.
+      this.#ignoredErrors += 1;
+      return;
+    }
     if (this.#restartTimer !== undefined) return; // a restart is already scheduled
     const delay = this.#backoffMs;
     this.#backoffMs = Math.min(delay * 2, this.#opts.maxBackoffMs ?? 30_000);

@@ -188,7 +188,9 @@ function httpStatus(err: unknown): number | undefined {
 
 /**
  * Sets `clientConfig.caBundle` of every webhook of a MutatingWebhookConfiguration (read, compare,
- * replace with the read resourceVersion; retried on conflict). No write when already equal.
+ * replace with the read resourceVersion; retried on conflict). No write when already equal. A
+ * configuration that does not exist (yet) is skipped: whoever creates it sets the bundle from
+ * {@link SecretCertificateManager.ensure}'s result, and the next periodic check patches it anyway.
  * @throws WebhookCertificateError `CaBundlePatchFailed`
  */
 export async function publishCaBundle(kc: k8s.KubeConfig, configurationName: string, caBundlePem: string): Promise<void> {
@@ -204,6 +206,7 @@ export async function publishCaBundle(kc: k8s.KubeConfig, configurationName: str
       return;
     } catch (err) {
       if (httpStatus(err) === 409) continue;
+      if (httpStatus(err) === 404) return;
       throw new WebhookCertificateError('CaBundlePatchFailed', `could not set the CA bundle of MutatingWebhookConfiguration ${configurationName}: ${err instanceof Error ? err.message : String(err)}`, err);
     }
   }

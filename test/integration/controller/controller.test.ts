@@ -14,6 +14,7 @@ import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, SYNC_LABEL } from '../../../src/controller/labels.ts';
 import { emulatorAgent } from '../../../src/emulator/client-options.ts';
+import { admin } from '../emulator/kv-support.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '../support/kube.ts';
 import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from './support.ts';
@@ -227,6 +228,31 @@ describe('kvsync controller on the real control plane and emulator', () => {
     expect(Buffer.from(merged?.data?.ours ?? '', 'base64').toString()).toBe('correct-horse-battery-staple');
     expect(merged?.metadata?.ownerReferences ?? []).toEqual([]);
     expect(merged?.metadata?.labels?.[MANAGED_BY_LABEL]).toBeUndefined();
+  });
+
+  it('writes public certificate material into a ConfigMap output', async () => {
+    await syncs.create(ns, 'ca-bundle', syncSpec(world, {
+      objects: [{ name: 'shop-tls', type: 'certificate' }],
+      configMapObjects: [{ configMapName: 'shop-ca', data: [{ objectName: 'shop-tls', key: 'ca.crt' }] }],
+    }));
+    await waitReady('ca-bundle');
+    const cm = await core.readNamespacedConfigMap({ name: 'shop-ca', namespace: ns });
+    expect(cm.data?.['ca.crt']).toContain('BEGIN CERTIFICATE');
+    expect(cm.data?.['ca.crt']).not.toContain('PRIVATE KEY');
+    expect(cm.metadata?.labels?.[MANAGED_BY_LABEL]).toBe('kvsync');
+    expect(cm.metadata?.ownerReferences?.[0]?.name).toBe('ca-bundle');
+  });
+
+  it('reports Throttled while the vault answers 429, then recovers', async () => {
+    const fault = await admin(world.emu, 'POST', '/faults', { vault: VAULT, operation: 'getSecret', status: 429, retryAfterSeconds: 1, durationSeconds: 4 });
+    expect(fault.status).toBe(201);
+    await syncs.create(ns, 'busy', syncSpec(world, {
+      objects: [{ name: 'api-token', type: 'secret' }],
+      secretObjects: [{ secretName: 'busy', type: 'Opaque', data: [{ objectName: 'api-token' }] }],
+    }));
+    await pollUntil(async () => (conditionOf(await syncs.get(ns, 'busy'), 'Ready')?.reason === 'Throttled' ? true : undefined), { ...WAIT, description: 'busy Throttled' });
+    await waitReady('busy');
+    expect(await readSecret('busy')).toBeDefined();
   });
 
   it('lets the garbage collector delete owned Secrets with their KeyVaultSync', async () => {

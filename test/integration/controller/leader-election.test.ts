@@ -85,6 +85,25 @@ describe('leader election between two kvsync controllers', () => {
     await pollUntil(async () => ((await reporters()).includes('replica-b') ? true : undefined), { ...WAIT, description: 'an event from replica-b' });
   });
 
+  it('steps down at once (isLeader gates every write) when another holder takes the lease, and leads again when it is free', async () => {
+    const replica = await runController(kc, world, { namespace: opNs, watchNamespace: ns, identity: 'replica-c', leaseName: 'kvsync-steal', ...TIMINGS });
+    try {
+      await pollUntil(() => (replica.isLeader() ? true : undefined), { ...WAIT, description: 'replica-c to lead' });
+      const micro = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+      await coordination.patchNamespacedLease(
+        { name: 'kvsync-steal', namespace: opNs, body: { spec: { holderIdentity: 'intruder', leaseDurationSeconds: 3600, renewTime: micro } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      await pollUntil(() => (replica.isLeader() ? undefined : true), { ...WAIT, description: 'replica-c to step down' });
+      expect((await coordination.readNamespacedLease({ name: 'kvsync-steal', namespace: opNs })).spec?.holderIdentity).toBe('intruder');
+
+      await coordination.deleteNamespacedLease({ name: 'kvsync-steal', namespace: opNs });
+      await pollUntil(() => (replica.isLeader() ? true : undefined), { ...WAIT, description: 'replica-c to lead again' });
+    } finally {
+      await replica.stop();
+    }
+  });
+
   /** Renewals seen so far: the lease's resourceVersion changes on each; counted by polling. */
   const seenVersions = new Set<string>();
   async function leaseRenewals(namespace: string): Promise<number> {

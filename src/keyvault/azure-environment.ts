@@ -37,6 +37,21 @@ export interface AzureEnvironment {
   defaultTenantId: string | undefined;
   /** The emulator's administrator principal, when loaded from an endpoints file (for `kvsync render`). */
   emulatorAdmin: { clientID: string; clientSecret: string } | undefined;
+  /** Vault name → URL from an emulator's endpoints file (its vaults listen on a port of their own). */
+  vaultUrls: Readonly<Record<string, string>>;
+}
+
+/**
+ * The URL to reach a vault at: with an emulator's endpoints file, a vault addressed by its public
+ * name (`https://<name>.vault.azure.net`, no port) is the emulator's vault of that name, port
+ * included; any other URL is used as given.
+ */
+export function effectiveVaultUrl(env: AzureEnvironment, vaultUrl: string): string {
+  const url = new URL(vaultUrl);
+  const name = url.hostname.split('.')[0]?.toLowerCase();
+  const emulated = name === undefined ? undefined : env.vaultUrls[name];
+  if (emulated === undefined || url.port !== '' || url.pathname.replace(/\/+$/, '') !== '') return vaultUrl;
+  return new URL(emulated).hostname === url.hostname ? trimSlash(emulated) : vaultUrl;
 }
 
 export interface LoadAzureEnvironmentOptions {
@@ -66,6 +81,7 @@ export async function loadAzureEnvironment(opts: LoadAzureEnvironmentOptions = {
     resolve: {},
     defaultTenantId: undefined,
     emulatorAdmin: undefined,
+    vaultUrls: {},
   };
   if (opts.endpointsFile !== undefined) {
     const emu = await loadEmulatorClientOptions(opts.endpointsFile);
@@ -77,6 +93,7 @@ export async function loadAzureEnvironment(opts: LoadAzureEnvironmentOptions = {
       resolve: emu.endpoints.resolve,
       defaultTenantId: emu.endpoints.tenantID,
       emulatorAdmin: emu.endpoints.admin,
+      vaultUrls: emu.endpoints.vaults,
     };
   }
   const authority = nonEmpty(env.AZURE_AUTHORITY_HOST);
@@ -90,7 +107,7 @@ export async function loadAzureEnvironment(opts: LoadAzureEnvironmentOptions = {
 
 /** The environment with no overrides: public cloud defaults, Node's trust store. */
 export function defaultAzureEnvironment(): AzureEnvironment {
-  return { authorityHostOverride: undefined, imdsHost: DEFAULT_IMDS_HOST, caPem: undefined, agent: undefined, resolve: {}, defaultTenantId: undefined, emulatorAdmin: undefined };
+  return { authorityHostOverride: undefined, imdsHost: DEFAULT_IMDS_HOST, caPem: undefined, agent: undefined, resolve: {}, defaultTenantId: undefined, emulatorAdmin: undefined, vaultUrls: {} };
 }
 
 /** The authority host for a vault in `cloud`: the override when set, else the cloud's. */

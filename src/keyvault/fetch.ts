@@ -25,7 +25,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
 import { bundleFromFile, bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
-import type { AzureEnvironment } from './azure-environment.ts';
+import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
 import { SyncError, toSyncError } from './errors.ts';
 
 /** What was fetched for an object. */
@@ -102,7 +102,7 @@ export function isCertificateContentType(contentType: string | undefined): boole
  * `failures` as a SyncError naming the vault and object (optional objects' failures flagged).
  */
 export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, opts: FetchOptions = {}): Promise<FetchResult> {
-  const clients = clientsFor(sync.vault.url, credential, env, opts.maxRetries ?? 2);
+  const clients = clientsFor(effectiveVaultUrl(env, sync.vault.url), credential, env, opts.maxRetries ?? 2);
   const vault = sync.vault.name ?? sync.vault.url;
   const fetched: FetchedObject[] = [];
   const failures: SyncError[] = [];

@@ -22,7 +22,6 @@ import type { TokenCredential } from '@azure/identity';
 import { parseAllDocuments, stringify } from 'yaml';
 import { parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
-import { readEndpointsFile } from '../emulator/endpoints.ts';
 import { credentialOptions, loadAzureEnvironment } from './azure-environment.ts';
 import type { AzureEnvironment } from './azure-environment.ts';
 import { isSyncError } from './errors.ts';
@@ -74,18 +73,15 @@ export async function run(argv: string[]): Promise<number> {
 
   const endpointsFile = values['azure-endpoints'];
   let env: AzureEnvironment;
-  let vaultUrls: Record<string, string> = {};
   try {
     env = await loadAzureEnvironment(endpointsFile === undefined ? {} : { endpointsFile });
-    if (endpointsFile !== undefined) vaultUrls = (await readEndpointsFile(endpointsFile)).vaults;
   } catch (err) {
     return fail(2, err instanceof Error ? err.message : String(err));
   }
 
   const docs: string[] = [];
   let failed = false;
-  for (const parsed of syncs) {
-    const sync = withEmulatorVault(parsed, vaultUrls);
+  for (const sync of syncs) {
     const credential = renderCredential(sync, env);
     if (typeof credential === 'string') return fail(2, credential);
     const label = `KeyVaultSync ${sync.namespace ?? 'default'}/${sync.name ?? '(unnamed)'}`;
@@ -130,14 +126,6 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** With an emulator, a vault named but not given a URL is the emulator's vault of that name. */
-function withEmulatorVault(sync: ResolvedKeyVaultSync, vaultUrls: Record<string, string>): ResolvedKeyVaultSync {
-  const name = sync.vault.name?.toLowerCase();
-  const emulated = name === undefined ? undefined : vaultUrls[name];
-  if (emulated === undefined || sync.vault.url !== `https://${name}.vault.azure.net`) return sync;
-  return { ...sync, vault: { ...sync.vault, url: emulated.replace(/\/+$/, '') } };
 }
 
 /** The credential render uses, or a usage error line. */

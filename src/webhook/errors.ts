@@ -16,8 +16,12 @@ export type PodDeniedReason =
   | 'AliasNotFound'
   /** A malformed `kvsync:` value or annotation. */
   | 'InvalidReference'
-  /** The mount cannot be added (path clash, file name clash, mixed identities). */
-  | 'MountConflict';
+  /** The mount cannot be added (path clash, container name too long). */
+  | 'MountConflict'
+  /** The sidecar would have no identity it can use (no federated client ID, servicePrincipal, no KeyVaultIdentity). */
+  | 'IdentityUnavailable'
+  /** The KeyVaultIdentity does not grant this namespace or vault. */
+  | 'IdentityNotGranted';
 
 export class PodDeniedError extends Error {
   override readonly name = 'PodDeniedError';

@@ -4,11 +4,11 @@
  * reconcile, and a just-created KeyVaultSync must be visible). The controller may pass a view on its
  * informer caches instead.
  *
- * RBAC: get on keyvaultsyncs.kvsync.dev, serviceaccounts and namespaces.
+ * RBAC: get on keyvaultsyncs.kvsync.dev, keyvaultidentities.kvsync.dev, serviceaccounts and namespaces.
  */
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, parseKeyVaultSync, VERSION } from '../api/index.ts';
-import type { ClusterView, KeyVaultSyncLookup } from './mutate-pod.ts';
+import { GROUP, parseKeyVaultIdentity, parseKeyVaultSync, VERSION } from '../api/index.ts';
+import type { ClusterView, KeyVaultIdentityLookup, KeyVaultSyncLookup } from './mutate-pod.ts';
 
 /** A ClusterView that also knows namespace labels (for the opt-in check). */
 export interface AdmissionClusterView extends ClusterView {
@@ -32,7 +32,18 @@ export function kubeClusterView(kc: k8s.KubeConfig): AdmissionClusterView {
         throw err;
       }
       const parsed = parseKeyVaultSync(obj);
-      return parsed.ok ? { kind: 'found', sync: parsed.value } : { kind: 'invalid', message: parsed.error.message };
+      return parsed.ok ? { kind: 'found', sync: parsed.value, object: obj } : { kind: 'invalid', message: parsed.error.message };
+    },
+    async getKeyVaultIdentity(name: string): Promise<KeyVaultIdentityLookup> {
+      let obj: unknown;
+      try {
+        obj = await custom.getClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', name });
+      } catch (err) {
+        if (isNotFound(err)) return { kind: 'missing' };
+        throw err;
+      }
+      const parsed = parseKeyVaultIdentity(obj);
+      return parsed.ok ? { kind: 'found', identity: parsed.value } : { kind: 'invalid', message: parsed.error.message };
     },
     async getServiceAccountAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined> {
       try {

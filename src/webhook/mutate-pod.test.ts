@@ -1,12 +1,13 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { parseKeyVaultSync } from '../api/index.ts';
-import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
+import { designExampleSpec, keyVaultIdentity, keyVaultIdentitySpec, keyVaultSync } from '../api/testing/fixtures.ts';
 import { PodDeniedError } from './errors.ts';
 import { mutatePod, parseEnvReference } from './mutate-pod.ts';
-import type { ClusterView, JsonPatchOperation, KeyVaultSyncLookup, MountSpec, MutationResult } from './mutate-pod.ts';
+import type { ClusterView, JsonPatchOperation, KeyVaultIdentityLookup, KeyVaultSyncLookup, MutationResult } from './mutate-pod.ts';
 
 const NS = 'shop';
+const CLIENT = '22222222-2222-3333-4444-555555555555';
 const opts = { operatorNamespace: 'kvsync-system', sidecarImage: 'ghcr.io/kvsync/kvsync:test' };
 
 /** Applies whole-member `add` operations below the root, as the mutation emits them. */
@@ -22,7 +23,7 @@ function applyPatch(doc: unknown, patch: JsonPatchOperation[]): V1Pod {
   return out;
 }
 
-function view(syncs: Record<string, unknown>[], sa: Record<string, Record<string, string>> = {}): ClusterView & { reads: string[] } {
+function view(syncs: Record<string, unknown>[], sa: Record<string, Record<string, string>> = {}, identities: Record<string, unknown>[] = []): ClusterView & { reads: string[] } {
   const reads: string[] = [];
   return {
     reads,
@@ -31,7 +32,13 @@ function view(syncs: Record<string, unknown>[], sa: Record<string, Record<string
       const obj = syncs.find((s) => (s.metadata as { name: string; namespace: string }).name === name && (s.metadata as { namespace: string }).namespace === namespace);
       if (obj === undefined) return Promise.resolve({ kind: 'missing' });
       const parsed = parseKeyVaultSync(obj);
-      return Promise.resolve(parsed.ok ? { kind: 'found', sync: parsed.value } : { kind: 'invalid', message: parsed.error.message });
+      return Promise.resolve(parsed.ok ? { kind: 'found', sync: parsed.value, object: obj } : { kind: 'invalid', message: parsed.error.message });
+    },
+    getKeyVaultIdentity(name: string): Promise<KeyVaultIdentityLookup> {
+      const obj = identities.find((s) => (s.metadata as { name: string }).name === name);
+      if (obj === undefined) return Promise.resolve({ kind: 'missing' });
+      const parsed = parseKeyVaultIdentity(obj);
+      return Promise.resolve(parsed.ok ? { kind: 'found', identity: parsed.value } : { kind: 'invalid', message: parsed.error.message });
     },
     getServiceAccountAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined> {
       return Promise.resolve(sa[`${namespace}/${name}`]);
@@ -174,9 +181,10 @@ describe('env-from annotation', () => {
 describe('mount sidecar', () => {
   const sa = { [`${NS}/shop`]: { 'azure.workload.identity/client-id': 'cid-1', 'azure.workload.identity/tenant-id': 'tid-1' } };
 
-  function mountSpecOf(p: V1Pod): MountSpec {
-    const env = p.spec?.initContainers?.find((c) => c.name === 'kvsync-mount')?.env?.find((e) => e.name === 'KVSYNC_MOUNT_SPEC');
-    return JSON.parse(env?.value ?? 'null') as MountSpec;
+  function argOf(c: V1Container | undefined, flag: string): string | undefined {
+    const args = c?.args ?? [];
+    const i = args.indexOf(flag);
+    return i >= 0 ? args[i + 1] : undefined;
   }
 
   it('adds the memory volume, a native sidecar first, the projected token and a read-only mount (workload identity)', async () => {
@@ -196,57 +204,74 @@ describe('mount sidecar', () => {
     expect(s?.initContainers?.map((c) => c.name)).toEqual(['kvsync-mount', 'migrate']);
     const sidecar = s?.initContainers?.[0];
     expect(sidecar?.restartPolicy).toBe('Always');
-    expect(sidecar?.args).toEqual(['mount', '--mount-path', '/mnt/secrets-store']);
-    expect(sidecar?.startupProbe?.exec?.command).toEqual(['kvsync', 'mount', '--check', '--mount-path', '/mnt/secrets-store']);
+    expect(sidecar?.command).toEqual(['kvsync']);
+    expect(sidecar?.args?.[0]).toBe('mount');
+    expect(argOf(sidecar, '--dir')).toBe('/mnt/secrets-store');
+    expect(argOf(sidecar, '--ready-port')).toBe('9808');
+    // The stored KeyVaultSync, which `kvsync mount` parses with the same parseKeyVaultSync.
+    const given = JSON.parse(argOf(sidecar, '--spec-json') ?? '{}') as Record<string, unknown>;
+    expect(given).toEqual({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: 'shop', namespace: NS }, spec: designExampleSpec() });
+    expect(parseKeyVaultSync(given).ok).toBe(true);
+    expect(sidecar?.startupProbe).toMatchObject({ httpGet: { path: '/readyz', port: 9808 }, periodSeconds: 1 });
+    expect(sidecar?.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 9808 });
     expect(sidecar?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, runAsGroup: 3000, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-    expect(sidecar?.env?.filter((e) => e.name.startsWith('AZURE_'))).toEqual([
+    expect(sidecar?.env).toEqual([
       { name: 'AZURE_CLIENT_ID', value: 'cid-1' },
       { name: 'AZURE_TENANT_ID', value: 'tid-1' },
       { name: 'AZURE_FEDERATED_TOKEN_FILE', value: '/var/run/secrets/azure/tokens/azure-identity-token' },
       { name: 'AZURE_AUTHORITY_HOST', value: 'https://login.microsoftonline.com/' },
     ]);
-    expect(sidecar?.volumeMounts).toContainEqual({ name: 'kvsync-azure-identity-token', mountPath: '/var/run/secrets/azure/tokens', readOnly: true });
+    expect(sidecar?.volumeMounts).toEqual([
+      { name: 'kvsync-secrets-store', mountPath: '/mnt/secrets-store' },
+      { name: 'kvsync-azure-identity-token', mountPath: '/var/run/secrets/azure/tokens', readOnly: true },
+    ]);
     for (const c of s?.containers ?? []) expect(c.volumeMounts).toEqual([{ name: 'kvsync-secrets-store', mountPath: '/mnt/secrets-store', readOnly: true }]);
     // App containers never get the Azure token or env.
     expect(s?.containers.some((c) => c.env !== undefined)).toBe(false);
-    const spec = mountSpecOf(after);
-    expect(spec.owner).toEqual({ uid: 1000, gid: 3000, fsGroup: 2000 });
-    expect(spec.identity).toMatchObject({ mode: 'workloadIdentity', clientID: 'cid-1' });
-    expect(spec.syncs.map((x) => [x.name, x.objects.map((o) => o.outputName)])).toEqual([['shop', ['nginx', 'password']]]);
   });
 
-  it('honours mount-path, runs as a non-root default uid for a root pod, and uses IMDS without a federated client ID', async () => {
-    const pi = keyVaultSync({ vault: { name: 'kv1' }, identity: { podIdentity: { identityRef: 'x' } }, objects: [{ name: 'a', type: 'secret' }] }, 'pi', NS);
-    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'pi', 'kvsync.dev/mount-path': '/etc/kv' }, spec: { securityContext: { runAsUser: 0 } } }), view([pi]));
+  it('denies workload identity when neither the ServiceAccount nor the KeyVaultSync names a client ID', async () => {
+    const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop' }, spec: { serviceAccountName: 'shop' } })));
+    expect(e.reason).toBe('IdentityUnavailable');
+    expect(e.message).toContain('ServiceAccount "shop"');
+  });
+
+  it('for pod identity checks the KeyVaultIdentity grant and passes its client ID, with no token volume; honours mount-path and runs a root pod as non-root', async () => {
+    const pi = keyVaultSync({ vault: { name: 'gebakv' }, identity: { podIdentity: { identityRef: 'shared' } }, objects: [{ name: 'a', type: 'secret' }] }, 'pi', NS);
+    const granted = keyVaultIdentity({ ...keyVaultIdentitySpec(), type: 'podIdentity' }, 'shared');
+    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'pi', 'kvsync.dev/mount-path': '/etc/kv/' }, spec: { securityContext: { runAsUser: 0 } } }), view([pi], {}, [granted]));
     expect(after.spec?.volumes?.map((v) => v.name)).toEqual(['kvsync-secrets-store']);
     expect(after.spec?.containers[0]?.volumeMounts).toEqual([{ name: 'kvsync-secrets-store', mountPath: '/etc/kv', readOnly: true }]);
     const sidecar = after.spec?.initContainers?.[0];
+    expect(argOf(sidecar, '--dir')).toBe('/etc/kv');
     expect(sidecar?.securityContext?.runAsUser).toBe(65532);
-    expect(sidecar?.env?.map((e) => e.name)).toEqual(['KVSYNC_MOUNT_SPEC']);
-    expect(mountSpecOf(after).identity).toEqual({ mode: 'imds', clientID: undefined });
+    expect(sidecar?.env).toEqual([{ name: 'AZURE_CLIENT_ID', value: '11111111-2222-3333-4444-555555555555' }]);
+
+    const otherNs = keyVaultIdentity({ ...keyVaultIdentitySpec(), type: 'podIdentity', allowedNamespaces: { names: ['bank'] } }, 'shared');
+    const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'pi' } }), view([pi], {}, [otherNs])));
+    expect(e.reason).toBe('IdentityNotGranted');
+    expect(e.message).toContain('namespace "shop"');
+    expect(denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'pi' } }), view([pi]))).message).toContain('KeyVaultIdentity "shared", which does not exist');
   });
 
-  it('mounts several KeyVaultSyncs with one sidecar, and denies two that write the same file', async () => {
-    const other = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, objects: [{ name: 'x', type: 'secret' }] }, 'other', NS);
-    const clash = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, objects: [{ name: 'p', type: 'secret', alias: 'password' }] }, 'clash', NS);
-    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'shop, other' } }), view([shop, other]));
-    expect(mountSpecOf(after).syncs.map((s) => s.name)).toEqual(['shop', 'other']);
-    const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop,clash' } }), view([shop, clash])));
-    expect(e.reason).toBe('MountConflict');
-    expect(e.message).toContain('"password"');
+  it('mounts several KeyVaultSyncs with one sidecar each, in subdirectories, on distinct ready ports', async () => {
+    const other = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, identity: { workloadIdentity: { serviceAccountName: 'x', clientID: CLIENT } }, objects: [{ name: 'x', type: 'secret' }] }, 'other', NS);
+    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'shop, other' }, spec: { serviceAccountName: 'shop' } }), view([shop, other], sa));
+    const init = after.spec?.initContainers ?? [];
+    expect(init.map((c) => c.name)).toEqual(['kvsync-mount-shop', 'kvsync-mount-other']);
+    expect(init.map((c) => argOf(c, '--dir'))).toEqual(['/mnt/secrets-store/shop', '/mnt/secrets-store/other']);
+    expect(init.map((c) => argOf(c, '--ready-port'))).toEqual(['9808', '9809']);
+    expect(after.spec?.volumes?.map((v) => v.name)).toEqual(['kvsync-secrets-store', 'kvsync-azure-identity-token']);
   });
 
-  it('denies a missing KeyVaultSync, a bad path and a clashing mount path', async () => {
+  it('denies a missing KeyVaultSync, a bad path, a clashing mount path and a servicePrincipal identity', async () => {
     expect(denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'nope' } }))).reason).toBe('KeyVaultSyncNotFound');
     expect(denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop', 'kvsync.dev/mount-path': 'rel/path' } }))).reason).toBe('InvalidReference');
-    const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop' }, containers: [{ name: 'a', volumeMounts: [{ name: 'data', mountPath: '/mnt/secrets-store' }] }] })));
+    const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop' }, containers: [{ name: 'a', volumeMounts: [{ name: 'data', mountPath: '/mnt/secrets-store' }] }], spec: { serviceAccountName: 'shop' } }), view([shop], sa)));
     expect(e.reason).toBe('MountConflict');
-  });
-
-  it('passes servicePrincipal credentials by secretKeyRef, never by value', async () => {
     const sp = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, identity: { servicePrincipal: { secretRef: { name: 'kv-creds' } } }, objects: [{ name: 'a', type: 'secret' }] }, 'sp', NS);
-    const after = await patched(pod({ annotations: { 'kvsync.dev/mount': 'sp' } }), view([sp]));
-    const env = after.spec?.initContainers?.[0]?.env ?? [];
-    expect(env.find((e) => e.name === 'AZURE_CLIENT_SECRET')).toEqual({ name: 'AZURE_CLIENT_SECRET', valueFrom: { secretKeyRef: { name: 'kv-creds', key: 'clientsecret' } } });
+    const d = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'sp' } }), view([sp])));
+    expect(d.reason).toBe('IdentityUnavailable');
+    expect(d.message).toContain('servicePrincipal');
   });
 });

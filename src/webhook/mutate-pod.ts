@@ -18,7 +18,8 @@
  * effects, so dry-run needs nothing special.
  */
 import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
-import type { CloudName, ResolvedKeyVaultSync, ResolvedObject, ResolvedVault } from '../api/index.ts';
+import { grantsNamespace, grantsVault } from '../api/index.ts';
+import type { CloudName, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
 import { PodDeniedError } from './errors.ts';
 import {
   AKV2K8S_SUFFIX,
@@ -29,7 +30,6 @@ import {
   INJECT_LABEL,
   MOUNT_ANNOTATION,
   MOUNT_PATH_ANNOTATION,
-  MOUNT_SPEC_ENV,
   SA_CLIENT_ID_ANNOTATION,
   SA_TENANT_ID_ANNOTATION,
   SECRETS_VOLUME,
@@ -41,7 +41,14 @@ import {
 } from './names.ts';
 
 /** What a lookup of a KeyVaultSync found. */
-export type KeyVaultSyncLookup = { kind: 'found'; sync: ResolvedKeyVaultSync } | { kind: 'invalid'; message: string } | { kind: 'missing' };
+export type KeyVaultSyncLookup =
+  /** `object` is the stored KeyVaultSync (what `kvsync mount --spec-json` is given). */
+  | { kind: 'found'; sync: ResolvedKeyVaultSync; object: unknown }
+  | { kind: 'invalid'; message: string }
+  | { kind: 'missing' };
+
+/** What a lookup of a (cluster-scoped) KeyVaultIdentity found. */
+export type KeyVaultIdentityLookup = { kind: 'found'; identity: ResolvedKeyVaultIdentity } | { kind: 'invalid'; message: string } | { kind: 'missing' };
 
 /**
  * The cluster state the mutation reads. The server implements it on the Kubernetes API (or the
@@ -51,6 +58,7 @@ export interface ClusterView {
   getKeyVaultSync(namespace: string, name: string): Promise<KeyVaultSyncLookup>;
   /** Annotations of a ServiceAccount, or undefined when it does not exist. */
   getServiceAccountAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  getKeyVaultIdentity(name: string): Promise<KeyVaultIdentityLookup>;
 }
 
 export interface MutationOptions {
@@ -62,6 +70,11 @@ export interface MutationOptions {
   sidecarCommand?: string[];
   /** Size limit of the in-memory volume; default 32Mi (it counts against the pod's memory). */
   volumeSizeLimit?: string;
+  /**
+   * Port of the sidecar's `/readyz` (the startupProbe); the n-th sidecar of a pod uses `readyPort + n`.
+   * Default 9808. It must not clash with an app container's port.
+   */
+  readyPort?: number;
 }
 
 export interface MutationRequest {
@@ -82,23 +95,6 @@ export type MutationResult =
   /** `patch` is empty when the pod already carries every mutation. */
   | { kind: 'patch'; patch: JsonPatchOperation[] }
   | { kind: 'denied'; error: PodDeniedError };
-
-/** How the sidecar authenticates: always the pod's own identity, never the operator's. */
-export type SidecarIdentity =
-  | { mode: 'workloadIdentity'; clientID: string; tenantID: string | undefined; authorityHost: string; tokenFile: string }
-  | { mode: 'imds'; clientID: string | undefined }
-  | { mode: 'servicePrincipal'; secretName: string; clientIDKey: string; clientSecretKey: string; tenantID: string | undefined; authorityHost: string };
-
-/** What `kvsync mount` receives in `KVSYNC_MOUNT_SPEC` (JSON). Names and references only, no secrets. */
-export interface MountSpec {
-  apiVersion: 'kvsync.dev/v1alpha1';
-  kind: 'MountSpec';
-  mountPath: string;
-  /** Owner of the written files: the sidecar's uid/gid, and the pod's fsGroup when it has one. */
-  owner: { uid: number; gid: number; fsGroup: number | undefined };
-  identity: SidecarIdentity;
-  syncs: { name: string; namespace: string; vault: ResolvedVault; objects: ResolvedObject[]; refreshIntervalMs: number }[];
-}
 
 /** uid the sidecar runs as when the pod names none (or names root): distroless' `nonroot`. */
 export const DEFAULT_SIDECAR_UID = 65532;
@@ -188,6 +184,11 @@ class SyncResolver {
 
   /** @throws PodDeniedError when the reference crosses namespaces, or the KeyVaultSync is missing or invalid. */
   async get(name: string, refNamespace: string | undefined, where: string): Promise<ResolvedKeyVaultSync> {
+    return (await this.getStored(name, refNamespace, where)).sync;
+  }
+
+  /** As {@link get}, with the stored object. */
+  async getStored(name: string, refNamespace: string | undefined, where: string): Promise<{ sync: ResolvedKeyVaultSync; object: unknown }> {
     if (refNamespace !== undefined && refNamespace !== this.namespace) {
       throw new PodDeniedError(
         'CrossNamespaceReference',
@@ -206,7 +207,7 @@ class SyncResolver {
     if (found.kind === 'invalid') {
       throw new PodDeniedError('KeyVaultSyncInvalid', `${where} refers to KeyVaultSync "${name}" in namespace "${this.namespace}", whose spec is invalid: ${found.message}`);
     }
-    return found.sync;
+    return found;
   }
 }
 
@@ -244,10 +245,6 @@ export function secretKeyFor(sync: ResolvedKeyVaultSync, ref: EnvReference, wher
   );
 }
 
-function isSidecar(c: V1Container): boolean {
-  return c.name === SIDECAR_NAME;
-}
-
 /** Rewrites the env references of one container in place. */
 async function rewriteEnv(c: V1Container, kind: string, resolver: SyncResolver): Promise<void> {
   if (c.env === undefined) return;
@@ -266,143 +263,154 @@ async function rewriteEnv(c: V1Container, kind: string, resolver: SyncResolver):
   c.env = out;
 }
 
-/** The identity the sidecar uses for one KeyVaultSync: the pod's own. */
-function sidecarIdentityFor(sync: ResolvedKeyVaultSync, saAnnotations: Record<string, string>): SidecarIdentity {
+/**
+ * The sidecar's Azure environment for one KeyVaultSync: always the pod's own identity, never the
+ * operator's (docs/mount.md "Identity").
+ * @throws PodDeniedError when the pod has no usable identity for it.
+ */
+async function sidecarIdentity(
+  sync: ResolvedKeyVaultSync,
+  ctx: { namespace: string; namespaceLabels: Record<string, string>; saName: string; saAnnotations: Record<string, string> | undefined; view: ClusterView },
+): Promise<{ env: V1EnvVar[]; needsToken: boolean }> {
+  const syncName = sync.name ?? '';
   const authorityHost = AUTHORITY_HOSTS[sync.vault.cloudName];
   const id = sync.identity;
   switch (id.mode) {
     case 'workloadIdentity': {
       // The token is the pod's ServiceAccount's, so the client ID federated with it is the SA's.
-      const clientID = saAnnotations[SA_CLIENT_ID_ANNOTATION] ?? id.clientID;
-      if (clientID === undefined) return { mode: 'imds', clientID: undefined };
-      const tenantID = saAnnotations[SA_TENANT_ID_ANNOTATION] ?? sync.vault.tenantID;
-      return { mode: 'workloadIdentity', clientID, tenantID, authorityHost, tokenFile: `${TOKEN_DIR}/${TOKEN_FILE}` };
+      const sa = ctx.saAnnotations ?? {};
+      const clientID = sa[SA_CLIENT_ID_ANNOTATION] ?? id.clientID;
+      if (clientID === undefined) {
+        throw new PodDeniedError(
+          'IdentityUnavailable',
+          `annotation ${MOUNT_ANNOTATION}: KeyVaultSync "${syncName}" uses workload identity, but the pod's ServiceAccount "${ctx.saName}" has no ${SA_CLIENT_ID_ANNOTATION} annotation and the KeyVaultSync sets no clientID`,
+        );
+      }
+      const tenantID = sa[SA_TENANT_ID_ANNOTATION] ?? sync.vault.tenantID;
+      return {
+        needsToken: true,
+        env: [
+          { name: 'AZURE_CLIENT_ID', value: clientID },
+          ...(tenantID === undefined ? [] : [{ name: 'AZURE_TENANT_ID', value: tenantID }]),
+          { name: 'AZURE_FEDERATED_TOKEN_FILE', value: `${TOKEN_DIR}/${TOKEN_FILE}` },
+          { name: 'AZURE_AUTHORITY_HOST', value: authorityHost },
+        ],
+      };
     }
     case 'podIdentity':
-    case 'managedIdentity':
-      return { mode: 'imds', clientID: id.clientID };
+    case 'managedIdentity': {
+      // The KeyVaultIdentity fence (namespace and vault) is checked here: the sidecar cannot read it.
+      if (id.identityRef === undefined) {
+        throw new PodDeniedError('IdentityUnavailable', `annotation ${MOUNT_ANNOTATION}: KeyVaultSync "${syncName}" must name its KeyVaultIdentity (identity.${id.mode}.identityRef) to be mounted`);
+      }
+      const found = await ctx.view.getKeyVaultIdentity(id.identityRef);
+      if (found.kind !== 'found') {
+        throw new PodDeniedError('IdentityUnavailable', `annotation ${MOUNT_ANNOTATION}: KeyVaultSync "${syncName}" uses KeyVaultIdentity "${id.identityRef}", which ${found.kind === 'missing' ? 'does not exist' : `is invalid: ${found.message}`}`);
+      }
+      const granted: ResolvedKeyVaultIdentity = found.identity;
+      if (granted.spec.type !== id.mode || !grantsNamespace(granted.spec, { name: ctx.namespace, labels: ctx.namespaceLabels }) || !grantsVault(granted.spec, sync.vault)) {
+        throw new PodDeniedError(
+          'IdentityNotGranted',
+          `annotation ${MOUNT_ANNOTATION}: KeyVaultIdentity "${id.identityRef}" does not grant ${id.mode} use in namespace "${ctx.namespace}" for vault ${sync.vault.url}`,
+        );
+      }
+      return { needsToken: false, env: [{ name: 'AZURE_CLIENT_ID', value: id.clientID ?? granted.spec.clientID }] };
+    }
     case 'servicePrincipal':
-      return { mode: 'servicePrincipal', secretName: id.secretName, clientIDKey: id.clientIDKey, clientSecretKey: id.clientSecretKey, tenantID: sync.vault.tenantID, authorityHost };
+      throw new PodDeniedError(
+        'IdentityUnavailable',
+        `annotation ${MOUNT_ANNOTATION}: KeyVaultSync "${syncName}" uses a servicePrincipal, whose secret the sidecar cannot read; use workload identity for mounted KeyVaultSyncs`,
+      );
   }
 }
 
-function identityEnv(identity: SidecarIdentity): V1EnvVar[] {
-  switch (identity.mode) {
-    case 'workloadIdentity':
-      return [
-        { name: 'AZURE_CLIENT_ID', value: identity.clientID },
-        ...(identity.tenantID === undefined ? [] : [{ name: 'AZURE_TENANT_ID', value: identity.tenantID }]),
-        { name: 'AZURE_FEDERATED_TOKEN_FILE', value: identity.tokenFile },
-        { name: 'AZURE_AUTHORITY_HOST', value: identity.authorityHost },
-      ];
-    case 'imds':
-      return identity.clientID === undefined ? [] : [{ name: 'AZURE_CLIENT_ID', value: identity.clientID }];
-    case 'servicePrincipal':
-      return [
-        { name: 'AZURE_CLIENT_ID', valueFrom: { secretKeyRef: { name: identity.secretName, key: identity.clientIDKey } } },
-        { name: 'AZURE_CLIENT_SECRET', valueFrom: { secretKeyRef: { name: identity.secretName, key: identity.clientSecretKey } } },
-        ...(identity.tenantID === undefined ? [] : [{ name: 'AZURE_TENANT_ID', value: identity.tenantID }]),
-        { name: 'AZURE_AUTHORITY_HOST', value: identity.authorityHost },
-      ];
-  }
+/** What `kvsync mount --spec-json` gets: the stored KeyVaultSync without status or server fields. */
+function specForSidecar(object: unknown, sync: ResolvedKeyVaultSync, namespace: string): string {
+  const spec = typeof object === 'object' && object !== null && 'spec' in object ? (object).spec : undefined;
+  return JSON.stringify({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: sync.name, namespace }, spec });
 }
 
-/** Reads the pod's mount annotations, resolves the KeyVaultSyncs and adds volume, sidecar and mounts. */
-async function addMount(pod: V1Pod & { spec: NonNullable<V1Pod['spec']> }, namespace: string, value: string, resolver: SyncResolver, view: ClusterView, opts: MutationOptions): Promise<void> {
+/** Our sidecars: `kvsync-mount`, or `kvsync-mount-<kvs>` when several KeyVaultSyncs are mounted. */
+function isSidecar(c: V1Container): boolean {
+  return c.name === SIDECAR_NAME || c.name.startsWith(`${SIDECAR_NAME}-`);
+}
+
+/**
+ * Reads the pod's mount annotations, resolves the KeyVaultSyncs and adds the volume, one sidecar per
+ * KeyVaultSync (`kvsync mount` writes one KeyVaultSync per directory; with several, each gets the
+ * subdirectory `<mount-path>/<name>`), the token volume, and the read-only mounts.
+ */
+async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, resolver: SyncResolver, view: ClusterView, opts: MutationOptions): Promise<void> {
   const spec = pod.spec;
+  const namespace = req.namespace;
   const annotations = pod.metadata?.annotations ?? {};
-  const mountPath = (annotations[MOUNT_PATH_ANNOTATION] ?? DEFAULT_MOUNT_PATH).trim();
+  const mountPath = (annotations[MOUNT_PATH_ANNOTATION] ?? DEFAULT_MOUNT_PATH).trim().replace(/(.)\/+$/, '$1');
   if (!mountPath.startsWith('/') || mountPath.includes(':') || mountPath.split('/').includes('..')) {
     throw new PodDeniedError('InvalidReference', `annotation ${MOUNT_PATH_ANNOTATION}: "${mountPath}" must be an absolute path without ".." or ":"`);
   }
-  const syncs: ResolvedKeyVaultSync[] = [];
-  for (const ref of syncNamesOf(MOUNT_ANNOTATION, value)) {
-    syncs.push(await resolver.get(ref.name, ref.namespace, `annotation ${MOUNT_ANNOTATION}`));
-  }
-  // One flat directory, like a CSI volume: two objects with the same file name cannot both be there.
-  const fileOwner = new Map<string, string>();
-  for (const s of syncs) {
-    for (const o of s.objects) {
-      const other = fileOwner.get(o.outputName);
-      if (other !== undefined && other !== s.name) {
-        throw new PodDeniedError('MountConflict', `annotation ${MOUNT_ANNOTATION}: KeyVaultSyncs "${other}" and "${s.name ?? ''}" both write the file "${o.outputName}"`);
-      }
-      fileOwner.set(o.outputName, s.name ?? '');
-    }
-  }
+  const refs = syncNamesOf(MOUNT_ANNOTATION, value);
+  const several = refs.length > 1;
   const saName = spec.serviceAccountName ?? 'default';
-  const saAnnotations = (await view.getServiceAccountAnnotations(namespace, saName)) ?? {};
-  const identities = syncs.map((s) => sidecarIdentityFor(s, saAnnotations));
-  const identity = identities[0];
-  if (identity === undefined) throw new PodDeniedError('InvalidReference', `annotation ${MOUNT_ANNOTATION} names no KeyVaultSync`);
-  if (identities.some((i) => JSON.stringify(i) !== JSON.stringify(identity))) {
-    throw new PodDeniedError('MountConflict', `annotation ${MOUNT_ANNOTATION}: the KeyVaultSyncs ${syncs.map((s) => `"${s.name ?? ''}"`).join(', ')} need different identities; one sidecar has one identity`);
-  }
-
+  const saAnnotations = await view.getServiceAccountAnnotations(namespace, saName);
   const podSc = spec.securityContext ?? {};
-  // Non-root always: the pod's uid when it has a non-root one (so files belong to the app's user).
+  // Non-root always: the pod's uid when it has a non-root one, so the files belong to the app's user.
   const uid = podSc.runAsUser !== undefined && podSc.runAsUser !== 0 ? podSc.runAsUser : DEFAULT_SIDECAR_UID;
   const gid = podSc.runAsGroup !== undefined && podSc.runAsGroup !== 0 ? podSc.runAsGroup : uid;
-  const mountSpec: MountSpec = {
-    apiVersion: 'kvsync.dev/v1alpha1',
-    kind: 'MountSpec',
-    mountPath,
-    owner: { uid, gid, fsGroup: podSc.fsGroup },
-    identity,
-    syncs: syncs.map((s) => ({ name: s.name ?? '', namespace, vault: s.vault, objects: s.objects, refreshIntervalMs: s.refreshIntervalMs })),
-  };
   const command = opts.sidecarCommand ?? ['kvsync'];
-  const check = { exec: { command: [...command, 'mount', '--check', '--mount-path', mountPath] } };
-  const workloadIdentity = identity.mode === 'workloadIdentity';
-  const sidecar: V1Container = {
-    name: SIDECAR_NAME,
-    image: opts.sidecarImage,
-    command,
-    args: ['mount', '--mount-path', mountPath],
-    // Native sidecar: started before the app containers, kept running, stopped after them.
-    restartPolicy: 'Always',
-    env: [{ name: MOUNT_SPEC_ENV, value: JSON.stringify(mountSpec) }, ...identityEnv(identity)],
-    volumeMounts: [
-      { name: SECRETS_VOLUME, mountPath },
-      ...(workloadIdentity ? [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }] : []),
-    ],
-    // The kubelet starts the app containers only once this succeeds: after the first complete write.
-    startupProbe: { ...check, periodSeconds: 1, timeoutSeconds: 5, failureThreshold: 300 },
-    readinessProbe: { ...check, periodSeconds: 10, timeoutSeconds: 5 },
-    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: uid,
-      runAsGroup: gid,
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      privileged: false,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
-  };
+  const basePort = opts.readyPort ?? 9808;
 
-  const init = spec.initContainers ?? [];
-  const at = init.findIndex(isSidecar);
-  if (at >= 0) init[at] = sidecar;
-  else init.unshift(sidecar);
-  spec.initContainers = init;
+  const sidecars: V1Container[] = [];
+  let needsToken = false;
+  for (const [i, ref] of refs.entries()) {
+    const { sync, object } = await resolver.getStored(ref.name, ref.namespace, `annotation ${MOUNT_ANNOTATION}`);
+    const name = several ? `${SIDECAR_NAME}-${ref.name}` : SIDECAR_NAME;
+    if (name.length > 63) throw new PodDeniedError('MountConflict', `annotation ${MOUNT_ANNOTATION}: KeyVaultSync name "${ref.name}" is too long for a container name when several are mounted`);
+    const identity = await sidecarIdentity(sync, { namespace, namespaceLabels: req.namespaceLabels, saName, saAnnotations, view });
+    needsToken ||= identity.needsToken;
+    const dir = several ? `${mountPath === '/' ? '' : mountPath}/${ref.name}` : mountPath;
+    const port = basePort + i;
+    const probe = { httpGet: { path: '/readyz', port } };
+    sidecars.push({
+      name,
+      image: opts.sidecarImage,
+      command,
+      args: ['mount', '--spec-json', specForSidecar(object, sync, namespace), '--dir', dir, '--ready-port', String(port)],
+      // Native sidecar: started before the app containers, kept running, stopped after them.
+      restartPolicy: 'Always',
+      env: identity.env,
+      ports: [{ name: `kvsync-ready-${i}`, containerPort: port, protocol: 'TCP' }],
+      volumeMounts: [{ name: SECRETS_VOLUME, mountPath }, ...(identity.needsToken ? [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }] : [])],
+      // The kubelet starts the app containers only once this succeeds: after the first complete write.
+      startupProbe: { ...probe, periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 300 },
+      readinessProbe: { ...probe, periodSeconds: 10, timeoutSeconds: 2 },
+      resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '192Mi' } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: uid,
+        runAsGroup: gid,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        privileged: false,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+    });
+  }
+
+  // Ours first (before the other init containers, so those can read the files too), in order.
+  spec.initContainers = [...sidecars, ...(spec.initContainers ?? []).filter((c) => !isSidecar(c))];
 
   const volumes: V1Volume[] = [
     { name: SECRETS_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: opts.volumeSizeLimit ?? '32Mi' } },
-    ...(workloadIdentity
+    ...(needsToken
       ? [{ name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 3600, path: TOKEN_FILE } }] } }]
       : []),
   ];
-  const existing = spec.volumes ?? [];
+  const existing = (spec.volumes ?? []).filter((v) => v.name !== TOKEN_VOLUME || needsToken);
   for (const v of volumes) {
     const i = existing.findIndex((x) => x.name === v.name);
     if (i >= 0) existing[i] = v;
     else existing.push(v);
-  }
-  if (!workloadIdentity) {
-    const i = existing.findIndex((x) => x.name === TOKEN_VOLUME);
-    if (i >= 0) existing.splice(i, 1);
   }
   spec.volumes = existing;
 
@@ -420,8 +428,11 @@ async function addMount(pod: V1Pod & { spec: NonNullable<V1Pod['spec']> }, names
   }
 }
 
+type PodWithSpec = V1Pod & { spec: NonNullable<V1Pod['spec']> };
+
 /** The mutated copy of the pod. @throws PodDeniedError */
-async function mutated(pod: V1Pod & { spec: NonNullable<V1Pod['spec']> }, namespace: string, view: ClusterView, opts: MutationOptions): Promise<V1Pod & { spec: NonNullable<V1Pod['spec']> }> {
+async function mutated(pod: PodWithSpec, req: MutationRequest, view: ClusterView, opts: MutationOptions): Promise<PodWithSpec> {
+  const namespace = req.namespace;
   const out = structuredClone(pod);
   const resolver = new SyncResolver(view, namespace);
   for (const c of out.spec.containers) await rewriteEnv(c, 'container', resolver);
@@ -442,7 +453,7 @@ async function mutated(pod: V1Pod & { spec: NonNullable<V1Pod['spec']> }, namesp
     }
   }
   const mount = annotations[MOUNT_ANNOTATION];
-  if (mount !== undefined) await addMount(out, namespace, mount, resolver, view, opts);
+  if (mount !== undefined) await addMount(out, req, mount, resolver, view, opts);
   return out;
 }
 
@@ -463,7 +474,7 @@ export async function mutatePod(req: MutationRequest, view: ClusterView, opts: M
   if (!hasSpec(pod)) return { kind: 'untouched', why: 'the pod has no containers' };
   let after: V1Pod & { spec: NonNullable<V1Pod['spec']> };
   try {
-    after = await mutated(pod, req.namespace, view, opts);
+    after = await mutated(pod, req, view, opts);
   } catch (err) {
     if (err instanceof PodDeniedError) return { kind: 'denied', error: err };
     throw err;

@@ -27,11 +27,7 @@ export const TOKEN_VOLUME = 'kvsync-azure-identity-token';
 export const TOKEN_DIR = '/var/run/secrets/azure/tokens';
 export const TOKEN_FILE = 'azure-identity-token';
 export const TOKEN_AUDIENCE = 'api://AzureADTokenExchange';
-/** The env var holding the resolved mount spec (JSON) for `kvsync mount`. */
-export const MOUNT_SPEC_ENV = 'KVSYNC_MOUNT_SPEC';
 
 /** ServiceAccount annotations of Azure Workload Identity. */
 export const SA_CLIENT_ID_ANNOTATION = 'azure.workload.identity/client-id';
 export const SA_TENANT_ID_ANNOTATION = 'azure.workload.identity/tenant-id';
-
-export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com/';

@@ -157,12 +157,9 @@ async function admit(request: AdmissionRequest, opts: WebhookServerOptions, log:
   const pod = request.object as V1Pod;
   const fields = { uid, namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName ?? '', dryRun: request.dryRun === true };
   try {
-    const podLabels = isRecord(pod.metadata?.labels) ? pod.metadata.labels : {};
-    // Read the namespace only when the pod's own label does not already decide.
-    const namespaceLabels =
-      podLabels[INJECT_LABEL] === INJECT_ENABLED || !optedIn(namespace, { [INJECT_LABEL]: INJECT_ENABLED }, {}, opts.mutation.operatorNamespace)
-        ? {}
-        : await opts.view.getNamespaceLabels(namespace);
+    // Namespace labels: the opt-in check, and the KeyVaultIdentity grant of a mounted pod-identity sync.
+    const excluded = !optedIn(namespace, { [INJECT_LABEL]: INJECT_ENABLED }, {}, opts.mutation.operatorNamespace);
+    const namespaceLabels = excluded ? {} : await opts.view.getNamespaceLabels(namespace);
     const result = await mutatePod({ pod, namespace, namespaceLabels }, opts.view, opts.mutation);
     if (result.kind === 'denied') log.info({ ...fields, reason: result.error.reason, message: result.error.message }, 'pod denied');
     else if (result.kind === 'patch' && result.patch.length > 0) log.info({ ...fields, fields: result.patch.map((p) => p.path) }, 'pod mutated');

@@ -135,7 +135,11 @@ describe('pod admission webhook on the real apiserver', () => {
     expect(web?.volumeMounts).toContainEqual({ name: 'kvsync-secrets-store', mountPath: '/mnt/secrets-store', readOnly: true });
     const sidecar = spec?.initContainers?.find((c) => c.name === 'kvsync-mount');
     expect(sidecar?.restartPolicy).toBe('Always');
-    expect(sidecar?.args).toEqual(['mount', '--mount-path', '/mnt/secrets-store']);
+    const args = sidecar?.args ?? [];
+    expect(args.slice(0, 2)).toEqual(['mount', '--spec-json']);
+    expect(JSON.parse(args[2] ?? '{}')).toMatchObject({ kind: 'KeyVaultSync', metadata: { name: 'shop', namespace } });
+    expect(args.slice(3)).toEqual(['--dir', '/mnt/secrets-store', '--ready-port', '9808']);
+    expect(sidecar?.startupProbe?.httpGet).toMatchObject({ path: '/readyz', port: 9808 });
     expect(sidecar?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     expect(sidecar?.env?.find((e) => e.name === 'AZURE_CLIENT_ID')?.value).toBe(CLIENT_ID);
     expect(sidecar?.env?.find((e) => e.name === 'AZURE_TENANT_ID')?.value).toBe(TENANT_ID);

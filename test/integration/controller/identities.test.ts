@@ -64,7 +64,11 @@ describe('kvsync controller identity modes', () => {
     await writeFile(join(dir, 'kube-ca.pem'), ca);
     world = await startWorld({
       servicePrincipals: [{ name: WI_APP, federatedCredentials: [{ issuer, subject: `system:serviceaccount:${ns}:shop` }] }],
-      roleAssignments: [{ principal: WI_APP, role: 'Key Vault Secrets User', vault: VAULT }],
+      // node-identity is the emulator's default managed identity (served by its IMDS).
+      roleAssignments: [
+        { principal: WI_APP, role: 'Key Vault Secrets User', vault: VAULT },
+        { principal: 'node-identity', role: 'Key Vault Secrets User', vault: VAULT },
+      ],
       trustedIssuerCaFiles: [join(dir, 'kube-ca.pem')],
     });
     const clientId = world.emu.config.servicePrincipals.find((p) => p.name === WI_APP)?.clientId ?? '';
@@ -125,5 +129,34 @@ describe('kvsync controller identity modes', () => {
     expect(conditionOf(refused, 'Ready')?.reason).toBe('IdentityNotPermitted');
     expect(conditionOf(refused, 'Ready')?.message).toContain(ns);
     await expect(core.readNamespacedSecret({ name: 'fenced', namespace: ns })).rejects.toMatchObject({ code: 404 });
+  });
+  it('syncs with a managed identity through IMDS when a KeyVaultIdentity grants the namespace and vault', async () => {
+    const granted = `ctl-granted-${Math.random().toString(36).slice(2, 8)}`;
+    const clientId = world.emu.config.managedIdentities[0]?.clientId ?? '';
+    await custom.createClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: 'keyvaultidentities',
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'KeyVaultIdentity',
+        metadata: { name: granted },
+        spec: { type: 'managedIdentity', clientID: clientId, tenantID: world.emu.endpoints.tenantID, allowedNamespaces: { names: [ns] }, allowedVaults: [VAULT] },
+      },
+    });
+    try {
+      await syncs.create(ns, 'mi', {
+        ...syncSpec(world, {
+          objects: [{ name: 'api-token', type: 'secret' }],
+          secretObjects: [{ secretName: 'mi', type: 'Opaque', data: [{ objectName: 'api-token' }] }],
+        }),
+        identity: { managedIdentity: { identityRef: granted } },
+      });
+      await pollUntil(async () => (conditionOf(await syncs.get(ns, 'mi'), 'Ready')?.status === 'True' ? true : undefined), { ...WAIT, description: 'mi Ready=True' });
+      const secret = await core.readNamespacedSecret({ name: 'mi', namespace: ns });
+      expect(Buffer.from(secret.data?.['api-token'] ?? '', 'base64').toString()).toBe('tok-1234');
+    } finally {
+      await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', name: granted });
+    }
   });
 });

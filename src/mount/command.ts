@@ -6,8 +6,9 @@
  * keeps them as files in DIR with kubelet's atomic-writer layout. Needs no Kubernetes API access.
  *
  * The spec is a whole KeyVaultSync (apiVersion, kind, metadata, spec) or just its `spec`, as JSON (or
- * YAML in a file). Exit codes: 0 after SIGTERM/SIGINT, 2 for bad usage, an invalid spec or an identity
- * the sidecar cannot use. Key Vault failures never end the process: they are logged and retried.
+ * YAML in a file). SIGHUP refreshes at once. Exit codes: 0 after SIGTERM/SIGINT, 2 for bad usage, an
+ * invalid spec or an identity the sidecar cannot use. Key Vault failures never end the process: they
+ * are logged and retried.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -39,6 +40,7 @@ into DIR atomically (kubelet layout: ..data symlink, per-file symlinks), refresh
   --ready-port N           serve GET /readyz (200 after the first complete write) and /healthz
   --uid N, --gid N         owner and group (fsGroup) of the files, when running as root
   --log-level LEVEL        pino level (default info)
+SIGHUP refreshes at once; SIGTERM/SIGINT stop (exit 0).
 Identity: workloadIdentity from AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
 AZURE_AUTHORITY_HOST; podIdentity/managedIdentity from IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST).`;
 
@@ -144,8 +146,13 @@ export async function run(argv: string[]): Promise<number> {
     log.info({ signal }, 'stopping');
     stop.abort();
   };
+  const onHangup = (): void => {
+    log.info({ signal: 'SIGHUP' }, 'refreshing now');
+    sidecar.refreshNow();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHangup);
   let server: ReadinessServer | undefined;
   try {
     if (readyPort !== undefined) {
@@ -156,6 +163,7 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHangup);
     await server?.close();
   }
   log.info({}, 'stopped');

@@ -167,6 +167,52 @@ describe('MountSidecar', () => {
   });
 });
 
+describe('MountSidecar.refreshNow', () => {
+  it('ends the wait at once (refreshInterval 0 would otherwise wait forever)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvsync-sidecar-'));
+    try {
+      const sync = resolve({ objects: [{ name: 'a', type: 'secret' }], refreshInterval: '0' });
+      let value = 1;
+      let calls = 0;
+      const sidecar = new MountSidecar({
+        sync,
+        dir,
+        log: new MemoryLog(),
+        fetch: () => {
+          calls++;
+          return Promise.resolve({ fetched: fetched(sync, { a: String(value) }), failures: [] });
+        },
+      });
+      const stop = new AbortController();
+      const running = sidecar.run(stop.signal);
+      const until = async (cond: () => boolean): Promise<void> => {
+        const deadline = Date.now() + 5000;
+        while (!cond()) {
+          if (Date.now() > deadline) throw new Error('timed out');
+          await new Promise((res) => setTimeout(res, 5));
+        }
+      };
+      await until(() => readOr(join(dir, 'a')) === '1');
+      value = 2;
+      sidecar.refreshNow();
+      await until(() => readOr(join(dir, 'a')) === '2');
+      expect(calls).toBe(2);
+      stop.abort();
+      await running;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function readOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 describe('podCredential', () => {
   const env = defaultAzureEnvironment();
   it('workload identity from the standard environment; names what is missing', () => {

@@ -10,6 +10,7 @@
  * - A failed round (Key Vault unreachable, denied, throttled, a bad object) leaves the last good files
  *   untouched and is retried with exponential backoff, capped by the refresh interval. Only reasons and
  *   object names are logged, never a value.
+ * - refreshNow() (SIGHUP) starts a round at once.
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -51,6 +52,10 @@ export class MountSidecar {
   readonly #opts: MountSidecarOptions;
   #ready = false;
   #failures = 0;
+  /** Aborted by refreshNow() to cut the current wait short. */
+  #wake: AbortController | undefined;
+  /** refreshNow() during a round: run another one right after it. */
+  #again = false;
 
   constructor(opts: MountSidecarOptions) {
     this.#opts = opts;
@@ -112,18 +117,51 @@ export class MountSidecar {
     return Math.round(Math.min(base, cap) * (1 + 0.1 * random()));
   }
 
+  /** Starts a round now (SIGHUP): ends the current wait, or queues one round after the running one. */
+  refreshNow(): void {
+    if (this.#wake !== undefined) this.#wake.abort();
+    else this.#again = true;
+  }
+
   /** Runs rounds until `signal` aborts; resolves then (the current round is finished first). */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       const outcome = await this.syncOnce();
       if (signal.aborted) return;
+      if (this.#again) {
+        this.#again = false;
+        continue;
+      }
       const delay = this.nextDelayMs(outcome.ok);
+      const wake = new AbortController();
+      this.#wake = wake;
+      const either = AbortSignal.any([signal, wake.signal]);
       try {
-        if (delay === undefined) await new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
-        else await sleep(delay, undefined, { signal });
+        await (delay === undefined ? waitUntilAborted(either) : sleep(delay, undefined, { signal: either }));
       } catch {
-        return; // aborted
+        if (signal.aborted) return; // stopped; otherwise woken by refreshNow()
+      } finally {
+        this.#wake = undefined;
       }
     }
   }
+}
+
+/**
+ * Rejects when `signal` aborts. A ref'd timer keeps the process alive meanwhile: a pending promise alone
+ * does not, and a fetch-once sidecar would otherwise exit after its first write. The timer's closure
+ * also holds `signal` strongly (a signal from AbortSignal.any is otherwise only weakly held).
+ */
+function waitUntilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((_, reject) => {
+    const keepAlive = setInterval(() => signal.aborted, 1 << 30);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(keepAlive);
+        reject(new Error('aborted'));
+      },
+      { once: true },
+    );
+  });
 }

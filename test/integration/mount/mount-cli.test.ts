@@ -2,12 +2,13 @@
  * `kvsync mount` as the sidecar runs it: a spawned `node src/cli.ts mount` against the real emulator,
  * authenticating with pod identity through the emulator's IMDS (AZURE_CLIENT_ID of its managed identity).
  * Files appear with the right contents and modes; a new secret version shows up after a refresh; an
- * outage injected through the admin faults leaves the old files; SIGTERM exits 0.
+ * outage injected through the admin faults leaves the old files; a concurrent reader never sees a
+ * partial or mixed set during 100 rotations; SIGTERM exits 0.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -48,13 +49,13 @@ function startMount(args: string[], env: NodeJS.ProcessEnv): Sidecar {
   return { child, lines, exit };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+async function waitFor<T>(what: string | (() => string), probe: () => T | undefined | false, timeoutMs = 30_000, pollMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
     if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
@@ -95,7 +96,10 @@ beforeAll(async () => {
       vaults: [
         {
           name: 'devkv',
-          secrets: [{ name: 'db-password', value: PASSWORD_V1 }],
+          secrets: [
+            { name: 'db-password', value: PASSWORD_V1 },
+            { name: 'gen', value: '1' },
+          ],
           certificates: [{ name: 'web-tls', issuer: 'EmulatorTestCA', subject: 'CN=shop.example', dnsNames: ['shop.example'] }],
         },
       ],
@@ -202,6 +206,79 @@ describe('kvsync mount against the emulator (pod identity via IMDS)', () => {
       if (sidecar.child.exitCode === null) sidecar.child.kill('SIGKILL');
     }
   }, 150_000);
+
+  it('a concurrent reader never observes a partial or mixed set during 100 rotations (SIGHUP-driven)', async () => {
+    const { secrets } = clientsFor(emu);
+    await secrets.setSecret('gen', '2');
+    const dir = join(work, 'rotations');
+    const readyFile = join(work, 'rotations-ready');
+    // Two objects from one secret: "current" and "history/0|1" (newest two versions). In every
+    // generation N: current = history/0 = N and history/1 = N-1, so a mixed set is detectable.
+    const spec = {
+      vault: { name: 'devkv', tenantID: emu.endpoints.tenantID },
+      identity: { podIdentity: { identityRef: 'pod-identity' } },
+      objects: [
+        { name: 'gen', type: 'secret', alias: 'current' },
+        { name: 'gen', type: 'secret', alias: 'history', versionHistory: 2 },
+      ],
+      refreshInterval: '0',
+    };
+    const clientId = emu.config.managedIdentities.find((m) => m.name === 'pod-identity')?.clientId ?? '';
+    const sidecar = startMount(['--spec-json', JSON.stringify(spec), '--dir', dir, '--azure-endpoints', join(work, 'state', 'endpoints.json'), '--ready-file', readyFile], { AZURE_CLIENT_ID: clientId });
+    try {
+      await waitFor('the ready file', () => existsSync(readyFile), 45_000);
+      expect(readFileSync(join(dir, 'current'), 'utf8')).toBe('2');
+
+      const failures: string[] = [];
+      const seen = new Set<number>();
+      let snapshots = 0;
+      let retries = 0;
+      let driving = true;
+      const num = (text: string, what: string): number => {
+        if (!/^\d+$/.test(text)) throw new Error(`partial ${what}: ${JSON.stringify(text)}`);
+        return Number(text);
+      };
+      const reader = (async (): Promise<void> => {
+        while (driving) {
+          for (let i = 0; i < 10; i++) {
+            try {
+              const snap = realpathSync(join(dir, '..data'));
+              const current = num(readFileSync(join(snap, 'current'), 'utf8'), 'current');
+              const h0 = num(readFileSync(join(snap, 'history', '0'), 'utf8'), 'history/0');
+              const h1 = num(readFileSync(join(snap, 'history', '1'), 'utf8'), 'history/1');
+              if (current !== h0 || h1 !== h0 - 1) failures.push(`mixed set: current=${current} history/0=${h0} history/1=${h1}`);
+              seen.add(current);
+              snapshots++;
+              num(readFileSync(join(dir, 'current'), 'utf8'), 'current via its symlink');
+            } catch (err) {
+              if (['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) retries++;
+              else failures.push((err as Error).message);
+            }
+          }
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+
+      const started = Date.now();
+      for (let gen = 3; gen <= 102; gen++) {
+        await secrets.setSecret('gen', String(gen));
+        sidecar.child.kill('SIGHUP');
+        await waitFor(() => `generation ${gen} on disk (sidecar: ${sidecar.lines.slice(-3).join(' | ')})`, () => readOr(join(dir, 'current')) === String(gen), 20_000, 5);
+      }
+      const rotationMs = Date.now() - started;
+      driving = false;
+      await reader;
+      console.log(`[mount] 100 rotations through the sidecar in ${rotationMs} ms; reader: ${snapshots} snapshots, ${retries} ENOENT retries, ${seen.size} generations seen`);
+      expect(failures.slice(0, 5)).toEqual([]);
+      expect(snapshots).toBeGreaterThan(100);
+      expect(seen.size).toBeGreaterThan(10);
+      expect(readdirSync(dir).filter((n) => n.startsWith('..2'))).toHaveLength(1);
+      sidecar.child.kill('SIGTERM');
+      expect(await sidecar.exit).toBe(0);
+    } finally {
+      if (sidecar.child.exitCode === null) sidecar.child.kill('SIGKILL');
+    }
+  }, 180_000);
 
   it('exits 2 for an invalid spec and for a servicePrincipal identity, naming the reason', async () => {
     const bad = startMount(['--spec-json', '{"vault":{"name":"devkv"},"objects":"nope"}', '--dir', join(work, 'bad')], {});

@@ -1,14 +1,16 @@
 /**
  * `kvsync dev control-plane --kubeconfig FILE`: a local etcd + kube-apiserver + kube-controller-manager
  * until SIGINT/SIGTERM.
- * `kvsync dev` (`npm run dev`): the first look — the control plane with kvsync's CRDs installed and
- * the Key Vault emulator beside it, with the commands to poke at them, until Ctrl-C.
+ * `kvsync dev` (`npm run dev`): the first look — control plane, CRDs, Key Vault emulator, the
+ * controller and a sample KeyVaultSync synced into a TLS and an Opaque Secret, then a rotation
+ * (src/dev/demo.ts). It stops everything and exits unless `--keep` is given.
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
 import { startControlPlane, type RunningControlPlane } from './control-plane.ts';
 import { ensureKubeBinaries } from './kube-binaries.ts';
+import { runDemo } from './demo.ts';
 
 const help = `usage:
   kvsync dev control-plane --kubeconfig FILE [--apiserver-port N] [--keep-state]
@@ -16,9 +18,11 @@ const help = `usage:
       writes an admin kubeconfig to FILE, prints the server URL and version, and runs until SIGINT/SIGTERM.
   kvsync dev build
       Builds (or finds in the cache) the control-plane binaries and prints their folder.
-  kvsync dev [--kubeconfig FILE]
-      The local first look: control plane with the kvsync CRDs (default kubeconfig .cache/dev/kubeconfig)
-      and the Key Vault emulator (state in .cache/dev/emulator), until Ctrl-C.`;
+  kvsync dev [--keep] [--kubeconfig FILE]
+      The first look: control plane (default kubeconfig .cache/dev/kubeconfig), kvsync CRDs, the Key Vault
+      emulator (samples/emulator.yaml; state in .cache/dev/emulator), the controller, samples/shop.yaml synced
+      into a kubernetes.io/tls and an Opaque Secret, then a rotation. Exits when done; --keep leaves it all
+      running until Ctrl-C.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -28,6 +32,7 @@ export async function run(argv: string[]): Promise<number> {
       kubeconfig: { type: 'string' },
       'apiserver-port': { type: 'string' },
       'keep-state': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -78,10 +83,21 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`try: ${cp.binaries.paths.kubectl} --kubeconfig ${cp.kubeconfigPath} get --raw /version`);
   if (sub === undefined) {
     try {
-      stops.unshift(await startDevExtras(cp));
+      const stateDir = resolve('.cache/dev/emulator');
+      const demo = await runDemo(cp, stateDir, (line) => console.log(line));
+      stops.unshift(() => demo.stop());
+      console.log(`kvsync dev: the demo worked: a KeyVaultSync synced a certificate and a secret from Key Vault, then followed a rotation.`);
+      if (!values.keep) {
+        console.log('kvsync dev: stopping (run `npm run dev -- --keep` to leave everything running)');
+        for (const stop of stops) await stop();
+        return 0;
+      }
+      console.log(`  kubectl --kubeconfig ${cp.kubeconfigPath} -n shop get keyvaultsyncs,secrets`);
+      console.log(`  emulator endpoints: ${join(stateDir, 'endpoints.json')}`);
     } catch (err) {
-      await cp.stop();
-      throw err;
+      for (const stop of stops) await stop().catch(() => {});
+      console.error(`kvsync dev: the demo failed: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
     }
   }
   console.log('stop with Ctrl-C (SIGINT) or SIGTERM');
@@ -115,22 +131,4 @@ async function buildOnly(): Promise<number> {
     }
     throw err;
   }
-}
-
-/** The CRDs and the Key Vault emulator; returns how to stop the emulator. */
-async function startDevExtras(cp: RunningControlPlane): Promise<() => Promise<void>> {
-  const [{ KubeConfig }, { installCrds }, { startEmulator }] = await Promise.all([
-    import('@kubernetes/client-node'),
-    import('../api/install.ts'),
-    import('../emulator/server.ts'),
-  ]);
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
-  await installCrds(kc);
-  console.log('kvsync CRDs installed: keyvaultsyncs.kvsync.dev, keyvaultidentities.kvsync.dev');
-  const stateDir = resolve('.cache/dev/emulator');
-  const emulator = await startEmulator({ stateDir, log: (line) => console.error(`kvsync dev: emulator: ${line}`) });
-  console.log(`Key Vault emulator: vaults ${Object.values(emulator.endpoints.vaults).join(', ')}`);
-  console.log(`  endpoints: ${join(stateDir, 'endpoints.json')} (CA ${emulator.endpoints.caFile}, Entra ID ${emulator.endpoints.authorityHost}, IMDS ${emulator.endpoints.imdsEndpoint})`);
-  return () => emulator.stop();
 }

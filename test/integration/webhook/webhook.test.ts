@@ -200,4 +200,18 @@ describe('pod admission webhook on the real apiserver', () => {
     const replica = new SecretCertificateManager({ kc, namespace: operatorNamespace, secretName: 'kvsync-webhook-tls', webhookConfigurationName: configName, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
     expect((await replica.ensure()).certPem).toBe(rotated.certPem);
   });
+
+  it('several replicas starting at once end up serving one certificate (create-or-read with optimistic concurrency)', async () => {
+    const replicas = Array.from({ length: 3 }, () => new SecretCertificateManager({ kc, namespace: operatorNamespace, secretName: 'kvsync-webhook-race', webhookConfigurationName: undefined, dnsNames: ['localhost'] }));
+    const got = await Promise.all(replicas.map((r) => r.ensure()));
+    expect(new Set(got.map((c) => c.certPem)).size).toBe(1);
+    // And when they all decide to renew at once, they still agree afterwards.
+    const renewed = await Promise.all(replicas.map((r) => r.ensure('leaf')));
+    const stored = await core.readNamespacedSecret({ namespace: operatorNamespace, name: 'kvsync-webhook-race' });
+    const storedCert = Buffer.from(stored.data?.['tls.crt'] ?? '', 'base64').toString('utf8');
+    expect(storedCert).not.toBe(got[0]?.certPem);
+    const after = await Promise.all(replicas.map((r) => r.ensure()));
+    expect(after.map((c) => c.certPem)).toEqual([storedCert, storedCert, storedCert]);
+    expect(renewed.some((c) => c.certPem === storedCert)).toBe(true);
+  });
 });

@@ -261,6 +261,17 @@ describe('mount sidecar', () => {
     expect(init.map((c) => c.name)).toEqual(['kvsync-mount-shop', 'kvsync-mount-other']);
     expect(init.map((c) => argOf(c, '--dir'))).toEqual(['/mnt/secrets-store/shop', '/mnt/secrets-store/other']);
     expect(init.map((c) => argOf(c, '--ready-port'))).toEqual(['9808', '9809']);
+  });
+
+  it('takes ready ports no container of the pod declares', async () => {
+    const other = keyVaultSync({ vault: { name: 'kv1', tenantID: 't' }, identity: { workloadIdentity: { serviceAccountName: 'x', clientID: CLIENT } }, objects: [{ name: 'x', type: 'secret' }] }, 'other', NS);
+    const after = await patched(
+      pod({ annotations: { 'kvsync.dev/mount': 'shop,other' }, containers: [{ name: 'a', ports: [{ containerPort: 9808 }, { containerPort: 9810 }] }], spec: { serviceAccountName: 'shop' } }),
+      view([shop, other], sa),
+    );
+    const init = after.spec?.initContainers ?? [];
+    expect(init.map((c) => argOf(c, '--ready-port'))).toEqual(['9809', '9811']);
+    expect(init.map((c) => c.startupProbe?.httpGet?.port)).toEqual([9809, 9811]);
     expect(after.spec?.volumes?.map((v) => v.name)).toEqual(['kvsync-secrets-store', 'kvsync-azure-identity-token']);
   });
 

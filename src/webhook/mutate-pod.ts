@@ -71,8 +71,8 @@ export interface MutationOptions {
   /** Size limit of the in-memory volume; default 32Mi (it counts against the pod's memory). */
   volumeSizeLimit?: string;
   /**
-   * Port of the sidecar's `/readyz` (the startupProbe); the n-th sidecar of a pod uses `readyPort + n`.
-   * Default 9808. It must not clash with an app container's port.
+   * First port for the sidecars' `/readyz` (the startupProbe); default 9808. Each sidecar takes the
+   * next port no container of the pod declares.
    */
   readyPort?: number;
 }
@@ -357,7 +357,13 @@ async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, r
   const uid = podSc.runAsUser !== undefined && podSc.runAsUser !== 0 ? podSc.runAsUser : DEFAULT_SIDECAR_UID;
   const gid = podSc.runAsGroup !== undefined && podSc.runAsGroup !== 0 ? podSc.runAsGroup : uid;
   const command = opts.sidecarCommand ?? ['kvsync'];
-  const basePort = opts.readyPort ?? 9808;
+  // Ready ports: from readyPort up, skipping ports the pod's other containers declare (one netns).
+  const taken = new Set([...spec.containers, ...(spec.initContainers ?? []).filter((c) => !isSidecar(c))].flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
+  let nextPort = opts.readyPort ?? 9808;
+  const freePort = (): number => {
+    while (taken.has(nextPort)) nextPort++;
+    return nextPort++;
+  };
 
   const sidecars: V1Container[] = [];
   let needsToken = false;
@@ -368,7 +374,7 @@ async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, r
     const identity = await sidecarIdentity(sync, { namespace, namespaceLabels: req.namespaceLabels, saName, saAnnotations, view });
     needsToken ||= identity.needsToken;
     const dir = several ? `${mountPath === '/' ? '' : mountPath}/${ref.name}` : mountPath;
-    const port = basePort + i;
+    const port = freePort();
     const probe = { httpGet: { path: '/readyz', port } };
     sidecars.push({
       name,

@@ -454,7 +454,7 @@ async function mutated(pod: PodWithSpec, req: MutationRequest, view: ClusterView
         for (const s of sync.secrets) {
           if (!sources.some((x) => x.secretRef?.name === s.name && x.prefix === undefined)) sources.push({ secretRef: { name: s.name } });
         }
-        c.envFrom = sources;
+        if (sources.length > 0) c.envFrom = sources;
       }
     }
   }

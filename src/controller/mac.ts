@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
+import { ControllerError } from './errors.ts';
 
 export const MAC_KEY_SECRET = 'kvsync-mac-key';
 const MAC_KEY_FIELD = 'key';
@@ -32,6 +33,7 @@ export function dataMac(macKey: Buffer, data: Readonly<Record<string, Buffer | s
 /**
  * Reads the MAC key Secret in `namespace`, creating it with 32 random bytes on first start. Two
  * replicas starting together both try to create; the loser of the race reads the winner's key.
+ * @throws ControllerError when the namespace does not exist; the apiserver's error otherwise.
  */
 export async function loadOrCreateMacKey(core: k8s.CoreV1Api, namespace: string): Promise<Buffer> {
   const read = async (): Promise<Buffer | undefined> => {
@@ -61,6 +63,9 @@ export async function loadOrCreateMacKey(core: k8s.CoreV1Api, namespace: string)
     if (err instanceof k8s.ApiException && err.code === 409) {
       const winner = await read();
       if (winner !== undefined) return winner;
+    }
+    if (err instanceof k8s.ApiException && err.code === 404) {
+      throw new ControllerError('InternalError', `the operator namespace "${namespace}" does not exist; create it or pass --namespace`, { cause: err });
     }
     throw err;
   }

@@ -60,6 +60,16 @@ describe('writeAtomically', () => {
     expect(readFileSync(join(dir, 'keep'), 'utf8')).toBe('k2');
   });
 
+  it('recovers when the directory behind ..data vanished, and removes directories left by a crashed write', async () => {
+    const first = await writeAtomically(dir, { a: file('1'), gone: file('g') });
+    rmSync(join(dir, first.dataDir), { recursive: true });
+    mkdirSync(join(dir, '..2020_01_01_00_00_00.000000001'));
+    const second = await writeAtomically(dir, { a: file('1') });
+    expect(second.changed).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(['..data', second.dataDir, 'a'].sort());
+    expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('1');
+  });
+
   it('refuses bad paths and writes nothing', async () => {
     for (const bad of ['', '/etc/passwd', '../x', 'a/../../x', '..data', '..hidden/x', 'a//b', './a', 'a/.', 'x'.repeat(256)]) {
       expect(() => validatePayloadPath(bad), bad).toThrow(AtomicWriterError);

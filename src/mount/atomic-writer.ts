@@ -12,7 +12,8 @@
  * A write: validate every path → compare with what `..data` holds (nothing changed: no write at all) →
  * write a new timestamped directory (per-file mode, owner) and fsync it → point `..data_tmp` at it and
  * rename `..data_tmp` over `..data` (one rename(2): the atomic switch) → create the per-file symlinks of
- * new top-level names → remove the symlinks of names that left → remove the old timestamped directory.
+ * new top-level names → remove the symlinks of names that left → remove the old timestamped directory
+ * (and any a writer that died before its switch left behind).
  *
  * A reader that resolves `..data` once (realpath) and reads every file from that directory sees one
  * complete payload, never a mix; a reader that opens `<dir>/<name>` gets a complete file. The old
@@ -64,6 +65,8 @@ export class AtomicWriterError extends Error {
 
 export const DATA_DIR_LINK = '..data';
 const DATA_DIR_TMP_LINK = '..data_tmp';
+/** The writer's timestamped directories (see timestampedName). */
+const TIMESTAMPED_DIR = /^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d{9}$/;
 const MAX_PATH_LENGTH = 4096;
 const MAX_SEGMENT_LENGTH = 255;
 
@@ -115,6 +118,15 @@ async function currentDataDir(dir: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/** Top-level names in `dir` that are the writer's symlinks `<name> -> ..data/<name>`. */
+async function userVisibleLinks(dir: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isSymbolicLink() && !entry.name.startsWith('..') && (await readlink(join(dir, entry.name))) === posix.join(DATA_DIR_LINK, entry.name)) names.add(entry.name);
+  }
+  return names;
 }
 
 /** Every regular file under `root`, relative (`/`-separated) → {bytes, mode}. */
@@ -203,12 +215,16 @@ export async function writeAtomically(dir: string, payload: Payload, opts: Write
   try {
     await mkdir(dir, { recursive: true });
     const oldDir = await currentDataDir(dir);
-    const oldNames = new Set<string>();
     if (oldDir !== undefined) {
-      const current = await readTree(join(dir, oldDir));
-      if (sameContents(current, payload)) return { changed: false, dataDir: oldDir };
-      for (const p of current.keys()) oldNames.add(topLevelName(p));
+      // A `..data` whose directory vanished (removed by hand) is rewritten, not an error.
+      const current = await readTree(join(dir, oldDir)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+        throw err;
+      });
+      if (current !== undefined && sameContents(current, payload)) return { changed: false, dataDir: oldDir };
     }
+    // The writer's own per-file links (`<name> -> ..data/<name>`) name the previous payload's top level.
+    const oldNames = await userVisibleLinks(dir);
     const newNames = new Set(paths.map(topLevelName));
 
     // A new name must not clash with something the writer did not make.
@@ -246,7 +262,10 @@ export async function writeAtomically(dir: string, payload: Payload, opts: Write
     for (const name of oldNames) {
       if (!newNames.has(name)) await unlink(join(dir, name)).catch(() => undefined);
     }
-    if (oldDir !== undefined && oldDir !== written) await rm(join(dir, oldDir), { recursive: true, force: true });
+    // The previous directory, and any left by a writer that died before its switch.
+    for (const entry of await readdir(dir)) {
+      if (entry !== written && TIMESTAMPED_DIR.test(entry)) await rm(join(dir, entry), { recursive: true, force: true });
+    }
     await fsyncPath(dir);
     return { changed: true, dataDir: written };
   } catch (err) {

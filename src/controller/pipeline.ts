@@ -1,27 +1,15 @@
 /**
- * What the reconciler needs from `src/keyvault`: credential, fetch, render. Declared here as the
- * smallest structural subset of the keyvault engineer's contract (DESIGN issue 4), so the reconciler
- * can be unit-tested with a stand-in and `startController` wires in the real implementation.
+ * What the reconciler needs from `src/keyvault`: credential, fetch, render, as the smallest
+ * structural subset of it, so the reconciler can be unit-tested with a stand-in while
+ * `startController` wires in the real implementation (keyvault-pipeline.ts). The output types are
+ * keyvault's own.
  */
 import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
+import type { SyncFailureReason } from '../keyvault/errors.ts';
+import type { DesiredConfigMap, DesiredSecret } from '../keyvault/outputs.ts';
 
-/** Reasons a sync can fail; a superset of keyvault's SyncFailureReason plus the writer's own. */
-export type FailureReason =
-  | 'VaultAccessDenied'
-  | 'ObjectNotFound'
-  | 'ObjectDisabled'
-  | 'InvalidCertificate'
-  | 'KeyMismatch'
-  | 'IdentityNotPermitted'
-  | 'IdentityNotFound'
-  | 'AuthenticationFailed'
-  | 'Throttled'
-  | 'VaultUnreachable'
-  | 'InvalidSpec'
-  | 'SecretConflict'
-  | 'SecretTooLarge'
-  | 'WriteFailed'
-  | 'InternalError';
+/** Reasons a sync can fail: keyvault's, plus the writer's own. */
+export type FailureReason = SyncFailureReason | 'SecretConflict' | 'SecretTooLarge' | 'WriteFailed' | 'InternalError';
 
 /** keyvault's SyncError, structurally: a message naming the object, never a value. */
 export interface SyncFailure {
@@ -47,22 +35,7 @@ export interface PipelineFetchResult<F extends PipelineFetchedObject = PipelineF
   failures: SyncFailure[];
 }
 
-export interface DesiredSecret {
-  name: string;
-  type: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  creationPolicy: 'Owner' | 'Merge' | 'Orphan';
-  data: Record<string, Buffer>;
-}
-
-export interface DesiredConfigMap {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  creationPolicy: 'Owner' | 'Merge' | 'Orphan';
-  data: Record<string, string>;
-}
+export type { DesiredConfigMap, DesiredSecret };
 
 export interface RenderedOutputs {
   secrets: DesiredSecret[];

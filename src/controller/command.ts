@@ -1,6 +1,8 @@
 /**
  * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--namespace NS]
- *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]`
+ *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
+ *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
+ *   [--webhook-sidecar-image IMAGE]]`
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
  * drained, lease released).
  */
@@ -9,6 +11,8 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController } from './controller.ts';
+import { parseHostPort } from './health.ts';
+import { DEFAULT_SIDECAR_IMAGE, DEFAULT_WEBHOOK_CONFIGURATION_NAME, type ControllerWebhookOptions } from './webhook.ts';
 
 const USAGE = `usage: kvsync controller [flags]
 
@@ -19,7 +23,17 @@ const USAGE = `usage: kvsync controller [flags]
   --health-addr ADDR       /healthz and /readyz (default 127.0.0.1:8081)
   --concurrency N          reconciles at once (default 4)
   --leader-elect BOOL      leader election on a Lease (default true)
-  --log-level LEVEL        pino level (default info)`;
+  --log-level LEVEL        pino level (default info)
+
+  Pod admission webhook (off unless --webhook-addr is given; served on every replica):
+  --webhook-addr ADDR      serve HTTPS on ADDR, e.g. 0.0.0.0:9443
+  --webhook-url URL        the apiserver calls this URL (local runs), e.g. https://127.0.0.1:9443/mutate-pods
+  --webhook-service NAME   ... or this Service in the operator namespace (port 443)
+  --webhook-cert-dir DIR   tls.crt/tls.key (e.g. cert-manager; ca.crt, if present, becomes the CA bundle)
+                           (default: a self-managed CA and certificate in the Secret kvsync-webhook-tls)
+  --webhook-sidecar-image IMAGE
+                           image of the kvsync mount sidecar (default ${DEFAULT_SIDECAR_IMAGE})
+  The MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION_NAME} is created or updated at start.`;
 
 /** Loads the kubeconfig: the flag, else in-cluster when running in a pod, else the usual default. */
 export function loadKubeConfig(file: string | undefined): k8s.KubeConfig {
@@ -36,6 +50,51 @@ function parseBool(v: string, flag: string): boolean {
   throw new RangeError(`${flag}: expected true or false, got "${v}"`);
 }
 
+interface WebhookFlags {
+  'webhook-addr'?: string | undefined;
+  'webhook-url'?: string | undefined;
+  'webhook-service'?: string | undefined;
+  'webhook-cert-dir'?: string | undefined;
+  'webhook-sidecar-image'?: string | undefined;
+}
+
+/**
+ * The webhook flags as {@link ControllerWebhookOptions}; undefined when `--webhook-addr` is absent.
+ * @throws RangeError on an inconsistent or malformed combination
+ */
+export function webhookOptions(flags: WebhookFlags): ControllerWebhookOptions | undefined {
+  const addr = flags['webhook-addr'];
+  const url = flags['webhook-url'];
+  const service = flags['webhook-service'];
+  if (addr === undefined) {
+    const stray = (['webhook-url', 'webhook-service', 'webhook-cert-dir', 'webhook-sidecar-image'] as const).find((f) => flags[f] !== undefined);
+    if (stray !== undefined) throw new RangeError(`--${stray} needs --webhook-addr`);
+    return undefined;
+  }
+  parseHostPort(addr);
+  if ((url === undefined) === (service === undefined)) throw new RangeError('--webhook-addr needs exactly one of --webhook-url and --webhook-service');
+  let endpoint: ControllerWebhookOptions['endpoint'];
+  if (url !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new RangeError(`--webhook-url: not a URL: "${url}"`);
+    }
+    if (parsed.protocol !== 'https:') throw new RangeError('--webhook-url must be an https:// URL');
+    endpoint = { url };
+  } else {
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service ?? '')) throw new RangeError(`--webhook-service: not a Service name: "${service ?? ''}"`);
+    endpoint = { service: service ?? '' };
+  }
+  return {
+    addr,
+    endpoint,
+    ...(flags['webhook-cert-dir'] === undefined ? {} : { certDir: flags['webhook-cert-dir'] }),
+    ...(flags['webhook-sidecar-image'] === undefined ? {} : { sidecarImage: flags['webhook-sidecar-image'] }),
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
@@ -50,6 +109,11 @@ export async function run(argv: string[]): Promise<number> {
         concurrency: { type: 'string', default: '4' },
         'leader-elect': { type: 'string', default: 'true' },
         'log-level': { type: 'string', default: 'info' },
+        'webhook-addr': { type: 'string' },
+        'webhook-url': { type: 'string' },
+        'webhook-service': { type: 'string' },
+        'webhook-cert-dir': { type: 'string' },
+        'webhook-sidecar-image': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -74,6 +138,13 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`kvsync controller: ${(err as Error).message}`);
     return 2;
   }
+  let webhook: ControllerWebhookOptions | undefined;
+  try {
+    webhook = webhookOptions(values);
+  } catch (err) {
+    console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
   const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
   const kc = loadKubeConfig(values.kubeconfig);
   const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
@@ -85,6 +156,7 @@ export async function run(argv: string[]): Promise<number> {
     healthAddr: values['health-addr'],
     concurrency,
     leaderElect,
+    ...(webhook === undefined ? {} : { webhook }),
     log,
   });
   await new Promise<void>((resolve) => {

@@ -19,6 +19,7 @@ import { dataMac, loadOrCreateMacKey } from './mac.ts';
 import type { SyncPipeline } from './pipeline.ts';
 import { KubeStatusWriter, PLURAL, Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
 import { SecretWriter } from './secret-writer.ts';
+import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export const DEFAULT_OPERATOR_NAMESPACE = 'kvsync-system';
@@ -44,6 +45,8 @@ export interface ControllerOptions {
   healthAddr?: string;
   /** Periodic full relist of the informers; default 10 min. */
   relistIntervalMs?: number;
+  /** Serve the pod admission webhook (on every replica, leader or not); none when undefined. */
+  webhook?: ControllerWebhookOptions;
   log?: Logger;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
@@ -54,6 +57,8 @@ export interface RunningController {
   isLeader(): boolean;
   /** Bound health address, when a health server runs. */
   healthAddress: string | undefined;
+  /** The admission webhook, when `webhook` was given. */
+  webhook: ControllerWebhook | undefined;
   /** Stops informers, drains in-flight reconciles, releases the lease. Idempotent. */
   stop(): Promise<void>;
 }
@@ -184,16 +189,31 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   relist.unref();
   let health: HealthServer | undefined;
   if (opts.healthAddr !== undefined) health = await startHealthServer(opts.healthAddr, { ready: () => syncs.synced && identities.synced && secrets.synced });
-  log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address }, 'controller started');
+  let webhook: ControllerWebhook | undefined;
+  if (opts.webhook !== undefined) {
+    try {
+      webhook = await startControllerWebhook(kc, namespace, opts.webhook, log);
+    } catch (err) {
+      clearInterval(relist);
+      await Promise.all([syncs.stop(), identities.stop(), secrets.stop()]);
+      await queue.shutdown();
+      await elector?.stop();
+      await health?.close();
+      throw err;
+    }
+  }
+  log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address, webhookPort: webhook?.port }, 'controller started');
 
   let stopping: Promise<void> | undefined;
   return {
     identity,
     isLeader,
     healthAddress: health?.address,
+    webhook,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(relist);
+        await webhook?.close();
         await Promise.all([syncs.stop(), identities.stop(), secrets.stop()]);
         await queue.shutdown();
         await elector?.stop();

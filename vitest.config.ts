@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     // Stopping the control plane (SIGTERM, then SIGKILL after a grace period) may take a few seconds.
     teardownTimeout: 60_000,
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         test: {

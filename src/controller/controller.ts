@@ -159,6 +159,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     for (const o of syncs.list()) queue.add(keyOf(o));
   };
 
+  let stopping: Promise<void> | undefined;
   let elector: LeaderElector | undefined;
   if (opts.leaderElect !== false) {
     elector = new LeaderElector({
@@ -174,7 +175,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       },
       onStoppedLeading: () => {
         leader = false;
-        log.warn({ identity }, 'lost leadership; stopped writing');
+        // Giving the lease back on shutdown is routine; losing it while running is worth a warning.
+        if (stopping === undefined) log.warn({ identity }, 'lost leadership; stopped writing');
+        else log.info({ identity }, 'released leadership');
       },
       onError: (err) => log.warn({ err: errorSummary(err) }, 'leader election request failed'),
     });
@@ -204,7 +207,6 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   }
   log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address, webhookPort: webhook?.port }, 'controller started');
 
-  let stopping: Promise<void> | undefined;
   return {
     identity,
     isLeader,

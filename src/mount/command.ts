@@ -17,7 +17,6 @@ import { parse as parseYaml } from 'yaml';
 import { API_VERSION } from '../api/crd.ts';
 import { parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
-import { readEndpointsFile } from '../emulator/endpoints.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { fetchObjects } from '../keyvault/fetch.ts';
 import { podCredential } from './credential.ts';
@@ -76,14 +75,6 @@ function intFlag(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-/** A vault given by name only is served by the emulator at the URL its endpoints file lists. */
-function withEmulatorVault(sync: ResolvedKeyVaultSync, vaultUrls: Record<string, string>): ResolvedKeyVaultSync {
-  const name = sync.vault.name;
-  const emulated = name === undefined ? undefined : vaultUrls[name];
-  if (emulated === undefined || sync.vault.url !== `https://${name}.vault.azure.net`) return sync;
-  return { ...sync, vault: { ...sync.vault, url: emulated.replace(/\/+$/, '') } };
-}
-
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
@@ -125,7 +116,6 @@ export async function run(argv: string[]): Promise<number> {
     readyPort = intFlag('ready-port', values['ready-port']);
     const endpointsFile = values['azure-endpoints'];
     const env = await loadAzureEnvironment(endpointsFile === undefined ? {} : { endpointsFile });
-    if (endpointsFile !== undefined) sync = withEmulatorVault(sync, (await readEndpointsFile(endpointsFile)).vaults);
     const { credential, description } = podCredential(sync, env);
     log.info({ vault: sync.vault.url, identity: description, objects: sync.objects.map((o) => o.outputName), dir: values.dir, refreshIntervalMs: sync.refreshIntervalMs }, 'starting');
     sidecar = new MountSidecar({

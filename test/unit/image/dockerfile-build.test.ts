@@ -11,6 +11,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { validate, ValidationSeverity, type ValidatorSettings } from 'dockerfile-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeChain } from '../../../src/pki/test-fixtures.ts';
 
@@ -140,6 +141,30 @@ describe('Dockerfile', () => {
     const copied = (buildStage?.instructions ?? []).filter((i) => i.op === 'COPY').flatMap((i) => parseCopy(i.args).sources);
     expect(copied.length).toBeGreaterThan(0);
     for (const source of copied) expect(admitted).toContain(source);
+  });
+});
+
+describe('Dockerfile lint (dockerfile-utils, the validator of the VS Code Docker language server)', () => {
+  // Every optional check raised to an error; the default checks (syntax, arguments, flags, ports, …) always run.
+  const strict: ValidatorSettings = {
+    deprecatedMaintainer: ValidationSeverity.ERROR,
+    directiveCasing: ValidationSeverity.ERROR,
+    emptyContinuationLine: ValidationSeverity.ERROR,
+    instructionCasing: ValidationSeverity.ERROR,
+    instructionCmdMultiple: ValidationSeverity.ERROR,
+    instructionEntrypointMultiple: ValidationSeverity.ERROR,
+    instructionHealthcheckMultiple: ValidationSeverity.ERROR,
+    instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
+    instructionWorkdirRelative: ValidationSeverity.ERROR,
+  };
+
+  it('reports nothing on the Dockerfile', () => {
+    expect(validate(dockerfile, strict).map((d) => `${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`)).toEqual([]);
+  });
+
+  it('reports a broken Dockerfile (the linter is live)', () => {
+    const broken = 'FROM node:24-bookworm\ncopy a\nWORKDIR app\nEXPOSE http\n';
+    expect(validate(broken, strict).length).toBeGreaterThanOrEqual(3);
   });
 });
 

@@ -16,6 +16,7 @@ import { KeyVaultPipeline } from './keyvault-pipeline.ts';
 import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import { KubeLeaseClient, LeaderElector } from './leader-election.ts';
 import { dataMac, loadOrCreateMacKey } from './mac.ts';
+import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { SyncPipeline } from './pipeline.ts';
 import { KubeStatusWriter, PLURAL, Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
 import { SecretWriter } from './secret-writer.ts';
@@ -59,6 +60,8 @@ export interface RunningController {
   healthAddress: string | undefined;
   /** The admission webhook, when `webhook` was given. */
   webhook: ControllerWebhook | undefined;
+  /** This controller's metrics (also on `/metrics` of the health server). */
+  metrics: ControllerMetrics;
   /** Stops informers, drains in-flight reconciles, releases the lease. Idempotent. */
   stop(): Promise<void>;
 }
@@ -78,6 +81,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   let leader = opts.leaderElect === false;
   const isLeader = (): boolean => leader;
+  const metrics = createControllerMetrics();
   const keyOf = (o: k8s.KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
   const ns = opts.watchNamespace;
@@ -97,7 +101,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         queue.add(keyOf(o));
       }
     },
-    onDelete: (o) => queue.cancel(keyOf(o)),
+    onDelete: (o) => {
+      queue.cancel(keyOf(o));
+      metrics.forgetSync(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
+    },
     onError: (err, restartInMs) => log.warn({ informer: 'keyvaultsyncs', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
   const identities = new ResilientInformer<k8s.KubernetesObject>({
@@ -148,13 +155,16 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     macKey,
     isLeader,
     log,
+    metrics,
   });
   const queue = new WorkQueue({
     concurrency: opts.concurrency ?? 4,
     // A replica that is not the leader drops its work; it enqueues everything when it becomes leader.
     handler: (key) => (isLeader() ? reconciler.reconcile(key) : Promise.resolve({})),
     onError: (key, err) => log.error({ keyVaultSync: key, err: errorSummary(err) }, 'reconcile failed; retrying with backoff'),
+    onWaited: (seconds) => metrics.waited(seconds),
   });
+  metrics.setQueueDepthSource(() => queue.length);
   const enqueueAll = (): void => {
     for (const o of syncs.list()) queue.add(keyOf(o));
   };
@@ -191,7 +201,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   }, opts.relistIntervalMs ?? 10 * 60_000);
   relist.unref();
   let health: HealthServer | undefined;
-  if (opts.healthAddr !== undefined) health = await startHealthServer(opts.healthAddr, { ready: () => syncs.synced && identities.synced && secrets.synced });
+  if (opts.healthAddr !== undefined) health = await startHealthServer(opts.healthAddr, { ready: () => syncs.synced && identities.synced && secrets.synced, metrics: () => metrics.scrape() });
   let webhook: ControllerWebhook | undefined;
   if (opts.webhook !== undefined) {
     try {
@@ -212,6 +222,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     isLeader,
     healthAddress: health?.address,
     webhook,
+    metrics,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(relist);

@@ -1,4 +1,4 @@
-/** `/healthz` (the process serves) and `/readyz` (caches synced) on `--health-addr`. */
+/** `/healthz` (the process serves), `/readyz` (caches synced) and `/metrics` (Prometheus) on `--health-addr`. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -15,7 +15,7 @@ export function parseHostPort(addr: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] ?? '0.0.0.0')), port: Number(m[3]) };
 }
 
-export async function startHealthServer(addr: string, checks: { ready: () => boolean }): Promise<HealthServer> {
+export async function startHealthServer(addr: string, checks: { ready: () => boolean; metrics?: () => Promise<{ contentType: string; body: string }> }): Promise<HealthServer> {
   const { host, port } = parseHostPort(addr);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -24,6 +24,11 @@ export async function startHealthServer(addr: string, checks: { ready: () => boo
     } else if (path === '/readyz') {
       const ready = checks.ready();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok' : 'caches not synced');
+    } else if (path === '/metrics' && checks.metrics !== undefined) {
+      checks.metrics().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        () => res.writeHead(500, { 'content-type': 'text/plain' }).end('collecting metrics failed'),
+      );
     } else {
       res.writeHead(404).end();
     }

@@ -10,10 +10,11 @@ import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api
 import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
 import { findCondition } from './conditions.ts';
 import { dataMac } from './mac.ts';
+import type { SyncMetrics } from './metrics.ts';
 import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import { isSyncFailure, type PipelineFetchResult, type SyncFailure, type SyncPipeline } from './pipeline.ts';
-import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
+import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
 import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { READY, failureStatus, successStatus, type StatusPatch } from './status.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
@@ -49,12 +50,30 @@ export interface ReconcilerDeps {
   isLeader(): boolean;
   log: Logger;
   now?: () => Date;
+  /** Sync counter, duration and certificate expiry; none when undefined. */
+  metrics?: SyncMetrics | undefined;
 }
 
 /** Splits a queue key `namespace/name`. */
 export function splitKey(key: string): { namespace: string; name: string } {
   const i = key.indexOf('/');
   return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/**
+ * Expiry per Key Vault object name of the certificates among the fetched objects (current or pinned
+ * version only): the leaf's notAfter when the certificate was parsed, else Key Vault's `expires`.
+ */
+export function certificateExpiries(fetched: readonly PipelineFetchedObject[]): Map<string, Date> {
+  const out = new Map<string, Date>();
+  for (const f of fetched) {
+    if ((f.historyIndex ?? 0) !== 0) continue;
+    const material = (f as { material?: { kind?: unknown; bundle?: { leaf?: { notAfter?: unknown } } } }).material;
+    const notAfter = material?.kind === 'certificate' ? material.bundle?.leaf?.notAfter : undefined;
+    if (notAfter instanceof Date) out.set(f.object.name, notAfter);
+    else if ((f.object.type === 'certificate' || f.object.type === 'cert') && f.expiresOn !== undefined) out.set(f.object.name, f.expiresOn);
+  }
+  return out;
 }
 
 /** Failures that concern optional objects are tolerated; any other fails the sync. */
@@ -78,10 +97,23 @@ export class Reconciler {
   }
 
   async reconcile(key: string): Promise<QueueResult> {
+    const started = performance.now();
+    const outcome: { result?: string } = {};
+    try {
+      return await this.#reconcile(key, outcome);
+    } finally {
+      if (outcome.result !== undefined) this.#d.metrics?.syncFinished(outcome.result, (performance.now() - started) / 1000);
+    }
+  }
+
+  async #reconcile(key: string, outcome: { result?: string }): Promise<QueueResult> {
     const { namespace, name } = splitKey(key);
     const obj = this.#d.getSync(namespace, name);
     // Gone or going: owned Secrets are the garbage collector's.
-    if (obj === undefined || obj.metadata?.deletionTimestamp !== undefined) return {};
+    if (obj === undefined || obj.metadata?.deletionTimestamp !== undefined) {
+      this.#d.metrics?.forgetSync(namespace, name);
+      return {};
+    }
     const uid = obj.metadata?.uid ?? '';
     const generation = obj.metadata?.generation;
     const target: EventTarget = { name, namespace, uid, resourceVersion: obj.metadata?.resourceVersion };
@@ -90,6 +122,7 @@ export class Reconciler {
     const parsed = parseKeyVaultSync(obj);
     if (!parsed.ok) {
       // No retry: a new generation (an edit) brings the object back to the queue.
+      outcome.result = 'InvalidSpec';
       await this.#fail(obj, target, generation, 'InvalidSpec', parsed.error.message, log);
       return {};
     }
@@ -122,6 +155,8 @@ export class Reconciler {
       }
       const status = successStatus(obj.status, { generation, now: this.#now(), fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
       await this.#patchStatus(namespace, name, status);
+      outcome.result = 'success';
+      this.#d.metrics?.setCertificateExpiries(namespace, name, certificateExpiries(result.fetched));
       const wasReady = findCondition(obj.status?.conditions, READY)?.status === 'True';
       if (changed.length > 0) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);
       else if (!wasReady) await this.#d.events.record(target, 'Normal', 'Synced', 'all outputs up to date');
@@ -132,6 +167,7 @@ export class Reconciler {
       const reason = isSyncFailure(err) ? err.reason : 'InternalError';
       const message = isSyncFailure(err) ? err.message : `unexpected error: ${err instanceof Error ? err.name : 'unknown'}`;
       if (!isSyncFailure(err)) log.error({ errName: err instanceof Error ? err.name : typeof err }, 'unexpected reconcile error');
+      outcome.result ??= reason;
       await this.#fail(obj, target, generation, reason, message, log);
       const retryAfterMs = isSyncFailure(err) ? err.retryAfterMs : undefined;
       return { retry: { retryAfterMs } };

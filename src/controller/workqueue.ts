@@ -24,15 +24,19 @@ export interface WorkQueueOptions {
   maxDelayMs?: number;
   /** Called when a handler throws (the key is then retried with backoff). */
   onError?: (key: string, err: unknown) => void;
+  /** Told how long each key waited between `add` and its handler starting. */
+  onWaited?: (seconds: number) => void;
 }
 
 export class WorkQueue {
-  readonly #opts: Required<Omit<WorkQueueOptions, 'onError'>> & Pick<WorkQueueOptions, 'onError'>;
+  readonly #opts: Required<Omit<WorkQueueOptions, 'onError' | 'onWaited'>> & Pick<WorkQueueOptions, 'onError' | 'onWaited'>;
   /** Keys waiting to run, in order. */
   readonly #queue: string[] = [];
   /** Keys in #queue or waiting to be re-queued once their current run finishes. */
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
+  /** When each dirty key was added (performance.now()), for the wait time. */
+  readonly #addedAt = new Map<string, number>();
   readonly #failures = new Map<string, number>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   readonly #inFlight = new Set<Promise<void>>();
@@ -55,6 +59,7 @@ export class WorkQueue {
     if (this.#shuttingDown) return;
     if (this.#dirty.has(key)) return;
     this.#dirty.add(key);
+    this.#addedAt.set(key, performance.now());
     if (!this.#processing.has(key)) this.#queue.push(key);
     this.#pump();
   }
@@ -123,6 +128,7 @@ export class WorkQueue {
     this.#timers.clear();
     this.#queue.length = 0;
     this.#dirty.clear();
+    this.#addedAt.clear();
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
@@ -132,6 +138,9 @@ export class WorkQueue {
       const key = this.#queue.shift();
       if (key === undefined) break;
       this.#dirty.delete(key);
+      const addedAt = this.#addedAt.get(key);
+      this.#addedAt.delete(key);
+      if (addedAt !== undefined) this.#opts.onWaited?.((performance.now() - addedAt) / 1000);
       this.#processing.add(key);
       const run = this.#run(key).finally(() => {
         this.#inFlight.delete(run);

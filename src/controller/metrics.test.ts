@@ -1,0 +1,116 @@
+/** Metric names and labels after simulated reconciles (reconciler with in-test stand-ins), and `/metrics`. */
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { startHealthServer } from './health.ts';
+import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
+import type { DesiredSecret, PipelineFetchedObject, SyncPipeline } from './pipeline.ts';
+import { Reconciler, certificateExpiries, type KeyVaultSyncObject } from './reconciler.ts';
+import { WorkQueue } from './workqueue.ts';
+
+const EXPIRY = new Date('2027-01-01T00:00:00Z');
+
+class Failure extends Error {
+  readonly reason = 'VaultUnavailable';
+}
+
+function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; present: boolean }): Reconciler {
+  const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 1 } };
+  const pipeline: SyncPipeline = {
+    credentialFor: () => Promise.resolve({ credential: {}, identityKey: 'k' }),
+    fetchObjects: (sync) =>
+      state.fail
+        ? Promise.reject(new Failure('vault down'))
+        : Promise.resolve({ fetched: sync.objects.map((object): PipelineFetchedObject => ({ object, version: 'v1', contentType: undefined, updatedOn: undefined, expiresOn: EXPIRY })), failures: [] }),
+    renderOutputs: (sync) => ({
+      secrets: sync.secrets.map((s): DesiredSecret => ({ name: s.name, type: s.type, labels: {}, annotations: {}, creationPolicy: s.creationPolicy, data: { k: Buffer.from('top-secret-value') } })),
+      configMaps: [],
+    }),
+  };
+  return new Reconciler({
+    getSync: (ns, name) => (state.present && ns === 'shop' && name === 'example' ? obj : undefined),
+    listIdentities: () => [],
+    pipeline,
+    writer: { check: () => Promise.resolve(), applySecret: () => Promise.resolve('created' as const), applyConfigMap: () => Promise.resolve('created' as const) },
+    status: { patchStatus: () => Promise.resolve() },
+    events: { record: () => Promise.resolve() },
+    macKey: Buffer.alloc(32, 1),
+    isLeader: () => true,
+    log: pino({ level: 'silent' }),
+    metrics,
+  });
+}
+
+describe('controller metrics', () => {
+  it('counts syncs by result, times them, and exports and removes certificate expiry series', async () => {
+    const metrics = createControllerMetrics({ defaultMetrics: false });
+    const state = { fail: false, present: true };
+    const reconciler = reconcilerWith(metrics, state);
+    await reconciler.reconcile('shop/example');
+    state.fail = true;
+    await reconciler.reconcile('shop/example');
+    await reconciler.reconcile('shop/example');
+
+    let text = (await metrics.scrape()).body;
+    expect(text).toContain('kvsync_syncs_total{result="success"} 1');
+    expect(text).toContain('kvsync_syncs_total{result="VaultUnavailable"} 2');
+    expect(text).toContain('kvsync_sync_duration_seconds_count 3');
+    expect(text).toContain(`kvsync_certificate_expiry_timestamp_seconds{namespace="shop",keyvaultsync="example",object="nginx"} ${EXPIRY.getTime() / 1000}`);
+    expect(text).not.toContain('top-secret-value');
+    // Only certificates get an expiry series.
+    const series = text.split('\n').filter((l) => l.startsWith('kvsync_certificate_expiry_timestamp_seconds{'));
+    expect(series.every((l) => l.includes('object="nginx"'))).toBe(true);
+
+    // The KeyVaultSync is gone: its series go too.
+    state.present = false;
+    await reconciler.reconcile('shop/example');
+    text = (await metrics.scrape()).body;
+    expect(text).not.toContain('kvsync_certificate_expiry_timestamp_seconds{');
+    expect(text).toContain('kvsync_sync_duration_seconds_count 3');
+  });
+
+  it('prefers the parsed leaf notAfter and ignores older versions', () => {
+    const leafNotAfter = new Date('2026-12-24T00:00:00Z');
+    const object = { name: 'web', type: 'secret', outputName: 'web' } as PipelineFetchedObject['object'];
+    const current = { object, version: 'v2', contentType: 'application/x-pkcs12', updatedOn: undefined, expiresOn: EXPIRY, historyIndex: 0, material: { kind: 'certificate', bundle: { leaf: { notAfter: leafNotAfter } } } };
+    const older = { ...current, version: 'v1', historyIndex: 1, material: { kind: 'certificate', bundle: { leaf: { notAfter: new Date(0) } } } };
+    expect(certificateExpiries([current, older])).toEqual(new Map([['web', leafNotAfter]]));
+  });
+
+  it('reports queue depth and wait, and serves /metrics with process metrics', async () => {
+    const metrics = createControllerMetrics();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const queue = new WorkQueue({ concurrency: 1, handler: () => gate.then(() => ({})), onWaited: (s) => metrics.waited(s) });
+    metrics.setQueueDepthSource(() => queue.length);
+    queue.add('a');
+    queue.add('b');
+    queue.add('c');
+    queue.start();
+    const server = await startHealthServer('127.0.0.1:0', { ready: () => true, metrics: () => metrics.scrape() });
+    try {
+      const res = await fetch(`http://${server.address}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      const text = await res.text();
+      expect(text).toContain('kvsync_workqueue_depth 2');
+      expect(text).toContain('kvsync_workqueue_wait_seconds_count 1');
+      expect(text).toContain('process_cpu_user_seconds_total');
+      expect(text).toContain('nodejs_heap_size_used_bytes');
+    } finally {
+      release();
+      await queue.shutdown();
+      await server.close();
+    }
+  });
+
+  it('keeps registries apart: two controllers in one process do not clash', async () => {
+    const a = createControllerMetrics();
+    const b = createControllerMetrics();
+    a.syncFinished('success', 0.1);
+    expect((await a.scrape()).body).toContain('kvsync_syncs_total{result="success"} 1');
+    expect((await b.scrape()).body).not.toContain('kvsync_syncs_total{result="success"}');
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * The controller's Prometheus metrics, served on `/metrics` by the health server. Each controller has
+ * its own Registry (never prom-client's global one), so tests and several controllers in one process
+ * do not clash. Labels carry names and reasons only — never a secret value or object content.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the reconciler reports. */
+export interface SyncMetrics {
+  /** One finished sync: `result` is `success` or the failure reason; `seconds` its duration. */
+  syncFinished(result: string, seconds: number): void;
+  /** Replaces the certificate expiry series of one KeyVaultSync (objects absent from `expiries` are removed). */
+  setCertificateExpiries(namespace: string, keyVaultSync: string, expiries: ReadonlyMap<string, Date>): void;
+  /** The KeyVaultSync is gone: its series are removed. */
+  forgetSync(namespace: string, keyVaultSync: string): void;
+}
+
+/** What the work queue reports. */
+export interface QueueMetrics {
+  /** Time a key waited in the queue before a handler picked it up. */
+  waited(seconds: number): void;
+}
+
+export interface ControllerMetrics extends SyncMetrics, QueueMetrics {
+  readonly registry: Registry;
+  /** The queue depth is read at scrape time from this source. */
+  setQueueDepthSource(depth: () => number): void;
+  /** The exposition text and its content type, for `/metrics`. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+}
+
+export const METRIC_NAMES = {
+  syncs: 'kvsync_syncs_total',
+  syncDuration: 'kvsync_sync_duration_seconds',
+  queueDepth: 'kvsync_workqueue_depth',
+  queueWait: 'kvsync_workqueue_wait_seconds',
+  certificateExpiry: 'kvsync_certificate_expiry_timestamp_seconds',
+} as const;
+
+export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {}): ControllerMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const syncs = new Counter({ name: METRIC_NAMES.syncs, help: 'KeyVaultSync reconciles by result (success or the failure reason).', labelNames: ['result'], registers: [registry] });
+  const duration = new Histogram({
+    name: METRIC_NAMES.syncDuration,
+    help: 'Duration of one KeyVaultSync reconcile (fetch, render, write, status), in seconds.',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  let depthSource: () => number = () => 0;
+  new Gauge({
+    name: METRIC_NAMES.queueDepth,
+    help: 'Keys waiting in the work queue (not delayed, not running).',
+    registers: [registry],
+    collect() {
+      this.set(depthSource());
+    },
+  });
+  const wait = new Histogram({
+    name: METRIC_NAMES.queueWait,
+    help: 'Time a key waited in the work queue before being processed, in seconds.',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+    registers: [registry],
+  });
+  const expiry = new Gauge({
+    name: METRIC_NAMES.certificateExpiry,
+    help: 'Expiry (notAfter) of the synced certificate, as a Unix timestamp in seconds.',
+    labelNames: ['namespace', 'keyvaultsync', 'object'],
+    registers: [registry],
+  });
+  /** Objects with an expiry series, per `namespace/name`. */
+  const certObjects = new Map<string, Set<string>>();
+
+  const forgetSync = (namespace: string, keyVaultSync: string): void => {
+    const key = `${namespace}/${keyVaultSync}`;
+    for (const object of certObjects.get(key) ?? []) expiry.remove({ namespace, keyvaultsync: keyVaultSync, object });
+    certObjects.delete(key);
+  };
+
+  return {
+    registry,
+    syncFinished: (result, seconds) => {
+      syncs.inc({ result });
+      duration.observe(seconds);
+    },
+    setCertificateExpiries: (namespace, keyVaultSync, expiries) => {
+      const key = `${namespace}/${keyVaultSync}`;
+      for (const object of certObjects.get(key) ?? []) {
+        if (!expiries.has(object)) expiry.remove({ namespace, keyvaultsync: keyVaultSync, object });
+      }
+      for (const [object, at] of expiries) expiry.set({ namespace, keyvaultsync: keyVaultSync, object }, at.getTime() / 1000);
+      if (expiries.size === 0) certObjects.delete(key);
+      else certObjects.set(key, new Set(expiries.keys()));
+    },
+    forgetSync,
+    waited: (seconds) => wait.observe(seconds),
+    setQueueDepthSource: (depth) => {
+      depthSource = depth;
+    },
+    scrape: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+  };
+}

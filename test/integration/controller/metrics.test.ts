@@ -1,0 +1,102 @@
+/**
+ * `/metrics` of a running controller on the real control plane and emulator: after a real sync the
+ * sync counter, the duration histogram and the certificate expiry gauge are exported, and the expiry
+ * series goes with its KeyVaultSync.
+ */
+import { X509Certificate } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installCrds } from '../../../src/api/install.ts';
+import type { RunningController } from '../../../src/controller/controller.ts';
+import { pollUntil } from '../../../src/util/poll.ts';
+import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
+import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, type TestWorld } from './support.ts';
+
+const WAIT = { timeoutMs: 30_000, intervalMs: 200 };
+
+/** Value of the first series of `name` whose labels contain all of `labels`, from the exposition text. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const set = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) return Number(m[3]);
+  }
+  return undefined;
+}
+
+describe('controller /metrics on the real control plane and emulator', () => {
+  const kc = kubeConfig();
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const syncs = syncApi(kc);
+  let world: TestWorld;
+  let ns = '';
+  let opNs = '';
+  let controller: RunningController;
+  const scrape = async (): Promise<string> => {
+    const res = await fetch(`http://${controller.healthAddress ?? ''}/metrics`);
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+
+  beforeAll(async () => {
+    await installCrds(kc);
+    world = await startWorld();
+    ns = await createTestNamespace(kc, 'metrics');
+    opNs = await createTestNamespace(kc, 'metrics-op');
+    await createCredentialsSecret(kc, ns, world);
+    controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0' });
+  });
+
+  afterAll(async () => {
+    await controller?.stop();
+    await world?.emu.stop();
+    if (ns !== '') await deleteTestNamespace(kc, ns);
+    if (opNs !== '') await deleteTestNamespace(kc, opNs);
+  });
+
+  it('exports the sync counter, duration histogram and certificate expiry after a real sync', async () => {
+    await syncs.create(
+      ns,
+      'web',
+      syncSpec(world, {
+        objects: [
+          { name: 'shop-tls', type: 'certificate' },
+          { name: 'db-password', type: 'secret' },
+        ],
+        secretObjects: [{ secretName: 'web-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'shop-tls' }] }],
+        refreshInterval: '1h',
+      }),
+    );
+    await pollUntil(async () => (conditionOf(await syncs.get(ns, 'web'), 'Ready')?.status === 'True' ? true : undefined), { ...WAIT, description: 'KeyVaultSync web Ready=True' });
+    const text = await pollUntil(async () => {
+      const t = await scrape();
+      return (sample(t, 'kvsync_syncs_total', { result: 'success' }) ?? 0) >= 1 ? t : undefined;
+    }, { ...WAIT, description: 'kvsync_syncs_total{result="success"} ≥ 1' });
+
+    expect(sample(text, 'kvsync_sync_duration_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'kvsync_sync_duration_seconds_sum')).toBeGreaterThan(0);
+    expect(sample(text, 'kvsync_sync_duration_seconds_bucket', { le: '+Inf' })).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'kvsync_workqueue_depth')).toBeGreaterThanOrEqual(0);
+    expect(sample(text, 'kvsync_workqueue_wait_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+
+    // The gauge is the notAfter of the certificate actually written.
+    const tlsSecret = await core.readNamespacedSecret({ name: 'web-tls', namespace: ns });
+    const leaf = new X509Certificate(Buffer.from(tlsSecret.data?.['tls.crt'] ?? '', 'base64'));
+    const expiry = sample(text, 'kvsync_certificate_expiry_timestamp_seconds', { namespace: ns, keyvaultsync: 'web', object: 'shop-tls' });
+    expect(expiry).toBe(new Date(leaf.validTo).getTime() / 1000);
+    expect(text).not.toMatch(/kvsync_certificate_expiry_timestamp_seconds\{[^}]*object="db-password"/);
+    // No secret value anywhere in the exposition.
+    expect(text).not.toContain('correct-horse-battery-staple');
+  });
+
+  it('drops the certificate expiry series when the KeyVaultSync is deleted', async () => {
+    await syncs.delete(ns, 'web');
+    await pollUntil(async () => (sample(await scrape(), 'kvsync_certificate_expiry_timestamp_seconds', { keyvaultsync: 'web' }) === undefined ? true : undefined), {
+      ...WAIT,
+      description: 'expiry series of web removed',
+    });
+  });
+});

@@ -14,6 +14,11 @@ COPY bin/ bin/
 RUN npm run build
 # Drops the devDependencies, among them `node` (a second Node 24 binary from npm), TypeScript, vitest.
 RUN npm prune --omit=dev --no-audit --no-fund
+# `kvsync` on PATH: the admission webhook gives the mount sidecar `command: ["kvsync"]`, which replaces
+# the ENTRYPOINT. Distroless has no /usr/bin/env for bin/kvsync.js's shebang, hence this launcher.
+RUN mkdir -p usr-local-bin \
+ && printf '%s\n' '#!/nodejs/bin/node' 'process.argv[1] = "/app/bin/kvsync.js";' 'import("/app/bin/kvsync.js");' > usr-local-bin/kvsync \
+ && chmod 755 usr-local-bin/kvsync
 
 FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
 WORKDIR /app
@@ -22,6 +27,7 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/bin/ bin/
 COPY --from=build /src/dist/ dist/
 COPY --from=build /src/node_modules/ node_modules/
+COPY --from=build /src/usr-local-bin/kvsync /usr/local/bin/kvsync
 USER 65532:65532
 # The distroless image's entrypoint is node itself; bin/kvsync.js runs dist/cli.js.
 ENTRYPOINT ["/nodejs/bin/node", "/app/bin/kvsync.js"]

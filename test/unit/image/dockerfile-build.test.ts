@@ -131,7 +131,7 @@ describe('Dockerfile', () => {
     // Only artefacts of the build stage reach the runtime image: no source, no build context.
     const finalCopies = (finalStage?.instructions ?? []).filter((i) => i.op === 'COPY' || i.op === 'ADD').map((i) => parseCopy(i.args));
     expect(finalCopies.every((c) => c.from === 'build')).toBe(true);
-    expect(finalCopies.flatMap((c) => c.sources).sort()).toEqual(['/src/bin/', '/src/dist/', '/src/node_modules/', '/src/package.json']);
+    expect(finalCopies.flatMap((c) => c.sources).sort()).toEqual(['/src/bin/', '/src/dist/', '/src/node_modules/', '/src/package.json', '/src/usr-local-bin/kvsync']);
     expect(stages.every((s) => !s.from.endsWith(':latest') && s.from.includes(':'))).toBe(true);
   });
 
@@ -246,6 +246,19 @@ describe('Dockerfile build steps performed in a clean folder', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     for (const command of ['controller', 'mount', 'convert', 'render']) expect(result.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+  });
+
+  it('`kvsync` on PATH (the sidecar\'s command) is a launcher of bin/kvsync.js for the image\'s Node', async () => {
+    const launcher = join(runtimeRoot, 'usr', 'local', 'bin', 'kvsync');
+    expect(statSync(launcher).mode & 0o111).toBe(0o111);
+    const text = readFileSync(launcher, 'utf8');
+    expect(text.split('\n')[0]).toBe('#!/nodejs/bin/node');
+    // Run it with /app mapped to the layout (the shebang's Node is the distroless image's).
+    const mapped = join(work, 'kvsync-launcher');
+    writeFileSync(mapped, text.split('\n').slice(1).join('\n').replaceAll('/app/', `${app}/`));
+    const result = await run(process.execPath, [mapped, 'mount', '--help'], app, { ...env, NODE_ENV: 'production' }, 20_000);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^usage: kvsync mount/m);
   });
 
   it('`kvsync convert --in <PEM bundle>` works from dist/ with production dependencies only', async () => {

@@ -212,6 +212,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await queue.shutdown();
       await elector?.stop();
       await health?.close();
+      metrics.close();
       throw err;
     }
   }
@@ -232,6 +233,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         await elector?.stop();
         leader = false;
         await health?.close();
+        metrics.close();
         log.info({ identity }, 'controller stopped');
       })()),
   };

@@ -2,6 +2,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { keyVaultOperation, keyVaultRequestPolicy } from '../keyvault/request-metrics.ts';
 import { startHealthServer } from './health.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { DesiredSecret, PipelineFetchedObject, SyncPipeline } from './pipeline.ts';
@@ -112,5 +113,31 @@ describe('controller metrics', () => {
     a.syncFinished('success', 0.1);
     expect((await a.scrape()).body).toContain('kvsync_syncs_total{result="success"} 1');
     expect((await b.scrape()).body).not.toContain('kvsync_syncs_total{result="success"}');
+  });
+});
+
+describe('Key Vault request counting', () => {
+  it('names operations without object names or versions', () => {
+    expect(keyVaultOperation('GET', 'https://devkv.vault.azure.net/secrets/db/abc123?api-version=7.5')).toBe('get_secret');
+    expect(keyVaultOperation('GET', 'https://devkv.vault.azure.net/secrets/db/?api-version=7.5')).toBe('get_secret');
+    expect(keyVaultOperation('GET', 'https://devkv.vault.azure.net/secrets/db/versions?api-version=7.5')).toBe('list_secret_versions');
+    expect(keyVaultOperation('GET', 'https://devkv.vault.azure.net/certificates?api-version=7.5')).toBe('list_certificates');
+    expect(keyVaultOperation('GET', 'https://devkv.vault.azure.net/keys/k1')).toBe('get_key');
+    expect(keyVaultOperation('POST', 'https://devkv.vault.azure.net/other')).toBe('post_other');
+  });
+
+  it('counts what the SDK pipeline policy reports, by vault, operation and status', async () => {
+    const metrics = createControllerMetrics({ defaultMetrics: false });
+    const request = (url: string) => ({ method: 'GET', url }) as Parameters<typeof keyVaultRequestPolicy.sendRequest>[0];
+    const respond = (status: number) => () => Promise.resolve({ status }) as ReturnType<Parameters<typeof keyVaultRequestPolicy.sendRequest>[1]>;
+    await keyVaultRequestPolicy.sendRequest(request('https://devkv.vault.azure.net/secrets/db'), respond(401));
+    await keyVaultRequestPolicy.sendRequest(request('https://devkv.vault.azure.net/secrets/db'), respond(200));
+    await keyVaultRequestPolicy.sendRequest(request('https://devkv.vault.azure.net/secrets/db/v2'), respond(200));
+    metrics.close();
+    await keyVaultRequestPolicy.sendRequest(request('https://devkv.vault.azure.net/secrets/db'), respond(200));
+    const text = (await metrics.scrape()).body;
+    expect(text).toContain('kvsync_keyvault_requests_total{vault="devkv",operation="get_secret",status="401"} 1');
+    expect(text).toContain('kvsync_keyvault_requests_total{vault="devkv",operation="get_secret",status="200"} 2');
+    expect(text).not.toContain('db');
   });
 });

@@ -4,6 +4,7 @@
  * do not clash. Labels carry names and reasons only — never a secret value or object content.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { observeKeyVaultRequests } from '../keyvault/request-metrics.ts';
 
 /** What the reconciler reports. */
 export interface SyncMetrics {
@@ -27,6 +28,8 @@ export interface ControllerMetrics extends SyncMetrics, QueueMetrics {
   setQueueDepthSource(depth: () => number): void;
   /** The exposition text and its content type, for `/metrics`. */
   scrape(): Promise<{ contentType: string; body: string }>;
+  /** Stops counting Key Vault requests (the registry stays readable). */
+  close(): void;
 }
 
 export const METRIC_NAMES = {
@@ -35,6 +38,7 @@ export const METRIC_NAMES = {
   queueDepth: 'kvsync_workqueue_depth',
   queueWait: 'kvsync_workqueue_wait_seconds',
   certificateExpiry: 'kvsync_certificate_expiry_timestamp_seconds',
+  keyVaultRequests: 'kvsync_keyvault_requests_total',
 } as const;
 
 export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {}): ControllerMetrics {
@@ -68,6 +72,13 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     labelNames: ['namespace', 'keyvaultsync', 'object'],
     registers: [registry],
   });
+  const requests = new Counter({
+    name: METRIC_NAMES.keyVaultRequests,
+    help: 'HTTP requests sent to Key Vault (retries and auth challenges included) by vault, operation and status code.',
+    labelNames: ['vault', 'operation', 'status'],
+    registers: [registry],
+  });
+  const unsubscribe = observeKeyVaultRequests((r) => requests.inc({ vault: r.vault, operation: r.operation, status: r.status }));
   /** Objects with an expiry series, per `namespace/name`. */
   const certObjects = new Map<string, Set<string>>();
 
@@ -97,6 +108,7 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     setQueueDepthSource: (depth) => {
       depthSource = depth;
     },
+    close: unsubscribe,
     scrape: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
 }

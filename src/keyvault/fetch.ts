@@ -27,6 +27,7 @@ import { bundleFromFile, bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYP
 import type { TlsBundle } from '../pki/bundle.ts';
 import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
 import { SyncError, toSyncError } from './errors.ts';
+import { keyVaultRequestPolicy } from './request-metrics.ts';
 
 /** What was fetched for an object. */
 export type FetchedMaterial =
@@ -83,7 +84,7 @@ function clientsFor(vaultUrl: string, credential: TokenCredential, env: AzureEnv
   let clients = byVault.get(key);
   if (clients === undefined) {
     // No disableChallengeResourceVerification: the SDK checks the challenge's resource against the vault host.
-    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 } };
+    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies: [{ policy: keyVaultRequestPolicy, position: 'perRetry' as const }] };
     clients = { secrets: new SecretClient(vaultUrl, credential, options), certificates: new CertificateClient(vaultUrl, credential, options), keys: new KeyClient(vaultUrl, credential, options) };
     byVault.set(key, clients);
   }

@@ -9,10 +9,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
+import { requestCounts } from '../emulator/kv-support.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
-import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, type TestWorld } from './support.ts';
+import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from './support.ts';
 
 const WAIT = { timeoutMs: 30_000, intervalMs: 200 };
+
+/** Sum of every series of `name` whose labels contain all of `labels`. */
+function total(text: string, name: string, labels: Record<string, string> = {}): number {
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) n += Number(m[3]);
+  }
+  return n;
+}
 
 /** Value of the first series of `name` whose labels contain all of `labels`, from the exposition text. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -90,6 +102,21 @@ describe('controller /metrics on the real control plane and emulator', () => {
     expect(text).not.toMatch(/kvsync_certificate_expiry_timestamp_seconds\{[^}]*object="db-password"/);
     // No secret value anywhere in the exposition.
     expect(text).not.toContain('correct-horse-battery-staple');
+  });
+
+  it('counts the Key Vault requests the emulator saw, by vault, operation and status', async () => {
+    // Only this controller talks to this test's emulator; the refresh interval is 1 h, so the counts settle.
+    const emulated = await pollUntil(async () => {
+      const counts = (await requestCounts(world.emu)).filter((c) => c.vault === VAULT);
+      const seen = counts.reduce((n, c) => n + c.count, 0);
+      return seen > 0 && seen === total(await scrape(), 'kvsync_keyvault_requests_total', { vault: VAULT }) ? counts : undefined;
+    }, { ...WAIT, description: 'kvsync_keyvault_requests_total equal to the emulator request counters' });
+    const text = await scrape();
+    for (const status of new Set(emulated.map((c) => c.status))) {
+      const seen = emulated.filter((c) => c.status === status).reduce((n, c) => n + c.count, 0);
+      expect(total(text, 'kvsync_keyvault_requests_total', { vault: VAULT, status: String(status) })).toBe(seen);
+    }
+    expect(total(text, 'kvsync_keyvault_requests_total', { vault: VAULT, operation: 'get_secret', status: '200' })).toBeGreaterThanOrEqual(2);
   });
 
   it('drops the certificate expiry series when the KeyVaultSync is deleted', async () => {

@@ -202,7 +202,7 @@ describe('Dockerfile build steps performed in a clean folder', () => {
         const started = Date.now();
         const result = await run('sh', ['-c', args], inside(buildRoot, workdir, '.'), env, 150_000);
         steps.push(`${args} (${Date.now() - started} ms)`);
-        if (result.code !== 0) throw new Error(`RUN ${args} exited ${String(result.code)}: ${result.stderr.slice(-2000)}`);
+        if (result.code !== 0) throw new Error(`RUN ${args} exited ${String(result.code)} after ${Date.now() - started} ms\nstdout: ${result.stdout.slice(-1500)}\nstderr: ${result.stderr.slice(-3000)}`);
       } else if (!['ENV', 'ARG', 'LABEL'].includes(op)) {
         throw new Error(`build stage instruction ${op} is not performed by this test`);
       }

@@ -28,6 +28,7 @@ import type { TlsBundle } from '../pki/bundle.ts';
 import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
 import { SyncError, toSyncError } from './errors.ts';
 import { keyVaultRequestPolicy } from './request-metrics.ts';
+import type { ObjectCache } from './object-cache.ts';
 
 /** What was fetched for an object. */
 export type FetchedMaterial =
@@ -64,6 +65,16 @@ export interface FetchOptions {
   concurrency?: number;
   /** Retries of the SDK per request (429 with Retry-After, 5xx, network); default 2. */
   maxRetries?: number;
+  /**
+   * Shares reads between fetches (object-cache.ts): each (vault, object, version, identity) is read once
+   * per flight / TTL. `identityKey` must be the CredentialProvider's key of `credential`.
+   */
+  cache?: {
+    objects: ObjectCache<FetchedVersion>;
+    identityKey: string;
+    /** Results of reads started before this time (the cache's clock) are not used. */
+    notReadBefore?: number;
+  };
 }
 
 interface VaultClients {
@@ -103,7 +114,13 @@ export function isCertificateContentType(contentType: string | undefined): boole
  * `failures` as a SyncError naming the vault and object (optional objects' failures flagged).
  */
 export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, opts: FetchOptions = {}): Promise<FetchResult> {
-  const clients = clientsFor(effectiveVaultUrl(env, sync.vault.url), credential, env, opts.maxRetries ?? 2);
+  const vaultUrl = effectiveVaultUrl(env, sync.vault.url);
+  const clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
+  const cache = opts.cache;
+  const read: ReadVersion =
+    cache === undefined
+      ? (object, version) => fetchVersion(clients, object, version)
+      : (object, version) => cache.objects.get({ vaultUrl, type: object.type, name: object.name, version, identityKey: cache.identityKey }, () => fetchVersion(clients, object, version), cache.notReadBefore === undefined ? {} : { notReadBefore: cache.notReadBefore });
   const vault = sync.vault.name ?? sync.vault.url;
   const fetched: FetchedObject[] = [];
   const failures: SyncError[] = [];
@@ -111,7 +128,7 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
   const worker = async (): Promise<void> => {
     for (let object = queue.shift(); object !== undefined; object = queue.shift()) {
       try {
-        fetched.push(...(await fetchObject(clients, vault, object)));
+        fetched.push(...(await fetchObject(clients, vault, object, read)));
       } catch (err) {
         const failure = toSyncError(err, { vault, object: `${object.type} "${object.name}"`, objectName: object.name });
         failures.push(object.optional ? failure.asOptional() : failure);
@@ -125,17 +142,21 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
   return { fetched, failures };
 }
 
-async function fetchObject(clients: VaultClients, vault: string, object: ResolvedObject): Promise<FetchedObject[]> {
+type ReadVersion = (object: ResolvedObject, version: string | undefined) => Promise<FetchedVersion>;
+
+async function fetchObject(clients: VaultClients, vault: string, object: ResolvedObject, read: ReadVersion): Promise<FetchedObject[]> {
   const versions = object.version === undefined && object.versionHistory > 1 ? await newestVersions(clients, object) : [object.version];
   if (versions.length === 0) throw new SyncError('ObjectNotFound', `${object.type} "${object.name}" in vault "${vault}" has no enabled versions`, { object: object.name });
   const results: FetchedObject[] = [];
   for (const [historyIndex, version] of versions.entries()) {
-    results.push({ ...(await fetchVersion(clients, object, version)), object, historyIndex });
+    results.push({ ...(await read(object, version)), object, historyIndex });
   }
   return results;
 }
 
-type Fetched = Omit<FetchedObject, 'object' | 'historyIndex'>;
+/** One version as read from Key Vault (what object-cache.ts keeps). */
+export type FetchedVersion = Omit<FetchedObject, 'object' | 'historyIndex'>;
+type Fetched = FetchedVersion;
 
 async function newestVersions(clients: VaultClients, object: ResolvedObject): Promise<string[]> {
   const all: { version: string; createdOn: number; listed: number }[] = [];

@@ -244,11 +244,19 @@ describe('kvsync controller on the real control plane and emulator', () => {
   });
 
   it('reports Throttled while the vault answers 429, then recovers', async () => {
+    // An object no other KeyVaultSync reads: a recent read of a shared one would be served from the
+    // controller's object cache (docs/operator.md, "One read per object") without reaching the vault.
+    const vaultAdmin = new ClientSecretCredential(world.emu.endpoints.tenantID, world.emu.endpoints.admin.clientID, world.emu.endpoints.admin.clientSecret, {
+      authorityHost: world.emu.endpoints.authorityHost,
+      disableInstanceDiscovery: true,
+      tlsOptions: { ca: world.emu.caPem },
+    });
+    await new SecretClient(world.emu.endpoints.vaults[VAULT] ?? '', vaultAdmin, { agent: emulatorAgent(world.emu.endpoints, world.emu.caPem) }).setSecret('busy-token', 'tok-busy');
     const fault = await admin(world.emu, 'POST', '/faults', { vault: VAULT, operation: 'getSecret', status: 429, retryAfterSeconds: 1, durationSeconds: 4 });
     expect(fault.status).toBe(201);
     await syncs.create(ns, 'busy', syncSpec(world, {
-      objects: [{ name: 'api-token', type: 'secret' }],
-      secretObjects: [{ secretName: 'busy', type: 'Opaque', data: [{ objectName: 'api-token' }] }],
+      objects: [{ name: 'busy-token', type: 'secret' }],
+      secretObjects: [{ secretName: 'busy', type: 'Opaque', data: [{ objectName: 'busy-token' }] }],
     }));
     await pollUntil(async () => (conditionOf(await syncs.get(ns, 'busy'), 'Ready')?.reason === 'Throttled' ? true : undefined), { ...WAIT, description: 'busy Throttled' });
     await waitReady('busy');

@@ -10,14 +10,13 @@ import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, SYNC_LABEL } from '../../../src/controller/labels.ts';
 import { emulatorAgent } from '../../../src/emulator/client-options.ts';
 import { admin } from '../emulator/kv-support.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
-import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '../support/kube.ts';
-import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from './support.ts';
+import { kubeConfig, statusOf } from '../support/kube.ts';
+import { conditionOf, syncApi, syncSpec, VAULT, type TestWorld, startOperatorFixture, type OperatorFixture } from './support.ts';
 
 const WAIT = { timeoutMs: 30_000, intervalMs: 200 };
 
@@ -65,20 +64,14 @@ describe('kvsync controller on the real control plane and emulator', () => {
       { ...WAIT, description: `KeyVaultSync ${name} Ready=True at its current generation` },
     );
 
+  let fixture: OperatorFixture | undefined;
   beforeAll(async () => {
-    await installCrds(kc);
-    world = await startWorld();
-    ns = await createTestNamespace(kc, 'ctl');
-    opNs = await createTestNamespace(kc, 'ctl-op');
-    await createCredentialsSecret(kc, ns, world);
-    controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0' });
+    fixture = await startOperatorFixture(kc, 'ctl');
+    ({ world, ns, opNs, controller } = fixture);
   });
 
   afterAll(async () => {
-    await controller?.stop();
-    await world?.emu.stop();
-    if (ns !== '') await deleteTestNamespace(kc, ns);
-    if (opNs !== '') await deleteTestNamespace(kc, opNs);
+    await fixture?.stop();
   });
 
   it('serves /healthz and /readyz and creates the MAC key Secret in the operator namespace', async () => {

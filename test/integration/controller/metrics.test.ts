@@ -6,36 +6,33 @@
 import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { requestCounts } from '../emulator/kv-support.ts';
-import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
-import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from './support.ts';
+import { kubeConfig } from '../support/kube.ts';
+import { conditionOf, syncApi, syncSpec, VAULT, type TestWorld, startOperatorFixture, type OperatorFixture } from './support.ts';
 
 const WAIT = { timeoutMs: 30_000, intervalMs: 200 };
 
-/** Sum of every series of `name` whose labels contain all of `labels`. */
-function total(text: string, name: string, labels: Record<string, string> = {}): number {
-  let n = 0;
+/** Values of every series of `name` whose labels contain all of `labels`, from the exposition text. */
+function series(text: string, name: string, labels: Record<string, string> = {}): number[] {
+  const values: number[] = [];
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
     if (m === null || m[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) n += Number(m[3]);
+    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) values.push(Number(m[3]));
   }
-  return n;
+  return values;
 }
 
-/** Value of the first series of `name` whose labels contain all of `labels`, from the exposition text. */
+/** Sum of every matching series. */
+function total(text: string, name: string, labels: Record<string, string> = {}): number {
+  return series(text, name, labels).reduce((a, b) => a + b, 0);
+}
+
+/** Value of the first matching series. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const set = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) return Number(m[3]);
-  }
-  return undefined;
+  return series(text, name, labels)[0];
 }
 
 describe('controller /metrics on the real control plane and emulator', () => {
@@ -44,7 +41,6 @@ describe('controller /metrics on the real control plane and emulator', () => {
   const syncs = syncApi(kc);
   let world: TestWorld;
   let ns = '';
-  let opNs = '';
   let controller: RunningController;
   const scrape = async (): Promise<string> => {
     const res = await fetch(`http://${controller.healthAddress ?? ''}/metrics`);
@@ -52,20 +48,14 @@ describe('controller /metrics on the real control plane and emulator', () => {
     return res.text();
   };
 
+  let fixture: OperatorFixture | undefined;
   beforeAll(async () => {
-    await installCrds(kc);
-    world = await startWorld();
-    ns = await createTestNamespace(kc, 'metrics');
-    opNs = await createTestNamespace(kc, 'metrics-op');
-    await createCredentialsSecret(kc, ns, world);
-    controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0' });
+    fixture = await startOperatorFixture(kc, 'metrics');
+    ({ world, ns, controller } = fixture);
   });
 
   afterAll(async () => {
-    await controller?.stop();
-    await world?.emu.stop();
-    if (ns !== '') await deleteTestNamespace(kc, ns);
-    if (opNs !== '') await deleteTestNamespace(kc, opNs);
+    await fixture?.stop();
   });
 
   it('exports the sync counter, duration histogram and certificate expiry after a real sync', async () => {

@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { GROUP, VERSION } from '../../../src/api/index.ts';
+import { installCrds } from '../../../src/api/install.ts';
 import { startController, type ControllerOptions, type RunningController } from '../../../src/controller/controller.ts';
 import type { KeyVaultSyncObject } from '../../../src/controller/reconciler.ts';
 import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
 import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
+import { createTestNamespace, deleteTestNamespace } from '../support/kube.ts';
 
 export const VAULT = 'devkv';
 export const SP_NAME = 'shop-app';
@@ -138,4 +140,39 @@ export type ConditionView = { type: string; status: string; reason: string; mess
 
 export function conditionOf(obj: KeyVaultSyncObject, type: string): ConditionView | undefined {
   return (obj.status?.conditions as ConditionView[] | undefined)?.find((c) => c.type === type);
+}
+
+/**
+ * What most controller tests run against: the emulator world, a test namespace holding the
+ * service-principal credentials, an operator namespace, and a controller (with a health server on a
+ * free port) watching the test namespace. The CRDs are installed first.
+ */
+export interface OperatorFixture {
+  world: TestWorld;
+  ns: string;
+  opNs: string;
+  controller: RunningController;
+  /** Stops the controller and the emulator and deletes both namespaces. */
+  stop(): Promise<void>;
+}
+
+export async function startOperatorFixture(kc: k8s.KubeConfig, prefix: string): Promise<OperatorFixture> {
+  await installCrds(kc);
+  const world = await startWorld();
+  const ns = await createTestNamespace(kc, prefix);
+  const opNs = await createTestNamespace(kc, `${prefix}-op`);
+  await createCredentialsSecret(kc, ns, world);
+  const controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0' });
+  return {
+    world,
+    ns,
+    opNs,
+    controller,
+    stop: async () => {
+      await controller.stop();
+      await world.emu.stop();
+      await deleteTestNamespace(kc, ns);
+      await deleteTestNamespace(kc, opNs);
+    },
+  };
 }

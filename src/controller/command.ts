@@ -6,13 +6,13 @@
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
  * drained, lease released).
  */
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController } from './controller.ts';
 import { parseHostPort } from './health.ts';
 import { DEFAULT_SIDECAR_IMAGE, DEFAULT_WEBHOOK_CONFIGURATION_NAME, type ControllerWebhookOptions } from './webhook.ts';
+import { parseCommandArgs } from '../cli-args.ts';
 
 const USAGE = `usage: kvsync controller [flags]
 
@@ -96,36 +96,28 @@ export function webhookOptions(flags: WebhookFlags): ControllerWebhookOptions | 
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        kubeconfig: { type: 'string' },
-        'azure-endpoints': { type: 'string' },
-        namespace: { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE },
-        'watch-namespace': { type: 'string' },
-        'health-addr': { type: 'string', default: '127.0.0.1:8081' },
-        concurrency: { type: 'string', default: '4' },
-        'leader-elect': { type: 'string', default: 'true' },
-        'log-level': { type: 'string', default: 'info' },
-        'webhook-addr': { type: 'string' },
-        'webhook-url': { type: 'string' },
-        'webhook-service': { type: 'string' },
-        'webhook-cert-dir': { type: 'string' },
-        'webhook-sidecar-image': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`kvsync controller: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help === true) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommandArgs('controller', USAGE, {
+    args: argv,
+    options: {
+      kubeconfig: { type: 'string' },
+      'azure-endpoints': { type: 'string' },
+      namespace: { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE },
+      'watch-namespace': { type: 'string' },
+      'health-addr': { type: 'string', default: '127.0.0.1:8081' },
+      concurrency: { type: 'string', default: '4' },
+      'leader-elect': { type: 'string', default: 'true' },
+      'log-level': { type: 'string', default: 'info' },
+      'webhook-addr': { type: 'string' },
+      'webhook-url': { type: 'string' },
+      'webhook-service': { type: 'string' },
+      'webhook-cert-dir': { type: 'string' },
+      'webhook-sidecar-image': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     console.error(`kvsync controller: --concurrency must be a positive integer\n\n${USAGE}`);

@@ -4,8 +4,8 @@
  * DIR/ca.pem and DIR/endpoints.json and printing the environment a client needs.
  */
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startEmulator } from './server.ts';
+import { parseCommandArgs } from '../cli-args.ts';
 
 const HELP = `usage: kvsync emulator [--config FILE] [--state-dir DIR] [--host 127.0.0.1] [--port N] [--imds-port N] [--data FILE]
 
@@ -27,30 +27,22 @@ function port(value: string | undefined, flag: string): number | undefined {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string' },
-        'state-dir': { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'imds-port': { type: 'string' },
-        data: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    console.error(`kvsync emulator: ${err instanceof Error ? err.message : String(err)}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help === true) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommandArgs('emulator', HELP, {
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      'state-dir': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'imds-port': { type: 'string' },
+      data: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const stateDir = resolve(values['state-dir'] ?? '.kvsync-emulator');
   let emulator;
   try {

@@ -16,7 +16,6 @@
  * usage or an invalid file.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { ClientSecretCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -28,6 +27,7 @@ import { isSyncError } from './errors.ts';
 import { fetchObjects } from './fetch.ts';
 import { renderOutputs } from './outputs.ts';
 import type { DesiredConfigMap, DesiredSecret } from './outputs.ts';
+import { parseCommandArgs } from '../cli-args.ts';
 
 const USAGE = `usage: kvsync render -f FILE [--azure-endpoints FILE] [--show-values]
 
@@ -43,25 +43,18 @@ function fail(code: number, line: string): number {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        file: { type: 'string', short: 'f' },
-        'azure-endpoints': { type: 'string' },
-        'show-values': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    return fail(2, `${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommandArgs('render', USAGE, {
+    args: argv,
+    allowPositionals: false,
+    options: {
+      file: { type: 'string', short: 'f' },
+      'azure-endpoints': { type: 'string' },
+      'show-values': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (values.file === undefined) return fail(2, `-f FILE is required\n${USAGE}`);
 
   let syncs: ResolvedKeyVaultSync[];

@@ -11,7 +11,6 @@
  * are logged and retried.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { API_VERSION } from '../api/crd.ts';
@@ -24,6 +23,7 @@ import { MountError } from './errors.ts';
 import { startReadinessServer } from './readiness.ts';
 import type { ReadinessServer } from './readiness.ts';
 import { MountSidecar } from './sidecar.ts';
+import { parseCommandArgs } from '../cli-args.ts';
 
 export const DEFAULT_MOUNT_DIR = '/mnt/secrets-store';
 
@@ -76,31 +76,24 @@ function intFlag(name: string, v: string | undefined): number | undefined {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        'spec-json': { type: 'string' },
-        'spec-file': { type: 'string' },
-        dir: { type: 'string', default: DEFAULT_MOUNT_DIR },
-        'azure-endpoints': { type: 'string' },
-        'ready-file': { type: 'string' },
-        'ready-port': { type: 'string' },
-        uid: { type: 'string' },
-        gid: { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    return fail(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommandArgs('mount', USAGE, {
+    args: argv,
+    allowPositionals: false,
+    options: {
+      'spec-json': { type: 'string' },
+      'spec-file': { type: 'string' },
+      dir: { type: 'string', default: DEFAULT_MOUNT_DIR },
+      'azure-endpoints': { type: 'string' },
+      'ready-file': { type: 'string' },
+      'ready-port': { type: 'string' },
+      uid: { type: 'string' },
+      gid: { type: 'string' },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const specJson = values['spec-json'];
   const specFile = values['spec-file'];
   if ((specJson === undefined) === (specFile === undefined)) return fail(`exactly one of --spec-json and --spec-file is required\n${USAGE}`);

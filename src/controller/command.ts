@@ -95,7 +95,12 @@ export function webhookOptions(flags: WebhookFlags): ControllerWebhookOptions | 
   };
 }
 
-export async function run(argv: string[]): Promise<number> {
+/**
+ * Parses and checks `kvsync controller`'s flags without starting anything (the Helm chart's test runs
+ * its rendered args through this to catch drift).
+ * @returns the flags, or the exit code (2 after printing why; 0 after --help)
+ */
+export function parseControllerArgs(argv: string[]) {
   const parsed = parseCommandArgs('controller', USAGE, {
     args: argv,
     options: {
@@ -137,6 +142,13 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  return { values, concurrency, leaderElect, webhook };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseControllerArgs(argv);
+  if (typeof args === 'number') return args;
+  const { values, concurrency, leaderElect, webhook } = args;
   const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
   const kc = loadKubeConfig(values.kubeconfig);
   const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });

@@ -9,7 +9,7 @@
  *
  * `KVSYNC_KUBE_BIN_DIR` points at a folder of prebuilt binaries instead (no Go needed).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
+import { findGo, installGoHint, runGo } from './go-toolchain.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -73,7 +74,7 @@ export async function ensureKubeBinaries(log: (line: string) => void = () => {})
     return { dir: prebuilt, paths, kubernetesVersion: versions.kubernetes, etcdVersion: versions.etcd, built: false };
   }
 
-  const goVersion = await findGo();
+  const goVersion = await requireGo();
   const key = await cacheKey(goVersion, versions);
   const dir = join(cacheRoot(), 'kube-bins', key);
   const paths = pathsIn(dir);
@@ -98,32 +99,13 @@ async function exists(path: string): Promise<boolean> {
 }
 
 const installGo =
-  'Install Go >= 1.24 from your distribution or https://go.dev/dl (Debian bookworm\'s golang-go is 1.19, too old), ' +
+  `${installGoHint(MIN_GO)}, ` +
   'or set KVSYNC_KUBE_BIN_DIR to a folder holding prebuilt kube-apiserver, kube-controller-manager, kubectl, etcd and leash.';
 
-async function findGo(): Promise<string> {
-  let out: string;
-  try {
-    ({ stdout: out } = await execFileAsync('go', ['env', 'GOVERSION'], { env: goEnv() }));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ControlPlaneError(
-      'GoMissing',
-      code === 'ENOENT' ? `Go is not installed (no \`go\` on PATH). ${installGo}` : `\`go env GOVERSION\` failed. ${installGo}`,
-      { cause: err },
-    );
-  }
-  const version = out.trim();
-  const m = /^go(\d+)\.(\d+)/.exec(version);
-  const tooOld = !m || Number(m[1]) < MIN_GO[0] || (Number(m[1]) === MIN_GO[0] && Number(m[2]) < MIN_GO[1]);
-  if (tooOld) throw new ControlPlaneError('GoTooOld', `found ${version || 'an unknown Go'}, need >= go${MIN_GO.join('.')}. ${installGo}`);
-  return version;
-}
-
-function goEnv(): NodeJS.ProcessEnv {
-  // GOTOOLCHAIN=local: never try to download a toolchain (no internet beyond the module proxy).
-  // -mod=readonly: go.sum is committed; a build must not rewrite it.
-  return { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' };
+async function requireGo(): Promise<string> {
+  const go = await findGo(MIN_GO);
+  if ('problem' in go) throw new ControlPlaneError(go.problem, `${go.message}. ${installGo}`, { cause: go.cause });
+  return go.version;
 }
 
 async function cacheKey(goVersion: string, versions: { kubernetes: string; etcd: string }): Promise<string> {
@@ -177,7 +159,7 @@ async function build(dir: string, versions: { kubernetes: string; etcd: string }
     for (const step of steps) {
       log(`building ${step.what} from Go modules (first run only; cached in ${dir}; log ${logPath}) ...`);
       const started = Date.now();
-      await runLogged('go', step.args, step.cwd, logFile);
+      await runGo(step.args, step.cwd, logFile);
       log(`built ${step.what} in ${Math.round((Date.now() - started) / 1000)} s`);
     }
     for (const [name, args] of Object.entries(VERSION_ARGS)) {
@@ -202,23 +184,4 @@ async function build(dir: string, versions: { kubernetes: string; etcd: string }
     logFile.end();
     await rm(tmp, { recursive: true, force: true });
   }
-}
-
-function runLogged(cmd: string, args: string[], cwd: string, logFile: NodeJS.WritableStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    logFile.write(`$ (cd ${cwd} && ${cmd} ${args.join(' ')})\n`);
-    const child = spawn(cmd, args, { cwd, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail = '';
-    const keep = (chunk: Buffer): void => {
-      logFile.write(chunk);
-      tail = (tail + chunk.toString('utf8')).slice(-2000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`\`go ${args[0]}\` exited with ${signal ?? code}; last output:\n${tail.trim().split('\n').slice(-8).join('\n')}`));
-    });
-  });
 }

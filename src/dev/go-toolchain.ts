@@ -1,0 +1,68 @@
+/**
+ * The Go toolchain that builds the tools kvsync runs but does not ship (the control plane, helm):
+ * finding it, checking its version, and the environment every build runs with.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export type GoProblem = 'GoMissing' | 'GoTooOld';
+
+/** Where to get Go, for error messages: Debian's golang-go is too old for every tool built here. */
+export function installGoHint(min: readonly [number, number]): string {
+  return (
+    `Install Go >= ${min.join('.')} from https://go.dev/dl (or \`apt-get install golang-${min.join('.')}\` on distributions that ` +
+    'package it; Debian bookworm\'s golang-go is 1.19, too old)'
+  );
+}
+
+/**
+ * The `go env GOVERSION` of the Go on PATH when it is at least `min`.
+ * @returns the version (e.g. `go1.26.8`), or a {@link GoProblem} with a message saying what is wrong
+ */
+export async function findGo(min: readonly [number, number]): Promise<{ version: string } | { problem: GoProblem; message: string; cause?: unknown }> {
+  let out: string;
+  try {
+    ({ stdout: out } = await execFileAsync('go', ['env', 'GOVERSION'], { env: goEnv() }));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { problem: 'GoMissing', message: code === 'ENOENT' ? 'Go is not installed (no `go` on PATH)' : '`go env GOVERSION` failed', cause: err };
+  }
+  const version = out.trim();
+  const m = /^go(\d+)\.(\d+)/.exec(version);
+  const tooOld = !m || Number(m[1]) < min[0] || (Number(m[1]) === min[0] && Number(m[2]) < min[1]);
+  if (tooOld) return { problem: 'GoTooOld', message: `found ${version || 'an unknown Go'}, need >= go${min.join('.')}` };
+  return { version };
+}
+
+/**
+ * The environment of every build: GOTOOLCHAIN=local never downloads a toolchain (no internet beyond
+ * the module proxy); -mod=readonly because go.sum is committed and a build must not rewrite it.
+ */
+export function goEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' };
+}
+
+/**
+ * Runs `go ARGS` in `cwd` with {@link goEnv}, writing its output to `logFile`.
+ * @throws Error naming the exit status with the last lines of output when go fails
+ */
+export function runGo(args: string[], cwd: string, logFile: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    logFile.write(`$ (cd ${cwd} && go ${args.join(' ')})\n`);
+    const child = spawn('go', args, { cwd, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk: Buffer): void => {
+      logFile.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-2000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`\`go ${args[0] ?? ''}\` exited with ${signal ?? code}; last output:\n${tail.trim().split('\n').slice(-8).join('\n')}`));
+    });
+  });
+}

@@ -1,150 +1,187 @@
 /**
- * End to end, the way a user sees it: a Pod with `kvsync.dev/env-from` and `kvsync.dev/mount` is
- * created through the real apiserver and stored mutated by the webhook; then the stored sidecar's own
- * command and environment (only the directory, the ready port and the emulator's endpoints file
- * changed, since there is no kubelet) run `kvsync mount` against the Key Vault emulator, with pod
- * identity through its IMDS, and produce the file the app would read.
+ * The README's "Secrets in pods" flow, end to end on the real control plane: the emulator seeded from
+ * samples/emulator.yaml, `kvsync controller` serving the webhook (in-process, as
+ * `--webhook-addr … --webhook-url …` wires it), samples/pod.yaml applied. The Pod is stored with the
+ * native sidecar and the env wiring, and the controller syncs the Secret the env refers to. Then the
+ * STORED sidecar's args run as `node src/cli.ts` (what the image's `kvsync` is), with only what a local
+ * run needs changed — `--dir` (no kubelet volume here), `--ready-port 0` (parallel tests) and
+ * `--azure-endpoints` — and the stored env: pod identity through the emulator's IMDS. The files appear
+ * in kubelet's `..data` layout, and a new version in Key Vault reaches both the files and the Secret.
+ *
+ * Isolation: the sample's namespace and KeyVaultIdentity get a random suffix; the webhook
+ * configuration has a unique name and selectors confined to that namespace.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClientSecretCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
 import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { GROUP, VERSION } from '../../../src/api/index.ts';
 import { installCrds } from '../../../src/api/install.ts';
+import { startController, type RunningController } from '../../../src/controller/controller.ts';
+import { freePort } from '../../../src/dev/ports.ts';
+import { emulatorAgent } from '../../../src/emulator/client-options.ts';
 import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
+import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
-import { renewCertificates } from '../../../src/webhook/certificates.ts';
-import { kubeClusterView } from '../../../src/webhook/kube-cluster-view.ts';
-import { startWebhookServer } from '../../../src/webhook/server.ts';
-import type { RunningWebhook } from '../../../src/webhook/server.ts';
-import { webhookConfiguration } from '../../../src/webhook/webhook-configuration.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
 
 const repo = join(import.meta.dirname, '..', '..', '..');
 const CLI = join(repo, 'src', 'cli.ts');
-const PASSWORD = 'wh-mount-pw-3d81';
+const SAMPLE_VALUE = 'correct-horse-battery-staple'; // db-password in samples/emulator.yaml
+const ROTATED_VALUE = 'rotated-pod-flow-5e1c';
 
-describe('webhook → stored sidecar → kvsync mount against the emulator', () => {
+interface SampleObject extends k8s.KubernetesObject {
+  spec?: Record<string, unknown>;
+}
+
+/** samples/pod.yaml with its namespace and KeyVaultIdentity renamed, so parallel runs do not meet. */
+async function loadPodSample(namespace: string, identityName: string): Promise<SampleObject[]> {
+  const text = await readFile(join(repo, 'samples', 'pod.yaml'), 'utf8');
+  return parseAllDocuments(text).map((doc) => {
+    const obj = doc.toJS() as SampleObject;
+    const json = JSON.stringify(obj)
+      .replaceAll('"web-pod-identity"', JSON.stringify(identityName))
+      .replaceAll('"namespace":"web"', `"namespace":${JSON.stringify(namespace)}`)
+      .replaceAll('"names":["web"]', `"names":[${JSON.stringify(namespace)}]`);
+    const renamed = JSON.parse(json) as SampleObject;
+    if (renamed.kind === 'Namespace') renamed.metadata = { ...renamed.metadata, name: namespace, labels: { ...renamed.metadata?.labels, 'kvsync.dev/test': 'true' } };
+    return renamed;
+  });
+}
+
+describe('README "Secrets in pods": samples/pod.yaml through the controller webhook, the stored sidecar against the emulator', () => {
   const kc = kubeConfig();
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const suffix = Math.random().toString(36).slice(2, 8);
-  const configName = `kvsync-webhook-e2e-${suffix}`;
-  const identityName = `wh-e2e-${suffix}`;
-  let namespace = '';
-  let hook: RunningWebhook | undefined;
+  const namespace = `web-${suffix}`;
+  const identityName = `web-pod-identity-${suffix}`;
+  const configName = `kvsync-webhook-podflow-${suffix}`;
+  let operatorNamespace = '';
+  let sample: SampleObject[] = [];
   let emu: RunningEmulator | undefined;
+  let controller: RunningController | undefined;
   let work = '';
 
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'kvsync-wh-e2e-'));
-    emu = await startEmulator({
-      stateDir: join(work, 'state'),
-      log: () => undefined,
-      configDocument: { vaults: [{ name: 'devkv', secrets: [{ name: 'db-password', value: PASSWORD }] }], managedIdentities: [{ name: 'pod-identity' }] },
-    });
-    const clientID = emu.config.managedIdentities.find((m) => m.name === 'pod-identity')?.clientId ?? '';
+    work = await mkdtemp(join(tmpdir(), 'kvsync-pod-flow-'));
+    emu = await startEmulator({ configFile: join(repo, 'samples', 'emulator.yaml'), stateDir: join(work, 'state'), log: () => undefined });
     await installCrds(kc);
-    namespace = await createTestNamespace(kc, 'whe2e');
-    await custom.createClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: 'keyvaultidentities',
-      body: {
-        apiVersion: 'kvsync.dev/v1alpha1',
-        kind: 'KeyVaultIdentity',
-        metadata: { name: identityName },
-        spec: { type: 'podIdentity', clientID, tenantID: emu.endpoints.tenantID, allowedNamespaces: { names: [namespace] }, allowedVaults: ['devkv'] },
-      },
-    });
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: 'keyvaultsyncs',
-      body: {
-        apiVersion: 'kvsync.dev/v1alpha1',
-        kind: 'KeyVaultSync',
-        metadata: { name: 'shop', namespace },
-        spec: {
-          vault: { name: 'devkv', tenantID: emu.endpoints.tenantID },
-          identity: { podIdentity: { identityRef: identityName } },
-          objects: [{ name: 'db-password', type: 'secret', alias: 'password', filePermission: '0600' }],
-          secretObjects: [{ secretName: 'shop-db', type: 'Opaque', data: [{ objectName: 'password', key: 'DB_PASSWORD' }] }],
-          refreshInterval: '1m',
-        },
-      },
-    });
+    operatorNamespace = await createTestNamespace(kc, 'podflow-op');
+    sample = await loadPodSample(namespace, identityName);
+    // Everything but the Pod: the Pod is created once the apiserver calls the webhook.
+    for (const obj of sample.filter((o) => o.kind !== 'Pod')) {
+      await objects.create(obj);
+    }
     await pollUntil(() => core.readNamespacedServiceAccount({ namespace, name: 'default' }).then(() => true), { timeoutMs: 30_000, description: 'ServiceAccount default' });
 
-    const certs = await renewCertificates(undefined, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
-    hook = await startWebhookServer({
-      host: '127.0.0.1',
-      port: 0,
-      certificate: certs,
-      view: kubeClusterView(kc),
-      mutation: { operatorNamespace: 'kvsync-system', sidecarImage: 'ghcr.io/kvsync/kvsync:test', sidecarCommand: [process.execPath, CLI] },
-    });
-    await admission.createMutatingWebhookConfiguration({
-      body: webhookConfiguration({
-        name: configName,
-        operatorNamespace: 'kvsync-system',
-        endpoint: { url: `https://127.0.0.1:${hook.port}` },
-        caBundlePem: certs.caBundlePem,
+    const port = await freePort();
+    controller = await startController({
+      kubeConfig: kc,
+      azure: await loadAzureEnvironment({ endpointsFile: join(work, 'state', 'endpoints.json'), env: {} }),
+      namespace: operatorNamespace,
+      watchNamespace: namespace,
+      retryPeriodMs: 500,
+      log: pino({ level: process.env.KVSYNC_TEST_LOG ?? 'silent' }, { write: (line: string) => console.log(line.trim()) }),
+      webhook: {
+        // What `--webhook-addr 127.0.0.1:<port> --webhook-url https://127.0.0.1:<port>/mutate-pods` gives;
+        // the default sidecar image and command, as the README's controller stores them.
+        addr: `127.0.0.1:${port}`,
+        endpoint: { url: `https://127.0.0.1:${port}/mutate-pods` },
+        configurationName: configName,
         extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [namespace] }],
-      }),
+      },
     });
   });
 
   afterAll(async () => {
+    await controller?.stop();
     await admission.deleteMutatingWebhookConfiguration({ name: configName }).catch(() => undefined);
     await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', name: identityName }).catch(() => undefined);
-    await hook?.close();
-    if (namespace !== '') await deleteTestNamespace(kc, namespace);
+    await deleteTestNamespace(kc, namespace).catch(() => undefined);
+    if (operatorNamespace !== '') await deleteTestNamespace(kc, operatorNamespace);
     await emu?.stop();
     if (work !== '') await rm(work, { recursive: true, force: true });
   });
 
-  it('stores the pod with env wiring and the sidecar, whose command writes the files', async () => {
-    const body: k8s.V1Pod = {
-      metadata: { name: 'web', labels: { 'kvsync.dev/inject': 'enabled' }, annotations: { 'kvsync.dev/env-from': 'shop', 'kvsync.dev/mount': 'shop' } },
-      spec: { containers: [{ name: 'web', image: 'nginx', env: [{ name: 'DB', value: 'kvsync:shop/password' }] }] },
-    };
+  it('stores the Pod with the sidecar and env wiring; the stored sidecar command writes the files and rotates them', async () => {
+    const podObject = sample.find((o) => o.kind === 'Pod') as k8s.V1Pod | undefined;
+    if (podObject === undefined) throw new Error('samples/pod.yaml has no Pod');
     // The apiserver picks the configuration up asynchronously: until then a dry run comes back unmutated.
     await pollUntil(
-      async () => ((await core.createNamespacedPod({ namespace, body, dryRun: 'All' })).spec?.initContainers?.length ?? 0) > 0 || undefined,
-      { timeoutMs: 30_000, description: 'the webhook to be active' },
+      async () => ((await core.createNamespacedPod({ namespace, body: podObject, dryRun: 'All' })).spec?.initContainers?.length ?? 0) > 0 || undefined,
+      { timeoutMs: 60_000, description: 'the webhook to be active' },
     );
-    await core.createNamespacedPod({ namespace, body });
+    await core.createNamespacedPod({ namespace, body: podObject });
+
+    // What `kubectl get pod web -o jsonpath=…` shows in the README.
     const pod = await core.readNamespacedPod({ namespace, name: 'web' });
-    const web = pod.spec?.containers[0];
-    expect(web?.env).toEqual([{ name: 'DB', valueFrom: { secretKeyRef: { name: 'shop-db', key: 'DB_PASSWORD' } } }]);
-    expect(web?.envFrom).toEqual([{ secretRef: { name: 'shop-db' } }]);
+    const app = pod.spec?.containers.find((c) => c.name === 'app');
+    expect(app?.env).toEqual([{ name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: 'web-db', key: 'DB_PASSWORD' } } }]);
+    expect(app?.envFrom).toEqual([{ secretRef: { name: 'web-db' } }]);
+    expect(app?.volumeMounts).toContainEqual({ name: 'kvsync-secrets-store', mountPath: '/mnt/secrets-store', readOnly: true });
+    expect(pod.spec?.volumes).toContainEqual({ name: 'kvsync-secrets-store', emptyDir: { medium: 'Memory', sizeLimit: '32Mi' } });
     const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'kvsync-mount');
     if (sidecar === undefined) throw new Error('no sidecar stored');
-
-    // Run what the kubelet would run: the stored command, args and env.
-    const dir = join(work, 'secrets-store');
+    expect(sidecar.restartPolicy).toBe('Always');
+    expect(sidecar.command).toEqual(['kvsync']);
     const args = [...(sidecar.args ?? [])];
+    expect(args.slice(0, 2)).toEqual(['mount', '--spec-json']);
+    expect(args.slice(3)).toEqual(['--dir', '/mnt/secrets-store', '--ready-port', '9808']);
+    const clientID = emu?.config.managedIdentities.find((m) => m.name === 'node-identity')?.clientId;
+    expect(sidecar.env).toEqual([{ name: 'AZURE_CLIENT_ID', value: clientID }]);
+
+    // The controller syncs the Secret the env wiring points at.
+    const secretValue = async (): Promise<string | undefined> => {
+      const secret = await core.readNamespacedSecret({ namespace, name: 'web-db' }).catch(() => undefined);
+      const b64 = secret?.data?.DB_PASSWORD;
+      return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+    };
+    expect(await pollUntil(async () => (await secretValue()) === SAMPLE_VALUE || undefined, { timeoutMs: 60_000, description: 'Secret web-db synced' })).toBe(true);
+
+    // Run what the kubelet would run, the way the README does: `kvsync` is `node src/cli.ts` here.
+    const dir = join(work, 'web-secrets');
     args[args.indexOf('--dir') + 1] = dir;
     args[args.indexOf('--ready-port') + 1] = '0';
-    const [bin = '', ...rest] = sidecar.command ?? [];
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
     for (const e of sidecar.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-    expect(env.AZURE_CLIENT_ID).toBe(emu?.config.managedIdentities.find((m) => m.name === 'pod-identity')?.clientId);
-    const child = spawn(bin, [...rest, ...args, '--azure-endpoints', join(work, 'state', 'endpoints.json')], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args, '--azure-endpoints', join(work, 'state', 'endpoints.json')], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr.on('data', (b: Buffer) => (output += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const fatal = (): boolean => child.exitCode !== null;
     try {
-      const content = await pollUntil(() => readFile(join(dir, 'password'), 'utf8'), { timeoutMs: 45_000, description: 'the mounted file', isFatal: () => child.exitCode !== null });
-      expect(content).toBe(PASSWORD);
+      const first = await pollUntil(() => readFile(join(dir, 'password'), 'utf8'), { timeoutMs: 60_000, description: 'the mounted file', isFatal: fatal });
+      expect(first).toBe(SAMPLE_VALUE);
+      // kubelet's atomic-writer layout: per-file links into ..data, ..data a link to a timestamped directory.
       expect(await readlink(join(dir, 'password'))).toBe('..data/password');
-      expect(output).not.toContain(PASSWORD);
+      expect(await readlink(join(dir, 'tls.pem'))).toBe('..data/tls.pem');
+      const firstData = await readlink(join(dir, '..data'));
+      expect(firstData).toMatch(/^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d{9}$/);
+      expect((await lstat(join(dir, firstData, 'password'))).mode & 0o777).toBe(0o440);
+      const pem = await readFile(join(dir, 'tls.pem'), 'utf8');
+      expect(pem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+      expect(pem.match(/-----BEGIN CERTIFICATE-----/g)?.length).toBe(2); // leaf + intermediate
+
+      // Rotation: a new version in Key Vault reaches the file (the sidecar's 10 s interval) and the Secret.
+      const ep = emu?.endpoints;
+      if (ep === undefined || emu === undefined) throw new Error('no emulator');
+      const credential = new ClientSecretCredential(ep.tenantID, ep.admin.clientID, ep.admin.clientSecret, { authorityHost: ep.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: emu.caPem } });
+      await new SecretClient(ep.vaults.devkv ?? '', credential, { agent: emulatorAgent(ep, emu.caPem) }).setSecret('db-password', ROTATED_VALUE);
+      await pollUntil(async () => (await readFile(join(dir, 'password'), 'utf8')) === ROTATED_VALUE || undefined, { timeoutMs: 90_000, description: 'the rotated file', isFatal: fatal });
+      expect(await readlink(join(dir, '..data'))).not.toBe(firstData);
+      expect(await pollUntil(async () => (await secretValue()) === ROTATED_VALUE || undefined, { timeoutMs: 90_000, description: 'Secret web-db rotated' })).toBe(true);
+      expect(output).not.toContain(SAMPLE_VALUE);
+      expect(output).not.toContain(ROTATED_VALUE);
     } catch (err) {
       throw new Error(`${err instanceof Error ? err.message : String(err)}\nsidecar output:\n${output.slice(-2000)}`, { cause: err });
     } finally {

@@ -21,12 +21,14 @@ export type SyncFailureReason =
   | 'AuthenticationFailed'
   | 'Throttled'
   | 'VaultUnreachable'
+  /** The vault's circuit breaker is open after repeated outage failures (vault-guard.ts): requests fail fast. */
+  | 'VaultUnavailable'
   | 'InvalidSpec';
 
 export interface SyncErrorOptions {
   /** The vault object (name) the failure is about, when there is one. */
   object?: string;
-  /** For Throttled: how long the server asked us to wait. */
+  /** For Throttled and VaultUnavailable: how long to wait before trying again. */
   retryAfterMs?: number;
   /** True when the object is `optional`: the failure is reported but does not fail the sync. */
   optional?: boolean;

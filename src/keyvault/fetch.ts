@@ -28,6 +28,7 @@ import type { TlsBundle } from '../pki/bundle.ts';
 import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
 import { SyncError, toSyncError } from './errors.ts';
 import { keyVaultRequestPolicy } from './request-metrics.ts';
+import { vaultGuardPolicy } from './vault-guard.ts';
 import type { ObjectCache } from './object-cache.ts';
 
 /** What was fetched for an object. */
@@ -95,7 +96,7 @@ function clientsFor(vaultUrl: string, credential: TokenCredential, env: AzureEnv
   let clients = byVault.get(key);
   if (clients === undefined) {
     // No disableChallengeResourceVerification: the SDK checks the challenge's resource against the vault host.
-    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies: [{ policy: keyVaultRequestPolicy, position: 'perRetry' as const }] };
+    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies: [{ policy: vaultGuardPolicy, position: 'perRetry' as const }, { policy: keyVaultRequestPolicy, position: 'perRetry' as const }] };
     clients = { secrets: new SecretClient(vaultUrl, credential, options), certificates: new CertificateClient(vaultUrl, credential, options), keys: new KeyClient(vaultUrl, credential, options) };
     byVault.set(key, clients);
   }

@@ -1,0 +1,146 @@
+/**
+ * The vault guard inside the real Key Vault SDK pipeline (SecretClient with its retry and challenge
+ * policies), over a stub HTTP client: what reaches the "vault", when, and what the caller sees.
+ */
+import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import type { HttpClient, HttpHeaders, PipelineRequest, PipelineResponse, RawHttpHeaders } from '@azure/core-rest-pipeline';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { describe, expect, it } from 'vitest';
+import { isSyncError } from './errors.ts';
+import { VaultGuards, withVaultRequestContext } from './vault-guard.ts';
+
+class Headers implements HttpHeaders {
+  readonly #m = new Map<string, string>();
+  constructor(init: Record<string, string> = {}) {
+    for (const [k, v] of Object.entries(init)) this.set(k, v);
+  }
+  get(name: string): string | undefined {
+    return this.#m.get(name.toLowerCase());
+  }
+  has(name: string): boolean {
+    return this.#m.has(name.toLowerCase());
+  }
+  set(name: string, value: string | number | boolean): void {
+    this.#m.set(name.toLowerCase(), String(value));
+  }
+  delete(name: string): void {
+    this.#m.delete(name.toLowerCase());
+  }
+  toJSON(): RawHttpHeaders {
+    return Object.fromEntries(this.#m);
+  }
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.#m.entries();
+  }
+}
+
+const credential: TokenCredential = { getToken: (): Promise<AccessToken> => Promise.resolve({ token: 'unit-token', expiresOnTimestamp: Date.now() + 3_600_000 }) };
+
+interface Sent {
+  at: number;
+  url: string;
+}
+
+/** A vault that answers the challenge, then with `answer(n)` for the n-th authenticated request. */
+function stubVault(answer: (n: number, request: PipelineRequest) => { status: number; headers?: Record<string, string> }): { http: HttpClient; sent: Sent[] } {
+  const sent: Sent[] = [];
+  const http: HttpClient = {
+    sendRequest: (request) => {
+      if (!request.headers.has('authorization')) {
+        return Promise.resolve({ request, status: 401, headers: new Headers({ 'www-authenticate': 'Bearer authorization="https://login.example/tenant", resource="https://vault.azure.net"' }), bodyAsText: '' } satisfies PipelineResponse);
+      }
+      sent.push({ at: Date.now(), url: request.url });
+      const a = answer(sent.length, request);
+      const name = new URL(request.url).pathname.split('/')[2] ?? 's';
+      const body = a.status === 200 ? JSON.stringify({ value: 'v', id: `${new URL(request.url).origin}/secrets/${name}/0123456789abcdef`, attributes: { enabled: true } }) : JSON.stringify({ error: { code: a.status === 429 ? 'Throttled' : 'ServiceUnavailable', message: 'stub' } });
+      return Promise.resolve({ request, status: a.status, headers: new Headers({ 'content-type': 'application/json', ...a.headers }), bodyAsText: body } satisfies PipelineResponse);
+    },
+  };
+  return { http, sent };
+}
+
+function client(vault: string, guards: VaultGuards, http: HttpClient, maxRetries = 2): SecretClient {
+  return new SecretClient(`https://${vault}.vault.azure.net`, credential, {
+    httpClient: http,
+    retryOptions: { maxRetries, retryDelayInMs: 10, maxRetryDelayInMs: 50 },
+    additionalPolicies: [{ policy: guards.policy, position: 'perRetry' }],
+  });
+}
+
+describe('vault guard in the Key Vault SDK pipeline', () => {
+  it('pauses every request of the vault after a 429 and lets the SDK retry without adding waits', async () => {
+    const guards = new VaultGuards();
+    const { http, sent } = stubVault((n) => (n === 1 ? { status: 429, headers: { 'retry-after-ms': '400' } } : { status: 200 }));
+    const kv = client('pausekv', guards, http);
+    const first = kv.getSecret('a');
+    // Sent while the first request is in flight: it must wait for the pause too.
+    await new Promise((r) => setTimeout(r, 50));
+    const second = kv.getSecret('b');
+    await Promise.all([first, second]);
+    const throttledAt = sent[0]?.at ?? 0;
+    expect(sent).toHaveLength(3);
+    for (const s of sent.slice(1)) expect(s.at - throttledAt).toBeGreaterThanOrEqual(390);
+    // Retry-After is waited once (SDK wait and vault pause overlap), not twice.
+    expect(Math.max(...sent.map((s) => s.at)) - throttledAt).toBeLessThan(1500);
+  });
+
+  it('opens the breaker after repeated 5xx: requests fail fast with VaultUnavailable, then one probe closes it', async () => {
+    const guards = new VaultGuards();
+    guards.configure({ breaker: { failureThreshold: 5, cooldownMs: 300 } });
+    let healthy = false;
+    const { http, sent } = stubVault(() => (healthy ? { status: 200 } : { status: 503 }));
+    const kv = client('outagekv', guards, http);
+    await expect(kv.getSecret('a')).rejects.toMatchObject({ statusCode: 503 }); // 3 attempts
+    const second = await kv.getSecret('a').catch((e: unknown) => e); // 2 attempts, then the breaker opens
+    expect(isSyncError(second, 'VaultUnavailable')).toBe(true);
+    expect(sent).toHaveLength(5);
+    expect(guards.circuitStates()).toEqual([{ vault: 'outagekv', state: 'open' }]);
+    const fast = await kv.getSecret('a').catch((e: unknown) => e);
+    expect(isSyncError(fast, 'VaultUnavailable')).toBe(true);
+    expect((fast as Error).message).toMatch(/vault "outagekv" is unavailable: 5 requests in a row failed \(last: HTTP 503\)/);
+    expect(sent).toHaveLength(5);
+    healthy = true;
+    await new Promise((r) => setTimeout(r, 350));
+    expect(guards.circuitStates()[0]?.state).toBe('half-open');
+    expect((await kv.getSecret('a')).value).toBe('v');
+    expect(guards.circuitStates()[0]?.state).toBe('closed');
+    expect(sent).toHaveLength(6);
+  });
+
+  it('does not count 403/404 as outage failures', async () => {
+    const guards = new VaultGuards();
+    guards.configure({ breaker: { failureThreshold: 2 } });
+    const { http } = stubVault((n) => ({ status: n % 2 === 0 ? 404 : 500 }));
+    const kv = client('mixedkv', guards, http, 0);
+    for (let i = 0; i < 6; i++) await kv.getSecret('a').catch(() => undefined);
+    expect(guards.circuitStates()[0]?.state).toBe('closed');
+  });
+
+  it('fails fast with Throttled while the vault is paused longer than maxPauseWaitMs', async () => {
+    const guards = new VaultGuards();
+    guards.configure({ maxPauseWaitMs: 1000 });
+    const { http, sent } = stubVault(() => ({ status: 429, headers: { 'retry-after': '30' } }));
+    const kv = client('longpausekv', guards, http, 0);
+    await expect(kv.getSecret('a')).rejects.toMatchObject({ statusCode: 429 });
+    const err = await kv.getSecret('a').catch((e: unknown) => e);
+    expect(isSyncError(err, 'Throttled')).toBe(true);
+    expect((err as { retryAfterMs?: number }).retryAfterMs).toBeGreaterThan(25_000);
+    expect(sent).toHaveLength(1);
+  });
+
+  it('serves never-synced (high priority) requests first and tells a long wait once', async () => {
+    const guards = new VaultGuards();
+    guards.configure({ requestsPer10s: 20, longWaitMs: 100 }); // burst 2, then one per 556 ms
+    const { http, sent } = stubVault(() => ({ status: 200 }));
+    const kv = client('prioritykv', guards, http);
+    await kv.getSecret('warm'); // the challenge and this request take the burst
+    const normal = ['n1', 'n2', 'n3', 'n4'].map((n) => kv.getSecret(n));
+    await new Promise((r) => setTimeout(r, 20));
+    const waits: string[] = [];
+    const high = withVaultRequestContext({ priority: 'high', onLongWait: (w) => waits.push(w.vault) }, () => Promise.all([kv.getSecret('h1'), kv.getSecret('h2')]));
+    await Promise.all([...normal, high]);
+    const order = sent.map((s) => new URL(s.url).pathname.split('/')[2]);
+    expect(order).toEqual(['warm', 'h1', 'h2', 'n1', 'n2', 'n3', 'n4']);
+    expect(waits).toEqual(['prioritykv']);
+  });
+});

@@ -1,0 +1,210 @@
+/**
+ * Never hit a vault harder than it allows: one {@link VaultLimiter} and one {@link CircuitBreaker} per
+ * vault host, shared by every Key Vault client and identity of the process, applied by an SDK pipeline
+ * policy placed per retry (fetch.ts), so every attempt — SDK retries included — takes a token.
+ *
+ * Per request: a breaker that is open fails it fast (SyncError `VaultUnavailable`); a Retry-After
+ * pause longer than `maxPauseWaitMs` fails it fast (SyncError `Throttled` with `retryAfterMs`); else it
+ * waits for a token (never-synced KeyVaultSyncs first, see {@link withVaultRequestContext}). The answer
+ * feeds both: 429 → vault-wide pause (Retry-After, jittered exponential backoff when repeated);
+ * 503 with Retry-After → pause for Retry-After; 5xx, 408 and connection errors → breaker failures;
+ * anything else (2xx, 403, 404, …) shows the vault is up.
+ *
+ * The SDK's own retry policy stays (maxRetries 2): it waits Retry-After before retrying, and the pause
+ * here starts from the same answer, so the waits overlap rather than add up. The fail-fast errors are
+ * not RestErrors, so the SDK never retries them.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
+import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.ts';
+import { SyncError, retryAfterMsOf } from './errors.ts';
+import { VaultLimiter, checkRequestsPer10s, type RequestPriority } from './vault-limiter.ts';
+
+/**
+ * Default budget per vault: half of Key Vault's published limit for secrets and vault transactions
+ * (4,000 per 10 s per vault per region, https://learn.microsoft.com/azure/key-vault/general/service-limits),
+ * leaving room for the vault's other clients.
+ */
+export const DEFAULT_VAULT_REQUESTS_PER_10S = 2000;
+
+export interface VaultGuardOptions {
+  /** Requests per vault in any 10 s span; default {@link DEFAULT_VAULT_REQUESTS_PER_10S}. */
+  requestsPer10s: number;
+  /** A KeyVaultSync whose request waited this long is told (status `Throttled`); default 2 s. */
+  longWaitMs: number;
+  /** A vault paused for longer than this fails requests at once with `Throttled`; default 30 s. */
+  maxPauseWaitMs: number;
+  breaker: Omit<CircuitBreakerOptions, 'now' | 'onStateChange'>;
+}
+
+/** What one KeyVaultSync's fetch tells the policy (through AsyncLocalStorage, no plumbing in fetch.ts). */
+export interface VaultRequestContext {
+  /** `high` for KeyVaultSyncs never synced: served before `normal` waiters. */
+  priority: RequestPriority;
+  /** Called at most once per context, when one of its requests has waited `longWaitMs`. */
+  onLongWait?: (wait: { vault: string; waitedMs: number; pausedForMs: number }) => void;
+}
+
+interface ContextState {
+  ctx: VaultRequestContext;
+  told: boolean;
+}
+
+const contexts = new AsyncLocalStorage<ContextState>();
+
+/** Runs `fn` (a fetch) so that its Key Vault requests carry `ctx`. */
+export function withVaultRequestContext<T>(ctx: VaultRequestContext, fn: () => Promise<T>): Promise<T> {
+  return contexts.run({ ctx, told: false }, fn);
+}
+
+export interface VaultGuardObserver {
+  /** A request waited `seconds` for a token or a pause. */
+  waited?(vault: string, seconds: number): void;
+  /** A breaker changed state. */
+  circuitChanged?(vault: string, state: CircuitState): void;
+}
+
+interface Guard {
+  vault: string;
+  limiter: VaultLimiter;
+  breaker: CircuitBreaker;
+}
+
+/** The vault's name: the first label of its host (`devkv.vault.azure.net:8443` → `devkv`). */
+function vaultName(host: string): string {
+  return host.split('.')[0] ?? host;
+}
+
+function outageStatus(status: number): boolean {
+  return status === 408 || (status >= 500 && status !== 501 && status !== 505);
+}
+
+function responseRetryAfterMs(response: PipelineResponse): number | undefined {
+  return retryAfterMsOf({ get: (name) => response.headers.get(name) });
+}
+
+export class VaultGuards {
+  #opts: VaultGuardOptions = { requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S, longWaitMs: 2000, maxPauseWaitMs: 30_000, breaker: {} };
+  readonly #guards = new Map<string, Guard>();
+  readonly #observers = new Set<VaultGuardObserver>();
+  readonly #now: () => number;
+
+  constructor(opts: { now?: () => number } = {}) {
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Sets the options for every vault (existing limiters get the new rate; breakers made from now on
+   * get the new breaker options). Process-wide: the last call wins.
+   * @throws RangeError when `requestsPer10s` is not a positive integer
+   */
+  configure(opts: Partial<VaultGuardOptions>): void {
+    const next = { ...this.#opts, ...opts };
+    checkRequestsPer10s(next.requestsPer10s);
+    for (const g of this.#guards.values()) g.limiter.setRate(next.requestsPer10s);
+    this.#opts = next;
+  }
+
+  get options(): Readonly<VaultGuardOptions> {
+    return this.#opts;
+  }
+
+  /** Subscribes to waits and breaker changes; returns the unsubscribe function. */
+  observe(observer: VaultGuardObserver): () => void {
+    this.#observers.add(observer);
+    return () => {
+      this.#observers.delete(observer);
+    };
+  }
+
+  /** The breaker state of every vault seen so far. */
+  circuitStates(): { vault: string; state: CircuitState }[] {
+    return [...this.#guards.values()].map((g) => ({ vault: g.vault, state: g.breaker.state }));
+  }
+
+  /** The guard of a vault host (`name.vault.azure.net[:port]`), made on first use. */
+  guard(host: string): Guard {
+    const key = host.toLowerCase();
+    let g = this.#guards.get(key);
+    if (g === undefined) {
+      const vault = vaultName(key);
+      g = {
+        vault,
+        limiter: new VaultLimiter({ requestsPer10s: this.#opts.requestsPer10s, now: this.#now }),
+        breaker: new CircuitBreaker({ ...this.#opts.breaker, now: this.#now, onStateChange: (state) => this.#tell((o) => o.circuitChanged?.(vault, state)) }),
+      };
+      this.#guards.set(key, g);
+    }
+    return g;
+  }
+
+  /** The pipeline policy (place it per retry, outside the request-metrics policy). */
+  readonly policy: PipelinePolicy = {
+    name: 'kvsyncVaultGuard',
+    sendRequest: async (request, next) => {
+      const g = this.guard(new URL(request.url).host);
+      const state = contexts.getStore();
+      if (g.breaker.refuses()) throw unavailable(g);
+      const pausedFor = g.limiter.pausedForMs();
+      if (pausedFor > this.#opts.maxPauseWaitMs) {
+        throw new SyncError('Throttled', `vault "${g.vault}" is throttled: Key Vault asked for a pause of ${Math.ceil(pausedFor / 1000)} s (Retry-After and backoff)`, { retryAfterMs: pausedFor });
+      }
+      const asked = this.#now();
+      let notice: NodeJS.Timeout | undefined;
+      if (state !== undefined && !state.told && state.ctx.onLongWait !== undefined) {
+        notice = setTimeout(() => {
+          if (state.told) return;
+          state.told = true;
+          state.ctx.onLongWait?.({ vault: g.vault, waitedMs: this.#now() - asked, pausedForMs: g.limiter.pausedForMs() });
+        }, this.#opts.longWaitMs);
+        notice.unref();
+      }
+      let sentAt: number;
+      try {
+        sentAt = await g.limiter.acquire(state?.ctx.priority ?? 'normal', request.abortSignal);
+      } finally {
+        if (notice !== undefined) clearTimeout(notice);
+      }
+      const waitedMs = sentAt - asked;
+      if (waitedMs > 0) this.#tell((o) => o.waited?.(g.vault, waitedMs / 1000));
+      const admission = g.breaker.admit();
+      if (!admission.allowed) throw unavailable(g);
+      let response: PipelineResponse;
+      try {
+        response = await next(request);
+      } catch (err) {
+        const name = err instanceof Error ? err.name : '';
+        if (name === 'AbortError' || err instanceof SyncError) g.breaker.released(admission.probe);
+        else g.breaker.failed(admission.probe, ((err as { code?: unknown }).code as string | undefined) ?? 'connection error');
+        throw err;
+      }
+      const status = response.status;
+      if (status === 429) g.limiter.throttled(responseRetryAfterMs(response), sentAt);
+      else {
+        g.limiter.answered(sentAt);
+        const retryAfterMs = status === 503 ? responseRetryAfterMs(response) : undefined;
+        if (retryAfterMs !== undefined) g.limiter.pause(retryAfterMs);
+      }
+      if (outageStatus(status)) g.breaker.failed(admission.probe, `HTTP ${status}`);
+      else g.breaker.succeeded(admission.probe);
+      return response;
+    },
+  };
+
+  #tell(f: (o: VaultGuardObserver) => void): void {
+    for (const o of this.#observers) f(o);
+  }
+}
+
+function unavailable(g: Guard): SyncError {
+  const retryAfterMs = g.breaker.retryAfterMs();
+  return new SyncError(
+    'VaultUnavailable',
+    `vault "${g.vault}" is unavailable: ${g.breaker.threshold} requests in a row failed (last: ${g.breaker.lastFailure}); kvsync sends no request to it for ${Math.ceil(retryAfterMs / 1000)} s, then one probe`,
+    { retryAfterMs },
+  );
+}
+
+/** The process-wide guards: every Key Vault client fetch.ts builds uses this policy. */
+export const vaultGuards = new VaultGuards();
+export const vaultGuardPolicy: PipelinePolicy = vaultGuards.policy;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pollUntil } from '../util/poll.ts';
 import { jittered, WorkQueue, type QueueResult } from './workqueue.ts';
 
@@ -154,6 +154,76 @@ describe('WorkQueue', () => {
     await done;
     q.add('c');
     expect(g.started).toEqual(['a']);
+  });
+});
+
+describe('WorkQueue priority (fake clock)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('runs high keys before normal ones queued earlier, FIFO within a priority', async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 1, handler: g.handler });
+    q.add('busy');
+    q.start();
+    for (let i = 0; i < 200; i++) q.add(`refresh-${i}`);
+    q.add('new-1', 'high');
+    q.add('new-2', 'high');
+    // A waiting normal key added again as high moves up.
+    q.add('refresh-150', 'high');
+    expect(q.length).toBe(202);
+    for (const k of ['busy', 'new-1', 'new-2', 'refresh-150', 'refresh-0']) {
+      await pollUntil(() => (g.started.at(-1) === k ? true : undefined), { timeoutMs: 2000, description: `${k} started` });
+      g.release(k);
+    }
+    expect(g.started).toEqual(['busy', 'new-1', 'new-2', 'refresh-150', 'refresh-0']);
+    await q.shutdown();
+  });
+
+  it('retries a failed high-priority run as high; a refresh (requeueAfterMs) comes back as normal', async () => {
+    vi.useFakeTimers();
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 1000, handler: g.handler });
+    q.start();
+    q.add('new', 'high');
+    await vi.advanceTimersByTimeAsync(0);
+    g.release('new', { retry: { retryAfterMs: 500 } });
+    q.add('synced', 'high');
+    await vi.advanceTimersByTimeAsync(0);
+    g.release('synced', { requeueAfterMs: 1000 });
+    q.add('busy');
+    await vi.advanceTimersByTimeAsync(0);
+    q.add('backlog-1');
+    q.add('backlog-2');
+    // The retry of `new` and the refresh of `synced` come due while `busy` runs and the backlog waits.
+    await vi.advanceTimersByTimeAsync(1000);
+    for (const k of ['busy', 'new', 'backlog-1', 'backlog-2', 'synced']) {
+      await vi.advanceTimersByTimeAsync(0);
+      expect(g.started.at(-1)).toBe(k);
+      g.release(k);
+    }
+    expect(g.started).toEqual(['new', 'synced', 'busy', 'new', 'backlog-1', 'backlog-2', 'synced']);
+    await q.shutdown();
+  });
+
+  it('a delayed high add keeps its priority when a later normal add for the key comes in', async () => {
+    vi.useFakeTimers();
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 1, handler: g.handler });
+    q.start();
+    q.add('busy');
+    q.addAfter('k', 100, 'high');
+    q.addAfter('k', 500);
+    q.add('other');
+    await vi.advanceTimersByTimeAsync(200);
+    g.release('busy');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(g.started).toEqual(['busy', 'k']);
+    g.release('k');
+    await vi.advanceTimersByTimeAsync(0);
+    g.release('other');
+    await q.shutdown();
   });
 });
 

@@ -4,8 +4,13 @@
  *   once more after the current run finishes (never twice at the same time);
  * - bounded concurrency: at most `concurrency` handlers run at once;
  * - per-key exponential retry after a failure (`baseDelayMs · 2^(failures-1)`, capped), reset by a success;
- * - delayed requeue (`addAfter`): the earliest pending deadline for a key wins.
+ * - delayed requeue (`addAfter`): the earliest pending deadline for a key wins;
+ * - two priorities: `high` keys (first sync, spec change, force-sync, push events, drift repair) run
+ *   before `normal` ones (periodic refresh), FIFO within a priority, so thousands of refreshes never
+ *   delay a new KeyVaultSync (ESO's starvation, external-secrets#3258, #4180).
  */
+
+export type QueuePriority = 'high' | 'normal';
 
 export interface QueueResult {
   /** Process the key again after this delay (a refresh). */
@@ -30,15 +35,19 @@ export interface WorkQueueOptions {
 
 export class WorkQueue {
   readonly #opts: Required<Omit<WorkQueueOptions, 'onError' | 'onWaited'>> & Pick<WorkQueueOptions, 'onError' | 'onWaited'>;
-  /** Keys waiting to run, in order. */
-  readonly #queue: string[] = [];
-  /** Keys in #queue or waiting to be re-queued once their current run finishes. */
+  /** Keys waiting to run, in order, per priority. */
+  readonly #queues: Record<QueuePriority, string[]> = { high: [], normal: [] };
+  /** The priority of each dirty key (the highest it was added with). */
+  readonly #priority = new Map<string, QueuePriority>();
+  /** The priority of each running key: a failed run is retried with it. */
+  readonly #runPriority = new Map<string, QueuePriority>();
+  /** Keys in #queues or waiting to be re-queued once their current run finishes. */
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
   /** When each dirty key was added (performance.now()), for the wait time. */
   readonly #addedAt = new Map<string, number>();
   readonly #failures = new Map<string, number>();
-  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout; priority: QueuePriority }>();
   readonly #inFlight = new Set<Promise<void>>();
   #shuttingDown = false;
   #started = false;
@@ -54,44 +63,65 @@ export class WorkQueue {
     this.#pump();
   }
 
-  /** Queues `key` now (deduplicated). Ignored after shutdown. */
-  add(key: string): void {
+  /**
+   * Queues `key` now (deduplicated) with `priority` (default `normal`); a key waiting as `normal` that
+   * is added as `high` moves to the high queue. Ignored after shutdown.
+   */
+  add(key: string, priority: QueuePriority = 'normal'): void {
     if (this.#shuttingDown) return;
-    if (this.#dirty.has(key)) return;
+    if (this.#dirty.has(key)) {
+      if (priority === 'high' && this.#priority.get(key) === 'normal') {
+        this.#priority.set(key, 'high');
+        const i = this.#queues.normal.indexOf(key);
+        if (i >= 0) {
+          this.#queues.normal.splice(i, 1);
+          this.#queues.high.push(key);
+        }
+      }
+      return;
+    }
     this.#dirty.add(key);
+    this.#priority.set(key, priority);
     this.#addedAt.set(key, performance.now());
-    if (!this.#processing.has(key)) this.#queue.push(key);
+    if (!this.#processing.has(key)) this.#queues[priority].push(key);
     this.#pump();
   }
 
-  /** Queues `key` after `delayMs`; an earlier pending deadline for the same key is kept. */
-  addAfter(key: string, delayMs: number): void {
+  /** Queues `key` after `delayMs`; an earlier pending deadline for the same key is kept (at the higher priority of both). */
+  addAfter(key: string, delayMs: number, priority: QueuePriority = 'normal'): void {
     if (this.#shuttingDown) return;
     if (delayMs <= 0) {
-      this.add(key);
+      this.add(key, priority);
       return;
     }
     const at = Date.now() + delayMs;
     const pending = this.#timers.get(key);
     if (pending !== undefined) {
-      if (pending.at <= at) return;
+      if (pending.at <= at) {
+        if (priority === 'high') pending.priority = 'high';
+        return;
+      }
       clearTimeout(pending.timer);
+      if (pending.priority === 'high') priority = 'high';
     }
-    const timer = setTimeout(() => {
+    const entry = { at, priority, timer: setTimeout(() => {
       this.#timers.delete(key);
-      this.add(key);
-    }, delayMs);
-    timer.unref();
-    this.#timers.set(key, { at, timer });
+      this.add(key, entry.priority);
+    }, delayMs) };
+    entry.timer.unref();
+    this.#timers.set(key, entry);
   }
 
-  /** Queues `key` after its per-key backoff (at least `minDelayMs`) and counts a failure. */
-  addRateLimited(key: string, minDelayMs = 0): number {
+  /**
+   * Queues `key` after its per-key backoff (at least `minDelayMs`) and counts a failure; `priority`
+   * defaults to that of the key's last run.
+   */
+  addRateLimited(key: string, minDelayMs = 0, priority?: QueuePriority): number {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
     const backoff = Math.min(this.#opts.baseDelayMs * 2 ** (failures - 1), this.#opts.maxDelayMs);
     const delay = Math.max(backoff, minDelayMs);
-    this.addAfter(key, delay);
+    this.addAfter(key, delay, priority ?? this.#runPriority.get(key) ?? 'normal');
     return delay;
   }
 
@@ -114,7 +144,7 @@ export class WorkQueue {
 
   /** Number of keys waiting (not delayed, not running). */
   get length(): number {
-    return this.#queue.length;
+    return this.#queues.high.length + this.#queues.normal.length;
   }
 
   get running(): number {
@@ -126,18 +156,22 @@ export class WorkQueue {
     this.#shuttingDown = true;
     for (const { timer } of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
-    this.#queue.length = 0;
+    this.#queues.high.length = 0;
+    this.#queues.normal.length = 0;
     this.#dirty.clear();
+    this.#priority.clear();
     this.#addedAt.clear();
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
   #pump(): void {
     if (!this.#started || this.#shuttingDown) return;
-    while (this.#processing.size < this.#opts.concurrency && this.#queue.length > 0) {
-      const key = this.#queue.shift();
+    while (this.#processing.size < this.#opts.concurrency && this.length > 0) {
+      const key = this.#queues.high.shift() ?? this.#queues.normal.shift();
       if (key === undefined) break;
       this.#dirty.delete(key);
+      this.#runPriority.set(key, this.#priority.get(key) ?? 'normal');
+      this.#priority.delete(key);
       const addedAt = this.#addedAt.get(key);
       this.#addedAt.delete(key);
       if (addedAt !== undefined) this.#opts.onWaited?.((performance.now() - addedAt) / 1000);
@@ -145,8 +179,9 @@ export class WorkQueue {
       const run = this.#run(key).finally(() => {
         this.#inFlight.delete(run);
         this.#processing.delete(key);
+        this.#runPriority.delete(key);
         // Added again while it ran: run once more.
-        if (this.#dirty.has(key) && !this.#shuttingDown) this.#queue.push(key);
+        if (this.#dirty.has(key) && !this.#shuttingDown) this.#queues[this.#priority.get(key) ?? 'normal'].push(key);
         this.#pump();
       });
       this.#inFlight.add(run);

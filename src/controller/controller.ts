@@ -12,6 +12,7 @@ import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
 import { ResilientInformer } from './informer.ts';
+import { CertificateWatch } from './certificate-watch.ts';
 import { KeyVaultPipeline } from './keyvault-pipeline.ts';
 import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import { KubeLeaseClient, LeaderElector } from './leader-election.ts';
@@ -19,7 +20,9 @@ import { dataMac, loadOrCreateMacKey } from './mac.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { SyncPipeline } from './pipeline.ts';
 import { KubeStatusWriter, PLURAL, Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
+import { KubeWorkloadApi, RolloutTrigger } from './rollouts.ts';
 import { SecretWriter } from './secret-writer.ts';
+import { observers } from './sync-observer.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
 import { WorkQueue } from './workqueue.ts';
 
@@ -49,6 +52,10 @@ export interface ControllerOptions {
   /** Serve the pod admission webhook (on every replica, leader or not); none when undefined. */
   webhook?: ControllerWebhookOptions;
   log?: Logger;
+  /** Warn (event CertificateExpiring) when a synced certificate expires within this; default 30 days. */
+  expiryWarningWindowMs?: number;
+  /** Newer-version check of pinned certificates at most this often per object; default 1 h. */
+  newerVersionCheckIntervalMs?: number;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -145,13 +152,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onError: (err, restartInMs) => log.warn({ informer: 'secrets', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
 
+  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure);
+  const events = new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') });
   const reconciler = new Reconciler({
     getSync: (n, name) => syncs.get(name, n),
     listIdentities: () => [...identities.list()],
-    pipeline: opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure),
+    pipeline,
     writer: new SecretWriter(kc),
     status: new KubeStatusWriter(kc),
-    events: new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') }),
+    events,
+    // Rollouts on real data changes, then certificate warnings (docs/operator.md "Rollouts", "Certificate expiry").
+    observer: observers(
+      new RolloutTrigger({ api: new KubeWorkloadApi(kc), events, macKey, isLeader, log, metrics }),
+      new CertificateWatch({ events, log, metrics, windowMs: opts.expiryWarningWindowMs, checkIntervalMs: opts.newerVersionCheckIntervalMs, versions: pipeline }),
+    ),
     macKey,
     isLeader,
     log,

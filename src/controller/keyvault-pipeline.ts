@@ -1,12 +1,13 @@
 /** The production {@link SyncPipeline}: src/keyvault's CredentialProvider, fetchObjects and renderOutputs. */
 import type { TokenCredential } from '@azure/core-auth';
 import type * as k8s from '@kubernetes/client-node';
-import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
+import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { CredentialProvider } from '../keyvault/credentials.ts';
 import { fetchObjects, type FetchedObject, type FetchedVersion, type FetchResult } from '../keyvault/fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from '../keyvault/object-cache.ts';
 import { renderOutputs } from '../keyvault/outputs.ts';
+import { listEnabledVersions, type ObjectVersion } from '../keyvault/versions.ts';
 import type { RenderedOutputs, SyncPipeline } from './pipeline.ts';
 
 const MAX_TRACKED_SYNCS = 100_000;
@@ -61,5 +62,10 @@ export class KeyVaultPipeline implements SyncPipeline {
 
   renderOutputs(sync: ResolvedKeyVaultSync, fetched: FetchedObject[]): RenderedOutputs {
     return renderOutputs(sync, fetched);
+  }
+
+  /** One paged listing of the object's enabled versions (never cached: it runs rarely, see CertificateWatch). */
+  listVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, object: ResolvedObject): Promise<ObjectVersion[]> {
+    return listEnabledVersions(sync, credential, this.#env, object);
   }
 }

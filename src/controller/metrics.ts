@@ -5,6 +5,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { observeKeyVaultRequests } from '../keyvault/request-metrics.ts';
+import type { CertificateState, CertificateWatchMetrics } from './certificate-watch.ts';
+import type { RolloutMetrics } from './rollouts.ts';
 
 /** What the reconciler reports. */
 export interface SyncMetrics {
@@ -22,7 +24,7 @@ export interface QueueMetrics {
   waited(seconds: number): void;
 }
 
-export interface ControllerMetrics extends SyncMetrics, QueueMetrics {
+export interface ControllerMetrics extends SyncMetrics, QueueMetrics, RolloutMetrics, CertificateWatchMetrics {
   readonly registry: Registry;
   /** The queue depth is read at scrape time from this source. */
   setQueueDepthSource(depth: () => number): void;
@@ -39,6 +41,9 @@ export const METRIC_NAMES = {
   queueWait: 'kvsync_workqueue_wait_seconds',
   certificateExpiry: 'kvsync_certificate_expiry_timestamp_seconds',
   keyVaultRequests: 'kvsync_keyvault_requests_total',
+  restartsTriggered: 'kvsync_restarts_triggered_total',
+  certificateExpiring: 'kvsync_certificate_expiring',
+  certificateNewerVersion: 'kvsync_certificate_newer_version_available',
 } as const;
 
 export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {}): ControllerMetrics {
@@ -78,6 +83,29 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     labelNames: ['vault', 'operation', 'status'],
     registers: [registry],
   });
+  const restarts = new Counter({
+    name: METRIC_NAMES.restartsTriggered,
+    help: 'Workloads rolled (pod-template annotation set) because the data of a Secret they use changed, by namespace and kind.',
+    labelNames: ['namespace', 'kind'],
+    registers: [registry],
+  });
+  const certLabels = ['namespace', 'keyvaultsync', 'object'] as const;
+  const expiring = new Gauge({ name: METRIC_NAMES.certificateExpiring, help: 'Whether the synced certificate is within the expiry warning window or expired (1) or not (0).', labelNames: certLabels, registers: [registry] });
+  const newerVersion = new Gauge({
+    name: METRIC_NAMES.certificateNewerVersion,
+    help: 'For a pinned certificate: whether Key Vault holds a newer enabled version (1) or not (0).',
+    labelNames: certLabels,
+    registers: [registry],
+  });
+  /** Objects with certificate state series, per `namespace/name`. */
+  const stateObjects = new Map<string, Set<string>>();
+  const forgetStates = (namespace: string, keyVaultSync: string, keep: ReadonlyMap<string, CertificateState>): void => {
+    for (const object of stateObjects.get(`${namespace}/${keyVaultSync}`) ?? []) {
+      const s = keep.get(object);
+      if (s === undefined) expiring.remove({ namespace, keyvaultsync: keyVaultSync, object });
+      if (s?.newerVersion === undefined) newerVersion.remove({ namespace, keyvaultsync: keyVaultSync, object });
+    }
+  };
   const unsubscribe = observeKeyVaultRequests((r) => requests.inc({ vault: r.vault, operation: r.operation, status: r.status }));
   /** Objects with an expiry series, per `namespace/name`. */
   const certObjects = new Map<string, Set<string>>();
@@ -86,6 +114,8 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     const key = `${namespace}/${keyVaultSync}`;
     for (const object of certObjects.get(key) ?? []) expiry.remove({ namespace, keyvaultsync: keyVaultSync, object });
     certObjects.delete(key);
+    forgetStates(namespace, keyVaultSync, new Map());
+    stateObjects.delete(key);
   };
 
   return {
@@ -104,6 +134,18 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
       else certObjects.set(key, new Set(expiries.keys()));
     },
     forgetSync,
+    restartTriggered: (namespace, kind) => restarts.inc({ namespace, kind }),
+    setCertificateStates: (namespace, keyVaultSync, states) => {
+      forgetStates(namespace, keyVaultSync, states);
+      for (const [object, s] of states) {
+        const labels = { namespace, keyvaultsync: keyVaultSync, object };
+        expiring.set(labels, s.expiring ? 1 : 0);
+        if (s.newerVersion !== undefined) newerVersion.set(labels, s.newerVersion ? 1 : 0);
+      }
+      const key = `${namespace}/${keyVaultSync}`;
+      if (states.size === 0) stateObjects.delete(key);
+      else stateObjects.set(key, new Set(states.keys()));
+    },
     waited: (seconds) => wait.observe(seconds),
     setQueueDepthSource: (depth) => {
       depthSource = depth;

@@ -49,6 +49,8 @@ export interface SyncPipeline {
   fetchObjects(sync: ResolvedKeyVaultSync, credential: unknown): Promise<PipelineFetchResult>;
   /** Throws a SyncFailure-shaped error (KeyMismatch, InvalidCertificate, …). */
   renderOutputs(sync: ResolvedKeyVaultSync, fetched: PipelineFetchedObject[]): RenderedOutputs;
+  /** Enabled versions of one object (metadata only), for newer-version warnings; absent = not checked. @throws */
+  listVersions?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<{ version: string; createdOn: Date | undefined }[]>;
 }
 
 /** True for an error carrying a `reason` string, i.e. keyvault's SyncError, PkiError, InvalidSpecError, ours. */

@@ -17,6 +17,7 @@ import { isSyncFailure, type PipelineFetchResult, type SyncFailure, type SyncPip
 import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
 import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { READY, failureStatus, successStatus, type StatusPatch } from './status.ts';
+import { dataChanges, type SyncObserver } from './sync-observer.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
 
 export const PLURAL = 'keyvaultsyncs';
@@ -52,6 +53,8 @@ export interface ReconcilerDeps {
   now?: () => Date;
   /** Sync counter, duration and certificate expiry; none when undefined. */
   metrics?: SyncMetrics | undefined;
+  /** Told of each successful sync after the writes (rollouts, certificate warnings); never throws. */
+  observer?: SyncObserver | undefined;
 }
 
 /** Splits a queue key `namespace/name`. */
@@ -152,6 +155,10 @@ export class Reconciler {
         if (!this.#d.isLeader()) throw new NotLeaderError();
         const outcome = await this.#d.writer.applyConfigMap(owner, c);
         if (outcome !== 'unchanged') changed.push(`ConfigMap ${c.name} (${outcome})`);
+      }
+      if (this.#d.observer !== undefined) {
+        if (!this.#d.isLeader()) throw new NotLeaderError();
+        await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, rendered.secrets, this.#d.macKey) });
       }
       const status = successStatus(obj.status, { generation, now: this.#now(), fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
       await this.#patchStatus(namespace, name, status);

@@ -78,7 +78,7 @@ export interface FetchOptions {
   };
 }
 
-interface VaultClients {
+export interface VaultClients {
   secrets: SecretClient;
   certificates: CertificateClient;
   keys: KeyClient;
@@ -86,7 +86,8 @@ interface VaultClients {
 
 const clientCache = new WeakMap<TokenCredential, Map<string, VaultClients>>();
 
-function clientsFor(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, maxRetries: number): VaultClients {
+/** The SDK clients of one vault for one credential, built once (shared with versions.ts). */
+export function clientsFor(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, maxRetries: number): VaultClients {
   let byVault = clientCache.get(credential);
   if (byVault === undefined) {
     byVault = new Map();

@@ -1,6 +1,7 @@
 /**
  * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--namespace NS]
  *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
+ *   [--expiry-warning-window 720h]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
  *   [--webhook-sidecar-image IMAGE]]`
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
@@ -8,6 +9,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { parseGoDuration } from '../api/index.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController } from './controller.ts';
 import { parseHostPort } from './health.ts';
@@ -24,6 +26,8 @@ const USAGE = `usage: kvsync controller [flags]
   --concurrency N          reconciles at once (default 4)
   --leader-elect BOOL      leader election on a Lease (default true)
   --log-level LEVEL        pino level (default info)
+  --expiry-warning-window D  Warning event CertificateExpiring when a synced certificate expires
+                           within D (Go duration, default 720h = 30 days)
 
   Pod admission webhook (off unless --webhook-addr is given; served on every replica):
   --webhook-addr ADDR      serve HTTPS on ADDR, e.g. 0.0.0.0:9443
@@ -112,6 +116,7 @@ export function parseControllerArgs(argv: string[]) {
       concurrency: { type: 'string', default: '4' },
       'leader-elect': { type: 'string', default: 'true' },
       'log-level': { type: 'string', default: 'info' },
+      'expiry-warning-window': { type: 'string', default: '720h' },
       'webhook-addr': { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-service': { type: 'string' },
@@ -128,6 +133,11 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: --concurrency must be a positive integer\n\n${USAGE}`);
     return 2;
   }
+  const expiryWarningWindowMs = parseGoDuration(values['expiry-warning-window']);
+  if (expiryWarningWindowMs === undefined || expiryWarningWindowMs <= 0) {
+    console.error(`kvsync controller: --expiry-warning-window must be a positive Go duration such as 720h\n\n${USAGE}`);
+    return 2;
+  }
   let leaderElect: boolean;
   try {
     leaderElect = parseBool(values['leader-elect'], '--leader-elect');
@@ -142,13 +152,13 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  return { values, concurrency, leaderElect, webhook };
+  return { values, concurrency, leaderElect, webhook, expiryWarningWindowMs };
 }
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseControllerArgs(argv);
   if (typeof args === 'number') return args;
-  const { values, concurrency, leaderElect, webhook } = args;
+  const { values, concurrency, leaderElect, webhook, expiryWarningWindowMs } = args;
   const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
   const kc = loadKubeConfig(values.kubeconfig);
   const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
@@ -160,6 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     healthAddr: values['health-addr'],
     concurrency,
     leaderElect,
+    expiryWarningWindowMs,
     ...(webhook === undefined ? {} : { webhook }),
     log,
   });

@@ -1,0 +1,51 @@
+/**
+ * The reconciler's one hook after a sync's Secrets are written: what happened to the data, for the
+ * rollouts (rollouts.ts) and the certificate warnings (certificate-watch.ts).
+ *
+ * A Secret's data "really changed" when its data MAC differs from the MAC the previous successful sync
+ * recorded in status. Comparing with status (not with this write's outcome) makes the decision
+ * level-based: a crash or failed status write between the Secret write and the rollout is caught by the
+ * next reconcile, and a Secret created now (no recorded MAC), a metadata-only write or an unchanged
+ * refresh is never a change.
+ */
+import type { KeyVaultSyncStatus, ResolvedKeyVaultSync } from '../api/index.ts';
+import type { EventTarget } from './events.ts';
+import { dataMac } from './mac.ts';
+import type { DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
+
+export interface SyncedContext {
+  sync: ResolvedKeyVaultSync;
+  target: EventTarget;
+  /** No successful sync is recorded in status yet: nothing was in place before, so nothing "changed". */
+  firstSync: boolean;
+  /** Data MAC of every Secret written now, by name. */
+  secretMacs: ReadonlyMap<string, string>;
+  /** Secrets whose data MAC differs from the one of the previous successful sync (never on first sync). */
+  changedSecrets: readonly string[];
+  fetched: readonly PipelineFetchedObject[];
+  /** The credential the objects were fetched with (for extra Key Vault reads such as version listings). */
+  credential: unknown;
+}
+
+/** Called once per successful sync, after the Secrets are written and before status. Never throws. */
+export interface SyncObserver {
+  synced(ctx: SyncedContext): Promise<void>;
+}
+
+/** Runs several observers in order; each one's failure is its own (they never throw by contract). */
+export function observers(...list: SyncObserver[]): SyncObserver {
+  return {
+    synced: async (ctx) => {
+      for (const o of list) await o.synced(ctx);
+    },
+  };
+}
+
+/** The change facts of one sync: first sync, MACs now, and the Secrets whose data changed. */
+export function dataChanges(previous: KeyVaultSyncStatus | undefined, secrets: readonly DesiredSecret[], macKey: Buffer): Pick<SyncedContext, 'firstSync' | 'secretMacs' | 'changedSecrets'> {
+  const firstSync = previous?.lastSyncTime === undefined;
+  const before = new Map((previous?.secrets ?? []).map((s) => [s.name, s.dataMAC]));
+  const secretMacs = new Map(secrets.map((s) => [s.name, dataMac(macKey, s.data)]));
+  const changedSecrets = firstSync ? [] : [...secretMacs].filter(([name, mac]) => before.get(name) !== undefined && before.get(name) !== mac).map(([name]) => name);
+  return { firstSync, secretMacs, changedSecrets };
+}

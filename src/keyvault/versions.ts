@@ -1,0 +1,34 @@
+/**
+ * Lists an object's enabled versions (metadata only, never a value): one paged listing (25 per page),
+ * through the same SDK clients, retry options and request metrics as fetch.ts. Used to tell that Key
+ * Vault holds a newer version than the one a KeyVaultSync pins.
+ */
+import type { TokenCredential } from '@azure/core-auth';
+import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
+import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
+import { clientsFor } from './fetch.ts';
+
+export interface ObjectVersion {
+  version: string;
+  createdOn: Date | undefined;
+}
+
+/**
+ * Enabled versions of `object` in `sync`'s vault, in listing order. `certificate`/`cert` objects are
+ * listed as certificates, `secret` and `key` objects as what they are.
+ * @throws the SDK's RestError (403 when the identity may not list, 404 when the object is gone)
+ */
+export async function listEnabledVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, object: ResolvedObject): Promise<ObjectVersion[]> {
+  const clients = clientsFor(effectiveVaultUrl(env, sync.vault.url), credential, env, 2);
+  const pages =
+    object.type === 'key'
+      ? clients.keys.listPropertiesOfKeyVersions(object.name)
+      : object.type === 'secret'
+        ? clients.secrets.listPropertiesOfSecretVersions(object.name)
+        : clients.certificates.listPropertiesOfCertificateVersions(object.name);
+  const out: ObjectVersion[] = [];
+  for await (const p of pages) {
+    if (p.version !== undefined && p.enabled !== false) out.push({ version: p.version, createdOn: p.createdOn });
+  }
+  return out;
+}

@@ -112,6 +112,18 @@ describe('CertificateWatch', () => {
     expect(failing.states.at(-1)?.get('nginx')?.newerVersion).toBeUndefined();
   });
 
+  it('within one second of creation, the later listed version is the newer (Key Vault lists oldest first)', async () => {
+    const second = new Date('2026-06-01T00:00:00Z');
+    const h = harness({ versions: [{ version: 'v1', createdOn: second }, { version: 'v2', createdOn: second }] });
+    const sync = resolved('v1');
+    await h.watch.synced(h.ctx(sync, fetched(sync, 'v1', 200)));
+    expect(h.events.map((e) => e.reason)).toEqual(['NewerVersionAvailable']);
+    const pinnedNewest = harness({ versions: [{ version: 'v1', createdOn: second }, { version: 'v2', createdOn: second }] });
+    const sync2 = resolved('v2');
+    await pinnedNewest.watch.synced(pinnedNewest.ctx(sync2, fetched(sync2, 'v2', 200)));
+    expect(pinnedNewest.events).toEqual([]);
+  });
+
   it('relativeTime', () => {
     expect(relativeTime(12 * DAY + 5)).toBe('in 12 days');
     expect(relativeTime(5 * 3600_000)).toBe('in 5 hours');

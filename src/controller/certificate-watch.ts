@@ -124,10 +124,14 @@ export class CertificateWatch implements SyncObserver {
     let newer: { version: string; createdOn: Date | undefined } | undefined;
     try {
       const versions = await lister.listVersions(ctx.sync, ctx.credential, object);
-      const created = (v: { createdOn: Date | undefined }): number => v.createdOn?.getTime() ?? 0;
-      const mine = versions.find((v) => v.version === pinned);
-      const newest = versions.reduce<(typeof versions)[number] | undefined>((a, v) => (a === undefined || created(v) > created(a) ? v : a), undefined);
-      if (newest !== undefined && newest.version !== pinned && (mine === undefined || created(newest) > created(mine))) newer = newest;
+      // Newest by creation time; `created` has one-second resolution, and within one second the later
+      // listed is the newer (Key Vault lists versions oldest first), as fetch.ts orders them.
+      const rank = (i: number): [number, number] => [versions[i]?.createdOn?.getTime() ?? 0, i];
+      const later = (a: [number, number], b: [number, number]): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
+      const mine = versions.findIndex((v) => v.version === pinned);
+      let newest = -1;
+      for (let i = 0; i < versions.length; i++) if (newest < 0 || later(rank(i), rank(newest))) newest = i;
+      if (newest >= 0 && newest !== mine && (mine < 0 || later(rank(newest), rank(mine)))) newer = versions[newest];
     } catch (err) {
       // Listing may be forbidden (object-scoped role) or fail transiently: no warning, ask again next interval.
       this.#o.log.debug({ keyVaultSync: `${namespace}/${name}`, object: object.name, errName: err instanceof Error ? err.name : typeof err }, 'listing versions for the newer-version check failed');

@@ -156,13 +156,14 @@ export interface OperatorFixture {
   stop(): Promise<void>;
 }
 
-export async function startOperatorFixture(kc: k8s.KubeConfig, prefix: string): Promise<OperatorFixture> {
+/** `controllerOptions` are passed to startController (e.g. an expiry warning window). */
+export async function startOperatorFixture(kc: k8s.KubeConfig, prefix: string, controllerOptions: Partial<ControllerOptions> = {}): Promise<OperatorFixture> {
   await installCrds(kc);
   const world = await startWorld();
   const ns = await createTestNamespace(kc, prefix);
   const opNs = await createTestNamespace(kc, `${prefix}-op`);
   await createCredentialsSecret(kc, ns, world);
-  const controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0' });
+  const controller = await runController(kc, world, { ...controllerOptions, namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0' });
   return {
     world,
     ns,

@@ -3,7 +3,7 @@
  *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
  *   [--expiry-warning-window 720h]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
- *   [--webhook-sidecar-image IMAGE]]`
+ *   [--webhook-sidecar-image IMAGE]] [--eventgrid-addr HOST:PORT …]` (docs/eventgrid.md)
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
  * drained, lease released).
  */
@@ -15,6 +15,8 @@ import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController } from './con
 import { parseHostPort } from './health.ts';
 import { DEFAULT_SIDECAR_IMAGE, DEFAULT_WEBHOOK_CONFIGURATION_NAME, type ControllerWebhookOptions } from './webhook.ts';
 import { parseCommandArgs } from '../cli-args.ts';
+import { EVENTGRID_USAGE, eventGridOptions } from '../eventgrid/flags.ts';
+import type { EventGridOptions } from '../eventgrid/start.ts';
 
 const USAGE = `usage: kvsync controller [flags]
 
@@ -37,7 +39,9 @@ const USAGE = `usage: kvsync controller [flags]
                            (default: a self-managed CA and certificate in the Secret kvsync-webhook-tls)
   --webhook-sidecar-image IMAGE
                            image of the kvsync mount sidecar (default ${DEFAULT_SIDECAR_IMAGE})
-  The MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION_NAME} is created or updated at start.`;
+  The MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION_NAME} is created or updated at start.
+
+${EVENTGRID_USAGE}`;
 
 /** Loads the kubeconfig: the flag, else in-cluster when running in a pod, else the usual default. */
 export function loadKubeConfig(file: string | undefined): k8s.KubeConfig {
@@ -122,6 +126,13 @@ export function parseControllerArgs(argv: string[]) {
       'webhook-service': { type: 'string' },
       'webhook-cert-dir': { type: 'string' },
       'webhook-sidecar-image': { type: 'string' },
+      'eventgrid-addr': { type: 'string' },
+      'eventgrid-path': { type: 'string' },
+      'eventgrid-cert-dir': { type: 'string' },
+      'eventgrid-key-file': { type: 'string' },
+      'eventgrid-audience': { type: 'string' },
+      'eventgrid-tenant-id': { type: 'string' },
+      'eventgrid-client-id': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -146,19 +157,21 @@ export function parseControllerArgs(argv: string[]) {
     return 2;
   }
   let webhook: ControllerWebhookOptions | undefined;
+  let eventGrid: EventGridOptions | undefined;
   try {
     webhook = webhookOptions(values);
+    eventGrid = eventGridOptions(values);
   } catch (err) {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  return { values, concurrency, leaderElect, webhook, expiryWarningWindowMs };
+  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs };
 }
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseControllerArgs(argv);
   if (typeof args === 'number') return args;
-  const { values, concurrency, leaderElect, webhook, expiryWarningWindowMs } = args;
+  const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs } = args;
   const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
   const kc = loadKubeConfig(values.kubeconfig);
   const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
@@ -172,6 +185,7 @@ export async function run(argv: string[]): Promise<number> {
     leaderElect,
     expiryWarningWindowMs,
     ...(webhook === undefined ? {} : { webhook }),
+    ...(eventGrid === undefined ? {} : { eventGrid }),
     log,
   });
   await new Promise<void>((resolve) => {

@@ -8,6 +8,8 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { GROUP, VERSION } from '../api/index.ts';
+import type { RunningEventGridEndpoint } from '../eventgrid/endpoint.ts';
+import { startEventGridPush, type EventGridOptions } from '../eventgrid/start.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
@@ -51,6 +53,8 @@ export interface ControllerOptions {
   relistIntervalMs?: number;
   /** Serve the pod admission webhook (on every replica, leader or not); none when undefined. */
   webhook?: ControllerWebhookOptions;
+  /** Serve the Event Grid push-refresh endpoint (every replica; only the leader refreshes); none when undefined. */
+  eventGrid?: EventGridOptions;
   log?: Logger;
   /** Warn (event CertificateExpiring) when a synced certificate expires within this; default 30 days. */
   expiryWarningWindowMs?: number;
@@ -67,6 +71,8 @@ export interface RunningController {
   healthAddress: string | undefined;
   /** The admission webhook, when `webhook` was given. */
   webhook: ControllerWebhook | undefined;
+  /** The Event Grid push-refresh endpoint, when `eventGrid` was given. */
+  eventGrid: RunningEventGridEndpoint | undefined;
   /** This controller's metrics (also on `/metrics` of the health server). */
   metrics: ControllerMetrics;
   /** Stops informers, drains in-flight reconciles, releases the lease. Idempotent. */
@@ -217,10 +223,23 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   let health: HealthServer | undefined;
   if (opts.healthAddr !== undefined) health = await startHealthServer(opts.healthAddr, { ready: () => syncs.synced && identities.synced && secrets.synced, metrics: () => metrics.scrape() });
   let webhook: ControllerWebhook | undefined;
-  if (opts.webhook !== undefined) {
+  let eventGrid: RunningEventGridEndpoint | undefined;
+  if (opts.webhook !== undefined || opts.eventGrid !== undefined) {
     try {
-      webhook = await startControllerWebhook(kc, namespace, opts.webhook, log);
+      if (opts.webhook !== undefined) webhook = await startControllerWebhook(kc, namespace, opts.webhook, log);
+      if (opts.eventGrid !== undefined) {
+        eventGrid = await startEventGridPush({
+          options: opts.eventGrid,
+          azure: opts.azure,
+          listSyncs: () => syncs.list(),
+          enqueue: (key) => queue.add(key),
+          isLeader,
+          registry: metrics.registry,
+          log,
+        });
+      }
     } catch (err) {
+      await webhook?.close();
       clearInterval(relist);
       await Promise.all([syncs.stop(), identities.stop(), secrets.stop()]);
       await queue.shutdown();
@@ -230,18 +249,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       throw err;
     }
   }
-  log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address, webhookPort: webhook?.port }, 'controller started');
+  log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address, webhookPort: webhook?.port, eventGrid: eventGrid?.address }, 'controller started');
 
   return {
     identity,
     isLeader,
     healthAddress: health?.address,
     webhook,
+    eventGrid,
     metrics,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(relist);
         await webhook?.close();
+        await eventGrid?.close();
         await Promise.all([syncs.stop(), identities.stop(), secrets.stop()]);
         await queue.shutdown();
         await elector?.stop();

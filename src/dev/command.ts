@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
 import { startControlPlane, type RunningControlPlane } from './control-plane.ts';
 import { ensureKubeBinaries } from './kube-binaries.ts';
+import { ensureHelm, HelmError } from './helm.ts';
 import { runDemo } from './demo.ts';
 
 const help = `usage:
@@ -17,7 +18,8 @@ const help = `usage:
       Builds (first run only) and starts etcd, kube-apiserver and kube-controller-manager on loopback,
       writes an admin kubeconfig to FILE, prints the server URL and version, and runs until SIGINT/SIGTERM.
   kvsync dev build
-      Builds (or finds in the cache) the control-plane binaries and prints their folder.
+      Builds (or finds in the cache) the control-plane binaries and helm (hack/helm) and prints the
+      binaries' folder (helm's path goes to stderr).
   kvsync dev [--keep] [--kubeconfig FILE]
       The first look: control plane (default kubeconfig .cache/dev/kubeconfig), kvsync CRDs, the Key Vault
       emulator (samples/emulator.yaml; state in .cache/dev/emulator), the controller, samples/shop.yaml synced
@@ -119,13 +121,17 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Builds (or finds) the control-plane binaries and helm; prints the binaries' folder. */
 async function buildOnly(): Promise<number> {
   try {
     const bins = await ensureKubeBinaries((line) => console.error(`kvsync dev: ${line}`));
+    const helm = await ensureHelm((line) => console.error(`kvsync dev: ${line}`));
+    // stdout stays the binaries' folder alone (the README uses "$(kvsync dev build)/kubectl").
+    console.error(`kvsync dev: helm ${helm.version}: ${helm.path}`);
     console.log(bins.dir);
     return 0;
   } catch (err) {
-    if (err instanceof ControlPlaneError) {
+    if (err instanceof ControlPlaneError || err instanceof HelmError) {
       console.error(`kvsync dev: ${err.reason}: ${err.message}`);
       return 1;
     }

@@ -1,0 +1,67 @@
+{{/* The release's full name: the release name, or <release>-kvsync when it does not contain "kvsync". */}}
+{{- define "kvsync.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kvsync.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "kvsync.labels" -}}
+{{ include "kvsync.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "kvsync.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "kvsync.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kvsync.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Fixed by the controller (src/controller/webhook.ts): one configuration and one certificate Secret per cluster. */}}
+{{- define "kvsync.webhookConfigurationName" -}}kvsync-webhook{{- end -}}
+{{- define "kvsync.webhookSecretName" -}}kvsync-webhook-tls{{- end -}}
+{{- define "kvsync.webhookServiceName" -}}{{ include "kvsync.fullname" . }}-webhook{{- end -}}
+{{/* src/controller/mac.ts and src/controller/controller.ts */}}
+{{- define "kvsync.macKeySecretName" -}}kvsync-mac-key{{- end -}}
+{{- define "kvsync.leaseName" -}}kvsync-controller{{- end -}}
+
+{{/* The controller's arguments; the chart test parses them with `kvsync controller`'s own parser. */}}
+{{- define "kvsync.args" -}}
+{{- $v := .Values -}}
+{{- $a := list "controller" (printf "--namespace=%s" .Release.Namespace) (printf "--health-addr=0.0.0.0:%v" $v.healthPort) (printf "--log-level=%s" $v.logLevel) (printf "--concurrency=%v" $v.concurrency) (printf "--leader-elect=%t" $v.leaderElection.enabled) -}}
+{{- with $v.watchNamespace }}{{ $a = append $a (printf "--watch-namespace=%s" .) }}{{ end -}}
+{{- if $v.webhook.enabled -}}
+{{- $a = append $a (printf "--webhook-addr=0.0.0.0:%v" $v.webhook.port) -}}
+{{- $a = append $a (printf "--webhook-service=%s" (include "kvsync.webhookServiceName" .)) -}}
+{{- $a = append $a (printf "--webhook-sidecar-image=%s" (default (include "kvsync.image" .) $v.webhook.sidecarImage)) -}}
+{{- if $v.webhook.certificateSecret }}{{ $a = append $a "--webhook-cert-dir=/etc/kvsync/webhook-tls" }}{{ end -}}
+{{- end -}}
+{{- if $v.eventGrid.enabled -}}
+{{- $a = append $a (printf "--eventgrid-addr=0.0.0.0:%v" $v.eventGrid.port) -}}
+{{- if $v.eventGrid.keySecret.name }}{{ $a = append $a (printf "--eventgrid-key-file=/etc/kvsync/eventgrid/%s" $v.eventGrid.keySecret.key) }}{{ end -}}
+{{- range $v.eventGrid.audiences }}{{ $a = append $a (printf "--eventgrid-audience=%s" .) }}{{ end -}}
+{{- with $v.eventGrid.tenantId }}{{ $a = append $a (printf "--eventgrid-tenant-id=%s" .) }}{{ end -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $v.vaultRequestsPer10s) }}{{ $a = append $a (printf "--vault-requests-per-10s=%v" $v.vaultRequestsPer10s) }}{{ end -}}
+{{- with $v.expiryWarningWindow }}{{ $a = append $a (printf "--expiry-warning-window=%s" .) }}{{ end -}}
+{{- range $v.extraArgs }}{{ $a = append $a . }}{{ end -}}
+{{- toYaml $a -}}
+{{- end -}}

@@ -1,0 +1,196 @@
+/**
+ * The chart's RBAC is enough, and not too much: the rendered ServiceAccount, ClusterRoles, Role and
+ * bindings are applied for real, and the controller runs out of cluster AUTHENTICATED AS THAT
+ * ServiceAccount (a kubeconfig holding its TokenRequest token, not the admin's), configured from the
+ * chart's rendered args (parsed by `kvsync controller`'s own parser). It leads, keeps its MAC key,
+ * serves the webhook (its certificate Secret, the chart's MutatingWebhookConfiguration updated),
+ * syncs a KeyVaultSync from the emulator into a TLS and an Opaque Secret, and admits a pod; writes
+ * the chart does not grant are refused by the apiserver.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { installCrds } from '../../../src/api/install.ts';
+import { parseControllerArgs } from '../../../src/controller/command.ts';
+import { startController, type RunningController } from '../../../src/controller/controller.ts';
+import { MAC_KEY_SECRET } from '../../../src/controller/mac.ts';
+import { freePort } from '../../../src/dev/ports.ts';
+import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
+import { pollUntil } from '../../../src/util/poll.ts';
+import { conditionOf, createCredentialsSecret, startWorld, syncApi, syncSpec, type TestWorld } from '../controller/support.ts';
+import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '../support/kube.ts';
+import { apply, controllerArgs, oneOf, RBAC_KINDS, renderChart, serviceAccountToken, tokenKubeConfig, type Rendered } from './support.ts';
+
+describe('the chart RBAC, used by a controller running as the chart ServiceAccount', () => {
+  const admin = kubeConfig();
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const release = `kvsync-${suffix}`;
+  let dir = '';
+  let opNs = '';
+  let appNs = '';
+  let world: TestWorld | undefined;
+  let rendered: Rendered[] = [];
+  let asSa: k8s.KubeConfig;
+  let controller: RunningController | undefined;
+  const clusterScoped: Rendered[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kvsync-chart-rbac-'));
+    await installCrds(admin);
+    world = await startWorld();
+    opNs = await createTestNamespace(admin, 'chart-op');
+    appNs = await createTestNamespace(admin, 'chart-app');
+    await createCredentialsSecret(admin, appNs, world);
+    rendered = await renderChart({ release, namespace: opNs, dir });
+
+    // The chart's RBAC, applied for real.
+    for (const obj of rendered.filter((o) => (RBAC_KINDS as readonly string[]).includes(o.kind))) {
+      await apply(admin, obj, false);
+      if (obj.kind.startsWith('Cluster')) clusterScoped.push(obj);
+    }
+    // The chart's MutatingWebhookConfiguration, confined to this test's namespace: the control plane
+    // is shared with other test files whose pods must never reach this webhook.
+    const mwc = structuredClone(oneOf(rendered, 'MutatingWebhookConfiguration')) as unknown as k8s.V1MutatingWebhookConfiguration;
+    for (const w of mwc.webhooks ?? []) w.namespaceSelector?.matchExpressions?.push(confinement(appNs));
+    await apply(admin, mwc as unknown as Rendered, false);
+    clusterScoped.push(oneOf(rendered, 'MutatingWebhookConfiguration'));
+
+    const sa = oneOf(rendered, 'ServiceAccount').metadata.name;
+    asSa = tokenKubeConfig(inject('kubeServer'), inject('kubeCaPem'), await serviceAccountToken(admin, opNs, sa), `system:serviceaccount:${opNs}:${sa}`);
+
+    // The chart's args, as `kvsync controller` parses them; out of cluster the apiserver reaches the
+    // webhook by URL instead of the Service, and health listens on a free loopback port.
+    const args = parseControllerArgs(controllerArgs(rendered).slice(1));
+    if (typeof args === 'number' || args.webhook === undefined) throw new Error('kvsync controller rejected the chart args, or they have no webhook');
+    const port = await freePort();
+    controller = await startController({
+      kubeConfig: asSa,
+      azure: await loadAzureEnvironment({ endpointsFile: world.endpointsFile, env: {} }),
+      namespace: args.values.namespace,
+      concurrency: args.concurrency,
+      leaderElect: args.leaderElect,
+      retryPeriodMs: 500,
+      healthAddr: '127.0.0.1:0',
+      webhook: {
+        ...args.webhook,
+        addr: `127.0.0.1:${port}`,
+        endpoint: { url: `https://127.0.0.1:${port}` },
+        extraNamespaceRequirements: [confinement(appNs)],
+        sidecarCommand: ['kvsync'],
+      },
+      log: pino({ level: process.env.KVSYNC_TEST_LOG ?? 'silent' }),
+    });
+  }, 900_000);
+
+  afterAll(async () => {
+    await controller?.stop();
+    await world?.emu.stop();
+    for (const obj of clusterScoped) await k8s.KubernetesObjectApi.makeApiClient(admin).delete(obj).catch(() => undefined);
+    if (opNs) await deleteTestNamespace(admin, opNs);
+    if (appNs) await deleteTestNamespace(admin, appNs);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('authenticates as the ServiceAccount, not as the admin', async () => {
+    const review = await asSa.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+    expect(review.status?.userInfo?.username).toBe(`system:serviceaccount:${opNs}:${release}`);
+  });
+
+  it('leads, keeps its MAC key and webhook certificate in the release namespace, and updates the chart webhook configuration', async () => {
+    const core = admin.makeApiClient(k8s.CoreV1Api);
+    await pollUntil(() => Promise.resolve(controller?.isLeader() === true ? true : undefined), { timeoutMs: 60_000, intervalMs: 200, description: 'leadership' });
+    const lease = await admin.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ namespace: opNs, name: 'kvsync-controller' });
+    expect(lease.spec?.holderIdentity).toBe(controller?.identity);
+    await core.readNamespacedSecret({ namespace: opNs, name: MAC_KEY_SECRET });
+    await core.readNamespacedSecret({ namespace: opNs, name: 'kvsync-webhook-tls' });
+    const mwc = await admin.makeApiClient(k8s.AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name: 'kvsync-webhook' });
+    for (const w of mwc.webhooks ?? []) {
+      expect(w.clientConfig.url).toBe(controller?.webhook?.clientUrl);
+      expect(w.clientConfig.caBundle ?? '').not.toBe('');
+    }
+  });
+
+  it('syncs a KeyVaultSync into a kubernetes.io/tls and an Opaque Secret, Ready=True', async () => {
+    if (world === undefined) throw new Error('no emulator');
+    const syncs = syncApi(admin);
+    await syncs.create(appNs, 'shop', syncSpec(world, {
+      objects: [{ name: 'shop-tls', type: 'certificate' }, { name: 'db-password', type: 'secret', alias: 'password' }],
+      secretObjects: [
+        { secretName: 'shop-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'shop-tls' }] },
+        { secretName: 'shop-db', type: 'Opaque', data: [{ objectName: 'password', key: 'DB_PASSWORD' }] },
+      ],
+    }));
+    const synced = await pollUntil(
+      async () => {
+        const s = await syncs.get(appNs, 'shop');
+        return conditionOf(s, 'Ready')?.status === 'True' ? s : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 300, description: 'KeyVaultSync Ready as the chart ServiceAccount' },
+    );
+    expect(conditionOf(synced, 'Synced')?.status).toBe('True');
+    const core = admin.makeApiClient(k8s.CoreV1Api);
+    const tls = await core.readNamespacedSecret({ namespace: appNs, name: 'shop-tls' });
+    expect(tls.type).toBe('kubernetes.io/tls');
+    expect(Object.keys(tls.data ?? {}).sort()).toEqual(['tls.crt', 'tls.key']);
+    expect(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64').toString()).toContain('BEGIN CERTIFICATE');
+    const db = await core.readNamespacedSecret({ namespace: appNs, name: 'shop-db' });
+    expect(Object.keys(db.data ?? {})).toEqual(['DB_PASSWORD']);
+  }, 120_000);
+
+  it('admits a pod through the webhook it serves with only that RBAC', async () => {
+    const pod: k8s.V1Pod = {
+      metadata: { name: 'app', labels: { 'kvsync.dev/inject': 'enabled' } },
+      spec: { containers: [{ name: 'app', image: 'registry.example/app:1', env: [{ name: 'DB_PASSWORD', value: 'kvsync:shop/password' }] }] },
+    };
+    const created = await pollUntil(
+      async () => {
+        try {
+          return await admin.makeApiClient(k8s.CoreV1Api).createNamespacedPod({ namespace: appNs, body: pod, dryRun: 'All' });
+        } catch (err) {
+          if (statusOf(err) === 500) return undefined; // the webhook's configuration is still settling
+          throw err;
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 500, description: 'pod admitted through the webhook' },
+    );
+    const env = created.spec?.containers[0]?.env?.[0];
+    expect(env?.value).toBeUndefined();
+    expect(env?.valueFrom?.secretKeyRef).toEqual({ name: 'shop-db', key: 'DB_PASSWORD' });
+  }, 60_000);
+
+  it('is refused what the chart does not grant', async () => {
+    const apps = asSa.makeApiClient(k8s.AppsV1Api);
+    const core = asSa.makeApiClient(k8s.CoreV1Api);
+    const rbac = asSa.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const denied = async (what: string, call: () => Promise<unknown>): Promise<void> => {
+      const err = await call().then(() => undefined, (e: unknown) => e);
+      expect(statusOf(err), `${what} should be forbidden`).toBe(403);
+    };
+    await denied('create a Deployment', () =>
+      apps.createNamespacedDeployment({ namespace: appNs, body: { metadata: { name: 'x' }, spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'x', image: 'x' }] } } } } }),
+    );
+    await denied('delete a Secret', () => core.deleteNamespacedSecret({ namespace: appNs, name: 'shop-db' }));
+    await denied('list Pods', () => core.listNamespacedPod({ namespace: 'kube-system' }));
+    await denied('read a Lease in kube-system', () => asSa.makeApiClient(k8s.CoordinationV1Api).listNamespacedLease({ namespace: 'kube-system' }));
+    await denied('patch a ClusterRole', () =>
+      rbac.patchClusterRole({ name: `${release}-sync`, body: { rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch)),
+    );
+    await denied('bind itself to cluster-admin', () =>
+      rbac.createClusterRoleBinding({ body: { metadata: { name: `${release}-escalate` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'ServiceAccount', name: release, namespace: opNs }] } }),
+    );
+    await denied('create another MutatingWebhookConfiguration', () =>
+      asSa.makeApiClient(k8s.AdmissionregistrationV1Api).createMutatingWebhookConfiguration({ body: { metadata: { name: `${release}-other` }, webhooks: [] } }),
+    );
+    await denied('update a Secret other than its own in the release namespace', () =>
+      core.replaceNamespacedSecret({ namespace: appNs, name: 'kv-creds', body: { metadata: { name: 'kv-creds' }, stringData: { clientid: 'x' } } }),
+    );
+    await denied('list ServiceAccounts (it may only get one and request its token)', () => core.listNamespacedServiceAccount({ namespace: appNs }));
+  });
+});
+
+function confinement(namespace: string): k8s.V1LabelSelectorRequirement {
+  return { key: 'kubernetes.io/metadata.name', operator: 'In', values: [namespace] };
+}

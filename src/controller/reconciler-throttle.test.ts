@@ -1,0 +1,115 @@
+/**
+ * The reconciler's `Throttled` status with in-test stand-ins for the pipeline, writer, status and
+ * events; the waiting itself is the real vault guard's (src/keyvault/vault-guard.ts).
+ */
+import type { PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-guard.ts';
+import type { EventRecorder } from './events.ts';
+import type { DesiredSecret, PipelineFetchedObject, SyncFailure, SyncPipeline } from './pipeline.ts';
+import { Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
+import type { StatusPatch } from './status.ts';
+import { failureStatus } from './status.ts';
+
+const NOW = new Date('2026-06-01T00:00:00Z');
+
+function readyStatus(): KeyVaultSyncObject['status'] {
+  return {
+    observedGeneration: 3,
+    lastSyncTime: '2026-05-31T00:00:00Z',
+    conditions: [
+      { type: 'Synced', status: 'True', reason: 'Synced', message: 'ok', lastTransitionTime: '2026-05-31T00:00:00Z', observedGeneration: 3 },
+      { type: 'Ready', status: 'True', reason: 'Synced', message: 'ok', lastTransitionTime: '2026-05-31T00:00:00Z', observedGeneration: 3 },
+    ],
+  };
+}
+
+/** A pipeline whose fetch sends one request through the process-wide vault guard to `host`. */
+function world(host: string, opts: { status?: KeyVaultSyncObject['status']; failure?: SyncFailure } = {}) {
+  const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 }, ...(opts.status === undefined ? {} : { status: opts.status }) };
+  const statuses: StatusPatch[] = [];
+  const events: { type: string; reason: string }[] = [];
+  const request = { url: `https://${host}/secrets/a`, abortSignal: undefined } as unknown as PipelineRequest;
+  const pipeline: SyncPipeline = {
+    credentialFor: () => Promise.resolve({ credential: {}, identityKey: 'k' }),
+    fetchObjects: async (sync) => {
+      await vaultGuards.policy.sendRequest(request, (r) => Promise.resolve({ request: r, status: 200, headers: { get: () => undefined } } as unknown as PipelineResponse));
+      const fetched: PipelineFetchedObject[] = sync.objects.map((object) => ({ object, version: 'v1', contentType: undefined, updatedOn: undefined, expiresOn: undefined }));
+      return { fetched, failures: opts.failure === undefined ? [] : [opts.failure] };
+    },
+    renderOutputs: (sync) => ({ secrets: sync.secrets.map((s): DesiredSecret => ({ name: s.name, type: s.type, labels: {}, annotations: {}, creationPolicy: s.creationPolicy, data: { k: Buffer.from('x') } })), configMaps: [] }),
+  };
+  const recorder: EventRecorder = { record: (_t, type, reason) => Promise.resolve(void events.push({ type, reason })) };
+  const reconciler = new Reconciler({
+    getSync: () => obj,
+    listIdentities: () => [],
+    pipeline,
+    writer: { check: () => Promise.resolve(), applySecret: () => Promise.resolve('unchanged' as const), applyConfigMap: () => Promise.resolve('unchanged' as const) },
+    // Slow status writes: the reconcile's final status must still land after the Throttled one.
+    status: { patchStatus: (_ns, _n, s) => new Promise((r) => setTimeout(() => r(void statuses.push(s)), 30)) },
+    events: recorder,
+    macKey: Buffer.alloc(32, 1),
+    isLeader: () => true,
+    log: pino({ level: 'silent' }),
+    now: () => NOW,
+  });
+  return { reconciler, statuses, events };
+}
+
+const cond = (s: StatusPatch | undefined, type: string): { status: string; reason: string } | undefined => s?.conditions.find((c) => c.type === type);
+
+describe('Reconciler: Throttled', () => {
+  afterEach(() => {
+    vaultGuards.configure({ requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S, longWaitMs: 2000 });
+  });
+
+  it('shows Throttled while a synced KeyVaultSync waits on a paused vault, keeps Ready True, then Synced', async () => {
+    vaultGuards.configure({ longWaitMs: 50 });
+    vaultGuards.guard('waitkv.vault.azure.net').limiter.pause(400);
+    const w = world('waitkv.vault.azure.net', { status: readyStatus() });
+    await w.reconciler.reconcile('shop/example');
+    expect(w.statuses).toHaveLength(2);
+    expect(cond(w.statuses[0], 'Synced')).toMatchObject({ status: 'False', reason: 'Throttled' });
+    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Synced')?.message).toMatch(/vault "waitkv" answered 429 .*pauses every request to it/);
+    expect(cond(w.statuses[1], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(cond(w.statuses[1], 'Ready')).toMatchObject({ status: 'True' });
+    expect(w.events).toEqual([{ type: 'Warning', reason: 'Throttled' }]);
+  });
+
+  it('a never-synced KeyVaultSync waiting on the budget is Ready=False/Throttled until it syncs', async () => {
+    vaultGuards.configure({ longWaitMs: 50, requestsPer10s: 10 }); // burst 1, then one per 1.1 s
+    const guard = vaultGuards.guard('budgetkv.vault.azure.net');
+    await guard.limiter.acquire();
+    const w = world('budgetkv.vault.azure.net');
+    await w.reconciler.reconcile('shop/example');
+    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'False', reason: 'Throttled' });
+    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Ready')?.message).toMatch(/waiting for vault "budgetkv"'s request budget \(kvsync sends at most 10 requests per 10 s/);
+    expect(cond(w.statuses[1], 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
+  });
+
+  it('records one Throttled event per transition, not one per retry', async () => {
+    const failure: SyncFailure = { reason: 'Throttled', message: 'secret "a" in vault "kv": throttled by Key Vault (429)', object: 'a', retryAfterMs: 1000 };
+    const w = world('retrykv.vault.azure.net', { status: readyStatus(), failure });
+    for (let i = 0; i < 3; i++) {
+      const r = await w.reconciler.reconcile('shop/example');
+      expect(r.retry?.retryAfterMs).toBe(1000);
+    }
+    expect(w.events).toEqual([{ type: 'Warning', reason: 'Throttled' }]);
+    expect(cond(w.statuses[2], 'Ready')).toMatchObject({ status: 'True' });
+  });
+});
+
+describe('failureStatus', () => {
+  it('keeps Ready True for Throttled only', () => {
+    const prev = readyStatus();
+    const throttled = failureStatus(prev, { generation: 3, now: NOW, reason: 'Throttled', message: 'm' });
+    expect(cond(throttled, 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(cond(throttled, 'Synced')).toMatchObject({ status: 'False', reason: 'Throttled' });
+    const down = failureStatus(prev, { generation: 3, now: NOW, reason: 'VaultUnavailable', message: 'm' });
+    expect(cond(down, 'Ready')).toMatchObject({ status: 'False', reason: 'VaultUnavailable' });
+    expect(cond(failureStatus(undefined, { generation: 1, now: NOW, reason: 'Throttled', message: 'm' }), 'Ready')).toMatchObject({ status: 'False', reason: 'Throttled' });
+  });
+});

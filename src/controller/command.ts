@@ -3,7 +3,7 @@
  *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
  *   [--expiry-warning-window 720h]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
- *   [--webhook-sidecar-image IMAGE]]`
+ *   [--webhook-sidecar-image IMAGE]] [--eventgrid-addr HOST:PORT …]` (docs/eventgrid.md)
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
  * drained, lease released).
  */
@@ -11,11 +11,12 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { parseGoDuration } from '../api/index.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
-import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController } from './controller.ts';
 import { parseHostPort } from './health.ts';
 import { DEFAULT_SIDECAR_IMAGE, DEFAULT_WEBHOOK_CONFIGURATION_NAME, type ControllerWebhookOptions } from './webhook.ts';
 import { parseCommandArgs } from '../cli-args.ts';
+import { EVENTGRID_USAGE, eventGridOptions } from '../eventgrid/flags.ts';
+import type { EventGridOptions } from '../eventgrid/start.ts';
 
 const USAGE = `usage: kvsync controller [flags]
 
@@ -27,9 +28,6 @@ const USAGE = `usage: kvsync controller [flags]
   --concurrency N          reconciles at once (default 4)
   --leader-elect BOOL      leader election on a Lease (default true)
   --log-level LEVEL        pino level (default info)
-  --vault-requests-per-10s N
-                           Key Vault requests per vault in any 10 s span (default 2000: half of
-                           Key Vault's published 4,000 per 10 s; a 429 pauses the vault for Retry-After)
   --expiry-warning-window D  Warning event CertificateExpiring when a synced certificate expires
                            within D (Go duration, default 720h = 30 days)
 
@@ -41,7 +39,9 @@ const USAGE = `usage: kvsync controller [flags]
                            (default: a self-managed CA and certificate in the Secret kvsync-webhook-tls)
   --webhook-sidecar-image IMAGE
                            image of the kvsync mount sidecar (default ${DEFAULT_SIDECAR_IMAGE})
-  The MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION_NAME} is created or updated at start.`;
+  The MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION_NAME} is created or updated at start.
+
+${EVENTGRID_USAGE}`;
 
 /** Loads the kubeconfig: the flag, else in-cluster when running in a pod, else the usual default. */
 export function loadKubeConfig(file: string | undefined): k8s.KubeConfig {
@@ -120,13 +120,19 @@ export function parseControllerArgs(argv: string[]) {
       concurrency: { type: 'string', default: '4' },
       'leader-elect': { type: 'string', default: 'true' },
       'log-level': { type: 'string', default: 'info' },
-      'vault-requests-per-10s': { type: 'string', default: String(DEFAULT_VAULT_REQUESTS_PER_10S) },
       'expiry-warning-window': { type: 'string', default: '720h' },
       'webhook-addr': { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-service': { type: 'string' },
       'webhook-cert-dir': { type: 'string' },
       'webhook-sidecar-image': { type: 'string' },
+      'eventgrid-addr': { type: 'string' },
+      'eventgrid-path': { type: 'string' },
+      'eventgrid-cert-dir': { type: 'string' },
+      'eventgrid-key-file': { type: 'string' },
+      'eventgrid-audience': { type: 'string' },
+      'eventgrid-tenant-id': { type: 'string' },
+      'eventgrid-client-id': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -143,11 +149,6 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: --expiry-warning-window must be a positive Go duration such as 720h\n\n${USAGE}`);
     return 2;
   }
-  const vaultRequestsPer10s = Number(values['vault-requests-per-10s']);
-  if (!Number.isInteger(vaultRequestsPer10s) || vaultRequestsPer10s < 1) {
-    console.error(`kvsync controller: --vault-requests-per-10s must be a positive integer\n\n${USAGE}`);
-    return 2;
-  }
   let leaderElect: boolean;
   try {
     leaderElect = parseBool(values['leader-elect'], '--leader-elect');
@@ -156,19 +157,21 @@ export function parseControllerArgs(argv: string[]) {
     return 2;
   }
   let webhook: ControllerWebhookOptions | undefined;
+  let eventGrid: EventGridOptions | undefined;
   try {
     webhook = webhookOptions(values);
+    eventGrid = eventGridOptions(values);
   } catch (err) {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  return { values, concurrency, leaderElect, webhook, expiryWarningWindowMs };
+  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs };
 }
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseControllerArgs(argv);
   if (typeof args === 'number') return args;
-  const { values, concurrency, leaderElect, webhook, expiryWarningWindowMs } = args;
+  const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs } = args;
   const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
   const kc = loadKubeConfig(values.kubeconfig);
   const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
@@ -180,9 +183,9 @@ export async function run(argv: string[]): Promise<number> {
     healthAddr: values['health-addr'],
     concurrency,
     leaderElect,
-    vaultRequestsPer10s: Number(values['vault-requests-per-10s']),
     expiryWarningWindowMs,
     ...(webhook === undefined ? {} : { webhook }),
+    ...(eventGrid === undefined ? {} : { eventGrid }),
     log,
   });
   await new Promise<void>((resolve) => {

@@ -8,8 +8,9 @@ import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { GROUP, VERSION } from '../api/index.ts';
+import type { RunningEventGridEndpoint } from '../eventgrid/endpoint.ts';
+import { startEventGridPush, type EventGridOptions } from '../eventgrid/start.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
-import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-guard.ts';
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
 import { ResilientInformer } from './informer.ts';
@@ -25,7 +26,7 @@ import { KubeWorkloadApi, RolloutTrigger } from './rollouts.ts';
 import { SecretWriter } from './secret-writer.ts';
 import { observers } from './sync-observer.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
-import { WorkQueue, type QueuePriority } from './workqueue.ts';
+import { WorkQueue } from './workqueue.ts';
 
 export const DEFAULT_OPERATOR_NAMESPACE = 'kvsync-system';
 export const LEASE_NAME = 'kvsync-controller';
@@ -52,16 +53,13 @@ export interface ControllerOptions {
   relistIntervalMs?: number;
   /** Serve the pod admission webhook (on every replica, leader or not); none when undefined. */
   webhook?: ControllerWebhookOptions;
+  /** Serve the Event Grid push-refresh endpoint (every replica; only the leader refreshes); none when undefined. */
+  eventGrid?: EventGridOptions;
   log?: Logger;
   /** Warn (event CertificateExpiring) when a synced certificate expires within this; default 30 days. */
   expiryWarningWindowMs?: number;
   /** Newer-version check of pinned certificates at most this often per object; default 1 h. */
   newerVersionCheckIntervalMs?: number;
-  /**
-   * Key Vault requests per vault in any 10 s span (default 2,000, half of Key Vault's published
-   * limit); process-wide, shared by every identity (src/keyvault/vault-guard.ts).
-   */
-  vaultRequestsPer10s?: number;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -73,6 +71,8 @@ export interface RunningController {
   healthAddress: string | undefined;
   /** The admission webhook, when `webhook` was given. */
   webhook: ControllerWebhook | undefined;
+  /** The Event Grid push-refresh endpoint, when `eventGrid` was given. */
+  eventGrid: RunningEventGridEndpoint | undefined;
   /** This controller's metrics (also on `/metrics` of the health server). */
   metrics: ControllerMetrics;
   /** Stops informers, drains in-flight reconciles, releases the lease. Idempotent. */
@@ -90,15 +90,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  vaultGuards.configure({ requestsPer10s: opts.vaultRequestsPer10s ?? DEFAULT_VAULT_REQUESTS_PER_10S });
   const macKey = await loadOrCreateMacKey(core, namespace);
 
   let leader = opts.leaderElect === false;
   const isLeader = (): boolean => leader;
   const metrics = createControllerMetrics();
   const keyOf = (o: k8s.KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
-  // Never synced: ahead of every refresh in the queue (and in the vault limiter, see reconciler.ts).
-  const priorityOf = (o: KeyVaultSyncObject): QueuePriority => (o.status?.lastSyncTime === undefined ? 'high' : 'normal');
 
   const ns = opts.watchNamespace;
   const syncs = new ResilientInformer<KeyVaultSyncObject>({
@@ -108,13 +105,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       (ns === undefined
         ? await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
         : await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })) as k8s.KubernetesListObject<KeyVaultSyncObject>,
-    onAdd: (o) => queue.add(keyOf(o), priorityOf(o)),
+    onAdd: (o) => queue.add(keyOf(o)),
     onUpdate: (o, old) => {
       // Status writes also bump the resourceVersion: only a new generation or force-sync re-fetches.
       const forced = o.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] !== old?.metadata?.annotations?.[FORCE_SYNC_ANNOTATION];
       if (old === undefined || o.metadata?.generation !== old.metadata?.generation || forced) {
         if (forced) log.info({ keyVaultSync: keyOf(o) }, 'force-sync requested');
-        queue.add(keyOf(o), 'high');
+        queue.add(keyOf(o));
       }
     },
     onDelete: (o) => {
@@ -148,7 +145,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
     if (deleted || dataMac(macKey, data) !== recorded) {
       log.info({ keyVaultSync: `${sNs}/${owner}`, secret: name, deleted }, 'managed Secret changed out of band; repairing');
-      queue.add(`${sNs}/${owner}`, 'high');
+      queue.add(`${sNs}/${owner}`);
     }
   };
   const secrets = new ResilientInformer<SecretObject>({
@@ -189,7 +186,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   metrics.setQueueDepthSource(() => queue.length);
   const enqueueAll = (): void => {
-    for (const o of syncs.list()) queue.add(keyOf(o), priorityOf(o));
+    for (const o of syncs.list()) queue.add(keyOf(o));
   };
 
   let stopping: Promise<void> | undefined;
@@ -226,10 +223,23 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   let health: HealthServer | undefined;
   if (opts.healthAddr !== undefined) health = await startHealthServer(opts.healthAddr, { ready: () => syncs.synced && identities.synced && secrets.synced, metrics: () => metrics.scrape() });
   let webhook: ControllerWebhook | undefined;
-  if (opts.webhook !== undefined) {
+  let eventGrid: RunningEventGridEndpoint | undefined;
+  if (opts.webhook !== undefined || opts.eventGrid !== undefined) {
     try {
-      webhook = await startControllerWebhook(kc, namespace, opts.webhook, log);
+      if (opts.webhook !== undefined) webhook = await startControllerWebhook(kc, namespace, opts.webhook, log);
+      if (opts.eventGrid !== undefined) {
+        eventGrid = await startEventGridPush({
+          options: opts.eventGrid,
+          azure: opts.azure,
+          listSyncs: () => syncs.list(),
+          enqueue: (key) => queue.add(key),
+          isLeader,
+          registry: metrics.registry,
+          log,
+        });
+      }
     } catch (err) {
+      await webhook?.close();
       clearInterval(relist);
       await Promise.all([syncs.stop(), identities.stop(), secrets.stop()]);
       await queue.shutdown();
@@ -239,18 +249,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       throw err;
     }
   }
-  log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address, webhookPort: webhook?.port }, 'controller started');
+  log.info({ identity, namespace, watchNamespace: ns ?? '(all)', leaderElect: elector !== undefined, health: health?.address, webhookPort: webhook?.port, eventGrid: eventGrid?.address }, 'controller started');
 
   return {
     identity,
     isLeader,
     healthAddress: health?.address,
     webhook,
+    eventGrid,
     metrics,
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(relist);
         await webhook?.close();
+        await eventGrid?.close();
         await Promise.all([syncs.stop(), identities.stop(), secrets.stop()]);
         await queue.shutdown();
         await elector?.stop();

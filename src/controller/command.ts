@@ -11,6 +11,7 @@ import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { parseGoDuration } from '../api/index.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
+import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController } from './controller.ts';
 import { parseHostPort } from './health.ts';
 import { DEFAULT_SIDECAR_IMAGE, DEFAULT_WEBHOOK_CONFIGURATION_NAME, type ControllerWebhookOptions } from './webhook.ts';
@@ -28,6 +29,9 @@ const USAGE = `usage: kvsync controller [flags]
   --concurrency N          reconciles at once (default 4)
   --leader-elect BOOL      leader election on a Lease (default true)
   --log-level LEVEL        pino level (default info)
+  --vault-requests-per-10s N
+                           Key Vault requests per vault in any 10 s span (default 2000: half of
+                           Key Vault's published 4,000 per 10 s; a 429 pauses the vault for Retry-After)
   --expiry-warning-window D  Warning event CertificateExpiring when a synced certificate expires
                            within D (Go duration, default 720h = 30 days)
 
@@ -120,6 +124,7 @@ export function parseControllerArgs(argv: string[]) {
       concurrency: { type: 'string', default: '4' },
       'leader-elect': { type: 'string', default: 'true' },
       'log-level': { type: 'string', default: 'info' },
+      'vault-requests-per-10s': { type: 'string', default: String(DEFAULT_VAULT_REQUESTS_PER_10S) },
       'expiry-warning-window': { type: 'string', default: '720h' },
       'webhook-addr': { type: 'string' },
       'webhook-url': { type: 'string' },
@@ -147,6 +152,11 @@ export function parseControllerArgs(argv: string[]) {
   const expiryWarningWindowMs = parseGoDuration(values['expiry-warning-window']);
   if (expiryWarningWindowMs === undefined || expiryWarningWindowMs <= 0) {
     console.error(`kvsync controller: --expiry-warning-window must be a positive Go duration such as 720h\n\n${USAGE}`);
+    return 2;
+  }
+  const vaultRequestsPer10s = Number(values['vault-requests-per-10s']);
+  if (!Number.isInteger(vaultRequestsPer10s) || vaultRequestsPer10s < 1) {
+    console.error(`kvsync controller: --vault-requests-per-10s must be a positive integer\n\n${USAGE}`);
     return 2;
   }
   let leaderElect: boolean;
@@ -183,6 +193,7 @@ export async function run(argv: string[]): Promise<number> {
     healthAddr: values['health-addr'],
     concurrency,
     leaderElect,
+    vaultRequestsPer10s: Number(values['vault-requests-per-10s']),
     expiryWarningWindowMs,
     ...(webhook === undefined ? {} : { webhook }),
     ...(eventGrid === undefined ? {} : { eventGrid }),

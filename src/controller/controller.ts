@@ -11,6 +11,7 @@ import { GROUP, VERSION } from '../api/index.ts';
 import type { RunningEventGridEndpoint } from '../eventgrid/endpoint.ts';
 import { startEventGridPush, type EventGridOptions } from '../eventgrid/start.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
+import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-guard.ts';
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
 import { ResilientInformer } from './informer.ts';
@@ -26,7 +27,7 @@ import { KubeWorkloadApi, RolloutTrigger } from './rollouts.ts';
 import { SecretWriter } from './secret-writer.ts';
 import { observers } from './sync-observer.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
-import { WorkQueue } from './workqueue.ts';
+import { WorkQueue, type QueuePriority } from './workqueue.ts';
 
 export const DEFAULT_OPERATOR_NAMESPACE = 'kvsync-system';
 export const LEASE_NAME = 'kvsync-controller';
@@ -60,6 +61,11 @@ export interface ControllerOptions {
   expiryWarningWindowMs?: number;
   /** Newer-version check of pinned certificates at most this often per object; default 1 h. */
   newerVersionCheckIntervalMs?: number;
+  /**
+   * Key Vault requests per vault in any 10 s span (default 2,000, half of Key Vault's published
+   * limit); process-wide, shared by every identity (src/keyvault/vault-guard.ts).
+   */
+  vaultRequestsPer10s?: number;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -90,12 +96,15 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  vaultGuards.configure({ requestsPer10s: opts.vaultRequestsPer10s ?? DEFAULT_VAULT_REQUESTS_PER_10S });
   const macKey = await loadOrCreateMacKey(core, namespace);
 
   let leader = opts.leaderElect === false;
   const isLeader = (): boolean => leader;
   const metrics = createControllerMetrics();
   const keyOf = (o: k8s.KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  // Never synced: ahead of every refresh in the queue (and in the vault limiter, see reconciler.ts).
+  const priorityOf = (o: KeyVaultSyncObject): QueuePriority => (o.status?.lastSyncTime === undefined ? 'high' : 'normal');
 
   const ns = opts.watchNamespace;
   const syncs = new ResilientInformer<KeyVaultSyncObject>({
@@ -105,13 +114,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       (ns === undefined
         ? await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
         : await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: ns })) as k8s.KubernetesListObject<KeyVaultSyncObject>,
-    onAdd: (o) => queue.add(keyOf(o)),
+    onAdd: (o) => queue.add(keyOf(o), priorityOf(o)),
     onUpdate: (o, old) => {
       // Status writes also bump the resourceVersion: only a new generation or force-sync re-fetches.
       const forced = o.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] !== old?.metadata?.annotations?.[FORCE_SYNC_ANNOTATION];
       if (old === undefined || o.metadata?.generation !== old.metadata?.generation || forced) {
         if (forced) log.info({ keyVaultSync: keyOf(o) }, 'force-sync requested');
-        queue.add(keyOf(o));
+        queue.add(keyOf(o), 'high');
       }
     },
     onDelete: (o) => {
@@ -145,7 +154,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
     if (deleted || dataMac(macKey, data) !== recorded) {
       log.info({ keyVaultSync: `${sNs}/${owner}`, secret: name, deleted }, 'managed Secret changed out of band; repairing');
-      queue.add(`${sNs}/${owner}`);
+      queue.add(`${sNs}/${owner}`, 'high');
     }
   };
   const secrets = new ResilientInformer<SecretObject>({
@@ -186,7 +195,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   metrics.setQueueDepthSource(() => queue.length);
   const enqueueAll = (): void => {
-    for (const o of syncs.list()) queue.add(keyOf(o));
+    for (const o of syncs.list()) queue.add(keyOf(o), priorityOf(o));
   };
 
   let stopping: Promise<void> | undefined;

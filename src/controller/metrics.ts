@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { observeKeyVaultRequests } from '../keyvault/request-metrics.ts';
+import { VAULT_GUARD_METRIC_NAMES, registerVaultGuardMetrics } from './vault-guard-metrics.ts';
 import type { CertificateState, CertificateWatchMetrics } from './certificate-watch.ts';
 import type { RolloutMetrics } from './rollouts.ts';
 
@@ -41,6 +42,7 @@ export const METRIC_NAMES = {
   queueWait: 'kvsync_workqueue_wait_seconds',
   certificateExpiry: 'kvsync_certificate_expiry_timestamp_seconds',
   keyVaultRequests: 'kvsync_keyvault_requests_total',
+  ...VAULT_GUARD_METRIC_NAMES,
   restartsTriggered: 'kvsync_restarts_triggered_total',
   certificateExpiring: 'kvsync_certificate_expiring',
   certificateNewerVersion: 'kvsync_certificate_newer_version_available',
@@ -118,6 +120,9 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     stateObjects.delete(key);
   };
 
+  // Waits for a vault's request budget and circuit states (src/keyvault/vault-guard.ts).
+  const unwatchGuards = registerVaultGuardMetrics(registry);
+
   return {
     registry,
     syncFinished: (result, seconds) => {
@@ -150,7 +155,10 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     setQueueDepthSource: (depth) => {
       depthSource = depth;
     },
-    close: unsubscribe,
+    close: () => {
+      unsubscribe();
+      unwatchGuards();
+    },
     scrape: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };
 }

@@ -8,6 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
 import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
+import { vaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
 import { findCondition } from './conditions.ts';
 import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
@@ -16,7 +17,7 @@ import type { EventRecorder, EventTarget } from './events.ts';
 import { isSyncFailure, type PipelineFetchResult, type SyncFailure, type SyncPipeline } from './pipeline.ts';
 import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
 import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
-import { READY, failureStatus, successStatus, type StatusPatch } from './status.ts';
+import { READY, SYNCED, failureStatus, successStatus, type StatusPatch } from './status.ts';
 import { dataChanges, type SyncObserver } from './sync-observer.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
 
@@ -94,6 +95,11 @@ export class Reconciler {
   /** MAC of the data last applied per `namespace/secret`: our own writes are not mistaken for drift. */
   readonly #written = new Map<string, string>();
 
+  /** Keys whose last reported state is Throttled: one event per transition, not per retry or wait. */
+  readonly #throttled = new Set<string>();
+  /** A Throttled status written while a fetch waits; the reconcile's own status write comes after it. */
+  readonly #throttleNotices = new Map<string, Promise<void>>();
+
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
@@ -102,14 +108,18 @@ export class Reconciler {
   async reconcile(key: string): Promise<QueueResult> {
     const started = performance.now();
     const outcome: { result?: string } = {};
+    // Key Vault requests of this reconcile carry its priority and report long waits (vault-guard.ts);
+    // #reconcile fills both in once it has read the KeyVaultSync.
+    const vaultContext: VaultRequestContext = { priority: 'normal' };
     try {
-      return await this.#reconcile(key, outcome);
+      return await withVaultRequestContext(vaultContext, () => this.#reconcile(key, outcome, vaultContext));
     } finally {
+      this.#throttleNotices.delete(key);
       if (outcome.result !== undefined) this.#d.metrics?.syncFinished(outcome.result, (performance.now() - started) / 1000);
     }
   }
 
-  async #reconcile(key: string, outcome: { result?: string }): Promise<QueueResult> {
+  async #reconcile(key: string, outcome: { result?: string }, vaultContext: VaultRequestContext): Promise<QueueResult> {
     const { namespace, name } = splitKey(key);
     const obj = this.#d.getSync(namespace, name);
     // Gone or going: owned Secrets are the garbage collector's.
@@ -130,6 +140,15 @@ export class Reconciler {
       return {};
     }
     const sync = parsed.value;
+    // Never synced: its requests go before refreshes' in the vault limiter (ESO's starvation).
+    vaultContext.priority = obj.status?.lastSyncTime === undefined ? 'high' : 'normal';
+    vaultContext.onLongWait = (wait) => {
+      const message =
+        wait.pausedForMs > 0
+          ? `vault "${wait.vault}" answered 429 (throttled): kvsync pauses every request to it for ${Math.ceil(wait.pausedForMs / 1000)} s (Retry-After, backoff); the last good Secrets stay`
+          : `waiting for vault "${wait.vault}"'s request budget (kvsync sends at most ${vaultGuards.options.requestsPer10s} requests per 10 s to a vault); the last good Secrets stay`;
+      this.#throttleNotices.set(key, this.#fail(obj, target, generation, 'Throttled', message, log).catch(() => undefined));
+    };
     const owner: SyncOwner = { name, namespace, uid };
     try {
       const { credential } = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
@@ -163,6 +182,7 @@ export class Reconciler {
       const status = successStatus(obj.status, { generation, now: this.#now(), fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
       await this.#patchStatus(namespace, name, status);
       outcome.result = 'success';
+      this.#throttled.delete(`${namespace}/${name}`);
       this.#d.metrics?.setCertificateExpiries(namespace, name, certificateExpiries(result.fetched));
       const wasReady = findCondition(obj.status?.conditions, READY)?.status === 'True';
       if (changed.length > 0) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);
@@ -200,13 +220,20 @@ export class Reconciler {
     if (!this.#d.isLeader()) return;
     const previous = findCondition(obj.status?.conditions, READY);
     await this.#patchStatus(target.namespace, target.name, failureStatus(obj.status, { generation, now: this.#now(), reason, message }));
-    // One event per distinct failure, not one per retry.
-    if (previous?.status !== 'False' || previous.reason !== reason || previous.message !== message) {
+    // One event per distinct failure, not one per retry; Throttled once per transition (its message
+    // carries the wait, and Ready may stay True).
+    const key = `${target.namespace}/${target.name}`;
+    const wasThrottled = this.#throttled.has(key) || findCondition(obj.status?.conditions, SYNCED)?.reason === 'Throttled';
+    if (reason === 'Throttled') this.#throttled.add(key);
+    else this.#throttled.delete(key);
+    if (reason === 'Throttled' ? !wasThrottled : previous?.status !== 'False' || previous.reason !== reason || previous.message !== message) {
       await this.#d.events.record(target, 'Warning', reason, message);
     }
   }
 
   async #patchStatus(namespace: string, name: string, status: StatusPatch): Promise<void> {
+    const notice = this.#throttleNotices.get(`${namespace}/${name}`);
+    if (notice !== undefined) await notice;
     if (!this.#d.isLeader()) throw new NotLeaderError();
     await this.#d.status.patchStatus(namespace, name, status);
   }

@@ -3,7 +3,7 @@
  * functions: given the previous status and what happened, the next status (unit-tested).
  */
 import type { KeyVaultSyncStatus } from '../api/index.ts';
-import { setCondition, type Condition } from './conditions.ts';
+import { findCondition, setCondition, type Condition } from './conditions.ts';
 import { dataMac } from './mac.ts';
 import type { DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
 
@@ -57,9 +57,12 @@ export function successStatus(
 /**
  * Status after a failure: both conditions False with the failure's reason and message; the last
  * good objects/secrets/lastSyncTime are kept (they describe the Secrets that are still in place).
+ * `Throttled` (kvsync waiting on a vault's request budget or Retry-After) is not a fault of the
+ * KeyVaultSync: a `Ready=True` stays True (its Secrets are in place) and only `Synced` says Throttled.
  */
 export function failureStatus(previous: KeyVaultSyncStatus | undefined, input: { generation: number | undefined; now: Date; reason: string; message: string }): StatusPatch {
   let conditions = setCondition(previous?.conditions, { type: SYNCED, status: 'False', reason: input.reason, message: input.message, observedGeneration: input.generation }, input.now);
-  conditions = setCondition(conditions, { type: READY, status: 'False', reason: input.reason, message: input.message, observedGeneration: input.generation }, input.now);
+  const keepReady = input.reason === 'Throttled' && findCondition(previous?.conditions, READY)?.status === 'True';
+  if (!keepReady) conditions = setCondition(conditions, { type: READY, status: 'False', reason: input.reason, message: input.message, observedGeneration: input.generation }, input.now);
   return { observedGeneration: input.generation, conditions };
 }

@@ -125,6 +125,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
     onDelete: (o) => {
       queue.cancel(keyOf(o));
+      pipeline.forgetSync?.(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
       metrics.forgetSync(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
     },
     onError: (err, restartInMs) => log.warn({ informer: 'keyvaultsyncs', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
@@ -194,6 +195,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onWaited: (seconds) => metrics.waited(seconds),
   });
   metrics.setQueueDepthSource(() => queue.length);
+  // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh).
+  const unwatchChanges = pipeline.onObjectsChanged?.((keys) => {
+    for (const k of keys) queue.add(k);
+  });
   const enqueueAll = (): void => {
     for (const o of syncs.list()) queue.add(keyOf(o), priorityOf(o));
   };
@@ -242,6 +247,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           azure: opts.azure,
           listSyncs: () => syncs.list(),
           enqueue: (key) => queue.add(key),
+          // Drops the kept reads of the object, so the refresh reads the new version (keyvault-pipeline.ts).
+          ...(pipeline.markChanged === undefined ? {} : { markChanged: (c) => pipeline.markChanged?.(c.vaultUrl ?? c.vaultName, c.objectName, c.version) }),
           isLeader,
           registry: metrics.registry,
           log,
@@ -255,6 +262,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await elector?.stop();
       await health?.close();
       metrics.close();
+      unwatchChanges?.();
+      pipeline.close?.();
       throw err;
     }
   }
@@ -278,6 +287,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         leader = false;
         await health?.close();
         metrics.close();
+        unwatchChanges?.();
+        pipeline.close?.();
         log.info({ identity }, 'controller stopped');
       })()),
   };

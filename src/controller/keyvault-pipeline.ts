@@ -1,38 +1,79 @@
-/** The production {@link SyncPipeline}: src/keyvault's CredentialProvider, fetchObjects and renderOutputs. */
+/**
+ * The production {@link SyncPipeline}: src/keyvault's CredentialProvider, fetchObjects and renderOutputs,
+ * with one object cache shared by every KeyVaultSync and one change detector per (vault, identity).
+ *
+ * How a fetch decides between a kept read and Key Vault, per object (current version):
+ * - fresh (`{ fresh: true }`, the default: first sync, new generation, force-sync): only reads started
+ *   after this KeyVaultSync's previous fetch ended and within `freshWindowMs` (2 s) are shared;
+ * - not fresh (a refresh, drift repair, a reported change): the kept read is used while the
+ *   vault's change detector confirms the object unchanged; otherwise as fresh.
+ * Pinned versions are immutable: any kept read of them is used.
+ */
 import type { TokenCredential } from '@azure/core-auth';
 import type * as k8s from '@kubernetes/client-node';
 import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
-import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
+import { effectiveVaultUrl, type AzureEnvironment } from '../keyvault/azure-environment.ts';
+import { ChangeDetector, type ListingKind } from '../keyvault/change-detector.ts';
 import { CredentialProvider } from '../keyvault/credentials.ts';
-import { fetchObjects, type FetchedObject, type FetchedVersion, type FetchResult } from '../keyvault/fetch.ts';
+import { fetchObjects, listCurrentVersions, readObjectVersion, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from '../keyvault/object-cache.ts';
 import { renderOutputs } from '../keyvault/outputs.ts';
+import { reportRefreshEvent, vaultLabel } from '../keyvault/refresh-metrics.ts';
+import { withVaultRequestContext } from '../keyvault/vault-guard.ts';
 import { listEnabledVersions, type ObjectVersion } from '../keyvault/versions.ts';
-import type { RenderedOutputs, SyncPipeline } from './pipeline.ts';
+import type { FetchMode, RenderedOutputs, SyncPipeline } from './pipeline.ts';
 
 const MAX_TRACKED_SYNCS = 100_000;
+/** Kept current-version reads live this long at most (they are dropped on a change anyway). */
+const DEFAULT_LATEST_TTL_MS = 3_600_000;
+export const DEFAULT_FRESH_WINDOW_MS = 2_000;
+const DETECTOR_CONTEXT = { priority: 'normal' } as const;
 
 export interface KeyVaultPipelineOptions {
-  /** The shared object cache (one read per vault, object, version and identity); see docs/operator.md. */
+  /**
+   * The shared object cache (one read per vault, object, version and identity); see docs/operator.md.
+   * `latestTtlMs` defaults to 1 h here: a kept read is used only while confirmed or fresh (below).
+   */
   objectCache?: ObjectCacheOptions;
+  /** Fresh fetches share reads started at most this long ago; default 2,000 ms. */
+  freshWindowMs?: number;
+  /** Change detection per (vault, identity); on by default. */
+  changeDetection?: { enabled?: boolean; listRecheckMs?: number; graceMs?: number };
+}
+
+interface DetectorEntry {
+  detector: ChangeDetector;
+  vaultUrl: string;
+  /** The latest credential handed out for the identity (CredentialProvider may replace it). */
+  auth: { credential: TokenCredential };
 }
 
 export class KeyVaultPipeline implements SyncPipeline {
   readonly #credentials: CredentialProvider;
   readonly #env: AzureEnvironment;
-  readonly #objects: ObjectCache<FetchedVersion>;
+  readonly #objects: ObjectCache<CachedRead>;
+  readonly #freshWindowMs: number;
+  readonly #detection: KeyVaultPipelineOptions['changeDetection'];
   /** The identity key of each credential handed out (CredentialProvider keeps one credential per key). */
   readonly #identityKeys = new WeakMap<TokenCredential, string>();
   /**
-   * When each KeyVaultSync's last fetch ended (object-cache clock): its next fetch uses only reads
-   * started after that, so a refresh or force-sync never gets the read its previous fetch got.
+   * When each KeyVaultSync's last fetch ended (object-cache clock): its next fresh fetch uses only reads
+   * started after that, so a force-sync never gets the read its previous fetch got.
    */
   readonly #lastFetchEnd = new Map<string, number>();
+  /** Change detectors by `identityKey\0vaultUrl`. */
+  readonly #detectors = new Map<string, DetectorEntry>();
+  /** The detector each KeyVaultSync is registered with. */
+  readonly #syncDetector = new Map<string, string>();
+  readonly #listeners = new Set<(syncKeys: string[]) => void>();
+  #closed = false;
 
   constructor(kube: k8s.KubeConfig, env: AzureEnvironment, opts: KeyVaultPipelineOptions = {}) {
     this.#credentials = new CredentialProvider({ kube, env });
     this.#env = env;
-    this.#objects = new ObjectCache(opts.objectCache);
+    this.#objects = new ObjectCache({ latestTtlMs: DEFAULT_LATEST_TTL_MS, ...opts.objectCache, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+    this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
+    this.#detection = opts.changeDetection;
   }
 
   async credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<{ credential: TokenCredential; identityKey: string }> {
@@ -41,14 +82,25 @@ export class KeyVaultPipeline implements SyncPipeline {
     return result;
   }
 
-  async fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential): Promise<FetchResult> {
+  async fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, mode: FetchMode = {}): Promise<FetchResult> {
     const identityKey = this.#identityKeys.get(credential);
     // A credential this pipeline did not hand out has no known identity: no sharing for it.
     if (identityKey === undefined) return fetchObjects(sync, credential, this.#env);
     const syncKey = `${sync.namespace ?? ''}/${sync.name ?? ''}`;
-    const notReadBefore = this.#lastFetchEnd.get(syncKey);
+    const vaultUrl = effectiveVaultUrl(this.#env, sync.vault.url);
+    const detector = this.#register(syncKey, sync, vaultUrl, identityKey, credential);
+    const fresh = mode.fresh !== false;
+    const previousEnd = this.#lastFetchEnd.get(syncKey) ?? -Infinity;
+    const freshFloor = Math.max(previousEnd, this.#objects.now() - this.#freshWindowMs);
     try {
-      return await fetchObjects(sync, credential, this.#env, { cache: { objects: this.#objects, identityKey, ...(notReadBefore === undefined ? {} : { notReadBefore }) } });
+      return await fetchObjects(sync, credential, this.#env, {
+        cache: {
+          objects: this.#objects,
+          identityKey,
+          notReadBefore: (object) => (!fresh && detector?.confirms(object) === true ? undefined : freshFloor),
+          onRead: (object, read, startedAt) => detector?.recordRead(object, read, startedAt, syncKey),
+        },
+      });
     } finally {
       this.#lastFetchEnd.delete(syncKey);
       this.#lastFetchEnd.set(syncKey, this.#objects.now());
@@ -67,5 +119,116 @@ export class KeyVaultPipeline implements SyncPipeline {
   /** One paged listing of the object's enabled versions (never cached: it runs rarely, see CertificateWatch). */
   listVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, object: ResolvedObject): Promise<ObjectVersion[]> {
     return listEnabledVersions(sync, credential, this.#env, object);
+  }
+
+  /** The KeyVaultSync is gone: it stops being watched. */
+  forgetSync(namespace: string, name: string): void {
+    const syncKey = `${namespace}/${name}`;
+    this.#lastFetchEnd.delete(syncKey);
+    const d = this.#syncDetector.get(syncKey);
+    this.#syncDetector.delete(syncKey);
+    if (d !== undefined) this.#unregister(d, syncKey);
+  }
+
+  /**
+   * A pushed change (Event Grid) of `objectName` in the vault at `vaultUrl` (matched by host name, so
+   * the public and the emulator's URL both match; a bare vault name matches the host's first label),
+   * for every identity: kept reads of the object are dropped (unless `version` is the one already
+   * read) and the keys (`namespace/name`) of the KeyVaultSyncs using it are returned, to be enqueued;
+   * their next fetch reads it once, shared.
+   */
+  markChanged(vaultUrl: string, objectName: string, version?: string): string[] {
+    const byName = !vaultUrl.includes('://');
+    const wanted = byName ? vaultUrl.toLowerCase() : hostOf(vaultUrl);
+    const keys = new Set<string>();
+    for (const entry of this.#detectors.values()) {
+      if ((byName ? vaultLabel(entry.vaultUrl) : hostOf(entry.vaultUrl)) !== wanted) continue;
+      for (const k of entry.detector.markChanged(objectName, version)) keys.add(k);
+    }
+    return [...keys];
+  }
+
+  /** `listener` is told the keys of KeyVaultSyncs whose objects changed (found by a detector). */
+  onObjectsChanged(listener: (syncKeys: string[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Stops every change detector (no more Key Vault requests of its own). Idempotent. */
+  close(): void {
+    this.#closed = true;
+    for (const { detector } of this.#detectors.values()) detector.close();
+    this.#detectors.clear();
+    this.#syncDetector.clear();
+  }
+
+  /** Registers the KeyVaultSync's current-version objects with its (vault, identity) detector. */
+  #register(syncKey: string, sync: ResolvedKeyVaultSync, vaultUrl: string, identityKey: string, credential: TokenCredential): ChangeDetector | undefined {
+    if (this.#closed || this.#detection?.enabled === false) return undefined;
+    const key = `${identityKey}\0${vaultUrl.toLowerCase()}`;
+    let entry = this.#detectors.get(key);
+    if (entry === undefined) {
+      entry = this.#newDetector(vaultUrl, identityKey, credential);
+      this.#detectors.set(key, entry);
+    }
+    entry.auth.credential = credential;
+    const previous = this.#syncDetector.get(syncKey);
+    if (previous !== undefined && previous !== key) this.#unregister(previous, syncKey);
+    this.#syncDetector.set(syncKey, key);
+    const refs: ObjectRef[] = sync.objects.filter((o) => o.version === undefined).map((o) => ({ type: o.type, name: o.name }));
+    entry.detector.register(syncKey, refs, sync.refreshIntervalMs);
+    return entry.detector;
+  }
+
+  #unregister(detectorKey: string, syncKey: string): void {
+    const entry = this.#detectors.get(detectorKey);
+    if (entry === undefined) return;
+    entry.detector.unregister(syncKey);
+    if (entry.detector.size === 0) {
+      entry.detector.close();
+      this.#detectors.delete(detectorKey);
+    }
+  }
+
+  #newDetector(vaultUrl: string, identityKey: string, credential: TokenCredential): DetectorEntry {
+    const vault = vaultLabel(vaultUrl);
+    const auth = { credential };
+    const detector: ChangeDetector = new ChangeDetector({
+      source: {
+        // Its own request context: the detector's timer may have been armed inside some KeyVaultSync's
+        // fetch, whose priority and wait reports must not carry over to the detector's requests.
+        list: (kind: ListingKind) => withVaultRequestContext(DETECTOR_CONTEXT, () => listCurrentVersions(vaultUrl, auth.credential, this.#env, kind)),
+        read: async (ref, notReadBefore) => {
+          const load = async (): Promise<CachedRead> => {
+            const startedAt = this.#objects.now();
+            const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined));
+            detector.recordRead(ref, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
+            return v;
+          };
+          const got = await this.#objects.get({ vaultUrl, type: ref.type, name: ref.name, version: undefined, identityKey }, load, { notReadBefore });
+          if ('versions' in got) throw new Error('object cache: a version list where a version was expected');
+          return { version: got.version, updatedOn: got.updatedOn, enabled: true };
+        },
+        invalidate: (name, before) => this.#objects.invalidate({ vaultUrl, name, identityKey, ...(before === undefined ? {} : { before }) }),
+      },
+      onChanged: (syncKeys) => {
+        for (const l of this.#listeners) l(syncKeys);
+      },
+      onList: (_kind, result) => reportRefreshEvent({ kind: 'list', vault, result }),
+      ...(this.#detection?.listRecheckMs === undefined ? {} : { listRecheckMs: this.#detection.listRecheckMs }),
+      ...(this.#detection?.graceMs === undefined ? {} : { graceMs: this.#detection.graceMs }),
+      now: () => this.#objects.now(),
+    });
+    return { detector, vaultUrl, auth };
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.toLowerCase();
+  } catch {
+    return url.toLowerCase();
   }
 }

@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { observeKeyVaultRequests } from '../keyvault/request-metrics.ts';
 import { VAULT_GUARD_METRIC_NAMES, registerVaultGuardMetrics } from './vault-guard-metrics.ts';
+import { observeRefreshEvents } from '../keyvault/refresh-metrics.ts';
 import type { CertificateState, CertificateWatchMetrics } from './certificate-watch.ts';
 import type { RolloutMetrics } from './rollouts.ts';
 
@@ -43,6 +44,8 @@ export const METRIC_NAMES = {
   certificateExpiry: 'kvsync_certificate_expiry_timestamp_seconds',
   keyVaultRequests: 'kvsync_keyvault_requests_total',
   ...VAULT_GUARD_METRIC_NAMES,
+  objectCacheRequests: 'kvsync_object_cache_requests_total',
+  changeDetectionLists: 'kvsync_change_detection_lists_total',
   restartsTriggered: 'kvsync_restarts_triggered_total',
   certificateExpiring: 'kvsync_certificate_expiring',
   certificateNewerVersion: 'kvsync_certificate_newer_version_available',
@@ -108,7 +111,27 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
       if (s?.newerVersion === undefined) newerVersion.remove({ namespace, keyvaultsync: keyVaultSync, object });
     }
   };
-  const unsubscribe = observeKeyVaultRequests((r) => requests.inc({ vault: r.vault, operation: r.operation, status: r.status }));
+  const unsubscribeRequests = observeKeyVaultRequests((r) => requests.inc({ vault: r.vault, operation: r.operation, status: r.status }));
+  const cacheRequests = new Counter({
+    name: METRIC_NAMES.objectCacheRequests,
+    help: 'Object reads asked of the shared object cache, by result: hit (kept read), shared (joined a read in flight), miss (read from Key Vault).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const detectionLists = new Counter({
+    name: METRIC_NAMES.changeDetectionLists,
+    help: 'Change-detection listings of a vault (all pages of GET /secrets or /keys), by result: ok, forbidden (403: per-object reads instead), error.',
+    labelNames: ['vault', 'result'],
+    registers: [registry],
+  });
+  const unsubscribeRefresh = observeRefreshEvents((e) => {
+    if (e.kind === 'cache') cacheRequests.inc({ result: e.result });
+    else detectionLists.inc({ vault: e.vault, result: e.result });
+  });
+  const unsubscribe = (): void => {
+    unsubscribeRequests();
+    unsubscribeRefresh();
+  };
   /** Objects with an expiry series, per `namespace/name`. */
   const certObjects = new Map<string, Set<string>>();
 

@@ -42,15 +42,43 @@ export interface RenderedOutputs {
   configMaps: DesiredConfigMap[];
 }
 
-/** The three steps of one sync, bound to an Azure environment and credential cache. */
+/** How fresh a fetch must be. */
+export interface FetchMode {
+  /**
+   * true (default): the KeyVaultSync's first sync, a new generation or a force-sync — read from Key
+   * Vault (sharing only reads started moments ago). false: a refresh, a drift repair or a reported
+   * change — kept reads the change detector confirms unchanged are used, at no Key Vault request.
+   */
+  fresh?: boolean;
+}
+
+/**
+ * The steps of one sync, bound to an Azure environment and credential cache, and (optional) the
+ * change-detection hooks the controller wires to its queue.
+ */
 export interface SyncPipeline {
   /** Throws a SyncFailure-shaped error (IdentityNotPermitted, AuthenticationFailed, …). */
   credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<{ credential: unknown; identityKey: string }>;
-  fetchObjects(sync: ResolvedKeyVaultSync, credential: unknown): Promise<PipelineFetchResult>;
+  fetchObjects(sync: ResolvedKeyVaultSync, credential: unknown, mode?: FetchMode): Promise<PipelineFetchResult>;
   /** Throws a SyncFailure-shaped error (KeyMismatch, InvalidCertificate, …). */
   renderOutputs(sync: ResolvedKeyVaultSync, fetched: PipelineFetchedObject[]): RenderedOutputs;
   /** Enabled versions of one object (metadata only), for newer-version warnings; absent = not checked. @throws */
   listVersions?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<{ version: string; createdOn: Date | undefined }[]>;
+  /** The KeyVaultSync `namespace/name` is gone: stop watching its objects. */
+  forgetSync?(namespace: string, name: string): void;
+  /**
+   * Push refresh entry point (the Event Grid endpoint calls it for `SecretNewVersionCreated` /
+   * `CertificateNewVersionCreated`): `vaultUrl` is the event's vault URL (matched by host name),
+   * `objectName` the secret or certificate name, `version` the new version if the event names it.
+   * Drops the kept reads of the object for every identity (unless `version` is the one already read)
+   * and returns the keys (`namespace/name`) of the KeyVaultSyncs using it; the caller enqueues them
+   * (not fresh: their next fetch reads the object once, shared). Never throws; [] when nothing uses it.
+   */
+  markChanged?(vaultUrl: string, objectName: string, version?: string): string[];
+  /** Subscribes to keys of KeyVaultSyncs whose objects changed (found by polling); returns the unsubscribe. */
+  onObjectsChanged?(listener: (syncKeys: string[]) => void): () => void;
+  /** Stops background work (change detection). */
+  close?(): void;
 }
 
 /** True for an error carrying a `reason` string, i.e. keyvault's SyncError, PkiError, InvalidSpecError, ours. */

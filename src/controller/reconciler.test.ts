@@ -30,12 +30,19 @@ function fetchedFor(sync: ResolvedKeyVaultSync): PipelineFetchedObject[] {
 
 function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; leader?: boolean; obj?: KeyVaultSyncObject } = {}) {
   const obj: KeyVaultSyncObject = opts.obj ?? { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 } };
+  const gone = { value: false };
   const applied: string[] = [];
   const statuses: StatusPatch[] = [];
   const events: { type: string; reason: string; message: string }[] = [];
+  const fetchModes: (boolean | undefined)[] = [];
+  const forgotten: string[] = [];
   const pipeline: SyncPipeline = {
     credentialFor: () => (opts.credentialError === undefined ? Promise.resolve({ credential: {}, identityKey: 'k' }) : Promise.reject(opts.credentialError)),
-    fetchObjects: (sync) => Promise.resolve({ fetched: fetchedFor(sync), failures: opts.failures ?? [] }),
+    fetchObjects: (sync, _credential, mode) => {
+      fetchModes.push(mode?.fresh);
+      return Promise.resolve({ fetched: fetchedFor(sync), failures: opts.failures ?? [] });
+    },
+    forgetSync: (ns, name) => void forgotten.push(`${ns}/${name}`),
     renderOutputs: (sync) => ({
       secrets: sync.secrets.map((s): DesiredSecret => ({ name: s.name, type: s.type, labels: {}, annotations: {}, creationPolicy: s.creationPolicy, data: { k: Buffer.from('value-of-' + s.name) } })),
       configMaps: [],
@@ -48,7 +55,7 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
   };
   const recorder: EventRecorder = { record: (_t, type, reason, message) => Promise.resolve(void events.push({ type, reason, message })) };
   const reconciler = new Reconciler({
-    getSync: (ns, name) => (ns === 'shop' && name === 'example' ? obj : undefined),
+    getSync: (ns, name) => (ns === 'shop' && name === 'example' && !gone.value ? obj : undefined),
     listIdentities: () => [],
     pipeline,
     writer,
@@ -59,10 +66,36 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
     log: pino({ level: 'silent' }),
     now: () => new Date('2026-06-01T00:00:00Z'),
   });
-  return { reconciler, applied, statuses, events, obj };
+  return { reconciler, applied, statuses, events, obj, fetchModes, forgotten, gone };
 }
 
 describe('Reconciler', () => {
+  it('fetches fresh on the first sync, a new generation or a force-sync; refreshes are not fresh; a gone KeyVaultSync is forgotten', async () => {
+    const w = world();
+    await w.reconciler.reconcile('shop/example');
+    await w.reconciler.reconcile('shop/example'); // refresh / drift repair / reported change
+    w.obj.metadata = { ...w.obj.metadata, generation: 4 };
+    await w.reconciler.reconcile('shop/example');
+    await w.reconciler.reconcile('shop/example');
+    w.obj.metadata = { ...w.obj.metadata, annotations: { 'kvsync.dev/force-sync': '1' } };
+    await w.reconciler.reconcile('shop/example');
+    await w.reconciler.reconcile('shop/example');
+    expect(w.fetchModes).toEqual([true, false, true, false, true, false]);
+    w.gone.value = true;
+    await w.reconciler.reconcile('shop/example');
+    expect(w.forgotten).toEqual(['shop/example']);
+    w.gone.value = false;
+    await w.reconciler.reconcile('shop/example');
+    expect(w.fetchModes.at(-1)).toBe(true);
+  });
+
+  it('a failed sync is followed by a fresh fetch', async () => {
+    const w = world({ failures: [new Failure('ObjectNotFound', 'secret "db" not found', 'db')] });
+    await w.reconciler.reconcile('shop/example');
+    await w.reconciler.reconcile('shop/example');
+    expect(w.fetchModes).toEqual([true, true]);
+  });
+
   it('writes every Secret, then a Ready status with versions, expiry and MACs, and requeues for refresh', async () => {
     const w = world();
     const result = await w.reconciler.reconcile('shop/example');

@@ -10,6 +10,7 @@ import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api
 import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
 import { vaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
 import { findCondition } from './conditions.ts';
+import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { ControllerError, NotLeaderError } from './errors.ts';
@@ -94,6 +95,12 @@ export class Reconciler {
   readonly #now: () => Date;
   /** MAC of the data last applied per `namespace/secret`: our own writes are not mistaken for drift. */
   readonly #written = new Map<string, string>();
+  /**
+   * Per key, the uid, generation and force-sync value of the last successful sync: a fetch for anything
+   * else (first sync in this process, an edit, a force-sync) is fresh; a refresh, drift repair or
+   * reported change is not (kept reads the change detector confirms cost no Key Vault request).
+   */
+  readonly #syncedAs = new Map<string, string>();
 
   /** Keys whose last reported state is Throttled: one event per transition, not per retry or wait. */
   readonly #throttled = new Set<string>();
@@ -125,6 +132,8 @@ export class Reconciler {
     // Gone or going: owned Secrets are the garbage collector's.
     if (obj === undefined || obj.metadata?.deletionTimestamp !== undefined) {
       this.#d.metrics?.forgetSync(namespace, name);
+      this.#syncedAs.delete(key);
+      this.#d.pipeline.forgetSync?.(namespace, name);
       return {};
     }
     const uid = obj.metadata?.uid ?? '';
@@ -152,7 +161,8 @@ export class Reconciler {
     const owner: SyncOwner = { name, namespace, uid };
     try {
       const { credential } = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
-      const result = await this.#d.pipeline.fetchObjects(sync, credential);
+      const syncedAs = `${uid}|${generation ?? ''}|${obj.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] ?? ''}`;
+      const result = await this.#d.pipeline.fetchObjects(sync, credential, { fresh: this.#syncedAs.get(key) !== syncedAs });
       const failed = requiredFailures(sync, result);
       const first = failed[0];
       if (first !== undefined) {
@@ -183,6 +193,7 @@ export class Reconciler {
       await this.#patchStatus(namespace, name, status);
       outcome.result = 'success';
       this.#throttled.delete(`${namespace}/${name}`);
+      this.#syncedAs.set(key, syncedAs);
       this.#d.metrics?.setCertificateExpiries(namespace, name, certificateExpiries(result.fetched));
       const wasReady = findCondition(obj.status?.conditions, READY)?.status === 'True';
       if (changed.length > 0) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);

@@ -71,12 +71,33 @@ export interface FetchOptions {
    * per flight / TTL. `identityKey` must be the CredentialProvider's key of `credential`.
    */
   cache?: {
-    objects: ObjectCache<FetchedVersion>;
+    objects: ObjectCache<CachedRead>;
     identityKey: string;
-    /** Results of reads started before this time (the cache's clock) are not used. */
-    notReadBefore?: number;
+    /**
+     * Results of reads started at or before this time (the cache's clock) are not used for the current
+     * version of an object (or its version list); per object when a function, `undefined` = any kept read.
+     */
+    notReadBefore?: number | ((object: ResolvedObject) => number | undefined);
+    /** Told of every read of an object's current version (or version list) this fetch really made. */
+    onRead?: (object: ObjectRef, read: CurrentVersion, startedAt: number) => void;
   };
 }
+
+/** What names an object in a vault. */
+export type ObjectRef = Pick<ResolvedObject, 'type' | 'name'>;
+
+/**
+ * The current version of an object as a read or a listing shows it (`updatedOn` has Key Vault's
+ * one-second resolution). `version` is unknown in list pages (versionless ids).
+ */
+export interface CurrentVersion {
+  version: string | undefined;
+  updatedOn: Date | undefined;
+  enabled: boolean;
+}
+
+/** What the object cache keeps: one read version, or the newest versions of an object. */
+export type CachedRead = FetchedVersion | { versions: string[] };
 
 export interface VaultClients {
   secrets: SecretClient;
@@ -119,10 +140,39 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
   const vaultUrl = effectiveVaultUrl(env, sync.vault.url);
   const clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
   const cache = opts.cache;
+  const notReadBefore = (object: ResolvedObject): { notReadBefore?: number } => {
+    const t = typeof cache?.notReadBefore === 'function' ? cache.notReadBefore(object) : cache?.notReadBefore;
+    return t === undefined ? {} : { notReadBefore: t };
+  };
   const read: ReadVersion =
     cache === undefined
       ? (object, version) => fetchVersion(clients, object, version)
-      : (object, version) => cache.objects.get({ vaultUrl, type: object.type, name: object.name, version, identityKey: cache.identityKey }, () => fetchVersion(clients, object, version), cache.notReadBefore === undefined ? {} : { notReadBefore: cache.notReadBefore });
+      : async (object, version) => {
+          const load = async (): Promise<FetchedVersion> => {
+            const startedAt = cache.objects.now();
+            const v = await fetchVersion(clients, object, version);
+            if (version === undefined) cache.onRead?.(object, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
+            return v;
+          };
+          const got = await cache.objects.get({ vaultUrl, type: object.type, name: object.name, version, identityKey: cache.identityKey }, load, notReadBefore(object));
+          if ('versions' in got) throw new Error('object cache: a version list where a version was expected');
+          return got;
+        };
+  const versionsOf: ListVersions =
+    cache === undefined
+      ? async (object) => (await newestVersions(clients, object)).versions
+      : async (object) => {
+          const load = async (): Promise<CachedRead> => {
+            const startedAt = cache.objects.now();
+            const { versions, current } = await newestVersions(clients, object);
+            if (current !== undefined) cache.onRead?.(object, current, startedAt);
+            return { versions };
+          };
+          // Its own cache type: invalidated with the object's name, never mistaken for a value.
+          const got = await cache.objects.get({ vaultUrl, type: `${object.type}/versions/${object.versionHistory}`, name: object.name, version: undefined, identityKey: cache.identityKey }, load, notReadBefore(object));
+          if (!('versions' in got)) throw new Error('object cache: a version where a version list was expected');
+          return got.versions;
+        };
   const vault = sync.vault.name ?? sync.vault.url;
   const fetched: FetchedObject[] = [];
   const failures: SyncError[] = [];
@@ -130,7 +180,7 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
   const worker = async (): Promise<void> => {
     for (let object = queue.shift(); object !== undefined; object = queue.shift()) {
       try {
-        fetched.push(...(await fetchObject(clients, vault, object, read)));
+        fetched.push(...(await fetchObject(vault, object, read, versionsOf)));
       } catch (err) {
         const failure = toSyncError(err, { vault, object: `${object.type} "${object.name}"`, objectName: object.name });
         failures.push(object.optional ? failure.asOptional() : failure);
@@ -145,9 +195,10 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
 }
 
 type ReadVersion = (object: ResolvedObject, version: string | undefined) => Promise<FetchedVersion>;
+type ListVersions = (object: ResolvedObject) => Promise<string[]>;
 
-async function fetchObject(clients: VaultClients, vault: string, object: ResolvedObject, read: ReadVersion): Promise<FetchedObject[]> {
-  const versions = object.version === undefined && object.versionHistory > 1 ? await newestVersions(clients, object) : [object.version];
+async function fetchObject(vault: string, object: ResolvedObject, read: ReadVersion, versionsOf: ListVersions): Promise<FetchedObject[]> {
+  const versions = object.version === undefined && object.versionHistory > 1 ? await versionsOf(object) : [object.version];
   if (versions.length === 0) throw new SyncError('ObjectNotFound', `${object.type} "${object.name}" in vault "${vault}" has no enabled versions`, { object: object.name });
   const results: FetchedObject[] = [];
   for (const [historyIndex, version] of versions.entries()) {
@@ -160,8 +211,9 @@ async function fetchObject(clients: VaultClients, vault: string, object: Resolve
 export type FetchedVersion = Omit<FetchedObject, 'object' | 'historyIndex'>;
 type Fetched = FetchedVersion;
 
-async function newestVersions(clients: VaultClients, object: ResolvedObject): Promise<string[]> {
-  const all: { version: string; createdOn: number; listed: number }[] = [];
+/** The newest `versionHistory` enabled versions, newest first, and the current (newest) version's stamp. */
+async function newestVersions(clients: VaultClients, object: ResolvedObject): Promise<{ versions: string[]; current: CurrentVersion | undefined }> {
+  const all: { version: string; createdOn: number; listed: number; updatedOn: Date | undefined }[] = [];
   const pages =
     object.type === 'key'
       ? clients.keys.listPropertiesOfKeyVersions(object.name)
@@ -169,17 +221,40 @@ async function newestVersions(clients: VaultClients, object: ResolvedObject): Pr
         ? clients.secrets.listPropertiesOfSecretVersions(object.name)
         : clients.certificates.listPropertiesOfCertificateVersions(object.name);
   for await (const p of pages) {
-    if (p.version !== undefined && p.enabled !== false) all.push({ version: p.version, createdOn: p.createdOn?.getTime() ?? 0, listed: all.length });
+    if (p.version !== undefined && p.enabled !== false) all.push({ version: p.version, createdOn: p.createdOn?.getTime() ?? 0, listed: all.length, updatedOn: p.updatedOn });
   }
   // Newest first. `created` has one-second resolution: versions created in the same second keep the
   // reverse of the listing order (Key Vault lists versions oldest first).
-  return all
-    .sort((a, b) => b.createdOn - a.createdOn || b.listed - a.listed)
-    .slice(0, object.versionHistory)
-    .map((v) => v.version);
+  const newest = all.sort((a, b) => b.createdOn - a.createdOn || b.listed - a.listed).slice(0, object.versionHistory);
+  const first = newest[0];
+  return { versions: newest.map((v) => v.version), current: first === undefined ? undefined : { version: first.version, updatedOn: first.updatedOn, enabled: true } };
 }
 
-async function fetchVersion(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+/**
+ * The current version of every secret (which covers `secret`, `certificate` and `cert` objects: a
+ * certificate's versions are versions of its backing secret) or every key of the vault, by lower-case
+ * name, from list pages of 25 (no value is read). Throws the SDK's error (403 when the identity may not
+ * list).
+ */
+export async function listCurrentVersions(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, kind: 'secrets' | 'keys', opts: { maxRetries?: number } = {}): Promise<Map<string, CurrentVersion>> {
+  const clients = clientsFor(effectiveVaultUrl(env, vaultUrl), credential, env, opts.maxRetries ?? 2);
+  const out = new Map<string, CurrentVersion>();
+  const pages = kind === 'secrets' ? clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.keys.listPropertiesOfKeys().byPage({ maxPageSize: LIST_PAGE_SIZE });
+  for await (const page of pages) {
+    for (const p of page) out.set(p.name.toLowerCase(), { version: undefined, updatedOn: p.updatedOn, enabled: p.enabled !== false });
+  }
+  return out;
+}
+
+/** Key Vault's largest list page. */
+export const LIST_PAGE_SIZE = 25;
+
+/** Reads one version (`undefined` = the current one) of an object, as `fetchObjects` does, uncached. */
+export function readObjectVersion(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, version: string | undefined, opts: { maxRetries?: number } = {}): Promise<FetchedVersion> {
+  return fetchVersion(clientsFor(effectiveVaultUrl(env, vaultUrl), credential, env, opts.maxRetries ?? 2), object, version);
+}
+
+async function fetchVersion(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
   switch (object.type) {
     case 'secret':
     case 'certificate':
@@ -191,7 +266,7 @@ async function fetchVersion(clients: VaultClients, object: ResolvedObject, versi
   }
 }
 
-async function fetchThroughSecret(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
   let secret;
   try {
     secret = await clients.secrets.getSecret(object.name, version === undefined ? {} : { version });
@@ -220,7 +295,7 @@ async function fetchThroughSecret(clients: VaultClients, object: ResolvedObject,
   return { ...base, material: { kind: 'secret', value } };
 }
 
-async function fetchPublicCertificate(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+async function fetchPublicCertificate(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
   const cert = version === undefined ? await clients.certificates.getCertificate(object.name) : await clients.certificates.getCertificateVersion(object.name, version);
   if (cert.cer === undefined || cert.cer.length === 0) throw new SyncError('InvalidCertificate', `certificate "${object.name}" has no public certificate (cer)`, { object: object.name });
   const p = cert.properties;
@@ -245,7 +320,7 @@ export function publicKeyPemFromJwk(jwk: KvJsonWebKey, name: string): string {
   return createPublicKey({ key, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
 }
 
-async function fetchPublicKey(clients: VaultClients, object: ResolvedObject, version: string | undefined): Promise<Fetched> {
+async function fetchPublicKey(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
   const key = await clients.keys.getKey(object.name, version === undefined ? {} : { version });
   if (key.key === undefined) throw new SyncError('ObjectNotFound', `key "${object.name}" has no key material`, { object: object.name });
   const p = key.properties;

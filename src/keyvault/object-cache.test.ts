@@ -144,3 +144,54 @@ describe('ObjectCache', () => {
     expect(loads).toEqual(['1', '2', '3', '2']);
   });
 });
+
+describe('ObjectCache.invalidate', () => {
+  it('drops kept latest reads of the name for the identity; pinned versions and other names stay', async () => {
+    let now = 1_000;
+    const results: string[] = [];
+    const cache = new ObjectCache<string>({ latestTtlMs: 60_000, now: () => now, onResult: (r) => results.push(r) });
+    let reads = 0;
+    const load = (): Promise<string> => Promise.resolve(`r${++reads}`);
+    await cache.get(key(), load);
+    await cache.get(key({ type: 'certificate' }), load);
+    await cache.get(key({ version: 'v1' }), load);
+    await cache.get(key({ name: 'other' }), load);
+    await cache.get(key({ identityKey: 'id-b' }), load);
+    expect(reads).toBe(5);
+    now += 10;
+    cache.invalidate({ vaultUrl: 'https://KV.vault.azure.net', name: 'DB', identityKey: 'id-a' });
+    await cache.get(key(), load); // read again
+    await cache.get(key({ type: 'certificate' }), load); // read again
+    await cache.get(key({ version: 'v1' }), load); // pinned: kept
+    await cache.get(key({ name: 'other' }), load); // kept
+    await cache.get(key({ identityKey: 'id-b' }), load); // other identity: kept
+    expect(reads).toBe(7);
+    expect(results.filter((r) => r === 'hit')).toHaveLength(3);
+    // Without an identity: every identity's reads go.
+    now += 10;
+    cache.invalidate({ vaultUrl: 'https://kv.vault.azure.net/', name: 'db' });
+    await cache.get(key({ identityKey: 'id-b' }), load);
+    expect(reads).toBe(8);
+  });
+
+  it('a read in flight when invalidated is neither joined nor kept; `before` spares newer reads', async () => {
+    let now = 1_000;
+    const cache = new ObjectCache<string>({ latestTtlMs: 60_000, now: () => now });
+    const d = deferredLoads<string>();
+    const first = cache.get(key(), d.load);
+    await vi.waitFor(() => expect(d.calls()).toBe(1), { timeout: 1_000 });
+    now += 10;
+    cache.invalidate({ vaultUrl: key().vaultUrl, name: 'db' });
+    const second = cache.get(key(), d.load);
+    await vi.waitFor(() => expect(d.calls()).toBe(2), { timeout: 1_000 });
+    d.resolve('old');
+    d.resolve('new');
+    expect(await first).toBe('old');
+    expect(await second).toBe('new');
+    expect(await cache.get(key(), d.load)).toBe('new');
+    // Reads started at or after `before` stay.
+    cache.invalidate({ vaultUrl: key().vaultUrl, name: 'db', before: now });
+    expect(await cache.get(key(), d.load)).toBe('new');
+    expect(d.calls()).toBe(2);
+  });
+});

@@ -12,6 +12,8 @@
  * - At most `maxEntries` results are kept (least recently used evicted first).
  * - A caller may refuse "latest" results of reads started at or before a time (`notReadBefore`): a
  *   KeyVaultSync's next fetch never gets the read its previous fetch got (a force-sync reads again).
+ * - `invalidate` drops the "latest" results of an object (a change was detected or pushed): reads of it
+ *   started before the invalidation, kept or still in flight, are never handed out again.
  *
  * Values stay in memory only; keys hold no secret material (identity keys name the identity, never its secret).
  */
@@ -36,7 +38,12 @@ export interface ObjectCacheOptions {
   maxEntries?: number;
   /** Clock (tests). */
   now?: () => number;
+  /** Told how each `get` was answered (metrics). */
+  onResult?: (result: ObjectCacheResult) => void;
 }
+
+/** How one `get` was answered: a kept result, a read in flight, or a new read. */
+export type ObjectCacheResult = 'hit' | 'shared' | 'miss';
 
 export interface ObjectCacheStats {
   /** Requests answered by a kept result. */
@@ -53,7 +60,12 @@ export const DEFAULT_MAX_ENTRIES = 1_000;
 
 /** The cache key as one string (NUL-separated: no part can contain NUL). */
 export function objectCacheKey(k: ObjectCacheKey): string {
-  return [k.identityKey, k.vaultUrl.replace(/\/+$/, '').toLowerCase(), k.type, k.name.toLowerCase(), k.version ?? 'latest'].join('\0');
+  return [objectPrefix(k), k.type, k.version ?? 'latest'].join('\0');
+}
+
+/** Identity, vault and name: what `invalidate` matches (every type and version of the name). */
+function objectPrefix(k: Pick<ObjectCacheKey, 'identityKey' | 'vaultUrl' | 'name'>): string {
+  return [k.identityKey, k.vaultUrl.replace(/\/+$/, '').toLowerCase(), k.name.toLowerCase()].join('\0');
 }
 
 export class ObjectCache<V> {
@@ -63,6 +75,9 @@ export class ObjectCache<V> {
   readonly #now: () => number;
   readonly #entries = new Map<string, { value: V; startedAt: number; expiresAt: number }>();
   readonly #inflight = new Map<string, { id: number; flight: Promise<V>; startedAt: number }>();
+  /** When each object (identity, vault, name) was last invalidated. */
+  readonly #invalidatedAt = new Map<string, number>();
+  readonly #onResult: ((result: ObjectCacheResult) => void) | undefined;
   #flights = 0;
   readonly #stats: ObjectCacheStats = { hits: 0, shared: 0, loads: 0 };
 
@@ -71,6 +86,7 @@ export class ObjectCache<V> {
     this.#pinnedTtlMs = Math.max(0, opts.pinnedTtlMs ?? DEFAULT_PINNED_TTL_MS);
     this.#maxEntries = Math.max(0, opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#now = opts.now ?? Date.now;
+    this.#onResult = opts.onResult;
   }
 
   /** Kept results (expired ones included until next touched). */
@@ -94,22 +110,28 @@ export class ObjectCache<V> {
   get(key: ObjectCacheKey, load: () => Promise<V>, opts: { notReadBefore?: number } = {}): Promise<V> {
     const k = objectCacheKey(key);
     // A pinned version never changes: any earlier read of it will do.
-    const notBefore = key.version === undefined ? (opts.notReadBefore ?? -Infinity) : -Infinity;
+    const latest = key.version === undefined;
+    const notBefore = latest ? (opts.notReadBefore ?? -Infinity) : -Infinity;
+    const invalidBefore = latest ? (this.#invalidatedAt.get(objectPrefix(key)) ?? -Infinity) : -Infinity;
+    const usable = (startedAt: number): boolean => startedAt > notBefore && startedAt >= invalidBefore;
     const entry = this.#entries.get(k);
-    if (entry !== undefined && entry.startedAt > notBefore) {
+    if (entry !== undefined && usable(entry.startedAt)) {
       this.#entries.delete(k);
       if (entry.expiresAt > this.#now()) {
         this.#entries.set(k, entry); // most recently used last
         this.#stats.hits++;
+        this.#onResult?.('hit');
         return Promise.resolve(entry.value);
       }
     }
     const running = this.#inflight.get(k);
-    if (running !== undefined && running.startedAt > notBefore) {
+    if (running !== undefined && usable(running.startedAt)) {
       this.#stats.shared++;
+      this.#onResult?.('shared');
       return running.flight;
     }
     this.#stats.loads++;
+    this.#onResult?.('miss');
     const ttl = key.version === undefined ? this.#latestTtlMs : this.#pinnedTtlMs;
     const startedAt = this.#now();
     const id = ++this.#flights;
@@ -122,7 +144,8 @@ export class ObjectCache<V> {
       .then(
         (value) => {
           done();
-          if (ttl > 0 && this.#maxEntries > 0) this.#keep(k, value, startedAt, this.#now() + ttl);
+          const invalidated = latest && (this.#invalidatedAt.get(objectPrefix(key)) ?? -Infinity) > startedAt;
+          if (ttl > 0 && this.#maxEntries > 0 && !invalidated) this.#keep(k, value, startedAt, this.#now() + ttl);
           return value;
         },
         (err: unknown) => {
@@ -132,6 +155,40 @@ export class ObjectCache<V> {
       );
     this.#inflight.set(k, { id, flight, startedAt });
     return flight;
+  }
+
+  /**
+   * Drops the kept "latest" results of `name` (every type) for one identity, or for every identity when
+   * `identityKey` is undefined, of reads started before `before` (default now): those reads, kept or in
+   * flight, are never handed out again (a flight still completes for those already waiting). Pinned
+   * versions stay.
+   */
+  invalidate(target: { vaultUrl: string; name: string; identityKey?: string | undefined; before?: number }): void {
+    const before = target.before ?? this.#now();
+    const vault = target.vaultUrl.replace(/\/+$/, '').toLowerCase();
+    const name = target.name.toLowerCase();
+    const prefixes = new Set<string>();
+    if (target.identityKey !== undefined) prefixes.add(objectPrefix({ identityKey: target.identityKey, vaultUrl: vault, name }));
+    for (const map of [this.#entries, this.#inflight]) {
+      for (const [k, { startedAt }] of [...map.entries()]) {
+        const [identityKey = '', v, n, , version] = k.split('\0');
+        if (v !== vault || n !== name || version !== 'latest') continue;
+        if (target.identityKey !== undefined && identityKey !== target.identityKey) continue;
+        prefixes.add(objectPrefix({ identityKey, vaultUrl: vault, name }));
+        if (startedAt < before) map.delete(k);
+      }
+    }
+    for (const p of prefixes) {
+      const at = Math.max(this.#invalidatedAt.get(p) ?? -Infinity, before);
+      this.#invalidatedAt.delete(p);
+      this.#invalidatedAt.set(p, at);
+    }
+    // Only flights started before the invalidation need the record: bounded like the entries.
+    while (this.#invalidatedAt.size > Math.max(this.#maxEntries, 1)) {
+      const oldest = this.#invalidatedAt.keys().next();
+      if (oldest.done === true) break;
+      this.#invalidatedAt.delete(oldest.value);
+    }
   }
 
   /** Forgets every kept result (reads in flight still complete for their waiters). */

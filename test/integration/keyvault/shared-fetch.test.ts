@@ -40,7 +40,16 @@ beforeAll(async () => {
   await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'kv-creds-2' }, stringData: { clientid: second.clientId, clientsecret: SP_SECRET } } });
 });
 
+/** Pipelines made by the tests: closed at the end (their change detectors stop polling). */
+const pipelines: KeyVaultPipeline[] = [];
+const newPipeline = (freshWindowMs: number): KeyVaultPipeline => {
+  const p = new KeyVaultPipeline(kc, env, { freshWindowMs });
+  pipelines.push(p);
+  return p;
+};
+
 afterAll(async () => {
+  for (const p of pipelines) p.close();
   env?.agent?.destroy();
   await world?.emu.stop();
   if (ns !== '') await deleteTestNamespace(kc, ns);
@@ -69,7 +78,7 @@ async function fetchOk(pipeline: KeyVaultPipeline, sync: ResolvedKeyVaultSync): 
 
 describe('one fetch per object', () => {
   it('two KeyVaultSyncs fetched at once through one pipeline cause one getSecret; another identity reads for itself', async () => {
-    const pipeline = new KeyVaultPipeline(kc, env, { objectCache: { latestTtlMs: 60_000 } });
+    const pipeline = newPipeline(60_000);
     const a = resolved('a', [{ name: 'db-password', type: 'secret' }]);
     const b = resolved('b', [{ name: 'db-password', type: 'secret' }]);
     // Credentials (and tokens) first, so that only Key Vault reads are counted below.
@@ -92,7 +101,7 @@ describe('one fetch per object', () => {
   });
 
   it('a pinned version is read once; a latest read is shared until its short TTL has passed', async () => {
-    const pipeline = new KeyVaultPipeline(kc, env, { objectCache: { latestTtlMs: 2_000 } });
+    const pipeline = newPipeline(2_000);
     const latest = resolved('latest', [{ name: 'db-password', type: 'secret' }]);
     await fetchOk(pipeline, resolved('warm', [{ name: 'api-token', type: 'secret' }]));
     await resetCounters();
@@ -129,7 +138,7 @@ describe('one fetch per object', () => {
     await resetCounters();
     let controller: RunningController | undefined;
     try {
-      const pipeline = new KeyVaultPipeline(kc, env, { objectCache: { latestTtlMs: 60_000 } });
+      const pipeline = newPipeline(60_000);
       controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0', pipeline });
       for (const name of ['shared-1', 'shared-2']) {
         await pollUntil(async () => (conditionOf(await syncs.get(ns, name), 'Ready')?.status === 'True' ? true : undefined), { ...WAIT, description: `${name} Ready=True` });

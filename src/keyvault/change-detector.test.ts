@@ -1,0 +1,253 @@
+import { describe, expect, it } from 'vitest';
+import { ChangeDetector, type ChangeSource, type ListingKind } from './change-detector.ts';
+import type { CurrentVersion, ObjectRef } from './fetch.ts';
+
+/** A vault as the detector sees it: current version per name, listing permission, counted calls. */
+function fakeVault(now: () => number) {
+  const state = new Map<string, { version: string; updatedMs: number; enabled: boolean }>();
+  const calls = { list: [] as ListingKind[], read: [] as string[], invalidate: [] as string[] };
+  let forbidden = false;
+  let failing = false;
+  let detector: ChangeDetector | undefined;
+  const current = (name: string): CurrentVersion => {
+    const s = state.get(name.toLowerCase());
+    if (s === undefined) throw Object.assign(new Error('not found'), { statusCode: 404 });
+    if (!s.enabled) throw Object.assign(new Error('disabled'), { statusCode: 403 });
+    return { version: s.version, updatedOn: new Date(s.updatedMs), enabled: s.enabled };
+  };
+  const source: ChangeSource = {
+    list: (kind) => {
+      calls.list.push(kind);
+      if (failing) return Promise.reject(Object.assign(new Error('down'), { statusCode: 503 }));
+      if (forbidden) return Promise.reject(Object.assign(new Error('forbidden'), { statusCode: 403 }));
+      const out = new Map<string, CurrentVersion>();
+      for (const [name, s] of state) if ((kind === 'keys') === name.startsWith('key-')) out.set(name, { version: undefined, updatedOn: new Date(s.updatedMs), enabled: s.enabled });
+      return Promise.resolve(out);
+    },
+    read: (ref: ObjectRef) => {
+      calls.read.push(ref.name);
+      const started = now();
+      const r = current(ref.name);
+      detector?.recordRead(ref, r, started);
+      return Promise.resolve(r);
+    },
+    invalidate: (name) => {
+      calls.invalidate.push(name);
+    },
+  };
+  return {
+    source,
+    calls,
+    set: (name: string, version: string, updatedMs: number, enabled = true) => state.set(name, { version, updatedMs, enabled }),
+    remove: (name: string) => state.delete(name),
+    forbid: (v: boolean) => {
+      forbidden = v;
+    },
+    fail: (v: boolean) => {
+      failing = v;
+    },
+    attach: (d: ChangeDetector) => {
+      detector = d;
+    },
+    current,
+  };
+}
+
+function setup(opts: { listRecheckMs?: number } = {}) {
+  let t = 1_000_000;
+  const now = (): number => t;
+  const vault = fakeVault(now);
+  const changed: string[][] = [];
+  const lists: string[] = [];
+  const detector = new ChangeDetector({ source: vault.source, onChanged: (keys) => changed.push([...keys].sort()), onList: (kind, result) => lists.push(`${kind}:${result}`), now, ...opts });
+  vault.attach(detector);
+  /** What a KeyVaultSync's own fetch does: register, then report its reads. */
+  const syncRead = (syncKey: string, refs: ObjectRef[], intervalMs = 10_000): void => {
+    detector.register(syncKey, refs, intervalMs);
+    for (const ref of refs) detector.recordRead(ref, vault.current(ref.name), t, syncKey);
+  };
+  return { vault, detector, changed, lists, syncRead, advance: (ms: number) => (t += ms), now };
+}
+
+const secret = (name: string): ObjectRef => ({ type: 'secret', name });
+
+describe('ChangeDetector', () => {
+  it('an unchanged vault costs one listing per cycle and no reads; objects stay confirmed', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.vault.set('api', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db'), secret('api')]);
+    s.syncRead('ns/b', [secret('db'), { type: 'certificate', name: 'api' }]);
+    for (let i = 0; i < 3; i++) {
+      s.advance(10_000);
+      await s.detector.check();
+    }
+    expect(s.vault.calls.list).toEqual(['secrets', 'secrets', 'secrets']);
+    expect(s.vault.calls.read).toEqual([]);
+    expect(s.changed).toEqual([]);
+    expect(s.detector.confirms(secret('db'))).toBe(true);
+    // Without a check for more than two intervals (+ grace), nothing is confirmed.
+    s.advance(26_000);
+    expect(s.detector.confirms(secret('db'))).toBe(false);
+  });
+
+  it('a changed object is read once and exactly its users are reported', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.vault.set('api', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')]);
+    s.syncRead('ns/b', [secret('db'), secret('api')]);
+    s.syncRead('ns/c', [secret('api')]);
+    s.vault.set('db', 'v2', 2_000);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.read).toEqual(['db']);
+    expect(s.changed).toEqual([['ns/a', 'ns/b']]);
+    expect(s.vault.calls.invalidate).toEqual(['db']);
+    // Next cycle: the new version is the baseline.
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.read).toEqual(['db']);
+    expect(s.changed).toHaveLength(1);
+  });
+
+  it('a listing stamp that differs without a new version is read once, then adopted (no report)', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.syncRead('ns/a', [{ type: 'cert', name: 'db' }]);
+    s.vault.set('db', 'v1', 5_000); // e.g. tags updated, or a stamp of another type
+    s.advance(10_000);
+    await s.detector.check();
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.read).toEqual(['db']);
+    expect(s.changed).toEqual([]);
+  });
+
+  it('a disabled or deleted object is reported to its users (once)', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.vault.set('api', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')]);
+    s.syncRead('ns/b', [secret('api')]);
+    s.vault.remove('db');
+    s.advance(10_000);
+    await s.detector.check();
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.changed).toEqual([['ns/a']]);
+    // It comes back: its users are told again.
+    s.vault.set('db', 'v3', 30_000);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.changed).toEqual([['ns/a'], ['ns/a']]);
+    // Its current version disabled: read (forbidden), reported once.
+    s.vault.set('api', 'v1', 40_000, false);
+    s.advance(10_000);
+    await s.detector.check();
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.changed).toEqual([['ns/a'], ['ns/a'], ['ns/b']]);
+  });
+
+  it('only the listings the registered types need are made', async () => {
+    const s = setup();
+    s.vault.set('key-sign', 'k1', 1_000);
+    s.syncRead('ns/a', [{ type: 'key', name: 'key-sign' }]);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.list).toEqual(['keys']);
+  });
+
+  it('listing forbidden: learned once, one read per object per cycle, changes still found, re-checked after listRecheckMs', async () => {
+    const s = setup({ listRecheckMs: 60_000 });
+    s.vault.forbid(true);
+    s.vault.set('db', 'v1', 1_000);
+    s.vault.set('api', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db'), secret('api')]);
+    s.syncRead('ns/b', [secret('db')]);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.lists).toEqual(['secrets:forbidden']);
+    expect(s.vault.calls.read.sort()).toEqual(['api', 'db']);
+    expect(s.changed).toEqual([]);
+    s.vault.set('db', 'v2', 12_000);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.list).toHaveLength(1); // not asked again
+    expect(s.vault.calls.read).toHaveLength(4); // ≤ M per cycle
+    expect(s.changed).toEqual([['ns/a', 'ns/b']]);
+    expect(s.detector.confirms(secret('api'))).toBe(true);
+    // Permission granted later: found at the re-check.
+    s.vault.forbid(false);
+    s.advance(50_000);
+    await s.detector.check();
+    expect(s.lists).toEqual(['secrets:forbidden', 'secrets:ok']);
+    expect(s.detector.listForbidden('secrets')).toBe(false);
+  });
+
+  it('a failing listing confirms nothing and reports nothing', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')]);
+    s.vault.fail(true);
+    for (let i = 0; i < 3; i++) {
+      s.advance(10_000);
+      await s.detector.check();
+    }
+    expect(s.lists).toEqual(['secrets:error', 'secrets:error', 'secrets:error']);
+    expect(s.detector.confirms(secret('db'))).toBe(false);
+    expect(s.changed).toEqual([]);
+  });
+
+  it('a KeyVaultSync reading a new version reports the other users; an older read never replaces a newer one', () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')]);
+    s.syncRead('ns/b', [secret('db')]);
+    s.advance(1_000);
+    s.detector.recordRead(secret('db'), { version: 'v2', updatedOn: new Date(2_000), enabled: true }, s.now(), 'ns/b');
+    expect(s.changed).toEqual([['ns/a']]);
+    s.detector.recordRead(secret('db'), { version: 'v1', updatedOn: new Date(1_000), enabled: true }, s.now() - 500, 'ns/a');
+    expect(s.changed).toHaveLength(1);
+  });
+
+  it('markChanged: every user of the name, kept reads dropped; the version already read is ignored', () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')]);
+    s.syncRead('ns/b', [{ type: 'certificate', name: 'DB' }]);
+    expect(s.detector.markChanged('db', 'v1')).toEqual([]);
+    expect(s.detector.markChanged('db', 'v2').sort()).toEqual(['ns/a', 'ns/b']);
+    expect(s.vault.calls.invalidate).toEqual(['db']);
+    expect(s.detector.confirms(secret('db'))).toBe(false);
+  });
+
+  it('polls at the smallest interval of its registrants; unregistering the last stops it', () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')], 60_000);
+    s.syncRead('ns/b', [secret('db')], 5_000);
+    s.syncRead('ns/c', [secret('db')], 0);
+    expect(s.detector.intervalMs).toBe(5_000);
+    s.detector.unregister('ns/b');
+    expect(s.detector.intervalMs).toBe(60_000);
+    s.detector.unregister('ns/a');
+    expect(s.detector.intervalMs).toBe(0);
+    expect(s.detector.confirms(secret('db'))).toBe(false); // nobody polls it
+    s.detector.unregister('ns/c');
+    expect(s.detector.size).toBe(0);
+    s.detector.close();
+  });
+
+  it('re-registering keeps what an object already knows', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')]);
+    s.detector.register('ns/a', [secret('db'), secret('api')], 10_000);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.read).toEqual([]);
+    expect(s.detector.confirms(secret('db'))).toBe(true);
+  });
+});

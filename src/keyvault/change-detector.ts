@@ -1,0 +1,340 @@
+/**
+ * Change detection for one (vault, identity): knows which KeyVaultSyncs use which objects (current
+ * versions only; pinned versions never change) and, once per polling interval (the smallest
+ * `refreshInterval` of its registrants), finds out which objects changed without reading values:
+ *
+ * - From list pages: `GET /secrets` (25 a page) covers `secret`, `certificate` and `cert` objects (a
+ *   certificate's new version is a new version of its backing secret), `GET /keys` covers `key` objects;
+ *   only the listings the registered types need are made. An object whose listed `updated` / `enabled`
+ *   differ from the last read's is read again, once (the source shares the read with every
+ *   KeyVaultSync and Secret using it); if its version really changed, its users are reported.
+ * - When a listing answers 403 (object-scoped roles only), that is learned once and the objects it
+ *   covered are read once per interval instead (≤ one read per object per cycle), re-trying the
+ *   listing every `listRecheckMs` (default 1 h).
+ *
+ * Between cycles an object is *confirmed* (its kept read may be used for a refresh without asking Key
+ * Vault) while its last check is recent: within two polling intervals plus `graceMs`. Reads made by
+ * KeyVaultSyncs themselves are reported with `recordRead`: a new version found that way is reported to
+ * the object's other users too. `markChanged` (a pushed event) invalidates an object at once.
+ *
+ * Never holds a value: only names, versions, timestamps and KeyVaultSync keys.
+ */
+import type { ObjectType } from '../api/keyvaultsync-schema.ts';
+import type { CurrentVersion, ObjectRef } from './fetch.ts';
+
+/** Which listing covers which object type. */
+export type ListingKind = 'secrets' | 'keys';
+
+export function listingKindOf(type: ObjectType): ListingKind {
+  return type === 'key' ? 'keys' : 'secrets';
+}
+
+/** What the detector asks Key Vault, through the caller's clients and object cache. */
+export interface ChangeSource {
+  /** Current versions by lower-case name. Throws an error with `statusCode` 403 when listing is forbidden. */
+  list(kind: ListingKind): Promise<Map<string, CurrentVersion>>;
+  /**
+   * Reads the current version of `object` (sharing only reads started after `notReadBefore`) and
+   * reports it through `recordRead`. Throws the read's failure.
+   */
+  read(object: ObjectRef, notReadBefore: number): Promise<CurrentVersion>;
+  /** Drops kept reads of the object's name started before `before` (default now): they are stale. */
+  invalidate(name: string, before?: number): void;
+}
+
+/** The outcome of one listing, for metrics: `ok`, `forbidden` (403) or `error`. */
+export type ListResult = 'ok' | 'forbidden' | 'error';
+
+export interface ChangeDetectorOptions {
+  source: ChangeSource;
+  /** Told the KeyVaultSync keys whose objects changed (to enqueue them). */
+  onChanged: (syncKeys: string[]) => void;
+  /** Told each listing's outcome. */
+  onList?: (kind: ListingKind, result: ListResult) => void;
+  /** How long a 403 on listing is believed before listing is tried again; default 1 h. */
+  listRecheckMs?: number;
+  /** Added to two polling intervals for how long a check confirms an object; default 5 s. */
+  graceMs?: number;
+  /** Reads at once in a cycle; default 4. */
+  concurrency?: number;
+  now?: () => number;
+  /** Told of a cycle's unexpected failure (never thrown). */
+  onError?: (err: unknown) => void;
+}
+
+interface Watched {
+  ref: ObjectRef;
+  users: Set<string>;
+  /** The last read of the current version and the listing stamp it matches. */
+  baseline: { version: string | undefined; updatedMs: number | undefined; enabled: boolean; readAt: number } | undefined;
+  /** When the object was last known unchanged (read, or confirmed by a listing/read that started then). */
+  checkedAt: number;
+}
+
+export const DEFAULT_LIST_RECHECK_MS = 3_600_000;
+const DEFAULT_GRACE_MS = 5_000;
+
+const refKey = (ref: ObjectRef): string => `${ref.type}\0${ref.name.toLowerCase()}`;
+const statusOf = (err: unknown): number | undefined => {
+  const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+};
+
+export class ChangeDetector {
+  readonly #o: Required<Omit<ChangeDetectorOptions, 'onList' | 'onError'>> & Pick<ChangeDetectorOptions, 'onList' | 'onError'>;
+  /** Per KeyVaultSync: its polling interval (0 = never polls) and its objects. */
+  readonly #syncs = new Map<string, { intervalMs: number; refs: string[] }>();
+  readonly #objects = new Map<string, Watched>();
+  /** Until when each listing is believed forbidden. */
+  readonly #forbiddenUntil = new Map<ListingKind, number>();
+  /** Cached `intervalMs`; undefined after the registrants changed. */
+  #interval: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #nextAt = Infinity;
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(opts: ChangeDetectorOptions) {
+    this.#o = { listRecheckMs: DEFAULT_LIST_RECHECK_MS, graceMs: DEFAULT_GRACE_MS, concurrency: 4, now: Date.now, ...opts };
+  }
+
+  /** The polling interval: the smallest positive `refreshInterval` of the registrants; 0 = none. */
+  get intervalMs(): number {
+    if (this.#interval === undefined) {
+      let min = Infinity;
+      for (const s of this.#syncs.values()) if (s.intervalMs > 0 && s.intervalMs < min) min = s.intervalMs;
+      this.#interval = min === Infinity ? 0 : min;
+    }
+    return this.#interval;
+  }
+
+  /** KeyVaultSyncs registered. */
+  get size(): number {
+    return this.#syncs.size;
+  }
+
+  /** True while listing `kind` is believed forbidden (per-object reads are made instead). */
+  listForbidden(kind: ListingKind): boolean {
+    return (this.#forbiddenUntil.get(kind) ?? -Infinity) > this.#o.now();
+  }
+
+  /**
+   * Sets the objects `syncKey` uses (current versions; pinned ones are left out by the caller) and its
+   * refresh interval (0 = it does not poll, but is still reported by `markChanged` and reads).
+   */
+  register(syncKey: string, refs: readonly ObjectRef[], intervalMs: number): void {
+    if (this.#closed) return;
+    const keys: string[] = [];
+    for (const ref of refs) {
+      const k = refKey(ref);
+      let w = this.#objects.get(k);
+      if (w === undefined) {
+        w = { ref: { type: ref.type, name: ref.name }, users: new Set(), baseline: undefined, checkedAt: -Infinity };
+        this.#objects.set(k, w);
+      }
+      w.users.add(syncKey);
+      keys.push(k);
+    }
+    // Objects no longer used are dropped after the new ones are added: what stays keeps its baseline.
+    const previous = this.#syncs.get(syncKey);
+    this.#syncs.set(syncKey, { intervalMs: Math.max(0, intervalMs), refs: keys });
+    for (const k of previous?.refs ?? []) if (!keys.includes(k)) this.#release(k, syncKey);
+    if (previous?.intervalMs !== intervalMs) this.#interval = undefined;
+    this.#schedule();
+  }
+
+  /** Forgets `syncKey` (deleted, or now using another vault or identity). */
+  unregister(syncKey: string): void {
+    this.#drop(syncKey);
+    this.#schedule();
+  }
+
+  /**
+   * True when the kept read of `ref` may stand for its current version: it is watched, has been read,
+   * and was checked within two polling intervals (plus grace).
+   */
+  confirms(ref: ObjectRef): boolean {
+    const w = this.#objects.get(refKey(ref));
+    const interval = this.intervalMs;
+    if (w?.baseline === undefined || interval === 0) return false;
+    return this.#o.now() - w.checkedAt <= 2 * interval + this.#o.graceMs;
+  }
+
+  /**
+   * A read of the current version of `ref` that started at `startedAt`. When it shows another version
+   * than the previous read, the object's users (except `by`) are reported.
+   */
+  recordRead(ref: ObjectRef, read: CurrentVersion, startedAt: number, by?: string): void {
+    const w = this.#objects.get(refKey(ref));
+    if (w === undefined) return;
+    const previous = w.baseline;
+    if (previous !== undefined && startedAt < previous.readAt) return; // a newer read is already known
+    w.baseline = { version: read.version, updatedMs: read.updatedOn?.getTime(), enabled: read.enabled, readAt: startedAt };
+    w.checkedAt = Math.max(w.checkedAt, startedAt);
+    if (previous !== undefined && previous.version !== read.version) {
+      // Older reads of the name (other types, version lists) are stale now; this read stays.
+      this.#o.source.invalidate(w.ref.name, startedAt);
+      this.#report([...w.users].filter((u) => u !== by));
+    }
+  }
+
+  /**
+   * A pushed change of `name` (any type): unless `version` is the one last read, kept reads are dropped
+   * and the users' keys returned (the caller enqueues them; they read it once, shared).
+   */
+  markChanged(name: string, version?: string): string[] {
+    const users = new Set<string>();
+    let invalidate = false;
+    for (const w of this.#objects.values()) {
+      if (w.ref.name.toLowerCase() !== name.toLowerCase()) continue;
+      if (version !== undefined && w.baseline?.version !== undefined && w.baseline.version.toLowerCase() === version.toLowerCase()) continue;
+      w.checkedAt = -Infinity;
+      invalidate = true;
+      for (const u of w.users) users.add(u);
+    }
+    if (invalidate) this.#o.source.invalidate(name);
+    return [...users];
+  }
+
+  /** Runs one cycle now (tests, and the timer). Concurrent calls share one cycle. */
+  check(): Promise<void> {
+    this.#running ??= this.#cycle().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** Stops polling; a cycle in progress finishes. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#nextAt = Infinity;
+  }
+
+  #drop(syncKey: string): void {
+    const s = this.#syncs.get(syncKey);
+    if (s === undefined) return;
+    this.#syncs.delete(syncKey);
+    this.#interval = undefined;
+    for (const k of s.refs) this.#release(k, syncKey);
+  }
+
+  #release(k: string, syncKey: string): void {
+    const w = this.#objects.get(k);
+    w?.users.delete(syncKey);
+    if (w !== undefined && w.users.size === 0) this.#objects.delete(k);
+  }
+
+  /** (Re)arms the timer for the next cycle, one interval after the last one started. */
+  #schedule(from = this.#o.now()): void {
+    if (this.#closed) return;
+    const interval = this.intervalMs;
+    if (interval === 0) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#nextAt = Infinity;
+      return;
+    }
+    const at = from + interval;
+    if (this.#timer !== undefined && this.#nextAt <= at) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#nextAt = at;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#nextAt = Infinity;
+        const started = this.#o.now();
+        this.check()
+          .catch((err: unknown) => this.#o.onError?.(err))
+          .finally(() => this.#schedule(started));
+      },
+      Math.max(0, at - this.#o.now()),
+    );
+    this.#timer.unref();
+  }
+
+  #report(keys: string[]): void {
+    if (keys.length > 0 && !this.#closed) this.#o.onChanged(keys);
+  }
+
+  async #cycle(): Promise<void> {
+    const started = this.#o.now();
+    const byKind = new Map<ListingKind, Watched[]>();
+    for (const w of this.#objects.values()) {
+      const kind = listingKindOf(w.ref.type);
+      byKind.set(kind, [...(byKind.get(kind) ?? []), w]);
+    }
+    /** Objects to read this cycle, with the listing stamp that made them suspect (if any). */
+    const toRead: { w: Watched; listed: CurrentVersion | undefined }[] = [];
+    const changed = new Set<string>();
+    for (const [kind, watched] of byKind) {
+      if (this.listForbidden(kind)) {
+        for (const w of watched) toRead.push({ w, listed: undefined });
+        continue;
+      }
+      let listing: Map<string, CurrentVersion>;
+      try {
+        listing = await this.#o.source.list(kind);
+        this.#forbiddenUntil.delete(kind);
+        this.#o.onList?.(kind, 'ok');
+      } catch (err) {
+        if (statusOf(err) === 403) {
+          this.#forbiddenUntil.set(kind, this.#o.now() + this.#o.listRecheckMs);
+          this.#o.onList?.(kind, 'forbidden');
+          for (const w of watched) toRead.push({ w, listed: undefined });
+        } else {
+          // Throttled, down, unreachable: nothing is confirmed; the next cycle tries again.
+          this.#o.onList?.(kind, 'error');
+        }
+        continue;
+      }
+      for (const w of watched) {
+        const listed = listing.get(w.ref.name.toLowerCase());
+        const b = w.baseline;
+        if (listed === undefined) {
+          // Gone (or never there): users learn it by reading; reported once.
+          if (b !== undefined) {
+            w.baseline = undefined;
+            this.#o.source.invalidate(w.ref.name);
+            for (const u of w.users) changed.add(u);
+          }
+          continue;
+        }
+        if (b !== undefined && b.updatedMs === listed.updatedOn?.getTime() && b.enabled === listed.enabled) {
+          w.checkedAt = Math.max(w.checkedAt, started);
+          continue;
+        }
+        toRead.push({ w, listed });
+      }
+    }
+    const queue = [...toRead];
+    const worker = async (): Promise<void> => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        const { w, listed } = item;
+        const before = w.baseline;
+        try {
+          const read = await this.#o.source.read(w.ref, started);
+          // `read` went through recordRead (users reported when the version changed). Same version, but
+          // the listing shows another stamp (an attribute update, or a type whose read stamp differs
+          // from the listed one): the listing's stamp becomes the baseline.
+          if (w.baseline !== undefined && listed !== undefined && read.version === before?.version) {
+            w.baseline = { ...w.baseline, updatedMs: listed.updatedOn?.getTime(), enabled: listed.enabled };
+          }
+          w.checkedAt = Math.max(w.checkedAt, started);
+          if (before === undefined) for (const u of w.users) changed.add(u); // appeared, or first read
+        } catch (err) {
+          // Not found / forbidden / disabled: the users read it and report the failure. Anything else
+          // (throttled, down): unconfirmed until a later cycle succeeds.
+          const status = statusOf(err);
+          if (status === 403 || status === 404) {
+            w.baseline = undefined;
+            if (before !== undefined) for (const u of w.users) changed.add(u);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, Math.max(1, queue.length)) }, worker));
+    this.#report([...changed]);
+  }
+}

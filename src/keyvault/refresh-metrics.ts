@@ -1,0 +1,36 @@
+/**
+ * What the object cache and the change detectors of this process report for metrics: how each cached
+ * read was answered (`hit`, `shared` in-flight read, `miss` = a new read) and each change-detection
+ * listing's outcome per vault. Observers (the controller's metrics) subscribe; names of objects,
+ * versions and values are never reported.
+ */
+import type { ListResult } from './change-detector.ts';
+import type { ObjectCacheResult } from './object-cache.ts';
+
+export type RefreshEvent =
+  | { kind: 'cache'; result: ObjectCacheResult }
+  /** `vault` is the vault's name (first label of its host). */
+  | { kind: 'list'; vault: string; result: ListResult };
+
+const observers = new Set<(e: RefreshEvent) => void>();
+
+/** Subscribes to this process's refresh events; returns the unsubscribe function. */
+export function observeRefreshEvents(observer: (e: RefreshEvent) => void): () => void {
+  observers.add(observer);
+  return () => {
+    observers.delete(observer);
+  };
+}
+
+export function reportRefreshEvent(e: RefreshEvent): void {
+  for (const o of observers) o(e);
+}
+
+/** The vault's name as metrics label it: the first label of the URL's host, lower case. */
+export function vaultLabel(vaultUrl: string): string {
+  try {
+    return (new URL(vaultUrl).hostname.split('.')[0] ?? '').toLowerCase();
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * Change detection and vault-driven refresh (issue 5, items 1, 2, 6), on the real control plane and
+ * the emulator, every count read from the emulator's request counters (`GET <adminUrl>/requests`):
+ * - an unchanged vault costs only list pages while many KeyVaultSyncs sharing objects refresh;
+ * - a new version is read once and reaches every Secret using it within interval × 1.1 + 2 s;
+ * - a deleted or edited managed Secret is restored without a Key Vault request;
+ * - a pushed change (markChanged) names exactly the KeyVaultSyncs using the object;
+ * - with listing forbidden (an object-scoped role) at most one read per object per cycle, and
+ *   changes are still found.
+ * The CRD's minimum refreshInterval is 10 s, so a cycle here is 10 s.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installCrds } from '../../../src/api/install.ts';
+import type { RunningController } from '../../../src/controller/controller.ts';
+import { KeyVaultPipeline } from '../../../src/controller/keyvault-pipeline.ts';
+import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
+import { pollUntil } from '../../../src/util/poll.ts';
+import { admin, clientsFor, countOf, requestCounts, type Clients, type RequestCount } from '../emulator/kv-support.ts';
+import { conditionOf, createCredentialsSecret, runController, SP_SECRET, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from '../controller/support.ts';
+import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '../support/kube.ts';
+
+const INTERVAL_MS = 10_000;
+const WAIT = { timeoutMs: 90_000, intervalMs: 200 };
+const SHARED = ['cd-a', 'cd-b', 'cd-c'];
+const SCOPED = ['cd-x', 'cd-y'];
+
+const kc = kubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const syncs = syncApi(kc);
+let world: TestWorld;
+let vault: Clients;
+let ns = '';
+let opNs = '';
+let pipeline: KeyVaultPipeline;
+let controller: RunningController | undefined;
+
+/** KeyVaultSyncs of the list-permitted identity: each uses two of the three shared secrets. */
+const LISTED_SYNCS = Array.from({ length: 6 }, (_, i) => ({ name: `list-${i}`, objects: [SHARED[i % 3] ?? '', SHARED[(i + 1) % 3] ?? ''] }));
+
+beforeAll(async () => {
+  await installCrds(kc);
+  world = await startWorld({
+    servicePrincipals: [{ name: 'scoped-app', secrets: [SP_SECRET] }],
+    roleAssignments: SCOPED.map((name) => ({ principal: 'scoped-app', role: 'Key Vault Secrets User', vault: VAULT, scope: `secrets/${name}` })),
+  });
+  vault = clientsFor(world.emu);
+  for (const name of [...SHARED, ...SCOPED]) await vault.secrets.setSecret(name, `${name}-v1`);
+  ns = await createTestNamespace(kc, 'kv-detect');
+  opNs = await createTestNamespace(kc, 'kv-detect-op');
+  await createCredentialsSecret(kc, ns, world);
+  const scoped = world.emu.config.servicePrincipals.find((p) => p.name === 'scoped-app');
+  if (scoped === undefined) throw new Error('scoped-app missing from the emulator config');
+  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'kv-creds-scoped' }, stringData: { clientid: scoped.clientId, clientsecret: SP_SECRET } } });
+  pipeline = new KeyVaultPipeline(kc, await loadAzureEnvironment({ endpointsFile: world.endpointsFile, env: {} }));
+  controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0', pipeline });
+});
+
+afterAll(async () => {
+  await controller?.stop();
+  pipeline?.close();
+  await world?.emu.stop();
+  if (ns !== '') await deleteTestNamespace(kc, ns);
+  if (opNs !== '') await deleteTestNamespace(kc, opNs);
+});
+
+const resetCounters = async (): Promise<void> => {
+  expect((await admin(world.emu, 'DELETE', '/requests')).status).toBe(204);
+};
+const counts = (): Promise<RequestCount[]> => requestCounts(world.emu);
+/** Every counted request of the vault except those of `operations`. */
+const othersThan = (all: RequestCount[], ...operations: string[]): RequestCount[] => all.filter((c) => c.vault === VAULT && !operations.includes(c.operation) && c.count > 0);
+
+async function createSync(name: string, objects: string[], credentials = 'kv-creds'): Promise<void> {
+  const spec = syncSpec(world, {
+    objects: objects.map((o) => ({ name: o, type: 'secret' })),
+    secretObjects: [{ secretName: name, data: objects.map((o) => ({ objectName: o, key: o })) }],
+    refreshInterval: '10s',
+  });
+  await syncs.create(ns, name, { ...spec, identity: { servicePrincipal: { secretRef: { name: credentials } } } });
+}
+
+const waitReady = (name: string): Promise<true> =>
+  pollUntil(async () => (conditionOf(await syncs.get(ns, name), 'Ready')?.status === 'True' ? true : undefined), { ...WAIT, description: `${name} Ready=True` });
+
+async function secretValue(name: string, key: string): Promise<string | undefined> {
+  try {
+    const s = await core.readNamespacedSecret({ name, namespace: ns });
+    const v = s.data?.[key];
+    return v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+const lastSync = async (name: string): Promise<string | undefined> => (await syncs.get(ns, name)).status?.lastSyncTime;
+
+/** Waits until each KeyVaultSync has been refreshed (lastSyncTime moved) `times` times. */
+async function waitRefreshes(names: string[], times: number): Promise<void> {
+  const seen = new Map<string, Set<string>>();
+  for (const n of names) seen.set(n, new Set([(await lastSync(n)) ?? '']));
+  await pollUntil(
+    async () => {
+      for (const n of names) seen.get(n)?.add((await lastSync(n)) ?? '');
+      return [...seen.values()].every((s) => s.size > times) ? true : undefined;
+    },
+    { timeoutMs: times * INTERVAL_MS * 3 + 60_000, intervalMs: 500, description: `${times} refreshes of ${names.join(', ')}` },
+  );
+}
+
+describe('change detection with list permission', () => {
+  it('an unchanged vault costs only list pages while many KeyVaultSyncs sharing objects refresh', async () => {
+    for (const s of LISTED_SYNCS) await createSync(s.name, s.objects);
+    for (const s of LISTED_SYNCS) await waitReady(s.name);
+    await resetCounters();
+    const started = Date.now();
+    await waitRefreshes(
+      LISTED_SYNCS.map((s) => s.name),
+      2,
+    );
+    const elapsed = Date.now() - started;
+    const all = await counts();
+    // Every KeyVaultSync refreshed twice: not one value read, only list pages (one page: < 25 secrets).
+    expect(othersThan(all, 'listSecrets')).toEqual([]);
+    const lists = countOf(all, 'listSecrets', 200);
+    expect(lists).toBeGreaterThanOrEqual(1);
+    expect(lists).toBeLessThanOrEqual(Math.ceil(elapsed / INTERVAL_MS) + 1);
+    // The controller's metrics say the same.
+    const text = (await controller?.metrics.scrape())?.body ?? '';
+    expect(text).toMatch(/kvsync_change_detection_lists_total\{vault="devkv",result="ok"\} [1-9]/);
+    expect(text).toMatch(/kvsync_object_cache_requests_total\{result="hit"\} [1-9]/);
+  });
+
+  it('a new version is read once and reaches every Secret using it within interval × 1.1 + 2 s', async () => {
+    const users = LISTED_SYNCS.filter((s) => s.objects.includes('cd-a'));
+    const others = LISTED_SYNCS.filter((s) => !s.objects.includes('cd-a'));
+    await resetCounters();
+    await vault.secrets.setSecret('cd-a', 'cd-a-v2');
+    const created = Date.now();
+    const reachedAt = new Map<string, number>();
+    await pollUntil(
+      async () => {
+        for (const s of users) if (!reachedAt.has(s.name) && (await secretValue(s.name, 'cd-a')) === 'cd-a-v2') reachedAt.set(s.name, Date.now());
+        return reachedAt.size === users.length ? true : undefined;
+      },
+      { ...WAIT, intervalMs: 100, description: 'cd-a-v2 in every Secret using cd-a' },
+    );
+    const latency = Math.max(...reachedAt.values()) - created;
+    expect(latency).toBeLessThanOrEqual(INTERVAL_MS * 1.1 + 2_000);
+    expect(countOf(await counts(), 'getSecret', 200)).toBe(1);
+    for (const s of others) expect(await secretValue(s.name, s.objects[0] ?? '')).toBe(`${s.objects[0] ?? ''}-v1`);
+    // A cycle later: still that one read.
+    await waitRefreshes(
+      users.map((s) => s.name),
+      1,
+    );
+    const all = await counts();
+    expect(countOf(all, 'getSecret', 200)).toBe(1);
+    expect(othersThan(all, 'listSecrets', 'getSecret', 'setSecret')).toEqual([]);
+  });
+
+  it('a deleted or edited managed Secret is restored without a Key Vault request', async () => {
+    await resetCounters();
+    const [deleted, edited] = LISTED_SYNCS;
+    if (deleted === undefined || edited === undefined) throw new Error('no KeyVaultSyncs');
+    const key = edited.objects[0] ?? '';
+    const expected = await secretValue(edited.name, key);
+    await core.deleteNamespacedSecret({ name: deleted.name, namespace: ns });
+    await core.patchNamespacedSecret({ name: edited.name, namespace: ns, body: { data: { [key]: Buffer.from('tampered').toString('base64') } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await pollUntil(async () => ((await secretValue(deleted.name, deleted.objects[0] ?? '')) !== undefined ? true : undefined), { ...WAIT, description: 'the deleted Secret restored' });
+    await pollUntil(async () => ((await secretValue(edited.name, key)) === expected ? true : undefined), { ...WAIT, description: 'the edited Secret restored' });
+    expect(othersThan(await counts(), 'listSecrets')).toEqual([]);
+  });
+
+  it('a pushed change names exactly the KeyVaultSyncs using the object, unless its version is the one read', async () => {
+    const vaultUrl = world.emu.endpoints.vaults[VAULT] ?? '';
+    const current = (await vault.secrets.getSecret('cd-b')).properties.version;
+    expect(pipeline.markChanged(vaultUrl, 'cd-b', current)).toEqual([]);
+    const expected = LISTED_SYNCS.filter((s) => s.objects.includes('cd-b')).map((s) => `${ns}/${s.name}`);
+    expect(pipeline.markChanged(vaultUrl.replace(/:\d+$/, ''), 'CD-B').sort()).toEqual(expected.sort());
+    expect(pipeline.markChanged(VAULT, 'cd-b').sort()).toEqual(expected.sort());
+    expect(pipeline.markChanged(vaultUrl, 'not-used')).toEqual([]);
+  });
+});
+
+describe('change detection without list permission (object-scoped role)', () => {
+  it('reads each object at most once per cycle, learns the 403 once, and still finds changes', async () => {
+    const names = ['scoped-0', 'scoped-1', 'scoped-2'];
+    for (const n of names) await createSync(n, SCOPED, 'kv-creds-scoped');
+    for (const n of names) await waitReady(n);
+    // The listing's 403 is learned at the first cycle.
+    await pollUntil(async () => (countOf(await counts(), 'listSecrets', 403) > 0 ? true : undefined), { ...WAIT, description: 'a forbidden listing' });
+    await resetCounters();
+    const started = Date.now();
+    await waitRefreshes(names, 2);
+    const cycles = Math.ceil((Date.now() - started) / INTERVAL_MS) + 1;
+    let all = await counts();
+    expect(countOf(all, 'listSecrets', 403)).toBe(0);
+    expect(countOf(all, 'getSecret', 200)).toBeLessThanOrEqual(SCOPED.length * cycles);
+    // Only the scoped detector's reads and the other identity's list pages.
+    expect(othersThan(all, 'listSecrets', 'getSecret')).toEqual([]);
+
+    await vault.secrets.setSecret('cd-x', 'cd-x-v2');
+    await pollUntil(
+      async () => {
+        for (const n of names) if ((await secretValue(n, 'cd-x')) !== 'cd-x-v2') return undefined;
+        return true;
+      },
+      { ...WAIT, description: 'cd-x-v2 in every scoped Secret' },
+    );
+    all = await counts();
+    expect(countOf(all, 'listSecrets', 403)).toBe(0);
+  });
+});

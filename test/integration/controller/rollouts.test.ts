@@ -2,9 +2,10 @@
  * Rollouts and certificate warnings on the real control plane (kube-controller-manager's deployment
  * and replicaset controllers run; pods never do, so rollouts are seen in the Deployment's template,
  * generation and ReplicaSets) and the real emulator:
- * - the first sync rolls nothing; a changed secret rolls its restart target, a `kvsync.dev/reload`
- *   Deployment using the Secret by envFrom, and a Deployment using `kvsync:<kvs>/<alias>` env injection,
- *   exactly once — more force-syncs without a change roll nothing; a Deployment using the Secret without
+ * - the first sync rolls nothing; a changed secret rolls its restart targets (a Deployment by name, a
+ *   StatefulSet by selector), a `kvsync.dev/reload` Deployment using the Secret by envFrom, and a
+ *   Deployment using `kvsync:<kvs>/<alias>` env injection, exactly once — more force-syncs and a drift
+ *   repair without a change roll nothing; a Deployment using the Secret without
  *   the annotation is not rolled; a missing target is a Warning;
  * - CertificateExpiring for a certificate near expiry and not for a far one; NewerVersionAvailable for
  *   a pinned certificate with a newer version in Key Vault.
@@ -77,12 +78,19 @@ describe('rollouts and certificate warnings on the real control plane and emulat
     await apps.createNamespacedDeployment({ namespace: ns, body: deployment('injected', { container: { env: [{ name: 'DB_PASSWORD', value: 'kvsync:roll/password' }] } }) });
     const all = ['web', 'reloader', 'bystander', 'injected'];
     for (const name of all) await pollUntil(async () => ((await replicaSets(name)) === 1 ? true : undefined), { ...WAIT, description: `first ReplicaSet of ${name}` });
+    // A StatefulSet selected by label (no pods run: its template and generation tell).
+    const labels = { app: 'db', tier: 'db' };
+    await apps.createNamespacedStatefulSet({
+      namespace: ns,
+      body: { metadata: { name: 'db', labels }, spec: { serviceName: 'db', replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'db', image: 'registry.invalid/db:1' }] } } } },
+    });
+    const statefulSet = (): Promise<k8s.V1StatefulSet> => apps.readNamespacedStatefulSet({ name: 'db', namespace: ns });
 
     await syncs.create(ns, 'roll', syncSpec(world, {
       objects: [{ name: 'roll-password', type: 'secret', alias: 'password' }],
       secretObjects: [{ secretName: 'roll-db', type: 'Opaque', data: [{ objectName: 'password', key: 'password' }] }],
       refreshInterval: '1h',
-      restartTargets: [{ kind: 'Deployment', name: 'web' }, { kind: 'Deployment', name: 'not-there' }],
+      restartTargets: [{ kind: 'Deployment', name: 'web' }, { kind: 'Deployment', name: 'not-there' }, { kind: 'StatefulSet', selector: { matchLabels: { tier: 'db' } } }],
     }));
     await pollUntil(async () => (conditionOf(await syncs.get(ns, 'roll'), 'Ready')?.status === 'True' ? true : undefined), { ...WAIT, description: 'roll Ready' });
     // First sync, then a force-sync with unchanged data: nothing is rolled.
@@ -92,6 +100,7 @@ describe('rollouts and certificate warnings on the real control plane and emulat
       expect(d.metadata?.generation, name).toBe(1);
       expect(d.spec?.template.metadata?.annotations?.[RESTARTED_FOR], name).toBeUndefined();
     }
+    expect((await statefulSet()).metadata?.generation).toBe(1);
     expect((await events('roll')).filter((e) => e.reason === 'RolledOut')).toEqual([]);
 
     // A real change.
@@ -109,23 +118,33 @@ describe('rollouts and certificate warnings on the real control plane and emulat
       await pollUntil(async () => ((await replicaSets(name)) === 2 ? true : undefined), { ...WAIT, description: `second ReplicaSet of ${name}` });
     }
     expect((await readDeployment('bystander')).metadata?.generation).toBe(1);
+    expect((await statefulSet()).metadata?.generation).toBe(2);
+    expect((await statefulSet()).spec?.template.metadata?.annotations?.[RESTARTED_FOR]).toMatch(/^roll:[0-9a-f]{20}$/);
     const rolledOut = (await events('roll')).filter((e) => e.reason === 'RolledOut');
     expect(rolledOut).toHaveLength(1);
     expect(rolledOut[0]?.type).toBe('Normal');
-    expect(rolledOut[0]?.message).toBe('rolled Deployment injected, Deployment reloader, Deployment web: data of Secret roll-db changed');
+    expect(rolledOut[0]?.message).toBe('rolled Deployment injected, Deployment reloader, Deployment web, StatefulSet db: data of Secret roll-db changed');
     expect(JSON.stringify(await events('roll'))).not.toContain('second-value');
     const notFound = (await events('roll')).filter((e) => e.reason === 'RestartTargetNotFound');
     expect(notFound.map((e) => [e.type, e.message])).toEqual([['Warning', `restartTargets: no Deployment "not-there" in namespace ${ns}; nothing rolled for it`]]);
     expect(await metricValue('kvsync_restarts_triggered_total', { namespace: ns, kind: 'Deployment' })).toBe(3);
+    expect(await metricValue('kvsync_restarts_triggered_total', { namespace: ns, kind: 'StatefulSet' })).toBe(1);
 
-    // More syncs without a change: never twice for one change.
+    // More syncs without a change, and a drift repair (the Secret edited out of band and restored): never
+    // twice for one change.
     await forceSync('roll', 'unchanged-2');
+    await core.patchNamespacedSecret({ name: 'roll-db', namespace: ns, body: { data: { password: Buffer.from('tampered').toString('base64') } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await pollUntil(async () => {
+      const s = await core.readNamespacedSecret({ name: 'roll-db', namespace: ns });
+      return Buffer.from(s.data?.password ?? '', 'base64').toString() === 'second-value' ? true : undefined;
+    }, { ...WAIT, description: 'roll-db repaired' });
     await forceSync('roll', 'unchanged-3');
     for (const name of rolled) {
       expect((await readDeployment(name)).metadata?.generation, name).toBe(2);
       expect(await replicaSets(name), name).toBe(2);
     }
     expect((await readDeployment('bystander')).metadata?.generation).toBe(1);
+    expect((await statefulSet()).metadata?.generation).toBe(2);
     expect((await events('roll')).filter((e) => e.reason === 'RolledOut')).toHaveLength(1);
     expect(await metricValue('kvsync_restarts_triggered_total', { namespace: ns, kind: 'Deployment' })).toBe(3);
 
@@ -133,6 +152,7 @@ describe('rollouts and certificate warnings on the real control plane and emulat
     await admin.secrets.setSecret('roll-password', 'third-value');
     await forceSync('roll', 'changed-2');
     for (const name of rolled) expect((await readDeployment(name)).metadata?.generation, name).toBe(3);
+    expect((await statefulSet()).metadata?.generation).toBe(3);
     expect((await readDeployment('bystander')).metadata?.generation).toBe(1);
   });
 

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
 import { startControlPlane, type RunningControlPlane } from './control-plane.ts';
 import { ensureKubeBinaries } from './kube-binaries.ts';
-import { ensureHelm, HelmError } from './helm.ts';
+import { ensureHelm, findHelmOnPath, HelmError, type HelmBinary } from './helm.ts';
 import { runDemo } from './demo.ts';
 
 const help = `usage:
@@ -21,10 +21,18 @@ const help = `usage:
       Builds (or finds in the cache) the control-plane binaries and helm (hack/helm) and prints the
       binaries' folder (helm's path goes to stderr).
   kvsync dev [--keep] [--kubeconfig FILE]
-      The first look: control plane (default kubeconfig .cache/dev/kubeconfig), kvsync CRDs, the Key Vault
-      emulator (samples/emulator.yaml; state in .cache/dev/emulator), the controller, samples/shop.yaml synced
-      into a kubernetes.io/tls and an Opaque Secret, then a rotation. Exits when done; --keep leaves it all
-      running until Ctrl-C.`;
+      The first look: control plane (kubeconfig .cache/dev/kubeconfig), kvsync CRDs, the chart's RBAC
+      (rendered by helm), the Key Vault emulator (samples/emulator.yaml; state in .cache/dev/emulator), the
+      controller running as the chart's ServiceAccount, samples/shop.yaml synced into a kubernetes.io/tls and
+      an Opaque Secret, then a rotation. Exits when done; --keep leaves it all running until Ctrl-C.
+      --kubeconfig FILE uses that existing cluster (admin rights) instead of starting one: operator
+      namespace kvsync-dev, sample namespace shop, both removed with the RBAC on exit (the CRDs stay).
+      Needs Go >= 1.26 (builds the control plane and helm), or with --kubeconfig a helm on PATH.`;
+
+/** Where Go is missing, the way around it. */
+const EXISTING_CLUSTER_HINT =
+  'Or use a cluster you already have: npm run dev -- --kubeconfig FILE (an admin kubeconfig; needs no Go ' +
+  'when helm v3/v4 is on PATH or KVSYNC_HELM_BIN names one).';
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -57,44 +65,77 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`kvsync dev: --apiserver-port must be a port number, got "${port}"`);
     return 2;
   }
+  const demo = sub === undefined;
+  const existingCluster = demo && values.kubeconfig !== undefined;
   const kubeconfigPath = resolve(values.kubeconfig ?? '.cache/dev/kubeconfig');
-  if (values.kubeconfig === undefined) {
-    const { mkdir } = await import('node:fs/promises');
-    await mkdir(resolve('.cache/dev'), { recursive: true });
-  }
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(resolve('.cache/dev'), { recursive: true });
 
-  let cp: RunningControlPlane;
-  try {
-    cp = await startControlPlane({
-      kubeconfigPath,
-      keepState: values['keep-state'],
-      ...(port !== undefined ? { apiserverPort: Number(port) } : {}),
-      log: (line) => console.error(`kvsync dev: ${line}`),
-    });
-  } catch (err) {
-    if (err instanceof ControlPlaneError) {
-      console.error(`kvsync dev: ${err.reason}: ${err.message}`);
-      return 1;
+  let helm: HelmBinary | undefined;
+  if (demo) {
+    try {
+      helm = await demoHelm(existingCluster);
+    } catch (err) {
+      if (err instanceof HelmError) {
+        const goProblem = err.reason === 'GoMissing' || err.reason === 'GoTooOld';
+        console.error(`kvsync dev: ${err.reason}: ${err.message}${goProblem && !existingCluster ? `\n${EXISTING_CLUSTER_HINT}` : ''}`);
+        return 1;
+      }
+      throw err;
     }
-    throw err;
   }
 
-  const stops: (() => Promise<void>)[] = [() => cp.stop()];
-  console.log(`kube-apiserver ${cp.version} is serving at ${cp.server}`);
-  console.log(`kubeconfig: ${cp.kubeconfigPath}`);
-  console.log(`try: ${cp.binaries.paths.kubectl} --kubeconfig ${cp.kubeconfigPath} get --raw /version`);
-  if (sub === undefined) {
+  let cp: RunningControlPlane | undefined;
+  if (!existingCluster) {
+    try {
+      cp = await startControlPlane({
+        kubeconfigPath,
+        keepState: values['keep-state'],
+        ...(port !== undefined ? { apiserverPort: Number(port) } : {}),
+        log: (line) => console.error(`kvsync dev: ${line}`),
+      });
+    } catch (err) {
+      if (err instanceof ControlPlaneError) {
+        const goProblem = err.reason === 'GoMissing' || err.reason === 'GoTooOld';
+        console.error(`kvsync dev: ${err.reason}: ${err.message}${goProblem && demo ? `\n${EXISTING_CLUSTER_HINT}` : ''}`);
+        return 1;
+      }
+      throw err;
+    }
+  }
+
+  const stops: (() => Promise<void>)[] = [];
+  if (cp !== undefined) {
+    const running = cp;
+    stops.push(() => running.stop());
+    console.log(`kube-apiserver ${cp.version} is serving at ${cp.server}`);
+    console.log(`kubeconfig: ${cp.kubeconfigPath}`);
+    console.log(`try: ${cp.binaries.paths.kubectl} --kubeconfig ${cp.kubeconfigPath} get --raw /version`);
+  } else {
+    console.log(`using the existing cluster of ${kubeconfigPath} (no local control plane)`);
+  }
+  if (demo && helm !== undefined) {
     try {
       const stateDir = resolve('.cache/dev/emulator');
-      const demo = await runDemo(cp, stateDir, (line) => console.log(line));
-      stops.unshift(() => demo.stop());
+      const running = await runDemo(
+        {
+          kubeconfigPath,
+          helm,
+          operatorNamespace: existingCluster ? 'kvsync-dev' : 'kvsync-system',
+          release: existingCluster ? 'kvsync-dev' : 'kvsync',
+          existingCluster,
+        },
+        stateDir,
+        (line) => console.log(line),
+      );
+      stops.unshift(() => running.stop());
       console.log(`kvsync dev: the demo worked: a KeyVaultSync synced a certificate and a secret from Key Vault, then followed a rotation.`);
       if (!values.keep) {
         console.log('kvsync dev: stopping (run `npm run dev -- --keep` to leave everything running)');
         for (const stop of stops) await stop();
         return 0;
       }
-      console.log(`  kubectl --kubeconfig ${cp.kubeconfigPath} -n shop get keyvaultsyncs,secrets`);
+      console.log(`  kubectl --kubeconfig ${kubeconfigPath} -n shop get keyvaultsyncs,secrets`);
       console.log(`  emulator endpoints: ${join(stateDir, 'endpoints.json')}`);
     } catch (err) {
       for (const stop of stops) await stop().catch(() => {});
@@ -119,6 +160,24 @@ export async function run(argv: string[]): Promise<number> {
   console.error('kvsync dev: stopping');
   for (const stop of stops) await stop();
   return 0;
+}
+
+/**
+ * helm for the demo: KVSYNC_HELM_BIN, else built from hack/helm; on an existing cluster without a
+ * usable Go, a helm already on PATH will do.
+ */
+async function demoHelm(existingCluster: boolean): Promise<HelmBinary> {
+  try {
+    return await ensureHelm((line) => console.error(`kvsync dev: ${line}`));
+  } catch (err) {
+    const goProblem = err instanceof HelmError && (err.reason === 'GoMissing' || err.reason === 'GoTooOld');
+    const onPath = goProblem && existingCluster ? await findHelmOnPath() : undefined;
+    if (onPath !== undefined) {
+      console.error(`kvsync dev: no usable Go; using ${onPath.version} from PATH to render the chart`);
+      return onPath;
+    }
+    throw err;
+  }
 }
 
 /** Builds (or finds) the control-plane binaries and helm; prints the binaries' folder. */

@@ -1,9 +1,11 @@
 /**
- * The first-run demo behind `kvsync dev`: on a running local control plane it installs the CRDs,
- * starts the Key Vault emulator seeded from samples/emulator.yaml, runs the controller in-process,
- * applies samples/shop.yaml, waits for the KeyVaultSync to be Ready, shows the Secrets it produced
- * (keys, sizes and certificate names — never a secret value), then rotates the secret in the
- * emulator and shows the Secret following it.
+ * The first-run demo behind `kvsync dev`: on a running cluster (the local control plane, or an existing
+ * one with `--kubeconfig`) it installs the CRDs and the chart's RBAC (rendered by helm; the operator's
+ * sync permissions bound in the sample namespace only), starts the Key Vault emulator seeded from
+ * samples/emulator.yaml, runs the controller in-process AS THE CHART'S ServiceAccount (a TokenRequest
+ * token, not the admin's credentials), applies samples/shop.yaml, waits for the KeyVaultSync to be
+ * Ready, shows the Secrets it produced (keys, sizes and certificate names — never a secret value), then
+ * rotates the secret in the emulator and shows the Secret following it.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -20,11 +22,30 @@ import { emulatorAgent } from '../emulator/client-options.ts';
 import { startEmulator, type RunningEmulator } from '../emulator/server.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { pollUntil } from '../util/poll.ts';
-import type { RunningControlPlane } from './control-plane.ts';
+import { installChartRbac } from './chart-rbac.ts';
+import type { HelmBinary } from './helm.ts';
 
 const samples = fileURLToPath(new URL('../../samples/', import.meta.url));
-const OPERATOR_NAMESPACE = 'kvsync-system';
 const FIELD_MANAGER = 'kvsync-dev';
+/** The namespace samples/shop.yaml uses. */
+const SAMPLE_NAMESPACE = 'shop';
+/** Marks namespaces the demo created on an existing cluster (removed on stop, reused on a rerun). */
+const DEMO_LABEL = 'kvsync.dev/dev-demo';
+
+/** Where the demo runs and how it installs itself. */
+export interface DemoTarget {
+  /** An admin kubeconfig. */
+  kubeconfigPath: string;
+  helm: HelmBinary;
+  /** Operator namespace = the chart's release namespace; release = the chart's release name. */
+  operatorNamespace: string;
+  release: string;
+  /**
+   * A cluster the demo did not start: it refuses to touch namespaces it did not create, and on stop
+   * removes its namespaces and RBAC (never the CRDs, which other KeyVaultSyncs may use).
+   */
+  existingCluster: boolean;
+}
 
 interface KeyVaultSyncView {
   metadata?: { generation?: number };
@@ -41,9 +62,9 @@ export interface RunningDemo {
 }
 
 /** Runs the demo; `say` prints a line for the person watching. Leaves everything running for `stop()`. */
-export async function runDemo(cp: RunningControlPlane, stateDir: string, say: (line: string) => void): Promise<RunningDemo> {
+export async function runDemo(target: DemoTarget, stateDir: string, say: (line: string) => void): Promise<RunningDemo> {
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfigPath);
+  kc.loadFromFile(target.kubeconfigPath);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 
@@ -59,15 +80,29 @@ export async function runDemo(cp: RunningControlPlane, stateDir: string, say: (l
     for (const s of stops.reverse()) await s();
   };
   try {
-    await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } }).catch(ignoreConflict);
+    for (const ns of [target.operatorNamespace, SAMPLE_NAMESPACE]) {
+      if (await ensureDemoNamespace(core, ns, target.existingCluster)) stops.push(() => deleteNamespace(core, ns));
+    }
+    const rbac = await installChartRbac(kc, {
+      helm: target.helm,
+      release: target.release,
+      namespace: target.operatorNamespace,
+      set: { watchNamespace: SAMPLE_NAMESPACE, 'webhook.enabled': 'false' },
+    });
+    if (target.existingCluster) stops.push(() => rbac.remove());
+    say(`installed the chart's RBAC (charts/kvsync rendered by helm ${target.helm.version}): ${rbac.objects.join(', ')}`);
     const controller = await startController({
-      kubeConfig: kc,
+      kubeConfig: rbac.kubeConfig,
       azure: await loadAzureEnvironment({ endpointsFile }),
-      namespace: OPERATOR_NAMESPACE,
+      namespace: target.operatorNamespace,
+      watchNamespace: SAMPLE_NAMESPACE,
       log: pino({ name: 'kvsync-controller', level: 'warn' }),
     });
     stops.push(() => controller.stop());
-    say(`kvsync controller running in-process (operator namespace ${OPERATOR_NAMESPACE}, leader election on)`);
+    say(
+      `kvsync controller running in-process as ServiceAccount ${rbac.serviceAccount} with only the chart's RBAC ` +
+        `(operator namespace ${target.operatorNamespace}, watching ${SAMPLE_NAMESPACE}, leader election on)`,
+    );
 
     await applyFile(kc, join(samples, 'shop.yaml'));
     say('applied samples/shop.yaml: KeyVaultSync shop/shop → Secrets shop-tls (kubernetes.io/tls) and shop-db (Opaque)');
@@ -107,8 +142,30 @@ function adminCredential(emulator: RunningEmulator): ClientSecretCredential {
   });
 }
 
-function ignoreConflict(err: unknown): void {
-  if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
+/**
+ * Creates a namespace for the demo; returns whether the demo owns it (and removes it on stop). On an
+ * existing cluster a namespace the demo did not create is never used (it might be someone's).
+ */
+async function ensureDemoNamespace(core: k8s.CoreV1Api, name: string, existingCluster: boolean): Promise<boolean> {
+  try {
+    await core.createNamespace({ body: { metadata: { name, labels: { [DEMO_LABEL]: 'true' } } } });
+    return existingCluster;
+  } catch (err) {
+    if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
+  }
+  if (!existingCluster) return false;
+  const ns = await core.readNamespace({ name });
+  if (ns.metadata?.labels?.[DEMO_LABEL] !== 'true') {
+    throw new Error(`namespace ${name} already exists on this cluster and was not created by kvsync dev; the demo will not touch it (delete it, or use a cluster without it)`);
+  }
+  if (ns.status?.phase === 'Terminating') throw new Error(`namespace ${name} (from an earlier kvsync dev run) is still being deleted; try again in a minute`);
+  return true;
+}
+
+async function deleteNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
+  await core.deleteNamespace({ name }).catch((err: unknown) => {
+    if (!(err instanceof k8s.ApiException && err.code === 404)) throw err;
+  });
 }
 
 /** Server-side applies every document of a YAML file. */

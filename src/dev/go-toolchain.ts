@@ -9,11 +9,11 @@ const execFileAsync = promisify(execFile);
 
 export type GoProblem = 'GoMissing' | 'GoTooOld';
 
-/** Where to get Go, for error messages: Debian's golang-go is too old for every tool built here. */
+/** Where to get Go, for error messages: distribution packages are often too old for these tools. */
 export function installGoHint(min: readonly [number, number]): string {
   return (
-    `Install Go >= ${min.join('.')} from https://go.dev/dl (or \`apt-get install golang-${min.join('.')}\` on distributions that ` +
-    'package it; Debian bookworm\'s golang-go is 1.19, too old)'
+    `Install Go >= ${min.join('.')} from https://go.dev/dl (steps: https://go.dev/doc/install; distribution packages are ` +
+    'often older, e.g. Debian bookworm\'s golang-go is 1.19)'
   );
 }
 

@@ -144,3 +144,17 @@ export async function runHelm(helm: HelmBinary, args: string[], opts: { timeoutM
     throw new HelmError('HelmFailed', `helm ${args[0] ?? ''} exited with ${String(e.code ?? 'an error')}:\n${detail}`, { cause: err });
   }
 }
+
+/**
+ * A `helm` (v3 or v4) already on PATH, for `kvsync dev --kubeconfig` on a machine without Go; undefined
+ * when there is none.
+ */
+export async function findHelmOnPath(): Promise<HelmBinary | undefined> {
+  try {
+    const { stdout } = await execFileAsync('helm', ['version', '--short'], { timeout: 30_000 });
+    const version = /v\d+\.\d+\.\d+/.exec(stdout)?.[0];
+    return version === undefined || !/^v[34]\./.test(version) ? undefined : { path: 'helm', version, built: false };
+  } catch {
+    return undefined;
+  }
+}

@@ -25,6 +25,7 @@ import { startEmulator, type RunningEmulator } from '../../../src/emulator/serve
 import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
+import { startWebhookController } from './support.ts';
 
 const repo = join(import.meta.dirname, '..', '..', '..');
 const CLI = join(repo, 'src', 'cli.ts');
@@ -116,23 +117,14 @@ describe('kvsync controller serves the admission webhook', () => {
     });
     await pollUntil(() => core.readNamespacedServiceAccount({ namespace, name: 'default' }).then(() => true), { timeoutMs: 30_000, description: 'ServiceAccount default' });
 
-    const azure = await loadAzureEnvironment({ endpointsFile: join(work, 'state', 'endpoints.json'), env: {} });
     port = await freePort();
-    controller = await startController({
-      kubeConfig: kc,
-      azure,
-      namespace: operatorNamespace,
-      watchNamespace: namespace,
-      retryPeriodMs: 500,
-      log: pino({ level: process.env.KVSYNC_TEST_LOG ?? 'silent' }, { write: (line: string) => console.log(line.trim()) }),
-      webhook: {
-        // What `--webhook-addr 127.0.0.1:<port> --webhook-url https://127.0.0.1:<port>/mutate-pods` gives.
-        addr: `127.0.0.1:${port}`,
-        endpoint: { url: `https://127.0.0.1:${port}/mutate-pods` },
-        configurationName: configName,
-        sidecarCommand: [process.execPath, CLI],
-        extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [namespace] }],
-      },
+    controller = await startWebhookController(kc, {
+      endpointsFile: join(work, 'state', 'endpoints.json'),
+      operatorNamespace,
+      namespace,
+      configurationName: configName,
+      port,
+      sidecarCommand: [process.execPath, CLI],
     });
   });
 

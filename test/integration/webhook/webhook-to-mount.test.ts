@@ -18,18 +18,17 @@ import { join } from 'node:path';
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import * as k8s from '@kubernetes/client-node';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { GROUP, VERSION } from '../../../src/api/index.ts';
 import { installCrds } from '../../../src/api/install.ts';
-import { startController, type RunningController } from '../../../src/controller/controller.ts';
+import type { RunningController } from '../../../src/controller/controller.ts';
 import { freePort } from '../../../src/dev/ports.ts';
 import { emulatorAgent } from '../../../src/emulator/client-options.ts';
 import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
-import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
+import { startWebhookController } from './support.ts';
 
 const repo = join(import.meta.dirname, '..', '..', '..');
 const CLI = join(repo, 'src', 'cli.ts');
@@ -83,23 +82,8 @@ describe('README "Secrets in pods": samples/pod.yaml through the controller webh
     }
     await pollUntil(() => core.readNamespacedServiceAccount({ namespace, name: 'default' }).then(() => true), { timeoutMs: 30_000, description: 'ServiceAccount default' });
 
-    const port = await freePort();
-    controller = await startController({
-      kubeConfig: kc,
-      azure: await loadAzureEnvironment({ endpointsFile: join(work, 'state', 'endpoints.json'), env: {} }),
-      namespace: operatorNamespace,
-      watchNamespace: namespace,
-      retryPeriodMs: 500,
-      log: pino({ level: process.env.KVSYNC_TEST_LOG ?? 'silent' }, { write: (line: string) => console.log(line.trim()) }),
-      webhook: {
-        // What `--webhook-addr 127.0.0.1:<port> --webhook-url https://127.0.0.1:<port>/mutate-pods` gives;
-        // the default sidecar image and command, as the README's controller stores them.
-        addr: `127.0.0.1:${port}`,
-        endpoint: { url: `https://127.0.0.1:${port}/mutate-pods` },
-        configurationName: configName,
-        extraNamespaceRequirements: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [namespace] }],
-      },
-    });
+    // The default sidecar image and command, as the README's controller stores them.
+    controller = await startWebhookController(kc, { endpointsFile: join(work, 'state', 'endpoints.json'), operatorNamespace, namespace, configurationName: configName, port: await freePort() });
   });
 
   afterAll(async () => {

@@ -92,6 +92,15 @@ export class CertificateWatch implements SyncObserver {
   }
 
   async synced(ctx: SyncedContext): Promise<void> {
+    try {
+      await this.#check(ctx);
+    } catch (err) {
+      // Warnings never fail a sync.
+      this.#o.log.error({ keyVaultSync: `${ctx.target.namespace}/${ctx.target.name}`, errName: err instanceof Error ? err.name : typeof err }, 'certificate checks failed unexpectedly');
+    }
+  }
+
+  async #check(ctx: SyncedContext): Promise<void> {
     const { namespace, name } = ctx.target;
     const now = this.#now().getTime();
     const states = new Map<string, CertificateState>();

@@ -178,6 +178,16 @@ describe('RolloutTrigger', () => {
     ]);
   });
 
+  it('a refused listing is a Warning RolloutFailed naming the kind; an unexpected error never escapes', async () => {
+    const events: string[] = [];
+    const api: WorkloadApi = { list: (_ns, kind) => (kind === 'StatefulSet' ? Promise.reject(new Error('forbidden')) : Promise.resolve([])), setTemplateAnnotation: () => Promise.resolve() };
+    const recorder: EventRecorder = { record: (_t, type, reason, message) => Promise.resolve(void events.push(`${type} ${reason} ${message}`)) };
+    await new RolloutTrigger({ api, events: recorder, macKey: KEY, isLeader: () => true, log: pino({ level: 'silent' }) }).synced(ctx({ sync: resolved({ ...designExampleSpec(), restartTargets: [] }) }));
+    expect(events).toEqual(['Warning RolloutFailed listing StatefulSets in namespace shop failed; workloads of that kind were not rolled']);
+    const throwing: EventRecorder = { record: () => Promise.reject(new Error('unexpected')) };
+    await expect(new RolloutTrigger({ api, events: throwing, macKey: KEY, isLeader: () => true, log: pino({ level: 'silent' }) }).synced(ctx({}))).resolves.toBeUndefined();
+  });
+
   it('a failed patch is a Warning RolloutFailed; the others are still rolled', async () => {
     const h = harness([workload('Deployment', 'web'), workload('Deployment', 'reloader', { annotations: { [RELOAD_ANNOTATION]: 'true' }, template: envFromTemplate('shop-db') })], { failPatch: 'web' });
     await h.trigger.synced(ctx({}));

@@ -147,8 +147,17 @@ export class RolloutTrigger implements SyncObserver {
 
   async synced(ctx: SyncedContext): Promise<void> {
     if (ctx.firstSync || ctx.changedSecrets.length === 0) return;
+    const log = this.#d.log.child({ keyVaultSync: `${ctx.target.namespace}/${ctx.target.name}` });
+    try {
+      await this.#rollOut(ctx, log);
+    } catch (err) {
+      // Rollouts never fail a sync (the Secrets are already written).
+      log.error({ errName: err instanceof Error ? err.name : typeof err }, 'rollouts failed unexpectedly');
+    }
+  }
+
+  async #rollOut(ctx: SyncedContext, log: Logger): Promise<void> {
     const { namespace } = ctx.target;
-    const log = this.#d.log.child({ keyVaultSync: `${namespace}/${ctx.target.name}` });
     const workloads: Workload[] = [];
     for (const kind of WORKLOAD_KINDS) {
       try {

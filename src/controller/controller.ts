@@ -15,6 +15,7 @@ import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-g
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
 import { ResilientInformer } from './informer.ts';
+import { shareKubeDispatcher } from './kube-dispatcher.ts';
 import { CertificateWatch } from './certificate-watch.ts';
 import { KeyVaultPipeline } from './keyvault-pipeline.ts';
 import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
@@ -91,6 +92,8 @@ interface SecretObject extends k8s.V1Secret {
 
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   const kc = opts.kubeConfig;
+  // One connection pool for every API call: client-node builds a new one per request (kube-dispatcher.ts).
+  shareKubeDispatcher(kc);
   const log = opts.log ?? pino({ name: 'kvsync-controller' });
   const namespace = opts.namespace ?? DEFAULT_OPERATOR_NAMESPACE;
   const identity = opts.identity ?? `${hostname()}_${randomUUID()}`;

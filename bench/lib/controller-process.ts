@@ -1,0 +1,167 @@
+/**
+ * The controller as a separate process (`node src/cli.ts controller …` under leash), so its memory is
+ * its own: VmRSS / VmHWM are read from /proc/<pid>/status of the Node process (leash's child), and
+ * its Prometheus /metrics are scraped from the health address.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { SupervisedProcess } from '../../src/dev/supervised-process.ts';
+import { freePort } from '../../src/dev/ports.ts';
+import { pollUntil } from '../../src/util/poll.ts';
+
+export interface ControllerProcessOptions {
+  name: string;
+  leash: string;
+  cli: string;
+  kubeconfig: string;
+  endpointsFile: string;
+  operatorNamespace: string;
+  watchNamespace: string;
+  logDir: string;
+  /** More controller flags (e.g. --eventgrid-addr). */
+  extraArgs?: string[];
+  /** Node flags, e.g. ['--cpu-prof', '--cpu-prof-dir', DIR]. */
+  nodeArgs?: string[];
+}
+
+export interface MemoryStatus {
+  /** Resident set size now, bytes. */
+  rssBytes: number;
+  /** Peak resident set size (high-water mark), bytes. */
+  hwmBytes: number;
+}
+
+export class ControllerProcess {
+  readonly healthUrl: string;
+  readonly logPath: string;
+  readonly #proc: SupervisedProcess;
+
+  private constructor(proc: SupervisedProcess, healthUrl: string) {
+    this.#proc = proc;
+    this.healthUrl = healthUrl;
+    this.logPath = proc.logPath;
+  }
+
+  /** Spawns the controller and resolves once /readyz answers 200 (informers synced). */
+  static async start(o: ControllerProcessOptions): Promise<ControllerProcess> {
+    const port = await freePort();
+    const args = [
+      ...(o.nodeArgs ?? []),
+      o.cli,
+      'controller',
+      '--kubeconfig', o.kubeconfig,
+      '--azure-endpoints', o.endpointsFile,
+      '--namespace', o.operatorNamespace,
+      '--watch-namespace', o.watchNamespace,
+      '--health-addr', `127.0.0.1:${port}`,
+      '--leader-elect=false',
+      '--log-level', 'warn',
+      ...(o.extraArgs ?? []),
+    ];
+    const proc = new SupervisedProcess(o.name, o.leash, process.execPath, args, join(o.logDir, `${o.name}.log`));
+    const c = new ControllerProcess(proc, `http://127.0.0.1:${port}`);
+    await pollUntil(
+      async () => {
+        if (!proc.running) throw new Error(`the controller exited:\n${proc.logTail(20)}`);
+        return (await httpGet(`${c.healthUrl}/readyz`)).status === 200 ? true : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 200, description: 'the controller to be ready', isFatal: (err) => err instanceof Error && err.message.startsWith('the controller exited') },
+    );
+    return c;
+  }
+
+  get running(): boolean {
+    return this.#proc.running;
+  }
+
+  /** PID of the Node process itself (leash's child). */
+  nodePid(): number {
+    const leashPid = this.#proc.pid;
+    if (leashPid === undefined) throw new Error('the controller process has no pid');
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces, so split after ')'.
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === leashPid) return Number(entry);
+      } catch {
+        // the process vanished while scanning
+      }
+    }
+    throw new Error(`no child of leash (pid ${leashPid}) found`);
+  }
+
+  memory(): MemoryStatus {
+    const status = readFileSync(`/proc/${this.nodePid()}/status`, 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
+  }
+
+  /** The Prometheus text of /metrics. */
+  async metrics(): Promise<string> {
+    const r = await httpGet(`${this.healthUrl}/metrics`);
+    if (r.status !== 200) throw new Error(`GET /metrics: HTTP ${r.status}`);
+    return r.text;
+  }
+
+  /** Signals the controller (started with --heapsnapshot-signal=SIGUSR2) and resolves with the snapshot's path once written. */
+  async heapSnapshot(dir: string): Promise<string> {
+    const before = new Set(listSnapshots(dir));
+    process.kill(this.nodePid(), 'SIGUSR2');
+    const file = await pollUntil(() => listSnapshots(dir).find((f) => !before.has(f)), { timeoutMs: 300_000, intervalMs: 500, description: 'the heap snapshot' });
+    // Written in one go but large: wait until its size stops changing.
+    let size = -1;
+    await pollUntil(() => {
+      const now = statSync(join(dir, file)).size;
+      const done = now === size && now > 0;
+      size = now;
+      return done ? true : undefined;
+    }, { timeoutMs: 300_000, intervalMs: 2000, description: 'the heap snapshot to be complete' });
+    return join(dir, file);
+  }
+
+  logTail(lines: number): string {
+    return this.#proc.logTail(lines);
+  }
+
+  async stop(): Promise<void> {
+    await this.#proc.stop(30_000);
+  }
+}
+
+function listSnapshots(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')) : [];
+}
+
+function httpGet(url: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout: GET ${url}`)));
+    req.on('error', reject);
+  });
+}
+
+/** Sum of a metric's samples whose name and labels match, from Prometheus text (`name{labels} value`). */
+export function metricSum(text: string, name: string, labelFilter: (labels: string) => boolean = () => true): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (m === null || m[1] !== name || !labelFilter(m[2] ?? '')) continue;
+    const v = Number(m[3]);
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}
+
+/** Names of the flags `kvsync controller --help` lists, to adapt to features that have landed. */
+export function controllerFlags(helpText: string): Set<string> {
+  return new Set([...helpText.matchAll(/--([a-z][a-z0-9-]+)/g)].map((m) => m[1] ?? ''));
+}

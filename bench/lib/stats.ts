@@ -1,0 +1,54 @@
+/** Small statistics helpers for the benchmark: percentiles and per-window request counts. */
+
+/** The p-th percentile (0–100) by nearest rank; undefined for an empty list. */
+export function percentile(values: readonly number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1];
+}
+
+/** One sample of a cumulative counter: its value at time `atMs`. */
+export interface CounterSample {
+  atMs: number;
+  value: number;
+}
+
+/**
+ * The largest increase of a cumulative counter over any span of at most `windowMs` between two
+ * samples (a sliding window at the sampling resolution); 0 with fewer than two samples.
+ */
+export function maxInWindow(samples: readonly CounterSample[], windowMs: number): number {
+  let best = 0;
+  let start = 0;
+  for (let end = 0; end < samples.length; end++) {
+    const e = samples[end];
+    if (e === undefined) continue;
+    while (start < end && e.atMs - (samples[start]?.atMs ?? e.atMs) > windowMs) start++;
+    const s = samples[start];
+    if (s !== undefined) best = Math.max(best, e.value - s.value);
+  }
+  return best;
+}
+
+/** Milliseconds as seconds with one decimal, e.g. `12.3 s`. */
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Bytes as MiB with one decimal. */
+export function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/** Runs `task` over `items` with at most `concurrency` in flight; resolves when all settled (rejects on the first failure). */
+export async function forEachLimited<T>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      await task(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+}

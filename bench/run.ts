@@ -1,0 +1,219 @@
+/**
+ * `npm run bench [-- --n 1000 --m 200 --only cold-start,steady-state,rss,rotation,throttle …]`
+ *
+ * The scale benchmark (issue 5): ONE local control plane, ONE Key Vault emulator (its own process),
+ * and the controller as a spawned `node src/cli.ts controller` per scenario group, each watching its
+ * own namespace. Writes `<out>/latest.json` and `<out>/latest.md`; progress lines go to stderr.
+ * Never part of `npm test`. See docs/benchmarks.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { installCrds } from '../src/api/install.ts';
+import { startControlPlane } from '../src/dev/control-plane.ts';
+import { ControllerProcess, controllerFlags } from './lib/controller-process.ts';
+import { planEmulator, startBenchEmulator } from './lib/emulator.ts';
+import { BenchKube } from './lib/kube.ts';
+import { writeResults, type BenchResults, type ResultRow } from './lib/report.ts';
+import { SCENARIOS, type BenchContext, type BenchParams, type ScenarioName } from './scenarios/context.ts';
+import { runRotation } from './scenarios/rotation.ts';
+import { runScale } from './scenarios/scale.ts';
+import { runThrottle } from './scenarios/throttle.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(root, 'src', 'cli.ts');
+const OPERATOR_NAMESPACE = 'kvsync-system';
+
+const USAGE = `usage: npm run bench -- [flags]
+
+  --n N                    KeyVaultSyncs for cold start, steady state, memory (default 1000)
+  --m M                    shared Key Vault objects (default 200)
+  --objects-per-kvs K      objects each KeyVaultSync uses (default 3)
+  --refresh SECONDS        refreshInterval in steady state and throttling (default 20)
+  --cycles C               refresh cycles counted in steady state (default 3)
+  --create-concurrency C   requests in flight creating KeyVaultSyncs and baseline Secrets (default 4, the controller's default --concurrency)
+  --controller-concurrency C   pass --concurrency C to the controller (default: its own default)
+  --rotations R            rotations per rotation scenario (default 20)
+  --poll SECONDS           refreshInterval of the polled rotation KeyVaultSyncs (default 20)
+  --throttle-n N           KeyVaultSyncs in the throttling scenario (default 100)
+  --throttle-objects K     objects in the throttled vault (default 100)
+  --throttle-limit L       emulator limit, requests per 10 s (default 50)
+  --only LIST              comma-separated: ${SCENARIOS.join(', ')} (default all)
+  --out DIR                results folder (default bench/results)
+  --cpu-prof               run the controllers with --cpu-prof (profiles in the work dir, kept)
+  --heap-snapshot          write a heap snapshot of the scale controller after the memory reading (work dir, kept)`;
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`--${flag} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+function parseParams(argv: string[]): { params: BenchParams; out: string } | number {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        n: { type: 'string', default: '1000' },
+        m: { type: 'string', default: '200' },
+        'objects-per-kvs': { type: 'string', default: '3' },
+        refresh: { type: 'string', default: '20' },
+        cycles: { type: 'string', default: '3' },
+        'create-concurrency': { type: 'string', default: '4' },
+        'controller-concurrency': { type: 'string' },
+        rotations: { type: 'string', default: '20' },
+        poll: { type: 'string', default: '20' },
+        'throttle-n': { type: 'string', default: '100' },
+        'throttle-objects': { type: 'string', default: '100' },
+        'throttle-limit': { type: 'string', default: '50' },
+        only: { type: 'string', default: SCENARIOS.join(',') },
+        out: { type: 'string', default: join(root, 'bench', 'results') },
+        'cpu-prof': { type: 'boolean', default: false },
+        'heap-snapshot': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+    if (values.help === true) {
+      console.log(USAGE);
+      return 0;
+    }
+    const only = new Set<ScenarioName>();
+    for (const s of values.only.split(',').map((x) => x.trim()).filter(Boolean)) {
+      if (!(SCENARIOS as readonly string[]).includes(s)) throw new RangeError(`--only: unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`);
+      only.add(s as ScenarioName);
+    }
+    const refresh = positiveInt(values.refresh, 'refresh');
+    const poll = positiveInt(values.poll, 'poll');
+    if (refresh < 10 || poll < 10) throw new RangeError('--refresh and --poll must be at least 10 (the CRD minimum refreshInterval)');
+    return {
+      out: resolve(values.out),
+      params: {
+        n: positiveInt(values.n, 'n'),
+        m: positiveInt(values.m, 'm'),
+        objectsPerKvs: positiveInt(values['objects-per-kvs'], 'objects-per-kvs'),
+        refreshSeconds: refresh,
+        cycles: positiveInt(values.cycles, 'cycles'),
+        createConcurrency: positiveInt(values['create-concurrency'], 'create-concurrency'),
+        controllerConcurrency: values['controller-concurrency'] === undefined ? undefined : positiveInt(values['controller-concurrency'], 'controller-concurrency'),
+        rotations: positiveInt(values.rotations, 'rotations'),
+        pollSeconds: poll,
+        throttleN: positiveInt(values['throttle-n'], 'throttle-n'),
+        throttleObjects: positiveInt(values['throttle-objects'], 'throttle-objects'),
+        throttleLimit: positiveInt(values['throttle-limit'], 'throttle-limit'),
+        only,
+        cpuProf: values['cpu-prof'],
+        heapSnapshot: values['heap-snapshot'],
+      },
+    };
+  } catch (err) {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+}
+
+const startedMs = Date.now();
+const progress = (line: string): void => {
+  const t = ((Date.now() - startedMs) / 1000).toFixed(0).padStart(5);
+  process.stderr.write(`[bench +${t}s] ${line}\n`);
+};
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseParams(argv);
+  if (typeof parsed === 'number') return parsed;
+  const { params, out } = parsed;
+  const startedAt = new Date().toISOString();
+  const workDir = await mkdtemp(join(tmpdir(), 'kvsync-bench-'));
+  if (params.cpuProf || params.heapSnapshot) await mkdir(join(workDir, 'profiles'));
+  const rows: ResultRow[] = [];
+  const details: Record<string, unknown> = {};
+  const stops: (() => Promise<void>)[] = [];
+  let failed = false;
+  try {
+    progress(`work dir ${workDir}; starting the control plane`);
+    const cp = await startControlPlane({ log: (l) => progress(`control plane: ${l}`) });
+    stops.push(() => cp.stop());
+    const kube = new BenchKube(cp.kubeconfigPath);
+    await installCrds(kube.kc);
+    await kube.createNamespace(OPERATOR_NAMESPACE);
+    const plan = planEmulator({ m: params.m, rotations: params.rotations, throttleObjects: params.throttleObjects });
+    const emulator = await startBenchEmulator({ plan, dir: workDir, leash: cp.binaries.paths.leash, cli: CLI });
+    stops.push(() => emulator.stop());
+    progress(`emulator up (admin ${emulator.endpoints.adminUrl}); kube-apiserver ${cp.version}`);
+    const flags = controllerFlags(execFileSync(process.execPath, [CLI, 'controller', '--help'], { encoding: 'utf8' }));
+    const ctx: BenchContext = {
+      params,
+      kube,
+      emulator,
+      plan,
+      controllerFlags: flags,
+      progress,
+      rows,
+      details,
+      workDir,
+      startController: async (name, watchNamespace, extraArgs = []) => {
+        progress(`starting ${name} (watching ${watchNamespace}${extraArgs.length ? `, ${extraArgs.filter((a) => !a.includes('/')).join(' ')}` : ''})`);
+        return ControllerProcess.start({
+          name,
+          leash: cp.binaries.paths.leash,
+          cli: CLI,
+          kubeconfig: cp.kubeconfigPath,
+          endpointsFile: emulator.endpointsFile,
+          operatorNamespace: OPERATOR_NAMESPACE,
+          watchNamespace,
+          logDir: workDir,
+          extraArgs,
+          nodeArgs: [
+            ...(params.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(workDir, 'profiles')] : []),
+            ...(params.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${join(workDir, 'profiles')}`] : []),
+          ],
+        });
+      },
+    };
+    const groups: { name: string; wanted: boolean; run: (c: BenchContext) => Promise<void> }[] = [
+      { name: 'scale (cold start, steady state, memory)', wanted: ['cold-start', 'steady-state', 'rss'].some((s) => params.only.has(s as ScenarioName)), run: runScale },
+      { name: 'rotation', wanted: params.only.has('rotation'), run: runRotation },
+      { name: 'throttle', wanted: params.only.has('throttle'), run: runThrottle },
+    ];
+    for (const g of groups) {
+      if (!g.wanted) continue;
+      try {
+        await g.run(ctx);
+      } catch (err) {
+        failed = true;
+        const message = err instanceof Error ? `${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}` : String(err);
+        progress(`${g.name} failed: ${message}`);
+        rows.push({ scenario: g.name, figure: '—', value: 'failed', baseline: '—', target: '—', met: false, notes: `the scenario failed: ${message}` });
+      }
+    }
+    const results: BenchResults = {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+      parameters: { ...params, only: [...params.only].join(',') },
+      environment: {
+        node: process.version,
+        cpus: `${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}`,
+        memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+        'load average at end': loadavg().map((l) => l.toFixed(2)).join(' '),
+        'kube-apiserver': cp.version,
+      },
+      rows,
+      details,
+    };
+    await writeResults(results, join(out, 'latest.json'), join(out, 'latest.md'));
+    progress(`results: ${join(out, 'latest.md')}`);
+    console.log(rows.map((r) => `${r.met === undefined ? '  -  ' : r.met ? '  ok ' : 'MISS '} ${r.scenario} — ${r.figure}: ${r.value} (target ${r.target}; baseline ${r.baseline})`).join('\n'));
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => progress(`stopping: ${String(err)}`));
+    if (params.cpuProf || params.heapSnapshot) progress(`profiles kept in ${join(workDir, 'profiles')}`);
+    else await rm(workDir, { recursive: true, force: true });
+  }
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,66 @@
+/** What every scenario gets from the harness: parameters, the cluster, the emulator, a controller launcher, and the result sink. */
+import type { ControllerProcess } from '../lib/controller-process.ts';
+import type { BenchEmulator, EmulatorPlan } from '../lib/emulator.ts';
+import type { BenchKube } from '../lib/kube.ts';
+import type { ResultRow } from '../lib/report.ts';
+
+export interface BenchParams {
+  /** KeyVaultSyncs in the steady-state, cold-start and RSS scenarios. */
+  n: number;
+  /** Shared objects in the vault. */
+  m: number;
+  /** Objects each KeyVaultSync uses. */
+  objectsPerKvs: number;
+  /** refreshInterval of the steady-state KeyVaultSyncs, seconds. */
+  refreshSeconds: number;
+  /** Refresh cycles counted in steady state. */
+  cycles: number;
+  /** Requests in flight when creating KeyVaultSyncs or baseline Secrets. */
+  createConcurrency: number;
+  /** Controller `--concurrency`; undefined = its default. */
+  controllerConcurrency: number | undefined;
+  /** Rotations per rotation scenario. */
+  rotations: number;
+  /** refreshInterval of the polled rotation KeyVaultSyncs, seconds. */
+  pollSeconds: number;
+  /** KeyVaultSyncs in the throttling scenario. */
+  throttleN: number;
+  /** Objects in the throttled vault. */
+  throttleObjects: number;
+  /** The emulator's limit in the throttling scenario, requests per 10 s. */
+  throttleLimit: number;
+  /** Scenarios to run. */
+  only: Set<ScenarioName>;
+  /** Pass --cpu-prof to the controllers (profiles in the work dir). */
+  cpuProf: boolean;
+  /** Write a heap snapshot of the scale controller after the memory reading. */
+  heapSnapshot: boolean;
+}
+
+export const SCENARIOS = ['cold-start', 'steady-state', 'rss', 'rotation', 'throttle'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchContext {
+  params: BenchParams;
+  kube: BenchKube;
+  emulator: BenchEmulator;
+  plan: EmulatorPlan;
+  /** Flags `kvsync controller --help` lists (features that have landed). */
+  controllerFlags: Set<string>;
+  /** Starts a controller watching one namespace. */
+  startController(name: string, watchNamespace: string, extraArgs?: string[]): Promise<ControllerProcess>;
+  /** A progress line on stderr. */
+  progress(line: string): void;
+  rows: ResultRow[];
+  details: Record<string, unknown>;
+  workDir: string;
+}
+
+/** The vault reference a KeyVaultSync needs for an emulator vault. */
+export function vaultRef(ctx: BenchContext, name: string): { name: string; url: string; tenantID: string } {
+  const url = ctx.emulator.endpoints.vaults[name];
+  if (url === undefined) throw new Error(`the emulator has no vault ${name}`);
+  return { name, url, tenantID: ctx.emulator.endpoints.tenantID };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

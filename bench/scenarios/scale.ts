@@ -1,0 +1,216 @@
+/**
+ * Scenarios 1–3 at size N: cold start of N KeyVaultSyncs to all Ready (beside creating the same N
+ * Secrets directly), steady-state Key Vault requests per refresh cycle with and without list
+ * permission (beside what a per-resource poller would send), and the controller's memory.
+ */
+import { join } from 'node:path';
+import { countOf, breakdownOf, VAULTS, type BenchPrincipal } from '../lib/emulator.ts';
+import { metricSum, type ControllerProcess } from '../lib/controller-process.ts';
+import { kvsSpec, planSyncs, type KvsPlan } from '../lib/kube.ts';
+import { mib, seconds } from '../lib/stats.ts';
+import { sleep, vaultRef, type BenchContext } from './context.ts';
+
+const MB = 1_000_000;
+
+export interface Fleet {
+  namespace: string;
+  vault: string;
+  plans: KvsPlan[];
+  controller: ControllerProcess;
+  createMs: number;
+  /** From the first create request to the last KeyVaultSync Ready. */
+  allReadyMs: number;
+}
+
+/**
+ * Creates N KeyVaultSyncs in a fresh namespace with a controller watching it, and times them to all Ready.
+ * @throws when they are not all Ready within the timeout (the error says how many and why)
+ */
+export async function startFleet(ctx: BenchContext, o: { namespace: string; vault: string; principal: BenchPrincipal; label: string }): Promise<Fleet> {
+  const { params, kube } = ctx;
+  await kube.createNamespace(o.namespace);
+  await kube.createCredentials(o.namespace, o.principal);
+  const controller = await ctx.startController(`controller-${o.label}`, o.namespace, concurrencyArgs(ctx));
+  const plans = planSyncs('kvs', params.n, ctx.plan.sharedObjects, params.objectsPerKvs);
+  const vault = vaultRef(ctx, o.vault);
+  const tracker = await kube.trackReady(o.namespace);
+  try {
+    ctx.progress(`${o.label}: creating ${plans.length} KeyVaultSyncs (${params.createConcurrency} in flight)`);
+    const t0 = Date.now();
+    await kube.createSyncs(o.namespace, plans.map((p) => ({ name: p.name, spec: kvsSpec(p, vault, `${params.refreshSeconds}s`) })), params.createConcurrency);
+    const createMs = Date.now() - t0;
+    ctx.progress(`${o.label}: created in ${seconds(createMs)}; waiting for all Ready`);
+    await tracker.waitAll(plans.map((p) => p.name), Math.max(600_000, params.n * 600), (ready) => ctx.progress(`${o.label}: ${ready}/${plans.length} Ready after ${seconds(Date.now() - t0)}`));
+    const allReadyMs = Math.max(...tracker.readyAt.values()) - t0;
+    ctx.progress(`${o.label}: all ${plans.length} Ready ${seconds(allReadyMs)} after the first create`);
+    return { namespace: o.namespace, vault: o.vault, plans, controller, createMs, allReadyMs };
+  } catch (err) {
+    await controller.stop();
+    throw err;
+  } finally {
+    await tracker.stop();
+  }
+}
+
+function concurrencyArgs(ctx: BenchContext): string[] {
+  return ctx.params.controllerConcurrency === undefined ? [] : ['--concurrency', String(ctx.params.controllerConcurrency)];
+}
+
+/** The baseline of scenario 2: the same N Secrets (same names and data) created directly with client-node. */
+export async function baselineSecrets(ctx: BenchContext): Promise<number> {
+  const { params, kube } = ctx;
+  const ns = 'bench-baseline';
+  await kube.createNamespace(ns);
+  const plans = planSyncs('kvs', params.n, ctx.plan.sharedObjects, params.objectsPerKvs);
+  const secrets = plans.map((p) => ({ name: p.secretName, data: Object.fromEntries(p.objects.map((o) => [o, ctx.plan.values.get(o) ?? ''])) }));
+  ctx.progress(`baseline: creating ${secrets.length} Secrets directly (${params.createConcurrency} in flight)`);
+  const t0 = Date.now();
+  await kube.createSecrets(ns, secrets, params.createConcurrency);
+  const ms = Date.now() - t0;
+  ctx.progress(`baseline: ${secrets.length} Secrets created in ${seconds(ms)}`);
+  await kube.deleteNamespace(ns);
+  return ms;
+}
+
+/** Controller metrics worth keeping beside a figure: queue wait, sync duration, sync results. */
+export async function controllerFigures(c: ControllerProcess): Promise<Record<string, number>> {
+  const text = await c.metrics();
+  const ok = (labels: string): boolean => labels.includes('result="success"');
+  return {
+    syncsSuccess: metricSum(text, 'kvsync_syncs_total', ok),
+    syncsFailed: metricSum(text, 'kvsync_syncs_total', (l) => !ok(l)),
+    queueWaitSecondsSum: metricSum(text, 'kvsync_workqueue_wait_seconds_sum'),
+    queueWaitCount: metricSum(text, 'kvsync_workqueue_wait_seconds_count'),
+    syncDurationSecondsSum: metricSum(text, 'kvsync_sync_duration_seconds_sum'),
+    syncDurationCount: metricSum(text, 'kvsync_sync_duration_seconds_count'),
+    processCpuSeconds: metricSum(text, 'process_cpu_seconds_total'),
+    heapUsedBytes: metricSum(text, 'nodejs_heap_size_used_bytes'),
+    heapTotalBytes: metricSum(text, 'nodejs_heap_size_total_bytes'),
+    externalBytes: metricSum(text, 'nodejs_external_memory_bytes'),
+  };
+}
+
+export function coldStartRows(ctx: BenchContext, fleet: Fleet, baselineMs: number, figures: Record<string, number>): void {
+  const { params } = ctx;
+  const ratio = fleet.allReadyMs / baselineMs;
+  const avgWait = figures.queueWaitCount ? (figures.queueWaitSecondsSum ?? 0) / (figures.queueWaitCount ?? 1) : NaN;
+  const avgSync = figures.syncDurationCount ? (figures.syncDurationSecondsSum ?? 0) / (figures.syncDurationCount ?? 1) : NaN;
+  ctx.rows.push({
+    scenario: `2. cold start, N=${params.n}`,
+    figure: 'first create → all Ready',
+    value: `${seconds(fleet.allReadyMs)} (${ratio.toFixed(2)}× baseline)`,
+    baseline: `${seconds(baselineMs)} to create the same ${params.n} Secrets with client-node`,
+    target: '≤ 2× baseline',
+    met: ratio <= 2,
+    notes:
+      `both created ${params.createConcurrency} requests in flight; controller --concurrency ${params.controllerConcurrency ?? 'default (4)'}; ` +
+      `KeyVaultSync creation alone took ${seconds(fleet.createMs)}; mean queue wait ${avgWait.toFixed(2)} s, mean sync ${avgSync.toFixed(3)} s over ${figures.syncDurationCount ?? 0} syncs; controller CPU ${(figures.processCpuSeconds ?? 0).toFixed(1)} s`,
+  });
+}
+
+export interface SteadyCounts {
+  windowMs: number;
+  cycles: number;
+  total: number;
+  perCycle: number;
+  byOperation: Record<string, number>;
+  tokens: number;
+}
+
+/**
+ * Counts the vault's requests over `cycles` refresh intervals once everything is Ready (after one
+ * settling interval), from the emulator's counters.
+ */
+export async function countSteadyState(ctx: BenchContext, vault: string, label: string): Promise<SteadyCounts> {
+  const { params } = ctx;
+  const interval = params.refreshSeconds * 1000;
+  ctx.progress(`${label}: settling one refresh interval (${params.refreshSeconds} s)`);
+  await sleep(interval);
+  await ctx.emulator.admin.resetRequests();
+  const windowMs = interval * params.cycles;
+  ctx.progress(`${label}: counting Key Vault requests for ${params.cycles} cycles (${seconds(windowMs)})`);
+  await sleep(windowMs);
+  const counts = await ctx.emulator.admin.requests();
+  const total = countOf(counts, vault);
+  const tokens = counts.filter((c) => c.operation === 'token').reduce((s, c) => s + c.count, 0);
+  const result = { windowMs, cycles: params.cycles, total, perCycle: total / params.cycles, byOperation: breakdownOf(counts, vault), tokens };
+  ctx.progress(`${label}: ${total} requests in ${params.cycles} cycles → ${result.perCycle.toFixed(1)} per cycle ${JSON.stringify(result.byOperation)}`);
+  return result;
+}
+
+export function steadyRow(ctx: BenchContext, withList: boolean, counts: SteadyCounts): void {
+  const { params } = ctx;
+  const perResource = params.n * Math.min(params.objectsPerKvs, params.m);
+  const target = withList ? Math.ceil(params.m / 25) : params.m;
+  const ops = Object.entries(counts.byOperation).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
+  ctx.rows.push({
+    scenario: `1. steady state, N=${params.n} sharing M=${params.m}, ${withList ? 'with' : 'without'} list permission`,
+    figure: 'Key Vault requests per refresh cycle',
+    value: counts.perCycle.toFixed(1),
+    baseline: `${perResource} (per-resource poller: N × ${Math.min(params.objectsPerKvs, params.m)} objects)`,
+    target: withList ? `≤ ⌈M/25⌉ = ${target}` : `≤ M = ${target}`,
+    met: counts.perCycle <= target,
+    notes: `refreshInterval ${params.refreshSeconds} s, counted over ${params.cycles} cycles by the emulator: ${ops}; Entra token requests ${counts.tokens}; ${withList ? 'Key Vault Secrets User on the vault' : 'Key Vault Secrets User on each object only (list forbidden)'}`,
+  });
+}
+
+export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes: number }): void {
+  const n = ctx.params.n;
+  ctx.rows.push({
+    scenario: `3. controller memory, N=${n}`,
+    figure: 'VmRSS after steady state',
+    value: `${(memory.rssBytes / MB).toFixed(1)} MB (${mib(memory.rssBytes)})`,
+    baseline: '—',
+    target: '≤ 150 MB',
+    met: memory.rssBytes <= 150 * MB,
+    notes: `/proc/<pid>/status of the spawned \`node src/cli.ts controller\`, ${n} KeyVaultSyncs and ${n} Secrets in its caches`,
+  });
+  ctx.rows.push({
+    scenario: `3. controller memory, N=${n}`,
+    figure: 'VmHWM (peak RSS, cold start included)',
+    value: `${(memory.hwmBytes / MB).toFixed(1)} MB (${mib(memory.hwmBytes)})`,
+    baseline: '—',
+    target: '≤ 150 MB',
+    met: memory.hwmBytes <= 150 * MB,
+    notes: 'peak since the controller started',
+  });
+}
+
+/** Scenarios 1 (with list), 2 and 3 on one fleet in `benchlist`, then scenario 1 without list in `benchscoped`. */
+export async function runScale(ctx: BenchContext): Promise<void> {
+  const { only } = ctx.params;
+  const wantList = only.has('cold-start') || only.has('steady-state') || only.has('rss');
+  if (wantList) {
+    const baselineMs = only.has('cold-start') ? await baselineSecrets(ctx) : undefined;
+    const fleet = await startFleet(ctx, { namespace: 'bench-list', vault: VAULTS.list, principal: ctx.plan.lister, label: 'list' });
+    try {
+      const figures = await controllerFigures(fleet.controller);
+      ctx.details.coldStart = { baselineMs, createMs: fleet.createMs, allReadyMs: fleet.allReadyMs, controller: figures, memoryAtReady: fleet.controller.memory() };
+      if (baselineMs !== undefined) coldStartRows(ctx, fleet, baselineMs, figures);
+      if (only.has('steady-state') || only.has('rss')) {
+        const counts = await countSteadyState(ctx, VAULTS.list, 'steady state with list');
+        ctx.details.steadyWithList = counts;
+        if (only.has('steady-state')) steadyRow(ctx, true, counts);
+      }
+      const memory = fleet.controller.memory();
+      ctx.details.memory = { ...memory, controller: await controllerFigures(fleet.controller) };
+      ctx.progress(`memory: VmRSS ${mib(memory.rssBytes)}, VmHWM ${mib(memory.hwmBytes)}`);
+      if (only.has('rss')) rssRows(ctx, memory);
+      if (ctx.params.heapSnapshot) ctx.progress(`heap snapshot: ${await fleet.controller.heapSnapshot(join(ctx.workDir, 'profiles'))}`);
+    } finally {
+      await fleet.controller.stop();
+      await ctx.kube.deleteNamespace(fleet.namespace);
+    }
+  }
+  if (only.has('steady-state')) {
+    const fleet = await startFleet(ctx, { namespace: 'bench-scoped', vault: VAULTS.scoped, principal: ctx.plan.scoped, label: 'scoped' });
+    try {
+      const counts = await countSteadyState(ctx, VAULTS.scoped, 'steady state without list');
+      ctx.details.steadyWithoutList = { ...counts, allReadyMs: fleet.allReadyMs };
+      steadyRow(ctx, false, counts);
+    } finally {
+      await fleet.controller.stop();
+      await ctx.kube.deleteNamespace(fleet.namespace);
+    }
+  }
+}

@@ -249,9 +249,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           options: opts.eventGrid,
           azure: opts.azure,
           listSyncs: () => syncs.list(),
-          enqueue: (key) => queue.add(key),
+          // A push is a known change: ahead of periodic refreshes.
+          enqueue: (key) => queue.add(key, 'high'),
           // Drops the kept reads of the object, so the refresh reads the new version (keyvault-pipeline.ts).
-          ...(pipeline.markChanged === undefined ? {} : { markChanged: (c) => pipeline.markChanged?.(c.vaultUrl ?? c.vaultName, c.objectName, c.version) }),
+          ...(pipeline.markChanged === undefined ? {} : { markChanged: (c) => pipeline.markChanged?.(c.vaultUrl ?? `https://${c.vaultName}.vault.azure.net`, c.objectName, c.version) }),
           isLeader,
           registry: metrics.registry,
           log,

@@ -14,7 +14,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
-import { clientsFor, type Clients } from '../emulator/kv-support.ts';
+import { clientsFor, countOf, requestCounts, type Clients } from '../emulator/kv-support.ts';
 import { kubeConfig } from '../support/kube.ts';
 import { conditionOf, startOperatorFixture, syncApi, syncSpec, type OperatorFixture, type TestWorld } from './support.ts';
 
@@ -188,10 +188,13 @@ describe('rollouts and certificate warnings on the real control plane and emulat
     expect(await metricValue('kvsync_certificate_newer_version_available', { namespace: ns, keyvaultsync: 'certs', object: 'pinned-tls' })).toBe(1);
     expect(await metricValue('kvsync_certificate_newer_version_available', { namespace: ns, keyvaultsync: 'certs', object: 'soon-tls' })).toBeUndefined();
 
-    // Once per (object, version), not per refresh.
+    // Once per (object, version), not per refresh; the pinned certificate's versions are listed once an
+    // hour, not per sync (the emulator's own counters).
     await forceSync('certs', 'again-1');
+    await forceSync('certs', 'again-2');
     const after = (await events('certs')).filter((e) => e.type === 'Warning');
     expect(after.filter((e) => e.reason === 'CertificateExpiring')).toHaveLength(1);
     expect(after.filter((e) => e.reason === 'NewerVersionAvailable')).toHaveLength(1);
+    expect(countOf(await requestCounts(world.emu), 'listCertificateVersions', 200)).toBe(1);
   });
 });

@@ -57,8 +57,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if $v.eventGrid.enabled -}}
 {{- $a = append $a (printf "--eventgrid-addr=0.0.0.0:%v" $v.eventGrid.port) -}}
 {{- if $v.eventGrid.keySecret.name }}{{ $a = append $a (printf "--eventgrid-key-file=/etc/kvsync/eventgrid/%s" $v.eventGrid.keySecret.key) }}{{ end -}}
-{{- range $v.eventGrid.audiences }}{{ $a = append $a (printf "--eventgrid-audience=%s" .) }}{{ end -}}
+{{- if and (not $v.eventGrid.keySecret.name) (not $v.eventGrid.audiences) }}{{ fail "eventGrid.enabled needs eventGrid.keySecret.name and/or eventGrid.audiences" }}{{ end -}}
+{{- with $v.eventGrid.audiences }}{{ $a = append $a (printf "--eventgrid-audience=%s" (join "," .)) }}{{ end -}}
 {{- with $v.eventGrid.tenantId }}{{ $a = append $a (printf "--eventgrid-tenant-id=%s" .) }}{{ end -}}
+{{- with $v.eventGrid.clientIds }}{{ $a = append $a (printf "--eventgrid-client-id=%s" (join "," .)) }}{{ end -}}
 {{- end -}}
 {{- if not (kindIs "invalid" $v.vaultRequestsPer10s) }}{{ $a = append $a (printf "--vault-requests-per-10s=%v" $v.vaultRequestsPer10s) }}{{ end -}}
 {{- with $v.expiryWarningWindow }}{{ $a = append $a (printf "--expiry-warning-window=%s" .) }}{{ end -}}

@@ -70,6 +70,8 @@ describe('charts/kvsync', () => {
       expect(err, JSON.stringify(values)).toBeInstanceOf(HelmError);
       expect((err as HelmError).message).toMatch(/schema/);
     }
+    const noAuth = await renderChart({ release: 'kvsync', namespace: ns, dir, values: { eventGrid: { enabled: true } } }).catch((e: unknown) => e);
+    expect((noAuth as HelmError).message).toContain('eventGrid.enabled needs eventGrid.keySecret.name and/or eventGrid.audiences');
   });
 
   it('renders controller args that `kvsync controller` parses, default and with every feature on', () => {
@@ -89,6 +91,8 @@ describe('charts/kvsync', () => {
     expect(all).toContain('--vault-requests-per-10s=200');
     expect(all).toContain('--expiry-warning-window=720h');
     expect(all).toContain('--eventgrid-key-file=/etc/kvsync/eventgrid/key');
+    // One flag with a comma list: a repeated string flag would keep only its last value.
+    expect(all).toContain('--eventgrid-audience=api://kvsync-eventgrid,https://eventgrid.example');
   });
 
   it('ships exactly the webhooks the controller writes (without the CA bundle it patches in)', () => {

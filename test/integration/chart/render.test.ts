@@ -64,12 +64,17 @@ describe('charts/kvsync', () => {
     expect(await runHelm(helm, ['lint', '--strict', CHART_DIR, '--values', valuesFile])).toMatch(/0 chart\(s\) failed/);
   });
 
-  it('rejects values the schema does not know, and wrongly typed ones', async () => {
+  it('rejects values the schema does not know, wrongly typed ones, and unsafe combinations', async () => {
     for (const values of [{ replicas: 2 }, { webhook: { enable: true } }, { replicaCount: 'two' }, { logLevel: 'verbose' }, { extraArgs: ['controller'] }]) {
       const err = await renderChart({ release: 'kvsync', namespace: ns, dir, values }).catch((e: unknown) => e);
       expect(err, JSON.stringify(values)).toBeInstanceOf(HelmError);
       expect((err as HelmError).message).toMatch(/schema/);
     }
+    const noLeader = await renderChart({ release: 'kvsync', namespace: ns, dir, values: { leaderElection: { enabled: false } } }).catch((e: unknown) => e);
+    expect((noLeader as HelmError).message).toContain('leaderElection.enabled=false needs replicaCount 1');
+    const single = await renderChart({ release: 'kvsync', namespace: ns, dir, values: { leaderElection: { enabled: false }, replicaCount: 1 } });
+    expect(controllerArgs(single)).toContain('--leader-elect=false');
+    expect(byKind(single, 'PodDisruptionBudget')).toEqual([]); // minAvailable 1 of 1 would block drains
     const noAuth = await renderChart({ release: 'kvsync', namespace: ns, dir, values: { eventGrid: { enabled: true } } }).catch((e: unknown) => e);
     expect((noAuth as HelmError).message).toContain('eventGrid.enabled needs eventGrid.keySecret.name and/or eventGrid.audiences');
   });

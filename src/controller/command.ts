@@ -138,6 +138,7 @@ export function parseControllerArgs(argv: string[]) {
       'eventgrid-audience': { type: 'string' },
       'eventgrid-tenant-id': { type: 'string' },
       'eventgrid-client-id': { type: 'string' },
+      'eventgrid-pod': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,

@@ -256,6 +256,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           isLeader,
           registry: metrics.registry,
           log,
+          kubeConfig: kc,
+          namespace,
         });
       }
     } catch (err) {

@@ -10,8 +10,8 @@ describe('eventGridOptions', () => {
   it('maps every flag', () => {
     expect(eventGridOptions({
       'eventgrid-addr': '0.0.0.0:8443', 'eventgrid-path': '/hooks/eg', 'eventgrid-cert-dir': '/tls', 'eventgrid-key-file': '/k',
-      'eventgrid-audience': 'api://kvsync, 1b2c', 'eventgrid-tenant-id': 't', 'eventgrid-client-id': 'eg-app',
-    })).toEqual({ addr: '0.0.0.0:8443', path: '/hooks/eg', certDir: '/tls', keyFile: '/k', audiences: ['api://kvsync', '1b2c'], tenantId: 't', allowedClientIds: ['eg-app'] });
+      'eventgrid-audience': 'api://kvsync, 1b2c', 'eventgrid-tenant-id': 't', 'eventgrid-client-id': 'eg-app', 'eventgrid-pod': 'kvsync-7d9f-abcde',
+    })).toEqual({ addr: '0.0.0.0:8443', path: '/hooks/eg', certDir: '/tls', keyFile: '/k', audiences: ['api://kvsync', '1b2c'], tenantId: 't', allowedClientIds: ['eg-app'], leaderPod: 'kvsync-7d9f-abcde' });
   });
 
   it('requires an authentication method and well-formed values', () => {
@@ -19,5 +19,6 @@ describe('eventGridOptions', () => {
     expect(() => eventGridOptions({ 'eventgrid-addr': 'nope', 'eventgrid-key-file': '/k' })).toThrow(/host:port/);
     expect(() => eventGridOptions({ 'eventgrid-addr': ':8443', 'eventgrid-key-file': '/k', 'eventgrid-path': 'x y' })).toThrow(/not a URL path/);
     expect(() => eventGridOptions({ 'eventgrid-addr': ':8443', 'eventgrid-key-file': '/k', 'eventgrid-client-id': 'a' })).toThrow(/need --eventgrid-audience/);
+    expect(() => eventGridOptions({ 'eventgrid-addr': ':8443', 'eventgrid-key-file': '/k', 'eventgrid-pod': 'Bad_Name' })).toThrow(/not a pod name/);
   });
 });

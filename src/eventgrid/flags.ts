@@ -10,9 +10,10 @@ export interface EventGridFlags {
   'eventgrid-audience'?: string | undefined;
   'eventgrid-tenant-id'?: string | undefined;
   'eventgrid-client-id'?: string | undefined;
+  'eventgrid-pod'?: string | undefined;
 }
 
-export const EVENTGRID_FLAGS = ['eventgrid-addr', 'eventgrid-path', 'eventgrid-cert-dir', 'eventgrid-key-file', 'eventgrid-audience', 'eventgrid-tenant-id', 'eventgrid-client-id'] as const;
+export const EVENTGRID_FLAGS = ['eventgrid-addr', 'eventgrid-path', 'eventgrid-cert-dir', 'eventgrid-key-file', 'eventgrid-audience', 'eventgrid-tenant-id', 'eventgrid-client-id', 'eventgrid-pod'] as const;
 
 export const EVENTGRID_USAGE = `  Event Grid push refresh (off unless --eventgrid-addr is given; served on every replica, the leader refreshes):
   --eventgrid-addr ADDR    serve the endpoint on ADDR, e.g. 0.0.0.0:8443 (path /eventgrid)
@@ -25,6 +26,8 @@ export const EVENTGRID_USAGE = `  Event Grid push refresh (off unless --eventgri
   --eventgrid-tenant-id ID tenant of those tokens (default AZURE_TENANT_ID)
   --eventgrid-client-id ID[,ID]
                            only tokens of these applications (appid/azp), e.g. Event Grid's own
+  --eventgrid-pod NAME     this replica's pod (operator namespace, e.g. $(POD_NAME)): the leader labels it
+                           kvsync.dev/eventgrid-leader=true for a leader-only Service
   At least one of --eventgrid-key-file and --eventgrid-audience is required.`;
 
 function list(v: string | undefined): string[] | undefined {
@@ -51,6 +54,8 @@ export function eventGridOptions(flags: EventGridFlags): EventGridOptions | unde
   const clientIds = list(flags['eventgrid-client-id']);
   const keyFile = flags['eventgrid-key-file'];
   if (keyFile === undefined && audiences === undefined) throw new RangeError('--eventgrid-addr needs --eventgrid-key-file and/or --eventgrid-audience');
+  const pod = flags['eventgrid-pod'];
+  if (pod !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(pod)) throw new RangeError(`--eventgrid-pod: not a pod name: "${pod}"`);
   if (audiences === undefined && (flags['eventgrid-tenant-id'] !== undefined || clientIds !== undefined)) {
     throw new RangeError('--eventgrid-tenant-id and --eventgrid-client-id need --eventgrid-audience');
   }
@@ -62,5 +67,6 @@ export function eventGridOptions(flags: EventGridFlags): EventGridOptions | unde
     ...(audiences === undefined ? {} : { audiences }),
     ...(flags['eventgrid-tenant-id'] === undefined ? {} : { tenantId: flags['eventgrid-tenant-id'] }),
     ...(clientIds === undefined ? {} : { allowedClientIds: clientIds }),
+    ...(pod === undefined ? {} : { leaderPod: pod }),
   };
 }

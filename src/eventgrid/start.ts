@@ -3,12 +3,14 @@
  * from the flags and the Azure environment, the KeyVaultSync index over the informer cache, the
  * refresher that invalidates and queues, and the metric.
  */
+import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { KeyVaultSyncObject } from '../controller/reconciler.ts';
 import { AUTHORITY_HOSTS, type AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { AnyOfAuthenticator, EntraTokenAuthenticator, SharedKeyAuthenticator, type DeliveryAuthenticator } from './auth.ts';
 import { EventGridConfigError } from './errors.ts';
 import { startEventGridEndpoint, type EventGridLogger, type RunningEventGridEndpoint } from './endpoint.ts';
+import { kubePodLabelWriter, LeaderPodLabel } from './leader-label.ts';
 import { createEventGridMetrics } from './metrics.ts';
 import { PushRefresher, type PushRefreshDeps } from './push-refresh.ts';
 import { SyncIndex } from './sync-index.ts';
@@ -29,6 +31,11 @@ export interface EventGridOptions {
   tenantId?: string;
   /** When given, only tokens of these applications (`appid`/`azp`) are accepted. */
   allowedClientIds?: string[];
+  /**
+   * This replica's pod (in the operator namespace): the leader labels it `kvsync.dev/eventgrid-leader:
+   * "true"` so that the Event Grid Service routes to the leader only (leader-label.ts).
+   */
+  leaderPod?: string;
 }
 
 export interface EventGridPushDeps {
@@ -43,6 +50,9 @@ export interface EventGridPushDeps {
   isLeader: () => boolean;
   registry: Registry;
   log: EventGridLogger;
+  /** For the leader label (`options.leaderPod`): the cluster and the operator namespace. */
+  kubeConfig?: k8s.KubeConfig;
+  namespace?: string;
 }
 
 /** @throws EventGridConfigError for a missing key/audience, an unreadable or short key file, no tenant. */
@@ -85,6 +95,18 @@ export async function startEventGridPush(d: EventGridPushDeps): Promise<RunningE
     metrics: createEventGridMetrics(d.registry),
     log: d.log,
   });
-  d.log.info({ url: endpoint.url, sharedKey: d.options.keyFile !== undefined, entraAudiences: d.options.audiences?.length ?? 0 }, 'Event Grid push endpoint serving');
-  return endpoint;
+  let label: LeaderPodLabel | undefined;
+  if (d.options.leaderPod !== undefined) {
+    if (d.kubeConfig === undefined || d.namespace === undefined) throw new EventGridConfigError('--eventgrid-pod needs the cluster connection and operator namespace');
+    label = new LeaderPodLabel({ isLeader: d.isLeader, write: kubePodLabelWriter(d.kubeConfig, d.namespace, d.options.leaderPod), log: d.log });
+    label.start();
+  }
+  d.log.info({ url: endpoint.url, sharedKey: d.options.keyFile !== undefined, entraAudiences: d.options.audiences?.length ?? 0, leaderPod: d.options.leaderPod }, 'Event Grid push endpoint serving');
+  return {
+    ...endpoint,
+    close: async () => {
+      await label?.stop();
+      await endpoint.close();
+    },
+  };
 }

@@ -73,7 +73,7 @@ describe('Reconciler: Throttled', () => {
     expect(w.statuses).toHaveLength(2);
     expect(cond(w.statuses[0], 'Synced')).toMatchObject({ status: 'False', reason: 'Throttled' });
     expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
-    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Synced')?.message).toMatch(/vault "waitkv" answered 429 .*pauses every request to it/);
+    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Synced')?.message).toMatch(/vault "waitkv" is throttling kvsync .*every request to it is paused/);
     expect(cond(w.statuses[1], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
     expect(cond(w.statuses[1], 'Ready')).toMatchObject({ status: 'True' });
     expect(w.events).toEqual([{ type: 'Warning', reason: 'Throttled' }]);

@@ -154,7 +154,7 @@ export class Reconciler {
     vaultContext.onLongWait = (wait) => {
       const message =
         wait.pausedForMs > 0
-          ? `vault "${wait.vault}" answered 429 (throttled): kvsync pauses every request to it for ${Math.ceil(wait.pausedForMs / 1000)} s (Retry-After, backoff); the last good Secrets stay`
+          ? `vault "${wait.vault}" is throttling kvsync (429, or 503 with Retry-After): every request to it is paused for ${Math.ceil(wait.pausedForMs / 1000)} s (Retry-After, backoff); the last good Secrets stay`
           : `waiting for vault "${wait.vault}"'s request budget (kvsync sends at most ${vaultGuards.options.requestsPer10s} requests per 10 s to a vault); the last good Secrets stay`;
       this.#throttleNotices.set(key, this.#fail(obj, target, generation, 'Throttled', message, log).catch(() => undefined));
     };

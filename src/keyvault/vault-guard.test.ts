@@ -116,6 +116,20 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     expect(guards.circuitStates()[0]?.state).toBe('closed');
   });
 
+  it('tells a long Retry-After at once, while the SDK waits it out', async () => {
+    const guards = new VaultGuards();
+    guards.configure({ longWaitMs: 1000 });
+    const { http, sent } = stubVault((n) => (n === 1 ? { status: 429, headers: { 'retry-after-ms': '1500' } } : { status: 200 }));
+    const kv = client('retryafterkv', guards, http);
+    const told: number[] = [];
+    const started = Date.now();
+    await withVaultRequestContext({ priority: 'normal', onLongWait: (w) => told.push(w.pausedForMs, Date.now() - started) }, () => kv.getSecret('a'));
+    expect(sent).toHaveLength(2);
+    expect(told[0]).toBeGreaterThanOrEqual(1400);
+    // Told when the 429 came back, not after the wait.
+    expect(told[1]).toBeLessThan(1000);
+  });
+
   it('fails fast with Throttled while the vault is paused longer than maxPauseWaitMs', async () => {
     const guards = new VaultGuards();
     guards.configure({ maxPauseWaitMs: 1000 });

@@ -41,7 +41,10 @@ export interface VaultGuardOptions {
 export interface VaultRequestContext {
   /** `high` for KeyVaultSyncs never synced: served before `normal` waiters. */
   priority: RequestPriority;
-  /** Called at most once per context, when one of its requests has waited `longWaitMs`. */
+  /**
+   * Called at most once per context: when one of its requests has waited `longWaitMs`, or got a 429
+   * (or 503) whose pause is at least that long.
+   */
   onLongWait?: (wait: { vault: string; waitedMs: number; pausedForMs: number }) => void;
 }
 
@@ -179,11 +182,17 @@ export class VaultGuards {
         throw err;
       }
       const status = response.status;
-      if (status === 429) g.limiter.throttled(responseRetryAfterMs(response), sentAt);
+      let pausedMs = 0;
+      if (status === 429) pausedMs = g.limiter.throttled(responseRetryAfterMs(response), sentAt);
       else {
         g.limiter.answered(sentAt);
         const retryAfterMs = status === 503 ? responseRetryAfterMs(response) : undefined;
-        if (retryAfterMs !== undefined) g.limiter.pause(retryAfterMs);
+        if (retryAfterMs !== undefined) pausedMs = g.limiter.pause(retryAfterMs);
+      }
+      // The SDK now waits Retry-After before its retry (outside this policy): a long pause is told now.
+      if (pausedMs >= this.#opts.longWaitMs && state !== undefined && !state.told) {
+        state.told = true;
+        state.ctx.onLongWait?.({ vault: g.vault, waitedMs: 0, pausedForMs: pausedMs });
       }
       if (outageStatus(status)) g.breaker.failed(admission.probe, `HTTP ${status}`);
       else g.breaker.succeeded(admission.probe);

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ensureHelm } from '../../../src/dev/helm.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { kubeConfig, statusOf } from '../support/kube.ts';
 
@@ -51,10 +52,17 @@ describe('kvsync dev (npm run dev): the first run', () => {
     expect(out).toContain("running in-process as ServiceAccount kvsync-system/kvsync with only the chart's RBAC");
   });
 
-  it('uses an existing cluster with --kubeconfig (no local control plane) and removes what it installed on exit', async () => {
-    const { code, out } = await runDev(['--kubeconfig', inject('kubeconfig')], { ...process.env }, cwds);
+  it('uses an existing cluster with --kubeconfig (no local control plane, no Go: helm from PATH) and removes what it installed on exit', async () => {
+    // A PATH with helm and nothing else: no Go, so the chart is rendered by the helm found there.
+    const pathDir = await mkdtemp(join(tmpdir(), 'kvsync-first-run-path-'));
+    cwds.push(pathDir);
+    await symlink((await ensureHelm()).path, join(pathDir, 'helm'));
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathDir };
+    delete env.KVSYNC_HELM_BIN;
+    const { code, out } = await runDev(['--kubeconfig', inject('kubeconfig')], env, cwds);
     expectSyncAndRotation(out);
     expect(code).toBe(0);
+    expect(out).toMatch(/no usable Go; using v4\.\d+\.\d+ from PATH to render the chart/);
     expect(out).toContain('using the existing cluster of');
     expect(out).not.toContain('kube-apiserver v1');
     expect(out).toContain('as ServiceAccount kvsync-dev/kvsync-dev');

@@ -61,6 +61,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- with $v.eventGrid.audiences }}{{ $a = append $a (printf "--eventgrid-audience=%s" (join "," .)) }}{{ end -}}
 {{- with $v.eventGrid.tenantId }}{{ $a = append $a (printf "--eventgrid-tenant-id=%s" .) }}{{ end -}}
 {{- with $v.eventGrid.clientIds }}{{ $a = append $a (printf "--eventgrid-client-id=%s" (join "," .)) }}{{ end -}}
+{{- /* The leader labels its pod so the Event Grid Service reaches the leader only; kubelet expands $(POD_NAME). */ -}}
+{{- $a = append $a "--eventgrid-pod=$(POD_NAME)" -}}
 {{- end -}}
 {{- if not (kindIs "invalid" $v.vaultRequestsPer10s) }}{{ $a = append $a (printf "--vault-requests-per-10s=%v" $v.vaultRequestsPer10s) }}{{ end -}}
 {{- with $v.expiryWarningWindow }}{{ $a = append $a (printf "--expiry-warning-window=%s" .) }}{{ end -}}

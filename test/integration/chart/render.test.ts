@@ -81,7 +81,7 @@ describe('charts/kvsync', () => {
 
   it('renders controller args that `kvsync controller` parses, default and with every feature on', () => {
     for (const objects of [defaults, everything]) {
-      const args = controllerArgs(objects);
+      const args = expandAsKubelet(objects);
       expect(args[0]).toBe('controller');
       const parsed = parseControllerArgs(args.slice(1));
       expect(parsed, `kvsync controller rejected ${JSON.stringify(args)}`).not.toBeTypeOf('number');
@@ -91,6 +91,7 @@ describe('charts/kvsync', () => {
       expect(parsed.webhook?.endpoint).toEqual({ service: 'kvsync-webhook' });
     }
     const all = controllerArgs(everything);
+    expect(all).toContain('--eventgrid-pod=$(POD_NAME)');
     expect(all).toContain(`--watch-namespace=${watched}`);
     expect(all).toContain('--webhook-cert-dir=/etc/kvsync/webhook-tls');
     expect(all).toContain('--vault-requests-per-10s=200');
@@ -149,6 +150,12 @@ describe('charts/kvsync', () => {
         }
       }
     }
+    // Pods: only with Event Grid, only patch (its own leader label), only in the release namespace.
+    const podRules = (objects: readonly Rendered[], kind: string): k8s.V1PolicyRule[] =>
+      byKind(objects, kind).flatMap((r) => ((r as unknown as k8s.V1Role).rules ?? []).filter((rule) => rule.resources?.includes('pods')));
+    expect(podRules(defaults, 'Role')).toEqual([]);
+    expect(podRules(everything, 'Role')).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
+    expect([...podRules(defaults, 'ClusterRole'), ...podRules(everything, 'ClusterRole')]).toEqual([]);
     // watchNamespace: the namespaced permissions are bound in that namespace only.
     const sync = oneOf(everything, 'RoleBinding', 'kvsync-sync') as unknown as k8s.V1RoleBinding;
     expect(sync.metadata?.namespace).toBe(watched);
@@ -194,3 +201,11 @@ describe('charts/kvsync', () => {
     expect(stored.items).toEqual([]);
   }, 180_000);
 });
+
+/** The controller's args with `$(VAR)` expanded from the container env, as kubelet does (fieldRefs get sample values). */
+function expandAsKubelet(objects: readonly Rendered[]): string[] {
+  const container = (oneOf(objects, 'Deployment') as unknown as k8s.V1Deployment).spec?.template.spec?.containers[0];
+  const sample: Record<string, string> = { 'metadata.name': 'kvsync-6f7d9c8b5-x2x4q', 'metadata.namespace': 'kvsync-system' };
+  const env = new Map((container?.env ?? []).map((e) => [e.name, e.value ?? sample[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '']));
+  return (container?.args ?? []).map((a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => env.get(name) ?? m));
+}

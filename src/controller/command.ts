@@ -8,11 +8,11 @@
  * drained, lease released).
  */
 import * as k8s from '@kubernetes/client-node';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { parseGoDuration } from '../api/index.ts';
-import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
+import { loadAzureEnvironment, type AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
-import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController } from './controller.ts';
+import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController, type ControllerOptions } from './controller.ts';
 import { parseHostPort } from './health.ts';
 import { DEFAULT_SIDECAR_IMAGE, DEFAULT_WEBHOOK_CONFIGURATION_NAME, type ControllerWebhookOptions } from './webhook.ts';
 import { parseCommandArgs } from '../cli-args.ts';
@@ -179,15 +179,14 @@ export function parseControllerArgs(argv: string[]) {
   return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs };
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const args = parseControllerArgs(argv);
-  if (typeof args === 'number') return args;
+/**
+ * What `kvsync controller` passes to {@link startController} for parsed flags (the chart's RBAC test
+ * runs the controller from the chart's rendered args through this).
+ */
+export function controllerOptions(args: Exclude<ReturnType<typeof parseControllerArgs>, number>, kubeConfig: k8s.KubeConfig, azure: AzureEnvironment, log: Logger): ControllerOptions {
   const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs } = args;
-  const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
-  const kc = loadKubeConfig(values.kubeconfig);
-  const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
-  const controller = await startController({
-    kubeConfig: kc,
+  return {
+    kubeConfig,
     azure,
     namespace: values.namespace,
     ...(values['watch-namespace'] === undefined ? {} : { watchNamespace: values['watch-namespace'] }),
@@ -199,7 +198,17 @@ export async function run(argv: string[]): Promise<number> {
     ...(webhook === undefined ? {} : { webhook }),
     ...(eventGrid === undefined ? {} : { eventGrid }),
     log,
-  });
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseControllerArgs(argv);
+  if (typeof args === 'number') return args;
+  const { values } = args;
+  const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
+  const kc = loadKubeConfig(values.kubeconfig);
+  const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
+  const controller = await startController(controllerOptions(args, kc, azure, log));
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       log.info({ signal }, 'shutting down');

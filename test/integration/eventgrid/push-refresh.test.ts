@@ -105,6 +105,8 @@ beforeAll(async () => {
   endpointUrl = controller.eventGrid?.url ?? '';
   expect(endpointUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/eventgrid$/);
   await Promise.all([createSync('eg-db', 'db-password'), createSync('eg-api', 'api-token'), createSync('eg-entra', 'entra-secret')]);
+  await syncApi(kc).create(ns, 'eg-tls', syncSpec(world, { objects: [{ name: 'shop-tls', type: 'certificate' }], secretObjects: [{ secretName: 'eg-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'shop-tls' }] }], refreshInterval: '1h' }));
+  await pollUntil(async () => (conditionOf(await syncApi(kc).get(ns, 'eg-tls'), 'Ready')?.status === 'True' ? true : undefined), { ...WAIT, description: 'KeyVaultSync eg-tls Ready' });
 });
 
 afterAll(async () => {
@@ -146,6 +148,26 @@ describe('Event Grid push refresh', () => {
     latencies.cloudEvents = (await rotate('api-token', 'eg-api', 'tok-rotated')).ms;
     expect(latencies.cloudEvents).toBeLessThan(10_000);
     expect(await deliveries('cloud-events')).toMatchObject([{ eventType: 'Microsoft.KeyVault.SecretNewVersionCreated', status: 200, outcome: 'delivered' }]);
+  });
+
+  it('a new certificate version (announced as certificate and as backing secret) refreshes the TLS Secret once', async () => {
+    expect(await subscribe({ name: 'certificates', endpointUrl, sharedKey: KEY, subjectBeginsWith: 'shop-tls' })).toEqual({ status: 201, code: undefined });
+    const both = async (result: string): Promise<number> => (await metric('Microsoft.KeyVault.CertificateNewVersionCreated', result)) + (await metric('Microsoft.KeyVault.SecretNewVersionCreated', result));
+    const before = { refreshed: await both('refreshed'), duplicates: await both('duplicate') };
+    const oldCrt = await secretValue('eg-tls', 'tls.crt');
+    const policy = await clients.certificates.getCertificatePolicy('shop-tls');
+    const started = performance.now();
+    await (await clients.certificates.beginCreateCertificate('shop-tls', policy, { intervalInMs: 50 })).pollUntilDone();
+    await pollUntil(async () => {
+      const crt = await secretValue('eg-tls', 'tls.crt');
+      return crt !== undefined && crt !== oldCrt ? true : undefined;
+    }, { ...WAIT, description: 'the TLS Secret carrying the new certificate' });
+    latencies.certificate = Math.round(performance.now() - started);
+    await pollUntil(async () => ((await deliveries('certificates')).filter((d) => d.outcome === 'delivered').length === 2 ? true : undefined), { ...WAIT, description: 'both events delivered' });
+    expect((await deliveries('certificates')).map((d) => d.eventType).sort()).toEqual(['Microsoft.KeyVault.CertificateNewVersionCreated', 'Microsoft.KeyVault.SecretNewVersionCreated']);
+    // One of the two events refreshed, the other announced the same version: a duplicate.
+    expect(await both('refreshed')).toBe(before.refreshed + 1);
+    expect(await both('duplicate')).toBe(before.duplicates + 1);
   });
 
   it('refuses a wrong key: the handshake fails and a direct delivery gets 401 and changes nothing', async () => {

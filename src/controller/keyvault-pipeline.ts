@@ -15,7 +15,7 @@ import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } f
 import { effectiveVaultUrl, type AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { ChangeDetector, type ListingKind } from '../keyvault/change-detector.ts';
 import { CredentialProvider } from '../keyvault/credentials.ts';
-import { fetchObjects, listCurrentVersions, readObjectVersion, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
+import { fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from '../keyvault/object-cache.ts';
 import { renderOutputs } from '../keyvault/outputs.ts';
 import { reportRefreshEvent, vaultLabel } from '../keyvault/refresh-metrics.ts';
@@ -26,13 +26,16 @@ import type { FetchMode, RenderedOutputs, SyncPipeline } from './pipeline.ts';
 const MAX_TRACKED_SYNCS = 100_000;
 /** Kept current-version reads live this long at most (they are dropped on a change anyway). */
 const DEFAULT_LATEST_TTL_MS = 3_600_000;
+/** Reads kept: every object a controller syncs, so that refreshes of unchanged objects stay free. */
+const DEFAULT_MAX_KEPT_READS = 10_000;
 export const DEFAULT_FRESH_WINDOW_MS = 2_000;
 const DETECTOR_CONTEXT = { priority: 'normal' } as const;
 
 export interface KeyVaultPipelineOptions {
   /**
    * The shared object cache (one read per vault, object, version and identity); see docs/operator.md.
-   * `latestTtlMs` defaults to 1 h here: a kept read is used only while confirmed or fresh (below).
+   * `latestTtlMs` defaults to 1 h and `maxEntries` to 10,000 here: a kept read is used only while
+   * confirmed or fresh (above).
    */
   objectCache?: ObjectCacheOptions;
   /** Fresh fetches share reads started at most this long ago; default 2,000 ms. */
@@ -71,7 +74,7 @@ export class KeyVaultPipeline implements SyncPipeline {
   constructor(kube: k8s.KubeConfig, env: AzureEnvironment, opts: KeyVaultPipelineOptions = {}) {
     this.#credentials = new CredentialProvider({ kube, env });
     this.#env = env;
-    this.#objects = new ObjectCache({ latestTtlMs: DEFAULT_LATEST_TTL_MS, ...opts.objectCache, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+    this.#objects = new ObjectCache({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, ...opts.objectCache, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
     this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
     this.#detection = opts.changeDetection;
   }
@@ -211,6 +214,7 @@ export class KeyVaultPipeline implements SyncPipeline {
           if ('versions' in got) throw new Error('object cache: a version list where a version was expected');
           return { version: got.version, updatedOn: got.updatedOn, enabled: true };
         },
+        versions: (ref) => withVaultRequestContext(DETECTOR_CONTEXT, () => listVersionStamps(vaultUrl, auth.credential, this.#env, ref)),
         invalidate: (name, before) => this.#objects.invalidate({ vaultUrl, name, identityKey, ...(before === undefined ? {} : { before }) }),
       },
       onChanged: (syncKeys) => {

@@ -5,7 +5,9 @@ import type { CurrentVersion, ObjectRef } from './fetch.ts';
 /** A vault as the detector sees it: current version per name, listing permission, counted calls. */
 function fakeVault(now: () => number) {
   const state = new Map<string, { version: string; updatedMs: number; enabled: boolean }>();
-  const calls = { list: [] as ListingKind[], read: [] as string[], invalidate: [] as string[] };
+  const calls = { list: [] as ListingKind[], read: [] as string[], invalidate: [] as string[], versions: [] as string[] };
+  /** Every version ever set, per name (creation time = its `updated`). */
+  const history = new Map<string, { version: string; createdOn: Date }[]>();
   let forbidden = false;
   let failing = false;
   let detector: ChangeDetector | undefined;
@@ -31,6 +33,10 @@ function fakeVault(now: () => number) {
       detector?.recordRead(ref, r, started);
       return Promise.resolve(r);
     },
+    versions: (ref: ObjectRef) => {
+      calls.versions.push(ref.name);
+      return Promise.resolve(history.get(ref.name.toLowerCase()) ?? []);
+    },
     invalidate: (name) => {
       calls.invalidate.push(name);
     },
@@ -38,7 +44,12 @@ function fakeVault(now: () => number) {
   return {
     source,
     calls,
-    set: (name: string, version: string, updatedMs: number, enabled = true) => state.set(name, { version, updatedMs, enabled }),
+    set: (name: string, version: string, updatedMs: number, enabled = true) => {
+      const h = history.get(name) ?? [];
+      if (!h.some((v) => v.version === version)) h.push({ version, createdOn: new Date(updatedMs) });
+      history.set(name, h);
+      state.set(name, { version, updatedMs, enabled });
+    },
     remove: (name: string) => state.delete(name),
     forbid: (v: boolean) => {
       forbidden = v;
@@ -148,6 +159,24 @@ describe('ChangeDetector', () => {
     s.advance(10_000);
     await s.detector.check();
     expect(s.changed).toEqual([['ns/a'], ['ns/a'], ['ns/b']]);
+  });
+
+  it('a read in the second of its stamp is verified once by listing versions; a same-second version is then read', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000_000); // the clock is at 1,000,000: read in that very second
+    s.vault.set('api', 'v1', 1_000_000);
+    s.syncRead('ns/a', [secret('db'), secret('api')]);
+    s.vault.set('db', 'v2', 1_000_000); // same second: same listed stamp
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.versions.sort()).toEqual(['api', 'db']);
+    expect(s.vault.calls.read).toEqual(['db']);
+    expect(s.changed).toEqual([['ns/a']]);
+    // Verified once: later cycles list only.
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.versions).toHaveLength(2);
+    expect(s.vault.calls.read).toEqual(['db']);
   });
 
   it('only the listings the registered types need are made', async () => {

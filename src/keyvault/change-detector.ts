@@ -38,6 +38,11 @@ export interface ChangeSource {
    * reports it through `recordRead`. Throws the read's failure.
    */
   read(object: ObjectRef, notReadBefore: number): Promise<CurrentVersion>;
+  /**
+   * The versions of `object` (metadata only, one paged listing), to tell whether another version was
+   * created in the same second as the one read. Throws the listing's failure.
+   */
+  versions(object: ObjectRef): Promise<{ version: string; createdOn: Date | undefined }[]>;
   /** Drops kept reads of the object's name started before `before` (default now): they are stale. */
   invalidate(name: string, before?: number): void;
 }
@@ -66,12 +71,14 @@ interface Watched {
   ref: ObjectRef;
   users: Set<string>;
   /** The last read of the current version and the listing stamp it matches. */
-  baseline: { version: string | undefined; updatedMs: number | undefined; enabled: boolean; readAt: number } | undefined;
+  baseline: { version: string | undefined; updatedMs: number | undefined; enabled: boolean; readAt: number; verify: boolean } | undefined;
   /** When the object was last known unchanged (read, or confirmed by a listing/read that started then). */
   checkedAt: number;
 }
 
 export const DEFAULT_LIST_RECHECK_MS = 3_600_000;
+/** One second of `updated` resolution plus 2 s allowed for clock skew between kvsync and Key Vault. */
+const SAME_SECOND_MS = 3_000;
 const DEFAULT_GRACE_MS = 5_000;
 
 const refKey = (ref: ObjectRef): string => `${ref.type}\0${ref.name.toLowerCase()}`;
@@ -169,7 +176,11 @@ export class ChangeDetector {
     if (w === undefined) return;
     const previous = w.baseline;
     if (previous !== undefined && startedAt < previous.readAt) return; // a newer read is already known
-    w.baseline = { version: read.version, updatedMs: read.updatedOn?.getTime(), enabled: read.enabled, readAt: startedAt };
+    const updatedMs = read.updatedOn?.getTime();
+    // Read within the second of its `updated` stamp (plus clock skew): a version created later in that
+    // second would carry the same stamp, so the listing could not show it. Checked once, later.
+    const verify = updatedMs !== undefined && startedAt < updatedMs + SAME_SECOND_MS;
+    w.baseline = { version: read.version, updatedMs, enabled: read.enabled, readAt: startedAt, verify };
     w.checkedAt = Math.max(w.checkedAt, startedAt);
     if (previous !== undefined && previous.version !== read.version) {
       // Older reads of the name (other types, version lists) are stale now; this read stays.
@@ -258,6 +269,29 @@ export class ChangeDetector {
     if (keys.length > 0 && !this.#closed) this.#o.onChanged(keys);
   }
 
+  /**
+   * Objects read in the second of their `updated` stamp: confirmed when no other version was created in
+   * that second or later, else (or when the versions cannot be listed) read again.
+   */
+  async #verify(items: { w: Watched; listed: CurrentVersion }[], toRead: { w: Watched; listed: CurrentVersion | undefined }[], started: number): Promise<void> {
+    for (const { w, listed } of items) {
+      const b = w.baseline;
+      if (b === undefined) continue;
+      try {
+        const second = Math.floor((b.updatedMs ?? 0) / 1000) * 1000;
+        const others = (await this.#o.source.versions(w.ref)).filter((v) => v.version.toLowerCase() !== b.version?.toLowerCase() && (v.createdOn?.getTime() ?? 0) >= second);
+        if (others.length > 0) {
+          toRead.push({ w, listed });
+          continue;
+        }
+        b.verify = false;
+        w.checkedAt = Math.max(w.checkedAt, started);
+      } catch {
+        toRead.push({ w, listed });
+      }
+    }
+  }
+
   async #cycle(): Promise<void> {
     const started = this.#o.now();
     const byKind = new Map<ListingKind, Watched[]>();
@@ -267,6 +301,8 @@ export class ChangeDetector {
     }
     /** Objects to read this cycle, with the listing stamp that made them suspect (if any). */
     const toRead: { w: Watched; listed: CurrentVersion | undefined }[] = [];
+    /** Unchanged by the listing, but read in the second of their stamp: their versions are listed. */
+    const toVerify: { w: Watched; listed: CurrentVersion }[] = [];
     const changed = new Set<string>();
     for (const [kind, watched] of byKind) {
       if (this.listForbidden(kind)) {
@@ -302,12 +338,14 @@ export class ChangeDetector {
           continue;
         }
         if (b !== undefined && b.updatedMs === listed.updatedOn?.getTime() && b.enabled === listed.enabled) {
-          w.checkedAt = Math.max(w.checkedAt, started);
+          if (b.verify && b.updatedMs !== undefined && started >= b.updatedMs + SAME_SECOND_MS) toVerify.push({ w, listed });
+          else if (!b.verify) w.checkedAt = Math.max(w.checkedAt, started);
           continue;
         }
         toRead.push({ w, listed });
       }
     }
+    await this.#verify(toVerify, toRead, started);
     const queue = [...toRead];
     const worker = async (): Promise<void> => {
       for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
@@ -319,7 +357,7 @@ export class ChangeDetector {
           // the listing shows another stamp (an attribute update, or a type whose read stamp differs
           // from the listed one): the listing's stamp becomes the baseline.
           if (w.baseline !== undefined && listed !== undefined && read.version === before?.version) {
-            w.baseline = { ...w.baseline, updatedMs: listed.updatedOn?.getTime(), enabled: listed.enabled };
+            w.baseline = { ...w.baseline, updatedMs: listed.updatedOn?.getTime(), enabled: listed.enabled, verify: false };
           }
           w.checkedAt = Math.max(w.checkedAt, started);
           if (before === undefined) for (const u of w.users) changed.add(u); // appeared, or first read

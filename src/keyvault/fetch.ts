@@ -246,6 +246,21 @@ export async function listCurrentVersions(vaultUrl: string, credential: TokenCre
   return out;
 }
 
+/**
+ * Every version of an object with its creation time (metadata only, pages of 25): secret versions for
+ * `secret`, `certificate` and `cert` objects (a certificate's versions are its secret's), key versions for
+ * `key`. Throws the SDK's error.
+ */
+export async function listVersionStamps(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, opts: { maxRetries?: number } = {}): Promise<{ version: string; createdOn: Date | undefined }[]> {
+  const clients = clientsFor(effectiveVaultUrl(env, vaultUrl), credential, env, opts.maxRetries ?? 2);
+  const pages = object.type === 'key' ? clients.keys.listPropertiesOfKeyVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.secrets.listPropertiesOfSecretVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE });
+  const out: { version: string; createdOn: Date | undefined }[] = [];
+  for await (const page of pages) {
+    for (const p of page) if (p.version !== undefined) out.push({ version: p.version, createdOn: p.createdOn });
+  }
+  return out;
+}
+
 /** Key Vault's largest list page. */
 export const LIST_PAGE_SIZE = 25;
 

@@ -4,25 +4,29 @@
  * ServiceAccount (a kubeconfig holding its TokenRequest token, not the admin's), configured from the
  * chart's rendered args (parsed by `kvsync controller`'s own parser). It leads, keeps its MAC key,
  * serves the webhook (its certificate Secret, the chart's MutatingWebhookConfiguration updated),
- * syncs a KeyVaultSync from the emulator into a TLS and an Opaque Secret, and admits a pod; writes
- * the chart does not grant are refused by the apiserver.
+ * syncs a KeyVaultSync from the emulator into a TLS and an Opaque Secret, rolls its restart target
+ * when the data changes, labels its own pod for Event Grid, and admits a pod; writes the chart does
+ * not grant are refused by the apiserver.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { installCrds } from '../../../src/api/install.ts';
-import { parseControllerArgs } from '../../../src/controller/command.ts';
+import { controllerOptions, parseControllerArgs } from '../../../src/controller/command.ts';
 import { startController, type RunningController } from '../../../src/controller/controller.ts';
 import { MAC_KEY_SECRET } from '../../../src/controller/mac.ts';
 import { freePort } from '../../../src/dev/ports.ts';
 import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { conditionOf, createCredentialsSecret, startWorld, syncApi, syncSpec, type TestWorld } from '../controller/support.ts';
+import { clientsFor } from '../emulator/kv-support.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '../support/kube.ts';
-import { apply, controllerArgs, oneOf, RBAC_KINDS, renderChart, serviceAccountToken, tokenKubeConfig, type Rendered } from './support.ts';
+import { apply, expandAsKubelet, oneOf, RBAC_KINDS, renderChart, serviceAccountToken, tokenKubeConfig, type Rendered } from './support.ts';
+
+const LEADER_POD = 'kvsync-7c9d5b8f4-q8m2z';
 
 describe('the chart RBAC, used by a controller running as the chart ServiceAccount', () => {
   const admin = kubeConfig();
@@ -44,7 +48,8 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
     opNs = await createTestNamespace(admin, 'chart-op');
     appNs = await createTestNamespace(admin, 'chart-app');
     await createCredentialsSecret(admin, appNs, world);
-    rendered = await renderChart({ release, namespace: opNs, dir });
+    // Every feature that needs RBAC: the webhook (default), rollouts (default), Event Grid (its pod label).
+    rendered = await renderChart({ release, namespace: opNs, dir, values: { eventGrid: { enabled: true, keySecret: { name: 'kvsync-eventgrid' } } } });
 
     // The chart's RBAC, applied for real.
     for (const obj of rendered.filter((o) => (RBAC_KINDS as readonly string[]).includes(o.kind))) {
@@ -61,17 +66,25 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
     const sa = oneOf(rendered, 'ServiceAccount').metadata.name;
     asSa = tokenKubeConfig(inject('kubeServer'), inject('kubeCaPem'), await serviceAccountToken(admin, opNs, sa), `system:serviceaccount:${opNs}:${sa}`);
 
-    // The chart's args, as `kvsync controller` parses them; out of cluster the apiserver reaches the
-    // webhook by URL instead of the Service, and health listens on a free loopback port.
-    const args = parseControllerArgs(controllerArgs(rendered).slice(1));
-    if (typeof args === 'number' || args.webhook === undefined) throw new Error('kvsync controller rejected the chart args, or they have no webhook');
+    // The replica's pod (never started: no kubelet), which the leader labels for Event Grid.
+    await admin.makeApiClient(k8s.CoreV1Api).createNamespacedPod({ namespace: opNs, body: { metadata: { name: LEADER_POD }, spec: { containers: [{ name: 'controller', image: 'ghcr.io/kvsync/kvsync:0.1.0' }] } } });
+    // The restart target of the KeyVaultSync below.
+    await admin.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
+      namespace: appNs,
+      body: { metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } } } },
+    });
+
+    // The chart's args as kubelet expands them and `kvsync controller` parses and maps them. Out of
+    // cluster: the apiserver reaches the webhook by URL instead of the Service, servers listen on
+    // loopback, and the Event Grid key file is a local one instead of the mounted Secret.
+    const args = parseControllerArgs(expandAsKubelet(rendered, LEADER_POD).slice(1));
+    if (typeof args === 'number' || args.webhook === undefined || args.eventGrid === undefined) throw new Error('kvsync controller rejected the chart args, or they lack the webhook or Event Grid');
+    const keyFile = join(dir, 'eventgrid-key');
+    await writeFile(keyFile, 'a-shared-key-of-32-characters-xx');
     const port = await freePort();
+    const opts = controllerOptions(args, asSa, await loadAzureEnvironment({ endpointsFile: world.endpointsFile, env: {} }), pino({ level: process.env.KVSYNC_TEST_LOG ?? 'silent' }));
     controller = await startController({
-      kubeConfig: asSa,
-      azure: await loadAzureEnvironment({ endpointsFile: world.endpointsFile, env: {} }),
-      namespace: args.values.namespace,
-      concurrency: args.concurrency,
-      leaderElect: args.leaderElect,
+      ...opts,
       retryPeriodMs: 500,
       healthAddr: '127.0.0.1:0',
       webhook: {
@@ -81,7 +94,7 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
         extraNamespaceRequirements: [confinement(appNs)],
         sidecarCommand: ['kvsync'],
       },
-      log: pino({ level: process.env.KVSYNC_TEST_LOG ?? 'silent' }),
+      eventGrid: { ...args.eventGrid, addr: '127.0.0.1:0', keyFile },
     });
   }, 900_000);
 
@@ -122,6 +135,7 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
         { secretName: 'shop-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'shop-tls' }] },
         { secretName: 'shop-db', type: 'Opaque', data: [{ objectName: 'password', key: 'DB_PASSWORD' }] },
       ],
+      restartTargets: [{ kind: 'Deployment', name: 'web' }],
     }));
     const synced = await pollUntil(
       async () => {
@@ -138,6 +152,29 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
     expect(Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64').toString()).toContain('BEGIN CERTIFICATE');
     const db = await core.readNamespacedSecret({ namespace: appNs, name: 'shop-db' });
     expect(Object.keys(db.data ?? {})).toEqual(['DB_PASSWORD']);
+  }, 120_000);
+
+  it('rolls its restart target when the data changes (apps patch), and labels its own pod for Event Grid (pods patch)', async () => {
+    if (world === undefined) throw new Error('no emulator');
+    await clientsFor(world.emu).secrets.setSecret('db-password', 'a-new-value-for-the-rollout');
+    await syncApi(admin).patch(appNs, 'shop', { metadata: { annotations: { 'kvsync.dev/force-sync': 'rollout' } } });
+    const apps = admin.makeApiClient(k8s.AppsV1Api);
+    const rolled = await pollUntil(
+      async () => {
+        const d = await apps.readNamespacedDeployment({ namespace: appNs, name: 'web' });
+        return d.spec?.template.metadata?.annotations?.['kvsync.dev/restarted-for'] !== undefined ? d : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 300, description: 'Deployment web rolled by the chart ServiceAccount' },
+    );
+    expect(rolled.metadata?.generation).toBe(2);
+    const pod = await pollUntil(
+      async () => {
+        const p = await admin.makeApiClient(k8s.CoreV1Api).readNamespacedPod({ namespace: opNs, name: LEADER_POD });
+        return p.metadata?.labels?.['kvsync.dev/eventgrid-leader'] === 'true' ? p : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, description: 'the leader pod labelled for Event Grid' },
+    );
+    expect(pod.metadata?.name).toBe(LEADER_POD);
   }, 120_000);
 
   it('admits a pod through the webhook it serves with only that RBAC', async () => {
@@ -188,6 +225,8 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
       core.replaceNamespacedSecret({ namespace: appNs, name: 'kv-creds', body: { metadata: { name: 'kv-creds' }, stringData: { clientid: 'x' } } }),
     );
     await denied('list ServiceAccounts (it may only get one and request its token)', () => core.listNamespacedServiceAccount({ namespace: appNs }));
+    await denied('read its own pod (it may only patch it)', () => core.readNamespacedPod({ namespace: opNs, name: LEADER_POD }));
+
   });
 });
 

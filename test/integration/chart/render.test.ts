@@ -17,7 +17,7 @@ import { runHelm, HelmError } from '../../../src/dev/helm.ts';
 import { webhookConfiguration } from '../../../src/webhook/webhook-configuration.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
-import { apply, byKind, CHART_DIR, controllerArgs, helmBinary, oneOf, renderChart, serviceMonitorCrd, type Rendered } from './support.ts';
+import { apply, byKind, CHART_DIR, controllerArgs, expandAsKubelet, helmBinary, oneOf, renderChart, serviceMonitorCrd, type Rendered } from './support.ts';
 import { allFeaturesValues } from './values.ts';
 
 const REPO_CRDS = fileURLToPath(new URL('../../../crds/', import.meta.url));
@@ -202,10 +202,3 @@ describe('charts/kvsync', () => {
   }, 180_000);
 });
 
-/** The controller's args with `$(VAR)` expanded from the container env, as kubelet does (fieldRefs get sample values). */
-function expandAsKubelet(objects: readonly Rendered[]): string[] {
-  const container = (oneOf(objects, 'Deployment') as unknown as k8s.V1Deployment).spec?.template.spec?.containers[0];
-  const sample: Record<string, string> = { 'metadata.name': 'kvsync-6f7d9c8b5-x2x4q', 'metadata.namespace': 'kvsync-system' };
-  const env = new Map((container?.env ?? []).map((e) => [e.name, e.value ?? sample[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '']));
-  return (container?.args ?? []).map((a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => env.get(name) ?? m));
-}

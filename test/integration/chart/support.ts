@@ -57,6 +57,17 @@ export function controllerArgs(objects: readonly Rendered[]): string[] {
   return d.spec?.template.spec?.containers[0]?.args ?? [];
 }
 
+/**
+ * The controller's args with `$(VAR)` expanded from the container env as kubelet does; a fieldRef
+ * `metadata.name` becomes `podName`.
+ */
+export function expandAsKubelet(objects: readonly Rendered[], podName = 'kvsync-6f7d9c8b5-x2x4q'): string[] {
+  const container = (oneOf(objects, 'Deployment') as unknown as k8s.V1Deployment).spec?.template.spec?.containers[0];
+  const fields: Record<string, string> = { 'metadata.name': podName };
+  const env = new Map((container?.env ?? []).map((e) => [e.name, e.value ?? fields[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '']));
+  return (container?.args ?? []).map((a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => env.get(name) ?? m));
+}
+
 export const RBAC_KINDS = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'] as const;
 
 /** A kubeconfig for the apiserver that authenticates with a bearer token (a ServiceAccount's). */

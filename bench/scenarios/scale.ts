@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { countOf, breakdownOf, VAULTS, type BenchPrincipal } from '../lib/emulator.ts';
 import { metricSum, type ControllerProcess } from '../lib/controller-process.ts';
 import { kvsSpec, planSyncs, type KvsPlan } from '../lib/kube.ts';
+import { apiserverDelta, apiserverSnapshot } from '../lib/apiserver-metrics.ts';
 import { mib, seconds } from '../lib/stats.ts';
 import { sleep, vaultRef, type BenchContext } from './context.ts';
 
@@ -20,6 +21,10 @@ export interface Fleet {
   createMs: number;
   /** From the first create request to the last KeyVaultSync Ready. */
   allReadyMs: number;
+  /** The controller's memory before the first KeyVaultSync was created. */
+  idleMemory: { rssBytes: number; hwmBytes: number };
+  /** apiserver requests by verb and resource from the first create to all Ready (the benchmark's creates and watches included). */
+  apiserver: Record<string, { requests: number; meanMs: number }>;
 }
 
 /**
@@ -31,19 +36,24 @@ export async function startFleet(ctx: BenchContext, o: { namespace: string; vaul
   await kube.createNamespace(o.namespace);
   await kube.createCredentials(o.namespace, o.principal);
   const controller = await ctx.startController(`controller-${o.label}`, o.namespace, concurrencyArgs(ctx));
+  // The controller's own footprint before any KeyVaultSync exists: the memory scenario's baseline.
+  await sleep(3000);
+  const idleMemory = controller.memory();
   const plans = planSyncs('kvs', params.n, ctx.plan.sharedObjects, params.objectsPerKvs);
   const vault = vaultRef(ctx, o.vault);
   const tracker = await kube.trackReady(o.namespace);
   try {
     ctx.progress(`${o.label}: creating ${plans.length} KeyVaultSyncs (${params.createConcurrency} in flight)`);
+    const apiBefore = await apiserverSnapshot(kube.kc);
     const t0 = Date.now();
     await kube.createSyncs(o.namespace, plans.map((p) => ({ name: p.name, spec: kvsSpec(p, vault, `${params.refreshSeconds}s`) })), params.createConcurrency);
     const createMs = Date.now() - t0;
     ctx.progress(`${o.label}: created in ${seconds(createMs)}; waiting for all Ready`);
     await tracker.waitAll(plans.map((p) => p.name), Math.max(600_000, params.n * 600), (ready) => ctx.progress(`${o.label}: ${ready}/${plans.length} Ready after ${seconds(Date.now() - t0)}`));
     const allReadyMs = Math.max(...tracker.readyAt.values()) - t0;
-    ctx.progress(`${o.label}: all ${plans.length} Ready ${seconds(allReadyMs)} after the first create`);
-    return { namespace: o.namespace, vault: o.vault, plans, controller, createMs, allReadyMs };
+    const apiserver = apiserverDelta(apiBefore, await apiserverSnapshot(kube.kc));
+    ctx.progress(`${o.label}: all ${plans.length} Ready ${seconds(allReadyMs)} after the first create; apiserver ${JSON.stringify(apiserver)}`);
+    return { namespace: o.namespace, vault: o.vault, plans, controller, createMs, allReadyMs, idleMemory, apiserver };
   } catch (err) {
     await controller.stop();
     throw err;
@@ -52,24 +62,33 @@ export async function startFleet(ctx: BenchContext, o: { namespace: string; vaul
   }
 }
 
+/** Deletes a fleet's namespace and waits (bounded) for the garbage collector, so the next scenario runs on a quiet apiserver. */
+async function deleteQuietly(ctx: BenchContext, namespace: string): Promise<void> {
+  const t0 = Date.now();
+  const gone = await ctx.kube.deleteNamespace(namespace, { timeoutMs: 240_000 });
+  ctx.progress(`namespace ${namespace} ${gone ? 'deleted' : 'still terminating'} after ${seconds(Date.now() - t0)}`);
+}
+
 function concurrencyArgs(ctx: BenchContext): string[] {
   return ctx.params.controllerConcurrency === undefined ? [] : ['--concurrency', String(ctx.params.controllerConcurrency)];
 }
 
 /** The baseline of scenario 2: the same N Secrets (same names and data) created directly with client-node. */
-export async function baselineSecrets(ctx: BenchContext): Promise<number> {
+export async function baselineSecrets(ctx: BenchContext): Promise<{ ms: number; apiserver: Record<string, { requests: number; meanMs: number }> }> {
   const { params, kube } = ctx;
   const ns = 'bench-baseline';
   await kube.createNamespace(ns);
   const plans = planSyncs('kvs', params.n, ctx.plan.sharedObjects, params.objectsPerKvs);
   const secrets = plans.map((p) => ({ name: p.secretName, data: Object.fromEntries(p.objects.map((o) => [o, ctx.plan.values.get(o) ?? ''])) }));
   ctx.progress(`baseline: creating ${secrets.length} Secrets directly (${params.createConcurrency} in flight)`);
+  const before = await apiserverSnapshot(kube.kc);
   const t0 = Date.now();
   await kube.createSecrets(ns, secrets, params.createConcurrency);
   const ms = Date.now() - t0;
-  ctx.progress(`baseline: ${secrets.length} Secrets created in ${seconds(ms)}`);
+  const apiserver = apiserverDelta(before, await apiserverSnapshot(kube.kc));
+  ctx.progress(`baseline: ${secrets.length} Secrets created in ${seconds(ms)}; apiserver ${JSON.stringify(apiserver)}`);
   await kube.deleteNamespace(ns);
-  return ms;
+  return { ms, apiserver };
 }
 
 /** Controller metrics worth keeping beside a figure: queue wait, sync duration, sync results. */
@@ -90,21 +109,30 @@ export async function controllerFigures(c: ControllerProcess): Promise<Record<st
   };
 }
 
-export function coldStartRows(ctx: BenchContext, fleet: Fleet, baselineMs: number, figures: Record<string, number>): void {
+export function coldStartRows(ctx: BenchContext, fleet: Fleet, baseline: { ms: number; apiserver: Record<string, { requests: number; meanMs: number }> }, figures: Record<string, number>): void {
   const { params } = ctx;
-  const ratio = fleet.allReadyMs / baselineMs;
+  const ratio = fleet.allReadyMs / baseline.ms;
   const avgWait = figures.queueWaitCount ? (figures.queueWaitSecondsSum ?? 0) / (figures.queueWaitCount ?? 1) : NaN;
   const avgSync = figures.syncDurationCount ? (figures.syncDurationSecondsSum ?? 0) / (figures.syncDurationCount ?? 1) : NaN;
+  // What the apiserver did per KeyVaultSync (the controller's requests; the benchmark's creates listed apart).
+  const perKvs = Object.entries(fleet.apiserver)
+    .filter(([k, v]) => v.requests >= params.n / 2 && k !== 'POST keyvaultsyncs')
+    .map(([k, v]) => `${k} ${(v.requests / params.n).toFixed(1)} × ${v.meanMs} ms`)
+    .join(', ');
+  const creates = fleet.apiserver['POST keyvaultsyncs'];
+  const secretCreate = baseline.apiserver['POST secrets'];
   ctx.rows.push({
     scenario: `2. cold start, N=${params.n}`,
     figure: 'first create → all Ready',
     value: `${seconds(fleet.allReadyMs)} (${ratio.toFixed(2)}× baseline)`,
-    baseline: `${seconds(baselineMs)} to create the same ${params.n} Secrets with client-node`,
+    baseline: `${seconds(baseline.ms)} to create the same ${params.n} Secrets with client-node`,
     target: '≤ 2× baseline',
     met: ratio <= 2,
     notes:
-      `both created ${params.createConcurrency} requests in flight; controller --concurrency ${params.controllerConcurrency ?? 'default (4)'}; ` +
-      `KeyVaultSync creation alone took ${seconds(fleet.createMs)}; mean queue wait ${avgWait.toFixed(2)} s, mean sync ${avgSync.toFixed(3)} s over ${figures.syncDurationCount ?? 0} syncs; controller CPU ${(figures.processCpuSeconds ?? 0).toFixed(1)} s`,
+      `both created with ${params.createConcurrency} requests in flight; controller --concurrency ${params.controllerConcurrency ?? 'default (4)'}. ` +
+      `Creating the KeyVaultSyncs alone took ${seconds(fleet.createMs)} (${((fleet.createMs / baseline.ms) || 0).toFixed(1)}× baseline; apiserver mean ${creates?.meanMs ?? '?'} ms per KeyVaultSync create vs ${secretCreate?.meanMs ?? '?'} ms per Secret create). ` +
+      `apiserver requests per KeyVaultSync (by its own /metrics): ${perKvs || 'n/a'}; baseline: 1 POST secrets. ` +
+      `Mean queue wait ${avgWait.toFixed(2)} s, mean sync ${avgSync.toFixed(3)} s over ${figures.syncDurationCount ?? 0} syncs; controller CPU ${(figures.processCpuSeconds ?? 0).toFixed(1)} s`,
   });
 }
 
@@ -154,22 +182,24 @@ export function steadyRow(ctx: BenchContext, withList: boolean, counts: SteadyCo
   });
 }
 
-export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes: number }): void {
+export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes: number }, idle: { rssBytes: number }, figures: Record<string, number>): void {
+  const heap = `V8 heap ${((figures.heapUsedBytes ?? 0) / MB).toFixed(0)} MB used (garbage included) of ${((figures.heapTotalBytes ?? 0) / MB).toFixed(0)} MB reserved, external ${((figures.externalBytes ?? 0) / MB).toFixed(0)} MB (the controller's /metrics)`;
   const n = ctx.params.n;
+  const idleText = `${(idle.rssBytes / MB).toFixed(1)} MB: the same controller before any KeyVaultSync existed`;
   ctx.rows.push({
     scenario: `3. controller memory, N=${n}`,
     figure: 'VmRSS after steady state',
     value: `${(memory.rssBytes / MB).toFixed(1)} MB (${mib(memory.rssBytes)})`,
-    baseline: '—',
+    baseline: idleText,
     target: '≤ 150 MB',
     met: memory.rssBytes <= 150 * MB,
-    notes: `/proc/<pid>/status of the spawned \`node src/cli.ts controller\`, ${n} KeyVaultSyncs and ${n} Secrets in its caches`,
+    notes: `/proc/<pid>/status of the spawned \`node src/cli.ts controller\`, ${n} KeyVaultSyncs and ${n} Secrets in its caches; ${heap}`,
   });
   ctx.rows.push({
     scenario: `3. controller memory, N=${n}`,
     figure: 'VmHWM (peak RSS, cold start included)',
     value: `${(memory.hwmBytes / MB).toFixed(1)} MB (${mib(memory.hwmBytes)})`,
-    baseline: '—',
+    baseline: idleText,
     target: '≤ 150 MB',
     met: memory.hwmBytes <= 150 * MB,
     notes: 'peak since the controller started',
@@ -181,25 +211,27 @@ export async function runScale(ctx: BenchContext): Promise<void> {
   const { only } = ctx.params;
   const wantList = only.has('cold-start') || only.has('steady-state') || only.has('rss');
   if (wantList) {
-    const baselineMs = only.has('cold-start') ? await baselineSecrets(ctx) : undefined;
+    const baseline = only.has('cold-start') ? await baselineSecrets(ctx) : undefined;
+    const baselineMs = baseline?.ms;
     const fleet = await startFleet(ctx, { namespace: 'bench-list', vault: VAULTS.list, principal: ctx.plan.lister, label: 'list' });
     try {
       const figures = await controllerFigures(fleet.controller);
-      ctx.details.coldStart = { baselineMs, createMs: fleet.createMs, allReadyMs: fleet.allReadyMs, controller: figures, memoryAtReady: fleet.controller.memory() };
-      if (baselineMs !== undefined) coldStartRows(ctx, fleet, baselineMs, figures);
+      ctx.details.coldStart = { baselineMs, baselineApiserver: baseline?.apiserver, createMs: fleet.createMs, allReadyMs: fleet.allReadyMs, controller: figures, apiserver: fleet.apiserver, memoryIdle: fleet.idleMemory, memoryAtReady: fleet.controller.memory() };
+      if (baseline !== undefined) coldStartRows(ctx, fleet, baseline, figures);
       if (only.has('steady-state') || only.has('rss')) {
         const counts = await countSteadyState(ctx, VAULTS.list, 'steady state with list');
         ctx.details.steadyWithList = counts;
         if (only.has('steady-state')) steadyRow(ctx, true, counts);
       }
       const memory = fleet.controller.memory();
-      ctx.details.memory = { ...memory, controller: await controllerFigures(fleet.controller) };
+      const memoryFigures = await controllerFigures(fleet.controller);
+      ctx.details.memory = { ...memory, idle: fleet.idleMemory, controller: memoryFigures };
       ctx.progress(`memory: VmRSS ${mib(memory.rssBytes)}, VmHWM ${mib(memory.hwmBytes)}`);
-      if (only.has('rss')) rssRows(ctx, memory);
+      if (only.has('rss')) rssRows(ctx, memory, fleet.idleMemory, memoryFigures);
       if (ctx.params.heapSnapshot) ctx.progress(`heap snapshot: ${await fleet.controller.heapSnapshot(join(ctx.workDir, 'profiles'))}`);
     } finally {
       await fleet.controller.stop();
-      await ctx.kube.deleteNamespace(fleet.namespace);
+      await deleteQuietly(ctx, fleet.namespace);
     }
   }
   if (only.has('steady-state')) {
@@ -210,7 +242,7 @@ export async function runScale(ctx: BenchContext): Promise<void> {
       steadyRow(ctx, false, counts);
     } finally {
       await fleet.controller.stop();
-      await ctx.kube.deleteNamespace(fleet.namespace);
+      await deleteQuietly(ctx, fleet.namespace);
     }
   }
 }

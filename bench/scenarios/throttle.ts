@@ -64,6 +64,9 @@ export async function runThrottle(ctx: BenchContext): Promise<void> {
     const total429 = countOf(counts, vault, (c) => c.status === 429);
     const totalAuth = countOf(counts, vault, authenticated);
     const observedMs = (samples.at(-1)?.atMs ?? t0) - (samples[0]?.atMs ?? t0);
+    const reads = countOf(counts, vault, (c) => c.operation === 'getSecret' && c.status === 200);
+    const distinct = new Set(plans.flatMap((p) => p.objects)).size;
+    const readsNote = `${reads} value reads (getSecret 200) for ${distinct} distinct objects${reads > distinct ? ' (reads waiting for the budget outlive the 2 s cache of a latest read, so KeyVaultSyncs sharing an object read it again)' : ''}`;
     ctx.details.throttle = { limit, limiterFlag: flag, converged, convergeMs, failure, maxIn10s: maxWindow, total429, totalAuthenticated: totalAuth, observedMs, counts: counts.filter((c) => c.vault === vault), samples };
     ctx.progress(`throttle: max ${maxWindow} requests in any 10 s, ${total429} answered 429, ${totalAuth} authenticated requests in ${seconds(observedMs)}`);
     const how = flag === undefined ? 'the controller has no per-vault limit flag in this build (its default budget applies)' : `controller --${flag} ${limit}`;
@@ -83,7 +86,7 @@ export async function runThrottle(ctx: BenchContext): Promise<void> {
       baseline: '—',
       target: 'all Ready',
       met: converged,
-      notes: `${params.throttleN} KeyVaultSyncs × ${params.objectsPerKvs} of ${ctx.plan.throttleObjects.length} objects; smaller N than scenarios 1–3 so that the run stays short`,
+      notes: `${params.throttleN} KeyVaultSyncs × ${params.objectsPerKvs} of ${ctx.plan.throttleObjects.length} objects, each object shared by ${Math.round((params.throttleN * params.objectsPerKvs) / distinct)}; smaller N than scenarios 1–3 so that the run stays short; ${readsNote}`,
     });
   } finally {
     sampling = false;

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../../src/api/install.ts';
 import { parseControllerArgs } from '../../../src/controller/command.ts';
 import { runHelm, HelmError } from '../../../src/dev/helm.ts';
+import { applyWebhookConfiguration } from '../../../src/controller/webhook.ts';
 import { webhookConfiguration } from '../../../src/webhook/webhook-configuration.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
@@ -110,6 +111,31 @@ describe('charts/kvsync', () => {
     expect(mwc.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe(desired.metadata?.labels?.['app.kubernetes.io/managed-by']);
     const svc = oneOf(defaults, 'Service', 'kvsync-webhook') as unknown as k8s.V1Service;
     expect(svc.spec?.ports?.[0]).toMatchObject({ port: 443, targetPort: 'webhook' });
+  });
+
+  it('lets helm re-apply its webhook configuration after the controller updated it (no field conflict, the CA bundle kept)', async () => {
+    // The chart's configuration under a unique name, confined to a namespace that does not exist:
+    // it can never reach a pod of another test file.
+    const name = `kvsync-webhook-ssa-${Math.random().toString(36).slice(2, 7)}`;
+    const nowhere: k8s.V1LabelSelectorRequirement = { key: 'kubernetes.io/metadata.name', operator: 'In', values: [`${name}-nowhere`] };
+    const chart = structuredClone(oneOf(defaults, 'MutatingWebhookConfiguration')) as unknown as k8s.V1MutatingWebhookConfiguration;
+    chart.metadata = { ...chart.metadata, name };
+    for (const w of chart.webhooks ?? []) w.namespaceSelector?.matchExpressions?.push(nowhere);
+    const helmApply = (): Promise<k8s.KubernetesObject> => apply(kc, chart as unknown as Rendered, false, { fieldManager: 'helm' });
+    const api = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+    try {
+      await helmApply();
+      // What the controller does at start and on renewal (src/controller/webhook.ts).
+      const caPem = `-----BEGIN CERTIFICATE-----\n${Buffer.from('not parsed by the apiserver').toString('base64')}\n-----END CERTIFICATE-----\n`;
+      const desired = webhookConfiguration({ name, operatorNamespace: ns, endpoint: { service: { namespace: ns, name: 'kvsync-webhook', port: 443 } }, caBundlePem: caPem, extraNamespaceRequirements: [nowhere] });
+      await applyWebhookConfiguration(kc, desired, caPem);
+      await helmApply(); // `helm upgrade`: a conflict would be a 409 here
+      const stored = await api.readMutatingWebhookConfiguration({ name });
+      for (const w of stored.webhooks ?? []) expect(w.clientConfig.caBundle, w.name).toBe(Buffer.from(caPem).toString('base64'));
+      expect(stored.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('kvsync');
+    } finally {
+      await api.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+    }
   });
 
   it('runs two hardened replicas with leader election, probes, a PDB and topology spread', () => {

@@ -106,11 +106,14 @@ export async function serviceMonitorCrd(): Promise<Rendered> {
   return parseAllDocuments(text)[0]?.toJS() as Rendered;
 }
 
-/** Server-side apply of one object; `dryRun` asks the apiserver to validate and admit it without storing. */
-export async function apply(kc: k8s.KubeConfig, obj: Rendered, dryRun: boolean): Promise<k8s.KubernetesObject> {
+/**
+ * Server-side apply of one object; `dryRun` asks the apiserver to validate and admit it without
+ * storing. `as` applies as another field manager without forcing (a conflict is a 409), as helm does.
+ */
+export async function apply(kc: k8s.KubeConfig, obj: Rendered, dryRun: boolean, as?: { fieldManager: string }): Promise<k8s.KubernetesObject> {
   const api = k8s.KubernetesObjectApi.makeApiClient(kc);
   // client-node serialises by its typed models (xKubernetesIntOrString, not x-kubernetes-int-or-string):
   // load the wire-format object into its model first so nothing is dropped on the way out.
   const model = k8s.loadYaml<k8s.KubernetesObject>(JSON.stringify(obj));
-  return api.patch(model, undefined, dryRun ? 'All' : undefined, 'kvsync-chart-test', true, k8s.PatchStrategy.ServerSideApply);
+  return api.patch(model, undefined, dryRun ? 'All' : undefined, as?.fieldManager ?? 'kvsync-chart-test', as === undefined, k8s.PatchStrategy.ServerSideApply);
 }

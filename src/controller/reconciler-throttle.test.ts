@@ -102,6 +102,18 @@ describe('Reconciler: Throttled', () => {
   });
 });
 
+describe('Reconciler: VaultUnavailable', () => {
+  it('comes back when the breaker lets a probe through, without growing its own backoff', async () => {
+    const failure: SyncFailure = { reason: 'VaultUnavailable', message: 'vault "kv" is unavailable: 5 requests in a row failed (last: HTTP 503)', retryAfterMs: 5000 };
+    const w = world('downkv.vault.azure.net', { status: readyStatus(), failure });
+    const r = await w.reconciler.reconcile('shop/example');
+    expect(r.retry).toBeUndefined();
+    expect(r.requeueAfterMs).toBeGreaterThanOrEqual(4000);
+    expect(r.requeueAfterMs).toBeLessThanOrEqual(6000);
+    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'False', reason: 'VaultUnavailable' });
+  });
+});
+
 describe('failureStatus', () => {
   it('keeps Ready True for Throttled only', () => {
     const prev = readyStatus();

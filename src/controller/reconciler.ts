@@ -208,6 +208,9 @@ export class Reconciler {
       outcome.result ??= reason;
       await this.#fail(obj, target, generation, reason, message, log);
       const retryAfterMs = isSyncFailure(err) ? err.retryAfterMs : undefined;
+      // The vault's breaker is open: failing fast cost no request, and the breaker's cooldown (doubling
+      // after each failed probe) is the backoff, so the KeyVaultSync comes back right when a probe may go.
+      if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2) };
       return { retry: { retryAfterMs } };
     }
   }

@@ -24,6 +24,9 @@ export interface CircuitBreakerOptions {
   onStateChange?: (state: CircuitState) => void;
 }
 
+/** How long a request refused while a probe is in flight is told to wait. */
+const PROBE_ANSWER_MS = 1000;
+
 /** What {@link CircuitBreaker.admit} decided. */
 export type Admission = { allowed: true; probe: boolean } | { allowed: false; retryAfterMs: number };
 
@@ -76,7 +79,8 @@ export class CircuitBreaker {
   retryAfterMs(): number {
     const s = this.state;
     if (s === 'open') return Math.max(1, this.#openUntil - this.#now());
-    if (s === 'half-open' && this.#probeSince !== undefined) return Math.max(1, this.#probeSince + this.#probeTimeoutMs - this.#now());
+    // A probe is in flight: its answer normally comes within a second.
+    if (s === 'half-open' && this.#probeSince !== undefined) return Math.max(1, Math.min(PROBE_ANSWER_MS, this.#probeSince + this.#probeTimeoutMs - this.#now()));
     return 0;
   }
 

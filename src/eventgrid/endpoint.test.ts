@@ -66,13 +66,15 @@ describe('Event Grid endpoint', () => {
 
   const json = { 'content-type': 'application/json; charset=utf-8', 'aeg-sas-key': KEY, 'aeg-event-type': 'Notification' };
 
-  it('rejects unauthenticated requests with 401 before reading anything', async () => {
-    const { url, refreshed, counts } = await start();
+  it('rejects unauthenticated requests with 401 before reading anything, warning at most once per 10 s', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const { url, refreshed, counts } = await start({ log: { info: () => undefined, warn: (o) => void warnings.push(o) } });
     const r = await call(url, 'POST', { 'content-type': 'application/json', 'aeg-sas-key': 'wrong' }, JSON.stringify([kvEvent('e1')]));
     expect(r.status).toBe(401);
     expect((await call(url, 'OPTIONS', { 'webhook-request-origin': 'eventgrid.azure.net' })).status).toBe(401);
     expect(refreshed).toEqual([]);
     expect(counts).toEqual(['unknown:unauthenticated', 'unknown:unauthenticated']);
+    expect(warnings).toEqual([{ method: 'POST', remote: '127.0.0.1', why: 'nope', alsoRejectedSinceLastLog: 0 }]);
   });
 
   it('answers both handshakes (key as header or code parameter), on any replica', async () => {

@@ -102,6 +102,9 @@ export function eventGridHandler(opts: EventGridEndpointOptions): (req: http.Inc
   const path = (opts.path ?? DEFAULT_EVENTGRID_PATH).replace(/\/+$/, '');
   const limit = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const count = (type: string, result: Parameters<EventGridMetrics['event']>[1]): void => opts.metrics?.event(type, result);
+  // A public endpoint gets scanned: one warning per 10 s at most, with the number left out (the metric counts all).
+  let lastRejectionLog = 0;
+  let unloggedRejections = 0;
 
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://endpoint');
@@ -117,7 +120,13 @@ export function eventGridHandler(opts: EventGridEndpointOptions): (req: http.Inc
     const auth = await opts.authenticator.authenticate(credentials);
     if (!auth.ok) {
       count('unknown', 'unauthenticated');
-      opts.log.warn({ method: req.method, remote: req.socket.remoteAddress, why: auth.why }, 'Event Grid delivery rejected: not authenticated');
+      if (Date.now() - lastRejectionLog >= 10_000) {
+        opts.log.warn({ method: req.method, remote: req.socket.remoteAddress, why: auth.why, alsoRejectedSinceLastLog: unloggedRejections }, 'Event Grid delivery rejected: not authenticated');
+        lastRejectionLog = Date.now();
+        unloggedRejections = 0;
+      } else {
+        unloggedRejections++;
+      }
       // The body is not read: close the connection rather than drain an unauthenticated upload.
       sendText(res, 401, 'unauthenticated', { connection: 'close', 'www-authenticate': 'Bearer' });
       return;

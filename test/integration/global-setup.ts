@@ -5,6 +5,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { startControlPlane, type RunningControlPlane } from '../../src/dev/control-plane.ts';
+import { ensureHelm } from '../../src/dev/helm.ts';
 
 let controlPlane: RunningControlPlane | undefined;
 
@@ -21,6 +22,9 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('kubeCaPem', controlPlane.caPem);
   project.provide('serviceAccountIssuer', controlPlane.serviceAccountIssuer);
   project.provide('kubeBinDir', controlPlane.binaries.dir);
+  // helm for the chart tests and `kvsync dev`, built once here (minutes when cold) rather than in several test files at once.
+  const helm = await ensureHelm((line) => console.log(`[helm] ${line}`));
+  project.provide('helmBin', helm.path);
 }
 
 export async function teardown(): Promise<void> {
@@ -41,5 +45,7 @@ declare module 'vitest' {
     serviceAccountIssuer: string;
     /** Folder with kube-apiserver, kubectl, etcd, … */
     kubeBinDir: string;
+    /** helm built from hack/helm (src/dev/helm.ts). */
+    helmBin: string;
   }
 }

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { inject } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { ensureHelm, runHelm, type HelmBinary } from '../../../src/dev/helm.ts';
+import { pinnedHelmVersion, runHelm, type HelmBinary } from '../../../src/dev/helm.ts';
 import { goEnv } from '../../../src/dev/go-toolchain.ts';
 
 const execFileAsync = promisify(execFile);
@@ -23,12 +24,9 @@ export interface Rendered extends k8s.KubernetesObject {
   [field: string]: unknown;
 }
 
-let helm: Promise<HelmBinary> | undefined;
-
-/** The helm built from hack/helm (cached after the first build). */
-export function helmBinary(): Promise<HelmBinary> {
-  helm ??= ensureHelm((line) => console.log(`[helm] ${line}`));
-  return helm;
+/** The helm the global setup built from hack/helm. */
+export async function helmBinary(): Promise<HelmBinary> {
+  return { path: inject('helmBin'), version: await pinnedHelmVersion(), built: false };
 }
 
 /** `helm template` of charts/kvsync with these values (written to a file, so types survive). */

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { ensureHelm } from '../../../src/dev/helm.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { kubeConfig, statusOf } from '../support/kube.ts';
 
@@ -45,7 +44,7 @@ describe('kvsync dev (npm run dev): the first run', () => {
   });
 
   it('syncs the sample certificate and secret into Secrets as the chart ServiceAccount, follows a rotation, prints no secret value and exits 0', async () => {
-    const { code, out } = await runDev([], { ...process.env, KVSYNC_KUBE_BIN_DIR: inject('kubeBinDir') }, cwds);
+    const { code, out } = await runDev([], { ...process.env, KVSYNC_KUBE_BIN_DIR: inject('kubeBinDir'), KVSYNC_HELM_BIN: inject('helmBin') }, cwds);
     expectSyncAndRotation(out);
     expect(code).toBe(0);
     expect(out).toMatch(/installed the chart's RBAC \(charts\/kvsync rendered by helm v4\.\d+\.\d+\): ServiceAccount kvsync, ClusterRole kvsync-cluster, /);
@@ -56,7 +55,7 @@ describe('kvsync dev (npm run dev): the first run', () => {
     // A PATH with helm and nothing else: no Go, so the chart is rendered by the helm found there.
     const pathDir = await mkdtemp(join(tmpdir(), 'kvsync-first-run-path-'));
     cwds.push(pathDir);
-    await symlink((await ensureHelm()).path, join(pathDir, 'helm'));
+    await symlink(inject('helmBin'), join(pathDir, 'helm'));
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathDir };
     delete env.KVSYNC_HELM_BIN;
     const { code, out } = await runDev(['--kubeconfig', inject('kubeconfig')], env, cwds);

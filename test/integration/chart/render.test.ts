@@ -66,7 +66,7 @@ describe('charts/kvsync', () => {
   });
 
   it('rejects values the schema does not know, wrongly typed ones, and unsafe combinations', async () => {
-    for (const values of [{ replicas: 2 }, { webhook: { enable: true } }, { replicaCount: 'two' }, { logLevel: 'verbose' }, { extraArgs: ['controller'] }]) {
+    for (const values of [{ replicas: 2 }, { webhook: { enable: true } }, { replicaCount: 'two' }, { logLevel: 'verbose' }, { extraArgs: ['controller'] }, { expiryWarningWindow: '30d' }]) {
       const err = await renderChart({ release: 'kvsync', namespace: ns, dir, values }).catch((e: unknown) => e);
       expect(err, JSON.stringify(values)).toBeInstanceOf(HelmError);
       expect((err as HelmError).message).toMatch(/schema/);

@@ -2,6 +2,8 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { ObjectCache } from '../keyvault/object-cache.ts';
+import { reportRefreshEvent } from '../keyvault/refresh-metrics.ts';
 import { keyVaultOperation, keyVaultRequestPolicy } from '../keyvault/request-metrics.ts';
 import { startHealthServer } from './health.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
@@ -139,5 +141,27 @@ describe('Key Vault request counting', () => {
     expect(text).toContain('kvsync_keyvault_requests_total{vault="devkv",operation="get_secret",status="401"} 1');
     expect(text).toContain('kvsync_keyvault_requests_total{vault="devkv",operation="get_secret",status="200"} 2');
     expect(text).not.toContain('db');
+  });
+});
+
+describe('object cache and change detection metrics', () => {
+  it('the controller counts cache answers and listings (kvsync_object_cache_requests_total, kvsync_change_detection_lists_total)', async () => {
+    const metrics = createControllerMetrics({ defaultMetrics: false });
+    try {
+      const cache = new ObjectCache<string>({ onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+      const key = { vaultUrl: 'https://kv.vault.azure.net', type: 'secret', name: 'db', version: undefined, identityKey: 'id' };
+      await Promise.all([cache.get(key, () => Promise.resolve('v')), cache.get(key, () => Promise.resolve('v'))]);
+      await cache.get(key, () => Promise.resolve('v'));
+      reportRefreshEvent({ kind: 'list', vault: 'kv', result: 'ok' });
+      reportRefreshEvent({ kind: 'list', vault: 'kv', result: 'forbidden' });
+      const { body } = await metrics.scrape();
+      expect(body).toContain('kvsync_object_cache_requests_total{result="miss"} 1');
+      expect(body).toContain('kvsync_object_cache_requests_total{result="shared"} 1');
+      expect(body).toContain('kvsync_object_cache_requests_total{result="hit"} 1');
+      expect(body).toContain('kvsync_change_detection_lists_total{vault="kv",result="ok"} 1');
+      expect(body).toContain('kvsync_change_detection_lists_total{vault="kv",result="forbidden"} 1');
+    } finally {
+      metrics.close();
+    }
   });
 });

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { observeRefreshEvents, reportRefreshEvent, vaultLabel, type RefreshEvent } from './refresh-metrics.ts';
+
+describe('refresh metrics', () => {
+  it('observers get every event until they unsubscribe', () => {
+    const seen: RefreshEvent[] = [];
+    const stop = observeRefreshEvents((e) => seen.push(e));
+    reportRefreshEvent({ kind: 'cache', result: 'hit' });
+    stop();
+    reportRefreshEvent({ kind: 'cache', result: 'miss' });
+    expect(seen).toEqual([{ kind: 'cache', result: 'hit' }]);
+  });
+
+  it('vaultLabel is the first label of the host, lower case; not a URL → empty', () => {
+    expect(vaultLabel('https://ShopKV.vault.azure.net:8443/')).toBe('shopkv');
+    expect(vaultLabel('not a url')).toBe('');
+  });
+});

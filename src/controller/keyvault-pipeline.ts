@@ -35,7 +35,8 @@ export interface KeyVaultPipelineOptions {
   /**
    * The shared object cache (one read per vault, object, version and identity); see docs/operator.md.
    * `latestTtlMs` defaults to 1 h and `maxEntries` to 10,000 here: a kept read is used only while
-   * confirmed or fresh (above).
+   * confirmed or fresh (above). `pinnedTtlMs` defaults to forever: a pinned version is immutable and
+   * never read again while kept (least recently used evicted first).
    */
   objectCache?: ObjectCacheOptions;
   /** Fresh fetches share reads started at most this long ago; default 2,000 ms. */
@@ -74,7 +75,7 @@ export class KeyVaultPipeline implements SyncPipeline {
   constructor(kube: k8s.KubeConfig, env: AzureEnvironment, opts: KeyVaultPipelineOptions = {}) {
     this.#credentials = new CredentialProvider({ kube, env });
     this.#env = env;
-    this.#objects = new ObjectCache({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, ...opts.objectCache, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+    this.#objects = new ObjectCache({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
     this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
     this.#detection = opts.changeDetection;
   }

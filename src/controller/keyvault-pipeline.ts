@@ -205,8 +205,7 @@ export class KeyVaultPipeline implements SyncPipeline {
         // fetch, whose priority and wait reports must not carry over to the detector's requests.
         list: (kind: ListingKind) => withVaultRequestContext(DETECTOR_CONTEXT, () => listCurrentVersions(vaultUrl, auth.credential, this.#env, kind)),
         read: async (ref, notReadBefore) => {
-          const load = async (): Promise<CachedRead> => {
-            const startedAt = this.#objects.now();
+          const load = async (startedAt: number): Promise<CachedRead> => {
             const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined));
             detector.recordRead(ref, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
             return v;

@@ -148,8 +148,7 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
     cache === undefined
       ? (object, version) => fetchVersion(clients, object, version)
       : async (object, version) => {
-          const load = async (): Promise<FetchedVersion> => {
-            const startedAt = cache.objects.now();
+          const load = async (startedAt: number): Promise<FetchedVersion> => {
             const v = await fetchVersion(clients, object, version);
             if (version === undefined) cache.onRead?.(object, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
             return v;
@@ -162,8 +161,7 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
     cache === undefined
       ? async (object) => (await newestVersions(clients, object)).versions
       : async (object) => {
-          const load = async (): Promise<CachedRead> => {
-            const startedAt = cache.objects.now();
+          const load = async (startedAt: number): Promise<CachedRead> => {
             const { versions, current } = await newestVersions(clients, object);
             if (current !== undefined) cache.onRead?.(object, current, startedAt);
             return { versions };

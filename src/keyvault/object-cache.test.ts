@@ -195,3 +195,20 @@ describe('ObjectCache.invalidate', () => {
     expect(d.calls()).toBe(2);
   });
 });
+
+describe('ObjectCache load start', () => {
+  it('load is told its start; invalidating before that start (from inside the load) keeps its result', async () => {
+    let now = 5_000;
+    const cache = new ObjectCache<string>({ latestTtlMs: 60_000, now: () => now });
+    let seen = -1;
+    const value = await cache.get(key(), (startedAt) => {
+      seen = startedAt;
+      now += 7; // the clock moves while the read runs
+      cache.invalidate({ vaultUrl: key().vaultUrl, name: 'db', before: startedAt });
+      return Promise.resolve('fresh');
+    });
+    expect(seen).toBe(5_000);
+    expect(value).toBe('fresh');
+    expect(await cache.get(key(), () => Promise.resolve('again'))).toBe('fresh');
+  });
+});

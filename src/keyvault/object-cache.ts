@@ -104,10 +104,11 @@ export class ObjectCache<V> {
   }
 
   /**
-   * The kept result for `key`, else the read in flight for it, else `load()` (shared while in flight).
-   * With `notReadBefore`, kept results and flights of reads started earlier are not used.
+   * The kept result for `key`, else the read in flight for it, else `load(startedAt)` (shared while in
+   * flight; `startedAt` is the read's start on the cache's clock, as `notReadBefore` and `invalidate`
+   * compare it). With `notReadBefore`, kept results and flights of reads started earlier are not used.
    */
-  get(key: ObjectCacheKey, load: () => Promise<V>, opts: { notReadBefore?: number } = {}): Promise<V> {
+  get(key: ObjectCacheKey, load: (startedAt: number) => Promise<V>, opts: { notReadBefore?: number } = {}): Promise<V> {
     const k = objectCacheKey(key);
     // A pinned version never changes: any earlier read of it will do.
     const latest = key.version === undefined;
@@ -140,7 +141,7 @@ export class ObjectCache<V> {
     };
     // `load` starts on the next microtask, after the flight is registered below.
     const flight = Promise.resolve()
-      .then(load)
+      .then(() => load(startedAt))
       .then(
         (value) => {
           done();

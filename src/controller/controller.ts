@@ -171,7 +171,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onError: (err, restartInMs) => log.warn({ informer: 'secrets', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
 
-  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure);
+  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure, { log });
   const events = new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') });
   const reconciler = new Reconciler({
     getSync: (n, name) => syncs.get(name, n),

@@ -11,6 +11,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
 import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
 import { effectiveVaultUrl, type AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { ChangeDetector, type ListingKind } from '../keyvault/change-detector.ts';
@@ -43,6 +44,8 @@ export interface KeyVaultPipelineOptions {
   freshWindowMs?: number;
   /** Change detection per (vault, identity); on by default. */
   changeDetection?: { enabled?: boolean; listRecheckMs?: number; graceMs?: number };
+  /** Told when a vault's listing becomes forbidden or allowed for an identity (never values). */
+  log?: Logger;
 }
 
 interface DetectorEntry {
@@ -58,6 +61,7 @@ export class KeyVaultPipeline implements SyncPipeline {
   readonly #objects: ObjectCache<CachedRead>;
   readonly #freshWindowMs: number;
   readonly #detection: KeyVaultPipelineOptions['changeDetection'];
+  readonly #log: Logger | undefined;
   /** The identity key of each credential handed out (CredentialProvider keeps one credential per key). */
   readonly #identityKeys = new WeakMap<TokenCredential, string>();
   /**
@@ -78,6 +82,7 @@ export class KeyVaultPipeline implements SyncPipeline {
     this.#objects = new ObjectCache({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
     this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
     this.#detection = opts.changeDetection;
+    this.#log = opts.log;
   }
 
   async credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<{ credential: TokenCredential; identityKey: string }> {
@@ -199,6 +204,7 @@ export class KeyVaultPipeline implements SyncPipeline {
   #newDetector(vaultUrl: string, identityKey: string, credential: TokenCredential): DetectorEntry {
     const vault = vaultLabel(vaultUrl);
     const auth = { credential };
+    const listForbidden = new Set<ListingKind>();
     const detector: ChangeDetector = new ChangeDetector({
       source: {
         // Its own request context: the detector's timer may have been armed inside some KeyVaultSync's
@@ -220,7 +226,16 @@ export class KeyVaultPipeline implements SyncPipeline {
       onChanged: (syncKeys) => {
         for (const l of this.#listeners) l(syncKeys);
       },
-      onList: (_kind, result) => reportRefreshEvent({ kind: 'list', vault, result }),
+      onList: (kind, result) => {
+        reportRefreshEvent({ kind: 'list', vault, result });
+        // Logged on a change of permission only (the metric counts every listing).
+        const forbidden = result === 'forbidden';
+        if (result !== 'error' && forbidden !== listForbidden.has(kind)) {
+          if (forbidden) listForbidden.add(kind);
+          else listForbidden.delete(kind);
+          this.#log?.info({ vault, listing: kind, identityKey }, forbidden ? 'change detection: listing forbidden (403); reading each object once per interval instead' : 'change detection: listing allowed');
+        }
+      },
       ...(this.#detection?.listRecheckMs === undefined ? {} : { listRecheckMs: this.#detection.listRecheckMs }),
       ...(this.#detection?.graceMs === undefined ? {} : { graceMs: this.#detection.graceMs }),
       now: () => this.#objects.now(),

@@ -44,6 +44,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --only LIST              comma-separated: ${SCENARIOS.join(', ')} (default all)
   --out DIR                results folder (default bench/results)
   --cpu-prof               run the controllers with --cpu-prof (profiles in the work dir, kept)
+  --controller-node-args "ARGS"   extra Node flags for the controllers, e.g. "--max-semi-space-size=2"
   --heap-snapshot          write a heap snapshot of the scale controller after the memory reading (work dir, kept)`;
 
 function positiveInt(v: string, flag: string): number {
@@ -74,6 +75,7 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
         out: { type: 'string', default: join(root, 'bench', 'results') },
         'cpu-prof': { type: 'boolean', default: false },
         'heap-snapshot': { type: 'boolean', default: false },
+        'controller-node-args': { type: 'string', default: '' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -108,6 +110,7 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
         only,
         cpuProf: values['cpu-prof'],
         heapSnapshot: values['heap-snapshot'],
+        controllerNodeArgs: values['controller-node-args'].split(' ').filter(Boolean),
       },
     };
   } catch (err) {
@@ -168,6 +171,7 @@ async function main(argv: string[]): Promise<number> {
           logDir: workDir,
           extraArgs,
           nodeArgs: [
+            ...params.controllerNodeArgs,
             ...(params.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(workDir, 'profiles')] : []),
             ...(params.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${join(workDir, 'profiles')}`] : []),
           ],

@@ -3,12 +3,18 @@
  * its own: VmRSS / VmHWM are read from /proc/<pid>/status of the Node process (leash's child), and
  * its Prometheus /metrics are scraped from the health address.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { SupervisedProcess } from '../../src/dev/supervised-process.ts';
 import { freePort } from '../../src/dev/ports.ts';
 import { pollUntil } from '../../src/util/poll.ts';
+
+const execFileAsync = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface ControllerProcessOptions {
   name: string;
@@ -159,6 +165,16 @@ export function metricSum(text: string, name: string, labelFilter: (labels: stri
     if (Number.isFinite(v)) sum += v;
   }
   return sum;
+}
+
+/**
+ * VmRSS of a fresh Node process that only imports `specifier` (a package name or a file URL): what a
+ * dependency costs before any work is done. Runs with the same Node binary as the controller.
+ */
+export async function importFootprint(specifier: string): Promise<number> {
+  const script = `await import(${JSON.stringify(specifier)}); await new Promise((r) => setTimeout(r, 300)); const m = /^VmRSS:\\s+(\\d+) kB/m.exec((await import('node:fs')).readFileSync('/proc/self/status', 'utf8')); console.log(Number(m?.[1] ?? NaN) * 1024);`;
+  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeout: 60_000 });
+  return Number(stdout.trim());
 }
 
 /** Names of the flags `kvsync controller --help` lists, to adapt to features that have landed. */

@@ -35,6 +35,8 @@ export interface BenchParams {
   cpuProf: boolean;
   /** Write a heap snapshot of the scale controller after the memory reading. */
   heapSnapshot: boolean;
+  /** Extra Node flags for the controller processes (diagnostics; the table says so when set). */
+  controllerNodeArgs: string[];
 }
 
 export const SCENARIOS = ['cold-start', 'steady-state', 'rss', 'rotation', 'throttle'] as const;

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { countOf, breakdownOf, VAULTS, type BenchPrincipal } from '../lib/emulator.ts';
-import { metricSum, type ControllerProcess } from '../lib/controller-process.ts';
+import { importFootprint, metricSum, type ControllerProcess } from '../lib/controller-process.ts';
 import { kvsSpec, planSyncs, type KvsPlan } from '../lib/kube.ts';
 import { apiserverDelta, apiserverSnapshot } from '../lib/apiserver-metrics.ts';
 import { mib, seconds } from '../lib/stats.ts';
@@ -91,6 +91,26 @@ export async function baselineSecrets(ctx: BenchContext): Promise<{ ms: number; 
   return { ms, apiserver };
 }
 
+/**
+ * A second baseline for scenario 2: the same N KeyVaultSyncs created with no controller watching their
+ * namespace — what the apiserver needs for the custom resources alone (schema and CEL validation),
+ * a floor under any controller's cold start.
+ */
+export async function baselineSyncsAlone(ctx: BenchContext): Promise<number> {
+  const { params, kube } = ctx;
+  const ns = 'bench-kvs-alone';
+  await kube.createNamespace(ns);
+  const plans = planSyncs('kvs', params.n, ctx.plan.sharedObjects, params.objectsPerKvs);
+  const vault = vaultRef(ctx, VAULTS.list);
+  ctx.progress(`baseline: creating ${plans.length} KeyVaultSyncs with no controller (${params.createConcurrency} in flight)`);
+  const t0 = Date.now();
+  await kube.createSyncs(ns, plans.map((p) => ({ name: p.name, spec: kvsSpec(p, vault, `${params.refreshSeconds}s`) })), params.createConcurrency);
+  const ms = Date.now() - t0;
+  ctx.progress(`baseline: ${plans.length} KeyVaultSyncs created in ${seconds(ms)} with no controller`);
+  await deleteQuietly(ctx, ns);
+  return ms;
+}
+
 /** Controller metrics worth keeping beside a figure: queue wait, sync duration, sync results. */
 export async function controllerFigures(c: ControllerProcess): Promise<Record<string, number>> {
   const text = await c.metrics();
@@ -109,7 +129,7 @@ export async function controllerFigures(c: ControllerProcess): Promise<Record<st
   };
 }
 
-export function coldStartRows(ctx: BenchContext, fleet: Fleet, baseline: { ms: number; apiserver: Record<string, { requests: number; meanMs: number }> }, figures: Record<string, number>): void {
+export function coldStartRows(ctx: BenchContext, fleet: Fleet, baseline: { ms: number; syncsAloneMs: number; apiserver: Record<string, { requests: number; meanMs: number }> }, figures: Record<string, number>): void {
   const { params } = ctx;
   const ratio = fleet.allReadyMs / baseline.ms;
   const avgWait = figures.queueWaitCount ? (figures.queueWaitSecondsSum ?? 0) / (figures.queueWaitCount ?? 1) : NaN;
@@ -130,7 +150,8 @@ export function coldStartRows(ctx: BenchContext, fleet: Fleet, baseline: { ms: n
     met: ratio <= 2,
     notes:
       `both created with ${params.createConcurrency} requests in flight; controller --concurrency ${params.controllerConcurrency ?? 'default (4)'}. ` +
-      `Creating the KeyVaultSyncs alone took ${seconds(fleet.createMs)} (${((fleet.createMs / baseline.ms) || 0).toFixed(1)}× baseline; apiserver mean ${creates?.meanMs ?? '?'} ms per KeyVaultSync create vs ${secretCreate?.meanMs ?? '?'} ms per Secret create). ` +
+      `With no controller running, creating the same KeyVaultSyncs takes ${seconds(baseline.syncsAloneMs)} (${(baseline.syncsAloneMs / baseline.ms).toFixed(1)}× baseline): a floor under the cold start. ` +
+      `Here creating them took ${seconds(fleet.createMs)} (${((fleet.createMs / baseline.ms) || 0).toFixed(1)}× baseline; apiserver mean ${creates?.meanMs ?? '?'} ms per KeyVaultSync create vs ${secretCreate?.meanMs ?? '?'} ms per Secret create). ` +
       `apiserver requests per KeyVaultSync (by its own /metrics): ${perKvs || 'n/a'}; baseline: 1 POST secrets. ` +
       `Mean queue wait ${avgWait.toFixed(2)} s, mean sync ${avgSync.toFixed(3)} s over ${figures.syncDurationCount ?? 0} syncs; controller CPU ${(figures.processCpuSeconds ?? 0).toFixed(1)} s`,
   });
@@ -143,6 +164,8 @@ export interface SteadyCounts {
   perCycle: number;
   byOperation: Record<string, number>;
   tokens: number;
+  /** apiserver requests by verb and resource during the counted cycles. */
+  apiserver: Record<string, { requests: number; meanMs: number }>;
 }
 
 /**
@@ -155,13 +178,15 @@ export async function countSteadyState(ctx: BenchContext, vault: string, label: 
   ctx.progress(`${label}: settling one refresh interval (${params.refreshSeconds} s)`);
   await sleep(interval);
   await ctx.emulator.admin.resetRequests();
+  const apiBefore = await apiserverSnapshot(ctx.kube.kc);
   const windowMs = interval * params.cycles;
   ctx.progress(`${label}: counting Key Vault requests for ${params.cycles} cycles (${seconds(windowMs)})`);
   await sleep(windowMs);
   const counts = await ctx.emulator.admin.requests();
+  const apiserver = apiserverDelta(apiBefore, await apiserverSnapshot(ctx.kube.kc));
   const total = countOf(counts, vault);
   const tokens = counts.filter((c) => c.operation === 'token').reduce((s, c) => s + c.count, 0);
-  const result = { windowMs, cycles: params.cycles, total, perCycle: total / params.cycles, byOperation: breakdownOf(counts, vault), tokens };
+  const result = { windowMs, cycles: params.cycles, total, perCycle: total / params.cycles, byOperation: breakdownOf(counts, vault), tokens, apiserver };
   ctx.progress(`${label}: ${total} requests in ${params.cycles} cycles → ${result.perCycle.toFixed(1)} per cycle ${JSON.stringify(result.byOperation)}`);
   return result;
 }
@@ -178,11 +203,17 @@ export function steadyRow(ctx: BenchContext, withList: boolean, counts: SteadyCo
     baseline: `${perResource} (per-resource poller: N × ${Math.min(params.objectsPerKvs, params.m)} objects)`,
     target: withList ? `≤ ⌈M/25⌉ = ${target}` : `≤ M = ${target}`,
     met: counts.perCycle <= target,
-    notes: `refreshInterval ${params.refreshSeconds} s, counted over ${params.cycles} cycles by the emulator: ${ops}; Entra token requests ${counts.tokens}; ${withList ? 'Key Vault Secrets User on the vault' : 'Key Vault Secrets User on each object only (list forbidden)'}`,
+    notes: `refreshInterval ${params.refreshSeconds} s, counted over ${params.cycles} cycles by the emulator: ${ops}; Entra token requests ${counts.tokens}; ${withList ? 'Key Vault Secrets User on the vault' : 'Key Vault Secrets User on each object only (list forbidden)'}; apiserver writes per cycle: ${apiWrites(counts)}`,
   });
 }
 
-export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes: number }, idle: { rssBytes: number }, figures: Record<string, number>): void {
+function apiWrites(counts: SteadyCounts): string {
+  const writes = Object.entries(counts.apiserver).filter(([k]) => /^(APPLY|PATCH|POST|PUT|DELETE) /.test(k) && !k.includes('leases'));
+  return writes.map(([k, v]) => `${k} ${(v.requests / counts.cycles).toFixed(0)}`).join(', ') || 'none';
+}
+
+export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes: number }, idle: { rssBytes: number }, figures: Record<string, number>, imports: { clientNode: number; controllerModules: number }): void {
+  const floor = `a Node process importing only @kubernetes/client-node: ${(imports.clientNode / MB).toFixed(0)} MB; importing the controller's modules (src/controller/command.ts, type stripping included) without starting it: ${(imports.controllerModules / MB).toFixed(0)} MB`;
   const heap = `V8 heap ${((figures.heapUsedBytes ?? 0) / MB).toFixed(0)} MB used (garbage included) of ${((figures.heapTotalBytes ?? 0) / MB).toFixed(0)} MB reserved, external ${((figures.externalBytes ?? 0) / MB).toFixed(0)} MB (the controller's /metrics)`;
   const n = ctx.params.n;
   const idleText = `${(idle.rssBytes / MB).toFixed(1)} MB: the same controller before any KeyVaultSync existed`;
@@ -193,7 +224,7 @@ export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes:
     baseline: idleText,
     target: '≤ 150 MB',
     met: memory.rssBytes <= 150 * MB,
-    notes: `/proc/<pid>/status of the spawned \`node src/cli.ts controller\`, ${n} KeyVaultSyncs and ${n} Secrets in its caches; ${heap}`,
+    notes: `/proc/<pid>/status of the spawned \`node ${ctx.params.controllerNodeArgs.map((a) => `${a} `).join('')}src/cli.ts controller\`, ${n} KeyVaultSyncs and ${n} Secrets in its caches; ${heap}`,
   });
   ctx.rows.push({
     scenario: `3. controller memory, N=${n}`,
@@ -202,7 +233,7 @@ export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes:
     baseline: idleText,
     target: '≤ 150 MB',
     met: memory.hwmBytes <= 150 * MB,
-    notes: 'peak since the controller started',
+    notes: `peak since the controller started; ${floor}`,
   });
 }
 
@@ -211,12 +242,12 @@ export async function runScale(ctx: BenchContext): Promise<void> {
   const { only } = ctx.params;
   const wantList = only.has('cold-start') || only.has('steady-state') || only.has('rss');
   if (wantList) {
-    const baseline = only.has('cold-start') ? await baselineSecrets(ctx) : undefined;
+    const baseline = only.has('cold-start') ? { ...(await baselineSecrets(ctx)), syncsAloneMs: await baselineSyncsAlone(ctx) } : undefined;
     const baselineMs = baseline?.ms;
     const fleet = await startFleet(ctx, { namespace: 'bench-list', vault: VAULTS.list, principal: ctx.plan.lister, label: 'list' });
     try {
       const figures = await controllerFigures(fleet.controller);
-      ctx.details.coldStart = { baselineMs, baselineApiserver: baseline?.apiserver, createMs: fleet.createMs, allReadyMs: fleet.allReadyMs, controller: figures, apiserver: fleet.apiserver, memoryIdle: fleet.idleMemory, memoryAtReady: fleet.controller.memory() };
+      ctx.details.coldStart = { baselineMs, syncsAloneMs: baseline?.syncsAloneMs, baselineApiserver: baseline?.apiserver, createMs: fleet.createMs, allReadyMs: fleet.allReadyMs, controller: figures, apiserver: fleet.apiserver, memoryIdle: fleet.idleMemory, memoryAtReady: fleet.controller.memory() };
       if (baseline !== undefined) coldStartRows(ctx, fleet, baseline, figures);
       if (only.has('steady-state') || only.has('rss')) {
         const counts = await countSteadyState(ctx, VAULTS.list, 'steady state with list');
@@ -227,7 +258,14 @@ export async function runScale(ctx: BenchContext): Promise<void> {
       const memoryFigures = await controllerFigures(fleet.controller);
       ctx.details.memory = { ...memory, idle: fleet.idleMemory, controller: memoryFigures };
       ctx.progress(`memory: VmRSS ${mib(memory.rssBytes)}, VmHWM ${mib(memory.hwmBytes)}`);
-      if (only.has('rss')) rssRows(ctx, memory, fleet.idleMemory, memoryFigures);
+      if (only.has('rss')) {
+        const imports = {
+          clientNode: await importFootprint('@kubernetes/client-node'),
+          controllerModules: await importFootprint(new URL('../../src/controller/command.ts', import.meta.url).href),
+        };
+        ctx.details.importFootprint = imports;
+        rssRows(ctx, memory, fleet.idleMemory, memoryFigures, imports);
+      }
       if (ctx.params.heapSnapshot) ctx.progress(`heap snapshot: ${await fleet.controller.heapSnapshot(join(ctx.workDir, 'profiles'))}`);
     } finally {
       await fleet.controller.stop();

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { apiserverDelta, parseApiserverMetrics } from '../../../bench/lib/apiserver-metrics.ts';
+import { controllerFlags, metricSum } from '../../../bench/lib/controller-process.ts';
+import { planSyncs } from '../../../bench/lib/kube.ts';
+import { markdownTable, notMeasured } from '../../../bench/lib/report.ts';
+import { forEachLimited, maxInWindow, percentile } from '../../../bench/lib/stats.ts';
+import { limiterFlag } from '../../../bench/scenarios/throttle.ts';
+
+describe('bench statistics', () => {
+  it('percentile by nearest rank', () => {
+    const v = Array.from({ length: 20 }, (_, i) => i + 1);
+    expect(percentile(v, 50)).toBe(10);
+    expect(percentile(v, 99)).toBe(20);
+    expect(percentile([3, 1, 2], 100)).toBe(3);
+    expect(percentile([], 50)).toBeUndefined();
+  });
+
+  it('maxInWindow finds the largest increase within any window of samples', () => {
+    const samples = [0, 5, 10, 40, 45, 90, 91].map((value, i) => ({ atMs: i * 5000, value }));
+    // 10 s windows span three samples: the largest rise is 45 → 91 (between 20 s and 30 s).
+    expect(maxInWindow(samples, 10_000)).toBe(50);
+    expect(maxInWindow(samples.slice(0, 1), 10_000)).toBe(0);
+  });
+
+  it('forEachLimited never runs more than the limit at once and visits every item', async () => {
+    let running = 0;
+    let peak = 0;
+    const seen: number[] = [];
+    await forEachLimited([1, 2, 3, 4, 5, 6, 7], 3, async (item) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      seen.push(item);
+      running--;
+    });
+    expect(peak).toBe(3);
+    expect(seen.sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+});
+
+describe('bench parsing', () => {
+  it('sums Prometheus samples by name and labels', () => {
+    const text = ['# HELP x', 'kvsync_syncs_total{result="success"} 7', 'kvsync_syncs_total{result="Throttled"} 2', 'process_cpu_seconds_total 1.5'].join('\n');
+    expect(metricSum(text, 'kvsync_syncs_total')).toBe(9);
+    expect(metricSum(text, 'kvsync_syncs_total', (l) => l.includes('success'))).toBe(7);
+    expect(metricSum(text, 'process_cpu_seconds_total')).toBe(1.5);
+  });
+
+  it('reads apiserver request counts and latencies by verb and resource, and their difference', () => {
+    const before = parseApiserverMetrics('apiserver_request_total{code="201",resource="secrets",subresource="",verb="POST"} 10\n');
+    const after = parseApiserverMetrics(
+      [
+        'apiserver_request_total{code="201",resource="secrets",subresource="",verb="POST"} 30',
+        'apiserver_request_total{code="200",resource="keyvaultsyncs",subresource="status",verb="PATCH"} 4',
+        'apiserver_request_duration_seconds_sum{resource="secrets",subresource="",verb="POST"} 0.2',
+        'apiserver_request_duration_seconds_sum{resource="keyvaultsyncs",subresource="status",verb="PATCH"} 0.04',
+      ].join('\n'),
+    );
+    expect(apiserverDelta(before, after)).toEqual({ 'POST secrets': { requests: 20, meanMs: 10 }, 'PATCH keyvaultsyncs/status': { requests: 4, meanMs: 10 } });
+  });
+
+  it('finds the controller flags that gate scenarios', () => {
+    const flags = controllerFlags('  --eventgrid-addr ADDR  serve\n  --vault-requests-per-10s N   budget\n  --concurrency N');
+    expect(flags.has('eventgrid-addr')).toBe(true);
+    expect(limiterFlag(flags)).toBe('vault-requests-per-10s');
+    expect(limiterFlag(controllerFlags('--concurrency N'))).toBeUndefined();
+  });
+});
+
+describe('bench plans and report', () => {
+  it('spreads objects evenly over KeyVaultSyncs', () => {
+    const objects = Array.from({ length: 10 }, (_, i) => `o${i}`);
+    const plans = planSyncs('kvs', 20, objects, 3);
+    const uses = new Map<string, number>();
+    for (const p of plans) for (const o of p.objects) uses.set(o, (uses.get(o) ?? 0) + 1);
+    expect([...uses.values()].every((n) => n === 6)).toBe(true);
+    expect(plans[0]).toEqual({ name: 'kvs-0000', secretName: 'kvs-0000-secret', objects: ['o0', 'o1', 'o2'] });
+  });
+
+  it('writes a Markdown table with escaped cells and says what was not measured', () => {
+    const table = markdownTable([
+      { scenario: 's', figure: 'a|b', value: '1', baseline: '2', target: '≤ 3', met: true, notes: 'n' },
+      notMeasured('push', 'p50', '≤ 1 s', 'no flag'),
+    ]);
+    expect(table.split('\n')).toHaveLength(4);
+    expect(table).toContain('a\\|b');
+    expect(table).toContain('| yes |');
+    expect(table).toContain('not measured: no flag');
+  });
+});

@@ -171,7 +171,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onError: (err, restartInMs) => log.warn({ informer: 'secrets', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
 
-  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure, { log });
+  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure, { log, isActive: isLeader });
   const events = new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') });
   const reconciler = new Reconciler({
     getSync: (n, name) => syncs.get(name, n),
@@ -222,6 +222,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       },
       onStoppedLeading: () => {
         leader = false;
+        // Only the leader watches vaults for changes: a follower costs Key Vault nothing.
+        pipeline.stopChangeDetection?.();
         // Giving the lease back on shutdown is routine; losing it while running is worth a warning.
         if (stopping === undefined) log.warn({ identity }, 'lost leadership; stopped writing');
         else log.info({ identity }, 'released leadership');

@@ -46,6 +46,8 @@ export interface KeyVaultPipelineOptions {
   changeDetection?: { enabled?: boolean; listRecheckMs?: number; graceMs?: number };
   /** Told when a vault's listing becomes forbidden or allowed for an identity (never values). */
   log?: Logger;
+  /** False while change detection must not run (a follower replica); default always true. */
+  isActive?: () => boolean;
 }
 
 interface DetectorEntry {
@@ -62,6 +64,7 @@ export class KeyVaultPipeline implements SyncPipeline {
   readonly #freshWindowMs: number;
   readonly #detection: KeyVaultPipelineOptions['changeDetection'];
   readonly #log: Logger | undefined;
+  readonly #isActive: () => boolean;
   /** The identity key of each credential handed out (CredentialProvider keeps one credential per key). */
   readonly #identityKeys = new WeakMap<TokenCredential, string>();
   /**
@@ -83,6 +86,7 @@ export class KeyVaultPipeline implements SyncPipeline {
     this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
     this.#detection = opts.changeDetection;
     this.#log = opts.log;
+    this.#isActive = opts.isActive ?? (() => true);
   }
 
   async credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<{ credential: TokenCredential; identityKey: string }> {
@@ -165,17 +169,25 @@ export class KeyVaultPipeline implements SyncPipeline {
     };
   }
 
-  /** Stops every change detector (no more Key Vault requests of its own). Idempotent. */
-  close(): void {
-    this.#closed = true;
+  /**
+   * Stops every change detector and forgets what they knew (a follower polls nothing); later fetches
+   * start them again. Kept reads are then used only as fresh fetches allow, until re-confirmed.
+   */
+  stopChangeDetection(): void {
     for (const { detector } of this.#detectors.values()) detector.close();
     this.#detectors.clear();
     this.#syncDetector.clear();
   }
 
+  /** Stops every change detector for good (no more Key Vault requests of its own). Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.stopChangeDetection();
+  }
+
   /** Registers the KeyVaultSync's current-version objects with its (vault, identity) detector. */
   #register(syncKey: string, sync: ResolvedKeyVaultSync, vaultUrl: string, identityKey: string, credential: TokenCredential): ChangeDetector | undefined {
-    if (this.#closed || this.#detection?.enabled === false) return undefined;
+    if (this.#closed || this.#detection?.enabled === false || !this.#isActive()) return undefined;
     const key = `${identityKey}\0${vaultUrl.toLowerCase()}`;
     let entry = this.#detectors.get(key);
     if (entry === undefined) {

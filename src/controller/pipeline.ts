@@ -77,7 +77,12 @@ export interface SyncPipeline {
   markChanged?(vaultUrl: string, objectName: string, version?: string): string[];
   /** Subscribes to keys of KeyVaultSyncs whose objects changed (found by polling); returns the unsubscribe. */
   onObjectsChanged?(listener: (syncKeys: string[]) => void): () => void;
-  /** Stops background work (change detection). */
+  /**
+   * Stops every change detector and forgets what they knew (leadership lost); fetches made later start
+   * them again, so the next KeyVaultSync reconciled after regaining leadership re-registers.
+   */
+  stopChangeDetection?(): void;
+  /** Stops background work (change detection) for good. */
   close?(): void;
 }
 

@@ -226,6 +226,7 @@ export class KeyVaultPipeline implements SyncPipeline {
           const load = async (startedAt: number): Promise<CachedRead> => {
             const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined));
             detector.recordRead(ref, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
+            if (v.version !== '') this.#objects.seed({ vaultUrl, type: ref.type, name: ref.name, version: v.version, identityKey }, v, startedAt);
             return v;
           };
           const got = await this.#objects.get({ vaultUrl, type: ref.type, name: ref.name, version: undefined, identityKey }, load, { notReadBefore });

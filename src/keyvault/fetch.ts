@@ -150,7 +150,11 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
       : async (object, version) => {
           const load = async (startedAt: number): Promise<FetchedVersion> => {
             const v = await fetchVersion(clients, object, version);
-            if (version === undefined) cache.onRead?.(object, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
+            if (version === undefined) {
+              cache.onRead?.(object, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
+              // The current version is also that version, pinned (objectVersionHistory, pins of it).
+              if (v.version !== '') cache.objects.seed({ vaultUrl, type: object.type, name: object.name, version: v.version, identityKey: cache.identityKey }, v, startedAt);
+            }
             return v;
           };
           const got = await cache.objects.get({ vaultUrl, type: object.type, name: object.name, version, identityKey: cache.identityKey }, load, notReadBefore(object));

@@ -212,3 +212,16 @@ describe('ObjectCache load start', () => {
     expect(await cache.get(key(), () => Promise.resolve('again'))).toBe('fresh');
   });
 });
+
+describe('ObjectCache.seed', () => {
+  it('keeps a pinned version read as the current one; never replaces a kept one; ignores latest keys', async () => {
+    const cache = new ObjectCache<string>();
+    cache.seed(key({ version: 'v1' }), 'from-latest', 0);
+    cache.seed(key({ version: 'v1' }), 'other', 0);
+    cache.seed(key(), 'latest', 0);
+    let reads = 0;
+    const load = (): Promise<string> => Promise.resolve(`read-${++reads}`);
+    expect(await cache.get(key({ version: 'v1' }), load)).toBe('from-latest');
+    expect(await cache.get(key(), load)).toBe('read-1');
+  });
+});

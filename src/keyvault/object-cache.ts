@@ -192,6 +192,17 @@ export class ObjectCache<V> {
     }
   }
 
+  /**
+   * Keeps `value` for a pinned version (`key.version` set) that a read of the current version returned:
+   * versions are immutable, so a later request for that version needs no read. Ignored for "latest".
+   */
+  seed(key: ObjectCacheKey, value: V, startedAt: number): void {
+    if (key.version === undefined || this.#pinnedTtlMs === 0 || this.#maxEntries === 0) return;
+    const k = objectCacheKey(key);
+    if (this.#entries.has(k)) return;
+    this.#keep(k, value, startedAt, this.#now() + this.#pinnedTtlMs);
+  }
+
   /** Forgets every kept result (reads in flight still complete for their waiters). */
   clear(): void {
     this.#entries.clear();

@@ -15,7 +15,7 @@ import type { RunningController } from '../../../src/controller/controller.ts';
 import { KeyVaultPipeline } from '../../../src/controller/keyvault-pipeline.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
-import { admin, countOf, requestCounts } from '../emulator/kv-support.ts';
+import { admin, clientsFor, countOf, requestCounts } from '../emulator/kv-support.ts';
 import { conditionOf, createCredentialsSecret, runController, SP_SECRET, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from '../controller/support.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
 
@@ -67,6 +67,9 @@ async function resetCounters(): Promise<void> {
   expect((await admin(world.emu, 'DELETE', '/requests')).status).toBe(204);
 }
 
+let adminClients: ReturnType<typeof clientsFor> | undefined;
+const vaultClients = (): ReturnType<typeof clientsFor> => (adminClients ??= clientsFor(world.emu));
+
 const getSecrets = async (): Promise<number> => countOf(await requestCounts(world.emu), 'getSecret', 200, VAULT);
 
 async function fetchOk(pipeline: KeyVaultPipeline, sync: ResolvedKeyVaultSync): Promise<string[]> {
@@ -100,32 +103,39 @@ describe('one fetch per object', () => {
     expect(await getSecrets()).toBe(3);
   });
 
-  it('a pinned version is read once; a latest read is shared until its short TTL has passed', async () => {
+  it('a pinned version is read once (not at all when it was read as the current one); a latest read is shared within the fresh window', async () => {
     const pipeline = newPipeline(2_000);
     const latest = resolved('latest', [{ name: 'db-password', type: 'secret' }]);
     await fetchOk(pipeline, resolved('warm', [{ name: 'api-token', type: 'secret' }]));
     await resetCounters();
     const [version] = await fetchOk(pipeline, latest);
     if (version === undefined) throw new Error('no version fetched');
-    // A KeyVaultSync fetching for the first time within the TTL shares that read.
+    // A KeyVaultSync fetching for the first time within the fresh window shares that read.
     await fetchOk(pipeline, resolved('first', [{ name: 'db-password', type: 'secret' }]));
     expect(await getSecrets()).toBe(1);
+    // The version just read as the current one is that version, pinned: no read of its own.
     const pinned = resolved('pinned', [{ name: 'db-password', type: 'secret', version }]);
     await fetchOk(pipeline, pinned);
     await fetchOk(pipeline, pinned);
-    expect(await getSecrets()).toBe(2);
-    // Once the TTL has passed, a new read is made (polled, no fixed sleep).
+    expect(await getSecrets()).toBe(1);
+    // Once the fresh window has passed, a fresh fetch reads again (polled, no fixed sleep).
     let n = 0;
     await pollUntil(
       async () => {
         await fetchOk(pipeline, resolved(`later-${++n}`, [{ name: 'db-password', type: 'secret' }]));
-        return (await getSecrets()) >= 3 ? true : undefined;
+        return (await getSecrets()) >= 2 ? true : undefined;
       },
-      { ...WAIT, description: 'a new getSecret after the latest TTL' },
+      { ...WAIT, description: 'a new getSecret after the fresh window' },
     );
-    expect(await getSecrets()).toBe(3);
-    // The pinned version is never read again for its value.
+    expect(await getSecrets()).toBe(2);
+    // The pinned version is never read again for its value; another pinned version is read once.
     await fetchOk(pipeline, pinned);
+    expect(await getSecrets()).toBe(2);
+    const older = (await vaultClients().secrets.setSecret('pin-me', 'first')).properties.version ?? '';
+    await vaultClients().secrets.setSecret('pin-me', 'second');
+    const pinnedOlder = resolved('pinned-older', [{ name: 'pin-me', type: 'secret', version: older }]);
+    await fetchOk(pipeline, pinnedOlder);
+    await fetchOk(pipeline, pinnedOlder);
     expect(await getSecrets()).toBe(3);
   });
 

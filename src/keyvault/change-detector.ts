@@ -297,7 +297,9 @@ export class ChangeDetector {
     const byKind = new Map<ListingKind, Watched[]>();
     for (const w of this.#objects.values()) {
       const kind = listingKindOf(w.ref.type);
-      byKind.set(kind, [...(byKind.get(kind) ?? []), w]);
+      const list = byKind.get(kind);
+      if (list === undefined) byKind.set(kind, [w]);
+      else list.push(w);
     }
     /** Objects to read this cycle, with the listing stamp that made them suspect (if any). */
     const toRead: { w: Watched; listed: CurrentVersion | undefined }[] = [];

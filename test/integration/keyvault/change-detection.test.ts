@@ -274,3 +274,29 @@ describe('change detection without list permission (object-scoped role)', () => 
     expect(countOf(all, 'listSecrets', 403)).toBe(0);
   });
 });
+
+describe('change detection and leadership', () => {
+  it('a replica that loses the lease stops polling the vault, and polls again once it leads', async () => {
+    const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    const micro = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+    await coordination.patchNamespacedLease(
+      { name: 'kvsync-controller', namespace: opNs, body: { spec: { holderIdentity: 'intruder', leaseDurationSeconds: 3600, renewTime: micro } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await pollUntil(() => (controller?.isLeader() === false ? true : undefined), { ...WAIT, description: 'the controller to step down' });
+    await resetCounters();
+    // Over more than one detection interval as a follower: not one Key Vault request.
+    const since = Date.now();
+    await pollUntil(
+      async () => {
+        const made = othersThan(await counts());
+        if (made.length > 0) throw new Error(`a follower sent Key Vault requests: ${JSON.stringify(made)}`);
+        return Date.now() - since > INTERVAL_MS * 1.5 ? true : undefined;
+      },
+      { timeoutMs: INTERVAL_MS * 3, intervalMs: 500, description: 'a quiet follower', isFatal: (err) => err instanceof Error && err.message.startsWith('a follower') },
+    );
+    await coordination.deleteNamespacedLease({ name: 'kvsync-controller', namespace: opNs });
+    await pollUntil(() => (controller?.isLeader() === true ? true : undefined), { ...WAIT, description: 'the controller to lead again' });
+    await waitCycles(1);
+  });
+});

@@ -48,7 +48,7 @@ describe('shareKubeDispatcher', () => {
   });
 
   it('keys by digests: equal options give equal keys, different certificates different keys, no raw bytes', () => {
-    const opts = (cert: string): unknown => JSON.parse(JSON.stringify({ type: 'agent', connect: { cert: Buffer.from(cert) } }));
+    const opts = (cert: string): unknown => ({ type: 'agent', connect: { cert: Buffer.from(cert), keepAlive: true, keepAliveInitialDelay: 30000 } });
     expect(dispatcherKey('https://a', opts('x'))).toBe(dispatcherKey('https://a', opts('x')));
     expect(dispatcherKey('https://a', opts('x'))).not.toBe(dispatcherKey('https://a', opts('y')));
     expect(dispatcherKey('https://a', opts('x'))).not.toBe(dispatcherKey('https://b', opts('x')));

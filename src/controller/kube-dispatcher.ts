@@ -10,7 +10,7 @@
  * a fresh pool. It patches a private method of client-node; when a future version lacks it, the
  * KubeConfig is left as it is.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type * as https from 'node:https';
 import type * as k8s from '@kubernetes/client-node';
 
@@ -26,19 +26,36 @@ const MAX_POOLS = 4;
 
 const patched = new WeakSet<k8s.KubeConfig>();
 
-/** A digest of the options that shape a connection (buffers hashed; never logged or stored in clear). */
+/** A digest of the options that shape a connection (buffers hashed in place; nothing kept or logged in clear). */
 export function dispatcherKey(server: string | undefined, options: unknown): string {
   const h = createHash('sha256');
-  h.update(server ?? '');
-  h.update(
-    JSON.stringify(options, (_k, v: unknown) => {
-      if (v !== null && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
-        return `sha256:${createHash('sha256').update(Buffer.from((v as { data: number[] }).data)).digest('hex')}`;
-      }
-      return v;
-    }),
-  );
+  h.update(`s${server ?? ''}\u0000`);
+  digestInto(h, options);
   return h.digest('hex');
+}
+
+/** Feeds a plain value into the hash with type tags; buffers go in as bytes (no JSON copy of key material). */
+function digestInto(h: Hash, v: unknown): void {
+  if (v instanceof Uint8Array) {
+    h.update(`b${v.byteLength}:`);
+    h.update(v);
+  } else if (Array.isArray(v)) {
+    h.update(`a${v.length}[`);
+    for (const x of v) digestInto(h, x);
+    h.update(']');
+  } else if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v).sort();
+    h.update(`o${keys.length}{`);
+    for (const k of keys) {
+      h.update(`${JSON.stringify(k)}:`);
+      digestInto(h, (v as Record<string, unknown>)[k]);
+    }
+    h.update('}');
+  } else if (typeof v === 'function') {
+    h.update('f');
+  } else {
+    h.update(`v${JSON.stringify(v) ?? 'undefined'};`);
+  }
 }
 
 /**

@@ -213,16 +213,28 @@ async function fetchObject(vault: string, object: ResolvedObject, read: ReadVers
 export type FetchedVersion = Omit<FetchedObject, 'object' | 'historyIndex'>;
 type Fetched = FetchedVersion;
 
+/** What a version listing gives per version (metadata only, never a value). */
+export interface VersionProperties {
+  version?: string | undefined;
+  enabled?: boolean | undefined;
+  createdOn?: Date | undefined;
+  updatedOn?: Date | undefined;
+}
+
+/**
+ * The SDK's paged version listing of `object` (25 a page): keys as keys, secrets as secrets,
+ * `certificate` and `cert` objects as certificates.
+ */
+export function versionProperties(clients: VaultClients, object: Pick<ResolvedObject, 'type' | 'name'>): AsyncIterable<VersionProperties> {
+  if (object.type === 'key') return clients.keys.listPropertiesOfKeyVersions(object.name);
+  if (object.type === 'secret') return clients.secrets.listPropertiesOfSecretVersions(object.name);
+  return clients.certificates.listPropertiesOfCertificateVersions(object.name);
+}
+
 /** The newest `versionHistory` enabled versions, newest first, and the current (newest) version's stamp. */
 async function newestVersions(clients: VaultClients, object: ResolvedObject): Promise<{ versions: string[]; current: CurrentVersion | undefined }> {
   const all: { version: string; createdOn: number; listed: number; updatedOn: Date | undefined }[] = [];
-  const pages =
-    object.type === 'key'
-      ? clients.keys.listPropertiesOfKeyVersions(object.name)
-      : object.type === 'secret'
-        ? clients.secrets.listPropertiesOfSecretVersions(object.name)
-        : clients.certificates.listPropertiesOfCertificateVersions(object.name);
-  for await (const p of pages) {
+  for await (const p of versionProperties(clients, object)) {
     if (p.version !== undefined && p.enabled !== false) all.push({ version: p.version, createdOn: p.createdOn?.getTime() ?? 0, listed: all.length, updatedOn: p.updatedOn });
   }
   // Newest first. `created` has one-second resolution: versions created in the same second keep the

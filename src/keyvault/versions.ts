@@ -6,7 +6,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
 import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
-import { clientsFor } from './fetch.ts';
+import { clientsFor, versionProperties } from './fetch.ts';
 
 export interface ObjectVersion {
   version: string;
@@ -20,14 +20,8 @@ export interface ObjectVersion {
  */
 export async function listEnabledVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, object: ResolvedObject): Promise<ObjectVersion[]> {
   const clients = clientsFor(effectiveVaultUrl(env, sync.vault.url), credential, env, 2);
-  const pages =
-    object.type === 'key'
-      ? clients.keys.listPropertiesOfKeyVersions(object.name)
-      : object.type === 'secret'
-        ? clients.secrets.listPropertiesOfSecretVersions(object.name)
-        : clients.certificates.listPropertiesOfCertificateVersions(object.name);
   const out: ObjectVersion[] = [];
-  for await (const p of pages) {
+  for await (const p of versionProperties(clients, object)) {
     if (p.version !== undefined && p.enabled !== false) out.push({ version: p.version, createdOn: p.createdOn });
   }
   return out;

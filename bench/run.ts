@@ -194,6 +194,8 @@ async function main(argv: string[]): Promise<number> {
         rows.push({ scenario: g.name, figure: '—', value: 'failed', baseline: '—', target: '—', met: false, notes: `the scenario failed: ${message}` });
       }
     }
+    // Scenario order of the issue (1–5), whatever order the groups ran in.
+    rows.sort((a, b) => (Number.parseInt(a.scenario, 10) || 99) - (Number.parseInt(b.scenario, 10) || 99));
     const results: BenchResults = {
       startedAt,
       finishedAt: new Date().toISOString(),

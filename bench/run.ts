@@ -158,12 +158,13 @@ async function main(argv: string[]): Promise<number> {
       rows,
       details,
       workDir,
-      startController: async (name, watchNamespace, extraArgs = []) => {
+      root,
+      startController: async (name, watchNamespace, extraArgs = [], cli = CLI) => {
         progress(`starting ${name} (watching ${watchNamespace}${extraArgs.length ? `, ${extraArgs.filter((a) => !a.includes('/')).join(' ')}` : ''})`);
         return ControllerProcess.start({
           name,
           leash: cp.binaries.paths.leash,
-          cli: CLI,
+          cli,
           kubeconfig: cp.kubeconfigPath,
           endpointsFile: emulator.endpointsFile,
           operatorNamespace: OPERATOR_NAMESPACE,

@@ -49,8 +49,10 @@ export interface BenchContext {
   plan: EmulatorPlan;
   /** Flags `kvsync controller --help` lists (features that have landed). */
   controllerFlags: Set<string>;
-  /** Starts a controller watching one namespace. */
-  startController(name: string, watchNamespace: string, extraArgs?: string[]): Promise<ControllerProcess>;
+  /** Starts a controller watching one namespace (`cli`: another entry point than src/cli.ts, e.g. a compiled one). */
+  startController(name: string, watchNamespace: string, extraArgs?: string[], cli?: string): Promise<ControllerProcess>;
+  /** The repository's root folder. */
+  root: string;
   /** A progress line on stderr. */
   progress(line: string): void;
   rows: ResultRow[];

@@ -3,7 +3,10 @@
  * Secrets directly), steady-state Key Vault requests per refresh cycle with and without list
  * permission (beside what a per-resource poller would send), and the controller's memory.
  */
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { pollUntil } from '../../src/util/poll.ts';
 import { countOf, breakdownOf, VAULTS, type BenchPrincipal } from '../lib/emulator.ts';
 import { importFootprint, metricSum, type ControllerProcess } from '../lib/controller-process.ts';
 import { kvsSpec, planSyncs, type KvsPlan } from '../lib/kube.ts';
@@ -12,6 +15,7 @@ import { mib, seconds } from '../lib/stats.ts';
 import { sleep, vaultRef, type BenchContext } from './context.ts';
 
 const MB = 1_000_000;
+const execFileAsync = promisify(execFile);
 
 export interface Fleet {
   namespace: string;
@@ -242,6 +246,44 @@ export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes:
   });
 }
 
+/**
+ * Scenario 3 as the container image runs it: the controller compiled to JavaScript (tsconfig.build.json,
+ * into the git-ignored .cache/bench-dist), started on the same N KeyVaultSyncs after the first controller
+ * stopped. It re-syncs every one of them, then runs one settling interval and one cycle before the reading.
+ */
+async function compiledMemory(ctx: BenchContext, fleet: Fleet): Promise<void> {
+  const { params } = ctx;
+  const outDir = join(ctx.root, '.cache', 'bench-dist');
+  ctx.progress('memory: compiling the controller as the image does (tsc -p tsconfig.build.json)');
+  await execFileAsync(process.execPath, [join(ctx.root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ctx.root, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false'], { cwd: ctx.root, timeout: 300_000 });
+  const controller = await ctx.startController('controller-compiled', fleet.namespace, [], join(outDir, 'cli.js'));
+  try {
+    const t0 = Date.now();
+    await pollUntil(async () => (metricSum(await controller.metrics(), 'kvsync_syncs_total', (l) => l.includes('result="success"')) >= params.n ? true : undefined), {
+      timeoutMs: Math.max(300_000, params.n * 300),
+      intervalMs: 1000,
+      description: `the compiled controller to re-sync ${params.n} KeyVaultSyncs`,
+    });
+    const resyncMs = Date.now() - t0;
+    await sleep(2 * params.refreshSeconds * 1000);
+    const memory = controller.memory();
+    const figures = await controllerFigures(controller);
+    ctx.details.memoryCompiled = { ...memory, resyncMs, controller: figures };
+    ctx.progress(`memory (compiled): VmRSS ${mib(memory.rssBytes)}, VmHWM ${mib(memory.hwmBytes)}; re-synced ${params.n} in ${seconds(resyncMs)}`);
+    ctx.rows.push({
+      scenario: `3. controller memory, N=${params.n}`,
+      figure: 'VmRSS / VmHWM, compiled JavaScript as in the image',
+      value: `${(memory.rssBytes / MB).toFixed(1)} / ${(memory.hwmBytes / MB).toFixed(1)} MB`,
+      baseline: 'the rows above: the same controller run from its TypeScript sources',
+      target: '≤ 150 MB',
+      met: memory.rssBytes <= 150 * MB && memory.hwmBytes <= 150 * MB,
+      notes: `\`node .cache/bench-dist/cli.js controller\` (tsconfig.build.json, like the image's dist/), started on the ${params.n} existing KeyVaultSyncs: re-synced all in ${seconds(resyncMs)}, then read after two refresh intervals; no TypeScript type stripping in the process`,
+    });
+  } finally {
+    await controller.stop();
+  }
+}
+
 /** Scenarios 1 (with list), 2 and 3 on one fleet in `benchlist`, then scenario 1 without list in `benchscoped`. */
 export async function runScale(ctx: BenchContext): Promise<void> {
   const { only } = ctx.params;
@@ -272,6 +314,8 @@ export async function runScale(ctx: BenchContext): Promise<void> {
         rssRows(ctx, memory, fleet.idleMemory, memoryFigures, imports);
       }
       if (ctx.params.heapSnapshot) ctx.progress(`heap snapshot: ${await fleet.controller.heapSnapshot(join(ctx.workDir, 'profiles'))}`);
+      await fleet.controller.stop();
+      if (only.has('rss')) await compiledMemory(ctx, fleet);
     } finally {
       await fleet.controller.stop();
       await deleteQuietly(ctx, fleet.namespace);

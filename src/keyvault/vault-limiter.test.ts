@@ -127,3 +127,19 @@ describe('throttleDelayMs (jitter bounds)', () => {
     }
   });
 });
+
+describe('VaultLimiter (real process)', () => {
+  it('keeps the process alive while a request waits for its token', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const limiterUrl = new URL('./vault-limiter.ts', import.meta.url).href;
+    // Nothing but the second acquire is pending: the process must stay until it is granted (~1.1 s).
+    const script = `const { VaultLimiter } = await import(${JSON.stringify(limiterUrl)});
+      const l = new VaultLimiter({ requestsPer10s: 10 });
+      await l.acquire();
+      await l.acquire();
+      process.stdout.write('granted');`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 });
+    expect(stdout).toBe('granted');
+  });
+});

@@ -212,7 +212,8 @@ export class VaultLimiter {
       this.#timer = undefined;
       this.#schedule();
     }, Math.max(1, Math.ceil(at - now)));
-    this.#timer.unref();
+    // Ref'd on purpose: a request waiting for its token is work in progress. An unref'd timer let a
+    // process whose only pending work was such a request (the mount sidecar mid-round) exit silently.
   }
 }
 

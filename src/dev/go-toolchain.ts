@@ -3,6 +3,10 @@
  * finding it, checking its version, and the environment every build runs with.
  */
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
@@ -65,4 +69,38 @@ export function runGo(args: string[], cwd: string, logFile: NodeJS.WritableStrea
       else reject(new Error(`\`go ${args[0] ?? ''}\` exited with ${signal ?? code}; last output:\n${tail.trim().split('\n').slice(-8).join('\n')}`));
     });
   });
+}
+
+/** Where {@link buildIntoCache} writes the build log of `dir`. */
+export function buildLogPath(dir: string): string {
+  return `${dir}.build.log`;
+}
+
+/**
+ * Builds a cache folder atomically: `steps` builds and checks everything into a fresh temporary folder
+ * beside `dir` (logging to {@link buildLogPath}), then `manifest.json` is written and the folder is renamed
+ * to `dir` in one step, so `dir` either holds a complete, checked build or does not exist. When another
+ * process finished the same build first, its folder is kept (it is as good). The temporary folder is always
+ * removed.
+ * @throws whatever `steps` or the file system throws, unchanged
+ */
+export async function buildIntoCache(dir: string, manifest: Record<string, unknown>, steps: (tmp: string, logFile: NodeJS.WritableStream) => Promise<void>): Promise<void> {
+  const parent = dirname(dir);
+  await mkdir(parent, { recursive: true });
+  const tmp = join(parent, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp);
+  const logFile = createWriteStream(buildLogPath(dir));
+  try {
+    await steps(tmp, logFile);
+    await writeFile(join(tmp, 'manifest.json'), JSON.stringify({ ...manifest, builtAt: new Date().toISOString() }, null, 2));
+    try {
+      await rename(tmp, dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    }
+  } finally {
+    logFile.end();
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

@@ -8,13 +8,12 @@
  * `KVSYNC_HELM_BIN` points at a prebuilt helm instead (no Go needed).
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { findGo, installGoHint, runGo } from './go-toolchain.ts';
+import { buildIntoCache, buildLogPath, findGo, installGoHint, runGo } from './go-toolchain.ts';
 import { cacheRoot } from './kube-binaries.ts';
 
 const execFileAsync = promisify(execFile);
@@ -86,28 +85,17 @@ async function cacheKey(goVersion: string, helmVersion: string): Promise<string>
 }
 
 async function build(dir: string, version: string, log: (line: string) => void): Promise<void> {
-  const parent = join(cacheRoot(), 'helm');
-  await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp);
-  const logPath = `${dir}.build.log`;
-  const logFile = createWriteStream(logPath);
+  const logPath = buildLogPath(dir);
   // helm's own Makefile sets the version the same way; without it `helm version` says "v4.3".
   const ldflags = `-s -w -X helm.sh/helm/v4/internal/version.version=${version}`;
   try {
-    log(`building helm ${version} from its Go module (first run only; cached in ${dir}; log ${logPath}) ...`);
-    const started = Date.now();
-    await runGo(['build', '-trimpath', '-ldflags', ldflags, '-o', join(tmp, 'helm'), 'helm.sh/helm/v4/cmd/helm'], wrapperDir, logFile);
-    log(`built helm ${version} in ${Math.round((Date.now() - started) / 1000)} s`);
-    await execFileAsync(join(tmp, 'helm'), ['version', '--short'], { timeout: 30_000 });
-    await writeFile(join(tmp, 'manifest.json'), JSON.stringify({ version, builtAt: new Date().toISOString() }, null, 2));
-    try {
-      await rename(tmp, dir);
-    } catch (err) {
-      // Another process finished the same build first: theirs is as good as ours.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-    }
+    await buildIntoCache(dir, { version }, async (tmp, logFile) => {
+      log(`building helm ${version} from its Go module (first run only; cached in ${dir}; log ${logPath}) ...`);
+      const started = Date.now();
+      await runGo(['build', '-trimpath', '-ldflags', ldflags, '-o', join(tmp, 'helm'), 'helm.sh/helm/v4/cmd/helm'], wrapperDir, logFile);
+      log(`built helm ${version} in ${Math.round((Date.now() - started) / 1000)} s`);
+      await execFileAsync(join(tmp, 'helm'), ['version', '--short'], { timeout: 30_000 });
+    });
   } catch (err) {
     throw new HelmError(
       'BuildFailed',
@@ -115,9 +103,6 @@ async function build(dir: string, version: string, log: (line: string) => void):
         'Check that the Go module proxy is reachable (GOPROXY) and that there is disk space for ~1 GB of module and build cache.',
       { cause: err },
     );
-  } finally {
-    logFile.end();
-    await rm(tmp, { recursive: true, force: true });
   }
 }
 

@@ -10,15 +10,14 @@
  * `KVSYNC_KUBE_BIN_DIR` points at a folder of prebuilt binaries instead (no Go needed).
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
-import { findGo, installGoHint, runGo } from './go-toolchain.ts';
+import { buildIntoCache, buildLogPath, findGo, installGoHint, runGo } from './go-toolchain.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -131,12 +130,7 @@ const VERSION_ARGS: Record<Exclude<BinaryName, 'leash'>, string[]> = {
 const BUILD_FLAGS_VERSION = 'flags-1';
 
 async function build(dir: string, versions: { kubernetes: string; etcd: string }, log: (line: string) => void): Promise<void> {
-  const parent = join(cacheRoot(), 'kube-bins');
-  await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp);
-  const logPath = `${dir}.build.log`;
-  const logFile = createWriteStream(logPath);
+  const logPath = buildLogPath(dir);
   const [major, minor] = versions.kubernetes.replace(/^v/, '').split('.');
   const kubeLdflags = [
     '-s -w',
@@ -145,7 +139,7 @@ async function build(dir: string, versions: { kubernetes: string; etcd: string }
     `-X k8s.io/component-base/version.gitMinor=${minor}`,
     `-X k8s.io/client-go/pkg/version.gitVersion=${versions.kubernetes}`,
   ].join(' ');
-  const steps: { cwd: string; args: string[]; what: string }[] = [
+  const steps = (tmp: string): { cwd: string; args: string[]; what: string }[] => [
     {
       what: `kube-apiserver, kube-controller-manager and kubectl ${versions.kubernetes}`,
       cwd: join(wrapperRoot, 'kubernetes'),
@@ -156,22 +150,17 @@ async function build(dir: string, versions: { kubernetes: string; etcd: string }
     { what: 'leash', cwd: join(wrapperRoot, 'leash'), args: ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(tmp, 'leash'), '.'] },
   ];
   try {
-    for (const step of steps) {
-      log(`building ${step.what} from Go modules (first run only; cached in ${dir}; log ${logPath}) ...`);
-      const started = Date.now();
-      await runGo(step.args, step.cwd, logFile);
-      log(`built ${step.what} in ${Math.round((Date.now() - started) / 1000)} s`);
-    }
-    for (const [name, args] of Object.entries(VERSION_ARGS)) {
-      await execFileAsync(join(tmp, name), args, { timeout: 30_000 });
-    }
-    await writeFile(join(tmp, 'manifest.json'), JSON.stringify({ ...versions, builtAt: new Date().toISOString() }, null, 2));
-    try {
-      await rename(tmp, dir);
-    } catch (err) {
-      // Another process finished the same build first: theirs is as good as ours.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    await buildIntoCache(dir, versions, async (tmp, logFile) => {
+      for (const step of steps(tmp)) {
+        log(`building ${step.what} from Go modules (first run only; cached in ${dir}; log ${logPath}) ...`);
+        const started = Date.now();
+        await runGo(step.args, step.cwd, logFile);
+        log(`built ${step.what} in ${Math.round((Date.now() - started) / 1000)} s`);
+      }
+      for (const [name, args] of Object.entries(VERSION_ARGS)) {
+        await execFileAsync(join(tmp, name), args, { timeout: 30_000 });
+      }
+    });
   } catch (err) {
     if (err instanceof ControlPlaneError) throw err;
     throw new ControlPlaneError(
@@ -180,8 +169,5 @@ async function build(dir: string, versions: { kubernetes: string; etcd: string }
         'Check that the Go module proxy is reachable (GOPROXY) and that there is disk space for ~2 GB of module and build cache.',
       { cause: err },
     );
-  } finally {
-    logFile.end();
-    await rm(tmp, { recursive: true, force: true });
   }
 }

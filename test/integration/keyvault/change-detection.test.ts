@@ -284,6 +284,18 @@ describe('change detection and leadership', () => {
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
     await pollUntil(() => (controller?.isLeader() === false ? true : undefined), { ...WAIT, description: 'the controller to step down' });
+    // Work already in flight when the lease was lost (a detection cycle, a reconcile) may still finish:
+    // wait until the vault's counters stop moving, then count from zero.
+    let previous = '';
+    await pollUntil(
+      async () => {
+        const now = JSON.stringify(othersThan(await counts()));
+        const quiet = now === previous;
+        previous = now;
+        return quiet ? true : undefined;
+      },
+      { ...WAIT, intervalMs: 1000, description: 'in-flight Key Vault work of the old leader to end' },
+    );
     await resetCounters();
     // Over more than one detection interval as a follower: not one Key Vault request.
     const since = Date.now();

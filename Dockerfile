@@ -7,6 +7,8 @@
 FROM node:24-bookworm AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
+# npm ci runs the `prepare` script (links `kvsync` into node_modules/.bin, as in a checkout).
+COPY scripts/link-bin.js scripts/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
@@ -17,7 +19,7 @@ RUN npm prune --omit=dev --no-audit --no-fund
 # `kvsync` on PATH: the admission webhook gives the mount sidecar `command: ["kvsync"]`, which replaces
 # the ENTRYPOINT. Distroless has no /usr/bin/env for bin/kvsync.js's shebang, hence this launcher.
 RUN mkdir -p usr-local-bin \
- && printf '%s\n' '#!/nodejs/bin/node' 'process.argv[1] = "/app/bin/kvsync.js";' 'import("/app/bin/kvsync.js");' > usr-local-bin/kvsync \
+ && printf '%s\n' '#!/nodejs/bin/node' 'import("/app/bin/kvsync.js");' > usr-local-bin/kvsync \
  && chmod 755 usr-local-bin/kvsync
 
 FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
@@ -29,6 +31,6 @@ COPY --from=build /src/dist/ dist/
 COPY --from=build /src/node_modules/ node_modules/
 COPY --from=build /src/usr-local-bin/kvsync /usr/local/bin/kvsync
 USER 65532:65532
-# The distroless image's entrypoint is node itself; bin/kvsync.js runs dist/cli.js.
+# The distroless image's entrypoint is node itself; bin/kvsync.js runs dist/cli-entry.js.
 ENTRYPOINT ["/nodejs/bin/node", "/app/bin/kvsync.js"]
 CMD ["--help"]

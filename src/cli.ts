@@ -66,14 +66,18 @@ export async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href || process.argv[1]?.endsWith('/bin/kvsync.js')) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      console.error(`kvsync: ${err instanceof Error ? err.message : String(err)}`);
-      process.exitCode = 1;
-    },
-  );
+/** Runs the CLI and sets the process's exit code: an unexpected error becomes one line, not a stack trace. */
+export async function runAndExit(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    console.error(`kvsync: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
+}
+
+// `node src/cli.ts …` (tests, npm scripts). The installed command starts through src/cli-entry.ts,
+// which runs the CLI under any name or symlink npm gives it.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  void runAndExit(process.argv.slice(2));
 }

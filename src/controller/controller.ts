@@ -20,7 +20,7 @@ import { CertificateWatch } from './certificate-watch.ts';
 import { KeyVaultPipeline } from './keyvault-pipeline.ts';
 import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import { KubeLeaseClient, LeaderElector } from './leader-election.ts';
-import { dataMac, loadOrCreateMacKey } from './mac.ts';
+import { loadOrCreateMacKey, macMatches } from './mac.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { SyncPipeline } from './pipeline.ts';
 import { KubeStatusWriter, PLURAL, Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
@@ -156,7 +156,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     if (recorded === undefined) return;
     const data: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
-    if (deleted || dataMac(macKey, data) !== recorded) {
+    if (deleted || !macMatches(macKey, recorded, { namespace: sNs, name, type: s.type ?? 'Opaque' }, data)) {
       log.info({ keyVaultSync: `${sNs}/${owner}`, secret: name, deleted }, 'managed Secret changed out of band; repairing');
       queue.add(`${sNs}/${owner}`, 'high');
     }

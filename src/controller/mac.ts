@@ -1,33 +1,83 @@
 /**
- * Per-Secret data MAC for status: HMAC-SHA256 over the Secret's data in sorted key order, keyed with
- * a random key kept in a Secret in the operator's namespace. Lets a person (or a test) see that data
- * changed without the status ever carrying a plain hash, which would allow guessing low-entropy values.
+ * Per-Secret data MAC for status: HMAC-SHA256 over where the data lives (namespace, Secret name,
+ * Secret type) and the data in sorted key order, keyed with a random key kept in a Secret in the
+ * operator's namespace. Lets a person (or a test) see that data changed without the status ever
+ * carrying a plain hash, which would allow guessing low-entropy values. Binding the place means
+ * that a tenant who makes kvsync write a guess into a Secret of their own, and reads its MAC, learns
+ * nothing about another Secret's MAC: the same data elsewhere has an unrelated MAC.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Hmac } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { ControllerError } from './errors.ts';
 
 export const MAC_KEY_SECRET = 'kvsync-mac-key';
 const MAC_KEY_FIELD = 'key';
 
-/**
- * `hmac-sha256:<hex>` over length-prefixed (key, value) pairs in byte order of the keys; length
- * prefixes make the encoding unambiguous (no two data maps share an input).
- */
-export function dataMac(macKey: Buffer, data: Readonly<Record<string, Buffer | string>>): string {
-  const hmac = createHmac('sha256', macKey);
-  const keys = Object.keys(data).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+/** The Secret a MAC is bound to. */
+export interface MacSubject {
+  namespace: string;
+  /** The Secret's name. */
+  name: string;
+  /** The Secret's type, e.g. `Opaque` or `kubernetes.io/tls`. */
+  type: string;
+}
+
+type MacData = Readonly<Record<string, Buffer | string>>;
+
+/** Current MACs: bound to the Secret's namespace, name and type. */
+const PREFIX = 'hmac-sha256-v2:';
+/** MACs of releases before the binding (data only); still recognised, never written. */
+const LEGACY_PREFIX = 'hmac-sha256:';
+/** Separates the domain of these MACs from the rollout annotation's, which shares the key. */
+const DOMAIN = 'kvsync-secret-data-v2';
+
+function update(hmac: Hmac, field: Buffer | string): void {
+  const bytes = typeof field === 'string' ? Buffer.from(field, 'utf8') : field;
   const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(bytes.length));
+  hmac.update(len).update(bytes);
+}
+
+/** Length-prefixed (key, value) pairs in byte order of the keys: no two data maps share an input. */
+function updateData(hmac: Hmac, data: MacData): void {
+  const keys = Object.keys(data).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   for (const key of keys) {
-    const k = Buffer.from(key, 'utf8');
-    const raw = data[key];
-    const v = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : (raw ?? Buffer.alloc(0));
-    len.writeBigUInt64BE(BigInt(k.length));
-    hmac.update(len).update(k);
-    len.writeBigUInt64BE(BigInt(v.length));
-    hmac.update(len).update(v);
+    update(hmac, key);
+    update(hmac, data[key] ?? Buffer.alloc(0));
   }
-  return `hmac-sha256:${hmac.digest('hex')}`;
+}
+
+/**
+ * `hmac-sha256-v2:<hex>` over the length-prefixed namespace, Secret name and type, then the data's
+ * length-prefixed (key, value) pairs in byte order of the keys.
+ */
+export function dataMac(macKey: Buffer, subject: MacSubject, data: MacData): string {
+  const hmac = createHmac('sha256', macKey);
+  update(hmac, DOMAIN);
+  update(hmac, subject.namespace);
+  update(hmac, subject.name);
+  update(hmac, subject.type);
+  updateData(hmac, data);
+  return `${PREFIX}${hmac.digest('hex')}`;
+}
+
+/** The data-only MAC of earlier releases, kept only to recognise MACs they wrote into status. */
+function legacyDataMac(macKey: Buffer, data: MacData): string {
+  const hmac = createHmac('sha256', macKey);
+  updateData(hmac, data);
+  return `${LEGACY_PREFIX}${hmac.digest('hex')}`;
+}
+
+/**
+ * Whether `recorded` (a status MAC) is the MAC of `data` in `subject`. A MAC written by an earlier
+ * release (data only) is checked the way it was made, so that after an upgrade the first sync sees
+ * unchanged data as unchanged (no rollouts, no drift repair) and rewrites it in the current form.
+ */
+export function macMatches(macKey: Buffer, recorded: string, subject: MacSubject, data: MacData): boolean {
+  const expected = recorded.startsWith(PREFIX) ? dataMac(macKey, subject, data) : recorded.startsWith(LEGACY_PREFIX) ? legacyDataMac(macKey, data) : undefined;
+  if (expected === undefined || expected.length !== recorded.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(recorded));
 }
 
 /**

@@ -177,7 +177,7 @@ export class Reconciler {
       for (const s of rendered.secrets) {
         if (!this.#d.isLeader()) throw new NotLeaderError();
         const outcome = await this.#d.writer.applySecret(owner, s);
-        this.#written.set(`${namespace}/${s.name}`, dataMac(this.#d.macKey, s.data));
+        this.#written.set(`${namespace}/${s.name}`, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data));
         if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
       }
       for (const c of rendered.configMaps) {
@@ -187,9 +187,9 @@ export class Reconciler {
       }
       if (this.#d.observer !== undefined) {
         if (!this.#d.isLeader()) throw new NotLeaderError();
-        await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, rendered.secrets, this.#d.macKey) });
+        await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey) });
       }
-      const status = successStatus(obj.status, { generation, now: this.#now(), fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
+      const status = successStatus(obj.status, { generation, now: this.#now(), namespace, fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
       await this.#patchStatus(namespace, name, status);
       outcome.result = 'success';
       this.#throttled.delete(`${namespace}/${name}`);

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 /**
  * Which workloads a data change rolls, the annotation value, and the RolloutTrigger against an
  * in-test WorkloadApi (unit tests; test/integration/controller/rollouts.test.ts runs it on the real
@@ -112,21 +113,30 @@ describe('rolloutValue', () => {
 
 describe('dataChanges', () => {
   const secret = (name: string, value: string) => ({ name, type: 'Opaque' as const, labels: {}, annotations: {}, creationPolicy: 'Owner' as const, data: { k: Buffer.from(value) } });
+  const mac = (name: string, value: string) => dataMac(KEY, { namespace: 'shop', name, type: 'Opaque' }, { k: Buffer.from(value) });
 
   it('is a first sync without a recorded successful sync, and then never a change', () => {
-    const c = dataChanges(undefined, [secret('a', 'v1')], KEY);
+    const c = dataChanges(undefined, 'shop', [secret('a', 'v1')], KEY);
     expect(c.firstSync).toBe(true);
     expect(c.changedSecrets).toEqual([]);
-    expect(dataChanges({ conditions: [] }, [secret('a', 'v1')], KEY).firstSync).toBe(true);
+    expect(dataChanges({ conditions: [] }, 'shop', [secret('a', 'v1')], KEY).firstSync).toBe(true);
   });
 
   it('lists only Secrets whose data MAC differs from the recorded one (a new Secret is not a change)', () => {
-    const previous = { lastSyncTime: '2026-11-24T00:00:00Z', secrets: [{ name: 'a', dataMAC: dataMac(KEY, { k: Buffer.from('v1') }) }, { name: 'b', dataMAC: dataMac(KEY, { k: Buffer.from('same') }) }] };
-    const c = dataChanges(previous, [secret('a', 'v2'), secret('b', 'same'), secret('new', 'x')], KEY);
+    const previous = { lastSyncTime: '2026-11-24T00:00:00Z', secrets: [{ name: 'a', dataMAC: mac('a', 'v1') }, { name: 'b', dataMAC: mac('b', 'same') }] };
+    const c = dataChanges(previous, 'shop', [secret('a', 'v2'), secret('b', 'same'), secret('new', 'x')], KEY);
     expect(c.firstSync).toBe(false);
     expect(c.changedSecrets).toEqual(['a']);
-    expect(c.secretMacs.get('a')).toBe(dataMac(KEY, { k: Buffer.from('v2') }));
-    expect(dataChanges(previous, [secret('a', 'v1'), secret('b', 'same')], KEY).changedSecrets).toEqual([]);
+    expect(c.secretMacs.get('a')).toBe(mac('a', 'v2'));
+    expect(dataChanges(previous, 'shop', [secret('a', 'v1'), secret('b', 'same')], KEY).changedSecrets).toEqual([]);
+  });
+
+  it('sees no change in a status an earlier release wrote (data-only MACs): an upgrade rolls nothing', () => {
+    // hmac-sha256 (KEY) over the length-prefixed pair ("k", "v1"), as releases before the binding wrote it.
+    const legacy = createHmac('sha256', KEY).update(Buffer.from([0, 0, 0, 0, 0, 0, 0, 1])).update('k').update(Buffer.from([0, 0, 0, 0, 0, 0, 0, 2])).update('v1').digest('hex');
+    const previous = { lastSyncTime: '2026-11-24T00:00:00Z', secrets: [{ name: 'a', dataMAC: `hmac-sha256:${legacy}` }] };
+    expect(dataChanges(previous, 'shop', [secret('a', 'v1')], KEY).changedSecrets).toEqual([]);
+    expect(dataChanges(previous, 'shop', [secret('a', 'v2')], KEY).changedSecrets).toEqual(['a']);
   });
 });
 

@@ -32,14 +32,14 @@ export function objectStatuses(fetched: readonly PipelineFetchedObject[]): Objec
   });
 }
 
-export function secretStatuses(macKey: Buffer, secrets: readonly DesiredSecret[]): SecretStatus[] {
-  return secrets.map((s) => ({ name: s.name, dataMAC: dataMac(macKey, s.data) }));
+export function secretStatuses(macKey: Buffer, namespace: string, secrets: readonly DesiredSecret[]): SecretStatus[] {
+  return secrets.map((s) => ({ name: s.name, dataMAC: dataMac(macKey, { namespace, name: s.name, type: s.type }, s.data) }));
 }
 
 /** Status after a successful sync: both conditions True, per-object and per-Secret state. */
 export function successStatus(
   previous: KeyVaultSyncStatus | undefined,
-  input: { generation: number | undefined; now: Date; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; macKey: Buffer; changed: string[] },
+  input: { generation: number | undefined; now: Date; namespace: string; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; macKey: Buffer; changed: string[] },
 ): StatusPatch {
   const summary = input.changed.length > 0 ? `wrote ${input.changed.join(', ')}` : 'all outputs up to date';
   const message = `synced ${input.fetched.length} object(s) into ${input.secrets.length} Secret(s); ${summary}`;
@@ -50,7 +50,7 @@ export function successStatus(
     conditions,
     lastSyncTime: input.now.toISOString(),
     objects: objectStatuses(input.fetched),
-    secrets: secretStatuses(input.macKey, input.secrets),
+    secrets: secretStatuses(input.macKey, input.namespace, input.secrets),
   };
 }
 

@@ -10,7 +10,7 @@
  */
 import type { KeyVaultSyncStatus, ResolvedKeyVaultSync } from '../api/index.ts';
 import type { EventTarget } from './events.ts';
-import { dataMac } from './mac.ts';
+import { dataMac, macMatches } from './mac.ts';
 import type { DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
 
 export interface SyncedContext {
@@ -41,11 +41,21 @@ export function observers(...list: SyncObserver[]): SyncObserver {
   };
 }
 
-/** The change facts of one sync: first sync, MACs now, and the Secrets whose data changed. */
-export function dataChanges(previous: KeyVaultSyncStatus | undefined, secrets: readonly DesiredSecret[], macKey: Buffer): Pick<SyncedContext, 'firstSync' | 'secretMacs' | 'changedSecrets'> {
+/**
+ * The change facts of one sync: first sync, MACs now, and the Secrets whose data changed. A recorded
+ * MAC is checked with {@link macMatches}, so a MAC of an earlier release's form is no change.
+ */
+export function dataChanges(previous: KeyVaultSyncStatus | undefined, namespace: string, secrets: readonly DesiredSecret[], macKey: Buffer): Pick<SyncedContext, 'firstSync' | 'secretMacs' | 'changedSecrets'> {
   const firstSync = previous?.lastSyncTime === undefined;
   const before = new Map((previous?.secrets ?? []).map((s) => [s.name, s.dataMAC]));
-  const secretMacs = new Map(secrets.map((s) => [s.name, dataMac(macKey, s.data)]));
-  const changedSecrets = firstSync ? [] : [...secretMacs].filter(([name, mac]) => before.get(name) !== undefined && before.get(name) !== mac).map(([name]) => name);
+  const secretMacs = new Map(secrets.map((s) => [s.name, dataMac(macKey, { namespace, name: s.name, type: s.type }, s.data)]));
+  const changedSecrets = firstSync
+    ? []
+    : secrets
+        .filter((s) => {
+          const recorded = before.get(s.name);
+          return recorded !== undefined && !macMatches(macKey, recorded, { namespace, name: s.name, type: s.type }, s.data);
+        })
+        .map((s) => s.name);
   return { firstSync, secretMacs, changedSecrets };
 }

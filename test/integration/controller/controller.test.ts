@@ -129,7 +129,7 @@ describe('kvsync controller on the real control plane and emulator', () => {
     expect(objects.every((o) => (o.version ?? '').length > 0)).toBe(true);
     const macs = synced.status?.secrets ?? [];
     expect(macs.map((s) => s.name).sort()).toEqual(['shop-db', 'shop-tls']);
-    for (const m of macs) expect(m.dataMAC).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    for (const m of macs) expect(m.dataMAC).toMatch(/^hmac-sha256-v2:[0-9a-f]{64}$/);
     // No value anywhere in the status.
     expect(JSON.stringify(synced.status)).not.toContain('correct-horse');
 

@@ -74,6 +74,16 @@ describe('parseCsiParameters: identity and vault', () => {
     expect(parseCsiParameters({ tenantID: 'A', tenantId: 'a' }).issues).toEqual([]);
   });
 
+  it('refuses a client ID that is not a GUID and a malformed tenant, naming the parameter but never the value', () => {
+    const planted = 'hunter2 is my password';
+    const out = parseCsiParameters({ clientID: planted, userAssignedIdentityID: planted, tenantID: `${planted}!`, tenantId: 'contoso.onmicrosoft.com' });
+    expect(out.issues.map((i) => i.path).sort()).toEqual(['spec.parameters.clientID', 'spec.parameters.tenantID']);
+    expect(JSON.stringify(out.issues)).not.toContain('hunter2');
+    expect(out.parameters.identity).toBeUndefined();
+    const vm = parseCsiParameters({ useVMManagedIdentity: 'true', userAssignedIdentityID: planted });
+    expect(vm.issues).toEqual([{ path: 'spec.parameters.userAssignedIdentityID', message: 'must be a GUID (an Entra client ID)' }]);
+  });
+
   it('reads cloudName case-insensitively, empty meaning public', () => {
     expect(parseCsiParameters({ cloudName: '' }).parameters.cloudName).toBe('AzurePublicCloud');
     expect(parseCsiParameters({ cloudName: 'AZUREUSGOVERNMENTCLOUD' }).parameters.cloudName).toBe('AzureUSGovernmentCloud');

@@ -4,6 +4,7 @@
  * Nothing here merges with typed fields; `resolve.ts` does that.
  */
 import { parse as parseYaml } from 'yaml';
+import { isGuid, isTenantId } from './azure-ids.ts';
 import { parseCloudName } from './cloud.ts';
 import type { CloudName } from './cloud.ts';
 import type { SpecIssue } from './errors.ts';
@@ -76,6 +77,22 @@ function nonEmpty(v: string | undefined): string | undefined {
   return t === undefined || t === '' ? undefined : t;
 }
 
+/** A client ID parameter: a GUID, else an issue that names the parameter but not its value. */
+function guid(params: Readonly<Record<string, string>>, name: 'clientID' | 'userAssignedIdentityID', issues: SpecIssue[]): string | undefined {
+  const v = nonEmpty(params[name]);
+  if (v === undefined || isGuid(v)) return v;
+  issues.push({ path: `${P}.${name}`, message: 'must be a GUID (an Entra client ID)' });
+  return undefined;
+}
+
+/** A tenant parameter: a GUID or a domain name, else an issue that names the parameter but not its value. */
+function tenant(params: Readonly<Record<string, string>>, name: 'tenantID' | 'tenantId', issues: SpecIssue[]): string | undefined {
+  const v = nonEmpty(params[name]);
+  if (v === undefined || isTenantId(v)) return v;
+  issues.push({ path: `${P}.${name}`, message: 'must be an Entra tenant ID (a GUID or a domain name)' });
+  return undefined;
+}
+
 /** Parses `parameters`; problems come back as issues (paths under spec.parameters), never thrown. */
 export function parseCsiParameters(params: Readonly<Record<string, string>>): CsiParseOutcome {
   const issues: SpecIssue[] = [];
@@ -86,8 +103,8 @@ export function parseCsiParameters(params: Readonly<Record<string, string>>): Cs
     else warnings.push(`${P}.${key} is not an Azure provider parameter kvsync knows; ignored`);
   }
 
-  const tenantID = nonEmpty(params.tenantID);
-  const tenantIdLegacy = nonEmpty(params.tenantId);
+  const tenantID = tenant(params, 'tenantID', issues);
+  const tenantIdLegacy = tenant(params, 'tenantId', issues);
   if (tenantID !== undefined && tenantIdLegacy !== undefined && tenantID.toLowerCase() !== tenantIdLegacy.toLowerCase()) {
     issues.push({ path: `${P}.tenantId`, message: `conflicts with ${P}.tenantID ("${tenantIdLegacy}" ≠ "${tenantID}")` });
   }
@@ -123,8 +140,8 @@ function parseIdentity(params: Readonly<Record<string, string>>, issues: SpecIss
     return undefined;
   }
   if (pod === true) return { mode: 'podIdentity' };
-  if (vm === true) return { mode: 'managedIdentity', clientID: nonEmpty(params.userAssignedIdentityID) };
-  const clientID = nonEmpty(params.clientID);
+  if (vm === true) return { mode: 'managedIdentity', clientID: guid(params, 'userAssignedIdentityID', issues) };
+  const clientID = guid(params, 'clientID', issues);
   return clientID === undefined ? undefined : { mode: 'workloadIdentity', clientID };
 }
 

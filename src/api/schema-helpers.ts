@@ -5,6 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { SchemaOptions, TSchema, TUnsafe } from '@sinclair/typebox';
+import { GUID_PATTERN, TENANT_MAX_LENGTH, TENANT_PATTERN } from './azure-ids.ts';
 
 /** A CEL rule as it appears in `x-kubernetes-validations`. */
 export interface CelRule {
@@ -44,12 +45,12 @@ export function ObjectName(description: string, options: SchemaOptions = {}) {
 
 /** A GUID such as an Entra client ID. */
 export function Guid(description: string) {
-  return Type.String({ description, maxLength: 36, pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+  return Type.String({ description, maxLength: 36, pattern: GUID_PATTERN });
 }
 
 /** An Entra tenant: a GUID or a verified domain name (the Azure SDK accepts both). */
 export function TenantId(description: string) {
-  return Type.String({ description, minLength: 1, maxLength: 253, pattern: '^[0-9a-zA-Z][0-9a-zA-Z.-]*$' });
+  return Type.String({ description, minLength: 1, maxLength: TENANT_MAX_LENGTH, pattern: TENANT_PATTERN });
 }
 
 /** A key of a Secret's or ConfigMap's `data`. */

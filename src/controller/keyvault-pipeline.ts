@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
 import { effectiveVaultUrl, type AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { ChangeDetector, type ListingKind } from '../keyvault/change-detector.ts';
-import { CredentialProvider } from '../keyvault/credentials.ts';
+import { CredentialProvider, identityLogId } from '../keyvault/credentials.ts';
 import { fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from '../keyvault/object-cache.ts';
 import { renderOutputs } from '../keyvault/outputs.ts';
@@ -246,7 +246,7 @@ export class KeyVaultPipeline implements SyncPipeline {
         if (result !== 'error' && forbidden !== listForbidden.has(kind)) {
           if (forbidden) listForbidden.add(kind);
           else listForbidden.delete(kind);
-          this.#log?.info({ vault, listing: kind, identityKey }, forbidden ? 'change detection: listing forbidden (403); reading each object once per interval instead' : 'change detection: listing allowed');
+          this.#log?.info({ vault, listing: kind, identity: identityLogId(identityKey) }, forbidden ? 'change detection: listing forbidden (403); reading each object once per interval instead' : 'change detection: listing allowed');
         }
       },
       ...(this.#detection?.listRecheckMs === undefined ? {} : { listRecheckMs: this.#detection.listRecheckMs }),

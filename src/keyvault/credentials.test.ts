@@ -7,11 +7,13 @@ import { parseKeyVaultIdentity, parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { defaultAzureEnvironment } from './azure-environment.ts';
-import { CredentialProvider, ServiceAccountTokenSource, type CoreApi } from './credentials.ts';
+import { CredentialProvider, ServiceAccountTokenSource, identityLogId, type CoreApi } from './credentials.ts';
 import { ImdsCredential } from './imds-credential.ts';
 
 const TENANT = '00000000-0000-0000-0000-000000000000';
 const MI_CLIENT = '11111111-2222-4333-8444-555555555555';
+const SP_CLIENT = '22222222-3333-4444-8555-666666666666';
+const WI_CLIENT = '33333333-4444-4555-8666-777777777777';
 
 function sync(identity: Record<string, unknown>, vault: Record<string, unknown> = { name: 'gebakv', tenantID: TENANT }): ResolvedKeyVaultSync {
   const r = parseKeyVaultSync({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: 's', namespace: 'shop' }, spec: { vault, identity, objects: [{ name: 'a', type: 'secret' }] } });
@@ -31,10 +33,10 @@ function fakeCore(state: { secretVersion: string; tokenRequests: number }): Core
   return {
     readNamespacedSecret: ({ name }: { name: string }) =>
       name === 'kv-creds'
-        ? Promise.resolve({ metadata: { resourceVersion: state.secretVersion }, data: { clientid: Buffer.from('cid').toString('base64'), clientsecret: Buffer.from('cs').toString('base64') } })
+        ? Promise.resolve({ metadata: { resourceVersion: state.secretVersion }, data: { clientid: Buffer.from(SP_CLIENT).toString('base64'), clientsecret: Buffer.from('cs').toString('base64'), password: Buffer.from('hunter2-Secret!').toString('base64') } })
         : Promise.reject(notFound()),
     readNamespacedServiceAccount: ({ name }: { name: string }) =>
-      name === 'web' ? Promise.resolve({ metadata: { annotations: { 'azure.workload.identity/client-id': 'wi-client' } } }) : name === 'bare' ? Promise.resolve({ metadata: {} }) : Promise.reject(notFound()),
+      name === 'web' ? Promise.resolve({ metadata: { annotations: { 'azure.workload.identity/client-id': WI_CLIENT } } }) : name === 'odd' ? Promise.resolve({ metadata: { annotations: { 'azure.workload.identity/client-id': 'hunter2-annotation', 'azure.workload.identity/tenant-id': TENANT } } }) : name === 'bare' ? Promise.resolve({ metadata: {} }) : Promise.reject(notFound()),
     createNamespacedServiceAccountToken: () => {
       state.tokenRequests++;
       return Promise.resolve({ spec: { audiences: [] }, status: { token: 'sa-token', expirationTimestamp: new Date(Date.now() + 3600_000) } });
@@ -66,10 +68,36 @@ describe('CredentialProvider', () => {
     await expect(provider.credentialFor(sync({ servicePrincipal: { secretRef: { name: 'nope' } } }), ctx)).rejects.toMatchObject({ reason: 'IdentityNotFound', message: expect.stringContaining('shop/nope') as string });
   });
 
+  it('servicePrincipal: a client ID key naming anything but a GUID (say a password) is refused before use, never quoted', async () => {
+    const s = sync({ servicePrincipal: { secretRef: { name: 'kv-creds', clientIDKey: 'password' } } });
+    const err = await provider.credentialFor(s, ctx).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toMatchObject({ reason: 'InvalidSpec', message: expect.stringContaining('key "password" of service principal Secret shop/kv-creds') as string });
+    expect(err?.message).not.toContain('hunter2');
+  });
+
+  it('workloadIdentity: a client-id annotation that is not a GUID is refused, never quoted', async () => {
+    const err = await provider.credentialFor(sync({ workloadIdentity: { serviceAccountName: 'odd' } }), ctx).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toMatchObject({ reason: 'InvalidSpec', message: expect.stringContaining('annotation of ServiceAccount shop/odd') as string });
+    expect(err?.message).not.toContain('hunter2');
+  });
+
+  it('names identities in logs by a short hash of the key, never the key', () => {
+    const key = `servicePrincipal|${TENANT}|${SP_CLIENT}|https://login.microsoftonline.com/|shop/kv-creds@1`;
+    expect(identityLogId(key)).toMatch(/^[0-9a-f]{12}$/);
+    expect(identityLogId(key)).toBe(identityLogId(key));
+    expect(identityLogId(key)).not.toBe(identityLogId(key.replace('@1', '@2')));
+  });
+
   it('workloadIdentity: client ID from the SA annotation, assertion requested lazily', async () => {
     const { credential, identityKey } = await provider.credentialFor(sync({ workloadIdentity: { serviceAccountName: 'web' } }), ctx);
     expect(credential).toBeInstanceOf(ClientAssertionCredential);
-    expect(identityKey).toContain('wi-client');
+    expect(identityKey).toContain(WI_CLIENT);
     expect(identityKey).toContain('shop/web');
     expect(state.tokenRequests).toBe(0);
   });

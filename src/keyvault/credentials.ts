@@ -12,10 +12,12 @@
  * Credentials are cached per identity key and reused across reconciles; the Azure SDK credentials and
  * ImdsCredential refresh access tokens before they expire.
  */
+import { createHash } from 'node:crypto';
 import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { isGuid, isTenantId } from '../api/azure-ids.ts';
 import { grantsNamespace, grantsVault } from '../api/identity-grant.ts';
 import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
@@ -37,6 +39,15 @@ export interface CredentialContext {
   identities: ResolvedKeyVaultIdentity[];
   /** The namespace's labels, when the caller has them (else the Namespace is read). */
   namespaceLabels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * How logs name an identity: the first 12 hex digits of the SHA-256 of its key. Equal identities log
+ * alike, and the log says nothing about the identity key (a client ID read from a Secret, a Secret's
+ * name and resourceVersion).
+ */
+export function identityLogId(identityKey: string): string {
+  return createHash('sha256').update(identityKey).digest('hex').slice(0, 12);
 }
 
 export interface CredentialFor {
@@ -177,6 +188,10 @@ export class CredentialProvider {
       return value;
     };
     const clientId = read(id.clientIDKey);
+    if (!isGuid(clientId)) {
+      // Never quote it: the key may name a password, and Entra would echo a "client ID" it does not know.
+      throw new SyncError('InvalidSpec', `key "${id.clientIDKey}" of service principal Secret ${ctx.namespace}/${id.secretName} does not hold a client ID (a GUID); check spec.identity.servicePrincipal.secretRef.clientIDKey`);
+    }
     const clientSecret = read(id.clientSecretKey);
     const tenant = this.#tenant(sync);
     const options = credentialOptions(this.#env, sync.vault.cloudName);
@@ -197,7 +212,15 @@ export class CredentialProvider {
     if (clientId === undefined || clientId === '') {
       throw new SyncError('IdentityNotFound', `ServiceAccount ${ctx.namespace}/${id.serviceAccountName} has no ${CLIENT_ID_ANNOTATION} annotation and the KeyVaultSync gives no clientID`);
     }
-    const tenant = this.#tenant(sync, annotations[TENANT_ID_ANNOTATION]);
+    if (!isGuid(clientId)) {
+      const from = id.clientID !== undefined ? 'spec.identity.workloadIdentity.clientID' : `the ${CLIENT_ID_ANNOTATION} annotation of ServiceAccount ${ctx.namespace}/${id.serviceAccountName}`;
+      throw new SyncError('InvalidSpec', `${from} is not a client ID (a GUID)`);
+    }
+    const annotatedTenant = annotations[TENANT_ID_ANNOTATION];
+    if (sync.vault.tenantID === undefined && annotatedTenant !== undefined && !isTenantId(annotatedTenant)) {
+      throw new SyncError('InvalidSpec', `the ${TENANT_ID_ANNOTATION} annotation of ServiceAccount ${ctx.namespace}/${id.serviceAccountName} is not a tenant ID (a GUID or a domain name)`);
+    }
+    const tenant = this.#tenant(sync, annotatedTenant);
     const options = credentialOptions(this.#env, sync.vault.cloudName);
     const key = `workloadIdentity|${tenant}|${clientId}|${options.authorityHost}|${ctx.namespace}/${id.serviceAccountName}`;
     return this.#cached(`workloadIdentity|${ctx.namespace}/${id.serviceAccountName}|${sync.vault.cloudName}|${tenant}`, key, () => {

@@ -15,6 +15,7 @@
  */
 import { WorkloadIdentityCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
+import { isGuid } from '../api/azure-ids.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { credentialOptions } from '../keyvault/azure-environment.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
@@ -32,7 +33,15 @@ function nonEmpty(v: string | undefined): string | undefined {
 }
 
 /**
- * @throws MountError IdentityUnavailable (workload identity without the token file, client ID or tenant)
+ * Refuses a client ID that is not a GUID before it is sent, never quoting it (Entra echoes client IDs
+ * it does not know). The tenant comes from the validated spec (a workload identity spec needs one).
+ */
+function checkClientId(clientId: string | undefined): void {
+  if (clientId !== undefined && !isGuid(clientId)) throw new MountError('InvalidSpec', 'the client ID (spec clientID or AZURE_CLIENT_ID) is not a GUID');
+}
+
+/**
+ * @throws MountError InvalidSpec (a client ID that is not a GUID), IdentityUnavailable (workload identity without the token file, client ID or tenant)
  *   or IdentityNotSupported (servicePrincipal).
  */
 export function podCredential(sync: ResolvedKeyVaultSync, env: AzureEnvironment, processEnv: NodeJS.ProcessEnv = process.env): PodCredential {
@@ -46,12 +55,14 @@ export function podCredential(sync: ResolvedKeyVaultSync, env: AzureEnvironment,
       if (tokenFilePath === undefined || clientId === undefined || tenantId === undefined) {
         throw new MountError('IdentityUnavailable', `workload identity needs ${missing.join(', ')}: is the pod's ServiceAccount annotated with azure.workload.identity/client-id?`);
       }
+      checkClientId(clientId);
       const credential = new WorkloadIdentityCredential({ tenantId, clientId, tokenFilePath, ...credentialOptions(env, sync.vault.cloudName) });
       return { credential, description: `workloadIdentity client ${clientId} tenant ${tenantId}` };
     }
     case 'podIdentity':
     case 'managedIdentity': {
       const clientId = identity.clientID ?? nonEmpty(processEnv.AZURE_CLIENT_ID);
+      checkClientId(clientId);
       return { credential: new ImdsCredential({ host: env.imdsHost, clientId }), description: `${identity.mode} via IMDS ${env.imdsHost}${clientId === undefined ? '' : ` client ${clientId}`}` };
     }
     case 'servicePrincipal':

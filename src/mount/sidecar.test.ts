@@ -215,20 +215,39 @@ function readOr(path: string): string | undefined {
 
 describe('podCredential', () => {
   const env = defaultAzureEnvironment();
+  const WI_CLIENT = '33333333-4444-4555-8666-777777777777';
+  const POD_CLIENT = '44444444-5555-4666-8777-888888888888';
   it('workload identity from the standard environment; names what is missing', () => {
     const sync = resolve({ identity: { workloadIdentity: { serviceAccountName: 'shop' } }, objects: [{ name: 'a', type: 'secret' }] });
     expect(() => podCredential(sync, env, {})).toThrow(/AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID/);
-    const c = podCredential(sync, env, { AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token', AZURE_CLIENT_ID: 'cid' });
+    const c = podCredential(sync, env, { AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token', AZURE_CLIENT_ID: WI_CLIENT });
     expect(c.credential).toBeInstanceOf(WorkloadIdentityCredential);
-    expect(c.description).toBe(`workloadIdentity client cid tenant ${TENANT}`);
+    expect(c.description).toBe(`workloadIdentity client ${WI_CLIENT} tenant ${TENANT}`);
   });
 
   it('pod identity and managed identity through IMDS at the environment host; servicePrincipal refused', () => {
-    const pod = podCredential(resolve({ objects: [{ name: 'a', type: 'secret' }] }), { ...env, imdsHost: 'http://127.0.0.1:2579' }, { AZURE_CLIENT_ID: 'pod-cid' });
+    const pod = podCredential(resolve({ objects: [{ name: 'a', type: 'secret' }] }), { ...env, imdsHost: 'http://127.0.0.1:2579' }, { AZURE_CLIENT_ID: POD_CLIENT });
     expect(pod.credential).toBeInstanceOf(ImdsCredential);
-    expect(pod.description).toBe('podIdentity via IMDS http://127.0.0.1:2579 client pod-cid');
+    expect(pod.description).toBe(`podIdentity via IMDS http://127.0.0.1:2579 client ${POD_CLIENT}`);
     const sp = resolve({ identity: { servicePrincipal: { secretRef: { name: 'creds' } } }, objects: [{ name: 'a', type: 'secret' }] });
     expect(() => podCredential(sp, env, {})).toThrow(expect.objectContaining({ reason: 'IdentityNotSupported' }) as Error);
+  });
+
+  it('refuses a client ID that is not a GUID before use, never quoting it', () => {
+    const wi = resolve({ identity: { workloadIdentity: { serviceAccountName: 'shop' } }, objects: [{ name: 'a', type: 'secret' }] });
+    const token = { AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token' };
+    const refusal = (f: () => unknown): Error => {
+      try {
+        f();
+      } catch (err) {
+        return err as Error;
+      }
+      throw new Error('not refused');
+    };
+    const a = refusal(() => podCredential(wi, env, { ...token, AZURE_CLIENT_ID: 'hunter2' }));
+    expect(a).toMatchObject({ reason: 'InvalidSpec' });
+    expect(a.message).not.toContain('hunter2');
+    expect(refusal(() => podCredential(resolve({ objects: [{ name: 'a', type: 'secret' }] }), env, { AZURE_CLIENT_ID: 'hunter2' }))).toMatchObject({ reason: 'InvalidSpec' });
   });
 });
 

@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { ClientSecretCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
 import { parseAllDocuments, stringify } from 'yaml';
+import { isGuid, isTenantId } from '../api/azure-ids.ts';
 import { parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { credentialOptions, loadAzureEnvironment } from './azure-environment.ts';
@@ -134,6 +135,9 @@ function renderCredential(sync: ResolvedKeyVaultSync, env: AzureEnvironment): To
   if (clientId === undefined || secret === undefined || tenant === undefined) {
     return 'without --azure-endpoints, set AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID (a service principal that may read the vault)';
   }
+  // Never quoted: a misplaced password would otherwise be sent to Entra, which echoes client IDs.
+  if (!isGuid(clientId)) return 'AZURE_CLIENT_ID is not a client ID (a GUID)';
+  if (!isTenantId(tenant)) return 'the tenant (spec.vault.tenantID or AZURE_TENANT_ID) is not a tenant ID (a GUID or a domain name)';
   return new ClientSecretCredential(tenant, clientId, secret, options);
 }
 

@@ -135,7 +135,7 @@ const DataEntrySchema = Type.Object(
 const LabelsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: 63, description: 'Labels to put on the output.' });
 const AnnotationsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: LIMITS.labelValueLength, description: 'Annotations to put on the output.' });
 const CreationPolicySchema = StringEnum(CREATION_POLICIES, {
-  description: 'Owner: kvsync creates and owns the output (garbage-collected with the KeyVaultSync). Merge: write into an existing object kvsync did not create. Orphan: create it, but leave it when the KeyVaultSync is deleted.',
+  description: 'Owner: kvsync creates and owns the output (garbage-collected with the KeyVaultSync). Merge: write into an existing object kvsync did not create, once its owner consents with the annotation kvsync.dev/merge-from: <this KeyVaultSync>. Orphan: create it (annotated kvsync.dev/owner-uid), but leave it when the KeyVaultSync is deleted.',
   default: 'Owner',
 });
 

@@ -1,8 +1,37 @@
 /** Labels and annotations kvsync puts on, and reads from, the objects it manages. */
+import { createHash } from 'node:crypto';
+
+/** The field manager of workload rollouts, and of Secrets written before managers were per KeyVaultSync. */
 export const FIELD_MANAGER = 'kvsync';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'kvsync';
-/** Names the KeyVaultSync (in the same namespace) that writes the object. */
+/** Names the KeyVaultSync (in the same namespace) that writes the object. A hint for selectors, never proof. */
 export const SYNC_LABEL = 'kvsync.dev/keyvaultsync';
 /** Any new value triggers an immediate refresh of a KeyVaultSync. */
 export const FORCE_SYNC_ANNOTATION = 'kvsync.dev/force-sync';
+/**
+ * The UID of the KeyVaultSync that created the object, on objects created without an owner reference
+ * (`creationPolicy: Orphan`, or `Merge` when the object did not exist). With the owner reference it is
+ * the proof of ownership the controller and the chart's admission policy check.
+ */
+export const OWNER_UID_ANNOTATION = 'kvsync.dev/owner-uid';
+/**
+ * Set by the owner of an existing Secret or ConfigMap to the name of the one KeyVaultSync (same
+ * namespace) that may write into it with `creationPolicy: Merge`.
+ */
+export const MERGE_FROM_ANNOTATION = 'kvsync.dev/merge-from';
+
+/** Kubernetes' limit on a field manager's length. */
+const MAX_FIELD_MANAGER = 128;
+
+/**
+ * The field manager of one KeyVaultSync's Secrets and ConfigMaps, `kvsync/<namespace>/<name>`, so that
+ * two KeyVaultSyncs never prune or take over each other's fields. Names too long for the 128-character
+ * limit keep a prefix and end in a hash of the full name.
+ */
+export function fieldManagerFor(namespace: string, name: string): string {
+  const full = `${FIELD_MANAGER}/${namespace}/${name}`;
+  if (full.length <= MAX_FIELD_MANAGER) return full;
+  const hash = createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 16);
+  return `${full.slice(0, MAX_FIELD_MANAGER - hash.length - 1)}-${hash}`;
+}

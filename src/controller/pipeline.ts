@@ -9,7 +9,7 @@ import type { SyncFailureReason } from '../keyvault/errors.ts';
 import type { DesiredConfigMap, DesiredSecret } from '../keyvault/outputs.ts';
 
 /** Reasons a sync can fail: keyvault's, plus the writer's own. */
-export type FailureReason = SyncFailureReason | 'SecretConflict' | 'SecretTooLarge' | 'WriteFailed' | 'InternalError';
+export type FailureReason = SyncFailureReason | 'SecretConflict' | 'SecretProtected' | 'SecretTooLarge' | 'WriteFailed' | 'InternalError';
 
 /** keyvault's SyncError, structurally: a message naming the object, never a value. */
 export interface SyncFailure {

@@ -1,23 +1,54 @@
 import { describe, expect, it } from 'vitest';
-import { MANAGED_BY_LABEL, SYNC_LABEL } from './labels.ts';
-import { appliedMetadata, dataSize, MAX_DATA_BYTES, mayWrite } from './secret-writer.ts';
+import { fieldManagerFor, MANAGED_BY_LABEL, MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, SYNC_LABEL } from './labels.ts';
+import { appliedMetadata, dataSize, MAX_DATA_BYTES, writeRight } from './secret-writer.ts';
 
 const owner = { name: 'app', namespace: 'shop', uid: 'uid-1' };
+const ref = (uid: string, name = 'app') => ({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', name, uid, controller: true });
+const lookAlike = { metadata: { labels: { [MANAGED_BY_LABEL]: 'kvsync', [SYNC_LABEL]: 'app' } } };
 
-describe('mayWrite', () => {
+describe('writeRight', () => {
   it('writes a missing Secret under any policy', () => {
-    expect(mayWrite(undefined, owner, 'Owner')).toBe(true);
-    expect(mayWrite(undefined, owner, 'Orphan')).toBe(true);
+    for (const policy of ['Owner', 'Orphan', 'Merge'] as const) expect(writeRight('Secret', 's', undefined, owner, policy)).toEqual({ write: true, createdByUs: true });
   });
 
-  it('writes a Secret kvsync created for this KeyVaultSync', () => {
-    expect(mayWrite({ labels: { [MANAGED_BY_LABEL]: 'kvsync', [SYNC_LABEL]: 'app' } }, owner, 'Owner')).toBe(true);
+  it('writes a Secret this KeyVaultSync created: its UID in the owner reference or the owner-uid annotation', () => {
+    expect(writeRight('Secret', 's', { metadata: { ownerReferences: [ref('uid-1')] } }, owner, 'Owner')).toEqual({ write: true, createdByUs: true });
+    expect(writeRight('Secret', 's', { metadata: { annotations: { [OWNER_UID_ANNOTATION]: 'uid-1' } } }, owner, 'Orphan')).toEqual({ write: true, createdByUs: true });
   });
 
-  it('refuses a Secret someone else created, or kvsync for another KeyVaultSync, unless Merge', () => {
-    expect(mayWrite({ labels: {} }, owner, 'Owner')).toBe(false);
-    expect(mayWrite({ labels: { [MANAGED_BY_LABEL]: 'kvsync', [SYNC_LABEL]: 'other' } }, owner, 'Orphan')).toBe(false);
-    expect(mayWrite({ labels: {} }, owner, 'Merge')).toBe(true);
+  it('never takes kvsync labels as proof: a look-alike is a conflict under every policy', () => {
+    for (const policy of ['Owner', 'Orphan', 'Merge'] as const) expect(writeRight('Secret', 's', lookAlike, owner, policy)).toMatchObject({ write: false, reason: 'SecretConflict' });
+  });
+
+  it('refuses another KeyVaultSync\'s Secret, even under Merge with consent, or an earlier KeyVaultSync of the same name', () => {
+    const other = writeRight('Secret', 's', { metadata: { ownerReferences: [ref('uid-2', 'other')], annotations: { [MERGE_FROM_ANNOTATION]: 'app' } } }, owner, 'Merge');
+    expect(other).toMatchObject({ write: false, reason: 'SecretConflict' });
+    expect(!other.write && other.message).toContain('another KeyVaultSync');
+    expect(writeRight('Secret', 's', { metadata: { annotations: { [OWNER_UID_ANNOTATION]: 'uid-0' } } }, owner, 'Orphan')).toMatchObject({ write: false });
+  });
+
+  it('merges into a foreign Secret only when its owner named this KeyVaultSync in kvsync.dev/merge-from', () => {
+    expect(writeRight('Secret', 's', { metadata: { annotations: { [MERGE_FROM_ANNOTATION]: 'app' } } }, owner, 'Merge')).toEqual({ write: true, createdByUs: false });
+    const without = writeRight('Secret', 's', { metadata: {} }, owner, 'Merge');
+    expect(without).toMatchObject({ write: false, reason: 'SecretConflict' });
+    expect(!without.write && without.message).toContain(`${MERGE_FROM_ANNOTATION}=app`);
+    expect(writeRight('Secret', 's', { metadata: { annotations: { [MERGE_FROM_ANNOTATION]: 'app' } } }, owner, 'Owner')).toMatchObject({ write: false });
+  });
+
+  it('never writes service-account token, bootstrap token or Helm release Secrets', () => {
+    for (const type of ['kubernetes.io/service-account-token', 'bootstrap.kubernetes.io/token', 'helm.sh/release.v1']) {
+      expect(writeRight('Secret', 's', { type, metadata: { annotations: { [MERGE_FROM_ANNOTATION]: 'app' } } }, owner, 'Merge')).toMatchObject({ write: false, reason: 'SecretProtected' });
+    }
+  });
+});
+
+describe('fieldManagerFor', () => {
+  it('is one manager per KeyVaultSync, within the 128-character limit', () => {
+    expect(fieldManagerFor('shop', 'app')).toBe('kvsync/shop/app');
+    expect(fieldManagerFor('shop', 'app')).not.toBe(fieldManagerFor('shop', 'app2'));
+    const long = fieldManagerFor('n'.repeat(63), 'a'.repeat(253));
+    expect(long.length).toBeLessThanOrEqual(128);
+    expect(long).not.toBe(fieldManagerFor('n'.repeat(63), `${'a'.repeat(252)}b`));
   });
 });
 
@@ -31,8 +62,10 @@ describe('appliedMetadata', () => {
     expect(m.annotations).toEqual({ a: 'b' });
   });
 
-  it('Orphan: no owner reference', () => {
-    expect(appliedMetadata('s', owner, { ...out, creationPolicy: 'Orphan' }, true).ownerReferences).toBeUndefined();
+  it('Orphan: no owner reference; the owner-uid annotation proves who created it', () => {
+    const m = appliedMetadata('s', owner, { ...out, creationPolicy: 'Orphan' }, true);
+    expect(m.ownerReferences).toBeUndefined();
+    expect(m.annotations).toEqual({ a: 'b', [OWNER_UID_ANNOTATION]: 'uid-1' });
   });
 
   it('Merge into a foreign Secret: no owner reference and no managed-by claim', () => {
@@ -40,6 +73,7 @@ describe('appliedMetadata', () => {
     expect(m.ownerReferences).toBeUndefined();
     expect(m.labels?.[MANAGED_BY_LABEL]).toBeUndefined();
     expect(m.labels?.[SYNC_LABEL]).toBe('app');
+    expect(m.annotations).toEqual({ a: 'b' });
   });
 });
 

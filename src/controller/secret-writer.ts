@@ -1,22 +1,31 @@
 /**
- * Writes the desired Secrets and ConfigMaps of one KeyVaultSync by server-side apply with ONE field
- * manager (`kvsync`), each object whole in one request:
+ * Writes the desired Secrets and ConfigMaps of one KeyVaultSync by server-side apply, each object
+ * whole in one request, with the KeyVaultSync's own field manager (`kvsync/<namespace>/<name>`), so two
+ * KeyVaultSyncs never prune or take over each other's keys:
  * - creationPolicy Owner (default): an owner reference to the KeyVaultSync, so the garbage collector
- *   deletes the object with it; Orphan: no owner reference; Merge: our keys are applied into an object
- *   someone else created (their fields stay theirs; no owner reference, no managed-by label).
- * - An object that exists and was not created by kvsync for this KeyVaultSync is never written without
- *   Merge: {@link ControllerError} `SecretConflict`.
+ *   deletes the object with it; Orphan: no owner reference, the `kvsync.dev/owner-uid` annotation
+ *   instead; Merge: our keys are applied into an object someone else created (their fields stay theirs;
+ *   no owner reference, no managed-by label), only when its owner consented with
+ *   `kvsync.dev/merge-from: <keyvaultsync>`.
+ * - Ownership is proven by the KeyVaultSync's UID (owner reference or annotation), never by labels,
+ *   which anyone who may create a Secret can copy. An existing object without that proof is never
+ *   written without Merge and the owner's consent: {@link ControllerError} `SecretConflict`.
+ * - Secret types that grant access or hold another tool's state (service-account and bootstrap tokens,
+ *   Helm releases) are never written: `SecretProtected`.
  * - Keys that left the spec are pruned by SSA, because we apply the full set we own every time.
  * - The 1 MiB limit is checked before any request.
  */
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION } from '../api/index.ts';
+import { API_VERSION, GROUP } from '../api/index.ts';
 import { ControllerError } from './errors.ts';
-import { FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
+import { FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, SYNC_LABEL } from './labels.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
 
 /** Kubernetes' limit on the data of a Secret or ConfigMap (etcd's request limit is near). */
 export const MAX_DATA_BYTES = 1024 * 1024;
+
+/** Secret types kvsync never creates or writes into, whatever the creationPolicy. */
+export const PROTECTED_SECRET_TYPES: readonly string[] = ['kubernetes.io/service-account-token', 'bootstrap.kubernetes.io/token', 'helm.sh/release.v1'];
 
 export interface SyncOwner {
   name: string;
@@ -26,7 +35,16 @@ export interface SyncOwner {
 
 interface ExistingMeta {
   labels?: Record<string, string> | undefined;
+  annotations?: Record<string, string> | undefined;
+  ownerReferences?: k8s.V1OwnerReference[] | undefined;
 }
+
+/** What kvsync may do with an object of the target name. */
+export type WriteRight =
+  | { write: true; createdByUs: boolean }
+  | { write: false; reason: 'SecretConflict' | 'SecretProtected'; message: string };
+
+type CreationPolicy = DesiredSecret['creationPolicy'];
 
 /** Size of data as the apiserver counts it: keys plus decoded values. */
 export function dataSize(data: Readonly<Record<string, Buffer | string>>): number {
@@ -35,35 +53,67 @@ export function dataSize(data: Readonly<Record<string, Buffer | string>>): numbe
   return total;
 }
 
-/**
- * Whether kvsync may write into an existing object for `owner` under `policy`: it may when it
- * created the object for this KeyVaultSync (managed-by + our sync label), or when the policy is Merge.
- */
-export function mayWrite(existing: ExistingMeta | undefined, owner: SyncOwner, policy: DesiredSecret['creationPolicy']): boolean {
-  if (existing === undefined || policy === 'Merge') return true;
-  const labels = existing.labels ?? {};
-  return labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && labels[SYNC_LABEL] === owner.name;
+/** The KeyVaultSync UIDs an object names as its creator: KeyVaultSync owner references and the owner-uid annotation. */
+export function claimedOwnerUids(meta: ExistingMeta): string[] {
+  const refs = (meta.ownerReferences ?? []).filter((r) => r.kind === 'KeyVaultSync' && r.apiVersion.startsWith(`${GROUP}/`)).map((r) => r.uid);
+  const annotated = meta.annotations?.[OWNER_UID_ANNOTATION];
+  return annotated === undefined ? refs : [...refs, annotated];
 }
 
-/** The metadata kvsync applies: labels, annotations and, for Owner, the owner reference. */
+/**
+ * Whether kvsync may write the object `kind` `name` for `owner` under `policy`, given what exists:
+ * nothing (create it), an object created for this KeyVaultSync (its UID), or under Merge an object
+ * whose owner named this KeyVaultSync in `kvsync.dev/merge-from`. Labels prove nothing.
+ */
+export function writeRight(kind: 'Secret' | 'ConfigMap', name: string, existing: { metadata?: ExistingMeta | undefined; type?: string | undefined } | undefined, owner: SyncOwner, policy: CreationPolicy): WriteRight {
+  const what = `${kind} ${owner.namespace}/${name}`;
+  if (existing?.type !== undefined && PROTECTED_SECRET_TYPES.includes(existing.type)) {
+    return { write: false, reason: 'SecretProtected', message: `${what} is of type ${existing.type}; kvsync never writes service-account token, bootstrap token or Helm release Secrets` };
+  }
+  if (existing === undefined) return { write: true, createdByUs: true };
+  const meta = existing.metadata ?? {};
+  const claimed = claimedOwnerUids(meta);
+  if (claimed.length > 0 && claimed.every((uid) => uid === owner.uid)) return { write: true, createdByUs: true };
+  if (claimed.length > 0) {
+    return { write: false, reason: 'SecretConflict', message: `${what} belongs to another KeyVaultSync; kvsync never writes into another KeyVaultSync's ${kind}, not even with creationPolicy: Merge` };
+  }
+  const consent = meta.annotations?.[MERGE_FROM_ANNOTATION];
+  if (policy === 'Merge') {
+    if (consent === owner.name) return { write: true, createdByUs: false };
+    return { write: false, reason: 'SecretConflict', message: `${what} exists and was not created by kvsync; to let KeyVaultSync ${owner.name} merge into it, its owner annotates it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
+  }
+  return { write: false, reason: 'SecretConflict', message: `${what} exists and was not created by kvsync for KeyVaultSync ${owner.name}; rename the output, delete the ${kind}, or set creationPolicy: Merge and annotate it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
+}
+
+/**
+ * The metadata kvsync applies: labels, annotations and the proof of ownership, for Owner the owner
+ * reference, for an object kvsync creates under Orphan or Merge the owner-uid annotation.
+ */
 export function appliedMetadata(
   name: string,
   owner: SyncOwner,
-  out: { labels: Record<string, string>; annotations: Record<string, string>; creationPolicy: DesiredSecret['creationPolicy'] },
+  out: { labels: Record<string, string>; annotations: Record<string, string>; creationPolicy: CreationPolicy },
   createdByUs: boolean,
 ): k8s.V1ObjectMeta {
   const labels: Record<string, string> = { ...out.labels, [SYNC_LABEL]: owner.name };
   // managed-by marks what kvsync created; a Secret merged into stays its creator's.
   if (createdByUs) labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE;
   else delete labels[MANAGED_BY_LABEL];
-  const meta: k8s.V1ObjectMeta = { name, namespace: owner.namespace, labels, annotations: { ...out.annotations } };
-  if (out.creationPolicy === 'Owner') {
+  const annotations: Record<string, string> = { ...out.annotations };
+  delete annotations[OWNER_UID_ANNOTATION];
+  delete annotations[MERGE_FROM_ANNOTATION];
+  const meta: k8s.V1ObjectMeta = { name, namespace: owner.namespace, labels, annotations };
+  if (createdByUs && out.creationPolicy === 'Owner') {
     meta.ownerReferences = [{ apiVersion: API_VERSION, kind: 'KeyVaultSync', name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }];
+  } else if (createdByUs) {
+    annotations[OWNER_UID_ANNOTATION] = owner.uid;
   }
   return meta;
 }
 
 export type WriteOutcome = 'created' | 'updated' | 'unchanged';
+
+type Existing = k8s.V1Secret | k8s.V1ConfigMap;
 
 export class SecretWriter {
   readonly #core: k8s.CoreV1Api;
@@ -72,59 +122,30 @@ export class SecretWriter {
     this.#core = kc.makeApiClient(k8s.CoreV1Api);
   }
 
-  /** Checks every desired object (size, ownership) without writing anything; throws ControllerError. */
+  /** Checks every desired object (size, type, ownership) without writing anything; throws ControllerError. */
   async check(owner: SyncOwner, secrets: readonly DesiredSecret[], configMaps: readonly DesiredConfigMap[]): Promise<void> {
-    for (const s of secrets) {
-      if (dataSize(s.data) > MAX_DATA_BYTES) {
-        throw new ControllerError('SecretTooLarge', `Secret ${s.name} would hold ${dataSize(s.data)} bytes, over the 1 MiB limit`, { object: s.name });
-      }
-      const existing = await this.#readSecret(owner.namespace, s.name);
-      if (!mayWrite(existing?.metadata, owner, s.creationPolicy)) {
-        throw new ControllerError(
-          'SecretConflict',
-          `Secret ${owner.namespace}/${s.name} exists and was not created by kvsync for KeyVaultSync ${owner.name}; set creationPolicy: Merge to write into it`,
-          { object: s.name },
-        );
-      }
-    }
-    for (const c of configMaps) {
-      if (dataSize(c.data) > MAX_DATA_BYTES) {
-        throw new ControllerError('SecretTooLarge', `ConfigMap ${c.name} would hold ${dataSize(c.data)} bytes, over the 1 MiB limit`, { object: c.name });
-      }
-      const existing = await this.#readConfigMap(owner.namespace, c.name);
-      if (!mayWrite(existing?.metadata, owner, c.creationPolicy)) {
-        throw new ControllerError(
-          'SecretConflict',
-          `ConfigMap ${owner.namespace}/${c.name} exists and was not created by kvsync for KeyVaultSync ${owner.name}; set creationPolicy: Merge to write into it`,
-          { object: c.name },
-        );
-      }
-    }
+    for (const s of secrets) await this.#checkSecret(owner, s);
+    for (const c of configMaps) await this.#checkConfigMap(owner, c);
   }
 
   /**
    * Applies one Secret whole. Returns whether it was created, changed or left as it was (the
-   * resourceVersion tells). Throws ControllerError (SecretConflict, SecretTooLarge, WriteFailed).
+   * resourceVersion tells). Throws ControllerError (SecretConflict, SecretProtected, SecretTooLarge, WriteFailed).
    */
   async applySecret(owner: SyncOwner, desired: DesiredSecret): Promise<WriteOutcome> {
-    if (dataSize(desired.data) > MAX_DATA_BYTES) {
-      throw new ControllerError('SecretTooLarge', `Secret ${desired.name} would hold ${dataSize(desired.data)} bytes, over the 1 MiB limit`, { object: desired.name });
-    }
-    const existing = await this.#readSecret(owner.namespace, desired.name);
-    if (!mayWrite(existing?.metadata, owner, desired.creationPolicy)) {
-      throw new ControllerError('SecretConflict', `Secret ${owner.namespace}/${desired.name} exists and was not created by kvsync for KeyVaultSync ${owner.name}; set creationPolicy: Merge to write into it`, { object: desired.name });
-    }
-    const createdByUs = existing === undefined || existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+    const { existing, createdByUs } = await this.#checkSecret(owner, desired);
     const data: Record<string, string> = {};
     for (const [k, v] of Object.entries(desired.data)) data[k] = v.toString('base64');
     const body: k8s.V1Secret = { apiVersion: 'v1', kind: 'Secret', metadata: appliedMetadata(desired.name, owner, desired, createdByUs), data };
     // The type is immutable: set it when kvsync creates the Secret, leave it to its creator under Merge.
     if (createdByUs) body.type = desired.type;
     try {
-      const applied = await this.#core.patchNamespacedSecret(
-        { name: desired.name, namespace: owner.namespace, body, fieldManager: FIELD_MANAGER, force: true },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
-      );
+      const manager = fieldManagerFor(owner.namespace, owner.name);
+      const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+      let applied = await this.#core.patchNamespacedSecret({ name: desired.name, namespace: owner.namespace, body, fieldManager: manager, force: true }, opts);
+      if (holdsLegacyApply(applied)) {
+        applied = await this.#core.patchNamespacedSecret({ name: desired.name, namespace: owner.namespace, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: desired.name, namespace: owner.namespace } }, fieldManager: FIELD_MANAGER }, opts);
+      }
       return outcome(existing?.metadata?.resourceVersion, applied.metadata?.resourceVersion);
     } catch (err) {
       throw writeFailed('Secret', owner.namespace, desired.name, err);
@@ -133,24 +154,38 @@ export class SecretWriter {
 
   /** As {@link applySecret}, for a ConfigMap. */
   async applyConfigMap(owner: SyncOwner, desired: DesiredConfigMap): Promise<WriteOutcome> {
-    if (dataSize(desired.data) > MAX_DATA_BYTES) {
-      throw new ControllerError('SecretTooLarge', `ConfigMap ${desired.name} would hold ${dataSize(desired.data)} bytes, over the 1 MiB limit`, { object: desired.name });
-    }
-    const existing = await this.#readConfigMap(owner.namespace, desired.name);
-    if (!mayWrite(existing?.metadata, owner, desired.creationPolicy)) {
-      throw new ControllerError('SecretConflict', `ConfigMap ${owner.namespace}/${desired.name} exists and was not created by kvsync for KeyVaultSync ${owner.name}; set creationPolicy: Merge to write into it`, { object: desired.name });
-    }
-    const createdByUs = existing === undefined || existing.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+    const { existing, createdByUs } = await this.#checkConfigMap(owner, desired);
     const body: k8s.V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: appliedMetadata(desired.name, owner, desired, createdByUs), data: { ...desired.data } };
     try {
-      const applied = await this.#core.patchNamespacedConfigMap(
-        { name: desired.name, namespace: owner.namespace, body, fieldManager: FIELD_MANAGER, force: true },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
-      );
+      const manager = fieldManagerFor(owner.namespace, owner.name);
+      const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
+      let applied = await this.#core.patchNamespacedConfigMap({ name: desired.name, namespace: owner.namespace, body, fieldManager: manager, force: true }, opts);
+      if (holdsLegacyApply(applied)) {
+        applied = await this.#core.patchNamespacedConfigMap({ name: desired.name, namespace: owner.namespace, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: desired.name, namespace: owner.namespace } }, fieldManager: FIELD_MANAGER }, opts);
+      }
       return outcome(existing?.metadata?.resourceVersion, applied.metadata?.resourceVersion);
     } catch (err) {
       throw writeFailed('ConfigMap', owner.namespace, desired.name, err);
     }
+  }
+
+  async #checkSecret(owner: SyncOwner, s: DesiredSecret): Promise<{ existing: Existing | undefined; createdByUs: boolean }> {
+    if (dataSize(s.data) > MAX_DATA_BYTES) {
+      throw new ControllerError('SecretTooLarge', `Secret ${s.name} would hold ${dataSize(s.data)} bytes, over the 1 MiB limit`, { object: s.name });
+    }
+    if (PROTECTED_SECRET_TYPES.includes(s.type)) {
+      throw new ControllerError('SecretProtected', `Secret ${owner.namespace}/${s.name} would be of type ${s.type}; kvsync never writes service-account token, bootstrap token or Helm release Secrets`, { object: s.name });
+    }
+    const existing = await this.#readSecret(owner.namespace, s.name);
+    return { existing, createdByUs: granted(writeRight('Secret', s.name, existing, owner, s.creationPolicy), s.name) };
+  }
+
+  async #checkConfigMap(owner: SyncOwner, c: DesiredConfigMap): Promise<{ existing: Existing | undefined; createdByUs: boolean }> {
+    if (dataSize(c.data) > MAX_DATA_BYTES) {
+      throw new ControllerError('SecretTooLarge', `ConfigMap ${c.name} would hold ${dataSize(c.data)} bytes, over the 1 MiB limit`, { object: c.name });
+    }
+    const existing = await this.#readConfigMap(owner.namespace, c.name);
+    return { existing, createdByUs: granted(writeRight('ConfigMap', c.name, existing, owner, c.creationPolicy), c.name) };
   }
 
   async #readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
@@ -170,6 +205,21 @@ export class SecretWriter {
       throw writeFailed('ConfigMap', namespace, name, err);
     }
   }
+}
+
+/** Whether the object was created by kvsync for this KeyVaultSync; @throws ControllerError when it may not be written. */
+function granted(right: WriteRight, object: string): boolean {
+  if (!right.write) throw new ControllerError(right.reason, right.message, { object });
+  return right.createdByUs;
+}
+
+/**
+ * Whether the object still has fields applied by the single `kvsync` manager of earlier versions.
+ * Applying an empty object as that manager once releases them: fields the KeyVaultSync's own manager
+ * now applies stay, and keys only the old manager held (removed from the spec since) are pruned.
+ */
+function holdsLegacyApply(obj: Existing): boolean {
+  return (obj.metadata?.managedFields ?? []).some((m) => m.manager === FIELD_MANAGER && m.operation === 'Apply');
 }
 
 function outcome(before: string | undefined, after: string | undefined): WriteOutcome {

@@ -11,7 +11,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningController } from '../../../src/controller/controller.ts';
-import { FIELD_MANAGER, MANAGED_BY_LABEL, SYNC_LABEL } from '../../../src/controller/labels.ts';
+import { fieldManagerFor, MANAGED_BY_LABEL, MERGE_FROM_ANNOTATION, SYNC_LABEL } from '../../../src/controller/labels.ts';
 import { emulatorAgent } from '../../../src/emulator/client-options.ts';
 import { admin } from '../emulator/kv-support.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
@@ -115,7 +115,7 @@ describe('kvsync controller on the real control plane and emulator', () => {
       expect(s?.metadata?.labels?.[MANAGED_BY_LABEL]).toBe('kvsync');
       expect(s?.metadata?.labels?.[SYNC_LABEL]).toBe('app');
       expect(s?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'KeyVaultSync', name: 'app', uid: synced.metadata?.uid, controller: true });
-      expect(s?.metadata?.managedFields?.filter((m) => m.operation === 'Apply').map((m) => m.manager)).toEqual([FIELD_MANAGER]);
+      expect(s?.metadata?.managedFields?.filter((m) => m.operation === 'Apply').map((m) => m.manager)).toEqual([fieldManagerFor(ns, 'app')]);
     }
     expect(db?.metadata?.labels?.team).toBe('shop');
 
@@ -199,7 +199,7 @@ describe('kvsync controller on the real control plane and emulator', () => {
     expect(events.items.some((e) => e.type === 'Warning' && e.reason === 'ObjectNotFound')).toBe(true);
   });
 
-  it('never overwrites a Secret it did not create (SecretConflict), and writes into it with Merge', async () => {
+  it('never overwrites a Secret it did not create (SecretConflict), and writes into it with Merge and the owner\'s consent', async () => {
     await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'foreign' }, type: 'Opaque', stringData: { theirs: 'keep-me' } } });
     const spec = (policy: string) => syncSpec(world, {
       objects: [{ name: 'db-password', type: 'secret' }],
@@ -214,7 +214,11 @@ describe('kvsync controller on the real control plane and emulator', () => {
     const untouched = await readSecret('foreign');
     expect(Object.keys(untouched?.data ?? {})).toEqual(['theirs']);
 
+    // Merge needs the Secret owner's consent, naming this KeyVaultSync.
     await syncs.patch(ns, 'intruder', { spec: spec('Merge') });
+    await pollUntil(async () => (conditionOf(await syncs.get(ns, 'intruder'), 'Ready')?.message?.includes(`${MERGE_FROM_ANNOTATION}=intruder`) === true ? true : undefined), { ...WAIT, description: 'Merge without consent refused' });
+    await core.patchNamespacedSecret({ namespace: ns, name: 'foreign', body: { metadata: { annotations: { [MERGE_FROM_ANNOTATION]: 'intruder' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await syncs.patch(ns, 'intruder', { metadata: { annotations: { 'kvsync.dev/force-sync': 'consent' } } });
     await waitReady('intruder');
     const merged = await readSecret('foreign');
     expect(Buffer.from(merged?.data?.theirs ?? '', 'base64').toString()).toBe('keep-me');

@@ -198,7 +198,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     // A Secret kvsync does own may not be handed to another KeyVaultSync.
     await new SecretWriter(asSa).applySecret({ name: 'shop', namespace: appNs, uid: syncUid }, { name: 'shop-db', type: 'Opaque', labels: {}, annotations: {}, creationPolicy: 'Owner', data: { DB_PASSWORD: Buffer.from('v1') } });
     await refusedBy('secrets', 'move a kvsync Secret to another KeyVaultSync', () =>
-      core.patchNamespacedSecret({ namespace: appNs, name: 'shop-db', body: { metadata: { ownerReferences: [{ ...ownerRef, name: 'other', uid: '0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b' }] } }, fieldManager: 'thief', force: true }, MERGE),
+      core.patchNamespacedSecret({ namespace: appNs, name: 'shop-db', body: { metadata: { ownerReferences: [{ ...ownerRef, name: 'other', uid: '0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b' }] } } }, MERGE),
     );
   });
 

@@ -3,7 +3,10 @@
  * identities (DESIGN.md §1). Pure functions; the controller supplies the namespace's labels.
  */
 import type { KeyVaultIdentitySpec } from './keyvaultidentity-schema.ts';
+import type { ResolvedKeyVaultIdentity } from './parse.ts';
 import type { ResolvedVault } from './resolved.ts';
+import { canonicalVaultUrl, VAULT_NAME_PATTERN, vaultUrlOfName } from './vault-url.ts';
+import type { VaultHostPolicy } from './vault-url.ts';
 
 type LabelSelector = NonNullable<KeyVaultIdentitySpec['allowedNamespaces']['selector']>;
 
@@ -39,23 +42,49 @@ export function grantsNamespace(spec: KeyVaultIdentitySpec, namespace: { name: s
   return selector !== undefined && selectorMatches(selector, namespace.labels);
 }
 
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(url).host.toLowerCase();
-  } catch {
-    return undefined;
-  }
+/**
+ * True when allowedVaults holds "*", or an entry that is the same vault: a URL whose canonical form
+ * (vault-url.ts, emulator port applied) is the vault's canonical URL, or a bare name, which means
+ * `https://<name>.<Key Vault suffix of the vault's cloud>`. The vault's own name in the spec plays no
+ * part: only its canonical URL, where the requests go, is compared.
+ */
+export function grantsVault(spec: KeyVaultIdentitySpec, vault: Pick<ResolvedVault, 'url' | 'cloudName'>, policy: VaultHostPolicy): boolean {
+  return spec.allowedVaults.some((entry) => {
+    if (entry === '*') return true;
+    if (entry.includes('://')) {
+      const c = canonicalVaultUrl(entry, policy);
+      return c.ok && c.url === vault.url;
+    }
+    return VAULT_NAME_PATTERN.test(entry) && vaultUrlOfName(entry, vault.cloudName, policy) === vault.url;
+  });
+}
+
+/** What a pod or managed identity KeyVaultSync asks for. */
+export interface SharedIdentityRequest {
+  mode: 'podIdentity' | 'managedIdentity';
+  /** The client ID the spec names (CSI `userAssignedIdentityID`/`clientID`), if any. */
+  clientID: string | undefined;
 }
 
 /**
- * True when allowedVaults holds "*", the vault's name (case-insensitive), or a URL with the vault
- * URL's host (and port).
+ * Why `identity` may not serve `request` for a KeyVaultSync of `namespace` reading `vault`, or
+ * undefined when it may: the type must match, the namespace and the vault must be granted, and a
+ * client ID the spec names must be the identity's own (else a granted identity would carry the
+ * token request of another identity). The controller and the webhook both decide with this.
  */
-export function grantsVault(spec: KeyVaultIdentitySpec, vault: Pick<ResolvedVault, 'name' | 'url'>): boolean {
-  const host = hostOf(vault.url);
-  return spec.allowedVaults.some((entry) => {
-    if (entry === '*') return true;
-    if (entry.startsWith('https://')) return host !== undefined && hostOf(entry) === host;
-    return vault.name !== undefined && entry.toLowerCase() === vault.name.toLowerCase();
-  });
+export function sharedIdentityDenial(
+  identity: ResolvedKeyVaultIdentity,
+  request: SharedIdentityRequest,
+  namespace: { name: string; labels: Readonly<Record<string, string>> },
+  vault: Pick<ResolvedVault, 'url' | 'cloudName'>,
+  policy: VaultHostPolicy,
+): string | undefined {
+  const name = identity.name ?? '';
+  if (identity.spec.type !== request.mode) return `KeyVaultIdentity "${name}" is of type ${identity.spec.type}, not ${request.mode}`;
+  if (!grantsNamespace(identity.spec, namespace)) return `KeyVaultIdentity "${name}" does not grant namespace "${namespace.name}"`;
+  if (!grantsVault(identity.spec, vault, policy)) return `KeyVaultIdentity "${name}" does not grant vault ${vault.url} to namespace "${namespace.name}"`;
+  if (request.clientID !== undefined && request.clientID.toLowerCase() !== identity.spec.clientID.toLowerCase()) {
+    return `KeyVaultIdentity "${name}" is not the identity with client ID ${request.clientID} that the KeyVaultSync names`;
+  }
+  return undefined;
 }

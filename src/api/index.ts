@@ -12,5 +12,8 @@ export type { KeyVaultIdentitySpec, IdentityType } from './keyvaultidentity-sche
 export { parseCloudName, vaultDnsSuffix, CLOUD_NAMES } from './cloud.ts';
 export type { CloudName } from './cloud.ts';
 export { parseGoDuration } from './duration.ts';
-export { grantsNamespace, grantsVault, selectorMatches } from './identity-grant.ts';
+export { grantsNamespace, grantsVault, selectorMatches, sharedIdentityDenial } from './identity-grant.ts';
+export type { SharedIdentityRequest } from './identity-grant.ts';
+export { AZURE_VAULT_HOSTS_ONLY, canonicalVault, canonicalVaultUrl, KEY_VAULT_DNS_SUFFIXES, parseVaultHostPatterns, vaultHostAllowed } from './vault-url.ts';
+export type { VaultHostPolicy } from './vault-url.ts';
 // installCrds lives in ./install.ts (imported directly, so parsing does not load the Kubernetes client).

@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { identityCelAt } from './rules.ts';
 import { Guid, LabelSelector, ObjectName, StringEnum, TenantId } from './schema-helpers.ts';
+import { VAULT_URL_PATTERN } from './vault-url.ts';
 
 export const IDENTITY_TYPES = ['podIdentity', 'managedIdentity'] as const;
 export type IdentityType = (typeof IDENTITY_TYPES)[number];
@@ -35,7 +36,12 @@ export const KeyVaultIdentitySpecSchema = Type.Object(
       { description: 'Namespaces whose KeyVaultSyncs may use this identity: those named, plus those the selector matches.', 'x-kubernetes-validations': identityCelAt('spec.allowedNamespaces') },
     ),
     allowedVaults: Type.Array(
-      Type.String({ description: 'A vault name, a vault URL (https://host), or "*" for any vault.', minLength: 1, maxLength: 2048, pattern: '^(\\*|[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]|https://[^\\s/?#]+/?)$' }),
+      Type.String({
+        description: 'A vault URL (https://host[:port], compared with the canonical URL of the KeyVaultSync\'s vault), a vault name (https://<name>.<Key Vault DNS suffix of the KeyVaultSync\'s cloud>), or "*" for any vault.',
+        minLength: 1,
+        maxLength: 512,
+        pattern: `^(\\*|[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]|${VAULT_URL_PATTERN.slice(1, -1)})$`,
+      }),
       { minItems: 1, maxItems: 64, description: 'Vaults this identity may be used for.', 'x-kubernetes-list-type': 'set' },
     ),
   },

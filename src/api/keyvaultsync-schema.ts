@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { CLOUD_NAMES } from './cloud.ts';
 import { GO_DURATION_PATTERN } from './duration.ts';
+import { VAULT_URL_PATTERN } from './vault-url.ts';
 import { celAt } from './rules.ts';
 import { Condition, DataKey, Guid, LabelSelector, ObjectName, StringEnum, StringMap, TenantId } from './schema-helpers.ts';
 
@@ -49,9 +50,10 @@ export const VaultSchema = Type.Object(
     tenantID: Type.Optional(TenantId('Entra tenant (GUID or domain) of the vault; required for workloadIdentity and servicePrincipal.')),
     url: Type.Optional(
       Type.String({
-        description: 'Full vault URL; overrides name and cloudName (sovereign clouds, Azure Stack, the local emulator).',
-        maxLength: 2048,
-        pattern: '^https://[^\\s/?#]+(/[^\\s?#]*)?$',
+        description:
+          'Vault URL, https://<host>[:port] (no path); with name set too, its host must start with "<name>.". Hosts other than Azure Key Vault hosts (*.vault.azure.net, *.vault.azure.cn, *.vault.usgovcloudapi.net) need the operator flag --allowed-vault-hosts (Azure Stack Hub, private DNS).',
+        maxLength: 512,
+        pattern: VAULT_URL_PATTERN,
       }),
     ),
     cloudName: Type.Optional(StringEnum(CLOUD_NAMES, { description: 'Azure cloud of the vault; decides the vault DNS suffix. Default AzurePublicCloud.' })),

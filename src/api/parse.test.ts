@@ -6,6 +6,7 @@ import { KeyVaultSyncSpecSchema } from './keyvaultsync-schema.ts';
 import type { KeyVaultSyncSpec } from './keyvaultsync-schema.ts';
 import { KEY_VAULT_IDENTITY_RULES, KEY_VAULT_SYNC_RULES } from './rules.ts';
 import { withDefaults } from './validate.ts';
+import type { VaultHostPolicy } from './vault-url.ts';
 import {
   CLIENT_ID,
   designExampleSpec,
@@ -30,9 +31,12 @@ function issuesOf(r: ParseResult<unknown>): { path: string; message: string }[] 
   return [...r.error.issues];
 }
 
-function parseSpec(spec: Record<string, unknown>) {
-  return parseKeyVaultSync(keyVaultSync(spec));
+function parseSpec(spec: Record<string, unknown>, vaults?: VaultHostPolicy) {
+  return parseKeyVaultSync(keyVaultSync(spec), vaults);
 }
+
+/** An operator who allows private vault hosts (Azure Stack Hub, a test domain). */
+const privateHosts: VaultHostPolicy = { vaultUrls: {}, allowedVaultHosts: ['*.vault.localtest.me:8443', '*.stack.local'] };
 
 describe('parseKeyVaultSync: the DESIGN.md example', () => {
   it('resolves vault, identity, objects and output keys with defaults', () => {
@@ -174,9 +178,21 @@ describe('parseKeyVaultSync: vaults and clouds', () => {
     expect(ok(parseSpec({ ...designExampleSpec(), vault: { name: 'gebakv', tenantID: TENANT, cloudName } })).vault.url).toBe(url);
   });
 
-  it('lets vault.url override name and cloud (emulator, Azure Stack) and trims a trailing slash', () => {
-    const v = ok(parseSpec({ ...designExampleSpec(), vault: { name: 'gebakv', tenantID: TENANT, url: 'https://gebakv.vault.localtest.me:8443/' } }));
-    expect(v.vault).toMatchObject({ url: 'https://gebakv.vault.localtest.me:8443', name: 'gebakv' });
+  it('lets vault.url override the cloud suffix (Azure Stack, private DNS) on hosts the operator allows, and trims a trailing slash', () => {
+    const spec = { ...designExampleSpec(), vault: { name: 'gebakv', tenantID: TENANT, url: 'https://gebakv.vault.localtest.me:8443/' } };
+    expect(ok(parseSpec(spec, privateHosts)).vault).toMatchObject({ url: 'https://gebakv.vault.localtest.me:8443', name: 'gebakv' });
+    const issues = issuesOf(parseSpec(spec));
+    expect(issues.map((i) => i.path)).toEqual(['spec.vault.url']);
+    expect(issues[0]?.message).toContain('the operator must allow it with --allowed-vault-hosts');
+  });
+
+  it('refuses a name and a url of different vaults', () => {
+    const spec = { ...designExampleSpec(), vault: { name: 'tenantakv', tenantID: TENANT, url: 'https://payrollkv.vault.azure.net' } };
+    const issues = issuesOf(parseSpec(spec));
+    expect(issues.map((i) => i.path)).toEqual(['spec']);
+    expect(issues[0]?.message).toContain('spec.vault.url must be the URL of the vault');
+    const csi = { ...designExampleSpec(), vault: { tenantID: TENANT, url: 'https://payrollkv.vault.azure.net' }, parameters: { keyvaultName: 'tenantakv' } };
+    expect(issuesOf(parseSpec(csi))[0]?.message).toContain('spec.vault.url must be the URL of the vault');
   });
 
   it('rejects a non-https url', () => {
@@ -189,7 +205,7 @@ describe('parseKeyVaultSync: vaults and clouds', () => {
     const stack = { ...designExampleSpec(), parameters: { cloudName: 'AzureStackCloud' } };
     expect(issuesOf(parseSpec(stack))[0]?.path).toBe('spec.parameters.cloudName');
     const withUrl = { ...designExampleSpec(), vault: { url: 'https://kv.stack.local', tenantID: TENANT }, parameters: { cloudName: 'AzureStackCloud' } };
-    expect(ok(parseSpec(withUrl)).vault.url).toBe('https://kv.stack.local');
+    expect(ok(parseSpec(withUrl, privateHosts)).vault.url).toBe('https://kv.stack.local');
   });
 });
 

@@ -7,8 +7,6 @@
  * fields (typed fields win where the other side is unset; different values are a conflict) → the
  * reference checks again on the merged object list → output keys resolved.
  */
-import { vaultDnsSuffix } from './cloud.ts';
-import type { CloudName } from './cloud.ts';
 import { API_VERSION } from './crd.ts';
 import { parseCsiParameters } from './csi-parameters.ts';
 import type { CsiObject, CsiParameters } from './csi-parameters.ts';
@@ -32,6 +30,8 @@ import type {
 import { checkConfigMapRefs, checkOutputNamesUnique, checkSecretRefs, checkTlsSources, KEY_VAULT_IDENTITY_RULES, KEY_VAULT_SYNC_RULES, outputNameOf } from './rules.ts';
 import type { ObjectRef } from './rules.ts';
 import { schemaIssues, withDefaults } from './validate.ts';
+import { AZURE_VAULT_HOSTS_ONLY, canonicalVault } from './vault-url.ts';
+import type { VaultHostPolicy } from './vault-url.ts';
 
 export type ParseResult<T> = { ok: true; value: T; warnings: string[] } | { ok: false; error: InvalidSpecError; warnings: string[] };
 
@@ -74,9 +74,11 @@ function fail<T>(issues: SpecIssue[], warnings: string[]): ParseResult<T> {
 
 /**
  * Parses and resolves a KeyVaultSync. Never throws for bad input: every problem is returned as an
- * InvalidSpecError (reason InvalidSpec) whose issues name the field path.
+ * InvalidSpecError (reason InvalidSpec) whose issues name the field path. `vaults` is the operator's
+ * vault host policy: the vault is resolved to its canonical URL by it (vault-url.ts), and a host it
+ * does not allow is an InvalidSpec.
  */
-export function parseKeyVaultSync(obj: unknown): ParseResult<ResolvedKeyVaultSync> {
+export function parseKeyVaultSync(obj: unknown, vaults: VaultHostPolicy = AZURE_VAULT_HOSTS_ONLY): ParseResult<ResolvedKeyVaultSync> {
   const issues: SpecIssue[] = [];
   const env = readEnvelope(obj, 'KeyVaultSync', issues);
   if (env === undefined || issues.length > 0) return fail(issues, []);
@@ -93,7 +95,7 @@ export function parseKeyVaultSync(obj: unknown): ParseResult<ResolvedKeyVaultSyn
   issues.push(...csi.issues);
   if (issues.length > 0) return fail(issues, warnings);
 
-  const vault = resolveVault(spec, csi.parameters, issues);
+  const vault = resolveVault(spec, csi.parameters, vaults, issues);
   const identity = resolveIdentity(spec, csi.parameters, issues);
   const objects = mergeObjects(spec.objects ?? [], csi.parameters.objects ?? [], issues);
   if (issues.length > 0 || vault === undefined || identity === undefined) return fail(issues, warnings);
@@ -132,7 +134,7 @@ function conflict(path: string, other: string, a: string, b: string): SpecIssue 
   return { path, message: `conflicts with ${other} ("${a}" ≠ "${b}")` };
 }
 
-function resolveVault(spec: KeyVaultSyncSpec, csi: CsiParameters, issues: SpecIssue[]): ResolvedVault | undefined {
+function resolveVault(spec: KeyVaultSyncSpec, csi: CsiParameters, policy: VaultHostPolicy, issues: SpecIssue[]): ResolvedVault | undefined {
   const v = spec.vault ?? {};
   const before = issues.length;
   if (v.name !== undefined && csi.keyvaultName !== undefined && v.name.toLowerCase() !== csi.keyvaultName.toLowerCase()) {
@@ -147,14 +149,20 @@ function resolveVault(spec: KeyVaultSyncSpec, csi: CsiParameters, issues: SpecIs
   if (csi.unknownCloudName !== undefined && v.url === undefined) {
     issues.push({ path: 'spec.parameters.cloudName', message: `"${csi.unknownCloudName}" is not a cloud kvsync knows (AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud); set spec.vault.url` });
   }
-  const name = v.name ?? csi.keyvaultName;
-  const cloudName: CloudName = v.cloudName ?? csi.cloudName ?? 'AzurePublicCloud';
-  if (v.url === undefined && name !== undefined && !/^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/.test(name)) {
-    issues.push({ path: 'spec.parameters.keyvaultName', message: 'must be a Key Vault name (3-24 letters, digits and hyphens)' });
-  }
   if (issues.length > before) return undefined;
-  const url = v.url !== undefined ? v.url.replace(/\/+$/, '') : `https://${(name ?? '').toLowerCase()}.${vaultDnsSuffix(cloudName)}`;
-  return { url, name, tenantID: v.tenantID ?? csi.tenantID, cloudName };
+  const name = v.name ?? csi.keyvaultName;
+  const vault = canonicalVault({ name, url: v.url, cloudName: v.cloudName ?? csi.cloudName }, policy);
+  if (!vault.ok) {
+    const path =
+      vault.field === 'url'
+        ? 'spec.vault.url'
+        : vault.field === 'name'
+          ? v.name !== undefined ? 'spec.vault.name' : 'spec.parameters.keyvaultName'
+          : v.cloudName !== undefined ? 'spec.vault.cloudName' : 'spec.parameters.cloudName';
+    issues.push({ path, message: vault.message });
+    return undefined;
+  }
+  return { url: vault.url, name, tenantID: v.tenantID ?? csi.tenantID, cloudName: vault.cloudName };
 }
 
 function resolveIdentity(spec: KeyVaultSyncSpec, csi: CsiParameters, issues: SpecIssue[]): ResolvedIdentity | undefined {

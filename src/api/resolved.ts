@@ -8,7 +8,10 @@ import type { CreationPolicy, KeyFormat, ObjectEncoding, ObjectFormat, ObjectTyp
 import type { RestartTarget } from './keyvaultsync-schema.ts';
 
 export interface ResolvedVault {
-  /** Vault base URL without trailing slash, e.g. `https://gebakv.vault.azure.net`. */
+  /**
+   * The vault's canonical URL (`https://host[:port]`, lower-case host, no path, no default port; the
+   * emulator's port applied): the one identity of the vault for grants, requests and cache keys.
+   */
   url: string;
   /** Vault name when known (spec.vault.name or parameters.keyvaultName). */
   name: string | undefined;

@@ -1,5 +1,5 @@
 /**
- * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--namespace NS]
+ * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--namespace NS]
  *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
  *   [--expiry-warning-window 720h]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
@@ -10,6 +10,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { parseGoDuration } from '../api/index.ts';
+import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag } from '../api/vault-url.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController, type ControllerOptions } from './controller.ts';
@@ -23,6 +24,7 @@ const USAGE = `usage: kvsync controller [flags]
 
   --kubeconfig FILE        kubeconfig (default: in-cluster, then $KUBECONFIG / ~/.kube/config)
   --azure-endpoints FILE   an emulator's endpoints.json (trust its CA, use its hosts)
+${ALLOWED_VAULT_HOSTS_USAGE}
   --namespace NS           operator namespace: MAC key Secret and leader Lease (default ${DEFAULT_OPERATOR_NAMESPACE})
   --watch-namespace NS     only sync KeyVaultSyncs in NS (default: all namespaces)
   --health-addr ADDR       /healthz and /readyz (default 127.0.0.1:8081)
@@ -118,6 +120,7 @@ export function parseControllerArgs(argv: string[]) {
     options: {
       kubeconfig: { type: 'string' },
       'azure-endpoints': { type: 'string' },
+      'allowed-vault-hosts': { type: 'string' },
       namespace: { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE },
       'watch-namespace': { type: 'string' },
       'health-addr': { type: 'string', default: '127.0.0.1:8081' },
@@ -169,14 +172,16 @@ export function parseControllerArgs(argv: string[]) {
   }
   let webhook: ControllerWebhookOptions | undefined;
   let eventGrid: EventGridOptions | undefined;
+  let allowedVaultHosts: string[];
   try {
     webhook = webhookOptions(values);
     eventGrid = eventGridOptions(values);
+    allowedVaultHosts = allowedVaultHostsFlag(values['allowed-vault-hosts']);
   } catch (err) {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs };
+  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, allowedVaultHosts };
 }
 
 /**
@@ -207,7 +212,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = args;
   const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
   const kc = loadKubeConfig(values.kubeconfig);
-  const azure = await loadAzureEnvironment({ ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
+  const azure = await loadAzureEnvironment({ allowedVaultHosts: args.allowedVaultHosts, ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
   const controller = await startController(controllerOptions(args, kc, azure, log));
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {

@@ -187,6 +187,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     ),
     macKey,
     isLeader,
+    vaults: opts.azure,
     log,
     metrics,
   });
@@ -245,7 +246,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   let eventGrid: RunningEventGridEndpoint | undefined;
   if (opts.webhook !== undefined || opts.eventGrid !== undefined) {
     try {
-      if (opts.webhook !== undefined) webhook = await startControllerWebhook(kc, namespace, opts.webhook, log);
+      if (opts.webhook !== undefined) webhook = await startControllerWebhook(kc, namespace, opts.webhook, log, opts.azure);
       if (opts.eventGrid !== undefined) {
         eventGrid = await startEventGridPush({
           options: opts.eventGrid,

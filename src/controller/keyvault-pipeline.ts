@@ -13,7 +13,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
-import { effectiveVaultUrl, type AzureEnvironment } from '../keyvault/azure-environment.ts';
+import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { ChangeDetector, type ListingKind } from '../keyvault/change-detector.ts';
 import { CredentialProvider, identityLogId } from '../keyvault/credentials.ts';
 import { fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
@@ -100,7 +100,7 @@ export class KeyVaultPipeline implements SyncPipeline {
     // A credential this pipeline did not hand out has no known identity: no sharing for it.
     if (identityKey === undefined) return fetchObjects(sync, credential, this.#env);
     const syncKey = `${sync.namespace ?? ''}/${sync.name ?? ''}`;
-    const vaultUrl = effectiveVaultUrl(this.#env, sync.vault.url);
+    const vaultUrl = sync.vault.url;
     const detector = this.#register(syncKey, sync, vaultUrl, identityKey, credential);
     const fresh = mode.fresh !== false;
     const previousEnd = this.#lastFetchEnd.get(syncKey) ?? -Infinity;

@@ -7,7 +7,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
-import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
+import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
 import { vaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
 import { findCondition } from './conditions.ts';
 import { FORCE_SYNC_ANNOTATION } from './labels.ts';
@@ -51,6 +51,8 @@ export interface ReconcilerDeps {
   macKey: Buffer;
   /** Checked before every write: a replica that lost its lease stops writing at once. */
   isLeader(): boolean;
+  /** The operator's vault host policy (its Azure environment); default: Azure's Key Vault hosts only. */
+  vaults?: VaultHostPolicy;
   log: Logger;
   now?: () => Date;
   /** Sync counter, duration and certificate expiry; none when undefined. */
@@ -141,7 +143,7 @@ export class Reconciler {
     const target: EventTarget = { name, namespace, uid, resourceVersion: obj.metadata?.resourceVersion };
     const log = this.#d.log.child({ keyVaultSync: key, generation });
 
-    const parsed = parseKeyVaultSync(obj);
+    const parsed = parseKeyVaultSync(obj, this.#d.vaults);
     if (!parsed.ok) {
       // No retry: a new generation (an edit) brings the object back to the queue.
       outcome.result = 'InvalidSpec';

@@ -16,6 +16,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { V1LabelSelectorRequirement, V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
+import { AZURE_VAULT_HOSTS_ONLY } from '../api/index.ts';
+import type { VaultHostPolicy } from '../api/index.ts';
 import { FileCertificateSource, SecretCertificateManager, splitCertificates } from '../webhook/certificates.ts';
 import type { ServingCertificate } from '../webhook/certificates.ts';
 import { WebhookCertificateError } from '../webhook/errors.ts';
@@ -126,7 +128,8 @@ async function optionalFile(path: string): Promise<string | undefined> {
   }
 }
 
-export async function startControllerWebhook(kc: k8s.KubeConfig, namespace: string, opts: ControllerWebhookOptions, log: WebhookLogger): Promise<ControllerWebhook> {
+/** `vaults`: the controller's vault host policy (its Azure environment), for the same vault decisions. */
+export async function startControllerWebhook(kc: k8s.KubeConfig, namespace: string, opts: ControllerWebhookOptions, log: WebhookLogger, vaults: VaultHostPolicy = AZURE_VAULT_HOSTS_ONLY): Promise<ControllerWebhook> {
   const { host, port } = parseHostPort(opts.addr);
   const configurationName = opts.configurationName ?? DEFAULT_WEBHOOK_CONFIGURATION_NAME;
   const endpoint =
@@ -176,8 +179,8 @@ export async function startControllerWebhook(kc: k8s.KubeConfig, namespace: stri
     host,
     port,
     certificate: first,
-    view: kubeClusterView(kc),
-    mutation: { operatorNamespace: namespace, sidecarImage: opts.sidecarImage ?? DEFAULT_SIDECAR_IMAGE, ...(opts.sidecarCommand === undefined ? {} : { sidecarCommand: opts.sidecarCommand }) },
+    view: kubeClusterView(kc, vaults),
+    mutation: { operatorNamespace: namespace, sidecarImage: opts.sidecarImage ?? DEFAULT_SIDECAR_IMAGE, vaults, ...(opts.sidecarCommand === undefined ? {} : { sidecarCommand: opts.sidecarCommand }) },
     logger: log,
   });
   try {

@@ -83,7 +83,7 @@ export async function buildAuthenticator(o: EventGridOptions, azure: AzureEnviro
 /** Starts the endpoint. @throws EventGridConfigError, or the listen/certificate error. */
 export async function startEventGridPush(d: EventGridPushDeps): Promise<RunningEventGridEndpoint> {
   const authenticator = await buildAuthenticator(d.options, d.azure, d.log);
-  const index = new SyncIndex(d.listSyncs);
+  const index = new SyncIndex(d.listSyncs, d.azure);
   const refresher = new PushRefresher({ affected: (c) => index.affected(c), enqueue: d.enqueue, markChanged: d.markChanged });
   const endpoint = await startEventGridEndpoint({
     addr: d.options.addr,

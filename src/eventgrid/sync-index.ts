@@ -8,7 +8,8 @@
  * secret this way, `certificate`/`cert` objects of that name. Objects pinned to a version never change
  * (unless older versions are synced too, whose list moves with the current one).
  */
-import { parseKeyVaultSync } from '../api/index.ts';
+import { AZURE_VAULT_HOSTS_ONLY, parseKeyVaultSync } from '../api/index.ts';
+import type { VaultHostPolicy } from '../api/index.ts';
 import type { ObjectType } from '../api/keyvaultsync-schema.ts';
 import type { KeyVaultSyncObject } from '../controller/reconciler.ts';
 import type { KeyVaultObjectChange } from './schema.ts';
@@ -38,9 +39,12 @@ export class SyncIndex {
   readonly #list: () => Iterable<KeyVaultSyncObject>;
   /** by uid */
   readonly #parsed = new Map<string, IndexedSync>();
+  readonly #vaults: VaultHostPolicy;
 
-  constructor(list: () => Iterable<KeyVaultSyncObject>) {
+  /** `vaults`: the operator's vault host policy, as the reconciler parses with. */
+  constructor(list: () => Iterable<KeyVaultSyncObject>, vaults: VaultHostPolicy = AZURE_VAULT_HOSTS_ONLY) {
     this.#list = list;
+    this.#vaults = vaults;
   }
 
   #entry(o: KeyVaultSyncObject): IndexedSync {
@@ -48,11 +52,11 @@ export class SyncIndex {
     const generation = o.metadata?.generation;
     const cached = this.#parsed.get(uid);
     if (cached !== undefined && cached.generation === generation) return cached;
-    const parsed = parseKeyVaultSync(o);
+    const parsed = parseKeyVaultSync(o, this.#vaults);
     const entry: IndexedSync = parsed.ok
       ? {
           generation,
-          vault: parsed.value.vault.name?.toLowerCase() ?? vaultNameOfUrl(parsed.value.vault.url),
+          vault: vaultNameOfUrl(parsed.value.vault.url),
           objects: parsed.value.objects.map((x) => ({ name: x.name, type: x.type, watched: x.version === undefined || x.versionHistory > 1 })),
         }
       : { generation, vault: undefined, objects: [] };

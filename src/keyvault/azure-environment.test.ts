@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authorityHostFor, credentialOptions, DEFAULT_IMDS_HOST, defaultAzureEnvironment, effectiveVaultUrl, loadAzureEnvironment } from './azure-environment.ts';
+import { authorityHostFor, credentialOptions, DEFAULT_IMDS_HOST, loadAzureEnvironment } from './azure-environment.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kvsync-env-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,20 +54,5 @@ describe('loadAzureEnvironment', () => {
 
   it('fails with InvalidEndpointsFile for a missing file', async () => {
     await expect(loadAzureEnvironment({ endpointsFile: join(dir, 'nope.json'), env: {} })).rejects.toMatchObject({ reason: 'InvalidEndpointsFile' });
-  });
-});
-
-describe('effectiveVaultUrl', () => {
-  const env = { ...defaultAzureEnvironment(), vaultUrls: { devkv: 'https://devkv.vault.azure.net:8443/' } };
-
-  it("maps a vault's public URL to the emulator's port", () => {
-    expect(effectiveVaultUrl(env, 'https://devkv.vault.azure.net')).toBe('https://devkv.vault.azure.net:8443');
-  });
-
-  it('keeps URLs with an explicit port, other hosts and vaults the emulator does not have', () => {
-    expect(effectiveVaultUrl(env, 'https://devkv.vault.azure.net:9443')).toBe('https://devkv.vault.azure.net:9443');
-    expect(effectiveVaultUrl(env, 'https://devkv.vault.azure.cn')).toBe('https://devkv.vault.azure.cn');
-    expect(effectiveVaultUrl(env, 'https://other.vault.azure.net')).toBe('https://other.vault.azure.net');
-    expect(effectiveVaultUrl(defaultAzureEnvironment(), 'https://devkv.vault.azure.net')).toBe('https://devkv.vault.azure.net');
   });
 });

@@ -4,6 +4,9 @@
  * vault host names (for the local emulator). Built once per process and shared by credentials and
  * Key Vault clients.
  *
+ * The environment is also the operator's vault host policy (src/api/vault-url.ts): the emulator's
+ * vaults and `--allowed-vault-hosts`, so `parseKeyVaultSync(obj, env)` resolves vaults as requests go.
+ *
  * Sources, later wins: the public cloud defaults → `--azure-endpoints FILE` (an emulator endpoints.json:
  * its CA, resolve map, authority host, IMDS endpoint, tenant and admin principal) → the standard
  * environment (`AZURE_AUTHORITY_HOST`, `AZURE_POD_IDENTITY_AUTHORITY_HOST`, `AZURE_TENANT_ID`).
@@ -39,24 +42,15 @@ export interface AzureEnvironment {
   emulatorAdmin: { clientID: string; clientSecret: string } | undefined;
   /** Vault name → URL from an emulator's endpoints file (its vaults listen on a port of their own). */
   vaultUrls: Readonly<Record<string, string>>;
-}
-
-/**
- * The URL to reach a vault at: with an emulator's endpoints file, a vault addressed by its public
- * name (`https://<name>.vault.azure.net`, no port) is the emulator's vault of that name, port
- * included; any other URL is used as given.
- */
-export function effectiveVaultUrl(env: AzureEnvironment, vaultUrl: string): string {
-  const url = new URL(vaultUrl);
-  const name = url.hostname.split('.')[0]?.toLowerCase();
-  const emulated = name === undefined ? undefined : env.vaultUrls[name];
-  if (emulated === undefined || url.port !== '' || url.pathname.replace(/\/+$/, '') !== '') return vaultUrl;
-  return new URL(emulated).hostname === url.hostname ? trimSlash(emulated) : vaultUrl;
+  /** Vault host patterns the operator allows besides Azure's Key Vault hosts (`--allowed-vault-hosts`). */
+  allowedVaultHosts: readonly string[];
 }
 
 export interface LoadAzureEnvironmentOptions {
   endpointsFile?: string;
   env?: NodeJS.ProcessEnv;
+  /** Host patterns checked by parseVaultHostPatterns (`--allowed-vault-hosts`). */
+  allowedVaultHosts?: readonly string[];
 }
 
 function trimSlash(url: string): string {
@@ -82,6 +76,7 @@ export async function loadAzureEnvironment(opts: LoadAzureEnvironmentOptions = {
     defaultTenantId: undefined,
     emulatorAdmin: undefined,
     vaultUrls: {},
+    allowedVaultHosts: opts.allowedVaultHosts ?? [],
   };
   if (opts.endpointsFile !== undefined) {
     const emu = await loadEmulatorClientOptions(opts.endpointsFile);
@@ -94,6 +89,7 @@ export async function loadAzureEnvironment(opts: LoadAzureEnvironmentOptions = {
       defaultTenantId: emu.endpoints.tenantID,
       emulatorAdmin: emu.endpoints.admin,
       vaultUrls: emu.endpoints.vaults,
+      allowedVaultHosts: result.allowedVaultHosts,
     };
   }
   const authority = nonEmpty(env.AZURE_AUTHORITY_HOST);
@@ -107,7 +103,7 @@ export async function loadAzureEnvironment(opts: LoadAzureEnvironmentOptions = {
 
 /** The environment with no overrides: public cloud defaults, Node's trust store. */
 export function defaultAzureEnvironment(): AzureEnvironment {
-  return { authorityHostOverride: undefined, imdsHost: DEFAULT_IMDS_HOST, caPem: undefined, agent: undefined, resolve: {}, defaultTenantId: undefined, emulatorAdmin: undefined, vaultUrls: {} };
+  return { authorityHostOverride: undefined, imdsHost: DEFAULT_IMDS_HOST, caPem: undefined, agent: undefined, resolve: {}, defaultTenantId: undefined, emulatorAdmin: undefined, vaultUrls: {}, allowedVaultHosts: [] };
 }
 
 /** The authority host for a vault in `cloud`: the override when set, else the cloud's. */

@@ -18,7 +18,7 @@ import type { TokenCredential } from '@azure/identity';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { isGuid, isTenantId } from '../api/azure-ids.ts';
-import { grantsNamespace, grantsVault } from '../api/identity-grant.ts';
+import { sharedIdentityDenial } from '../api/identity-grant.ts';
 import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { credentialOptions } from './azure-environment.ts';
@@ -232,24 +232,18 @@ export class CredentialProvider {
   async #imdsIdentity(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { mode: 'podIdentity' | 'managedIdentity'; identityRef: string | undefined; clientID: string | undefined }): Promise<CredentialFor> {
     const labels = ctx.namespaceLabels ?? (await this.#namespaceLabels(ctx.namespace));
     const ns = { name: ctx.namespace, labels };
-    const vaultName = sync.vault.name ?? sync.vault.url;
+    const request = { mode: id.mode, clientID: id.clientID };
     let chosen: ResolvedKeyVaultIdentity | undefined;
     if (id.identityRef !== undefined) {
       chosen = ctx.identities.find((i) => i.name === id.identityRef);
       if (chosen === undefined) throw new SyncError('IdentityNotFound', `KeyVaultIdentity "${id.identityRef}" does not exist`);
-      if (chosen.spec.type !== id.mode) throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" is of type ${chosen.spec.type}, not ${id.mode}`);
-      if (!grantsNamespace(chosen.spec, ns)) throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" does not grant namespace "${ctx.namespace}"`);
-      if (!grantsVault(chosen.spec, sync.vault)) throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" does not grant vault "${vaultName}" to namespace "${ctx.namespace}"`);
-      if (id.clientID !== undefined && id.clientID.toLowerCase() !== chosen.spec.clientID.toLowerCase()) {
-        throw new SyncError('IdentityNotPermitted', `KeyVaultIdentity "${id.identityRef}" has client ID ${chosen.spec.clientID}, not the ${id.clientID} the KeyVaultSync asks for`);
-      }
+      const denial = sharedIdentityDenial(chosen, request, ns, sync.vault, this.#env);
+      if (denial !== undefined) throw new SyncError('IdentityNotPermitted', denial);
     } else {
       // CSI migration (usePodIdentity / useVMManagedIdentity without a ref): the one identity of this type that grants both.
-      chosen = ctx.identities.find(
-        (i) => i.spec.type === id.mode && grantsNamespace(i.spec, ns) && grantsVault(i.spec, sync.vault) && (id.clientID === undefined || id.clientID.toLowerCase() === i.spec.clientID.toLowerCase()),
-      );
+      chosen = ctx.identities.find((i) => sharedIdentityDenial(i, request, ns, sync.vault, this.#env) === undefined);
       if (chosen === undefined) {
-        throw new SyncError('IdentityNotPermitted', `no KeyVaultIdentity of type ${id.mode}${id.clientID === undefined ? '' : ` with client ID ${id.clientID}`} grants namespace "${ctx.namespace}" and vault "${vaultName}"`);
+        throw new SyncError('IdentityNotPermitted', `no KeyVaultIdentity of type ${id.mode}${id.clientID === undefined ? '' : ` with client ID ${id.clientID}`} grants namespace "${ctx.namespace}" and vault ${sync.vault.url}`);
       }
     }
     const spec = chosen.spec;

@@ -25,7 +25,8 @@ import type { TokenCredential } from '@azure/identity';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
 import { bundleFromFile, bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
-import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
+import { canonicalVaultUrl, vaultHostAllowed } from '../api/vault-url.ts';
+import type { AzureEnvironment } from './azure-environment.ts';
 import { SyncError, toSyncError } from './errors.ts';
 import { keyVaultRequestPolicy } from './request-metrics.ts';
 import { vaultGuardPolicy } from './vault-guard.ts';
@@ -107,8 +108,17 @@ export interface VaultClients {
 
 const clientCache = new WeakMap<TokenCredential, Map<string, VaultClients>>();
 
-/** The SDK clients of one vault for one credential, built once (shared with versions.ts). */
+/**
+ * The SDK clients of one vault for one credential, built once (shared with versions.ts). The last gate
+ * before any request: `vaultUrl` must be a canonical vault URL (src/api/vault-url.ts) of a host the
+ * environment allows, as parseKeyVaultSync with the same environment resolves it.
+ * @throws SyncError InvalidSpec for any other URL
+ */
 export function clientsFor(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, maxRetries: number): VaultClients {
+  const canonical = canonicalVaultUrl(vaultUrl, env);
+  if (!canonical.ok || canonical.url !== vaultUrl || !vaultHostAllowed(vaultUrl, env)) {
+    throw new SyncError('InvalidSpec', `${vaultUrl} is not a vault this operator may contact (a canonical Key Vault URL of an allowed host)`);
+  }
   let byVault = clientCache.get(credential);
   if (byVault === undefined) {
     byVault = new Map();
@@ -137,8 +147,14 @@ export function isCertificateContentType(contentType: string | undefined): boole
  * `failures` as a SyncError naming the vault and object (optional objects' failures flagged).
  */
 export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, opts: FetchOptions = {}): Promise<FetchResult> {
-  const vaultUrl = effectiveVaultUrl(env, sync.vault.url);
-  const clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
+  const vaultUrl = sync.vault.url;
+  let clients: VaultClients;
+  try {
+    clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
+  } catch (err) {
+    const failure = toSyncError(err, { vault: vaultUrl, object: 'the vault' });
+    return { fetched: [], failures: sync.objects.map((o) => (o.optional ? failure.asOptional() : failure)) };
+  }
   const cache = opts.cache;
   const notReadBefore = (object: ResolvedObject): { notReadBefore?: number } => {
     const t = typeof cache?.notReadBefore === 'function' ? cache.notReadBefore(object) : cache?.notReadBefore;
@@ -251,7 +267,7 @@ async function newestVersions(clients: VaultClients, object: ResolvedObject): Pr
  * list).
  */
 export async function listCurrentVersions(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, kind: 'secrets' | 'keys', opts: { maxRetries?: number } = {}): Promise<Map<string, CurrentVersion>> {
-  const clients = clientsFor(effectiveVaultUrl(env, vaultUrl), credential, env, opts.maxRetries ?? 2);
+  const clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
   const out = new Map<string, CurrentVersion>();
   const pages = kind === 'secrets' ? clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.keys.listPropertiesOfKeys().byPage({ maxPageSize: LIST_PAGE_SIZE });
   for await (const page of pages) {
@@ -266,7 +282,7 @@ export async function listCurrentVersions(vaultUrl: string, credential: TokenCre
  * `key`. Throws the SDK's error.
  */
 export async function listVersionStamps(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, opts: { maxRetries?: number } = {}): Promise<{ version: string; createdOn: Date | undefined }[]> {
-  const clients = clientsFor(effectiveVaultUrl(env, vaultUrl), credential, env, opts.maxRetries ?? 2);
+  const clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
   const pages = object.type === 'key' ? clients.keys.listPropertiesOfKeyVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.secrets.listPropertiesOfSecretVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE });
   const out: { version: string; createdOn: Date | undefined }[] = [];
   for await (const page of pages) {
@@ -280,7 +296,7 @@ export const LIST_PAGE_SIZE = 25;
 
 /** Reads one version (`undefined` = the current one) of an object, as `fetchObjects` does, uncached. */
 export function readObjectVersion(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, version: string | undefined, opts: { maxRetries?: number } = {}): Promise<FetchedVersion> {
-  return fetchVersion(clientsFor(effectiveVaultUrl(env, vaultUrl), credential, env, opts.maxRetries ?? 2), object, version);
+  return fetchVersion(clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2), object, version);
 }
 
 async function fetchVersion(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {

@@ -1,5 +1,5 @@
 /**
- * `kvsync render -f FILE [--azure-endpoints FILE] [--show-values]`
+ * `kvsync render -f FILE [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--show-values]`
  *
  * Prints the Secrets (and ConfigMaps) a KeyVaultSync would produce, without a cluster, through the same
  * code path as the controller: parseKeyVaultSync → fetchObjects → renderOutputs.
@@ -21,6 +21,8 @@ import type { TokenCredential } from '@azure/identity';
 import { parseAllDocuments, stringify } from 'yaml';
 import { isGuid, isTenantId } from '../api/azure-ids.ts';
 import { parseKeyVaultSync } from '../api/parse.ts';
+import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag } from '../api/vault-url.ts';
+import type { VaultHostPolicy } from '../api/vault-url.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { credentialOptions, loadAzureEnvironment } from './azure-environment.ts';
 import type { AzureEnvironment } from './azure-environment.ts';
@@ -30,12 +32,13 @@ import { renderOutputs } from './outputs.ts';
 import type { DesiredConfigMap, DesiredSecret } from './outputs.ts';
 import { parseCommandArgs } from '../cli-args.ts';
 
-const USAGE = `usage: kvsync render -f FILE [--azure-endpoints FILE] [--show-values]
+const USAGE = `usage: kvsync render -f FILE [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--show-values]
 
 Prints the Secrets a KeyVaultSync would produce, as YAML, without a cluster.
   -f, --file FILE          a YAML file with one or more KeyVaultSync documents ("-" for stdin)
   --azure-endpoints FILE   an emulator's endpoints.json: authenticate as its admin principal
   --show-values            print the values (base64) instead of <redacted: N bytes>
+${ALLOWED_VAULT_HOSTS_USAGE}
 Without --azure-endpoints, authenticates with AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID.`;
 
 function fail(code: number, line: string): number {
@@ -50,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       file: { type: 'string', short: 'f' },
       'azure-endpoints': { type: 'string' },
+      'allowed-vault-hosts': { type: 'string' },
       'show-values': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -58,17 +62,13 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parsed;
   if (values.file === undefined) return fail(2, `-f FILE is required\n${USAGE}`);
 
-  let syncs: ResolvedKeyVaultSync[];
-  try {
-    syncs = await readSyncs(values.file);
-  } catch (err) {
-    return fail(2, err instanceof Error ? err.message : String(err));
-  }
-
   const endpointsFile = values['azure-endpoints'];
   let env: AzureEnvironment;
+  let syncs: ResolvedKeyVaultSync[];
   try {
-    env = await loadAzureEnvironment(endpointsFile === undefined ? {} : { endpointsFile });
+    const allowedVaultHosts = allowedVaultHostsFlag(values['allowed-vault-hosts']);
+    env = await loadAzureEnvironment({ allowedVaultHosts, ...(endpointsFile === undefined ? {} : { endpointsFile }) });
+    syncs = await readSyncs(values.file, env);
   } catch (err) {
     return fail(2, err instanceof Error ? err.message : String(err));
   }
@@ -98,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-async function readSyncs(file: string): Promise<ResolvedKeyVaultSync[]> {
+async function readSyncs(file: string, vaults: VaultHostPolicy): Promise<ResolvedKeyVaultSync[]> {
   const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)));
   const docs = parseAllDocuments(text);
   const syncs: ResolvedKeyVaultSync[] = [];
@@ -107,7 +107,7 @@ async function readSyncs(file: string): Promise<ResolvedKeyVaultSync[]> {
     const obj: unknown = doc.toJS();
     if (obj === null || obj === undefined) continue;
     if ((obj as { kind?: unknown }).kind !== 'KeyVaultSync') continue;
-    const result = parseKeyVaultSync(obj);
+    const result = parseKeyVaultSync(obj, vaults);
     for (const w of result.warnings) console.error(`kvsync render: warning: ${w}`);
     if (!result.ok) throw new Error(`${file}: document ${i + 1}: ${result.error.message}`);
     syncs.push(result.value);

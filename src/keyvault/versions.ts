@@ -5,7 +5,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
-import { effectiveVaultUrl, type AzureEnvironment } from './azure-environment.ts';
+import type { AzureEnvironment } from './azure-environment.ts';
 import { clientsFor, versionProperties } from './fetch.ts';
 
 export interface ObjectVersion {
@@ -19,7 +19,7 @@ export interface ObjectVersion {
  * @throws the SDK's RestError (403 when the identity may not list, 404 when the object is gone)
  */
 export async function listEnabledVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, object: ResolvedObject): Promise<ObjectVersion[]> {
-  const clients = clientsFor(effectiveVaultUrl(env, sync.vault.url), credential, env, 2);
+  const clients = clientsFor(sync.vault.url, credential, env, 2);
   const out: ObjectVersion[] = [];
   for await (const p of versionProperties(clients, object)) {
     if (p.version !== undefined && p.enabled !== false) out.push({ version: p.version, createdOn: p.createdOn });

@@ -1,5 +1,5 @@
 /**
- * `kvsync mount --spec-json JSON | --spec-file FILE [--dir DIR] [--azure-endpoints FILE]
+ * `kvsync mount --spec-json JSON | --spec-file FILE [--dir DIR] [--azure-endpoints FILE] [--allowed-vault-hosts LIST]
  *   [--ready-file PATH] [--ready-port N] [--uid N] [--gid N] [--log-level LEVEL]`
  *
  * The mount sidecar (see sidecar.ts): fetches a KeyVaultSync's objects with the pod's own identity and
@@ -15,6 +15,8 @@ import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { API_VERSION } from '../api/crd.ts';
 import { parseKeyVaultSync } from '../api/parse.ts';
+import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag, AZURE_VAULT_HOSTS_ONLY } from '../api/vault-url.ts';
+import type { VaultHostPolicy } from '../api/vault-url.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { fetchObjects } from '../keyvault/fetch.ts';
@@ -35,6 +37,7 @@ into DIR atomically (kubelet layout: ..data symlink, per-file symlinks), refresh
   --spec-file FILE         the same from a file (JSON or YAML)
   --dir DIR                where to write (default ${DEFAULT_MOUNT_DIR})
   --azure-endpoints FILE   an emulator's endpoints.json (CA, authority, IMDS, vault hosts)
+${ALLOWED_VAULT_HOSTS_USAGE}
   --ready-file PATH        written after the first complete write
   --ready-port N           serve GET /readyz (200 after the first complete write) and /healthz
   --uid N, --gid N         owner and group (fsGroup) of the files, when running as root
@@ -53,10 +56,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Parses the spec text (a KeyVaultSync or a bare spec).
+ * Parses the spec text (a KeyVaultSync or a bare spec); `vaults` resolves and allows its vault as the
+ * controller and the webhook do.
  * @throws MountError InvalidSpec naming the field paths.
  */
-export function parseMountSpec(text: string): ResolvedKeyVaultSync {
+export function parseMountSpec(text: string, vaults: VaultHostPolicy = AZURE_VAULT_HOSTS_ONLY): ResolvedKeyVaultSync {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -64,7 +68,7 @@ export function parseMountSpec(text: string): ResolvedKeyVaultSync {
     throw new MountError('InvalidSpec', 'the spec is neither JSON nor YAML');
   }
   const obj = isRecord(doc) && doc.kind === undefined && doc.spec === undefined ? { apiVersion: API_VERSION, kind: 'KeyVaultSync', metadata: {}, spec: doc } : doc;
-  const parsed = parseKeyVaultSync(obj);
+  const parsed = parseKeyVaultSync(obj, vaults);
   if (!parsed.ok) throw new MountError('InvalidSpec', parsed.error.message);
   return parsed.value;
 }
@@ -84,6 +88,7 @@ export async function run(argv: string[]): Promise<number> {
       'spec-file': { type: 'string' },
       dir: { type: 'string', default: DEFAULT_MOUNT_DIR },
       'azure-endpoints': { type: 'string' },
+      'allowed-vault-hosts': { type: 'string' },
       'ready-file': { type: 'string' },
       'ready-port': { type: 'string' },
       uid: { type: 'string' },
@@ -103,12 +108,18 @@ export async function run(argv: string[]): Promise<number> {
   let sidecar: MountSidecar;
   let readyPort: number | undefined;
   try {
-    sync = parseMountSpec(specJson ?? (await readFile(specFile ?? '', 'utf8').catch(() => Promise.reject(new MountError('InvalidArguments', `cannot read --spec-file ${specFile ?? ''}`)))));
     const uid = intFlag('uid', values.uid);
     const gid = intFlag('gid', values.gid);
     readyPort = intFlag('ready-port', values['ready-port']);
     const endpointsFile = values['azure-endpoints'];
-    const env = await loadAzureEnvironment(endpointsFile === undefined ? {} : { endpointsFile });
+    let allowedVaultHosts: string[];
+    try {
+      allowedVaultHosts = allowedVaultHostsFlag(values['allowed-vault-hosts']);
+    } catch (err) {
+      throw new MountError('InvalidArguments', (err as Error).message);
+    }
+    const env = await loadAzureEnvironment({ allowedVaultHosts, ...(endpointsFile === undefined ? {} : { endpointsFile }) });
+    sync = parseMountSpec(specJson ?? (await readFile(specFile ?? '', 'utf8').catch(() => Promise.reject(new MountError('InvalidArguments', `cannot read --spec-file ${specFile ?? ''}`)))), env);
     const { credential, description } = podCredential(sync, env);
     log.info({ vault: sync.vault.url, identity: description, objects: sync.objects.map((o) => o.outputName), dir: values.dir, refreshIntervalMs: sync.refreshIntervalMs }, 'starting');
     sidecar = new MountSidecar({

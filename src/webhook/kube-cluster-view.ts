@@ -7,7 +7,8 @@
  * RBAC: get on keyvaultsyncs.kvsync.dev, keyvaultidentities.kvsync.dev, serviceaccounts and namespaces.
  */
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, parseKeyVaultIdentity, parseKeyVaultSync, VERSION } from '../api/index.ts';
+import { AZURE_VAULT_HOSTS_ONLY, GROUP, parseKeyVaultIdentity, parseKeyVaultSync, VERSION } from '../api/index.ts';
+import type { VaultHostPolicy } from '../api/index.ts';
 import type { ClusterView, KeyVaultIdentityLookup, KeyVaultSyncLookup } from './mutate-pod.ts';
 
 /** A ClusterView that also knows namespace labels (for the opt-in check). */
@@ -19,7 +20,8 @@ function isNotFound(err: unknown): boolean {
   return err instanceof k8s.ApiException && err.code === 404;
 }
 
-export function kubeClusterView(kc: k8s.KubeConfig): AdmissionClusterView {
+/** `vaults`: the operator's vault host policy, so a KeyVaultSync resolves here as in the controller. */
+export function kubeClusterView(kc: k8s.KubeConfig, vaults: VaultHostPolicy = AZURE_VAULT_HOSTS_ONLY): AdmissionClusterView {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   return {
@@ -31,7 +33,7 @@ export function kubeClusterView(kc: k8s.KubeConfig): AdmissionClusterView {
         if (isNotFound(err)) return { kind: 'missing' };
         throw err;
       }
-      const parsed = parseKeyVaultSync(obj);
+      const parsed = parseKeyVaultSync(obj, vaults);
       return parsed.ok ? { kind: 'found', sync: parsed.value, object: obj } : { kind: 'invalid', message: parsed.error.message };
     },
     async getKeyVaultIdentity(name: string): Promise<KeyVaultIdentityLookup> {

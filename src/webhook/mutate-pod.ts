@@ -18,8 +18,8 @@
  * effects, so dry-run needs nothing special.
  */
 import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { grantsNamespace, grantsVault } from '../api/index.ts';
-import type { CloudName, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync } from '../api/index.ts';
+import { AZURE_VAULT_HOSTS_ONLY, sharedIdentityDenial } from '../api/index.ts';
+import type { CloudName, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
 import { PodDeniedError } from './errors.ts';
 import {
   AKV2K8S_SUFFIX,
@@ -66,6 +66,12 @@ export interface MutationOptions {
   operatorNamespace: string;
   /** Image of the `kvsync mount` sidecar. */
   sidecarImage: string;
+  /**
+   * The operator's vault host policy (as the controller's): KeyVaultIdentity grants are decided on
+   * the vault's canonical URL with it, and the sidecar is given its `--allowed-vault-hosts`. Default:
+   * Azure's Key Vault hosts only.
+   */
+  vaults?: VaultHostPolicy;
   /** Entrypoint of the kvsync binary in that image; default `['kvsync']`. */
   sidecarCommand?: string[];
   /** Size limit of the in-memory volume; default 32Mi (it counts against the pod's memory). */
@@ -270,7 +276,7 @@ async function rewriteEnv(c: V1Container, kind: string, resolver: SyncResolver):
  */
 async function sidecarIdentity(
   sync: ResolvedKeyVaultSync,
-  ctx: { namespace: string; namespaceLabels: Record<string, string>; saName: string; saAnnotations: Record<string, string> | undefined; view: ClusterView },
+  ctx: { namespace: string; namespaceLabels: Record<string, string>; saName: string; saAnnotations: Record<string, string> | undefined; view: ClusterView; vaults: VaultHostPolicy },
 ): Promise<{ env: V1EnvVar[]; needsToken: boolean }> {
   const syncName = sync.name ?? '';
   const authorityHost = AUTHORITY_HOSTS[sync.vault.cloudName];
@@ -308,13 +314,10 @@ async function sidecarIdentity(
         throw new PodDeniedError('IdentityUnavailable', `annotation ${MOUNT_ANNOTATION}: KeyVaultSync "${syncName}" uses KeyVaultIdentity "${id.identityRef}", which ${found.kind === 'missing' ? 'does not exist' : `is invalid: ${found.message}`}`);
       }
       const granted: ResolvedKeyVaultIdentity = found.identity;
-      if (granted.spec.type !== id.mode || !grantsNamespace(granted.spec, { name: ctx.namespace, labels: ctx.namespaceLabels }) || !grantsVault(granted.spec, sync.vault)) {
-        throw new PodDeniedError(
-          'IdentityNotGranted',
-          `annotation ${MOUNT_ANNOTATION}: KeyVaultIdentity "${id.identityRef}" does not grant ${id.mode} use in namespace "${ctx.namespace}" for vault ${sync.vault.url}`,
-        );
-      }
-      return { needsToken: false, env: [{ name: 'AZURE_CLIENT_ID', value: id.clientID ?? granted.spec.clientID }] };
+      // The controller's own check (same function): type, namespace, vault and a named client ID.
+      const denial = sharedIdentityDenial(granted, { mode: id.mode, clientID: id.clientID }, { name: ctx.namespace, labels: ctx.namespaceLabels }, sync.vault, ctx.vaults);
+      if (denial !== undefined) throw new PodDeniedError('IdentityNotGranted', `annotation ${MOUNT_ANNOTATION}: ${denial}`);
+      return { needsToken: false, env: [{ name: 'AZURE_CLIENT_ID', value: granted.spec.clientID }] };
     }
     case 'servicePrincipal':
       throw new PodDeniedError(
@@ -357,6 +360,9 @@ async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, r
   const uid = podSc.runAsUser !== undefined && podSc.runAsUser !== 0 ? podSc.runAsUser : DEFAULT_SIDECAR_UID;
   const gid = podSc.runAsGroup !== undefined && podSc.runAsGroup !== 0 ? podSc.runAsGroup : uid;
   const command = opts.sidecarCommand ?? ['kvsync'];
+  const vaults = opts.vaults ?? AZURE_VAULT_HOSTS_ONLY;
+  // The sidecar resolves the spec again itself: with the same host patterns, to the same vault.
+  const vaultArgs = vaults.allowedVaultHosts.length === 0 ? [] : ['--allowed-vault-hosts', vaults.allowedVaultHosts.join(',')];
   // Ready ports: from readyPort up, skipping ports the pod's other containers declare (one netns).
   const taken = new Set([...spec.containers, ...(spec.initContainers ?? []).filter((c) => !isSidecar(c))].flatMap((c) => (c.ports ?? []).map((p) => p.containerPort)));
   let nextPort = opts.readyPort ?? 9808;
@@ -371,7 +377,7 @@ async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, r
     const { sync, object } = await resolver.getStored(ref.name, ref.namespace, `annotation ${MOUNT_ANNOTATION}`);
     const name = several ? `${SIDECAR_NAME}-${ref.name}` : SIDECAR_NAME;
     if (name.length > 63) throw new PodDeniedError('MountConflict', `annotation ${MOUNT_ANNOTATION}: KeyVaultSync name "${ref.name}" is too long for a container name when several are mounted`);
-    const identity = await sidecarIdentity(sync, { namespace, namespaceLabels: req.namespaceLabels, saName, saAnnotations, view });
+    const identity = await sidecarIdentity(sync, { namespace, namespaceLabels: req.namespaceLabels, saName, saAnnotations, view, vaults });
     needsToken ||= identity.needsToken;
     const dir = several ? `${mountPath === '/' ? '' : mountPath}/${ref.name}` : mountPath;
     const port = freePort();
@@ -380,7 +386,7 @@ async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, r
       name,
       image: opts.sidecarImage,
       command,
-      args: ['mount', '--spec-json', specForSidecar(object, sync, namespace), '--dir', dir, '--ready-port', String(port)],
+      args: ['mount', '--spec-json', specForSidecar(object, sync, namespace), '--dir', dir, '--ready-port', String(port), ...vaultArgs],
       // Native sidecar: started before the app containers, kept running, stopped after them.
       restartPolicy: 'Always',
       env: identity.env,

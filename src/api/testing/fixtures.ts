@@ -114,6 +114,12 @@ function withChanges(change: (s: Spec) => void): Spec {
 /** One violating KeyVaultSync spec per KeyVaultSync rule. */
 export const KEY_VAULT_SYNC_RULE_CASES: readonly RuleCase[] = [
   { rule: 'vault-required', message: MSG.vaultRequired, path: 'spec', spec: withChanges((s) => (s.vault = { tenantID: TENANT })) },
+  {
+    rule: 'vault-name-matches-url',
+    message: MSG.vaultNameMatchesUrl,
+    path: 'spec',
+    spec: withChanges((s) => (s.vault = { name: 'tenantakv', url: 'https://payrollkv.vault.azure.net', tenantID: TENANT })),
+  },
   { rule: 'tenant-required', message: MSG.tenantRequired, path: 'spec', spec: withChanges((s) => (s.vault = { name: 'gebakv' })) },
   {
     rule: 'identity-exactly-one',

@@ -101,7 +101,7 @@ describe('EntraTokenAuthenticator', () => {
       .setProtectedHeader({ alg: 'RS256', kid })
       .sign(signWith ?? key);
   };
-  const make = (extra: { allowedClientIds?: string[] } = {}) => new EntraTokenAuthenticator({ authorityHost: server.url, tenantId: tenant, audiences: [audience], agent, ...extra });
+  const make = (extra: { allowedClientIds?: string[] } = {}) => new EntraTokenAuthenticator({ authorityHost: server.url, tenantId: tenant, audiences: [audience], agent, allowedClientIds: ['eventgrid-app'], ...extra });
 
   it('accepts v1 and v2 tokens for the audience from the tenant', async () => {
     const a = make();
@@ -121,14 +121,17 @@ describe('EntraTokenAuthenticator', () => {
     expect(await a.authenticate({ ...none, authorization: 'Bearer not-a-jwt' })).toMatchObject({ ok: false });
   });
 
-  it('limits the calling application when asked', async () => {
-    const a = make({ allowedClientIds: ['eventgrid-app'] });
+  it('accepts only the listed applications, and needs a list', async () => {
+    const a = make();
     expect((await a.authenticate({ ...none, authorization: `Bearer ${await sign({})}` })).ok).toBe(true);
+    expect((await a.authenticate({ ...none, authorization: `Bearer ${await sign({ appid: undefined, azp: 'eventgrid-app' })}` })).ok).toBe(true);
     expect(await a.authenticate({ ...none, authorization: `Bearer ${await sign({ appid: 'someone-else' })}` })).toEqual({ ok: false, why: 'token of an application that is not allowed' });
+    expect(await a.authenticate({ ...none, authorization: `Bearer ${await sign({ appid: undefined })}` })).toEqual({ ok: false, why: 'token of an application that is not allowed' });
+    expect(() => make({ allowedClientIds: [] })).toThrow(EventGridConfigError);
   });
 
   it('reports an unreachable authority as a failed check, not a crash', async () => {
-    const a = new EntraTokenAuthenticator({ authorityHost: 'https://127.0.0.1:1', tenantId: tenant, audiences: [audience], agent });
+    const a = new EntraTokenAuthenticator({ authorityHost: 'https://127.0.0.1:1', tenantId: tenant, audiences: [audience], agent, allowedClientIds: ['eventgrid-app'] });
     expect(await a.authenticate({ ...none, authorization: `Bearer ${await sign({})}` })).toEqual({ ok: false, why: 'the authority metadata could not be fetched' });
   });
 });

@@ -102,8 +102,11 @@ export interface EntraTokenOptions {
   tenantId: string;
   /** Accepted `aud` values: the Entra application's ID URI and/or client ID. */
   audiences: string[];
-  /** When non-empty, `appid`/`azp` must be one of these (e.g. Event Grid's own application). */
-  allowedClientIds?: string[];
+  /**
+   * `appid`/`azp` must be one of these (e.g. Event Grid's own application). Required: without it, any
+   * application of the tenant that can get a token for the audience could deliver events.
+   */
+  allowedClientIds: string[];
   /** For the authority's discovery and JWKS requests (custom CA, host resolution); default Node's. */
   agent?: https.Agent | undefined;
   /** Leeway for exp/nbf; default 300 s (Entra's own). */
@@ -148,6 +151,7 @@ export class EntraTokenAuthenticator implements DeliveryAuthenticator {
   constructor(opts: EntraTokenOptions) {
     if (opts.audiences.length === 0) throw new EventGridConfigError('--eventgrid-audience: at least one audience is required');
     if (opts.tenantId === '') throw new EventGridConfigError('--eventgrid-tenant-id: a tenant is required for Entra tokens');
+    if (opts.allowedClientIds.length === 0) throw new EventGridConfigError('--eventgrid-client-id: the applications allowed to deliver (e.g. Event Grid\'s own) are required for Entra tokens');
     this.#opts = opts;
   }
 
@@ -213,11 +217,8 @@ export class EntraTokenAuthenticator implements DeliveryAuthenticator {
         ...(this.#opts.currentDate === undefined ? {} : { currentDate: this.#opts.currentDate() }),
       });
       if (payload.tid !== undefined && payload.tid !== this.#opts.tenantId) return { ok: false, why: 'token from another tenant' };
-      const allowed = this.#opts.allowedClientIds ?? [];
-      if (allowed.length > 0) {
-        const client = typeof payload.appid === 'string' ? payload.appid : payload.azp;
-        if (typeof client !== 'string' || !allowed.includes(client)) return { ok: false, why: 'token of an application that is not allowed' };
-      }
+      const client = typeof payload.appid === 'string' ? payload.appid : payload.azp;
+      if (typeof client !== 'string' || !this.#opts.allowedClientIds.some((id) => id.toLowerCase() === client.toLowerCase())) return { ok: false, why: 'token of an application that is not allowed' };
       return { ok: true, method: 'entraToken' };
     } catch (err) {
       return { ok: false, why: tokenFailure(err) };

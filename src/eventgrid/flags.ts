@@ -25,7 +25,8 @@ export const EVENTGRID_USAGE = `  Event Grid push refresh (off unless --eventgri
                            accept Entra tokens for these audiences (app ID URI / client ID)
   --eventgrid-tenant-id ID tenant of those tokens (default AZURE_TENANT_ID)
   --eventgrid-client-id ID[,ID]
-                           only tokens of these applications (appid/azp), e.g. Event Grid's own
+                           only tokens of these applications (appid/azp), e.g. Event Grid's own;
+                           required with --eventgrid-audience
   --eventgrid-pod NAME     this replica's pod (operator namespace, e.g. $(POD_NAME)): the leader labels it
                            kvsync.dev/eventgrid-leader=true for a leader-only Service
   At least one of --eventgrid-key-file and --eventgrid-audience is required.`;
@@ -59,6 +60,8 @@ export function eventGridOptions(flags: EventGridFlags): EventGridOptions | unde
   if (audiences === undefined && (flags['eventgrid-tenant-id'] !== undefined || clientIds !== undefined)) {
     throw new RangeError('--eventgrid-tenant-id and --eventgrid-client-id need --eventgrid-audience');
   }
+  // Every application of the tenant can get a token for an audience it knows: trust only those listed.
+  if (audiences !== undefined && clientIds === undefined) throw new RangeError('--eventgrid-audience needs --eventgrid-client-id (the applications allowed to deliver, e.g. Event Grid\'s own)');
   return {
     addr,
     ...(path === undefined ? {} : { path }),

@@ -70,7 +70,7 @@ export async function buildAuthenticator(o: EventGridOptions, azure: AzureEnviro
       authorityHost: azure.authorityHostOverride ?? AUTHORITY_HOSTS.AzurePublicCloud,
       tenantId,
       audiences: o.audiences,
-      ...(o.allowedClientIds === undefined ? {} : { allowedClientIds: o.allowedClientIds }),
+      allowedClientIds: o.allowedClientIds ?? [],
       agent: azure.agent,
     });
     // Not fatal: the authority may be briefly unreachable; the first token fetches again.

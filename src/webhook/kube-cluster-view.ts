@@ -20,6 +20,12 @@ function isNotFound(err: unknown): boolean {
   return err instanceof k8s.ApiException && err.code === 404;
 }
 
+/** What the webhook makes of a stored KeyVaultSync: resolved with the operator's vault host policy, as in the controller. */
+export function keyVaultSyncLookup(obj: unknown, vaults: VaultHostPolicy): KeyVaultSyncLookup {
+  const parsed = parseKeyVaultSync(obj, vaults);
+  return parsed.ok ? { kind: 'found', sync: parsed.value, object: obj } : { kind: 'invalid', message: parsed.error.message };
+}
+
 /** `vaults`: the operator's vault host policy, so a KeyVaultSync resolves here as in the controller. */
 export function kubeClusterView(kc: k8s.KubeConfig, vaults: VaultHostPolicy = AZURE_VAULT_HOSTS_ONLY): AdmissionClusterView {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -33,8 +39,7 @@ export function kubeClusterView(kc: k8s.KubeConfig, vaults: VaultHostPolicy = AZ
         if (isNotFound(err)) return { kind: 'missing' };
         throw err;
       }
-      const parsed = parseKeyVaultSync(obj, vaults);
-      return parsed.ok ? { kind: 'found', sync: parsed.value, object: obj } : { kind: 'invalid', message: parsed.error.message };
+      return keyVaultSyncLookup(obj, vaults);
     },
     async getKeyVaultIdentity(name: string): Promise<KeyVaultIdentityLookup> {
       let obj: unknown;

@@ -58,6 +58,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $a = append $a (printf "--eventgrid-addr=0.0.0.0:%v" $v.eventGrid.port) -}}
 {{- if $v.eventGrid.keySecret.name }}{{ $a = append $a (printf "--eventgrid-key-file=/etc/kvsync/eventgrid/%s" $v.eventGrid.keySecret.key) }}{{ end -}}
 {{- if and (not $v.eventGrid.keySecret.name) (not $v.eventGrid.audiences) }}{{ fail "eventGrid.enabled needs eventGrid.keySecret.name and/or eventGrid.audiences" }}{{ end -}}
+{{- if and $v.eventGrid.audiences (not $v.eventGrid.clientIds) }}{{ fail "eventGrid.audiences needs eventGrid.clientIds (the applications allowed to deliver, e.g. Event Grid's own)" }}{{ end -}}
 {{- with $v.eventGrid.audiences }}{{ $a = append $a (printf "--eventgrid-audience=%s" (join "," .)) }}{{ end -}}
 {{- with $v.eventGrid.tenantId }}{{ $a = append $a (printf "--eventgrid-tenant-id=%s" .) }}{{ end -}}
 {{- with $v.eventGrid.clientIds }}{{ $a = append $a (printf "--eventgrid-client-id=%s" (join "," .)) }}{{ end -}}

@@ -101,7 +101,7 @@ beforeAll(async () => {
   await createCredentialsSecret(kc, ns, world);
   const keyFile = join(await mkdtemp(join(tmpdir(), 'kvsync-eg-it-')), 'key');
   await writeFile(keyFile, `${KEY}\n`, { mode: 0o600 });
-  controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0', eventGrid: { addr: '127.0.0.1:0', keyFile, audiences: [AUDIENCE] } });
+  controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0', eventGrid: { addr: '127.0.0.1:0', keyFile, audiences: [AUDIENCE], allowedClientIds: [world.emu.endpoints.admin.clientID] } });
   endpointUrl = controller.eventGrid?.url ?? '';
   expect(endpointUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/eventgrid$/);
   await Promise.all([createSync('eg-db', 'db-password'), createSync('eg-api', 'api-token'), createSync('eg-entra', 'entra-secret')]);

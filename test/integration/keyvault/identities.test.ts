@@ -116,7 +116,7 @@ function sync(identity: Record<string, unknown>, extra: Record<string, unknown> 
       secretObjects: [{ secretName: 'db', data: [{ objectName: 'db-password', key: 'PASSWORD' }] }],
       ...extra,
     },
-  });
+  }, env);
   if (!r.ok) throw new Error(r.error.message);
   return r.value;
 }
@@ -210,7 +210,7 @@ describe('identity modes against the emulator and the real apiserver', () => {
         parameters: { keyvaultName: 'devkv', tenantID: emu.endpoints.tenantID, useVMManagedIdentity: 'true', userAssignedIdentityID: principal('node-id').clientId, objects: 'array:\n  - |\n    objectName: db-password\n    objectType: secret\n' },
         secretObjects: [{ secretName: 'db', data: [{ objectName: 'db-password', key: 'PASSWORD' }] }],
       },
-    });
+    }, env);
     if (!migrated.ok) throw new Error(migrated.error.message);
     expect(migrated.value.identity).toMatchObject({ mode: 'managedIdentity', identityRef: undefined });
     expect(await fetchPassword(migrated.value, { namespace, identities: [node] })).toBe(DB_PASSWORD);
@@ -378,7 +378,7 @@ describe('certificates', () => {
           { secretName: 'spc-raw', data: [{ objectName: 'not-really-pem', key: 'raw' }] },
         ],
       },
-    });
+    }, env);
     if (!migrated.ok) throw new Error(migrated.error.message);
     const s = migrated.value;
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });

@@ -58,7 +58,7 @@ afterAll(async () => {
 
 function resolved(name: string, objects: Record<string, unknown>[], credsSecret = 'kv-creds'): ResolvedKeyVaultSync {
   const spec = syncSpec(world, { objects, secretObjects: [{ secretName: name, data: objects.map((o) => ({ objectName: o.name, key: String(o.name) })) }] });
-  const r = parseKeyVaultSync({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name, namespace: ns }, spec: { ...spec, identity: { servicePrincipal: { secretRef: { name: credsSecret } } } } });
+  const r = parseKeyVaultSync({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name, namespace: ns }, spec: { ...spec, identity: { servicePrincipal: { secretRef: { name: credsSecret } } } } }, env);
   if (!r.ok) throw new Error(r.error.message);
   return r.value;
 }

@@ -111,6 +111,17 @@ const AUTHORITY_HOSTS: Record<CloudName, string> = {
   AzureChinaCloud: 'https://login.chinacloudapi.cn/',
 };
 
+/**
+ * A denial when the Pod names a namespace other than the AdmissionRequest's. The apiserver always
+ * sends them equal (or the Pod's empty); anything else is a forged review, and the webhook answers
+ * it without looking anything up, so it reveals nothing about another namespace.
+ */
+export function foreignNamespaceDenial(requestNamespace: string, pod: V1Pod): PodDeniedError | undefined {
+  const podNamespace = pod.metadata?.namespace;
+  if (podNamespace === undefined || podNamespace === '' || podNamespace === requestNamespace) return undefined;
+  return new PodDeniedError('CrossNamespaceReference', `the Pod names namespace "${podNamespace}", but the admission request is for namespace "${requestNamespace}"`);
+}
+
 /** Whether the webhook may touch a pod at all. */
 export function optedIn(namespace: string, namespaceLabels: Record<string, string>, podLabels: Record<string, string>, operatorNamespace: string): boolean {
   if (namespace === 'kube-system' || namespace === operatorNamespace) return false;
@@ -478,6 +489,8 @@ function hasSpec(pod: V1Pod): pod is V1Pod & { spec: NonNullable<V1Pod['spec']> 
  * what the ClusterView throws (the server answers those with an error, and the failure policy decides).
  */
 export async function mutatePod(req: MutationRequest, view: ClusterView, opts: MutationOptions): Promise<MutationResult> {
+  const foreign = foreignNamespaceDenial(req.namespace, req.pod);
+  if (foreign !== undefined) return { kind: 'denied', error: foreign };
   const podLabels = req.pod.metadata?.labels ?? {};
   if (!optedIn(req.namespace, req.namespaceLabels, podLabels, opts.operatorNamespace)) {
     return { kind: 'untouched', why: 'the pod did not opt in' };

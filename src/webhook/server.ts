@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { ServingCertificate } from './certificates.ts';
 import type { AdmissionClusterView } from './kube-cluster-view.ts';
-import { mutatePod, optedIn } from './mutate-pod.ts';
+import { foreignNamespaceDenial, mutatePod, optedIn } from './mutate-pod.ts';
 import type { MutationOptions, MutationResult } from './mutate-pod.ts';
 import { INJECT_ENABLED, INJECT_LABEL } from './names.ts';
 
@@ -156,6 +156,12 @@ async function admit(request: AdmissionRequest, opts: WebhookServerOptions, log:
   const namespace = request.namespace;
   const pod = request.object as V1Pod;
   const fields = { uid, namespace, pod: pod.metadata?.name ?? pod.metadata?.generateName ?? '', dryRun: request.dryRun === true };
+  // Only the request's namespace is ever looked at: a review whose Pod names another is refused first.
+  const foreign = foreignNamespaceDenial(namespace, pod);
+  if (foreign !== undefined) {
+    log.info({ ...fields, reason: foreign.reason }, 'pod denied');
+    return toResponse(uid, { kind: 'denied', error: foreign });
+  }
   try {
     // Namespace labels: the opt-in check, and the KeyVaultIdentity grant of a mounted pod-identity sync.
     const excluded = !optedIn(namespace, { [INJECT_LABEL]: INJECT_ENABLED }, {}, opts.mutation.operatorNamespace);

@@ -58,7 +58,7 @@ export const VaultSchema = Type.Object(
     ),
     cloudName: Type.Optional(StringEnum(CLOUD_NAMES, { description: 'Azure cloud of the vault; decides the vault DNS suffix. Default AzurePublicCloud.' })),
   },
-  { description: 'The Key Vault to read from.' },
+  { description: 'The Key Vault to read from.', 'x-kubernetes-validations': celAt('spec.vault') },
 );
 
 const IdentityRef = ObjectName('Name of a cluster-scoped KeyVaultIdentity that grants this namespace and vault.');

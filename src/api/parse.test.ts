@@ -189,10 +189,10 @@ describe('parseKeyVaultSync: vaults and clouds', () => {
   it('refuses a name and a url of different vaults', () => {
     const spec = { ...designExampleSpec(), vault: { name: 'tenantakv', tenantID: TENANT, url: 'https://payrollkv.vault.azure.net' } };
     const issues = issuesOf(parseSpec(spec));
-    expect(issues.map((i) => i.path)).toEqual(['spec']);
+    expect(issues.map((i) => i.path)).toEqual(['spec.vault']);
     expect(issues[0]?.message).toContain('spec.vault.url must be the URL of the vault');
     const csi = { ...designExampleSpec(), vault: { tenantID: TENANT, url: 'https://payrollkv.vault.azure.net' }, parameters: { keyvaultName: 'tenantakv' } };
-    expect(issuesOf(parseSpec(csi))[0]?.message).toContain('spec.vault.url must be the URL of the vault');
+    expect(issuesOf(parseSpec(csi))).toEqual([{ path: 'spec.vault.url', message: 'names vault host "payrollkv.vault.azure.net", not the vault "tenantakv" that name gives; set one of them, or make them agree' }]);
   });
 
   it('rejects a non-https url', () => {

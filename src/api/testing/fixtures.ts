@@ -117,7 +117,7 @@ export const KEY_VAULT_SYNC_RULE_CASES: readonly RuleCase[] = [
   {
     rule: 'vault-name-matches-url',
     message: MSG.vaultNameMatchesUrl,
-    path: 'spec',
+    path: 'spec.vault',
     spec: withChanges((s) => (s.vault = { name: 'tenantakv', url: 'https://payrollkv.vault.azure.net', tenantID: TENANT })),
   },
   { rule: 'tenant-required', message: MSG.tenantRequired, path: 'spec', spec: withChanges((s) => (s.vault = { name: 'gebakv' })) },

@@ -29,7 +29,7 @@ function pod(namespace: string | undefined, annotations: Record<string, string>,
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: 'probe', ...(namespace === undefined ? {} : { namespace }), labels: { 'kvsync.dev/inject': 'enabled' }, annotations },
-    spec: { containers: [{ name: 'app', image: 'busybox', env }] },
+    spec: { serviceAccountName: 'app', containers: [{ name: 'app', image: 'busybox', env }] },
   };
 }
 

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { installCrds } from '../../src/api/install.ts';
 import { pollUntil } from '../../src/util/poll.ts';
-import { conditionOf, SP_SECRET, startWorld, syncApi, syncSpec, type TestWorld } from '../integration/controller/support.ts';
+import { conditionOf, SP_SECRET, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from '../integration/controller/support.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../integration/support/kube.ts';
 import { channels, formsOf, runKvsync, startLoggedController, type LoggedController } from './channels.ts';
 
@@ -83,7 +83,9 @@ describe('threat: a Secret value read through an error message', () => {
     const file = join(dir, 'sync.yaml');
     const spec = syncSpec(world, { objects: [{ name: 'db-password', type: 'secret' }] });
     await writeFile(file, stringify({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: 'peek', namespace: ns }, spec }));
-    const run = await runKvsync(['render', '-f', file], { AZURE_CLIENT_ID: PASSWORD, AZURE_CLIENT_SECRET: SP_SECRET, AZURE_TENANT_ID: world.emu.endpoints.tenantID, AZURE_AUTHORITY_HOST: world.emu.endpoints.authorityHost, NODE_EXTRA_CA_CERTS: world.emu.endpoints.caFile });
+    // Without an endpoints file the emulator's vault (its own port) is a private host: allowed by flag.
+    const vaultHost = new URL(world.emu.endpoints.vaults[VAULT] ?? '').host;
+    const run = await runKvsync(['render', '-f', file, '--allowed-vault-hosts', vaultHost], { AZURE_CLIENT_ID: PASSWORD, AZURE_CLIENT_SECRET: SP_SECRET, AZURE_TENANT_ID: world.emu.endpoints.tenantID, AZURE_AUTHORITY_HOST: world.emu.endpoints.authorityHost, NODE_EXTRA_CA_CERTS: world.emu.endpoints.caFile });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('AZURE_CLIENT_ID is not a client ID');
     for (const form of formsOf(PASSWORD)) expect(run.stdout + run.stderr).not.toContain(form);

@@ -4,7 +4,12 @@
 # production dependencies only. test/unit/image/dockerfile-build.test.ts performs these steps
 # in a clean folder (no container engine runs on the development machines): keep the two in step.
 
-FROM node:24-bookworm AS build
+# The base images are build arguments so that a machine without a registry can build from local
+# stand-ins (`kvsync dev image`, docs/image.md); the defaults are the public images.
+ARG BUILD_IMAGE=node:24-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # npm ci runs the `prepare` script (links `kvsync` into node_modules/.bin, as in a checkout).
@@ -22,7 +27,7 @@ RUN mkdir -p usr-local-bin \
  && printf '%s\n' '#!/nodejs/bin/node' 'import("/app/bin/kvsync.js");' > usr-local-bin/kvsync \
  && chmod 755 usr-local-bin/kvsync
 
-FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /src/package.json ./

@@ -24,6 +24,20 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // Real pods on one local node (containerd, kubelet, CNI), the image built by dockerd, the chart
+        // installed by helm. One cluster per run (global setup); needs root and the Debian packages
+        // .ci/run installs. Runs after the integration project, so the two never compete for the CPU.
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts'],
+          globalSetup: ['test/node/global-setup.ts'],
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 600_000,
+        },
+      },
     ],
   },
 });

@@ -12,14 +12,26 @@ import { startControlPlane, type RunningControlPlane } from './control-plane.ts'
 import { ensureKubeBinaries } from './kube-binaries.ts';
 import { ensureHelm, findHelmOnPath, HelmError, type HelmBinary } from './helm.ts';
 import { runDemo } from './demo.ts';
+import { startCluster, type RunningCluster } from './cluster.ts';
+import { buildImage } from './image.ts';
+import { ensureNodeBinaries } from './node-binaries.ts';
 
 const help = `usage:
   kvsync dev control-plane --kubeconfig FILE [--apiserver-port N] [--keep-state]
       Builds (first run only) and starts etcd, kube-apiserver and kube-controller-manager on loopback,
       writes an admin kubeconfig to FILE, prints the server URL and version, and runs until SIGINT/SIGTERM.
+  kvsync dev cluster --kubeconfig FILE [--apiserver-port N]
+      The control plane plus one real node (containerd, runc, CNI bridge, kubelet, kube-scheduler,
+      kube-proxy) and cluster DNS (CoreDNS), all on this machine; runs until SIGINT/SIGTERM. Needs root
+      and Debian packages (containerd runc containernetworking-plugins iptables conntrack iproute2).
+  kvsync dev image
+      Builds the Dockerfile with a private dockerd from locally made base images (build arguments;
+      their defaults stay the public images), loads the image into the running local node's containerd
+      and prints its reference. Needs root and Debian packages docker.io and debootstrap.
   kvsync dev build
-      Builds (or finds in the cache) the control-plane binaries and helm (hack/helm) and prints the
-      binaries' folder (helm's path goes to stderr).
+      Builds (or finds in the cache) the control-plane binaries, helm (hack/helm) and the node's
+      binaries (kubelet, kube-scheduler, kube-proxy, CoreDNS, pause) and prints the control-plane
+      binaries' folder (the others' paths go to stderr).
   kvsync dev [--keep] [--kubeconfig FILE]
       The first look: control plane (kubeconfig .cache/dev/kubeconfig), kvsync CRDs, the chart's RBAC
       (rendered by helm), the Key Vault emulator (samples/emulator.yaml; state in .cache/dev/emulator), the
@@ -52,6 +64,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const sub = positionals[0];
   if (sub === 'build') return buildOnly();
+  if (sub === 'cluster') return runCluster(values.kubeconfig, values['apiserver-port']);
+  if (sub === 'image') return runImage();
   if (sub !== undefined && sub !== 'control-plane') {
     console.error(`kvsync dev: unknown subcommand "${sub}"\n${help}`);
     return 2;
@@ -145,18 +159,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   console.log('stop with Ctrl-C (SIGINT) or SIGTERM');
 
-  await new Promise<void>((done) => {
-    // The children are unref'd (so tests can exit); this timer is what keeps the command running.
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    const finish = (): void => {
-      clearInterval(keepAlive);
-      process.off('SIGINT', finish);
-      process.off('SIGTERM', finish);
-      done();
-    };
-    process.on('SIGINT', finish);
-    process.on('SIGTERM', finish);
-  });
+  await untilSignal();
   console.error('kvsync dev: stopping');
   for (const stop of stops) await stop();
   return 0;
@@ -180,11 +183,79 @@ async function demoHelm(existingCluster: boolean): Promise<HelmBinary> {
   }
 }
 
+/** `kvsync dev cluster`: control plane + node until SIGINT/SIGTERM. */
+async function runCluster(kubeconfig: string | undefined, port: string | undefined): Promise<number> {
+  if (kubeconfig === undefined) {
+    console.error(`kvsync dev cluster: --kubeconfig FILE is required\n${help}`);
+    return 2;
+  }
+  if (port !== undefined && !/^\d{1,5}$/.test(port)) {
+    console.error(`kvsync dev: --apiserver-port must be a port number, got "${port}"`);
+    return 2;
+  }
+  let cluster: RunningCluster;
+  try {
+    cluster = await startCluster({
+      kubeconfigPath: resolve(kubeconfig),
+      ...(port === undefined ? {} : { apiserverPort: Number(port) }),
+      log: (line) => console.error(`kvsync dev: ${line}`),
+    });
+  } catch (err) {
+    if (err instanceof ControlPlaneError) {
+      console.error(`kvsync dev: ${err.reason}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  const cp = cluster.controlPlane;
+  console.log(`kube-apiserver ${cp.version} is serving at ${cp.server}; node ${cluster.node.name} is Ready`);
+  console.log(`kubeconfig: ${cp.kubeconfigPath}`);
+  console.log(`try: ${cp.binaries.paths.kubectl} --kubeconfig ${cp.kubeconfigPath} get nodes,pods -A`);
+  console.log('stop with Ctrl-C (SIGINT) or SIGTERM');
+  await untilSignal();
+  console.error('kvsync dev: stopping');
+  await cluster.stop();
+  return 0;
+}
+
+/** `kvsync dev image`: stdout is the image reference alone (for `--set image.tag=…` in scripts). */
+async function runImage(): Promise<number> {
+  try {
+    const image = await buildImage({ log: (line) => console.error(`kvsync dev: ${line}`) });
+    if (!image.loaded) console.error(`kvsync dev: no local node is running; the image is saved as ${image.archive}`);
+    console.log(image.ref);
+    return 0;
+  } catch (err) {
+    if (err instanceof ControlPlaneError) {
+      console.error(`kvsync dev: ${err.reason}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/** Resolves on SIGINT or SIGTERM (the started processes are unref'd; this keeps the command running). */
+function untilSignal(): Promise<void> {
+  return new Promise<void>((done) => {
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const finish = (): void => {
+      clearInterval(keepAlive);
+      process.off('SIGINT', finish);
+      process.off('SIGTERM', finish);
+      done();
+    };
+    process.on('SIGINT', finish);
+    process.on('SIGTERM', finish);
+  });
+}
+
 /** Builds (or finds) the control-plane binaries and helm; prints the binaries' folder. */
 async function buildOnly(): Promise<number> {
   try {
     const bins = await ensureKubeBinaries((line) => console.error(`kvsync dev: ${line}`));
     const helm = await ensureHelm((line) => console.error(`kvsync dev: ${line}`));
+    const node = await ensureNodeBinaries((line) => console.error(`kvsync dev: ${line}`));
+    console.error(`kvsync dev: the node's kubelet, kube-scheduler, kube-proxy, CoreDNS and pause: ${node.dir}`);
     // stdout stays the binaries' folder alone (the README uses "$(kvsync dev build)/kubectl").
     console.error(`kvsync dev: helm ${helm.version}: ${helm.path}`);
     console.log(bins.dir);

@@ -27,6 +27,8 @@ export interface ControlPlanePki {
   clientCa: PemPair;
   admin: PemPair;
   controllerManager: PemPair;
+  /** The apiserver's client certificate towards kubelets (logs, exec, port-forward). */
+  kubeletClient: PemPair;
   serviceAccount: { publicKeyPem: string; privateKeyPem: string };
 }
 
@@ -71,7 +73,7 @@ async function makeCa(commonName: string): Promise<{ pem: PemPair; cert: x509.X5
 }
 
 async function makeLeaf(
-  ca: { cert: x509.X509Certificate; keys: CryptoKeyPair },
+  ca: { cert: x509.X509Certificate; keys: { privateKey: CryptoKey } },
   subject: string,
   usage: 'server' | 'client',
   sans: x509.JsonGeneralName[] = [],
@@ -81,7 +83,7 @@ async function makeLeaf(
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
     new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-    await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+    await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
   ];
   if (sans.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(sans));
   const cert = await x509.X509CertificateGenerator.create({
@@ -97,7 +99,23 @@ async function makeLeaf(
   return { certPem: withNewline(cert.toString('pem')), keyPem: await keyPem(keys.privateKey) };
 }
 
-export async function generateControlPlanePki(): Promise<ControlPlanePki> {
+/**
+ * A certificate signed by a CA of this PKI given as PEM (e.g. a node's client and serving certificates,
+ * made after the control plane started). `subject` is an X.500 name such as `CN=system:node:n, O=system:nodes`.
+ */
+export async function issueLeaf(ca: PemPair, subject: string, usage: 'server' | 'client', sans: x509.JsonGeneralName[] = []): Promise<PemPair> {
+  const cert = new x509.X509Certificate(ca.certPem);
+  const der = x509.PemConverter.decode(ca.keyPem)[0];
+  if (der === undefined) throw new Error('the CA key is not PEM');
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', der, ecdsa, false, ['sign']);
+  return makeLeaf({ cert, keys: { privateKey } }, subject, usage, sans);
+}
+
+/**
+ * `address`: the apiserver's bind address, added to its serving certificate (default loopback only);
+ * `kubernetesServiceIp`: the `kubernetes` Service's ClusterIP, which pods connect to.
+ */
+export async function generateControlPlanePki(address = '127.0.0.1', kubernetesServiceIp = '10.0.0.1'): Promise<ControlPlanePki> {
   const servingCa = await makeCa('kvsync-dev-serving-ca');
   const clientCa = await makeCa('kvsync-dev-client-ca');
   const apiserver = await makeLeaf(servingCa, 'CN=kube-apiserver', 'server', [
@@ -106,12 +124,14 @@ export async function generateControlPlanePki(): Promise<ControlPlanePki> {
     { type: 'dns', value: 'kubernetes.default' },
     { type: 'dns', value: 'kubernetes.default.svc' },
     { type: 'ip', value: '127.0.0.1' },
-    { type: 'ip', value: '10.0.0.1' },
+    { type: 'ip', value: kubernetesServiceIp },
+    ...(address === '127.0.0.1' ? [] : [{ type: 'ip' as const, value: address }]),
   ]);
   // system:masters for both: a throwaway test cluster, and kube-controller-manager then needs no
   // per-controller ServiceAccount credentials.
   const admin = await makeLeaf(clientCa, 'CN=kvsync-admin, O=system:masters', 'client');
   const controllerManager = await makeLeaf(clientCa, 'CN=system:kube-controller-manager, O=system:masters', 'client');
+  const kubeletClient = await makeLeaf(clientCa, 'CN=kube-apiserver-kubelet-client, O=system:masters', 'client');
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return {
     servingCa: servingCa.pem,
@@ -119,6 +139,7 @@ export async function generateControlPlanePki(): Promise<ControlPlanePki> {
     clientCa: clientCa.pem,
     admin,
     controllerManager,
+    kubeletClient,
     serviceAccount: {
       publicKeyPem: sa.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
       privateKeyPem: sa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),

@@ -31,6 +31,18 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** How long each process may take to become ready; default 90 s (contended CI needs it). */
   startTimeoutMs?: number;
+  /**
+   * The address kube-apiserver binds and advertises; default 127.0.0.1. A cluster with a node uses an
+   * address its pods can reach (the pod bridge's), since pods cannot reach the host's loopback.
+   */
+  address?: string;
+  /**
+   * Service ClusterIP range; default 10.0.0.0/24 (a /24 whose first address is the `kubernetes` Service).
+   * A cluster with a node uses its own, so its kube-proxy rules never catch another control plane's Services.
+   */
+  serviceCidr?: string;
+  /** kube-controller-manager controllers beyond the default set (a node needs node lifecycle and endpoints). */
+  extraControllers?: readonly string[];
 }
 
 export interface RunningControlPlane {
@@ -44,6 +56,10 @@ export interface RunningControlPlane {
   /** PEM of the CA that signed the apiserver's serving certificate. */
   caPem: string;
   stateDir: string;
+  /** The CAs and certificates, for components started later (a node's kubelet, scheduler, proxy). */
+  pki: ControlPlanePki;
+  /** Files of the PKI (CA certificates, the apiserver's kubelet client certificate). */
+  pkiFiles: Record<string, string>;
   binaries: KubeBinaries;
   processes: SupervisedProcess[];
   stop(): Promise<void>;
@@ -95,15 +111,17 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
   };
 
   try {
-    const pki = await generateControlPlanePki();
+    const address = opts.address ?? '127.0.0.1';
+    const serviceCidr = opts.serviceCidr ?? '10.0.0.0/24';
+    const pki = await generateControlPlanePki(address, firstServiceIp(serviceCidr));
     const files = await writePki(pkiDir, pki);
     const [etcdPort, etcdPeerPort, apiPort, kcmPort] = [
       await freePort(),
       await freePort(),
-      opts.apiserverPort ?? (await freePort()),
+      opts.apiserverPort ?? (await freePort(address)),
       await freePort(),
     ];
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${address}:${apiPort}`;
     const issuer = server;
 
     const etcd = new SupervisedProcess('etcd', binaries.paths.leash, binaries.paths.etcd, [
@@ -125,18 +143,24 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
 
     const apiserver = new SupervisedProcess('kube-apiserver', binaries.paths.leash, binaries.paths['kube-apiserver'], [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--bind-address=${address}`,
+      `--advertise-address=${address}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${pkiDir}`,
       `--tls-cert-file=${files.apiserverCert}`,
       `--tls-private-key-file=${files.apiserverKey}`,
       `--client-ca-file=${files.clientCaCert}`,
-      '--authorization-mode=RBAC',
+      // Node: kubelets may read only what their own pods need; NodeRestriction limits what they write.
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      `--kubelet-client-certificate=${files.kubeletClientCert}`,
+      `--kubelet-client-key=${files.kubeletClientKey}`,
+      `--kubelet-certificate-authority=${files.servingCaCert}`,
+      '--kubelet-preferred-address-types=InternalIP',
       `--service-account-issuer=${issuer}`,
       `--service-account-key-file=${files.saPublic}`,
       `--service-account-signing-key-file=${files.saPrivate}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
+      `--service-cluster-ip-range=${serviceCidr}`,
       '--allow-privileged=true',
       '--profiling=false',
       '--v=0',
@@ -164,7 +188,7 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
       `--secure-port=${kcmPort}`,
       `--cert-dir=${join(pkiDir, 'kcm')}`,
       '--leader-elect=false',
-      `--controllers=${CONTROLLERS.join(',')}`,
+      `--controllers=${[...CONTROLLERS, ...(opts.extraControllers ?? [])].join(',')}`,
       `--service-account-private-key-file=${files.saPrivate}`,
       `--root-ca-file=${files.servingCaCert}`,
       '--use-service-account-credentials=false',
@@ -191,6 +215,8 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
       serviceAccountIssuer: issuer,
       caPem: pki.servingCa.certPem,
       stateDir,
+      pki,
+      pkiFiles: files,
       binaries,
       processes,
       stop,
@@ -199,6 +225,13 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
     await stop();
     throw err;
   }
+}
+
+/** The `kubernetes` Service's address: the first of the range (10.0.0.0/24 → 10.0.0.1). */
+function firstServiceIp(cidr: string): string {
+  const octets = (cidr.split('/')[0] ?? '').split('.').map(Number);
+  octets[3] = (octets[3] ?? 0) + 1;
+  return octets.join('.');
 }
 
 async function waitReady(proc: SupervisedProcess, timeoutMs: number, what: string, probe: () => Promise<true | undefined>): Promise<void> {
@@ -227,7 +260,11 @@ async function writePki(dir: string, pki: ControlPlanePki): Promise<Record<strin
     clientCaCert: join(dir, 'client-ca.crt'),
     saPublic: join(dir, 'sa.pub'),
     saPrivate: join(dir, 'sa.key'),
+    kubeletClientCert: join(dir, 'kubelet-client.crt'),
+    kubeletClientKey: join(dir, 'kubelet-client.key'),
   };
+  await writeFile(files.kubeletClientCert, pki.kubeletClient.certPem);
+  await writeFile(files.kubeletClientKey, pki.kubeletClient.keyPem, { mode: 0o600 });
   await writeFile(files.servingCaCert, pki.servingCa.certPem);
   await writeFile(files.apiserverCert, pki.apiserver.certPem + pki.servingCa.certPem);
   await writeFile(files.apiserverKey, pki.apiserver.keyPem, { mode: 0o600 });

@@ -6,7 +6,10 @@ export type ControlPlaneFailure =
   | 'BinaryMissing'
   | 'PortInUse'
   | 'ProcessExited'
-  | 'StartTimeout';
+  | 'StartTimeout'
+  | 'HostPrerequisiteMissing'
+  | 'NodeBusy'
+  | 'ImageBuildFailed';
 
 export class ControlPlaneError extends Error {
   override readonly name = 'ControlPlaneError';

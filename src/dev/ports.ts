@@ -2,13 +2,13 @@
 import { createServer } from 'node:net';
 import { ControlPlaneError } from './errors.ts';
 
-/** A port the kernel reports free on 127.0.0.1 right now (a race remains; callers retry on EADDRINUSE). */
-export function freePort(): Promise<number> {
+/** A port the kernel reports free on `host` right now (a race remains; callers retry on EADDRINUSE). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, host, () => {
       const address = server.address();
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });

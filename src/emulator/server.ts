@@ -46,6 +46,12 @@ export interface StartEmulatorOptions {
   port?: number;
   /** IMDS HTTP port (0 = any free port). */
   imdsPort?: number;
+  /**
+   * The URL clients reach Entra ID at, e.g. `https://login.microsoftonline.com` when a cluster's DNS
+   * points that name at this emulator; default `https://<host>:<port>`. Its host name is served as
+   * Entra ID and is in the server certificate.
+   */
+  authorityHost?: string;
   /** Persist vault state here and reload it at start. */
   dataFile?: string;
   /** Diagnostic lines (never secret values). */
@@ -118,11 +124,17 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
   const clock = new Clock();
   const counters = new RequestCounters();
   const traffic = new TrafficControl();
-  const tls = await createEmulatorTls(new Date());
+  const publicAuthority = opts.authorityHost === undefined ? undefined : new URL(opts.authorityHost);
+  const entraHosts = new Set([...LOOPBACK_NAMES, ...(publicAuthority === undefined ? [] : [publicAuthority.hostname.toLowerCase()])]);
+  const listenIp = host === '0.0.0.0' || host === '::' || host === 'localhost' ? [] : [host];
+  const tls = await createEmulatorTls(new Date(), { dnsNames: publicAuthority === undefined ? [] : [publicAuthority.hostname], ips: listenIp });
   const issuers = await loadIssuers(config.issuers, new Date());
 
   let httpsPort = 0;
-  const authorityUrl = (): string => `https://${urlHost(host)}:${httpsPort}`;
+  // The listener's own URL serves this machine (endpoints.json, the admin API); the public authority, when
+  // given, is what tokens and challenges name (Entra answers on either).
+  const listenUrl = (): string => `https://${urlHost(host)}:${httpsPort}`;
+  const authorityUrl = (): string => publicAuthority?.origin ?? listenUrl();
   const authority = await TokenAuthority.create({ tenantId: config.tenantId, clock, authorityUrl });
   const publisher = new EventGridPublisher({ clock, trustedCaPems: [tls.caPem, ...config.trustedIssuerCaPems] });
 
@@ -219,7 +231,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
         await keyVault(req, res, url, vault);
         return;
       }
-      if (LOOPBACK_NAMES.has(hostname)) {
+      if (entraHosts.has(hostname) || listenIp.includes(hostname)) {
         await route([admin, entra], req, res, url);
         return;
       }
@@ -245,9 +257,9 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
   const endpoints: EmulatorEndpoints = {
     tenantID: config.tenantId,
     caFile,
-    authorityHost: authorityUrl(),
+    authorityHost: listenUrl(),
     imdsEndpoint: `http://${urlHost(host)}:${imdsPort}`,
-    adminUrl: `${authorityUrl()}/admin`,
+    adminUrl: `${listenUrl()}/admin`,
     vaults: Object.fromEntries([...vaults.keys()].map((n) => [n, `https://${n}.vault.azure.net:${httpsPort}`])),
     resolve: Object.fromEntries([...vaults.keys()].map((n) => [`${n}.vault.azure.net`, ip])),
     admin: { clientID: ADMIN_CLIENT_ID, clientSecret: adminSecret },
@@ -271,7 +283,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
     })();
     return stopped;
   };
-  log(`emulator listening on ${authorityUrl()} (IMDS ${endpoints.imdsEndpoint})`);
+  log(`emulator listening on ${listenUrl()} (IMDS ${endpoints.imdsEndpoint})`);
   return { endpoints, config, caPem: tls.caPem, clock, counters, traffic, publisher, stop };
 }
 

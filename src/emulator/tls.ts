@@ -19,7 +19,8 @@ export interface EmulatorTls {
   serverKeyPem: string;
 }
 
-export async function createEmulatorTls(now: Date): Promise<EmulatorTls> {
+/** `extra`: further names and addresses the listener answers for (e.g. the Entra host and the listen address a cluster's pods use). */
+export async function createEmulatorTls(now: Date, extra: { dnsNames?: readonly string[]; ips?: readonly string[] } = {}): Promise<EmulatorTls> {
   const notBefore = new Date(now.getTime() - 60 * 60 * 1000);
   const notAfter = new Date(now.getTime() + 365 * 24 * 60 * 60 * 1000);
   const caKey = await generatePrivateKey({ family: 'EC', curve: 'P-256' });
@@ -36,8 +37,8 @@ export async function createEmulatorTls(now: Date): Promise<EmulatorTls> {
   const serverDer = await issueCertificate(
     {
       subject: 'CN=kvsync emulator',
-      dnsNames: SERVER_DNS_NAMES,
-      ipAddresses: SERVER_IPS,
+      dnsNames: [...SERVER_DNS_NAMES, ...(extra.dnsNames ?? [])],
+      ipAddresses: [...SERVER_IPS, ...(extra.ips ?? []).filter((ip) => !SERVER_IPS.includes(ip))],
       ekus: ['1.3.6.1.5.5.7.3.1'],
       keyUsage: ['digitalSignature'],
       notBefore,

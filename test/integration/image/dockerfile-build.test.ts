@@ -43,13 +43,25 @@ function parseDockerfile(text: string): Stage[] {
     pending = '';
   }
   const stages: Stage[] = [];
+  // ARGs before the first FROM may be used in FROM lines; the test follows their defaults (the public images).
+  const globalArgs = new Map<string, string>();
   for (const line of logical) {
     const match = /^(\S+)\s+(.*)$/.exec(line);
     if (match === null) throw new Error(`unparsable Dockerfile line: ${line}`);
     const op = (match[1] ?? '').toUpperCase();
     const args = match[2] ?? '';
+    if (op === 'ARG' && stages.length === 0) {
+      const [name = '', value = ''] = args.split('=', 2);
+      globalArgs.set(name.trim(), value.trim());
+      continue;
+    }
     if (op === 'FROM') {
-      const [image = '', as, name] = args.split(/\s+/);
+      const [raw = '', as, name] = args.split(/\s+/);
+      const image = raw.replace(/\$\{(\w+)\}/g, (_, arg: string) => {
+        const value = globalArgs.get(arg);
+        if (value === undefined || value === '') throw new Error(`FROM uses the ARG ${arg}, which has no default before the first FROM`);
+        return value;
+      });
       stages.push({ from: image, name: as?.toUpperCase() === 'AS' ? name : undefined, instructions: [] });
       continue;
     }

@@ -1,0 +1,3 @@
+module kvsync.dev/hack/kube-bins/pause
+
+go 1.24.0

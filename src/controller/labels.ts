@@ -9,18 +9,6 @@ export const MANAGED_BY_VALUE = 'kvsync';
 export const SYNC_LABEL = 'kvsync.dev/keyvaultsync';
 /** Any new value triggers an immediate refresh of a KeyVaultSync. */
 export const FORCE_SYNC_ANNOTATION = 'kvsync.dev/force-sync';
-/**
- * The UID of the KeyVaultSync that created the object, on objects created without an owner reference
- * (`creationPolicy: Orphan`, or `Merge` when the object did not exist). With the owner reference it is
- * the proof of ownership the controller and the chart's admission policy check.
- */
-export const OWNER_UID_ANNOTATION = 'kvsync.dev/owner-uid';
-/**
- * Set by the owner of an existing Secret or ConfigMap to the name of the one KeyVaultSync (same
- * namespace) that may write into it with `creationPolicy: Merge`.
- */
-export const MERGE_FROM_ANNOTATION = 'kvsync.dev/merge-from';
-
 /** Kubernetes' limit on a field manager's length. */
 const MAX_FIELD_MANAGER = 128;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { fieldManagerFor, MANAGED_BY_LABEL, MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, SYNC_LABEL } from './labels.ts';
-import { appliedMetadata, dataSize, MAX_DATA_BYTES, writeRight } from './secret-writer.ts';
+import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, writeRight } from '../api/secret-ownership.ts';
+import { fieldManagerFor, MANAGED_BY_LABEL, SYNC_LABEL } from './labels.ts';
+import { appliedMetadata, dataSize, MAX_DATA_BYTES } from './secret-writer.ts';
 
 const owner = { name: 'app', namespace: 'shop', uid: 'uid-1' };
 const ref = (uid: string, name = 'app') => ({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', name, uid, controller: true });

@@ -16,33 +16,16 @@
  * - The 1 MiB limit is checked before any request.
  */
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP } from '../api/index.ts';
+import { API_VERSION } from '../api/index.ts';
+import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, PROTECTED_SECRET_TYPES, writeRight, type SyncOwner, type WriteRight } from '../api/secret-ownership.ts';
 import { ControllerError } from './errors.ts';
-import { FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, SYNC_LABEL } from './labels.ts';
+import { FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
 
 /** Kubernetes' limit on the data of a Secret or ConfigMap (etcd's request limit is near). */
 export const MAX_DATA_BYTES = 1024 * 1024;
 
-/** Secret types kvsync never creates or writes into, whatever the creationPolicy. */
-export const PROTECTED_SECRET_TYPES: readonly string[] = ['kubernetes.io/service-account-token', 'bootstrap.kubernetes.io/token', 'helm.sh/release.v1'];
-
-export interface SyncOwner {
-  name: string;
-  namespace: string;
-  uid: string;
-}
-
-interface ExistingMeta {
-  labels?: Record<string, string> | undefined;
-  annotations?: Record<string, string> | undefined;
-  ownerReferences?: k8s.V1OwnerReference[] | undefined;
-}
-
-/** What kvsync may do with an object of the target name. */
-export type WriteRight =
-  | { write: true; createdByUs: boolean }
-  | { write: false; reason: 'SecretConflict' | 'SecretProtected'; message: string };
+export type { SyncOwner };
 
 type CreationPolicy = DesiredSecret['creationPolicy'];
 
@@ -51,38 +34,6 @@ export function dataSize(data: Readonly<Record<string, Buffer | string>>): numbe
   let total = 0;
   for (const [key, value] of Object.entries(data)) total += Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : value.length);
   return total;
-}
-
-/** The KeyVaultSync UIDs an object names as its creator: KeyVaultSync owner references and the owner-uid annotation. */
-export function claimedOwnerUids(meta: ExistingMeta): string[] {
-  const refs = (meta.ownerReferences ?? []).filter((r) => r.kind === 'KeyVaultSync' && r.apiVersion.startsWith(`${GROUP}/`)).map((r) => r.uid);
-  const annotated = meta.annotations?.[OWNER_UID_ANNOTATION];
-  return annotated === undefined ? refs : [...refs, annotated];
-}
-
-/**
- * Whether kvsync may write the object `kind` `name` for `owner` under `policy`, given what exists:
- * nothing (create it), an object created for this KeyVaultSync (its UID), or under Merge an object
- * whose owner named this KeyVaultSync in `kvsync.dev/merge-from`. Labels prove nothing.
- */
-export function writeRight(kind: 'Secret' | 'ConfigMap', name: string, existing: { metadata?: ExistingMeta | undefined; type?: string | undefined } | undefined, owner: SyncOwner, policy: CreationPolicy): WriteRight {
-  const what = `${kind} ${owner.namespace}/${name}`;
-  if (existing?.type !== undefined && PROTECTED_SECRET_TYPES.includes(existing.type)) {
-    return { write: false, reason: 'SecretProtected', message: `${what} is of type ${existing.type}; kvsync never writes service-account token, bootstrap token or Helm release Secrets` };
-  }
-  if (existing === undefined) return { write: true, createdByUs: true };
-  const meta = existing.metadata ?? {};
-  const claimed = claimedOwnerUids(meta);
-  if (claimed.length > 0 && claimed.every((uid) => uid === owner.uid)) return { write: true, createdByUs: true };
-  if (claimed.length > 0) {
-    return { write: false, reason: 'SecretConflict', message: `${what} belongs to another KeyVaultSync; kvsync never writes into another KeyVaultSync's ${kind}, not even with creationPolicy: Merge` };
-  }
-  const consent = meta.annotations?.[MERGE_FROM_ANNOTATION];
-  if (policy === 'Merge') {
-    if (consent === owner.name) return { write: true, createdByUs: false };
-    return { write: false, reason: 'SecretConflict', message: `${what} exists and was not created by kvsync; to let KeyVaultSync ${owner.name} merge into it, its owner annotates it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
-  }
-  return { write: false, reason: 'SecretConflict', message: `${what} exists and was not created by kvsync for KeyVaultSync ${owner.name}; rename the output, delete the ${kind}, or set creationPolicy: Merge and annotate it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
 }
 
 /**

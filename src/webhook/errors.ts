@@ -21,7 +21,9 @@ export type PodDeniedReason =
   /** The sidecar would have no identity it can use (no federated client ID, servicePrincipal, no KeyVaultIdentity). */
   | 'IdentityUnavailable'
   /** The KeyVaultIdentity does not grant this namespace or vault. */
-  | 'IdentityNotGranted';
+  | 'IdentityNotGranted'
+  /** A Secret of the KeyVaultSync exists but kvsync did not create it for that KeyVaultSync (a look-alike). */
+  | 'SecretNotOwned';
 
 export class PodDeniedError extends Error {
   override readonly name = 'PodDeniedError';

@@ -4,12 +4,13 @@
  * reconcile, and a just-created KeyVaultSync must be visible). The controller may pass a view on its
  * informer caches instead.
  *
- * RBAC: get on keyvaultsyncs.kvsync.dev, keyvaultidentities.kvsync.dev, serviceaccounts and namespaces.
+ * RBAC: get on keyvaultsyncs.kvsync.dev, keyvaultidentities.kvsync.dev, serviceaccounts, secrets (their
+ * ownership metadata) and namespaces.
  */
 import * as k8s from '@kubernetes/client-node';
 import { AZURE_VAULT_HOSTS_ONLY, GROUP, parseKeyVaultIdentity, parseKeyVaultSync, VERSION } from '../api/index.ts';
 import type { VaultHostPolicy } from '../api/index.ts';
-import type { ClusterView, KeyVaultIdentityLookup, KeyVaultSyncLookup } from './mutate-pod.ts';
+import type { ClusterView, KeyVaultIdentityLookup, KeyVaultSyncLookup, SecretOwnershipView } from './mutate-pod.ts';
 
 /** A ClusterView that also knows namespace labels (for the opt-in check). */
 export interface AdmissionClusterView extends ClusterView {
@@ -56,6 +57,16 @@ export function kubeClusterView(kc: k8s.KubeConfig, vaults: VaultHostPolicy = AZ
       try {
         const sa = await core.readNamespacedServiceAccount({ namespace, name });
         return sa.metadata?.annotations ?? {};
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+    async getSecretOwnership(namespace: string, name: string): Promise<SecretOwnershipView | undefined> {
+      try {
+        const secret = await core.readNamespacedSecret({ namespace, name });
+        // Only what proves ownership leaves this function; the data is dropped here.
+        return { metadata: { annotations: secret.metadata?.annotations, ownerReferences: secret.metadata?.ownerReferences }, type: secret.type };
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;

@@ -4,7 +4,7 @@ import { parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
 import { designExampleSpec, keyVaultIdentity, keyVaultIdentitySpec, keyVaultSync } from '../api/testing/fixtures.ts';
 import { PodDeniedError } from './errors.ts';
 import { mutatePod, parseEnvReference } from './mutate-pod.ts';
-import type { ClusterView, JsonPatchOperation, KeyVaultIdentityLookup, KeyVaultSyncLookup, MutationResult } from './mutate-pod.ts';
+import type { ClusterView, JsonPatchOperation, KeyVaultIdentityLookup, KeyVaultSyncLookup, MutationResult, SecretOwnershipView } from './mutate-pod.ts';
 
 const NS = 'shop';
 const CLIENT = '22222222-2222-3333-4444-555555555555';
@@ -175,6 +175,31 @@ describe('env-from annotation', () => {
   it('denies a missing or foreign KeyVaultSync in the annotation', async () => {
     expect(denial(await run(pod({ annotations: { 'kvsync.dev/env-from': 'gone' } }))).message).toContain('"gone"');
     expect(denial(await run(pod({ annotations: { 'kvsync.dev/env-from': 'bank/shop' } }))).reason).toBe('CrossNamespaceReference');
+  });
+});
+
+describe('Secrets a pod is pointed at', () => {
+  const uid = '0b1c2d3e-0000-4000-8000-000000000001';
+  const owned = { ...shop, metadata: { name: 'shop', namespace: NS, uid } };
+  const withSecrets = (secrets: Record<string, SecretOwnershipView>): ClusterView => ({ ...view([owned]), getSecretOwnership: (_ns, name) => Promise.resolve(secrets[name]) });
+  const ownRef = { apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', name: 'shop', uid, controller: true };
+  const envPod = pod({ containers: [{ name: 'app', env: [{ name: 'DB', value: 'kvsync:shop/password' }] }] });
+
+  it('denies env-from and env injection from a look-alike Secret kvsync did not create for the KeyVaultSync', async () => {
+    const lookAlike = { metadata: { annotations: {} }, type: 'Opaque' };
+    const fromEnvFrom = denial(await run(pod({ annotations: { 'kvsync.dev/env-from': 'shop' } }), withSecrets({ 'shop-db': lookAlike })));
+    expect(fromEnvFrom.reason).toBe('SecretNotOwned');
+    expect(fromEnvFrom.message).toContain('shop-db');
+    expect(denial(await run(envPod, withSecrets({ 'shop-db': lookAlike }))).reason).toBe('SecretNotOwned');
+    // Another KeyVaultSync's Secret is no better.
+    const other = { metadata: { ownerReferences: [{ ...ownRef, name: 'other', uid: 'another-uid' }] } };
+    expect(denial(await run(envPod, withSecrets({ 'shop-db': other }))).reason).toBe('SecretNotOwned');
+  });
+
+  it('admits Secrets the KeyVaultSync owns (its UID) and Secrets kvsync has not created yet', async () => {
+    const after = await patched(pod({ annotations: { 'kvsync.dev/env-from': 'shop' } }), withSecrets({ 'shop-db': { metadata: { ownerReferences: [ownRef] } } }));
+    expect(after.spec?.containers[0]?.envFrom).toEqual([{ secretRef: { name: 'shop-tls' } }, { secretRef: { name: 'shop-db' } }]);
+    await patched(envPod, withSecrets({}));
   });
 });
 

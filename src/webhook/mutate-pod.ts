@@ -17,9 +17,10 @@
  * Idempotent: the result of mutating an already mutated pod is an empty patch (reinvocation). No side
  * effects, so dry-run needs nothing special.
  */
-import type { V1Container, V1EnvVar, V1Pod, V1Volume } from '@kubernetes/client-node';
+import type { V1Container, V1EnvVar, V1OwnerReference, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { AZURE_VAULT_HOSTS_ONLY, sharedIdentityDenial } from '../api/index.ts';
 import type { CloudName, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
+import { writeRight } from '../api/secret-ownership.ts';
 import { PodDeniedError } from './errors.ts';
 import {
   AKV2K8S_SUFFIX,
@@ -59,6 +60,17 @@ export interface ClusterView {
   /** Annotations of a ServiceAccount, or undefined when it does not exist. */
   getServiceAccountAnnotations(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   getKeyVaultIdentity(name: string): Promise<KeyVaultIdentityLookup>;
+  /**
+   * The ownership metadata and type of a Secret, or undefined when it does not exist. Without it the
+   * webhook cannot tell a look-alike Secret from the KeyVaultSync's own and points pods at either.
+   */
+  getSecretOwnership?(namespace: string, name: string): Promise<SecretOwnershipView | undefined>;
+}
+
+/** What ownership of a Secret is proven by (never its data). */
+export interface SecretOwnershipView {
+  metadata?: { annotations?: Record<string, string> | undefined; ownerReferences?: V1OwnerReference[] | undefined } | undefined;
+  type?: string | undefined;
 }
 
 export interface MutationOptions {
@@ -226,6 +238,21 @@ class SyncResolver {
     }
     return found;
   }
+
+  /**
+   * Refuses a pod pointed at a Secret of KeyVaultSync `name` that exists but that kvsync neither
+   * created for it nor may merge into: its keys would come from whoever made the look-alike.
+   * @throws PodDeniedError `SecretNotOwned`
+   */
+  async assertOwned(name: string, refNamespace: string | undefined, secretName: string, where: string): Promise<void> {
+    const { sync, object } = await this.getStored(name, refNamespace, where);
+    const existing = await this.view.getSecretOwnership?.(this.namespace, secretName);
+    if (existing === undefined) return;
+    const uid = (object as { metadata?: { uid?: unknown } } | null)?.metadata?.uid;
+    const policy = sync.secrets.find((s) => s.name === secretName)?.creationPolicy ?? 'Owner';
+    const right = writeRight('Secret', secretName, existing, { name, namespace: this.namespace, uid: typeof uid === 'string' ? uid : '' }, policy);
+    if (!right.write) throw new PodDeniedError('SecretNotOwned', `${where}: ${right.message}`);
+  }
 }
 
 /** The Secret and key a reference resolves to. @throws PodDeniedError `AliasNotFound` */
@@ -275,6 +302,7 @@ async function rewriteEnv(c: V1Container, kind: string, resolver: SyncResolver):
     const where = `${kind} "${c.name}" env ${e.name}`;
     const sync = await resolver.get(ref.sync, ref.namespace, where);
     const target = secretKeyFor(sync, ref, where);
+    await resolver.assertOwned(ref.sync, ref.namespace, target.name, where);
     out.push({ name: e.name, valueFrom: { secretKeyRef: { name: target.name, key: target.key } } });
   }
   c.env = out;
@@ -466,6 +494,7 @@ async function mutated(pod: PodWithSpec, req: MutationRequest, view: ClusterView
   if (envFrom !== undefined) {
     for (const ref of syncNamesOf(ENV_FROM_ANNOTATION, envFrom)) {
       const sync = await resolver.get(ref.name, ref.namespace, `annotation ${ENV_FROM_ANNOTATION}`);
+      for (const s of sync.secrets) await resolver.assertOwned(ref.name, ref.namespace, s.name, `annotation ${ENV_FROM_ANNOTATION}`);
       for (const c of out.spec.containers) {
         const sources = c.envFrom ?? [];
         for (const s of sync.secrets) {

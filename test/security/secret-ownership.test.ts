@@ -7,10 +7,13 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fieldManagerFor, MANAGED_BY_LABEL, MERGE_FROM_ANNOTATION, SYNC_LABEL } from '../../src/controller/labels.ts';
+import { MERGE_FROM_ANNOTATION } from '../../src/api/secret-ownership.ts';
+import { fieldManagerFor, MANAGED_BY_LABEL, SYNC_LABEL } from '../../src/controller/labels.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 import { conditionOf, startOperatorFixture, syncApi, syncSpec, type ConditionView, type OperatorFixture } from '../integration/controller/support.ts';
 import { kubeConfig } from '../integration/support/kube.ts';
+import { kubeClusterView } from '../../src/webhook/kube-cluster-view.ts';
+import { mutatePod } from '../../src/webhook/mutate-pod.ts';
 
 const WAIT = { timeoutMs: 45_000, intervalMs: 200 };
 const PLANTED = 'planted-by-a-look-alike-7f3a';
@@ -74,6 +77,15 @@ describe('Secret ownership: proven by UID, consented for Merge, one field manage
     expect(JSON.stringify(sync.status)).not.toContain(PLANTED);
     const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=shop' });
     expect(JSON.stringify(events.items)).not.toContain(PLANTED);
+    // Nor into pods: the webhook refuses env-from and env injection from the look-alike.
+    const admit = (p: k8s.V1Pod) => mutatePod({ pod: p, namespace: ns, namespaceLabels: {} }, kubeClusterView(kc), { operatorNamespace: fixture?.opNs ?? '', sidecarImage: 'kvsync:test' });
+    for (const p of [
+      { metadata: { name: 'web', labels: { 'kvsync.dev/inject': 'enabled' }, annotations: { 'kvsync.dev/env-from': 'shop' } }, spec: { containers: [{ name: 'app', image: 'app' }] } },
+      { metadata: { name: 'web', labels: { 'kvsync.dev/inject': 'enabled' } }, spec: { containers: [{ name: 'app', image: 'app', env: [{ name: 'DB', value: 'kvsync:shop/db-password' }] }] } },
+    ]) {
+      const r = await admit(p);
+      expect(r.kind === 'denied' ? r.error.reason : r.kind).toBe('SecretNotOwned');
+    }
   });
 
   it('Merge refuses service-account token and Helm release Secrets, even with the owner\'s consent, with reason SecretProtected', async () => {

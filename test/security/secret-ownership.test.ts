@@ -12,6 +12,7 @@ import { fieldManagerFor, MANAGED_BY_LABEL, SYNC_LABEL } from '../../src/control
 import { pollUntil } from '../../src/util/poll.ts';
 import { conditionOf, startOperatorFixture, syncApi, syncSpec, type ConditionView, type OperatorFixture } from '../integration/controller/support.ts';
 import { kubeConfig } from '../integration/support/kube.ts';
+import { loadAzureEnvironment } from '../../src/keyvault/azure-environment.ts';
 import { kubeClusterView } from '../../src/webhook/kube-cluster-view.ts';
 import { mutatePod } from '../../src/webhook/mutate-pod.ts';
 
@@ -78,7 +79,10 @@ describe('Secret ownership: proven by UID, consented for Merge, one field manage
     const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=shop' });
     expect(JSON.stringify(events.items)).not.toContain(PLANTED);
     // Nor into pods: the webhook refuses env-from and env injection from the look-alike.
-    const admit = (p: k8s.V1Pod) => mutatePod({ pod: p, namespace: ns, namespaceLabels: {} }, kubeClusterView(kc), { operatorNamespace: fixture?.opNs ?? '', sidecarImage: 'kvsync:test' });
+    if (fixture === undefined) throw new Error('no fixture');
+    const vaults = await loadAzureEnvironment({ endpointsFile: fixture.world.endpointsFile, env: {} });
+    const opts = { operatorNamespace: fixture.opNs, sidecarImage: 'kvsync:test', vaults };
+    const admit = (p: k8s.V1Pod) => mutatePod({ pod: p, namespace: ns, namespaceLabels: {} }, kubeClusterView(kc, vaults), opts);
     for (const p of [
       { metadata: { name: 'web', labels: { 'kvsync.dev/inject': 'enabled' }, annotations: { 'kvsync.dev/env-from': 'shop' } }, spec: { containers: [{ name: 'app', image: 'app' }] } },
       { metadata: { name: 'web', labels: { 'kvsync.dev/inject': 'enabled' } }, spec: { containers: [{ name: 'app', image: 'app', env: [{ name: 'DB', value: 'kvsync:shop/db-password' }] }] } },

@@ -8,7 +8,8 @@
  * drained, lease released).
  */
 import * as k8s from '@kubernetes/client-node';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger, isLogFormat, LOG_FORMAT_USAGE } from '../util/log.ts';
 import { parseGoDuration } from '../api/index.ts';
 import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag } from '../api/vault-url.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../keyvault/azure-environment.ts';
@@ -31,6 +32,7 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
   --concurrency N          reconciles at once (default 4)
   --leader-elect BOOL      leader election on a Lease (default true)
   --log-level LEVEL        pino level (default info)
+  ${LOG_FORMAT_USAGE}
   --vault-requests-per-10s N
                            Key Vault requests per vault in any 10 s span (default 2000: half of
                            Key Vault's published 4,000 per 10 s; a 429 pauses the vault for Retry-After)
@@ -127,6 +129,7 @@ export function parseControllerArgs(argv: string[]) {
       concurrency: { type: 'string', default: '4' },
       'leader-elect': { type: 'string', default: 'true' },
       'log-level': { type: 'string', default: 'info' },
+      'log-format': { type: 'string', default: 'auto' },
       'vault-requests-per-10s': { type: 'string', default: String(DEFAULT_VAULT_REQUESTS_PER_10S) },
       'expiry-warning-window': { type: 'string', default: '720h' },
       'webhook-addr': { type: 'string' },
@@ -148,6 +151,10 @@ export function parseControllerArgs(argv: string[]) {
   });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
+  if (!isLogFormat(values['log-format'])) {
+    console.error(`kvsync controller: --log-format must be json, text or auto, got "${values['log-format']}"\n\n${USAGE}`);
+    return 2;
+  }
   const concurrency = Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     console.error(`kvsync controller: --concurrency must be a positive integer\n\n${USAGE}`);
@@ -210,7 +217,7 @@ export async function run(argv: string[]): Promise<number> {
   const args = parseControllerArgs(argv);
   if (typeof args === 'number') return args;
   const { values } = args;
-  const log = pino({ name: 'kvsync-controller', level: values['log-level'] });
+  const log = createLogger({ name: 'kvsync-controller', level: values['log-level'], format: isLogFormat(values['log-format']) ? values['log-format'] : 'auto' });
   const kc = loadKubeConfig(values.kubeconfig);
   const azure = await loadAzureEnvironment({ allowedVaultHosts: args.allowedVaultHosts, ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
   const controller = await startController(controllerOptions(args, kc, azure, log));

@@ -14,7 +14,7 @@ import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-guard.ts';
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
-import { ResilientInformer } from './informer.ts';
+import { ResilientInformer, watchFailureLevel } from './informer.ts';
 import { shareKubeDispatcher } from './kube-dispatcher.ts';
 import { CertificateWatch } from './certificate-watch.ts';
 import { KeyVaultPipeline } from './keyvault-pipeline.ts';
@@ -131,7 +131,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       pipeline.forgetSync?.(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
       metrics.forgetSync(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
     },
-    onError: (err, restartInMs) => log.warn({ informer: 'keyvaultsyncs', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
+    onError: (err, restartInMs) => log[watchFailureLevel(err, restartInMs)]({ informer: 'keyvaultsyncs', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
   const identities = new ResilientInformer<k8s.KubernetesObject>({
     kc,
@@ -141,7 +141,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onAdd: () => enqueueAll(),
     onUpdate: () => enqueueAll(),
     onDelete: () => enqueueAll(),
-    onError: (err, restartInMs) => log.warn({ informer: 'keyvaultidentities', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
+    onError: (err, restartInMs) => log[watchFailureLevel(err, restartInMs)]({ informer: 'keyvaultidentities', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
   const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${SYNC_LABEL}`;
   /** Out-of-band edits (data no longer matching the MAC in status) and deletes are repaired. */
@@ -168,7 +168,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     list: () => (ns === undefined ? core.listSecretForAllNamespaces({ labelSelector: selector }) : core.listNamespacedSecret({ namespace: ns, labelSelector: selector })),
     onUpdate: (s) => repair(s, false),
     onDelete: (s) => repair(s, true),
-    onError: (err, restartInMs) => log.warn({ informer: 'secrets', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
+    onError: (err, restartInMs) => log[watchFailureLevel(err, restartInMs)]({ informer: 'secrets', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
 
   const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure, { log, isActive: isLeader });

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pollUntil } from '../util/poll.ts';
-import { ResilientInformer } from './informer.ts';
+import { ResilientInformer, watchFailureLevel } from './informer.ts';
 
 interface FakeApi {
   server: Server;
@@ -116,5 +116,22 @@ describe('ResilientInformer', () => {
     seen.length = 0;
     await informer.relist();
     expect(seen.sort()).toEqual(['delete:gone', 'update:keep']);
+  });
+});
+
+describe('watchFailureLevel', () => {
+  const http = (statusCode: number): Error => Object.assign(new Error('Too Many Requests'), { statusCode });
+
+  it('a 429 (a new CRD not established yet) is debug for the first retries, a warning once it persists', () => {
+    expect(watchFailureLevel(http(429), 1000)).toBe('debug');
+    expect(watchFailureLevel(http(429), 4000)).toBe('debug');
+    expect(watchFailureLevel(http(429), 8000)).toBe('warn');
+    expect(watchFailureLevel(new k8s.ApiException(429, 'Too Many Requests', '', {}), 1000)).toBe('debug');
+  });
+
+  it('any other failure is a warning at once', () => {
+    expect(watchFailureLevel(http(500), 1000)).toBe('warn');
+    expect(watchFailureLevel(http(403), 1000)).toBe('warn');
+    expect(watchFailureLevel(new Error('socket hang up'), 1000)).toBe('warn');
   });
 });

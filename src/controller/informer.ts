@@ -159,3 +159,14 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     }, delay);
   }
 }
+
+/**
+ * How loudly to report a watch failure. HTTP 429 is the apiserver's "not yet": a just-created CRD
+ * answers it while its storage initialises, and API priority and fairness under load. The restart
+ * backoff retries it, so the first retries are debug; a 429 that persists, and any other failure, warn.
+ */
+export function watchFailureLevel(err: unknown, restartInMs: number): 'debug' | 'warn' {
+  const e = err as { statusCode?: unknown; code?: unknown } | null | undefined;
+  const status = e?.statusCode ?? e?.code;
+  return status === 429 && restartInMs < 8_000 ? 'debug' : 'warn';
+}

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { pino } from 'pino';
+import { createLogger } from '../util/log.ts';
 import { parseAllDocuments } from 'yaml';
 import { installCrds } from '../api/install.ts';
 import { startController } from '../controller/controller.ts';
@@ -96,7 +96,7 @@ export async function runDemo(target: DemoTarget, stateDir: string, say: (line: 
       azure: await loadAzureEnvironment({ endpointsFile }),
       namespace: target.operatorNamespace,
       watchNamespace: SAMPLE_NAMESPACE,
-      log: pino({ name: 'kvsync-controller', level: 'warn' }),
+      log: createLogger({ name: 'kvsync-controller', level: 'warn' }),
     });
     stops.push(() => controller.stop());
     say(

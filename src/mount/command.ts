@@ -11,7 +11,7 @@
  * are logged and retried.
  */
 import { readFile } from 'node:fs/promises';
-import { pino } from 'pino';
+import { createLogger, isLogFormat, LOG_FORMAT_USAGE } from '../util/log.ts';
 import { parse as parseYaml } from 'yaml';
 import { API_VERSION } from '../api/crd.ts';
 import { parseKeyVaultSync } from '../api/parse.ts';
@@ -42,6 +42,7 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
   --ready-port N           serve GET /readyz (200 after the first complete write) and /healthz
   --uid N, --gid N         owner and group (fsGroup) of the files, when running as root
   --log-level LEVEL        pino level (default info)
+  ${LOG_FORMAT_USAGE}
 SIGHUP refreshes at once; SIGTERM/SIGINT stop (exit 0).
 Identity: workloadIdentity from AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
 AZURE_AUTHORITY_HOST; podIdentity/managedIdentity from IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST).`;
@@ -94,6 +95,7 @@ export async function run(argv: string[]): Promise<number> {
       uid: { type: 'string' },
       gid: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
+      'log-format': { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -103,7 +105,9 @@ export async function run(argv: string[]): Promise<number> {
   const specFile = values['spec-file'];
   if ((specJson === undefined) === (specFile === undefined)) return fail(`exactly one of --spec-json and --spec-file is required\n${USAGE}`);
 
-  const log = pino({ name: 'kvsync-mount', level: values['log-level'] });
+  const logFormat = values['log-format'];
+  if (!isLogFormat(logFormat)) return fail(`--log-format must be json, text or auto, got "${logFormat}"\n${USAGE}`);
+  const log = createLogger({ name: 'kvsync-mount', level: values['log-level'], format: logFormat });
   let sync: ResolvedKeyVaultSync;
   let sidecar: MountSidecar;
   let readyPort: number | undefined;

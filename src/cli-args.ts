@@ -10,7 +10,7 @@ export function parseCommandArgs<T extends ParseArgsConfig>(command: string, usa
   try {
     parsed = parseArgs(config);
   } catch (err) {
-    console.error(`kvsync ${command}: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
+    console.error(`kvsync ${command}: ${describeParseArgsError(err)}\n\n${usage}`);
     return 2;
   }
   if ((parsed.values as Record<string, unknown>).help === true) {
@@ -18,4 +18,22 @@ export function parseCommandArgs<T extends ParseArgsConfig>(command: string, usa
     return 0;
   }
   return parsed;
+}
+
+/**
+ * node:util parseArgs' error in a few words naming the flag. Its own messages are written for
+ * programmers (`Unknown option '--x'. To specify a positional argument starting with a '-', place it at
+ * the end of the command after '--', as in '-- "--x"`).
+ */
+export function describeParseArgsError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown flag ${quoted}`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return `unexpected argument "${quoted}"`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const flag = quoted.split(' ')[0] ?? quoted;
+    return /does not take an argument/.test(message) ? `${flag} takes no value` : `${flag} needs a value`;
+  }
+  return message;
 }

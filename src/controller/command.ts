@@ -9,6 +9,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { describeFsError } from '../util/fs-errors.ts';
 import { createLogger, isLogFormat, LOG_FORMAT_USAGE } from '../util/log.ts';
 import { parseGoDuration } from '../api/index.ts';
 import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag } from '../api/vault-url.ts';
@@ -51,10 +52,22 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
 
 ${EVENTGRID_USAGE}`;
 
-/** Loads the kubeconfig: the flag, else in-cluster when running in a pod, else the usual default. */
+/**
+ * Loads the kubeconfig: the flag, else in-cluster when running in a pod, else the usual default.
+ * @throws Error naming the flag and the file when `file` cannot be read or parsed
+ */
 export function loadKubeConfig(file: string | undefined): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  if (file !== undefined) kc.loadFromFile(file);
+  if (file !== undefined) {
+    try {
+      kc.loadFromFile(file);
+    } catch (err) {
+      const why = (err as { code?: unknown }).code !== undefined ? describeFsError(err) : `not a kubeconfig (${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''})`;
+      // No cause: a YAML error quotes the file, and a kubeconfig can hold a token.
+      // eslint-disable-next-line preserve-caught-error
+      throw new Error(`--kubeconfig ${file}: ${why}`);
+    }
+  }
   else if (process.env.KUBERNETES_SERVICE_HOST !== undefined && process.env.KUBECONFIG === undefined) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
@@ -218,7 +231,13 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   const { values } = args;
   const log = createLogger({ name: 'kvsync-controller', level: values['log-level'], format: isLogFormat(values['log-format']) ? values['log-format'] : 'auto' });
-  const kc = loadKubeConfig(values.kubeconfig);
+  let kc: k8s.KubeConfig;
+  try {
+    kc = loadKubeConfig(values.kubeconfig);
+  } catch (err) {
+    console.error(`kvsync controller: ${(err as Error).message}`);
+    return 2;
+  }
   const azure = await loadAzureEnvironment({ allowedVaultHosts: args.allowedVaultHosts, ...(values['azure-endpoints'] === undefined ? {} : { endpointsFile: values['azure-endpoints'] }) });
   const controller = await startController(controllerOptions(args, kc, azure, log));
   await new Promise<void>((resolve) => {

@@ -5,8 +5,11 @@
  * controller and a sample KeyVaultSync synced into a TLS and an Opaque Secret, then a rotation
  * (src/dev/demo.ts). It stops everything and exits unless `--keep` is given.
  */
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { constants } from 'node:fs';
+import { access, open, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseCommandArgs } from '../cli-args.ts';
+import { describeFsError } from '../util/fs-errors.ts';
 import { ControlPlaneError } from './errors.ts';
 import { startControlPlane, type RunningControlPlane } from './control-plane.ts';
 import { ensureKubeBinaries } from './kube-binaries.ts';
@@ -47,7 +50,7 @@ const EXISTING_CLUSTER_HINT =
   'when helm v3/v4 is on PATH or KVSYNC_HELM_BIN names one).';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const parsed = parseCommandArgs('dev', help, {
     args: argv,
     allowPositionals: true,
     options: {
@@ -58,20 +61,18 @@ export async function run(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    console.log(help);
-    return 0;
-  }
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   const sub = positionals[0];
   if (sub === 'build') return buildOnly();
   if (sub === 'cluster') return runCluster(values.kubeconfig, values['apiserver-port']);
   if (sub === 'image') return runImage();
   if (sub !== undefined && sub !== 'control-plane') {
-    console.error(`kvsync dev: unknown subcommand "${sub}"\n${help}`);
+    console.error(`kvsync dev: unknown subcommand "${sub}"\n\n${help}`);
     return 2;
   }
   if (sub === 'control-plane' && !values.kubeconfig) {
-    console.error(`kvsync dev control-plane: --kubeconfig FILE is required\n${help}`);
+    console.error(`kvsync dev control-plane: --kubeconfig FILE is required\n\n${help}`);
     return 2;
   }
   const port = values['apiserver-port'];
@@ -82,6 +83,12 @@ export async function run(argv: string[]): Promise<number> {
   const demo = sub === undefined;
   const existingCluster = demo && values.kubeconfig !== undefined;
   const kubeconfigPath = resolve(values.kubeconfig ?? '.cache/dev/kubeconfig');
+  // Before anything starts: a path that cannot be used should not cost a control-plane start.
+  const kubeconfigProblem = existingCluster ? await unreadable(kubeconfigPath) : values.kubeconfig === undefined ? undefined : await unwritable(kubeconfigPath);
+  if (kubeconfigProblem !== undefined) {
+    console.error(`kvsync dev${sub === undefined ? '' : ` ${sub}`}: --kubeconfig ${values.kubeconfig ?? ''}: ${kubeconfigProblem}`);
+    return 2;
+  }
   const { mkdir } = await import('node:fs/promises');
   await mkdir(resolve('.cache/dev'), { recursive: true });
 
@@ -163,6 +170,37 @@ export async function run(argv: string[]): Promise<number> {
   console.error('kvsync dev: stopping');
   for (const stop of stops) await stop();
   return 0;
+}
+
+/** Why a kubeconfig cannot be read from `file`, or undefined when it can. */
+async function unreadable(file: string): Promise<string | undefined> {
+  try {
+    await access(file, constants.R_OK);
+    return (await stat(file)).isDirectory() ? 'is a directory' : undefined;
+  } catch (err) {
+    return describeFsError(err);
+  }
+}
+
+/**
+ * Why a kubeconfig cannot be written to `file`, or undefined when it can: opened for appending (so an
+ * existing one is kept) and removed again when this created it. A real open, as access() says yes to root.
+ */
+async function unwritable(file: string): Promise<string | undefined> {
+  const existed = await stat(file).then(
+    (s) => (s.isDirectory() ? 'directory' : 'file'),
+    () => undefined,
+  );
+  if (existed === 'directory') return 'is a directory';
+  try {
+    await (await open(file, 'a')).close();
+    if (existed === undefined) await rm(file, { force: true });
+    return undefined;
+  } catch (err) {
+    if (existed !== undefined) return `cannot write it (${describeFsError(err)})`;
+    const folder = await stat(dirname(file)).catch(() => undefined);
+    return `cannot create it in ${dirname(file)} (${folder === undefined ? 'no such folder' : describeFsError(err)})`;
+  }
 }
 
 /**

@@ -26,11 +26,12 @@ import type { VaultHostPolicy } from '../api/vault-url.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { credentialOptions, loadAzureEnvironment } from './azure-environment.ts';
 import type { AzureEnvironment } from './azure-environment.ts';
-import { isSyncError } from './errors.ts';
+import { isSyncError, type SyncError } from './errors.ts';
 import { fetchObjects } from './fetch.ts';
 import { renderOutputs } from './outputs.ts';
 import type { DesiredConfigMap, DesiredSecret } from './outputs.ts';
 import { parseCommandArgs } from '../cli-args.ts';
+import { describeFsError } from '../util/fs-errors.ts';
 
 const USAGE = `usage: kvsync render -f FILE [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--show-values]
 
@@ -80,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     if (typeof credential === 'string') return fail(2, credential);
     const label = `KeyVaultSync ${sync.namespace ?? 'default'}/${sync.name ?? '(unnamed)'}`;
     const { fetched, failures } = await fetchObjects(sync, credential, env);
-    for (const f of failures) console.error(`kvsync render: ${label}: ${f.optional ? 'optional object skipped: ' : ''}${f.reason}: ${f.message}`);
+    for (const line of failureLines(failures, endpointsFile)) console.error(`kvsync render: ${label}: ${line}`);
     if (failures.some((f) => !f.optional)) {
       failed = true;
       continue;
@@ -98,8 +99,27 @@ export async function run(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
+const OUTAGE_REASONS: ReadonlySet<string> = new Set(['VaultUnreachable', 'VaultUnavailable']);
+
+/**
+ * One line per failure, except when the vault itself could not be reached: then every object failed
+ * for that one cause (and, after a few, the vault's circuit breaker fails the rest fast), so a single
+ * line names the cause and what to check.
+ */
+function failureLines(failures: readonly SyncError[], endpointsFile: string | undefined): string[] {
+  if (failures.length === 0 || !failures.every((f) => OUTAGE_REASONS.has(f.reason))) {
+    return failures.map((f) => `${f.optional ? 'optional object skipped: ' : ''}${f.reason}: ${f.message}`);
+  }
+  const check = endpointsFile === undefined ? 'check the vault URL and the network' : `is the emulator of ${endpointsFile} running?`;
+  const cause = failures.find((f) => f.reason === 'VaultUnreachable');
+  // Only breaker failures: the vault failed for an earlier KeyVaultSync of this run.
+  if (cause === undefined) return [`VaultUnreachable: the vault did not answer earlier in this run, so none of its ${failures.length} object(s) were read (${check})`];
+  const others = failures.length > 1 ? `; its other ${failures.length - 1} object(s) were not read either` : '';
+  return [`VaultUnreachable: ${cause.message}${others} (${check})`];
+}
+
 async function readSyncs(file: string, vaults: VaultHostPolicy): Promise<ResolvedKeyVaultSync[]> {
-  const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)));
+  const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new Error(`cannot read ${file}: ${describeFsError(err)}`)));
   const docs = parseAllDocuments(text);
   const syncs: ResolvedKeyVaultSync[] = [];
   for (const [i, doc] of docs.entries()) {

@@ -9,7 +9,8 @@
  * 2 bad usage. The password is never printed.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../cli-args.ts';
+import { describeFsError } from '../util/fs-errors.ts';
 import { bundleFromFile } from './bundle.ts';
 import { isPkiError } from './errors.ts';
 import { DEFAULT_PKI_LIMITS } from './limits.ts';
@@ -26,27 +27,20 @@ Prints {"tls.crt","tls.key","ca.crt"} as JSON for a PKCS#12 (.pfx/.p12), PEM or 
 
 /** Entry point used by src/cli.ts. */
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        in: { type: 'string' },
-        password: { type: 'string' },
-        'password-file': { type: 'string' },
-        'key-format': { type: 'string' },
-        'include-root': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    return usageError(err instanceof Error ? err.message : String(err));
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommandArgs('convert', USAGE, {
+    args: argv,
+    allowPositionals: false,
+    options: {
+      in: { type: 'string' },
+      password: { type: 'string' },
+      'password-file': { type: 'string' },
+      'key-format': { type: 'string' },
+      'include-root': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (values.in === undefined) return usageError('--in FILE is required');
   if (values.password !== undefined && values['password-file'] !== undefined) {
     return usageError('give --password or --password-file, not both');
@@ -95,14 +89,6 @@ function fail(line: string): number {
 function usageError(line: string): number {
   console.error(`kvsync convert: ${line}\n\n${USAGE}`);
   return 2;
-}
-
-/** The errno code and path only: fs error messages are fine, but keep the line short. */
-function describeFsError(err: unknown): string {
-  if (err instanceof Error && 'code' in err && typeof err.code === 'string') {
-    return err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : err.code;
-  }
-  return 'read failed';
 }
 
 /** Reads stdin, stopping one byte past the input limit (the bundle code then reports LimitExceeded). */

@@ -11,7 +11,7 @@ describe('createLogger', () => {
     const out = sink(true);
     createLogger({ name: 'kvsync-mount', level: 'info', destination: out }).warn({ keyVaultSync: 'shop/shop', reasons: ['Throttled: wait'] }, 'sync failed');
     expect(out.lines).toHaveLength(1);
-    expect(out.lines[0]).toMatch(/^\d\d:\d\d:\d\d WARN  kvsync-mount: sync failed keyVaultSync=shop\/shop reasons=\["Throttled: wait"\]\n$/);
+    expect(out.lines[0]).toMatch(/^\d\d:\d\d:\d\d WARN {2}kvsync-mount: sync failed keyVaultSync=shop\/shop reasons=\["Throttled: wait"\]\n$/);
   });
 
   it('auto: JSON lines when the destination is not a terminal', () => {

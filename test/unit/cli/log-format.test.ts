@@ -94,8 +94,8 @@ const onTerminal = (args: string[]): string[] => ['-qec', `echo "pid $$"; exec $
 describe('kvsync mount log lines', { timeout: 60_000 }, () => {
   it('on a terminal: one readable line per record, no JSON', async () => {
     const lines = await firstLines('script', onTerminal(['kvsync', ...mountArgs]), 2);
-    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO  kvsync-mount: starting vault=https:\/\/127\.0\.0\.1:1 /);
-    expect(lines[1]).toMatch(/^\d\d:\d\d:\d\d WARN  kvsync-mount: first fetch failed; not ready yet reasons=\["VaultUnreachable: /);
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d INFO {2}kvsync-mount: starting vault=https:\/\/127\.0\.0\.1:1 /);
+    expect(lines[1]).toMatch(/^\d\d:\d\d:\d\d WARN {2}kvsync-mount: first fetch failed; not ready yet reasons=\["VaultUnreachable: /);
   });
 
   it('into a pipe: JSON lines', async () => {
@@ -106,7 +106,7 @@ describe('kvsync mount log lines', { timeout: 60_000 }, () => {
 
   it('--log-format text into a pipe, --log-format json on a terminal', async () => {
     const text = await firstLines('kvsync', [...mountArgs, '--log-format', 'text'], 1);
-    expect(text[0]).toMatch(/^\d\d:\d\d:\d\d INFO  kvsync-mount: starting /);
+    expect(text[0]).toMatch(/^\d\d:\d\d:\d\d INFO {2}kvsync-mount: starting /);
     const json = await firstLines('script', onTerminal(['kvsync', ...mountArgs, '--log-format', 'json']), 1);
     expect(JSON.parse(json[0] ?? '')).toMatchObject({ name: 'kvsync-mount', msg: 'starting' });
   });

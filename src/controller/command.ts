@@ -17,7 +17,7 @@ import { loadAzureEnvironment, type AzureEnvironment } from '../keyvault/azure-e
 import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, errorSummary, startController, type ControllerOptions } from './controller.ts';
 import { parseHostPort } from './health.ts';
-import { DEFAULT_SIDECAR_IMAGE, DEFAULT_WEBHOOK_CONFIGURATION_NAME, type ControllerWebhookOptions } from './webhook.ts';
+import { DEFAULT_WEBHOOK_CONFIGURATION_NAME, LOCAL_SIDECAR_IMAGE, type ControllerWebhookOptions } from './webhook.ts';
 import { parseCommandArgs } from '../cli-args.ts';
 import { EVENTGRID_USAGE, eventGridOptions } from '../eventgrid/flags.ts';
 import type { EventGridOptions } from '../eventgrid/start.ts';
@@ -47,7 +47,8 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
   --webhook-cert-dir DIR   tls.crt/tls.key (e.g. cert-manager; ca.crt, if present, becomes the CA bundle)
                            (default: a self-managed CA and certificate in the Secret kvsync-webhook-tls)
   --webhook-sidecar-image IMAGE
-                           image of the kvsync mount sidecar (default ${DEFAULT_SIDECAR_IMAGE})
+                           image of the kvsync mount sidecar: this controller's own image (the Helm
+                           chart passes it); required with --webhook-service, default ${LOCAL_SIDECAR_IMAGE} with --webhook-url
   The MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION_NAME} is created or updated at start.
 
 ${EVENTGRID_USAGE}`;
@@ -114,6 +115,8 @@ export function webhookOptions(flags: WebhookFlags): ControllerWebhookOptions | 
     endpoint = { url };
   } else {
     if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service ?? '')) throw new RangeError(`--webhook-service: not a Service name: "${service ?? ''}"`);
+    // A guessed image would leave every injected pod unable to start: the deployment must name it.
+    if (flags['webhook-sidecar-image'] === undefined) throw new RangeError("--webhook-service needs --webhook-sidecar-image IMAGE: this controller's own image, which the mount sidecar runs (the Helm chart passes it)");
     endpoint = { service: service ?? '' };
   }
   return {

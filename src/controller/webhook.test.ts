@@ -24,7 +24,11 @@ describe('kvsync controller webhook flags', () => {
     expect(() => webhookOptions({ 'webhook-addr': ':9443', 'webhook-service': 'Bad_Name' })).toThrow('not a Service name');
   });
 
-  it('maps the flags to the controller options', () => {
+  it('in a cluster (--webhook-service) needs the sidecar image: no unpublished default for injected pods', () => {
+    expect(() => webhookOptions({ 'webhook-addr': ':9443', 'webhook-service': 'kvsync-webhook' })).toThrow("--webhook-service needs --webhook-sidecar-image IMAGE: this controller's own image");
+  });
+
+    it('maps the flags to the controller options', () => {
     expect(webhookOptions({ 'webhook-addr': '0.0.0.0:9443', 'webhook-service': 'kvsync-webhook', 'webhook-cert-dir': '/certs', 'webhook-sidecar-image': 'img:1' })).toEqual({
       addr: '0.0.0.0:9443',
       endpoint: { service: 'kvsync-webhook' },

@@ -29,7 +29,11 @@ import { parseHostPort } from './health.ts';
 
 export const DEFAULT_WEBHOOK_CONFIGURATION_NAME = 'kvsync-webhook';
 export const DEFAULT_WEBHOOK_SECRET_NAME = 'kvsync-webhook-tls';
-export const DEFAULT_SIDECAR_IMAGE = 'ghcr.io/kvsync/kvsync:0.1.0';
+/**
+ * The sidecar image of a local run (`--webhook-url`), where no kubelet pulls it: the tag docs/image.md
+ * builds. In a cluster the sidecar runs the controller's own image, which the Helm chart passes.
+ */
+export const LOCAL_SIDECAR_IMAGE = 'kvsync:dev';
 
 export interface ControllerWebhookOptions {
   /** `host:port` to serve HTTPS on (`:0` picks a free port). */
@@ -41,7 +45,7 @@ export interface ControllerWebhookOptions {
   endpoint: { url: string } | { service: string; port?: number };
   /** A directory with `tls.crt` and `tls.key` (and optionally `ca.crt`); default: self-managed. */
   certDir?: string;
-  /** Image of the `kvsync mount` sidecar; default {@link DEFAULT_SIDECAR_IMAGE}. */
+  /** Image of the `kvsync mount` sidecar; default {@link LOCAL_SIDECAR_IMAGE}. */
   sidecarImage?: string;
   /** Entrypoint of kvsync in that image; default `['kvsync']`. */
   sidecarCommand?: string[];
@@ -180,7 +184,7 @@ export async function startControllerWebhook(kc: k8s.KubeConfig, namespace: stri
     port,
     certificate: first,
     view: kubeClusterView(kc, vaults),
-    mutation: { operatorNamespace: namespace, sidecarImage: opts.sidecarImage ?? DEFAULT_SIDECAR_IMAGE, vaults, ...(opts.sidecarCommand === undefined ? {} : { sidecarCommand: opts.sidecarCommand }) },
+    mutation: { operatorNamespace: namespace, sidecarImage: opts.sidecarImage ?? LOCAL_SIDECAR_IMAGE, vaults, ...(opts.sidecarCommand === undefined ? {} : { sidecarCommand: opts.sidecarCommand }) },
     logger: log,
   });
   try {

@@ -86,7 +86,7 @@ async function stopProcess(pid: number | undefined): Promise<void> {
   });
 }
 
-const mountArgs = ['mount', '--spec-json', spec, '--dir', 'out'];
+const mountArgs = ['mount', '--spec-json', spec, '--dir', 'out', '--allowed-vault-hosts', '127.0.0.1:1'];
 const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 /** `script`'s arguments: ARGS run on a pseudo-terminal, after printing their pid. */
 const onTerminal = (args: string[]): string[] => ['-qec', `echo "pid $$"; exec ${args.map(shellQuote).join(' ')}`, '/dev/null'];

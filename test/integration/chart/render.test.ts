@@ -94,6 +94,7 @@ describe('charts/kvsync', () => {
     const all = controllerArgs(everything);
     expect(all).toContain('--eventgrid-pod=$(POD_NAME)');
     expect(all).toContain(`--watch-namespace=${watched}`);
+    expect(all).toContain('--allowed-vault-hosts=*.vault.contoso.local,kv.internal.example:8443');
     expect(all).toContain('--webhook-cert-dir=/etc/kvsync/webhook-tls');
     expect(all).toContain('--vault-requests-per-10s=200');
     expect(all).toContain('--expiry-warning-window=720h');

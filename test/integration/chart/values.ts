@@ -5,6 +5,7 @@ export function allFeaturesValues(watchNamespace: string): Record<string, unknow
     logLevel: 'debug',
     concurrency: 8,
     watchNamespace,
+    allowedVaultHosts: ['*.vault.contoso.local', 'kv.internal.example:8443'],
     serviceAccount: { annotations: { 'example.com/owner': 'platform' } },
     identity: {
       workloadIdentity: { clientId: '7d5a0c9e-5b1f-4c1e-9a53-0d2f5e8b6a11', tenantId: '00000000-0000-0000-0000-000000000000' },

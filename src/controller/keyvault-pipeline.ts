@@ -16,12 +16,14 @@ import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } f
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { ChangeDetector, type ListingKind } from '../keyvault/change-detector.ts';
 import { CredentialProvider, identityLogId } from '../keyvault/credentials.ts';
-import { fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
+import { BundleCache, type BundleCacheOptions } from '../keyvault/bundle-cache.ts';
+import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from '../keyvault/object-cache.ts';
 import { renderOutputs } from '../keyvault/outputs.ts';
 import { reportRefreshEvent, vaultLabel } from '../keyvault/refresh-metrics.ts';
 import { withVaultRequestContext } from '../keyvault/vault-guard.ts';
 import { listEnabledVersions, type ObjectVersion } from '../keyvault/versions.ts';
+import { DecodePool, type DecodePoolOptions } from '../pki/decode-pool.ts';
 import type { FetchMode, RenderedOutputs, SyncPipeline } from './pipeline.ts';
 
 const MAX_TRACKED_SYNCS = 100_000;
@@ -37,9 +39,12 @@ export interface KeyVaultPipelineOptions {
    * The shared object cache (one read per vault, object, version and identity); see docs/operator.md.
    * `latestTtlMs` defaults to 1 h and `maxEntries` to 10,000 here: a kept read is used only while
    * confirmed or fresh (above). `pinnedTtlMs` defaults to forever: a pinned version is immutable and
-   * never read again while kept (least recently used evicted first).
+   * never read again while kept (least recently used evicted first). `maxBytes` (default 64 MiB)
+   * bounds the values and bundles kept.
    */
-  objectCache?: ObjectCacheOptions;
+  objectCache?: Omit<ObjectCacheOptions<CachedRead>, 'sizeOf' | 'onResult'>;
+  /** Certificate decoding: worker threads (decode-pool.ts) and the decoded bundles kept per version. */
+  decoding?: { pool?: DecodePoolOptions; cache?: BundleCacheOptions };
   /** Fresh fetches share reads started at most this long ago; default 2,000 ms. */
   freshWindowMs?: number;
   /** Change detection per (vault, identity); on by default. */
@@ -61,6 +66,9 @@ export class KeyVaultPipeline implements SyncPipeline {
   readonly #credentials: CredentialProvider;
   readonly #env: AzureEnvironment;
   readonly #objects: ObjectCache<CachedRead>;
+  readonly #decodePool: DecodePool;
+  readonly #bundles: BundleCache;
+  readonly #decode: BundleDecoder;
   readonly #freshWindowMs: number;
   readonly #detection: KeyVaultPipelineOptions['changeDetection'];
   readonly #log: Logger | undefined;
@@ -82,7 +90,10 @@ export class KeyVaultPipeline implements SyncPipeline {
   constructor(kube: k8s.KubeConfig, env: AzureEnvironment, opts: KeyVaultPipelineOptions = {}) {
     this.#credentials = new CredentialProvider({ kube, env });
     this.#env = env;
-    this.#objects = new ObjectCache({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+    this.#objects = new ObjectCache<CachedRead>({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, sizeOf: cachedReadBytes, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+    this.#decodePool = new DecodePool(opts.decoding?.pool);
+    this.#bundles = new BundleCache((value, contentType, owner) => this.#decodePool.decode(value, contentType, {}, owner), opts.decoding?.cache);
+    this.#decode = (req) => this.#bundles.get(req);
     this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
     this.#detection = opts.changeDetection;
     this.#log = opts.log;
@@ -98,7 +109,7 @@ export class KeyVaultPipeline implements SyncPipeline {
   async fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, mode: FetchMode = {}): Promise<FetchResult> {
     const identityKey = this.#identityKeys.get(credential);
     // A credential this pipeline did not hand out has no known identity: no sharing for it.
-    if (identityKey === undefined) return fetchObjects(sync, credential, this.#env);
+    if (identityKey === undefined) return fetchObjects(sync, credential, this.#env, { decode: this.#decode });
     const syncKey = `${sync.namespace ?? ''}/${sync.name ?? ''}`;
     const vaultUrl = sync.vault.url;
     const detector = this.#register(syncKey, sync, vaultUrl, identityKey, credential);
@@ -107,6 +118,7 @@ export class KeyVaultPipeline implements SyncPipeline {
     const freshFloor = Math.max(previousEnd, this.#objects.now() - this.#freshWindowMs);
     try {
       return await fetchObjects(sync, credential, this.#env, {
+        decode: this.#decode,
         cache: {
           objects: this.#objects,
           identityKey,
@@ -179,10 +191,21 @@ export class KeyVaultPipeline implements SyncPipeline {
     this.#syncDetector.clear();
   }
 
-  /** Stops every change detector for good (no more Key Vault requests of its own). Idempotent. */
+  /** Bytes of the reads kept by the object cache (values and decoded bundles). */
+  get objectCacheBytes(): number {
+    return this.#objects.bytes;
+  }
+
+  /** What certificate decoding did: bundle cache and worker pool counters (tests, metrics). */
+  get decodeStats(): { cache: BundleCache['stats']; pool: DecodePool['stats'] } {
+    return { cache: this.#bundles.stats, pool: this.#decodePool.stats };
+  }
+
+  /** Stops every change detector for good (no more Key Vault requests of its own) and the decode workers. Idempotent. */
   close(): void {
     this.#closed = true;
     this.stopChangeDetection();
+    void this.#decodePool.close();
   }
 
   /** Registers the KeyVaultSync's current-version objects with its (vault, identity) detector. */
@@ -224,7 +247,7 @@ export class KeyVaultPipeline implements SyncPipeline {
         list: (kind: ListingKind) => withVaultRequestContext(DETECTOR_CONTEXT, () => listCurrentVersions(vaultUrl, auth.credential, this.#env, kind)),
         read: async (ref, notReadBefore) => {
           const load = async (startedAt: number): Promise<CachedRead> => {
-            const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined));
+            const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined, { decode: this.#decode }));
             detector.recordRead(ref, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
             if (v.version !== '') this.#objects.seed({ vaultUrl, type: ref.type, name: ref.name, version: v.version, identityKey }, v, startedAt);
             return v;

@@ -23,6 +23,8 @@ export type SyncFailureReason =
   | 'VaultUnreachable'
   /** The vault's circuit breaker is open after repeated outage failures (vault-guard.ts): requests fail fast. */
   | 'VaultUnavailable'
+  /** A certificate whose decoding took longer or more memory than allowed (or a saturated decoder). */
+  | 'CertificateTooExpensive'
   | 'InvalidSpec';
 
 export interface SyncErrorOptions {
@@ -127,14 +129,15 @@ function where(site: FailureSite): string {
  *   other statuses → VaultUnreachable (5xx) naming the status.
  * - @azure/identity CredentialUnavailableError / AuthenticationError / AuthenticationRequiredError (what
  *   the Key Vault challenge policy surfaces for a refused token request) → AuthenticationFailed.
- * - PkiError → InvalidCertificate or KeyMismatch.
+ * - PkiError → KeyMismatch, CertificateTooExpensive (decoding stopped at its limits) or InvalidCertificate.
  * - A SyncError passes through unchanged.
  */
 export function toSyncError(err: unknown, site: FailureSite): SyncError {
   if (err instanceof SyncError) return err;
   const obj = site.objectName === undefined ? {} : { object: site.objectName };
   if (isPkiError(err)) {
-    return new SyncError(err.reason === 'KeyMismatch' ? 'KeyMismatch' : 'InvalidCertificate', `${where(site)}: ${err.message}`, obj);
+    const reason = err.reason === 'KeyMismatch' ? 'KeyMismatch' : err.reason === 'TooExpensive' ? 'CertificateTooExpensive' : 'InvalidCertificate';
+    return new SyncError(reason, `${where(site)}: ${err.message}`, obj);
   }
   if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError || (err instanceof Error && /^(AggregateAuthenticationError|CredentialUnavailableError|AuthenticationError|AuthenticationRequiredError)$/.test(err.name))) {
     return new SyncError('AuthenticationFailed', `authentication for ${where(site)} failed: ${shortMessage(err.message)}`, obj);

@@ -23,10 +23,13 @@ import type { JsonWebKey as KvJsonWebKey } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/identity';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
-import { bundleFromFile, bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
+import { bundleFromFile, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
 import { canonicalVaultUrl, vaultHostAllowed } from '../api/vault-url.ts';
 import type { AzureEnvironment } from './azure-environment.ts';
+import { DecoderBusyError } from '../pki/decode-pool.ts';
+import { isPkiError, type PkiError } from '../pki/errors.ts';
+import { bundleBytes, decodeInProcess, type DecodeRequest } from './bundle-cache.ts';
 import { SyncError, toSyncError } from './errors.ts';
 import { keyVaultRequestPolicy } from './request-metrics.ts';
 import { vaultGuardPolicy } from './vault-guard.ts';
@@ -34,8 +37,11 @@ import type { ObjectCache } from './object-cache.ts';
 
 /** What was fetched for an object. */
 export type FetchedMaterial =
-  /** A plain secret: its value as Key Vault stores it (a string). */
-  | { kind: 'secret'; value: string }
+  /**
+   * A plain secret: its value as Key Vault stores it (a string). `decoded` is its certificate bundle
+   * (or why it is none) when the KeyVaultSync writes it as tls.crt / tls.key / ca.crt.
+   */
+  | { kind: 'secret'; value: string; decoded?: DecodedSecret }
   /**
    * A certificate: `bundle` built with the defaults (PKCS#8 key, no root); `secretValue` and
    * `contentType` keep the backing secret so outputs can rebuild it with other options. Without
@@ -44,6 +50,15 @@ export type FetchedMaterial =
   | { kind: 'certificate'; bundle: TlsBundle; secretValue: string | undefined }
   /** A key's public half, PEM (SPKI). */
   | { kind: 'publicKey'; pem: string };
+
+/** A secret's value decoded as a certificate bundle, or the reason it is none. */
+export type DecodedSecret = { bundle: TlsBundle } | { error: PkiError };
+
+/** Decodes a certificate's content (bundle-cache.ts: kept per version, perhaps in a worker). */
+export type BundleDecoder = (req: DecodeRequest) => Promise<TlsBundle>;
+
+/** Decodes in this thread, every time. */
+const decodeUncached: BundleDecoder = (req) => decodeInProcess(req.value, req.contentType, req.owner);
 
 export interface FetchedObject {
   object: ResolvedObject;
@@ -67,6 +82,8 @@ export interface FetchOptions {
   concurrency?: number;
   /** Retries of the SDK per request (429 with Retry-After, 5xx, network); default 2. */
   maxRetries?: number;
+  /** Decodes certificate content; default: in this thread, uncached. */
+  decode?: BundleDecoder;
   /**
    * Shares reads between fetches (object-cache.ts): each (vault, object, version, identity) is read once
    * per flight / TTL. `identityKey` must be the CredentialProvider's key of `credential`.
@@ -99,6 +116,15 @@ export interface CurrentVersion {
 
 /** What the object cache keeps: one read version, or the newest versions of an object. */
 export type CachedRead = FetchedVersion | { versions: string[] };
+
+/** Bytes a kept read holds, roughly: its strings (value, PEM text, versions) plus a fixed overhead. */
+export function cachedReadBytes(read: CachedRead): number {
+  const overhead = 256;
+  if ('versions' in read) return overhead + read.versions.reduce((n, v) => n + v.length + 32, 0);
+  const m = read.material;
+  const material = m.kind === 'publicKey' ? m.pem.length : m.kind === 'secret' ? m.value.length : (m.secretValue?.length ?? 0) + bundleBytes(m.bundle);
+  return overhead + read.version.length + (read.contentType?.length ?? 0) + material;
+}
 
 export interface VaultClients {
   secrets: SecretClient;
@@ -156,16 +182,17 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
     return { fetched: [], failures: sync.objects.map((o) => (o.optional ? failure.asOptional() : failure)) };
   }
   const cache = opts.cache;
+  const decode = versionDecoder(vaultUrl, sync.namespace ?? '', opts.decode);
   const notReadBefore = (object: ResolvedObject): { notReadBefore?: number } => {
     const t = typeof cache?.notReadBefore === 'function' ? cache.notReadBefore(object) : cache?.notReadBefore;
     return t === undefined ? {} : { notReadBefore: t };
   };
   const read: ReadVersion =
     cache === undefined
-      ? (object, version) => fetchVersion(clients, object, version)
+      ? (object, version) => fetchVersion(clients, object, version, decode)
       : async (object, version) => {
           const load = async (startedAt: number): Promise<FetchedVersion> => {
-            const v = await fetchVersion(clients, object, version);
+            const v = await fetchVersion(clients, object, version, decode);
             if (version === undefined) {
               cache.onRead?.(object, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
               // The current version is also that version, pinned (objectVersionHistory, pins of it).
@@ -192,13 +219,26 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
           return got.versions;
         };
   const vault = sync.vault.name ?? sync.vault.url;
+  const asTls = outputsWrittenAsTls(sync);
+  const withBundle = async (f: FetchedObject): Promise<FetchedObject> => {
+    const m = f.material;
+    if (m.kind !== 'secret' || !asTls.has(f.object.outputName)) return f;
+    let decoded: DecodedSecret;
+    try {
+      decoded = { bundle: await decode(f.object.name, f.version, m.value, f.contentType) };
+    } catch (err) {
+      if (!isPkiError(err)) throw err;
+      decoded = { error: err };
+    }
+    return { ...f, material: { ...m, decoded } };
+  };
   const fetched: FetchedObject[] = [];
   const failures: SyncError[] = [];
   const queue = [...sync.objects];
   const worker = async (): Promise<void> => {
     for (let object = queue.shift(); object !== undefined; object = queue.shift()) {
       try {
-        fetched.push(...(await fetchObject(vault, object, read, versionsOf)));
+        fetched.push(...(await Promise.all((await fetchObject(vault, object, read, versionsOf)).map(withBundle))));
       } catch (err) {
         const failure = toSyncError(err, { vault, object: `${object.type} "${object.name}"`, objectName: object.name });
         failures.push(object.optional ? failure.asOptional() : failure);
@@ -213,6 +253,20 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
 }
 
 type ReadVersion = (object: ResolvedObject, version: string | undefined) => Promise<FetchedVersion>;
+/** Decodes one version's content of the named object. */
+type VersionDecoder = (name: string, version: string, value: string, contentType: string | undefined) => Promise<TlsBundle>;
+
+function versionDecoder(vaultUrl: string, owner: string, decode: BundleDecoder = decodeUncached): VersionDecoder {
+  return (name, version, value, contentType) => decode({ vaultUrl, name, version, value, contentType, owner });
+}
+
+/** Output names the KeyVaultSync writes as tls.crt, tls.key or ca.crt (a secret there needs its bundle). */
+function outputsWrittenAsTls(sync: ResolvedKeyVaultSync): Set<string> {
+  const out = new Set<string>();
+  for (const e of sync.secrets.flatMap((s) => s.entries)) if (e.kind !== 'split' && e.part !== 'content') out.add(e.object);
+  for (const e of sync.configMaps.flatMap((c) => c.entries)) if (e.part !== 'content') out.add(e.object);
+  return out;
+}
 type ListVersions = (object: ResolvedObject) => Promise<string[]>;
 
 async function fetchObject(vault: string, object: ResolvedObject, read: ReadVersion, versionsOf: ListVersions): Promise<FetchedObject[]> {
@@ -295,15 +349,15 @@ export async function listVersionStamps(vaultUrl: string, credential: TokenCrede
 export const LIST_PAGE_SIZE = 25;
 
 /** Reads one version (`undefined` = the current one) of an object, as `fetchObjects` does, uncached. */
-export function readObjectVersion(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, version: string | undefined, opts: { maxRetries?: number } = {}): Promise<FetchedVersion> {
-  return fetchVersion(clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2), object, version);
+export function readObjectVersion(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, version: string | undefined, opts: { maxRetries?: number; decode?: BundleDecoder; owner?: string } = {}): Promise<FetchedVersion> {
+  return fetchVersion(clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2), object, version, versionDecoder(vaultUrl, opts.owner ?? '', opts.decode));
 }
 
-async function fetchVersion(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
+async function fetchVersion(clients: VaultClients, object: ObjectRef, version: string | undefined, decode: VersionDecoder): Promise<Fetched> {
   switch (object.type) {
     case 'secret':
     case 'certificate':
-      return fetchThroughSecret(clients, object, version);
+      return fetchThroughSecret(clients, object, version, decode);
     case 'cert':
       return fetchPublicCertificate(clients, object, version);
     case 'key':
@@ -311,7 +365,7 @@ async function fetchVersion(clients: VaultClients, object: ObjectRef, version: s
   }
 }
 
-async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
+async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, version: string | undefined, decode: VersionDecoder): Promise<Fetched> {
   let secret;
   try {
     secret = await clients.secrets.getSecret(object.name, version === undefined ? {} : { version });
@@ -326,15 +380,16 @@ async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, vers
   const base = { version: p.version ?? version ?? '', contentType: p.contentType, updatedOn: p.updatedOn, expiresOn: p.expiresOn };
   const value = secret.value ?? '';
   if (object.type === 'certificate') {
-    return { ...base, material: { kind: 'certificate', bundle: bundleFromKeyVaultSecret(value, p.contentType), secretValue: value } };
+    return { ...base, material: { kind: 'certificate', bundle: await decode(object.name, base.version, value, p.contentType), secretValue: value } };
   }
   if (isCertificateContentType(p.contentType)) {
     // A `secret` whose content type says "certificate": read it as one. If it does not parse, keep the
     // value as it is (what the CSI driver would mount); tls parts then fail at render with the PKI reason.
     try {
-      return { ...base, material: { kind: 'certificate', bundle: bundleFromKeyVaultSecret(value, p.contentType), secretValue: value } };
-    } catch {
-      return { ...base, material: { kind: 'secret', value } };
+      return { ...base, material: { kind: 'certificate', bundle: await decode(object.name, base.version, value, p.contentType), secretValue: value } };
+    } catch (err) {
+      if (!isPkiError(err) || err instanceof DecoderBusyError) throw err;
+      return { ...base, material: { kind: 'secret', value, decoded: { error: err } } };
     }
   }
   return { ...base, material: { kind: 'secret', value } };

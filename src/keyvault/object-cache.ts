@@ -1,3 +1,5 @@
+import { ByteLru } from '../util/byte-lru.ts';
+
 /**
  * One Key Vault read per object, however many KeyVaultSyncs use it: a single-flight plus a short-lived
  * cache of fetched objects, keyed with the vault URL, the object's type and name, the requested version
@@ -9,7 +11,8 @@
  *   syncs share it, the next refresh reads again.
  * - A pinned version is immutable: its result lives `pinnedTtlMs` (default 1 h).
  * - Failures are never kept beyond their single flight.
- * - At most `maxEntries` results are kept (least recently used evicted first).
+ * - At most `maxEntries` results and `maxBytes` bytes of them (as `sizeOf` measures) are kept, least
+ *   recently used evicted first: tenants choose how large their objects are.
  * - A caller may refuse "latest" results of reads started at or before a time (`notReadBefore`): a
  *   KeyVaultSync's next fetch never gets the read its previous fetch got (a force-sync reads again).
  * - `invalidate` drops the "latest" results of an object (a change was detected or pushed): reads of it
@@ -29,13 +32,17 @@ export interface ObjectCacheKey {
   identityKey: string;
 }
 
-export interface ObjectCacheOptions {
+export interface ObjectCacheOptions<V = unknown> {
   /** How long a "latest" result is reused; default 2,000 ms. 0 = single-flight only. */
   latestTtlMs?: number;
   /** How long a pinned version's result is reused; default 3,600,000 ms. */
   pinnedTtlMs?: number;
   /** Most results kept; default 1,000. */
   maxEntries?: number;
+  /** Most bytes of results kept, as `sizeOf` measures them; default 64 MiB. */
+  maxBytes?: number;
+  /** The size of a result in bytes (what it holds in memory, roughly); default 0. */
+  sizeOf?: (value: V) => number;
   /** Clock (tests). */
   now?: () => number;
   /** Told how each `get` was answered (metrics). */
@@ -57,6 +64,7 @@ export interface ObjectCacheStats {
 export const DEFAULT_LATEST_TTL_MS = 2_000;
 export const DEFAULT_PINNED_TTL_MS = 3_600_000;
 export const DEFAULT_MAX_ENTRIES = 1_000;
+export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 
 /** The cache key as one string (NUL-separated: no part can contain NUL). */
 export function objectCacheKey(k: ObjectCacheKey): string {
@@ -68,12 +76,19 @@ function objectPrefix(k: Pick<ObjectCacheKey, 'identityKey' | 'vaultUrl' | 'name
   return [k.identityKey, k.vaultUrl.replace(/\/+$/, '').toLowerCase(), k.name.toLowerCase()].join('\0');
 }
 
+interface Kept<V> {
+  value: V;
+  startedAt: number;
+  expiresAt: number;
+}
+
 export class ObjectCache<V> {
   readonly #latestTtlMs: number;
   readonly #pinnedTtlMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
-  readonly #entries = new Map<string, { value: V; startedAt: number; expiresAt: number }>();
+  readonly #sizeOf: (value: V) => number;
+  readonly #entries: ByteLru<Kept<V>>;
   readonly #inflight = new Map<string, { id: number; flight: Promise<V>; startedAt: number }>();
   /** When each object (identity, vault, name) was last invalidated. */
   readonly #invalidatedAt = new Map<string, number>();
@@ -81,10 +96,12 @@ export class ObjectCache<V> {
   #flights = 0;
   readonly #stats: ObjectCacheStats = { hits: 0, shared: 0, loads: 0 };
 
-  constructor(opts: ObjectCacheOptions = {}) {
+  constructor(opts: ObjectCacheOptions<V> = {}) {
     this.#latestTtlMs = Math.max(0, opts.latestTtlMs ?? DEFAULT_LATEST_TTL_MS);
     this.#pinnedTtlMs = Math.max(0, opts.pinnedTtlMs ?? DEFAULT_PINNED_TTL_MS);
     this.#maxEntries = Math.max(0, opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
+    this.#entries = new ByteLru({ maxEntries: this.#maxEntries, maxBytes: opts.maxBytes ?? DEFAULT_MAX_BYTES });
+    this.#sizeOf = opts.sizeOf ?? (() => 0);
     this.#now = opts.now ?? Date.now;
     this.#onResult = opts.onResult;
   }
@@ -92,6 +109,11 @@ export class ObjectCache<V> {
   /** Kept results (expired ones included until next touched). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Bytes of the kept results, as `sizeOf` measures them. */
+  get bytes(): number {
+    return this.#entries.bytes;
   }
 
   get stats(): Readonly<ObjectCacheStats> {
@@ -115,11 +137,11 @@ export class ObjectCache<V> {
     const notBefore = latest ? (opts.notReadBefore ?? -Infinity) : -Infinity;
     const invalidBefore = latest ? (this.#invalidatedAt.get(objectPrefix(key)) ?? -Infinity) : -Infinity;
     const usable = (startedAt: number): boolean => startedAt > notBefore && startedAt >= invalidBefore;
-    const entry = this.#entries.get(k);
+    const entry = this.#entries.peek(k);
     if (entry !== undefined && usable(entry.startedAt)) {
-      this.#entries.delete(k);
-      if (entry.expiresAt > this.#now()) {
-        this.#entries.set(k, entry); // most recently used last
+      if (entry.expiresAt <= this.#now()) this.#entries.delete(k);
+      else {
+        this.#entries.get(k); // most recently used last
         this.#stats.hits++;
         this.#onResult?.('hit');
         return Promise.resolve(entry.value);
@@ -209,14 +231,9 @@ export class ObjectCache<V> {
   }
 
   #keep(k: string, value: V, startedAt: number, expiresAt: number): void {
-    const kept = this.#entries.get(k);
+    const kept = this.#entries.peek(k);
     if (kept !== undefined && kept.startedAt > startedAt) return; // a newer read is already kept
-    this.#entries.delete(k);
-    this.#entries.set(k, { value, startedAt, expiresAt });
-    while (this.#entries.size > this.#maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done === true) break;
-      this.#entries.delete(oldest.value);
-    }
+    // A result larger than the whole budget is not kept (every request for it reads again).
+    if (!this.#entries.set(k, { value, startedAt, expiresAt }, this.#sizeOf(value))) this.#entries.delete(k);
   }
 }

@@ -3,7 +3,7 @@ import forge from 'node-forge';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
-import { bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
+import { bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, PkiError } from '../pki/bundle.ts';
 import { makeChain, opensslPkcs12, type TestChain } from '../pki/test-fixtures.ts';
 import { isSyncError } from './errors.ts';
 import type { FetchedObject, FetchedMaterial } from './fetch.ts';
@@ -134,13 +134,26 @@ describe('renderOutputs: certificates', () => {
     );
   });
 
-  it('a key that does not match the leaf fails with KeyMismatch', async () => {
-    const other = await makeChain('RSA', 'other');
-    const sync = resolve({ objects: [{ name: 'web', type: 'certificate' }], secretObjects: [{ secretName: 'web-tls', type: 'kubernetes.io/tls', keyFormat: 'pkcs1', data: [{ objectName: 'web' }] }] });
-    const value = other.leaf.keyPem + chain.leaf.certPem;
-    // The default bundle already fails at fetch; here the render rebuild (pkcs1) meets the bad value.
-    const material: FetchedMaterial = { kind: 'certificate', bundle: bundleFromKeyVaultSecret(chain.leaf.keyPem + chain.leaf.certPem, CONTENT_TYPE_PEM), secretValue: value };
-    expect(() => renderOutputs(sync, fetchedFor(sync, { web: { material, contentType: CONTENT_TYPE_PEM } }))).toThrow(expect.objectContaining({ reason: 'KeyMismatch' }) as Error);
+  it('derives other key formats and the root from the fetched bundle, never decoding the value again', () => {
+    const sync = resolve({ objects: [{ name: 'web', type: 'certificate' }], secretObjects: [{ secretName: 'web-tls', type: 'kubernetes.io/tls', keyFormat: 'pkcs1', includeRoot: true, caCert: true, data: [{ objectName: 'web' }] }] });
+    const bundle = bundleFromKeyVaultSecret(chain.leaf.keyPem + chain.leaf.certPem + chain.intermediate.certPem + chain.root.certPem, CONTENT_TYPE_PEM);
+    // A value that would not decode: rendering must not need it.
+    const material: FetchedMaterial = { kind: 'certificate', bundle, secretValue: 'not a certificate' };
+    const data = renderOutputs(sync, fetchedFor(sync, { web: { material, contentType: CONTENT_TYPE_PEM } })).secrets[0]!.data;
+    expect(data['tls.key']!.toString('utf8')).toContain('BEGIN RSA PRIVATE KEY');
+    expect(data['tls.crt']!.toString('utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    expect(data['ca.crt']!.toString('utf8').match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+  });
+
+  it('a secret written as tls.crt uses the bundle (or the failure) decoded at fetch time', () => {
+    // As CSI's `parameters` form resolves it: a secret object (a certificate's backing secret) feeding tls parts.
+    const asCertificate = resolve({ objects: [{ name: 'web', type: 'certificate' }], secretObjects: [{ secretName: 'web-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'web' }] }] });
+    const sync: ResolvedKeyVaultSync = { ...asCertificate, objects: asCertificate.objects.map((o) => ({ ...o, type: 'secret' })) };
+    const bundle = bundleFromKeyVaultSecret(chain.leaf.keyPem + chain.leaf.certPem, CONTENT_TYPE_PEM);
+    const decoded: FetchedMaterial = { kind: 'secret', value: 'not a certificate', decoded: { bundle } };
+    expect(renderOutputs(sync, fetchedFor(sync, { web: { material: decoded } })).secrets[0]!.data['tls.crt']!.toString('utf8')).toBe(bundle.certificateChainPem);
+    const failed: FetchedMaterial = { kind: 'secret', value: chain.leaf.keyPem + chain.leaf.certPem, decoded: { error: new PkiError('KeyMismatch', 'the private key matches no certificate') } };
+    expect(() => renderOutputs(sync, fetchedFor(sync, { web: { material: failed } }))).toThrow(expect.objectContaining({ reason: 'KeyMismatch', object: 'web' }) as Error);
   });
 });
 

@@ -20,7 +20,7 @@
  * Objects that were not fetched: an optional one's keys are left out; a required one is an error.
  */
 import type { OutputPart, ResolvedKeyVaultSync, ResolvedObject, ResolvedSecretOutput, ResolvedTlsOptions } from '../api/resolved.ts';
-import { bundleFromKeyVaultSecret, CONTENT_TYPE_PKCS12, pfxFromBundle } from '../pki/bundle.ts';
+import { bundleFromKeyVaultSecret, CONTENT_TYPE_PKCS12, pfxFromBundle, withBundleOptions } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
 import { parse as parseYaml } from 'yaml';
 import { SyncError, toSyncError } from './errors.ts';
@@ -52,7 +52,7 @@ const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 
 const DEFAULT_TLS: ResolvedTlsOptions = { includeRoot: false, caCert: false, keyFormat: 'pkcs8' };
 
-/** Per-render cache of bundles rebuilt with non-default options (PFX parsing is the costly part). */
+/** Per-render cache of bundles derived with non-default options. */
 type BundleCache = Map<string, TlsBundle>;
 
 function describe(o: ResolvedObject): string {
@@ -76,20 +76,27 @@ function decodeEncoded(value: string, o: ResolvedObject): Buffer {
   }
 }
 
-/** The certificate bundle of an object with the given TLS options (rebuilt from the backing secret when they differ from the defaults). */
+/**
+ * The certificate bundle of an object with the given TLS options, derived from the bundle decoded at
+ * fetch time: rendering never decodes PKCS#12 (a secret fetched without `decoded`, by a caller that
+ * did not ask for it, is decoded here as a fallback).
+ */
 function bundleOf(f: FetchedObject, tls: ResolvedTlsOptions, cache: BundleCache): TlsBundle {
   const m = f.material;
   const o = f.object;
   if (m.kind === 'publicKey') throw new SyncError('InvalidSpec', `${describe(o)} is a key; it has no certificate for tls.crt / tls.key / ca.crt`, { object: o.name });
-  const source = m.kind === 'certificate' ? m.secretValue : m.value;
-  if (m.kind === 'certificate' && (source === undefined || (tls.keyFormat === 'pkcs8' && !tls.includeRoot))) return m.bundle;
+  let base: TlsBundle;
+  if (m.kind === 'certificate') base = m.bundle;
+  else if (m.decoded === undefined) base = bundleFromKeyVaultSecret(m.value, f.contentType);
+  else if ('error' in m.decoded) throw m.decoded.error;
+  else base = m.decoded.bundle;
   // pkcs1 / sec1 both mean "the traditional format of the key type" (PKCS#1 for RSA, SEC1 for EC).
-  const traditional = m.kind === 'certificate' && m.bundle.leaf.keyType === 'EC' ? 'sec1' : m.kind === 'certificate' ? 'pkcs1' : tls.keyFormat;
+  const traditional = m.kind === 'certificate' && base.leaf.keyType === 'EC' ? 'sec1' : m.kind === 'certificate' ? 'pkcs1' : tls.keyFormat;
   const keyFormat = tls.keyFormat === 'pkcs8' ? 'pkcs8' : traditional;
   const key = `${o.outputName}|${f.historyIndex}|${keyFormat}|${tls.includeRoot}`;
   let bundle = cache.get(key);
   if (bundle === undefined) {
-    bundle = bundleFromKeyVaultSecret(source ?? '', f.contentType, { keyFormat, includeRoot: tls.includeRoot });
+    bundle = withBundleOptions(base, { keyFormat, includeRoot: tls.includeRoot });
     cache.set(key, bundle);
   }
   return bundle;

@@ -54,6 +54,10 @@ export interface TlsBundle {
   privateKeyPem?: string;
   /** PEM of the self-signed root(s) of the chain, when the bundle has them (for `ca.crt`). */
   caPem?: string;
+  /** PEM of the root that `includeRoot` appends, when the bundle has one other than the leaf. */
+  rootPem?: string;
+  /** Whether `certificateChainPem` ends with `rootPem`. */
+  rootIncluded: boolean;
   leaf: CertificateFacts;
   /** Number of certificates in `certificateChainPem`. */
   chainLength: number;
@@ -117,6 +121,27 @@ export function bundleFromFile(bytes: Buffer, opts: BundleOptions = {}): TlsBund
   // 0x30 is both a DER SEQUENCE and the character "0": PEM wins when there is a BEGIN line.
   if (bytes[0] === 0x30 && !looksLikePem(text)) return assemble(fromDer(bytes, opts.password, limits), opts);
   return assemble(sniffText(text, opts.password, limits), opts);
+}
+
+/**
+ * The bundle as the given options would have built it, derived from an already decoded bundle without
+ * decoding the source again (no PKCS#12 key derivation, no chain building): the root appended or
+ * left out, the private key re-encoded. `bundle` must hold its key as PKCS#8 (the default).
+ *
+ * @throws PkiError `UnsupportedKeyFormat` for a key format its key type does not have.
+ */
+export function withBundleOptions(bundle: TlsBundle, opts: Pick<BundleOptions, 'keyFormat' | 'includeRoot'>): TlsBundle {
+  const keyFormat = opts.keyFormat ?? 'pkcs8';
+  const includeRoot = opts.includeRoot === true && bundle.rootPem !== undefined;
+  if (keyFormat === 'pkcs8' && includeRoot === bundle.rootIncluded) return bundle;
+  let certificateChainPem = bundle.certificateChainPem;
+  let chainLength = bundle.chainLength;
+  if (includeRoot !== bundle.rootIncluded && bundle.rootPem !== undefined) {
+    certificateChainPem = includeRoot ? certificateChainPem + bundle.rootPem : certificateChainPem.slice(0, -bundle.rootPem.length);
+    chainLength += includeRoot ? 1 : -1;
+  }
+  const privateKeyPem = bundle.privateKeyPem === undefined || keyFormat === 'pkcs8' ? bundle.privateKeyPem : exportPrivateKeyPem(createPrivateKey(bundle.privateKeyPem), keyFormat);
+  return { ...bundle, certificateChainPem, chainLength, rootIncluded: includeRoot, ...(privateKeyPem === undefined ? {} : { privateKeyPem }) };
 }
 
 /**
@@ -224,7 +249,8 @@ function assemble(material: Material, opts: BundleOptions): TlsBundle {
   warnings.push(...chain.warnings);
 
   const chainCerts = [chain.leaf, ...chain.intermediates];
-  if (opts.includeRoot === true && chain.root !== undefined && chain.root !== chain.leaf) chainCerts.push(chain.root);
+  const root = chain.root !== undefined && chain.root !== chain.leaf ? chain.root : undefined;
+  if (opts.includeRoot === true && root !== undefined) chainCerts.push(root);
   const leaf = certificateFacts(chain.leaf);
   if (leaf.notAfter.getTime() < Date.now()) {
     warnings.push(`leaf certificate "${leaf.subject}" expired at ${leaf.notAfter.toISOString()}`);
@@ -233,6 +259,8 @@ function assemble(material: Material, opts: BundleOptions): TlsBundle {
     certificateChainPem: chainCerts.map((c) => toPem('CERTIFICATE', c.raw)).join(''),
     ...(key !== undefined ? { privateKeyPem: exportPrivateKeyPem(key, opts.keyFormat ?? 'pkcs8') } : {}),
     ...(chain.caCertificates.length > 0 ? { caPem: chain.caCertificates.map((c) => toPem('CERTIFICATE', c.raw)).join('') } : {}),
+    ...(root !== undefined ? { rootPem: toPem('CERTIFICATE', root.raw) } : {}),
+    rootIncluded: opts.includeRoot === true && root !== undefined,
     leaf,
     chainLength: chainCerts.length,
     sourceFormat: material.format,

@@ -24,7 +24,9 @@ export type PkiErrorReason =
   /** A key format that does not exist for this key type (PKCS#1 for EC, SEC1 for RSA). */
   | 'UnsupportedKeyFormat'
   /** An input limit (size, certificate count, PKCS#12 iteration count) was exceeded. */
-  | 'LimitExceeded';
+  | 'LimitExceeded'
+  /** Decoding took longer or more memory than a decode may (decode-pool.ts), or the decoder is saturated. */
+  | 'TooExpensive';
 
 export class PkiError extends Error {
   override readonly name = 'PkiError';

@@ -1,7 +1,7 @@
 /**
  * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--namespace NS]
  *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
- *   [--expiry-warning-window 720h]
+ *   [--expiry-warning-window 720h] [--object-cache-max-bytes 64Mi]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
  *   [--webhook-sidecar-image IMAGE]] [--eventgrid-addr HOST:PORT …]` (docs/eventgrid.md)
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
@@ -39,6 +39,9 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
                            Key Vault's published 4,000 per 10 s; a 429 pauses the vault for Retry-After)
   --expiry-warning-window D  Warning event CertificateExpiring when a synced certificate expires
                            within D (Go duration, default 720h = 30 days)
+  --object-cache-max-bytes N
+                           bytes of Key Vault reads kept in memory (values and decoded certificates),
+                           least recently used evicted first; N or N with Ki, Mi, Gi (default 64Mi)
 
   Pod admission webhook (off unless --webhook-addr is given; served on every replica):
   --webhook-addr ADDR      serve HTTPS on ADDR, e.g. 0.0.0.0:9443
@@ -148,6 +151,7 @@ export function parseControllerArgs(argv: string[]) {
       'log-format': { type: 'string', default: 'auto' },
       'vault-requests-per-10s': { type: 'string', default: String(DEFAULT_VAULT_REQUESTS_PER_10S) },
       'expiry-warning-window': { type: 'string', default: '720h' },
+      'object-cache-max-bytes': { type: 'string', default: '64Mi' },
       'webhook-addr': { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-service': { type: 'string' },
@@ -186,6 +190,11 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: --vault-requests-per-10s must be a positive integer\n\n${USAGE}`);
     return 2;
   }
+  const objectCacheMaxBytes = parseByteSize(values['object-cache-max-bytes']);
+  if (objectCacheMaxBytes === undefined) {
+    console.error(`kvsync controller: --object-cache-max-bytes must be a number of bytes such as 67108864 or 64Mi\n\n${USAGE}`);
+    return 2;
+  }
   let leaderElect: boolean;
   try {
     leaderElect = parseBool(values['leader-elect'], '--leader-elect');
@@ -204,7 +213,17 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, allowedVaultHosts };
+  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, allowedVaultHosts, objectCacheMaxBytes };
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+
+/** `N`, `NKi`, `NMi` or `NGi` (Kubernetes' binary suffixes) as bytes; undefined when malformed. */
+export function parseByteSize(text: string): number | undefined {
+  const m = /^(\d{1,12})(Ki|Mi|Gi)?$/.exec(text.trim());
+  if (m === null) return undefined;
+  const bytes = Number(m[1]) * (BYTE_UNITS[m[2] ?? ''] ?? 1);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
 /**
@@ -212,7 +231,7 @@ export function parseControllerArgs(argv: string[]) {
  * runs the controller from the chart's rendered args through this).
  */
 export function controllerOptions(args: Exclude<ReturnType<typeof parseControllerArgs>, number>, kubeConfig: k8s.KubeConfig, azure: AzureEnvironment, log: Logger): ControllerOptions {
-  const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs } = args;
+  const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, objectCacheMaxBytes } = args;
   return {
     kubeConfig,
     azure,
@@ -223,6 +242,7 @@ export function controllerOptions(args: Exclude<ReturnType<typeof parseControlle
     leaderElect,
     vaultRequestsPer10s: Number(values['vault-requests-per-10s']),
     expiryWarningWindowMs,
+    objectCacheMaxBytes,
     ...(webhook === undefined ? {} : { webhook }),
     ...(eventGrid === undefined ? {} : { eventGrid }),
     log,

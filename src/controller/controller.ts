@@ -67,6 +67,8 @@ export interface ControllerOptions {
    * limit); process-wide, shared by every identity (src/keyvault/vault-guard.ts).
    */
   vaultRequestsPer10s?: number;
+  /** Most bytes of object reads the shared object cache keeps (least recently used evicted); default 64 MiB. */
+  objectCacheMaxBytes?: number;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -171,7 +173,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onError: (err, restartInMs) => log[watchFailureLevel(err, restartInMs)]({ informer: 'secrets', err: errorSummary(err), restartInMs }, 'watch failed; restarting'),
   });
 
-  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure, { log, isActive: isLeader });
+  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure, { log, isActive: isLeader, ...(opts.objectCacheMaxBytes === undefined ? {} : { objectCache: { maxBytes: opts.objectCacheMaxBytes } }) });
   const events = new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') });
   const reconciler = new Reconciler({
     getSync: (n, name) => syncs.get(name, n),
@@ -199,6 +201,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     onWaited: (seconds) => metrics.waited(seconds),
   });
   metrics.setQueueDepthSource(() => queue.length);
+  metrics.setObjectCacheBytesSource(() => pipeline.objectCacheBytes ?? 0);
   // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh).
   const unwatchChanges = pipeline.onObjectsChanged?.((keys) => {
     for (const k of keys) queue.add(k);

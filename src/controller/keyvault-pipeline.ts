@@ -44,7 +44,7 @@ export interface KeyVaultPipelineOptions {
    */
   objectCache?: Omit<ObjectCacheOptions<CachedRead>, 'sizeOf' | 'onResult'>;
   /** Certificate decoding: worker threads (decode-pool.ts) and the decoded bundles kept per version. */
-  decoding?: { pool?: DecodePoolOptions; cache?: BundleCacheOptions };
+  decoding?: { pool?: DecodePoolOptions; cache?: Omit<BundleCacheOptions, 'onResult'> };
   /** Fresh fetches share reads started at most this long ago; default 2,000 ms. */
   freshWindowMs?: number;
   /** Change detection per (vault, identity); on by default. */
@@ -92,7 +92,7 @@ export class KeyVaultPipeline implements SyncPipeline {
     this.#env = env;
     this.#objects = new ObjectCache<CachedRead>({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, sizeOf: cachedReadBytes, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
     this.#decodePool = new DecodePool(opts.decoding?.pool);
-    this.#bundles = new BundleCache((value, contentType, owner) => this.#decodePool.decode(value, contentType, {}, owner), opts.decoding?.cache);
+    this.#bundles = new BundleCache((value, contentType, owner) => this.#decodePool.decode(value, contentType, {}, owner), { ...opts.decoding?.cache, onResult: (result) => reportRefreshEvent({ kind: 'decode', result }) });
     this.#decode = (req) => this.#bundles.get(req);
     this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
     this.#detection = opts.changeDetection;

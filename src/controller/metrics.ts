@@ -30,6 +30,8 @@ export interface ControllerMetrics extends SyncMetrics, QueueMetrics, RolloutMet
   readonly registry: Registry;
   /** The queue depth is read at scrape time from this source. */
   setQueueDepthSource(depth: () => number): void;
+  /** The object cache's bytes are read at scrape time from this source. */
+  setObjectCacheBytesSource(bytes: () => number): void;
   /** The exposition text and its content type, for `/metrics`. */
   scrape(): Promise<{ contentType: string; body: string }>;
   /** Stops counting Key Vault requests (the registry stays readable). */
@@ -45,6 +47,8 @@ export const METRIC_NAMES = {
   keyVaultRequests: 'kvsync_keyvault_requests_total',
   ...VAULT_GUARD_METRIC_NAMES,
   objectCacheRequests: 'kvsync_object_cache_requests_total',
+  objectCacheBytes: 'kvsync_object_cache_bytes',
+  certificateDecodes: 'kvsync_certificate_decodes_total',
   changeDetectionLists: 'kvsync_change_detection_lists_total',
   restartsTriggered: 'kvsync_restarts_triggered_total',
   certificateExpiring: 'kvsync_certificate_expiring',
@@ -118,6 +122,21 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     labelNames: ['result'],
     registers: [registry],
   });
+  let cacheBytesSource: () => number = () => 0;
+  new Gauge({
+    name: METRIC_NAMES.objectCacheBytes,
+    help: 'Bytes of the object reads kept by the shared object cache (values and decoded bundles), bounded by --object-cache-max-bytes.',
+    registers: [registry],
+    collect() {
+      this.set(cacheBytesSource());
+    },
+  });
+  const decodes = new Counter({
+    name: METRIC_NAMES.certificateDecodes,
+    help: 'Certificate bundles asked for, by result: kept (decoded before, or being decoded) or decoded (a worker decoded the content).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   const detectionLists = new Counter({
     name: METRIC_NAMES.changeDetectionLists,
     help: 'Change-detection listings of a vault (all pages of GET /secrets or /keys), by result: ok, forbidden (403: per-object reads instead), error.',
@@ -126,6 +145,7 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
   });
   const unsubscribeRefresh = observeRefreshEvents((e) => {
     if (e.kind === 'cache') cacheRequests.inc({ result: e.result });
+    else if (e.kind === 'decode') decodes.inc({ result: e.result });
     else detectionLists.inc({ vault: e.vault, result: e.result });
   });
   const unsubscribe = (): void => {
@@ -177,6 +197,9 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     waited: (seconds) => wait.observe(seconds),
     setQueueDepthSource: (depth) => {
       depthSource = depth;
+    },
+    setObjectCacheBytesSource: (bytes) => {
+      cacheBytesSource = bytes;
     },
     close: () => {
       unsubscribe();

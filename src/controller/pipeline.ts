@@ -82,8 +82,10 @@ export interface SyncPipeline {
    * them again, so the next KeyVaultSync reconciled after regaining leadership re-registers.
    */
   stopChangeDetection?(): void;
-  /** Stops background work (change detection) for good. */
+  /** Stops background work (change detection, decode workers) for good. */
   close?(): void;
+  /** Bytes of the reads kept by the object cache (the `kvsync_object_cache_bytes` gauge). */
+  readonly objectCacheBytes?: number;
 }
 
 /** True for an error carrying a `reason` string, i.e. keyvault's SyncError, PkiError, InvalidSpecError, ours. */

@@ -47,7 +47,11 @@ export interface BundleCacheOptions {
   /** How long a decode stopped at the decoder's limits is answered from the cache; default 10 min. */
   stoppedTtlMs?: number;
   now?: () => number;
+  /** Told how each request was answered (metrics): `kept` (a kept result or a decode in flight) or `decoded`. */
+  onResult?: (result: BundleCacheResult) => void;
 }
+
+export type BundleCacheResult = 'kept' | 'decoded';
 
 export interface BundleCacheStats {
   /** Requests answered by a kept bundle or failure. */
@@ -71,6 +75,7 @@ export class BundleCache {
   readonly #inflight = new Map<string, Promise<TlsBundle>>();
   readonly #stoppedTtlMs: number;
   readonly #now: () => number;
+  readonly #onResult: ((result: BundleCacheResult) => void) | undefined;
   readonly #stats: BundleCacheStats = { hits: 0, shared: 0, decodes: 0 };
 
   constructor(decode: DecodeBundle, opts: BundleCacheOptions = {}) {
@@ -78,6 +83,7 @@ export class BundleCache {
     this.#kept = new ByteLru({ maxEntries: opts.maxEntries ?? 2_000, maxBytes: opts.maxBytes ?? 16 * 1024 * 1024 });
     this.#stoppedTtlMs = Math.max(0, opts.stoppedTtlMs ?? 600_000);
     this.#now = opts.now ?? Date.now;
+    this.#onResult = opts.onResult;
   }
 
   get stats(): Readonly<BundleCacheStats> {
@@ -95,14 +101,17 @@ export class BundleCache {
     const kept = this.#kept.get(key);
     if (kept !== undefined && ('bundle' in kept || kept.until > this.#now())) {
       this.#stats.hits++;
+      this.#onResult?.('kept');
       return 'bundle' in kept ? Promise.resolve(kept.bundle) : Promise.reject(kept.error);
     }
     const running = this.#inflight.get(key);
     if (running !== undefined) {
       this.#stats.shared++;
+      this.#onResult?.('kept');
       return running;
     }
     this.#stats.decodes++;
+    this.#onResult?.('decoded');
     const flight = this.#decode(req.value, req.contentType, req.owner).then(
       (bundle) => {
         this.#inflight.delete(key);

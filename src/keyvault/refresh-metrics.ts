@@ -1,14 +1,18 @@
 /**
- * What the object cache and the change detectors of this process report for metrics: how each cached
- * read was answered (`hit`, `shared` in-flight read, `miss` = a new read) and each change-detection
- * listing's outcome per vault. Observers (the controller's metrics) subscribe; names of objects,
+ * What the object cache, the decoded-bundle cache and the change detectors of this process report for
+ * metrics: how each cached read was answered (`hit`, `shared` in-flight read, `miss` = a new read), how
+ * each certificate bundle was answered (`kept` or `decoded`) and each change-detection listing's
+ * outcome per vault. Observers (the controller's metrics) subscribe; names of objects,
  * versions and values are never reported.
  */
+import type { BundleCacheResult } from './bundle-cache.ts';
 import type { ListResult } from './change-detector.ts';
 import type { ObjectCacheResult } from './object-cache.ts';
 
 export type RefreshEvent =
   | { kind: 'cache'; result: ObjectCacheResult }
+  /** A certificate bundle asked of the decoded-bundle cache: kept, or decoded now. */
+  | { kind: 'decode'; result: BundleCacheResult }
   /** `vault` is the vault's name (first label of its host). */
   | { kind: 'list'; vault: string; result: ListResult };
 

@@ -8,7 +8,7 @@ import { isGuid, isTenantId } from './azure-ids.ts';
 import { parseCloudName } from './cloud.ts';
 import type { CloudName } from './cloud.ts';
 import type { SpecIssue } from './errors.ts';
-import { VaultObjectSchema } from './keyvaultsync-schema.ts';
+import { LIMITS, VaultObjectSchema } from './keyvaultsync-schema.ts';
 import type { VaultObject } from './keyvaultsync-schema.ts';
 import { schemaIssues } from './validate.ts';
 
@@ -166,6 +166,11 @@ function parseObjects(text: string, issues: SpecIssue[]): CsiObject[] {
   if (doc === null || doc === undefined || doc === '') return [];
   if (!isRecord(doc) || !Array.isArray(doc.array)) {
     issues.push({ path, message: 'must be YAML of the form "array: [ <object YAML>, ... ]"' });
+    return [];
+  }
+  // Refused before any entry is parsed: the count is what a hostile spec would use to cost us.
+  if (doc.array.length > LIMITS.objects) {
+    issues.push({ path, message: `lists ${doc.array.length} objects; a KeyVaultSync may have at most ${LIMITS.objects}` });
     return [];
   }
   const out: CsiObject[] = [];

@@ -13,7 +13,10 @@ import { Condition, DataKey, Guid, LabelSelector, ObjectName, StringEnum, String
 
 /** Bounds that keep the apiserver's CEL cost estimate inside its budget. */
 export const LIMITS = {
+  /** Objects of one KeyVaultSync, typed and CSI `parameters.objects` together. */
   objects: 64,
+  /** Object versions one sync may read: the sum over objects of max(1, versionHistory). */
+  objectReads: 256,
   secretObjects: 16,
   configMapObjects: 16,
   dataEntries: 32,

@@ -15,7 +15,7 @@ import { InvalidSpecError } from './errors.ts';
 import type { SpecIssue } from './errors.ts';
 import { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';
 import type { KeyVaultIdentitySpec } from './keyvaultidentity-schema.ts';
-import { KeyVaultSyncSpecSchema } from './keyvaultsync-schema.ts';
+import { KeyVaultSyncSpecSchema, LIMITS } from './keyvaultsync-schema.ts';
 import type { KeyVaultSyncSpec, SecretObject, VaultObject } from './keyvaultsync-schema.ts';
 import type {
   OutputPart,
@@ -98,6 +98,7 @@ export function parseKeyVaultSync(obj: unknown, vaults: VaultHostPolicy = AZURE_
   const vault = resolveVault(spec, csi.parameters, vaults, issues);
   const identity = resolveIdentity(spec, csi.parameters, issues);
   const objects = mergeObjects(spec.objects ?? [], csi.parameters.objects ?? [], issues);
+  issues.push(...checkObjectBudget(objects));
   if (issues.length > 0 || vault === undefined || identity === undefined) return fail(issues, warnings);
 
   // The reference rules again, now on the merged list (CEL could only see the typed objects).
@@ -201,6 +202,22 @@ function resolveIdentity(spec: KeyVaultSyncSpec, csi: CsiParameters, issues: Spe
   if (fromCsi === undefined) return { mode: 'workloadIdentity', serviceAccountName: DEFAULT_SERVICE_ACCOUNT, clientID: undefined };
   if (fromCsi.mode === 'workloadIdentity') return { mode: 'workloadIdentity', serviceAccountName: DEFAULT_SERVICE_ACCOUNT, clientID: fromCsi.clientID };
   return { mode: fromCsi.mode, identityRef: undefined, clientID: csiClientID };
+}
+
+/**
+ * The same bounds for every input form (typed objects, CSI `parameters.objects`, both merged): at most
+ * LIMITS.objects objects and LIMITS.objectReads object versions read per sync.
+ */
+function checkObjectBudget(objects: readonly ResolvedObject[]): SpecIssue[] {
+  const issues: SpecIssue[] = [];
+  if (objects.length > LIMITS.objects) {
+    issues.push({ path: 'spec.objects', message: `has ${objects.length} objects with spec.parameters.objects; a KeyVaultSync may have at most ${LIMITS.objects}` });
+  }
+  const reads = objects.reduce((n, o) => n + (o.version === undefined ? o.versionHistory : 1), 0);
+  if (reads > LIMITS.objectReads) {
+    issues.push({ path: 'spec.objects', message: `would read ${reads} object versions per sync (objects × versionHistory); a KeyVaultSync may read at most ${LIMITS.objectReads}` });
+  }
+  return issues;
 }
 
 function toResolved(o: VaultObject, source: ResolvedObject['source']): ResolvedObject {

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleFromFile, bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, pfxFromBundle, type TlsBundle } from './bundle.ts';
+import { bundleFromFile, bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, pfxFromBundle, withBundleOptions, type TlsBundle } from './bundle.ts';
 import { PkiError } from './errors.ts';
 import { splitPem } from './pem.ts';
 import { writePfx } from './pfx-writer.ts';
@@ -27,6 +27,25 @@ describe('bundleFromKeyVaultSecret', () => {
   let ec: TestChain;
   beforeAll(async () => {
     [rsa, ec] = await Promise.all([makeChain('RSA'), makeChain('EC')]);
+  });
+
+  it('withBundleOptions derives exactly the bundle that decoding with those options builds', () => {
+    for (const chain of [rsa, ec]) {
+      const traditional = chain === rsa ? 'pkcs1' : 'sec1';
+      for (const value of [chain.leaf.keyPem + chain.leaf.certPem + chain.intermediate.certPem + chain.root.certPem, chain.leaf.certPem]) {
+        const base = bundleFromKeyVaultSecret(value, CONTENT_TYPE_PEM);
+        for (const keyFormat of ['pkcs8', traditional] as const) {
+          for (const includeRoot of [false, true]) {
+            const opts = { keyFormat, includeRoot };
+            const derived = withBundleOptions(base, opts);
+            expect(derived).toEqual(bundleFromKeyVaultSecret(value, CONTENT_TYPE_PEM, opts));
+            if (keyFormat === 'pkcs8') expect(withBundleOptions(derived, {})).toEqual(base);
+          }
+        }
+      }
+    }
+    const ecBundle = bundleFromKeyVaultSecret(ec.leaf.keyPem + ec.leaf.certPem, CONTENT_TYPE_PEM);
+    expect(() => withBundleOptions(ecBundle, { keyFormat: 'pkcs1' })).toThrow(expect.objectContaining({ reason: 'UnsupportedKeyFormat' }) as Error);
   });
 
   it('reads application/x-pkcs12: base64 of a Key Vault PFX (NULL password, root first)', () => {

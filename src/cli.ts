@@ -3,7 +3,12 @@
  * The one `kvsync` binary: dispatches to a subcommand module. Each module exports
  * `run(argv): Promise<number>` and is loaded lazily so that `kvsync convert` does not pay for the
  * Kubernetes client, nor `kvsync controller` for the emulator.
+ *
+ * `dev` and `emulator` are commands of the development install only: the production build
+ * (tsconfig.build.json) leaves them out, so they are imported by a computed URL the compiler does not
+ * follow, and a production install says so in one line instead of failing to load them.
  */
+import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 export interface Command {
@@ -30,11 +35,11 @@ const commands: Record<string, CommandEntry> = {
   },
   dev: {
     summary: 'local control plane (+ emulator, controller, samples as they land); `dev control-plane` for the control plane alone',
-    load: () => import('./dev/command.ts'),
+    load: () => loadDevelopmentCommand('dev', 'dev/command'),
   },
   emulator: {
     summary: 'local Azure Key Vault + Entra ID + IMDS + Event Grid emulator over HTTPS; writes ca.pem and endpoints.json',
-    load: () => import('./emulator/command.ts'),
+    load: () => loadDevelopmentCommand('emulator', 'emulator/command'),
   },
   mount: {
     summary: 'the pod sidecar: fetches with the pod\'s own identity, writes files atomically (kubelet layout), rotates',
@@ -45,6 +50,26 @@ const commands: Record<string, CommandEntry> = {
     load: () => import('./keyvault/render-command.ts'),
   },
 };
+
+/** A development command is absent from this install (the production image). */
+export class DevelopmentCommandAbsentError extends Error {
+  override readonly name = 'DevelopmentCommandAbsentError';
+  constructor(command: string) {
+    super(`"${command}" is a command of the development install (npm ci in a kvsync checkout); this installation ships without it`);
+  }
+}
+
+/**
+ * Loads `src/<module>.ts` when running from source, else `dist/<module>.js`, else (a development
+ * checkout with a build) the source beside the build.
+ */
+async function loadDevelopmentCommand(command: string, module: string): Promise<Command> {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const candidates = fromSource ? [new URL(`./${module}.ts`, import.meta.url)] : [new URL(`./${module}.js`, import.meta.url), new URL(`../src/${module}.ts`, import.meta.url)];
+  const found = candidates.find((url) => existsSync(url));
+  if (found === undefined) throw new DevelopmentCommandAbsentError(command);
+  return (await import(found.href)) as Command;
+}
 
 function usage(): string {
   const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
@@ -62,7 +87,14 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`kvsync: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  const command = await entry.load();
+  let command: Command;
+  try {
+    command = await entry.load();
+  } catch (err) {
+    if (!(err instanceof DevelopmentCommandAbsentError)) throw err;
+    console.error(`kvsync: ${err.message}`);
+    return 2;
+  }
   return command.run(rest);
 }
 

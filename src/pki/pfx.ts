@@ -207,7 +207,7 @@ function classifyForgeError(err: unknown): PkiError {
   if (/unsupported MAC algorithm/i.test(message)) {
     return new PkiError('UnsupportedFormat', 'PKCS#12 MAC algorithm is not supported (PBMAC1?); re-export with a SHA-1/SHA-256 MAC');
   }
-  if (/Unsupported OID|Unsupported PBE|Unsupported PBES2|PBKDF2|encryption algorithm/i.test(message)) {
+  if (/Unsupported OID|Unsupported PBE|Unsupported PBES2|Unsupported encryption scheme|PBKDF2|encryption algorithm/i.test(message)) {
     return new PkiError(
       'UnsupportedFormat',
       'PKCS#12 encryption algorithm is not supported (supported: PBES2 with AES/3DES, PBE-SHA1-3DES, PBE-SHA1-RC2-40, none)',

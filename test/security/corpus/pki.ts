@@ -41,7 +41,7 @@ function nestedBagsPfx(depth: number): Buffer {
   const safeContentsBagOid = '1.2.840.113549.1.12.10.1.6';
   let contents = seq([]);
   for (let i = 0; i < depth; i++) contents = seq([seq([oid(safeContentsBagOid), explicit0(contents)])]);
-  const data = (inner: forge.asn1.Asn1): forge.asn1.Asn1 => seq([oid(forge.pki.oids.data), explicit0(octets(asn1.toDer(inner).getBytes()))]);
+  const data = (inner: forge.asn1.Asn1): forge.asn1.Asn1 => seq([oid('1.2.840.113549.1.7.1'), explicit0(octets(asn1.toDer(inner).getBytes()))]);
   const pfx = seq([asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, '\x03'), data(seq([data(contents)]))]);
   return Buffer.from(asn1.toDer(pfx).getBytes(), 'binary');
 }

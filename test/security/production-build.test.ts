@@ -11,7 +11,7 @@
  * certificate decoder's worker thread, which must load from the compiled file.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,7 +79,10 @@ describe('threat: development and test code shipped in the production image', ()
       console.log(JSON.stringify({ subject: bundle.leaf.subject, workers: pool.stats.workersStarted }));
       await pool.close();
     `;
-    const result = await run(['--input-type=module', '-e', script], { cwd: work, input: pem });
+    // A script file, not --input-type: a worker inherits the process's execArgv.
+    const file = join(work, 'decode.mjs');
+    writeFileSync(file, script);
+    const result = await run([file], { cwd: work, input: pem });
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ subject: 'CN=compiled worker leaf', workers: 1 });
   });

@@ -51,7 +51,7 @@ function certificateSync(name: string, tls: Record<string, unknown>, credsSecret
     secretObjects: [{ secretName: name, type: 'kubernetes.io/tls', ...tls, data: [{ objectName: 'shop-tls' }] }],
     identity: { servicePrincipal: { secretRef: { name: credsSecret } } },
   });
-  const r = parseKeyVaultSync({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name, namespace: ns }, spec });
+  const r = parseKeyVaultSync({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name, namespace: ns }, spec }, env);
   if (!r.ok) throw new Error(r.error.message);
   return r.value;
 }

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pollUntil } from '../../src/util/poll.ts';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 
@@ -28,6 +29,24 @@ export function runProgram(file: string, args: readonly string[], options: { env
       done({ code: err === null ? 0 : Number(err.code), stdout, stderr });
     });
     if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM, then SIGKILL when still there after 10 s (a negative pid is a process group). */
+export async function stopProcess(pid: number | undefined): Promise<void> {
+  if (pid === undefined || !processAlive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  await pollUntil(() => (processAlive(pid) ? undefined : true), { timeoutMs: 10_000, description: `process ${pid} to stop` }).catch(() => {
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   });
 }
 

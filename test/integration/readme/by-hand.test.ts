@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../../../src/util/poll.ts';
-import { repoRoot, runProgram } from '../../support/installed-command.ts';
+import { repoRoot, runProgram, stopProcess } from '../../support/installed-command.ts';
 
 /** The by-hand sections, in README order. */
 const SECTIONS = ['Sync a certificate and a secret by hand', 'Secrets in pods', 'Certificates'];
@@ -86,28 +86,13 @@ function freePort(): Promise<number> {
   });
 }
 
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('README by-hand sections, run as written', () => {
   const work = mkdtempSync(join(tmpdir(), 'kvsync-readme-'));
   let shell: ChildProcess | undefined;
 
   afterAll(async () => {
     // Whatever the README's last `kill $(jobs -p)` left (or everything, after a failure).
-    const pgid = shell?.pid;
-    if (pgid !== undefined && groupAlive(pgid)) {
-      process.kill(-pgid, 'SIGTERM');
-      await pollUntil(() => (groupAlive(pgid) ? undefined : true), { timeoutMs: 30_000, description: 'the README shell and its jobs to stop' }).catch(() => {
-        if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
-      });
-    }
+    if (shell?.pid !== undefined) await stopProcess(-shell.pid);
     rmSync(work, { recursive: true, force: true });
   }, 60_000);
 

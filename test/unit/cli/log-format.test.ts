@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollUntil } from '../../../src/util/poll.ts';
-import { installKvsync, type InstalledKvsync } from '../../support/installed-command.ts';
+import { installKvsync, stopProcess, type InstalledKvsync } from '../../support/installed-command.ts';
 
 let kvsync: InstalledKvsync;
 let dir: string;
@@ -65,24 +64,6 @@ function firstLines(file: string, args: string[], lines: number): Promise<string
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     child.on('exit', () => setTimeout(() => finish(new Error(`exited early: ${out}`)), 100));
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM, then SIGKILL when still there after 10 s (a negative pid is a process group). */
-async function stopProcess(pid: number | undefined): Promise<void> {
-  if (pid === undefined || !alive(pid)) return;
-  process.kill(pid, 'SIGTERM');
-  await pollUntil(() => (alive(pid) ? undefined : true), { timeoutMs: 10_000, description: `process ${pid} to stop` }).catch(() => {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
   });
 }
 

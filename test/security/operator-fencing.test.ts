@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GROUP, VERSION } from '../../src/api/index.ts';
 import { installCrds } from '../../src/api/install.ts';
+import { designExampleSpec, keyVaultSync } from '../../src/api/testing/fixtures.ts';
 import { SYNC_LABEL } from '../../src/controller/labels.ts';
 import { loadOrCreateMacKey, MAC_KEY_SECRET } from '../../src/controller/mac.ts';
 import { KubeWorkloadApi, RESTARTED_FOR_ANNOTATION, rolloutValue } from '../../src/controller/rollouts.ts';
@@ -60,7 +62,8 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
   let asSa: k8s.KubeConfig;
   const clusterScoped: Rendered[] = [];
   let policy: (name: string) => string = (n) => n;
-  const syncUid = '6f2c1e0a-4d1b-4a8e-9d55-1c2b3a4d5e6f';
+  // The UID of a real KeyVaultSync: the garbage collector deletes Secrets whose owner does not exist.
+  let syncUid = '';
 
   /** Made as the ServiceAccount: fails with 403/422 naming the chart policy `which`. */
   const refusedBy = async (which: string, what: string, call: () => Promise<unknown>): Promise<string> => {
@@ -110,6 +113,8 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     }
 
     const core = admin.makeApiClient(k8s.CoreV1Api);
+    const sync = (await admin.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: appNs, plural: 'keyvaultsyncs', body: keyVaultSync(designExampleSpec(), 'shop', appNs) })) as { metadata: { uid: string } };
+    syncUid = sync.metadata.uid;
     await core.createNamespacedServiceAccount({ namespace: appNs, body: { metadata: { name: 'tenant' } } });
     await admin.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
       namespace: appNs,

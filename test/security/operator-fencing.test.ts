@@ -126,6 +126,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     });
     // A Secret its namespace's owner made by hand, and a legacy token Secret of the namespace.
     await core.createNamespacedSecret({ namespace: appNs, body: { metadata: { name: 'hand-made' }, stringData: { password: 'theirs' } } });
+    await core.createNamespacedConfigMap({ namespace: appNs, body: { metadata: { name: 'hand-made-config' }, data: { Corefile: '. { forward . /etc/resolv.conf }' } } });
     await core.createNamespacedSecret({
       namespace: appNs,
       body: { metadata: { name: 'tenant-token', annotations: { 'kubernetes.io/service-account.name': 'tenant' } }, type: 'kubernetes.io/service-account-token' },
@@ -175,7 +176,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     expect(claims.exp - claims.iat).toBeLessThanOrEqual(3600);
   });
 
-  it('cannot write a token Secret, a Secret kvsync does not own, or take a Secret over', async () => {
+  it('cannot write a token Secret, a Secret or ConfigMap kvsync does not own, or take a Secret over', async () => {
     const core = asSa.makeApiClient(k8s.CoreV1Api);
     const ownerRef = { apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', name: 'shop', uid: syncUid, controller: true };
     const ssa = (name: string, body: k8s.V1Secret) => () =>
@@ -197,6 +198,10 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     await refusedBy('secrets', 'adopt a hand-made Secret by adding a KeyVaultSync owner reference', ssa('hand-made', { metadata: { ownerReferences: [ownerRef] } }));
     await refusedBy('secrets', 'grant itself the owner\'s Merge consent', ssa('hand-made', { metadata: { annotations: { 'kvsync.dev/merge-from': 'shop' } } }));
     await refusedBy('secrets', 'adopt a hand-made Secret with a merge patch', () => core.patchNamespacedSecret({ namespace: appNs, name: 'hand-made', body: { data: { password: Buffer.from('stolen').toString('base64') } } }, MERGE));
+    const cm = (namespace: string, name: string) => () =>
+      core.patchNamespacedConfigMap({ namespace, name, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { Corefile: '. { forward . 203.0.113.7 }' } }, fieldManager: 'thief', force: true }, SSA);
+    expect(await refusedBy('secrets', 'overwrite a hand-made ConfigMap (kube-system\'s DNS configuration, say)', cm(appNs, 'hand-made-config'))).toContain('ConfigMaps');
+    await refusedBy('secrets', 'create an unowned ConfigMap in kube-system', cm('kube-system', `thief-${suffix}`));
     const stored = await admin.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ namespace: appNs, name: 'hand-made' });
     expect(Buffer.from(stored.data?.password ?? '', 'base64').toString()).toBe('theirs');
 
@@ -207,7 +212,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     );
   });
 
-  it('still writes what the controller writes: KeyVaultSync-owned Secrets and its MAC key', async () => {
+  it('still writes what the controller writes: KeyVaultSync-owned Secrets and ConfigMaps, and its MAC key', async () => {
     const writer = new SecretWriter(asSa);
     const owner = { name: 'shop', namespace: appNs, uid: syncUid };
     const desired = { name: 'shop-tls', type: 'kubernetes.io/tls', labels: {}, annotations: {}, creationPolicy: 'Owner' as const, data: { 'tls.crt': Buffer.from('crt'), 'tls.key': Buffer.from('key') } };
@@ -215,6 +220,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     expect(await writer.applySecret(owner, { ...desired, data: { 'tls.crt': Buffer.from('crt2'), 'tls.key': Buffer.from('key2') } })).toBe('updated');
     const stored = await admin.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ namespace: appNs, name: 'shop-tls' });
     expect(stored.metadata?.labels?.[SYNC_LABEL]).toBe('shop');
+    expect(await writer.applyConfigMap(owner, { name: 'shop-ca', labels: {}, annotations: {}, creationPolicy: 'Owner', data: { 'ca.crt': 'public' } })).toBe('created');
     expect((await loadOrCreateMacKey(asSa.makeApiClient(k8s.CoreV1Api), opNs)).length).toBe(32);
     await admin.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ namespace: opNs, name: MAC_KEY_SECRET });
   });

@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { SupervisedProcess } from '../../src/dev/supervised-process.ts';
-import { readEndpointsFile, type EmulatorEndpoints } from '../../src/emulator/endpoints.ts';
+import { readEndpointsFile, type EmulatorEndpoints } from '../../src/keyvault/endpoints-file.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 
 export const TENANT_ID = '00000000-0000-0000-0000-000000000000';

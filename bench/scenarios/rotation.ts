@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { emulatorAgent } from '../../src/emulator/client-options.ts';
+import { emulatorAgent } from '../../src/keyvault/endpoints-file.ts';
 import { VAULTS } from '../lib/emulator.ts';
 import { kvsSpec, type KvsPlan, type SecretValueTracker } from '../lib/kube.ts';
 import { notMeasured } from '../lib/report.ts';

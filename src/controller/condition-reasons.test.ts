@@ -20,6 +20,7 @@ const SOURCE_DIRS = ['src/keyvault', 'src/controller', 'src/api'];
 const NOT_CONDITION_REASONS: Record<string, string> = {
   NotLeader: 'NotLeaderError is caught by the reconciler before any status write (only the leader writes status)',
   LeaseConflict: 'leader election: a lost optimistic-concurrency race on the Lease, handled inside leader-election.ts',
+  InvalidEndpointsFile: 'an unreadable --azure-endpoints file stops the command at start (endpoints-file.ts), before any KeyVaultSync is reconciled',
 };
 /** Type aliases named …Reason that are not condition reasons. */
 const NOT_CONDITION_REASON_TYPES: Record<string, string> = {

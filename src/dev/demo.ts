@@ -18,7 +18,7 @@ import { createLogger } from '../util/log.ts';
 import { parseAllDocuments } from 'yaml';
 import { installCrds } from '../api/install.ts';
 import { startController } from '../controller/controller.ts';
-import { emulatorAgent } from '../emulator/client-options.ts';
+import { emulatorAgent } from '../keyvault/endpoints-file.ts';
 import { startEmulator, type RunningEmulator } from '../emulator/server.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { pollUntil } from '../util/poll.ts';

@@ -18,7 +18,7 @@ import { TrafficControl } from './admin/traffic.ts';
 import { Clock } from './clock.ts';
 import { EmulatorConfigError } from './errors.ts';
 import { derivedGuid, loadEmulatorConfig, normalizeConfig, type EmulatorConfig } from './config.ts';
-import type { EmulatorEndpoints } from './endpoints.ts';
+import type { EmulatorEndpoints } from '../keyvault/endpoints-file.ts';
 import { createEventGridAdminHandler, EventGridPublisher } from './eventgrid/publisher.ts';
 import { TokenAuthority } from './identity/authority.ts';
 import type { RouteHandler } from './identity/contract.ts';

@@ -13,7 +13,7 @@
  */
 import type { Agent } from 'node:https';
 import type { CloudName } from '../api/cloud.ts';
-import { loadEmulatorClientOptions } from '../emulator/client-options.ts';
+import { loadEmulatorClientOptions } from './endpoints-file.ts';
 
 /** Entra authority host of each cloud kvsync knows. */
 export const AUTHORITY_HOSTS: Readonly<Record<CloudName, string>> = {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { MERGE_FROM_ANNOTATION } from '../../../src/api/secret-ownership.ts';
 import { fieldManagerFor, MANAGED_BY_LABEL, SYNC_LABEL } from '../../../src/controller/labels.ts';
-import { emulatorAgent } from '../../../src/emulator/client-options.ts';
+import { emulatorAgent } from '../../../src/keyvault/endpoints-file.ts';
 import { admin } from '../emulator/kv-support.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { kubeConfig, statusOf } from '../support/kube.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readEndpointsFile } from '../../../src/emulator/endpoints.ts';
+import { readEndpointsFile } from '../../../src/keyvault/endpoints-file.ts';
 import { startEmulator } from '../../../src/emulator/server.ts';
 import { clientsFor } from './kv-support.ts';
 

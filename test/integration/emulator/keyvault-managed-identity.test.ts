@@ -6,7 +6,7 @@
 import { ManagedIdentityCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emulatorAgent } from '../../../src/emulator/client-options.ts';
+import { emulatorAgent } from '../../../src/keyvault/endpoints-file.ts';
 import type { RunningEmulator } from '../../../src/emulator/server.ts';
 import { clientsFor, countOf, requestCounts, startTestEmulator, VAULT } from './kv-support.ts';
 

@@ -9,7 +9,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import { CertificateClient } from '@azure/keyvault-certificates';
 import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { emulatorAgent, resolvingLookup } from '../../../src/emulator/client-options.ts';
+import { emulatorAgent, resolvingLookup } from '../../../src/keyvault/endpoints-file.ts';
 import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../../src/emulator/server.ts';
 
 export const VAULT = 'devkv';

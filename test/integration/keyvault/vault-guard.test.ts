@@ -18,7 +18,7 @@ import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { FORCE_SYNC_ANNOTATION } from '../../../src/controller/labels.ts';
 import type { KeyVaultSyncObject } from '../../../src/controller/reconciler.ts';
-import { emulatorAgent } from '../../../src/emulator/client-options.ts';
+import { emulatorAgent } from '../../../src/keyvault/endpoints-file.ts';
 import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../../../src/keyvault/vault-guard.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { admin, requestCounts } from '../emulator/kv-support.ts';

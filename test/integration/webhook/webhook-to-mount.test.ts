@@ -24,7 +24,7 @@ import { GROUP, VERSION } from '../../../src/api/index.ts';
 import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { freePort } from '../../../src/dev/ports.ts';
-import { emulatorAgent } from '../../../src/emulator/client-options.ts';
+import { emulatorAgent } from '../../../src/keyvault/endpoints-file.ts';
 import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';

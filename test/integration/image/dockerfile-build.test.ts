@@ -248,9 +248,9 @@ describe('Dockerfile build steps performed in a clean folder', () => {
     expect(devPackages).toContain('node_modules/typescript');
     for (const path of devPackages) expect(existsSync(join(app, path)), path).toBe(false);
     expect(existsSync(join(app, 'node_modules', '@kubernetes', 'client-node'))).toBe(true);
-    // No test code compiled into the image.
+    // No test code, emulator or dev command compiled into the image (test/security/production-build.test.ts).
     const compiled = readdirSync(join(app, 'dist'), { recursive: true }).map(String);
-    expect(compiled.filter((f) => f.endsWith('.test.js') || f.includes('testing') || f.includes('test-fixtures'))).toEqual([]);
+    expect(compiled.filter((f) => f.endsWith('.test.js') || f.includes('testing') || f.includes('test-fixtures') || /^(emulator|dev)(\/|$)/.test(f))).toEqual([]);
   });
 
   it('`kvsync --help` lists the commands, run the way the ENTRYPOINT runs it', async () => {

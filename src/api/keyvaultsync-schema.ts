@@ -7,6 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { CLOUD_NAMES } from './cloud.ts';
 import { GO_DURATION_PATTERN } from './duration.ts';
+import { DATA_KEY_PATTERN } from './kube-names.ts';
 import { VAULT_URL_PATTERN } from './vault-url.ts';
 import { celAt } from './rules.ts';
 import { Condition, DataKey, Guid, LabelSelector, ObjectName, StringEnum, StringMap, TenantId } from './schema-helpers.ts';
@@ -38,7 +39,7 @@ export const RESTART_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const
 
 const KEY_VAULT_OBJECT_NAME = '^[0-9a-zA-Z-]{1,127}$';
 /** An object's output name (alias, or name): a file name and a Secret key. */
-const OUTPUT_NAME = { minLength: 1, maxLength: 127, pattern: '^[-._a-zA-Z0-9]+$' } as const;
+const OUTPUT_NAME = { minLength: 1, maxLength: 127, pattern: DATA_KEY_PATTERN } as const;
 
 export const VaultSchema = Type.Object(
   {

@@ -12,6 +12,7 @@ import { parseCsiParameters } from './csi-parameters.ts';
 import type { CsiObject, CsiParameters } from './csi-parameters.ts';
 import { parseGoDuration } from './duration.ts';
 import { InvalidSpecError } from './errors.ts';
+import { annotationIssues, labelIssues } from './kube-names.ts';
 import type { SpecIssue } from './errors.ts';
 import { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';
 import type { KeyVaultIdentitySpec } from './keyvaultidentity-schema.ts';
@@ -309,6 +310,8 @@ function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<stri
   if (type === 'kubernetes.io/basic-auth' && !(keys.includes('username') || keys.includes('password'))) {
     issues.push({ path: `${path}.data`, message: 'a kubernetes.io/basic-auth secret needs the key username or password' });
   }
+  // What the apiserver would refuse on this Secret is refused here, before any Secret is written.
+  issues.push(...labelIssues(s.labels ?? {}, `${path}.labels`), ...annotationIssues(s.annotations ?? {}, `${path}.annotations`));
   return { name: s.secretName, type, labels: s.labels ?? {}, annotations: s.annotations ?? {}, creationPolicy: s.creationPolicy ?? 'Owner', tls, entries };
 }
 
@@ -329,6 +332,7 @@ function resolveConfigMap(
   const keys = entries.map((e) => e.key);
   const dup = keys.find((k, i) => keys.indexOf(k) !== i);
   if (dup !== undefined) issues.push({ path: `spec.configMapObjects[${index}].data`, message: `key "${dup}" is produced twice` });
+  issues.push(...labelIssues(c.labels ?? {}, `spec.configMapObjects[${index}].labels`), ...annotationIssues(c.annotations ?? {}, `spec.configMapObjects[${index}].annotations`));
   return { name: c.configMapName, labels: c.labels ?? {}, annotations: c.annotations ?? {}, creationPolicy: c.creationPolicy ?? 'Owner', entries };
 }
 

@@ -5,6 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { SchemaOptions, TSchema, TUnsafe } from '@sinclair/typebox';
+import { DATA_KEY_PATTERN, MAX_DATA_KEY_LENGTH } from './kube-names.ts';
 import { GUID_PATTERN, TENANT_MAX_LENGTH, TENANT_PATTERN } from './azure-ids.ts';
 
 /** A CEL rule as it appears in `x-kubernetes-validations`. */
@@ -53,9 +54,9 @@ export function TenantId(description: string) {
   return Type.String({ description, minLength: 1, maxLength: TENANT_MAX_LENGTH, pattern: TENANT_PATTERN });
 }
 
-/** A key of a Secret's or ConfigMap's `data`. */
+/** A key of a Secret's or ConfigMap's `data` (not "." or "..": the apiserver refuses those). */
 export function DataKey(description: string, options: SchemaOptions = {}) {
-  return Type.String({ description, minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', ...options });
+  return Type.String({ description, minLength: 1, maxLength: MAX_DATA_KEY_LENGTH, pattern: DATA_KEY_PATTERN, ...options });
 }
 
 /** metav1.LabelSelector, bounded. */

@@ -20,6 +20,7 @@
  * Objects that were not fetched: an optional one's keys are left out; a required one is an error.
  */
 import type { OutputPart, ResolvedKeyVaultSync, ResolvedObject, ResolvedSecretOutput, ResolvedTlsOptions } from '../api/resolved.ts';
+import { dataKeyProblem } from '../api/kube-names.ts';
 import { bundleFromKeyVaultSecret, CONTENT_TYPE_PKCS12, pfxFromBundle, withBundleOptions } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
 import { parse as parseYaml } from 'yaml';
@@ -47,8 +48,6 @@ export interface DesiredConfigMap {
 export const MAX_OBJECT_DATA_BYTES = 1024 * 1024;
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'kvsync';
-/** Valid Secret / ConfigMap data keys. */
-const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 
 const DEFAULT_TLS: ResolvedTlsOptions = { includeRoot: false, caCert: false, keyFormat: 'pkcs8' };
 
@@ -160,7 +159,8 @@ function splitOf(f: FetchedObject): Record<string, Buffer> {
   }
   const out: Record<string, Buffer> = {};
   for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
-    if (!DATA_KEY.test(key)) throw new SyncError('InvalidSpec', `${describe(o)}: property "${key.slice(0, 64)}" is not a valid Secret key (letters, digits, '-', '_', '.')`, { object: o.name });
+    const problem = dataKeyProblem(key);
+    if (problem !== undefined) throw new SyncError('InvalidSpec', `${describe(o)}: a property name ${problem}, so it cannot be a Secret key`, { object: o.name });
     out[key] = Buffer.from(typeof value === 'string' ? value : value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value as number | boolean), 'utf8');
   }
   return out;

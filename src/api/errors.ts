@@ -4,6 +4,7 @@
  * `Ready=False` condition. Messages name the field path and never contain a secret value (the spec
  * holds none: only names, IDs and references).
  */
+import { KvsyncError } from '../util/errors.ts';
 
 /** One problem, located by a field path such as `spec.secretObjects[0].data[1].objectName`. */
 export interface SpecIssue {
@@ -11,13 +12,12 @@ export interface SpecIssue {
   message: string;
 }
 
-export class InvalidSpecError extends Error {
+export class InvalidSpecError extends KvsyncError<'InvalidSpec'> {
   override readonly name = 'InvalidSpecError';
-  readonly reason = 'InvalidSpec';
   readonly issues: readonly SpecIssue[];
 
   constructor(issues: readonly SpecIssue[]) {
-    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+    super('InvalidSpec', issues.map((i) => `${i.path}: ${i.message}`).join('; '));
     this.issues = issues;
   }
 }

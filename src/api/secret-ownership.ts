@@ -40,10 +40,11 @@ interface ExistingMeta {
   ownerReferences?: V1OwnerReference[] | undefined;
 }
 
+/** Why an object may not be written. */
+export type WriteRefusalReason = 'SecretConflict' | 'ConfigMapConflict' | 'SecretProtected';
+
 /** What kvsync may do with an object of the target name. */
-export type WriteRight =
-  | { write: true; createdByUs: boolean }
-  | { write: false; reason: 'SecretConflict' | 'SecretProtected'; message: string };
+export type WriteRight = { write: true; createdByUs: boolean } | { write: false; reason: WriteRefusalReason; message: string };
 
 /** The KeyVaultSync UIDs an object names as its creator: KeyVaultSync owner references and the owner-uid annotation. */
 export function claimedOwnerUids(meta: ExistingMeta): string[] {
@@ -59,6 +60,7 @@ export function claimedOwnerUids(meta: ExistingMeta): string[] {
  */
 export function writeRight(kind: 'Secret' | 'ConfigMap', name: string, existing: { metadata?: ExistingMeta | undefined; type?: string | undefined } | undefined, owner: SyncOwner, policy: CreationPolicy): WriteRight {
   const what = `${kind} ${owner.namespace}/${name}`;
+  const conflict: WriteRefusalReason = kind === 'Secret' ? 'SecretConflict' : 'ConfigMapConflict';
   if (existing?.type !== undefined && PROTECTED_SECRET_TYPES.includes(existing.type)) {
     return { write: false, reason: 'SecretProtected', message: `${what} is of type ${existing.type}; kvsync never writes service-account token, bootstrap token or Helm release Secrets` };
   }
@@ -67,12 +69,12 @@ export function writeRight(kind: 'Secret' | 'ConfigMap', name: string, existing:
   const claimed = claimedOwnerUids(meta);
   if (claimed.length > 0 && claimed.every((uid) => uid === owner.uid)) return { write: true, createdByUs: true };
   if (claimed.length > 0) {
-    return { write: false, reason: 'SecretConflict', message: `${what} belongs to another KeyVaultSync; kvsync never writes into another KeyVaultSync's ${kind}, not even with creationPolicy: Merge` };
+    return { write: false, reason: conflict, message: `${what} belongs to another KeyVaultSync; kvsync never writes into another KeyVaultSync's ${kind}, not even with creationPolicy: Merge` };
   }
   const consent = meta.annotations?.[MERGE_FROM_ANNOTATION];
   if (policy === 'Merge') {
     if (consent === owner.name) return { write: true, createdByUs: false };
-    return { write: false, reason: 'SecretConflict', message: `${what} exists and was not created by kvsync; to let KeyVaultSync ${owner.name} merge into it, its owner annotates it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
+    return { write: false, reason: conflict, message: `${what} exists and was not created by kvsync; to let KeyVaultSync ${owner.name} merge into it, its owner annotates it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
   }
-  return { write: false, reason: 'SecretConflict', message: `${what} exists and was not created by kvsync for KeyVaultSync ${owner.name}; rename the output, delete the ${kind}, or set creationPolicy: Merge and annotate it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
+  return { write: false, reason: conflict, message: `${what} exists and was not created by kvsync for KeyVaultSync ${owner.name}; rename the output, delete the ${kind}, or set creationPolicy: Merge and annotate it ${MERGE_FROM_ANNOTATION}=${owner.name}` };
 }

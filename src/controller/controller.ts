@@ -29,6 +29,7 @@ import { SecretWriter } from './secret-writer.ts';
 import { observers } from './sync-observer.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
 import { WorkQueue, type QueuePriority } from './workqueue.ts';
+import { isKvsyncError } from '../util/errors.ts';
 
 export const DEFAULT_OPERATOR_NAMESPACE = 'kvsync-system';
 export const LEASE_NAME = 'kvsync-controller';
@@ -310,8 +311,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 export function errorSummary(err: unknown): { name: string; code?: number; message: string } {
   if (err instanceof k8s.ApiException) return { name: 'ApiException', code: err.code, message: `HTTP ${err.code}` };
   if (err instanceof Error) {
-    const reason = (err as { reason?: unknown }).reason;
-    return { name: typeof reason === 'string' ? reason : err.name, message: (err.message.split('\n')[0] ?? '').slice(0, 300) };
+    return { name: isKvsyncError(err) ? err.reason : err.name, message: (err.message.split('\n')[0] ?? '').slice(0, 300) };
   }
   return { name: typeof err, message: '' };
 }

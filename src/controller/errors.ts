@@ -1,26 +1,22 @@
 /** Typed errors of the controller; `reason` is what a KeyVaultSync condition shows. */
-import type { FailureReason } from './pipeline.ts';
+import type { FailureReason } from '../api/condition-reasons.ts';
+import { KvsyncError } from '../util/errors.ts';
 
-export class ControllerError extends Error {
+export class ControllerError extends KvsyncError<FailureReason> {
   override readonly name = 'ControllerError';
-  readonly reason: FailureReason;
   /** The Secret/ConfigMap/object the error is about. */
   readonly object: string | undefined;
-  readonly retryAfterMs: number | undefined;
 
-  constructor(reason: FailureReason, message: string, opts: { object?: string; retryAfterMs?: number; cause?: unknown } = {}) {
-    super(message, { cause: opts.cause });
-    this.reason = reason;
+  constructor(reason: FailureReason, message: string, opts: { object?: string | undefined; retryAfterMs?: number; cause?: unknown } = {}) {
+    super(reason, message, { cause: opts.cause, retryAfterMs: opts.retryAfterMs });
     this.object = opts.object;
-    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 
 /** Raised when a write is attempted while this replica does not hold the leader lease. */
-export class NotLeaderError extends Error {
+export class NotLeaderError extends KvsyncError<'NotLeader'> {
   override readonly name = 'NotLeaderError';
-  readonly reason = 'NotLeader';
   constructor() {
-    super('this replica is not the leader; not writing');
+    super('NotLeader', 'this replica is not the leader; not writing');
   }
 }

@@ -9,6 +9,7 @@
  * - release on shutdown: holder cleared so the next replica does not wait for the lease to expire.
  */
 import * as k8s from '@kubernetes/client-node';
+import { KvsyncError } from '../util/errors.ts';
 
 export interface LeaseRecord {
   holderIdentity: string | undefined;
@@ -28,9 +29,11 @@ export interface LeaseClient {
   update(record: LeaseRecord): Promise<LeaseRecord>;
 }
 
-export class LeaseConflictError extends Error {
+export class LeaseConflictError extends KvsyncError<'LeaseConflict'> {
   override readonly name = 'LeaseConflictError';
-  readonly reason = 'LeaseConflict';
+  constructor(message: string) {
+    super('LeaseConflict', message);
+  }
 }
 
 export interface LeaderElectionOptions {

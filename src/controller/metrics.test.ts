@@ -8,13 +8,16 @@ import { keyVaultOperation, keyVaultRequestPolicy } from '../keyvault/request-me
 import { startHealthServer } from './health.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { DesiredSecret, PipelineFetchedObject, SyncPipeline } from './pipeline.ts';
+import { SyncError } from '../keyvault/errors.ts';
 import { Reconciler, certificateExpiries, type KeyVaultSyncObject } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
 const EXPIRY = new Date('2027-01-01T00:00:00Z');
 
-class Failure extends Error {
-  readonly reason = 'VaultUnavailable';
+class Failure extends SyncError {
+  constructor(message?: string) {
+    super('VaultUnavailable', message ?? 'vault "kv" is unavailable');
+  }
 }
 
 function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; present: boolean }): Reconciler {

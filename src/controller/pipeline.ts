@@ -8,12 +8,9 @@ import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } f
 import type { SyncFailureReason } from '../keyvault/errors.ts';
 import type { DesiredConfigMap, DesiredSecret } from '../keyvault/outputs.ts';
 
-/** Reasons a sync can fail: keyvault's, plus the writer's own. */
-export type FailureReason = SyncFailureReason | 'SecretConflict' | 'SecretProtected' | 'SecretTooLarge' | 'WriteFailed' | 'InternalError';
-
 /** keyvault's SyncError, structurally: a message naming the object, never a value. */
 export interface SyncFailure {
-  readonly reason: string;
+  readonly reason: SyncFailureReason;
   readonly message: string;
   readonly object?: string | undefined;
   readonly retryAfterMs?: number | undefined;
@@ -57,10 +54,10 @@ export interface FetchMode {
  * change-detection hooks the controller wires to its queue.
  */
 export interface SyncPipeline {
-  /** Throws a SyncFailure-shaped error (IdentityNotPermitted, AuthenticationFailed, …). */
+  /** Throws a SyncError (IdentityNotPermitted, AuthenticationFailed, …). */
   credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<{ credential: unknown; identityKey: string }>;
   fetchObjects(sync: ResolvedKeyVaultSync, credential: unknown, mode?: FetchMode): Promise<PipelineFetchResult>;
-  /** Throws a SyncFailure-shaped error (KeyMismatch, InvalidCertificate, …). */
+  /** Throws a SyncError (KeyMismatch, InvalidCertificate, …). */
   renderOutputs(sync: ResolvedKeyVaultSync, fetched: PipelineFetchedObject[]): RenderedOutputs;
   /** Enabled versions of one object (metadata only), for newer-version warnings; absent = not checked. @throws */
   listVersions?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<{ version: string; createdOn: Date | undefined }[]>;
@@ -86,9 +83,4 @@ export interface SyncPipeline {
   close?(): void;
   /** Bytes of the reads kept by the object cache (the `kvsync_object_cache_bytes` gauge). */
   readonly objectCacheBytes?: number;
-}
-
-/** True for an error carrying a `reason` string, i.e. keyvault's SyncError, PkiError, InvalidSpecError, ours. */
-export function isSyncFailure(err: unknown): err is SyncFailure & Error {
-  return err instanceof Error && typeof (err as { reason?: unknown }).reason === 'string';
 }

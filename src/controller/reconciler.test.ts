@@ -6,21 +6,17 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ResolvedKeyVaultSync } from '../api/index.ts';
 import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
+import { SyncError, type SyncFailureReason } from '../keyvault/errors.ts';
 import { ControllerError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
 import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject, SyncFailure, SyncPipeline } from './pipeline.ts';
 import { Reconciler, requiredFailures, type KeyVaultSyncObject, type OutputWriter } from './reconciler.ts';
 import type { StatusPatch } from './status.ts';
 
-class Failure extends Error implements SyncFailure {
-  readonly reason: string;
-  readonly object: string | undefined;
-  readonly retryAfterMs: number | undefined;
-  constructor(reason: string, message: string, object?: string, retryAfterMs?: number) {
-    super(message);
-    this.reason = reason;
-    this.object = object;
-    this.retryAfterMs = retryAfterMs;
+/** keyvault's SyncError, built positionally for brevity. */
+class Failure extends SyncError {
+  constructor(reason: SyncFailureReason, message: string, object?: string, retryAfterMs?: number) {
+    super(reason, message, { ...(object === undefined ? {} : { object }), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
   }
 }
 

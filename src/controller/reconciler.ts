@@ -6,6 +6,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { failureCondition, type FailureReason } from '../api/condition-reasons.ts';
 import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
 import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
 import { vaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
@@ -15,7 +16,7 @@ import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
-import { isSyncFailure, type PipelineFetchResult, type SyncFailure, type SyncPipeline } from './pipeline.ts';
+import type { PipelineFetchResult, SyncFailure, SyncPipeline } from './pipeline.ts';
 import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
 import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { READY, SYNCED, failureStatus, successStatus, type StatusPatch } from './status.ts';
@@ -170,7 +171,7 @@ export class Reconciler {
       if (first !== undefined) {
         const message = failed.map((f) => f.message).join('; ');
         const retryAfterMs = Math.max(0, ...failed.map((f) => f.retryAfterMs ?? 0));
-        throw new ControllerError(first.reason as ControllerError['reason'], message, { object: first.object, retryAfterMs });
+        throw new ControllerError(first.reason, message, { object: first.object, retryAfterMs });
       }
       for (const optional of result.failures) log.warn({ object: optional.object, reason: optional.reason }, 'optional object not synced');
       const rendered = this.#d.pipeline.renderOutputs(sync, result.fetched);
@@ -204,12 +205,10 @@ export class Reconciler {
       return sync.refreshIntervalMs > 0 ? { requeueAfterMs: jittered(sync.refreshIntervalMs) } : {};
     } catch (err) {
       if (err instanceof NotLeaderError) return {};
-      const reason = isSyncFailure(err) ? err.reason : 'InternalError';
-      const message = isSyncFailure(err) ? err.message : `unexpected error: ${err instanceof Error ? err.name : 'unknown'}`;
-      if (!isSyncFailure(err)) log.error({ errName: err instanceof Error ? err.name : typeof err }, 'unexpected reconcile error');
+      const { reason, message, retryAfterMs, known } = failureCondition(err);
+      if (!known) log.error({ errName: err instanceof Error ? err.name : typeof err }, 'unexpected reconcile error');
       outcome.result ??= reason;
       await this.#fail(obj, target, generation, reason, message, log);
-      const retryAfterMs = isSyncFailure(err) ? err.retryAfterMs : undefined;
       // The vault's breaker is open: failing fast cost no request, and the breaker's cooldown (doubling
       // after each failed probe) is the backoff, so the KeyVaultSync comes back right when a probe may go.
       if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2) };
@@ -231,7 +230,7 @@ export class Reconciler {
     return out;
   }
 
-  async #fail(obj: KeyVaultSyncObject, target: EventTarget, generation: number | undefined, reason: string, message: string, log: Logger): Promise<void> {
+  async #fail(obj: KeyVaultSyncObject, target: EventTarget, generation: number | undefined, reason: FailureReason, message: string, log: Logger): Promise<void> {
     log.warn({ reason, detail: message }, 'sync failed');
     if (!this.#d.isLeader()) return;
     const previous = findCondition(obj.status?.conditions, READY);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, writeRight } from '../api/secret-ownership.ts';
 import { fieldManagerFor, MANAGED_BY_LABEL, SYNC_LABEL } from './labels.ts';
-import { appliedMetadata, dataSize, MAX_DATA_BYTES } from './secret-writer.ts';
+import { appliedMetadata } from './secret-writer.ts';
 
 const owner = { name: 'app', namespace: 'shop', uid: 'uid-1' };
 const ref = (uid: string, name = 'app') => ({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', name, uid, controller: true });
@@ -19,6 +19,11 @@ describe('writeRight', () => {
 
   it('never takes kvsync labels as proof: a look-alike is a conflict under every policy', () => {
     for (const policy of ['Owner', 'Orphan', 'Merge'] as const) expect(writeRight('Secret', 's', lookAlike, owner, policy)).toMatchObject({ write: false, reason: 'SecretConflict' });
+  });
+
+  it('calls a conflict over a ConfigMap ConfigMapConflict, not SecretConflict', () => {
+    expect(writeRight('ConfigMap', 'c', lookAlike, owner, 'Owner')).toMatchObject({ write: false, reason: 'ConfigMapConflict' });
+    expect(writeRight('ConfigMap', 'c', { metadata: { ownerReferences: [ref('uid-2', 'other')] } }, owner, 'Merge')).toMatchObject({ write: false, reason: 'ConfigMapConflict' });
   });
 
   it('refuses another KeyVaultSync\'s Secret, even under Merge with consent, or an earlier KeyVaultSync of the same name', () => {
@@ -75,12 +80,5 @@ describe('appliedMetadata', () => {
     expect(m.labels?.[MANAGED_BY_LABEL]).toBeUndefined();
     expect(m.labels?.[SYNC_LABEL]).toBe('app');
     expect(m.annotations).toEqual({ a: 'b' });
-  });
-});
-
-describe('dataSize', () => {
-  it('counts keys and decoded values against the 1 MiB limit', () => {
-    expect(dataSize({ ab: Buffer.alloc(10), c: 'dé' })).toBe(2 + 10 + 1 + 3);
-    expect(dataSize({ k: Buffer.alloc(MAX_DATA_BYTES) })).toBeGreaterThan(MAX_DATA_BYTES);
   });
 });

@@ -13,7 +13,7 @@
  * - Secret types that grant access or hold another tool's state (service-account and bootstrap tokens,
  *   Helm releases) are never written: `SecretProtected`.
  * - Keys that left the spec are pruned by SSA, because we apply the full set we own every time.
- * - The 1 MiB limit is checked before any request.
+ * - The 1 MiB limit was checked when the outputs were rendered (renderOutputs), before any request.
  */
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION } from '../api/index.ts';
@@ -22,19 +22,9 @@ import { ControllerError } from './errors.ts';
 import { FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
 
-/** Kubernetes' limit on the data of a Secret or ConfigMap (etcd's request limit is near). */
-export const MAX_DATA_BYTES = 1024 * 1024;
-
 export type { SyncOwner };
 
 type CreationPolicy = DesiredSecret['creationPolicy'];
-
-/** Size of data as the apiserver counts it: keys plus decoded values. */
-export function dataSize(data: Readonly<Record<string, Buffer | string>>): number {
-  let total = 0;
-  for (const [key, value] of Object.entries(data)) total += Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : value.length);
-  return total;
-}
 
 /**
  * The metadata kvsync applies: labels, annotations and the proof of ownership, for Owner the owner
@@ -73,7 +63,7 @@ export class SecretWriter {
     this.#core = kc.makeApiClient(k8s.CoreV1Api);
   }
 
-  /** Checks every desired object (size, type, ownership) without writing anything; throws ControllerError. */
+  /** Checks every desired object (type, ownership) without writing anything; throws ControllerError. */
   async check(owner: SyncOwner, secrets: readonly DesiredSecret[], configMaps: readonly DesiredConfigMap[]): Promise<void> {
     for (const s of secrets) await this.#checkSecret(owner, s);
     for (const c of configMaps) await this.#checkConfigMap(owner, c);
@@ -81,7 +71,7 @@ export class SecretWriter {
 
   /**
    * Applies one Secret whole. Returns whether it was created, changed or left as it was (the
-   * resourceVersion tells). Throws ControllerError (SecretConflict, SecretProtected, SecretTooLarge, WriteFailed).
+   * resourceVersion tells). Throws ControllerError (SecretConflict, SecretProtected, WriteFailed).
    */
   async applySecret(owner: SyncOwner, desired: DesiredSecret): Promise<WriteOutcome> {
     const { existing, createdByUs } = await this.#checkSecret(owner, desired);
@@ -103,7 +93,7 @@ export class SecretWriter {
     }
   }
 
-  /** As {@link applySecret}, for a ConfigMap. */
+  /** As {@link applySecret}, for a ConfigMap (ConfigMapConflict instead of SecretConflict). */
   async applyConfigMap(owner: SyncOwner, desired: DesiredConfigMap): Promise<WriteOutcome> {
     const { existing, createdByUs } = await this.#checkConfigMap(owner, desired);
     const body: k8s.V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: appliedMetadata(desired.name, owner, desired, createdByUs), data: { ...desired.data } };
@@ -121,9 +111,6 @@ export class SecretWriter {
   }
 
   async #checkSecret(owner: SyncOwner, s: DesiredSecret): Promise<{ existing: Existing | undefined; createdByUs: boolean }> {
-    if (dataSize(s.data) > MAX_DATA_BYTES) {
-      throw new ControllerError('SecretTooLarge', `Secret ${s.name} would hold ${dataSize(s.data)} bytes, over the 1 MiB limit`, { object: s.name });
-    }
     if (PROTECTED_SECRET_TYPES.includes(s.type)) {
       throw new ControllerError('SecretProtected', `Secret ${owner.namespace}/${s.name} would be of type ${s.type}; kvsync never writes service-account token, bootstrap token or Helm release Secrets`, { object: s.name });
     }
@@ -132,9 +119,6 @@ export class SecretWriter {
   }
 
   async #checkConfigMap(owner: SyncOwner, c: DesiredConfigMap): Promise<{ existing: Existing | undefined; createdByUs: boolean }> {
-    if (dataSize(c.data) > MAX_DATA_BYTES) {
-      throw new ControllerError('SecretTooLarge', `ConfigMap ${c.name} would hold ${dataSize(c.data)} bytes, over the 1 MiB limit`, { object: c.name });
-    }
     const existing = await this.#readConfigMap(owner.namespace, c.name);
     return { existing, createdByUs: granted(writeRight('ConfigMap', c.name, existing, owner, c.creationPolicy), c.name) };
   }

@@ -1,4 +1,5 @@
 /** Typed errors of the Event Grid endpoint; `reason` names the problem, `status` is the HTTP answer. */
+import { KvsyncError } from '../util/errors.ts';
 
 export type EventGridRequestReason = 'MalformedRequest' | 'PayloadTooLarge' | 'UnsupportedMediaType' | 'Unauthenticated';
 
@@ -10,20 +11,20 @@ const STATUS: Readonly<Record<EventGridRequestReason, number>> = {
 };
 
 /** A refused delivery. The message says what was wrong with the request, never an event's or header's value. */
-export class EventGridRequestError extends Error {
+export class EventGridRequestError extends KvsyncError<EventGridRequestReason> {
   override readonly name = 'EventGridRequestError';
-  readonly reason: EventGridRequestReason;
   readonly status: number;
 
   constructor(reason: EventGridRequestReason, message: string) {
-    super(message);
-    this.reason = reason;
+    super(reason, message);
     this.status = STATUS[reason];
   }
 }
 
 /** The endpoint cannot start: a flag or file is wrong. */
-export class EventGridConfigError extends Error {
+export class EventGridConfigError extends KvsyncError<'InvalidEventGridConfig'> {
   override readonly name = 'EventGridConfigError';
-  readonly reason = 'InvalidEventGridConfig';
+  constructor(message: string) {
+    super('InvalidEventGridConfig', message);
+  }
 }

@@ -8,9 +8,13 @@
  * the underlying error as `cause` (its request/response could carry a token).
  */
 import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
+import type { FailureReason } from '../api/condition-reasons.ts';
 import { isPkiError } from '../pki/errors.ts';
+import { KvsyncError } from '../util/errors.ts';
 
-export type SyncFailureReason =
+/** The condition reasons a fetch or render can fail with. */
+export type SyncFailureReason = Extract<
+  FailureReason,
   | 'VaultAccessDenied'
   | 'ObjectNotFound'
   | 'ObjectDisabled'
@@ -25,7 +29,8 @@ export type SyncFailureReason =
   | 'VaultUnavailable'
   /** A certificate whose decoding took longer or more memory than allowed (or a saturated decoder). */
   | 'CertificateTooExpensive'
-  | 'InvalidSpec';
+  | 'InvalidSpec'
+>;
 
 export interface SyncErrorOptions {
   /** The vault object (name) the failure is about, when there is one. */
@@ -36,19 +41,15 @@ export interface SyncErrorOptions {
   optional?: boolean;
 }
 
-export class SyncError extends Error {
+export class SyncError extends KvsyncError<SyncFailureReason> {
   override readonly name = 'SyncError';
-  readonly reason: SyncFailureReason;
   readonly object?: string;
-  readonly retryAfterMs?: number;
   /** Set on failures of `optional` objects (see FetchResult). */
   readonly optional: boolean;
 
   constructor(reason: SyncFailureReason, message: string, opts: SyncErrorOptions = {}) {
-    super(message);
-    this.reason = reason;
+    super(reason, message, { retryAfterMs: opts.retryAfterMs });
     if (opts.object !== undefined) this.object = opts.object;
-    if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
     this.optional = opts.optional ?? false;
   }
 

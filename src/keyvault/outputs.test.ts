@@ -7,7 +7,7 @@ import { bundleFromKeyVaultSecret, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12, PkiErr
 import { makeChain, opensslPkcs12, type TestChain } from '../pki/test-fixtures.ts';
 import { isSyncError } from './errors.ts';
 import type { FetchedObject, FetchedMaterial } from './fetch.ts';
-import { MAX_OBJECT_DATA_BYTES, renderOutputs } from './outputs.ts';
+import { dataSize, MAX_OBJECT_DATA_BYTES, renderOutputs } from './outputs.ts';
 
 let chain: TestChain;
 let pfxBase64: string;
@@ -202,5 +202,12 @@ describe('renderOutputs: keys, split, shapes, limits, optional', () => {
     });
     expect(Object.keys(renderOutputs(sync, fetchedFor(sync, { a: secret('1') })).secrets[0]!.data)).toEqual(['a']);
     expect(() => renderOutputs(sync, fetchedFor(sync, { b: secret('2') }))).toThrow(expect.objectContaining({ reason: 'ObjectNotFound', object: 'a' }) as Error);
+  });
+});
+
+describe('dataSize', () => {
+  it('counts keys and decoded values against the 1 MiB limit', () => {
+    expect(dataSize({ ab: Buffer.alloc(10), c: 'dé' })).toBe(2 + 10 + 1 + 3);
+    expect(dataSize({ k: Buffer.alloc(MAX_OBJECT_DATA_BYTES) })).toBeGreaterThan(MAX_OBJECT_DATA_BYTES);
   });
 });

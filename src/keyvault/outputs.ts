@@ -183,9 +183,16 @@ function checkShape(secret: ResolvedSecretOutput, data: Record<string, Buffer>):
   }
 }
 
-function checkSize(kind: 'Secret' | 'ConfigMap', name: string, data: Record<string, Buffer | string>): void {
+/** Size of data as the apiserver counts it: keys plus decoded values. */
+export function dataSize(data: Readonly<Record<string, Buffer | string>>): number {
   let total = 0;
-  for (const [k, v] of Object.entries(data)) total += Buffer.byteLength(k) + (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  for (const [key, value] of Object.entries(data)) total += Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : value.length);
+  return total;
+}
+
+/** The one check of Kubernetes' 1 MiB limit, made before anything is written (and by `kvsync render`). */
+function checkSize(kind: 'Secret' | 'ConfigMap', name: string, data: Record<string, Buffer | string>): void {
+  const total = dataSize(data);
   if (total > MAX_OBJECT_DATA_BYTES) throw new SyncError('InvalidSpec', `${kind} "${name}" would hold ${total} bytes of data; Kubernetes allows at most ${MAX_OBJECT_DATA_BYTES} (1 MiB)`);
 }
 

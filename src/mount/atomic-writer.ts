@@ -26,6 +26,7 @@ import { randomInt } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { chown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix } from 'node:path';
+import { KvsyncError } from '../util/errors.ts';
 
 /** One file of a payload. */
 export interface PayloadFile {
@@ -54,13 +55,8 @@ export interface WriteResult {
 export type AtomicWriterErrorReason = 'InvalidPath' | 'PathConflict' | 'WriteFailed';
 
 /** A failed or refused write. Messages name paths, never file contents. */
-export class AtomicWriterError extends Error {
+export class AtomicWriterError extends KvsyncError<AtomicWriterErrorReason> {
   override readonly name = 'AtomicWriterError';
-  readonly reason: AtomicWriterErrorReason;
-  constructor(reason: AtomicWriterErrorReason, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.reason = reason;
-  }
 }
 
 export const DATA_DIR_LINK = '..data';

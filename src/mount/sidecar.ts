@@ -15,7 +15,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
-import { isSyncError } from '../keyvault/errors.ts';
+import { isKvsyncError } from '../util/errors.ts';
 import type { FetchResult } from '../keyvault/fetch.ts';
 import { writeAtomically } from './atomic-writer.ts';
 import type { WriteOptions } from './atomic-writer.ts';
@@ -84,7 +84,7 @@ export class MountSidecar {
         outcome = { ok: true, changed: written.changed, files: Object.keys(payload).length };
       }
     } catch (err) {
-      const reason = isSyncError(err) || (err instanceof Error && 'reason' in err) ? String((err as { reason: unknown }).reason) : 'Error';
+      const reason = isKvsyncError(err) ? err.reason : 'Error';
       outcome = { ok: false, reasons: [`${reason}: ${err instanceof Error ? err.message : String(err)}`] };
     }
     if (outcome.ok) {

@@ -6,6 +6,7 @@
  * material, certificate bytes, or a password, and no underlying error (which might) is attached as
  * `cause`.
  */
+import { KvsyncError } from '../util/errors.ts';
 
 /** Why a certificate bundle could not be turned into TLS material. */
 export type PkiErrorReason =
@@ -28,14 +29,8 @@ export type PkiErrorReason =
   /** Decoding took longer or more memory than a decode may (decode-pool.ts), or the decoder is saturated. */
   | 'TooExpensive';
 
-export class PkiError extends Error {
+export class PkiError extends KvsyncError<PkiErrorReason> {
   override readonly name = 'PkiError';
-  readonly reason: PkiErrorReason;
-
-  constructor(reason: PkiErrorReason, message: string) {
-    super(message);
-    this.reason = reason;
-  }
 }
 
 /** True when `err` is a {@link PkiError}, optionally with the given reason. */

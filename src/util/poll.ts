@@ -1,3 +1,5 @@
+import { KvsyncError } from './errors.ts';
+
 /**
  * Polls `probe` until it returns a value other than `undefined`, or throws when `timeoutMs` passes.
  * The probe may throw; the last error is kept and reported on timeout (so a test failure says *why*
@@ -28,10 +30,9 @@ export async function pollUntil<T>(
   }
 }
 
-export class PollTimeoutError extends Error {
+export class PollTimeoutError extends KvsyncError<'Timeout'> {
   override readonly name = 'PollTimeoutError';
-  readonly reason = 'Timeout';
   constructor(message: string, cause?: unknown) {
-    super(message, { cause });
+    super('Timeout', message, { cause });
   }
 }

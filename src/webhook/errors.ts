@@ -4,6 +4,7 @@
  * failure to obtain or publish the webhook's own serving certificate. Messages name KeyVaultSyncs,
  * aliases, namespaces and Secrets only — never a value, token or key.
  */
+import { KvsyncError } from '../util/errors.ts';
 
 export type PodDeniedReason =
   /** A referenced KeyVaultSync does not exist in the pod's namespace. */
@@ -25,22 +26,15 @@ export type PodDeniedReason =
   /** A Secret of the KeyVaultSync exists but kvsync did not create it for that KeyVaultSync (a look-alike). */
   | 'SecretNotOwned';
 
-export class PodDeniedError extends Error {
+export class PodDeniedError extends KvsyncError<PodDeniedReason> {
   override readonly name = 'PodDeniedError';
-  readonly reason: PodDeniedReason;
-  constructor(reason: PodDeniedReason, message: string) {
-    super(message);
-    this.reason = reason;
-  }
 }
 
 export type WebhookCertificateReason = 'CertificateSecretInvalid' | 'CertificateFilesUnreadable' | 'CaBundlePatchFailed' | 'Conflict';
 
-export class WebhookCertificateError extends Error {
+export class WebhookCertificateError extends KvsyncError<WebhookCertificateReason> {
   override readonly name = 'WebhookCertificateError';
-  readonly reason: WebhookCertificateReason;
   constructor(reason: WebhookCertificateReason, message: string, cause?: unknown) {
-    super(message, { cause });
-    this.reason = reason;
+    super(reason, message, { cause });
   }
 }

@@ -23,6 +23,7 @@ import type { AdmissionClusterView } from './kube-cluster-view.ts';
 import { foreignNamespaceDenial, mutatePod, optedIn } from './mutate-pod.ts';
 import type { MutationOptions, MutationResult } from './mutate-pod.ts';
 import { INJECT_ENABLED, INJECT_LABEL } from './names.ts';
+import { KvsyncError } from '../util/errors.ts';
 
 /** pino-compatible subset; the default logs nothing. */
 export interface WebhookLogger {
@@ -75,14 +76,12 @@ interface AdmissionResponse {
 
 const silent: WebhookLogger = { info: () => undefined, warn: () => undefined };
 
-class HttpError extends Error {
+class HttpError extends KvsyncError {
   override readonly name = 'HttpError';
   readonly status: number;
-  readonly reason: string;
   constructor(status: number, reason: string, message: string) {
-    super(message);
+    super(reason, message);
     this.status = status;
-    this.reason = reason;
   }
 }
 

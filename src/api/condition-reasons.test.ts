@@ -1,17 +1,20 @@
 /**
- * docs/troubleshooting.md has a section for every reason kvsync can put in a KeyVaultSync condition.
- * The reasons are collected from the source with the TypeScript parser, so a reason added anywhere in
- * src/keyvault, src/controller or src/api fails this test until it is documented:
+ * docs/troubleshooting.md has one section per reason of CONDITION_REASONS (condition-reasons.ts), no
+ * more and no fewer. As a second net, reasons are also collected from the source with the TypeScript
+ * parser, so a reason written anywhere in src/keyvault, src/controller or src/api that is not in
+ * CONDITION_REASONS fails this test:
  * - string literals of type aliases named `…Reason` (SyncFailureReason, FailureReason, …);
  * - `reason = 'X'` class fields (InvalidSpecError);
  * - `reason: 'X'` in object literals (the `Synced` condition in status.ts);
- * - the first argument of `new SyncError('X', …)` / `new ControllerError('X', …)`.
+ * - the first argument of `new SyncError('X', …)` / `new ControllerError('X', …)`, or both branches of
+ *   a conditional there (`new ControllerError(isSecret ? 'X' : 'Y', …)`).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { CONDITION_REASONS } from './condition-reasons.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const SOURCE_DIRS = ['src/keyvault', 'src/controller', 'src/api'];
@@ -61,7 +64,8 @@ function conditionReasonsInSource(): Map<string, string> {
       if (ts.isPropertyAssignment(n) && n.name.getText(sf) === 'reason' && ts.isStringLiteral(n.initializer)) add(n.initializer.text, where(n));
       if (ts.isNewExpression(n) && ERROR_CLASSES.has(n.expression.getText(sf))) {
         const first = n.arguments?.[0];
-        if (first !== undefined && ts.isStringLiteral(first)) add(first.text, where(n));
+        const candidates = first !== undefined && ts.isConditionalExpression(first) ? [first.whenTrue, first.whenFalse] : [first];
+        for (const c of candidates) if (c !== undefined && ts.isStringLiteral(c)) add(c.text, where(n));
       }
       ts.forEachChild(n, visit);
     };
@@ -71,17 +75,31 @@ function conditionReasonsInSource(): Map<string, string> {
   return found;
 }
 
-/** The reasons documented in docs/troubleshooting.md: its `### \`Reason\`` headings. */
-function documentedReasons(): Set<string> {
+/** The reasons documented in docs/troubleshooting.md: its `### \`Reason\`` headings, in order. */
+function documentedReasonList(): string[] {
   const doc = readFileSync(join(ROOT, 'docs/troubleshooting.md'), 'utf8');
-  return new Set([...doc.matchAll(/^### `([A-Za-z]+)`/gm)].map((m) => m[1]!));
+  return [...doc.matchAll(/^### `([A-Za-z]+)`/gm)].map((m) => m[1]!);
+}
+
+function documentedReasons(): Set<string> {
+  return new Set(documentedReasonList());
 }
 
 describe('docs/troubleshooting.md', () => {
   const reasons = conditionReasonsInSource();
 
   it('finds the reasons in the source (the collector works)', () => {
-    for (const r of ['VaultAccessDenied', 'ObjectNotFound', 'InvalidSpec', 'SecretConflict', 'Synced', 'InternalError']) expect(reasons.has(r), r).toBe(true);
+    for (const r of ['VaultAccessDenied', 'ObjectNotFound', 'InvalidSpec', 'SecretConflict', 'ConfigMapConflict', 'Synced', 'InternalError']) expect(reasons.has(r), r).toBe(true);
+  });
+
+  it('finds no reason in the source that CONDITION_REASONS lacks', () => {
+    const listed = new Set<string>(CONDITION_REASONS);
+    const unlisted = [...reasons].filter(([r]) => !listed.has(r)).map(([r, where]) => `${r} (${where})`);
+    expect(unlisted, 'add the reason to FAILURE_REASONS in src/api/condition-reasons.ts').toEqual([]);
+  });
+
+  it('has exactly one section per reason of CONDITION_REASONS, in its order', () => {
+    expect(documentedReasonList()).toEqual([...CONDITION_REASONS]);
   });
 
   it('documents every condition reason the code can set', () => {

@@ -11,13 +11,13 @@ import { GROUP, VERSION } from '../api/index.ts';
 import type { RunningEventGridEndpoint } from '../eventgrid/endpoint.ts';
 import { startEventGridPush, type EventGridOptions } from '../eventgrid/start.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
+import { KeyVaultPipeline } from '../keyvault/pipeline.ts';
 import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-guard.ts';
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
 import { ResilientInformer, watchFailureLevel } from './informer.ts';
 import { shareKubeDispatcher } from './kube-dispatcher.ts';
 import { CertificateWatch } from './certificate-watch.ts';
-import { KeyVaultPipeline } from './keyvault-pipeline.ts';
 import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import { KubeLeaseClient, LeaderElector } from './leader-election.ts';
 import { loadOrCreateMacKey, macMatches } from './mac.ts';
@@ -258,7 +258,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
           listSyncs: () => syncs.list(),
           // A push is a known change: ahead of periodic refreshes.
           enqueue: (key) => queue.add(key, 'high'),
-          // Drops the kept reads of the object, so the refresh reads the new version (keyvault-pipeline.ts).
+          // Drops the kept reads of the object, so the refresh reads the new version (KeyVaultPipeline.markChanged).
           ...(pipeline.markChanged === undefined ? {} : { markChanged: (c) => pipeline.markChanged?.(c.vaultUrl ?? `https://${c.vaultName}.vault.azure.net`, c.objectName, c.version) }),
           isLeader,
           registry: metrics.registry,

@@ -24,7 +24,7 @@ function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; pres
   const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 1 } };
   const pipeline: SyncPipeline = {
     credentialFor: () => Promise.resolve({ credential: {}, identityKey: 'k' }),
-    fetchObjects: (sync) =>
+    fetchShared: (sync) =>
       state.fail
         ? Promise.reject(new Failure('vault down'))
         : Promise.resolve({ fetched: sync.objects.map((object): PipelineFetchedObject => ({ object, version: 'v1', contentType: undefined, updatedOn: undefined, expiresOn: EXPIRY })), failures: [] }),

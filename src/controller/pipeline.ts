@@ -1,12 +1,13 @@
 /**
  * What the reconciler needs from `src/keyvault`: credential, fetch, render, as the smallest
  * structural subset of it, so the reconciler can be unit-tested with a stand-in while
- * `startController` wires in the real implementation (keyvault-pipeline.ts). The output types are
- * keyvault's own.
+ * `startController` wires in the real implementation (KeyVaultPipeline, src/keyvault/pipeline.ts).
+ * The output types are keyvault's own.
  */
 import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
 import type { SyncFailureReason } from '../keyvault/errors.ts';
-import type { DesiredConfigMap, DesiredSecret } from '../keyvault/outputs.ts';
+import type { DesiredConfigMap, DesiredSecret, RenderedOutputs } from '../keyvault/outputs.ts';
+import type { FetchMode } from '../keyvault/pipeline.ts';
 
 /** keyvault's SyncError, structurally: a message naming the object, never a value. */
 export interface SyncFailure {
@@ -32,21 +33,13 @@ export interface PipelineFetchResult<F extends PipelineFetchedObject = PipelineF
   failures: SyncFailure[];
 }
 
-export type { DesiredConfigMap, DesiredSecret };
+export type { DesiredConfigMap, DesiredSecret, FetchMode, RenderedOutputs };
 
-export interface RenderedOutputs {
-  secrets: DesiredSecret[];
-  configMaps: DesiredConfigMap[];
-}
-
-/** How fresh a fetch must be. */
-export interface FetchMode {
-  /**
-   * true (default): the KeyVaultSync's first sync, a new generation or a force-sync — read from Key
-   * Vault (sharing only reads started moments ago). false: a refresh, a drift repair or a reported
-   * change — kept reads the change detector confirms unchanged are used, at no Key Vault request.
-   */
-  fresh?: boolean;
+/** A credential and the key of the identity it belongs to, as `credentialFor` returns them. */
+export interface VaultAuth {
+  credential: unknown;
+  /** Equal keys are the same identity: reads may be shared between their KeyVaultSyncs. */
+  identityKey: string;
 }
 
 /**
@@ -55,8 +48,9 @@ export interface FetchMode {
  */
 export interface SyncPipeline {
   /** Throws a SyncError (IdentityNotPermitted, AuthenticationFailed, …). */
-  credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<{ credential: unknown; identityKey: string }>;
-  fetchObjects(sync: ResolvedKeyVaultSync, credential: unknown, mode?: FetchMode): Promise<PipelineFetchResult>;
+  credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<VaultAuth>;
+  /** Fetches the KeyVaultSync's objects with the credential and identity `credentialFor` returned. */
+  fetchShared(sync: ResolvedKeyVaultSync, auth: VaultAuth, mode?: FetchMode): Promise<PipelineFetchResult>;
   /** Throws a SyncError (KeyMismatch, InvalidCertificate, …). */
   renderOutputs(sync: ResolvedKeyVaultSync, fetched: PipelineFetchedObject[]): RenderedOutputs;
   /** Enabled versions of one object (metadata only), for newer-version warnings; absent = not checked. @throws */

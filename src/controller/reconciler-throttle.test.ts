@@ -34,7 +34,7 @@ function world(host: string, opts: { status?: KeyVaultSyncObject['status']; fail
   const request = { url: `https://${host}/secrets/a`, abortSignal: undefined } as unknown as PipelineRequest;
   const pipeline: SyncPipeline = {
     credentialFor: () => Promise.resolve({ credential: {}, identityKey: 'k' }),
-    fetchObjects: async (sync) => {
+    fetchShared: async (sync) => {
       await vaultGuards.policy.sendRequest(request, (r) => Promise.resolve({ request: r, status: 200, headers: { get: () => undefined } } as unknown as PipelineResponse));
       const fetched: PipelineFetchedObject[] = sync.objects.map((object) => ({ object, version: 'v1', contentType: undefined, updatedOn: undefined, expiresOn: undefined }));
       return { fetched, failures: opts.failure === undefined ? [] : [opts.failure] };

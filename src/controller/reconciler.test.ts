@@ -34,7 +34,7 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
   const forgotten: string[] = [];
   const pipeline: SyncPipeline = {
     credentialFor: () => (opts.credentialError === undefined ? Promise.resolve({ credential: {}, identityKey: 'k' }) : Promise.reject(opts.credentialError)),
-    fetchObjects: (sync, _credential, mode) => {
+    fetchShared: (sync, _auth, mode) => {
       fetchModes.push(mode?.fresh);
       return Promise.resolve({ fetched: fetchedFor(sync), failures: opts.failures ?? [] });
     },

@@ -163,9 +163,10 @@ export class Reconciler {
     };
     const owner: SyncOwner = { name, namespace, uid };
     try {
-      const { credential } = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
+      const auth = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
+      const { credential } = auth;
       const syncedAs = `${uid}|${generation ?? ''}|${obj.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] ?? ''}`;
-      const result = await this.#d.pipeline.fetchObjects(sync, credential, { fresh: this.#syncedAs.get(key) !== syncedAs });
+      const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: this.#syncedAs.get(key) !== syncedAs });
       const failed = requiredFailures(sync, result);
       const first = failed[0];
       if (first !== undefined) {

@@ -196,12 +196,18 @@ function checkSize(kind: 'Secret' | 'ConfigMap', name: string, data: Record<stri
   if (total > MAX_OBJECT_DATA_BYTES) throw new SyncError('InvalidSpec', `${kind} "${name}" would hold ${total} bytes of data; Kubernetes allows at most ${MAX_OBJECT_DATA_BYTES} (1 MiB)`);
 }
 
+/** The Secrets and ConfigMaps one KeyVaultSync describes, ready to write. */
+export interface RenderedOutputs {
+  secrets: DesiredSecret[];
+  configMaps: DesiredConfigMap[];
+}
+
 /**
  * Builds the desired Secrets and ConfigMaps. Uses the current version of each object (historyIndex 0).
  * @throws SyncError InvalidSpec (bad encoding, unsplittable object, bad shape, over 1 MiB, a required
  *   object that was not fetched), InvalidCertificate / KeyMismatch (certificate material).
  */
-export function renderOutputs(sync: ResolvedKeyVaultSync, fetched: FetchedObject[]): { secrets: DesiredSecret[]; configMaps: DesiredConfigMap[] } {
+export function renderOutputs(sync: ResolvedKeyVaultSync, fetched: FetchedObject[]): RenderedOutputs {
   const byOutput = new Map<string, FetchedObject>();
   for (const f of fetched) if (f.historyIndex === 0) byOutput.set(f.object.outputName, f);
   const declared = new Map(sync.objects.map((o) => [o.outputName, o]));

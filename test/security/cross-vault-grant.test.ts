@@ -18,7 +18,7 @@ import { GROUP, VERSION } from '../../src/api/index.ts';
 import { installCrds } from '../../src/api/install.ts';
 import { startController, type RunningController } from '../../src/controller/controller.ts';
 import { KubeEventRecorder } from '../../src/controller/events.ts';
-import { KeyVaultPipeline } from '../../src/controller/keyvault-pipeline.ts';
+import { KeyVaultPipeline } from '../../src/keyvault/pipeline.ts';
 import { KubeStatusWriter, Reconciler, type KeyVaultSyncObject } from '../../src/controller/reconciler.ts';
 import { SecretWriter } from '../../src/controller/secret-writer.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../../src/keyvault/azure-environment.ts';

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../src/api/install.ts';
 import { parseKeyVaultSync } from '../../src/api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../../src/api/resolved.ts';
-import { KeyVaultPipeline } from '../../src/controller/keyvault-pipeline.ts';
+import { KeyVaultPipeline } from '../../src/keyvault/pipeline.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../../src/keyvault/azure-environment.ts';
 import { admin, countOf, requestCounts } from '../integration/emulator/kv-support.ts';
 import { createCredentialsSecret, SP_SECRET, startWorld, syncSpec, VAULT, type TestWorld } from '../integration/controller/support.ts';
@@ -58,8 +58,8 @@ function certificateSync(name: string, tls: Record<string, unknown>, credsSecret
 
 /** One reconcile's Key Vault part: credential, a fresh fetch, render. */
 async function reconcile(p: KeyVaultPipeline, sync: ResolvedKeyVaultSync): Promise<string> {
-  const { credential } = await p.credentialFor(sync, { namespace: ns, identities: [] });
-  const result = await p.fetchObjects(sync, credential, { fresh: true });
+  const auth = await p.credentialFor(sync, { namespace: ns, identities: [] });
+  const result = await p.fetchShared(sync, auth, { fresh: true });
   expect(result.failures).toEqual([]);
   const tls = p.renderOutputs(sync, result.fetched).secrets[0]?.data['tls.key']?.toString('utf8') ?? '';
   return tls.split('\n')[0] ?? '';

@@ -13,7 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
-import { KeyVaultPipeline } from '../../../src/controller/keyvault-pipeline.ts';
+import { KeyVaultPipeline } from '../../../src/keyvault/pipeline.ts';
 import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { admin, clientsFor, countOf, requestCounts, type Clients, type RequestCount } from '../emulator/kv-support.ts';

@@ -12,7 +12,7 @@ import { installCrds } from '../../../src/api/install.ts';
 import { parseKeyVaultSync } from '../../../src/api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../../../src/api/resolved.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
-import { KeyVaultPipeline } from '../../../src/controller/keyvault-pipeline.ts';
+import { KeyVaultPipeline } from '../../../src/keyvault/pipeline.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { admin, clientsFor, countOf, requestCounts } from '../emulator/kv-support.ts';
@@ -73,8 +73,8 @@ const vaultClients = (): ReturnType<typeof clientsFor> => (adminClients ??= clie
 const getSecrets = async (): Promise<number> => countOf(await requestCounts(world.emu), 'getSecret', 200, VAULT);
 
 async function fetchOk(pipeline: KeyVaultPipeline, sync: ResolvedKeyVaultSync): Promise<string[]> {
-  const { credential } = await pipeline.credentialFor(sync, { namespace: ns, identities: [] });
-  const result = await pipeline.fetchObjects(sync, credential);
+  const auth = await pipeline.credentialFor(sync, { namespace: ns, identities: [] });
+  const result = await pipeline.fetchShared(sync, auth);
   expect(result.failures).toEqual([]);
   return result.fetched.map((f) => f.version);
 }

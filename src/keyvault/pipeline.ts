@@ -1,6 +1,8 @@
 /**
- * The production {@link SyncPipeline}: src/keyvault's CredentialProvider, fetchObjects and renderOutputs,
- * with one object cache shared by every KeyVaultSync and one change detector per (vault, identity).
+ * What the controller syncs with: CredentialProvider, fetchObjects and renderOutputs, with one object
+ * cache shared by every KeyVaultSync and one change detector per (vault, identity). `fetchShared` is
+ * fetchObjects with that sharing; the identity key that `credentialFor` returns is passed back in with
+ * the credential, so reads are shared only between KeyVaultSyncs of the same identity.
  *
  * How a fetch decides between a kept read and Key Vault, per object (current version):
  * - fresh (`{ fresh: true }`, the default: first sync, new generation, force-sync): only reads started
@@ -13,18 +15,27 @@ import type { TokenCredential } from '@azure/core-auth';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
-import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
-import { ChangeDetector, type ListingKind } from '../keyvault/change-detector.ts';
-import { CredentialProvider, identityLogId } from '../keyvault/credentials.ts';
-import { BundleCache, type BundleCacheOptions } from '../keyvault/bundle-cache.ts';
-import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from '../keyvault/fetch.ts';
-import { ObjectCache, type ObjectCacheOptions } from '../keyvault/object-cache.ts';
-import { renderOutputs } from '../keyvault/outputs.ts';
-import { reportRefreshEvent, vaultLabel } from '../keyvault/refresh-metrics.ts';
-import { withVaultRequestContext } from '../keyvault/vault-guard.ts';
-import { listEnabledVersions, type ObjectVersion } from '../keyvault/versions.ts';
+import type { AzureEnvironment } from './azure-environment.ts';
+import { ChangeDetector, type ListingKind } from './change-detector.ts';
+import { CredentialProvider, identityLogId, type CredentialFor } from './credentials.ts';
+import { BundleCache, type BundleCacheOptions } from './bundle-cache.ts';
+import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from './fetch.ts';
+import { ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
+import { renderOutputs, type RenderedOutputs } from './outputs.ts';
+import { reportRefreshEvent, vaultLabel } from './refresh-metrics.ts';
+import { withVaultRequestContext } from './vault-guard.ts';
+import { listEnabledVersions, type ObjectVersion } from './versions.ts';
 import { DecodePool, type DecodePoolOptions } from '../pki/decode-pool.ts';
-import type { FetchMode, RenderedOutputs, SyncPipeline } from './pipeline.ts';
+
+/** How fresh a fetch must be. */
+export interface FetchMode {
+  /**
+   * true (default): the KeyVaultSync's first sync, a new generation or a force-sync — read from Key
+   * Vault (sharing only reads started moments ago). false: a refresh, a drift repair or a reported
+   * change — kept reads the change detector confirms unchanged are used, at no Key Vault request.
+   */
+  fresh?: boolean;
+}
 
 const MAX_TRACKED_SYNCS = 100_000;
 /** Kept current-version reads live this long at most (they are dropped on a change anyway). */
@@ -62,7 +73,7 @@ interface DetectorEntry {
   auth: { credential: TokenCredential };
 }
 
-export class KeyVaultPipeline implements SyncPipeline {
+export class KeyVaultPipeline {
   readonly #credentials: CredentialProvider;
   readonly #env: AzureEnvironment;
   readonly #objects: ObjectCache<CachedRead>;
@@ -73,8 +84,6 @@ export class KeyVaultPipeline implements SyncPipeline {
   readonly #detection: KeyVaultPipelineOptions['changeDetection'];
   readonly #log: Logger | undefined;
   readonly #isActive: () => boolean;
-  /** The identity key of each credential handed out (CredentialProvider keeps one credential per key). */
-  readonly #identityKeys = new WeakMap<TokenCredential, string>();
   /**
    * When each KeyVaultSync's last fetch ended (object-cache clock): its next fresh fetch uses only reads
    * started after that, so a force-sync never gets the read its previous fetch got.
@@ -100,16 +109,17 @@ export class KeyVaultPipeline implements SyncPipeline {
     this.#isActive = opts.isActive ?? (() => true);
   }
 
-  async credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<{ credential: TokenCredential; identityKey: string }> {
-    const result = await this.#credentials.credentialFor(sync, ctx);
-    this.#identityKeys.set(result.credential, result.identityKey);
-    return result;
+  /** The credential of the KeyVaultSync's identity and that identity's key, to pass to {@link fetchShared}. */
+  credentialFor(sync: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<CredentialFor> {
+    return this.#credentials.credentialFor(sync, ctx);
   }
 
-  async fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, mode: FetchMode = {}): Promise<FetchResult> {
-    const identityKey = this.#identityKeys.get(credential);
-    // A credential this pipeline did not hand out has no known identity: no sharing for it.
-    if (identityKey === undefined) return fetchObjects(sync, credential, this.#env, { decode: this.#decode });
+  /**
+   * fetchObjects for one KeyVaultSync, sharing reads with every other KeyVaultSync of the same identity
+   * (`auth.identityKey`) as `mode` allows (see the top of this file).
+   */
+  async fetchShared(sync: ResolvedKeyVaultSync, auth: CredentialFor, mode: FetchMode = {}): Promise<FetchResult> {
+    const { credential, identityKey } = auth;
     const syncKey = `${sync.namespace ?? ''}/${sync.name ?? ''}`;
     const vaultUrl = sync.vault.url;
     const detector = this.#register(syncKey, sync, vaultUrl, identityKey, credential);

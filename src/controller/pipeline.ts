@@ -8,6 +8,7 @@ import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, ResolvedObject } f
 import type { SyncFailureReason } from '../keyvault/errors.ts';
 import type { DesiredConfigMap, DesiredSecret, RenderedOutputs } from '../keyvault/outputs.ts';
 import type { FetchMode } from '../keyvault/pipeline.ts';
+import type { VaultWait } from '../keyvault/vault-guard.ts';
 
 /** keyvault's SyncError, structurally: a message naming the object, never a value. */
 export interface SyncFailure {
@@ -31,9 +32,11 @@ export interface PipelineFetchResult<F extends PipelineFetchedObject = PipelineF
   fetched: F[];
   /** Failures of required and optional objects alike; optional ones are tolerated by the reconciler. */
   failures: SyncFailure[];
+  /** Set when the vault made the fetch wait long (request budget, Retry-After). */
+  throttled?: VaultWait | undefined;
 }
 
-export type { DesiredConfigMap, DesiredSecret, FetchMode, RenderedOutputs };
+export type { DesiredConfigMap, DesiredSecret, FetchMode, RenderedOutputs, VaultWait };
 
 /** A credential and the key of the identity it belongs to, as `credentialFor` returns them. */
 export interface VaultAuth {

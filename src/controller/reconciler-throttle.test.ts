@@ -1,12 +1,13 @@
 /**
- * The reconciler's `Throttled` status with in-test stand-ins for the pipeline, writer, status and
- * events; the waiting itself is the real vault guard's (src/keyvault/vault-guard.ts).
+ * The reconciler's `Throttled` status and events with in-test stand-ins for the pipeline, writer,
+ * status and events; the waiting itself is the real vault guard's (src/keyvault/vault-guard.ts), and
+ * the stand-in fetch returns the wait the guard noted, as KeyVaultPipeline.fetchShared does.
  */
 import type { PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
-import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-guard.ts';
+import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
 import type { EventRecorder } from './events.ts';
 import type { DesiredSecret, PipelineFetchedObject, SyncFailure, SyncPipeline } from './pipeline.ts';
 import { Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
@@ -30,24 +31,27 @@ function readyStatus(): KeyVaultSyncObject['status'] {
 function world(host: string, opts: { status?: KeyVaultSyncObject['status']; failure?: SyncFailure } = {}) {
   const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 }, ...(opts.status === undefined ? {} : { status: opts.status }) };
   const statuses: StatusPatch[] = [];
-  const events: { type: string; reason: string }[] = [];
+  const events: { type: string; reason: string; message: string }[] = [];
+  const priorities: (string | undefined)[] = [];
   const request = { url: `https://${host}/secrets/a`, abortSignal: undefined } as unknown as PipelineRequest;
   const pipeline: SyncPipeline = {
     credentialFor: () => Promise.resolve({ credential: {}, identityKey: 'k' }),
-    fetchShared: async (sync) => {
-      await vaultGuards.policy.sendRequest(request, (r) => Promise.resolve({ request: r, status: 200, headers: { get: () => undefined } } as unknown as PipelineResponse));
+    fetchShared: async (sync, _auth, mode) => {
+      priorities.push(mode?.priority);
+      const context: VaultRequestContext = { priority: mode?.priority ?? 'normal' };
+      await withVaultRequestContext(context, () => vaultGuards.policy.sendRequest(request, (r) => Promise.resolve({ request: r, status: 200, headers: { get: () => undefined } } as unknown as PipelineResponse)));
       const fetched: PipelineFetchedObject[] = sync.objects.map((object) => ({ object, version: 'v1', contentType: undefined, updatedOn: undefined, expiresOn: undefined }));
-      return { fetched, failures: opts.failure === undefined ? [] : [opts.failure] };
+      return { fetched, failures: opts.failure === undefined ? [] : [opts.failure], throttled: context.longWait };
     },
     renderOutputs: (sync) => ({ secrets: sync.secrets.map((s): DesiredSecret => ({ name: s.name, type: s.type, labels: {}, annotations: {}, creationPolicy: s.creationPolicy, data: { k: Buffer.from('x') } })), configMaps: [] }),
   };
-  const recorder: EventRecorder = { record: (_t, type, reason) => Promise.resolve(void events.push({ type, reason })) };
+  const recorder: EventRecorder = { record: (_t, type, reason, message) => Promise.resolve(void events.push({ type, reason, message })) };
   const reconciler = new Reconciler({
     getSync: () => obj,
     listIdentities: () => [],
     pipeline,
     writer: { check: () => Promise.resolve(), applySecret: () => Promise.resolve('unchanged' as const), applyConfigMap: () => Promise.resolve('unchanged' as const) },
-    // Slow status writes: the reconcile's final status must still land after the Throttled one.
+    // Slow status writes: a status written in the middle of the fetch would still be in flight.
     status: { patchStatus: (_ns, _n, s) => new Promise((r) => setTimeout(() => r(void statuses.push(s)), 30)) },
     events: recorder,
     macKey: Buffer.alloc(32, 1),
@@ -55,7 +59,7 @@ function world(host: string, opts: { status?: KeyVaultSyncObject['status']; fail
     log: pino({ level: 'silent' }),
     now: () => NOW,
   });
-  return { reconciler, statuses, events };
+  return { reconciler, statuses, events, priorities };
 }
 
 const cond = (s: StatusPatch | undefined, type: string): { status: string; reason: string } | undefined => s?.conditions.find((c) => c.type === type);
@@ -65,29 +69,27 @@ describe('Reconciler: Throttled', () => {
     vaultGuards.configure({ requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S, longWaitMs: 2000 });
   });
 
-  it('shows Throttled while a synced KeyVaultSync waits on a paused vault, keeps Ready True, then Synced', async () => {
+  it('tells a synced KeyVaultSync that waited on a paused vault by one Throttled event and writes status once: Synced', async () => {
     vaultGuards.configure({ longWaitMs: 50 });
     vaultGuards.guard('waitkv.vault.azure.net').limiter.pause(400);
     const w = world('waitkv.vault.azure.net', { status: readyStatus() });
     await w.reconciler.reconcile('shop/example');
-    expect(w.statuses).toHaveLength(2);
-    expect(cond(w.statuses[0], 'Synced')).toMatchObject({ status: 'False', reason: 'Throttled' });
-    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
-    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Synced')?.message).toMatch(/vault "waitkv" is throttling kvsync .*every request to it is paused/);
-    expect(cond(w.statuses[1], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
-    expect(cond(w.statuses[1], 'Ready')).toMatchObject({ status: 'True' });
-    expect(w.events).toEqual([{ type: 'Warning', reason: 'Throttled' }]);
+    expect(w.statuses).toHaveLength(1);
+    expect(cond(w.statuses[0], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'True' });
+    expect(w.events).toEqual([{ type: 'Warning', reason: 'Throttled', message: expect.stringMatching(/vault "waitkv" is throttling kvsync .*every request to it was paused/) as string }]);
   });
 
-  it('a never-synced KeyVaultSync waiting on the budget is Ready=False/Throttled until it syncs', async () => {
+  it('a never-synced KeyVaultSync asks for high priority; its wait on the budget is an event, its one status Synced', async () => {
     vaultGuards.configure({ longWaitMs: 50, requestsPer10s: 10 }); // burst 1, then one per 1.1 s
     const guard = vaultGuards.guard('budgetkv.vault.azure.net');
     await guard.limiter.acquire();
     const w = world('budgetkv.vault.azure.net');
     await w.reconciler.reconcile('shop/example');
-    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'False', reason: 'Throttled' });
-    expect(w.statuses[0]?.conditions.find((c) => c.type === 'Ready')?.message).toMatch(/waiting for vault "budgetkv"'s request budget \(kvsync sends at most 10 requests per 10 s/);
-    expect(cond(w.statuses[1], 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(w.priorities).toEqual(['high']);
+    expect(w.statuses).toHaveLength(1);
+    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(w.events[0]).toMatchObject({ type: 'Warning', reason: 'Throttled', message: expect.stringMatching(/for vault "budgetkv"'s request budget \(kvsync sends at most 10 requests per 10 s/) as string });
   });
 
   it('records one Throttled event per transition, not one per retry', async () => {
@@ -97,7 +99,8 @@ describe('Reconciler: Throttled', () => {
       const r = await w.reconciler.reconcile('shop/example');
       expect(r.retry?.retryAfterMs).toBe(1000);
     }
-    expect(w.events).toEqual([{ type: 'Warning', reason: 'Throttled' }]);
+    expect(w.events).toMatchObject([{ type: 'Warning', reason: 'Throttled' }]);
+    expect(w.events).toHaveLength(1);
     expect(cond(w.statuses[2], 'Ready')).toMatchObject({ status: 'True' });
   });
 });

@@ -9,14 +9,13 @@ import type { Logger } from 'pino';
 import { failureCondition, type FailureReason } from '../api/condition-reasons.ts';
 import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
 import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
-import { vaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
 import { findCondition } from './conditions.ts';
 import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
-import type { PipelineFetchResult, SyncFailure, SyncPipeline } from './pipeline.ts';
+import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from './pipeline.ts';
 import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
 import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { READY, SYNCED, failureStatus, successStatus, type StatusPatch } from './status.ts';
@@ -107,8 +106,6 @@ export class Reconciler {
 
   /** Keys whose last reported state is Throttled: one event per transition, not per retry or wait. */
   readonly #throttled = new Set<string>();
-  /** A Throttled status written while a fetch waits; the reconcile's own status write comes after it. */
-  readonly #throttleNotices = new Map<string, Promise<void>>();
 
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
@@ -118,18 +115,14 @@ export class Reconciler {
   async reconcile(key: string): Promise<QueueResult> {
     const started = performance.now();
     const outcome: { result?: string } = {};
-    // Key Vault requests of this reconcile carry its priority and report long waits (vault-guard.ts);
-    // #reconcile fills both in once it has read the KeyVaultSync.
-    const vaultContext: VaultRequestContext = { priority: 'normal' };
     try {
-      return await withVaultRequestContext(vaultContext, () => this.#reconcile(key, outcome, vaultContext));
+      return await this.#reconcile(key, outcome);
     } finally {
-      this.#throttleNotices.delete(key);
       if (outcome.result !== undefined) this.#d.metrics?.syncFinished(outcome.result, (performance.now() - started) / 1000);
     }
   }
 
-  async #reconcile(key: string, outcome: { result?: string }, vaultContext: VaultRequestContext): Promise<QueueResult> {
+  async #reconcile(key: string, outcome: { result?: string }): Promise<QueueResult> {
     const { namespace, name } = splitKey(key);
     const obj = this.#d.getSync(namespace, name);
     // Gone or going: owned Secrets are the garbage collector's.
@@ -153,20 +146,14 @@ export class Reconciler {
     }
     const sync = parsed.value;
     // Never synced: its requests go before refreshes' in the vault limiter (ESO's starvation).
-    vaultContext.priority = obj.status?.lastSyncTime === undefined ? 'high' : 'normal';
-    vaultContext.onLongWait = (wait) => {
-      const message =
-        wait.pausedForMs > 0
-          ? `vault "${wait.vault}" is throttling kvsync (429, or 503 with Retry-After): every request to it is paused for ${Math.ceil(wait.pausedForMs / 1000)} s (Retry-After, backoff); the last good Secrets stay`
-          : `waiting for vault "${wait.vault}"'s request budget (kvsync sends at most ${vaultGuards.options.requestsPer10s} requests per 10 s to a vault); the last good Secrets stay`;
-      this.#throttleNotices.set(key, this.#fail(obj, target, generation, 'Throttled', message, log).catch(() => undefined));
-    };
+    const priority = obj.status?.lastSyncTime === undefined ? 'high' : 'normal';
     const owner: SyncOwner = { name, namespace, uid };
     try {
       const auth = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
       const { credential } = auth;
       const syncedAs = `${uid}|${generation ?? ''}|${obj.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] ?? ''}`;
-      const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: this.#syncedAs.get(key) !== syncedAs });
+      const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: this.#syncedAs.get(key) !== syncedAs, priority });
+      if (result.throttled !== undefined) await this.#throttledWait(obj, target, result.throttled, log);
       const failed = requiredFailures(sync, result);
       const first = failed[0];
       if (first !== undefined) {
@@ -231,6 +218,20 @@ export class Reconciler {
     return out;
   }
 
+  /**
+   * The fetch waited long on the vault but went on: told once per transition, as a `Throttled` event
+   * (the status is written once, when the reconcile ends).
+   */
+  async #throttledWait(obj: KeyVaultSyncObject, target: EventTarget, wait: VaultWait, log: Logger): Promise<void> {
+    const message = throttledMessage(wait);
+    log.warn({ reason: 'Throttled', detail: message }, 'sync waited for the vault');
+    if (!this.#d.isLeader()) return;
+    const key = `${target.namespace}/${target.name}`;
+    const wasThrottled = this.#throttled.has(key) || findCondition(obj.status?.conditions, SYNCED)?.reason === 'Throttled';
+    this.#throttled.add(key);
+    if (!wasThrottled) await this.#d.events.record(target, 'Warning', 'Throttled', message);
+  }
+
   async #fail(obj: KeyVaultSyncObject, target: EventTarget, generation: number | undefined, reason: FailureReason, message: string, log: Logger): Promise<void> {
     log.warn({ reason, detail: message }, 'sync failed');
     if (!this.#d.isLeader()) return;
@@ -248,11 +249,16 @@ export class Reconciler {
   }
 
   async #patchStatus(namespace: string, name: string, status: StatusPatch): Promise<void> {
-    const notice = this.#throttleNotices.get(`${namespace}/${name}`);
-    if (notice !== undefined) await notice;
     if (!this.#d.isLeader()) throw new NotLeaderError();
     await this.#d.status.patchStatus(namespace, name, status);
   }
+}
+
+/** What a long wait on the vault means for the KeyVaultSync, in words (no values). */
+export function throttledMessage(wait: VaultWait): string {
+  return wait.pausedForMs > 0
+    ? `vault "${wait.vault}" is throttling kvsync (429, or 503 with Retry-After): every request to it was paused for ${Math.ceil(wait.pausedForMs / 1000)} s (Retry-After, backoff)`
+    : `waited ${Math.ceil(wait.waitedMs / 1000)} s for vault "${wait.vault}"'s request budget (kvsync sends at most ${wait.requestsPer10s} requests per 10 s to a vault)`;
 }
 
 /** Writes status through the status subresource with a JSON merge patch. */

@@ -23,7 +23,8 @@ import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionStamps, 
 import { ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
 import { renderOutputs, type RenderedOutputs } from './outputs.ts';
 import { reportRefreshEvent, vaultLabel } from './refresh-metrics.ts';
-import { withVaultRequestContext } from './vault-guard.ts';
+import { withVaultRequestContext, type VaultRequestContext, type VaultWait } from './vault-guard.ts';
+import type { RequestPriority } from './vault-limiter.ts';
 import { listEnabledVersions, type ObjectVersion } from './versions.ts';
 import { DecodePool, type DecodePoolOptions } from '../pki/decode-pool.ts';
 
@@ -35,6 +36,14 @@ export interface FetchMode {
    * change — kept reads the change detector confirms unchanged are used, at no Key Vault request.
    */
   fresh?: boolean;
+  /** `high` for a KeyVaultSync never synced: its requests go before refreshes' in the vault limiter. */
+  priority?: RequestPriority;
+}
+
+/** What a shared fetch got, and whether the vault made it wait. */
+export interface SharedFetchResult extends FetchResult {
+  /** Set when a request waited long for the vault's request budget or a Retry-After pause. */
+  throttled?: VaultWait;
 }
 
 const MAX_TRACKED_SYNCS = 100_000;
@@ -118,7 +127,7 @@ export class KeyVaultPipeline {
    * fetchObjects for one KeyVaultSync, sharing reads with every other KeyVaultSync of the same identity
    * (`auth.identityKey`) as `mode` allows (see the top of this file).
    */
-  async fetchShared(sync: ResolvedKeyVaultSync, auth: CredentialFor, mode: FetchMode = {}): Promise<FetchResult> {
+  async fetchShared(sync: ResolvedKeyVaultSync, auth: CredentialFor, mode: FetchMode = {}): Promise<SharedFetchResult> {
     const { credential, identityKey } = auth;
     const syncKey = `${sync.namespace ?? ''}/${sync.name ?? ''}`;
     const vaultUrl = sync.vault.url;
@@ -126,16 +135,20 @@ export class KeyVaultPipeline {
     const fresh = mode.fresh !== false;
     const previousEnd = this.#lastFetchEnd.get(syncKey) ?? -Infinity;
     const freshFloor = Math.max(previousEnd, this.#objects.now() - this.#freshWindowMs);
+    const context: VaultRequestContext = { priority: mode.priority ?? 'normal' };
     try {
-      return await fetchObjects(sync, credential, this.#env, {
-        decode: this.#decode,
-        cache: {
-          objects: this.#objects,
-          identityKey,
-          notReadBefore: (object) => (!fresh && detector?.confirms(object) === true ? undefined : freshFloor),
-          onRead: (object, read, startedAt) => detector?.recordRead(object, read, startedAt, syncKey),
-        },
-      });
+      const result = await withVaultRequestContext(context, () =>
+        fetchObjects(sync, credential, this.#env, {
+          decode: this.#decode,
+          cache: {
+            objects: this.#objects,
+            identityKey,
+            notReadBefore: (object) => (!fresh && detector?.confirms(object) === true ? undefined : freshFloor),
+            onRead: (object, read, startedAt) => detector?.recordRead(object, read, startedAt, syncKey),
+          },
+        }),
+      );
+      return context.longWait === undefined ? result : { ...result, throttled: context.longWait };
     } finally {
       this.#lastFetchEnd.delete(syncKey);
       this.#lastFetchEnd.set(syncKey, this.#objects.now());

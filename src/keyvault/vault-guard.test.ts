@@ -7,7 +7,7 @@ import type { HttpClient, HttpHeaders, PipelineRequest, PipelineResponse, RawHtt
 import { SecretClient } from '@azure/keyvault-secrets';
 import { describe, expect, it } from 'vitest';
 import { isSyncError } from './errors.ts';
-import { VaultGuards, withVaultRequestContext } from './vault-guard.ts';
+import { VaultGuards, withVaultRequestContext, type VaultRequestContext } from './vault-guard.ts';
 
 class Headers implements HttpHeaders {
   readonly #m = new Map<string, string>();
@@ -116,18 +116,17 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     expect(guards.circuitStates()[0]?.state).toBe('closed');
   });
 
-  it('tells a long Retry-After at once, while the SDK waits it out', async () => {
+  it('notes a long Retry-After in the request context', async () => {
     const guards = new VaultGuards();
     guards.configure({ longWaitMs: 1000 });
     const { http, sent } = stubVault((n) => (n === 1 ? { status: 429, headers: { 'retry-after-ms': '1500' } } : { status: 200 }));
     const kv = client('retryafterkv', guards, http);
-    const told: number[] = [];
-    const started = Date.now();
-    await withVaultRequestContext({ priority: 'normal', onLongWait: (w) => told.push(w.pausedForMs, Date.now() - started) }, () => kv.getSecret('a'));
+    const ctx: VaultRequestContext = { priority: 'normal' };
+    await withVaultRequestContext(ctx, () => kv.getSecret('a'));
     expect(sent).toHaveLength(2);
-    expect(told[0]).toBeGreaterThanOrEqual(1400);
-    // Told when the 429 came back, not after the wait.
-    expect(told[1]).toBeLessThan(1000);
+    expect(ctx.longWait?.pausedForMs).toBeGreaterThanOrEqual(1400);
+    // Noted from the 429's Retry-After, not from the retry's wait for a token.
+    expect(ctx.longWait?.waitedMs).toBe(0);
   });
 
   it('fails fast with Throttled while the vault is paused longer than maxPauseWaitMs', async () => {
@@ -142,7 +141,7 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     expect(sent).toHaveLength(1);
   });
 
-  it('serves never-synced (high priority) requests first and tells a long wait once', async () => {
+  it('serves never-synced (high priority) requests first and notes a long wait', async () => {
     const guards = new VaultGuards();
     guards.configure({ requestsPer10s: 20, longWaitMs: 100 }); // burst 2, then one per 556 ms
     const { http, sent } = stubVault(() => ({ status: 200 }));
@@ -150,11 +149,12 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     await kv.getSecret('warm'); // the challenge and this request take the burst
     const normal = ['n1', 'n2', 'n3', 'n4'].map((n) => kv.getSecret(n));
     await new Promise((r) => setTimeout(r, 20));
-    const waits: string[] = [];
-    const high = withVaultRequestContext({ priority: 'high', onLongWait: (w) => waits.push(w.vault) }, () => Promise.all([kv.getSecret('h1'), kv.getSecret('h2')]));
+    const ctx: VaultRequestContext = { priority: 'high' };
+    const high = withVaultRequestContext(ctx, () => Promise.all([kv.getSecret('h1'), kv.getSecret('h2')]));
     await Promise.all([...normal, high]);
     const order = sent.map((s) => new URL(s.url).pathname.split('/')[2]);
     expect(order).toEqual(['warm', 'h1', 'h2', 'n1', 'n2', 'n3', 'n4']);
-    expect(waits).toEqual(['prioritykv']);
+    expect(ctx.longWait).toMatchObject({ vault: 'prioritykv', pausedForMs: 0, requestsPer10s: 20 });
+    expect(ctx.longWait?.waitedMs).toBeGreaterThanOrEqual(100);
   });
 });

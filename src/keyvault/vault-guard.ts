@@ -5,7 +5,8 @@
  *
  * Per request: a breaker that is open fails it fast (SyncError `VaultUnavailable`); a Retry-After
  * pause longer than `maxPauseWaitMs` fails it fast (SyncError `Throttled` with `retryAfterMs`); else it
- * waits for a token (never-synced KeyVaultSyncs first, see {@link withVaultRequestContext}). The answer
+ * waits for a token (never-synced KeyVaultSyncs first, see {@link withVaultRequestContext}), and the
+ * first long wait is noted in the request context for the fetch to return. The answer
  * feeds both: 429 → vault-wide pause (Retry-After, jittered exponential backoff when repeated);
  * 503 with Retry-After → pause for Retry-After; 5xx, 408 and connection errors → breaker failures;
  * anything else (2xx, 403, 404, …) shows the vault is up.
@@ -30,34 +31,43 @@ export const DEFAULT_VAULT_REQUESTS_PER_10S = 2000;
 export interface VaultGuardOptions {
   /** Requests per vault in any 10 s span; default {@link DEFAULT_VAULT_REQUESTS_PER_10S}. */
   requestsPer10s: number;
-  /** A KeyVaultSync whose request waited this long is told (status `Throttled`); default 2 s. */
+  /** A wait this long (for a token, or a Retry-After pause) is noted in the request context; default 2 s. */
   longWaitMs: number;
   /** A vault paused for longer than this fails requests at once with `Throttled`; default 30 s. */
   maxPauseWaitMs: number;
   breaker: Omit<CircuitBreakerOptions, 'now' | 'onStateChange'>;
 }
 
-/** What one KeyVaultSync's fetch tells the policy (through AsyncLocalStorage, no plumbing in fetch.ts). */
+/** A long wait of one request: for the vault's request budget, or for a Retry-After pause. */
+export interface VaultWait {
+  vault: string;
+  /** How long the request waited for a token. */
+  waitedMs: number;
+  /** The vault's pause (Retry-After, backoff) when the wait was noted; 0 when it waited for the budget. */
+  pausedForMs: number;
+  /** The vault's request budget per 10 s at the time. */
+  requestsPer10s: number;
+}
+
+/**
+ * What one fetch and the policy share (through AsyncLocalStorage, no plumbing in fetch.ts): the
+ * fetch's priority in, the first long wait out.
+ */
 export interface VaultRequestContext {
   /** `high` for KeyVaultSyncs never synced: served before `normal` waiters. */
   priority: RequestPriority;
   /**
-   * Called at most once per context: when one of its requests has waited `longWaitMs`, or got a 429
-   * (or 503) whose pause is at least that long.
+   * Set by the policy once: when one of the context's requests waited `longWaitMs`, or got a 429 (or
+   * 503) whose pause is at least that long.
    */
-  onLongWait?: (wait: { vault: string; waitedMs: number; pausedForMs: number }) => void;
+  longWait?: VaultWait;
 }
 
-interface ContextState {
-  ctx: VaultRequestContext;
-  told: boolean;
-}
+const contexts = new AsyncLocalStorage<VaultRequestContext>();
 
-const contexts = new AsyncLocalStorage<ContextState>();
-
-/** Runs `fn` (a fetch) so that its Key Vault requests carry `ctx`. */
+/** Runs `fn` (a fetch) so that its Key Vault requests carry `ctx`; `ctx.longWait` says how it went. */
 export function withVaultRequestContext<T>(ctx: VaultRequestContext, fn: () => Promise<T>): Promise<T> {
-  return contexts.run({ ctx, told: false }, fn);
+  return contexts.run(ctx, fn);
 }
 
 export interface VaultGuardObserver {
@@ -146,30 +156,17 @@ export class VaultGuards {
     name: 'kvsyncVaultGuard',
     sendRequest: async (request, next) => {
       const g = this.guard(new URL(request.url).host);
-      const state = contexts.getStore();
+      const ctx = contexts.getStore();
       if (g.breaker.refuses()) throw unavailable(g);
       const pausedFor = g.limiter.pausedForMs();
       if (pausedFor > this.#opts.maxPauseWaitMs) {
         throw new SyncError('Throttled', `vault "${g.vault}" is throttled: Key Vault asked for a pause of ${Math.ceil(pausedFor / 1000)} s (Retry-After and backoff)`, { retryAfterMs: pausedFor });
       }
       const asked = this.#now();
-      let notice: NodeJS.Timeout | undefined;
-      if (state !== undefined && !state.told && state.ctx.onLongWait !== undefined) {
-        notice = setTimeout(() => {
-          if (state.told) return;
-          state.told = true;
-          state.ctx.onLongWait?.({ vault: g.vault, waitedMs: this.#now() - asked, pausedForMs: g.limiter.pausedForMs() });
-        }, this.#opts.longWaitMs);
-        notice.unref();
-      }
-      let sentAt: number;
-      try {
-        sentAt = await g.limiter.acquire(state?.ctx.priority ?? 'normal', request.abortSignal);
-      } finally {
-        if (notice !== undefined) clearTimeout(notice);
-      }
+      const sentAt = await g.limiter.acquire(ctx?.priority ?? 'normal', request.abortSignal);
       const waitedMs = sentAt - asked;
       if (waitedMs > 0) this.#tell((o) => o.waited?.(g.vault, waitedMs / 1000));
+      if (waitedMs >= this.#opts.longWaitMs) this.#noteLongWait(ctx, { vault: g.vault, waitedMs, pausedForMs: pausedFor });
       const admission = g.breaker.admit();
       if (!admission.allowed) throw unavailable(g);
       let response: PipelineResponse;
@@ -189,16 +186,17 @@ export class VaultGuards {
         const retryAfterMs = status === 503 ? responseRetryAfterMs(response) : undefined;
         if (retryAfterMs !== undefined) pausedMs = g.limiter.pause(retryAfterMs);
       }
-      // The SDK now waits Retry-After before its retry (outside this policy): a long pause is told now.
-      if (pausedMs >= this.#opts.longWaitMs && state !== undefined && !state.told) {
-        state.told = true;
-        state.ctx.onLongWait?.({ vault: g.vault, waitedMs: 0, pausedForMs: pausedMs });
-      }
+      // The SDK now waits Retry-After before its retry (outside this policy): that wait is noted too.
+      if (pausedMs >= this.#opts.longWaitMs) this.#noteLongWait(ctx, { vault: g.vault, waitedMs: 0, pausedForMs: pausedMs });
       if (outageStatus(status)) g.breaker.failed(admission.probe, `HTTP ${status}`);
       else g.breaker.succeeded(admission.probe);
       return response;
     },
   };
+
+  #noteLongWait(ctx: VaultRequestContext | undefined, wait: Omit<VaultWait, 'requestsPer10s'>): void {
+    if (ctx !== undefined && ctx.longWait === undefined) ctx.longWait = { ...wait, requestsPer10s: this.#opts.requestsPer10s };
+  }
 
   #tell(f: (o: VaultGuardObserver) => void): void {
     for (const o of this.#observers) f(o);

@@ -20,13 +20,19 @@ export interface SyncMetrics {
   forgetSync(namespace: string, keyVaultSync: string): void;
 }
 
+/** What drift repair reports. */
+export interface DriftMetrics {
+  /** A KeyVaultSync was enqueued because a Secret it wrote was changed or deleted by someone else. */
+  driftRepaired(cause: 'changed' | 'deleted'): void;
+}
+
 /** What the work queue reports. */
 export interface QueueMetrics {
   /** Time a key waited in the queue before a handler picked it up. */
   waited(seconds: number): void;
 }
 
-export interface ControllerMetrics extends SyncMetrics, QueueMetrics, RolloutMetrics, CertificateWatchMetrics {
+export interface ControllerMetrics extends SyncMetrics, QueueMetrics, DriftMetrics, RolloutMetrics, CertificateWatchMetrics {
   readonly registry: Registry;
   /** The queue depth is read at scrape time from this source. */
   setQueueDepthSource(depth: () => number): void;
@@ -51,6 +57,7 @@ export const METRIC_NAMES = {
   certificateDecodes: 'kvsync_certificate_decodes_total',
   changeDetectionLists: 'kvsync_change_detection_lists_total',
   restartsTriggered: 'kvsync_restarts_triggered_total',
+  driftRepairs: 'kvsync_drift_repairs_total',
   certificateExpiring: 'kvsync_certificate_expiring',
   certificateNewerVersion: 'kvsync_certificate_newer_version_available',
 } as const;
@@ -96,6 +103,12 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     name: METRIC_NAMES.restartsTriggered,
     help: 'Workloads rolled (pod-template annotation set) because the data of a Secret they use changed, by namespace and kind.',
     labelNames: ['namespace', 'kind'],
+    registers: [registry],
+  });
+  const driftRepairs = new Counter({
+    name: METRIC_NAMES.driftRepairs,
+    help: 'KeyVaultSyncs enqueued to repair a Secret kvsync wrote that someone else changed or deleted, by cause (changed, deleted).',
+    labelNames: ['cause'],
     registers: [registry],
   });
   const certLabels = ['namespace', 'keyvaultsync', 'object'] as const;
@@ -183,6 +196,7 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     },
     forgetSync,
     restartTriggered: (namespace, kind) => restarts.inc({ namespace, kind }),
+    driftRepaired: (cause) => driftRepairs.inc({ cause }),
     setCertificateStates: (namespace, keyVaultSync, states) => {
       forgetStates(namespace, keyVaultSync, states);
       for (const [object, s] of states) {

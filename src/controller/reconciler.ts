@@ -13,6 +13,7 @@ import { findCondition } from './conditions.ts';
 import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
+import { WrittenMacs } from './written-macs.ts';
 import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from './pipeline.ts';
@@ -59,6 +60,8 @@ export interface ReconcilerDeps {
   metrics?: SyncMetrics | undefined;
   /** Told of each successful sync after the writes (rollouts, certificate warnings); never throws. */
   observer?: SyncObserver | undefined;
+  /** Where the MAC of each Secret's data is recorded before it is written (drift repair reads it). */
+  written?: WrittenMacs | undefined;
 }
 
 /** Splits a queue key `namespace/name`. */
@@ -95,8 +98,8 @@ export function requiredFailures(sync: ResolvedKeyVaultSync, result: PipelineFet
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   readonly #now: () => Date;
-  /** MAC of the data last applied per `namespace/secret`: our own writes are not mistaken for drift. */
-  readonly #written = new Map<string, string>();
+  /** MAC of the data applied per Secret: our own writes are not mistaken for drift. */
+  readonly #written: WrittenMacs;
   /**
    * Per key, the uid, generation and force-sync value of the last successful sync: a fetch for anything
    * else (first sync in this process, an edit, a force-sync) is fresh; a refresh, drift repair or
@@ -110,6 +113,7 @@ export class Reconciler {
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#written = deps.written ?? new WrittenMacs();
   }
 
   async reconcile(key: string): Promise<QueueResult> {
@@ -167,8 +171,7 @@ export class Reconciler {
       const changed: string[] = [];
       for (const s of rendered.secrets) {
         if (!this.#d.isLeader()) throw new NotLeaderError();
-        const outcome = await this.#d.writer.applySecret(owner, s);
-        this.#written.set(`${namespace}/${s.name}`, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data));
+        const outcome = await this.#written.write(namespace, s.name, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data), () => this.#d.writer.applySecret(owner, s));
         if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
       }
       for (const c of rendered.configMaps) {
@@ -202,11 +205,6 @@ export class Reconciler {
       if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2) };
       return { retry: { retryAfterMs } };
     }
-  }
-
-  /** The MAC of the data this replica last applied to a Secret, if any. */
-  writtenMac(namespace: string, secretName: string): string | undefined {
-    return this.#written.get(`${namespace}/${secretName}`);
   }
 
   #identities(): ResolvedKeyVaultIdentity[] {

@@ -68,6 +68,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- if not (kindIs "invalid" $v.vaultRequestsPer10s) }}{{ $a = append $a (printf "--vault-requests-per-10s=%v" $v.vaultRequestsPer10s) }}{{ end -}}
 {{- with $v.expiryWarningWindow }}{{ $a = append $a (printf "--expiry-warning-window=%s" .) }}{{ end -}}
+{{- with $v.objectCacheMaxBytes }}{{ $a = append $a (printf "--object-cache-max-bytes=%s" .) }}{{ end -}}
 {{- range $v.extraArgs }}{{ $a = append $a . }}{{ end -}}
 {{- toYaml $a -}}
 {{- end -}}

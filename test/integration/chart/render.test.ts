@@ -97,6 +97,7 @@ describe('charts/kvsync', () => {
     expect(all).toContain('--allowed-vault-hosts=*.vault.contoso.local,kv.internal.example:8443');
     expect(all).toContain('--webhook-cert-dir=/etc/kvsync/webhook-tls');
     expect(all).toContain('--vault-requests-per-10s=200');
+    expect(all).toContain('--object-cache-max-bytes=32Mi');
     expect(all).toContain('--expiry-warning-window=720h');
     expect(all).toContain('--eventgrid-key-file=/etc/kvsync/eventgrid/key');
     // One flag with a comma list: a repeated string flag would keep only its last value.

@@ -13,6 +13,7 @@ export function allFeaturesValues(watchNamespace: string): Record<string, unknow
     },
     vaultRequestsPer10s: 200,
     expiryWarningWindow: '720h',
+    objectCacheMaxBytes: '32Mi',
     eventGrid: { enabled: true, keySecret: { name: 'kvsync-eventgrid', key: 'key' }, audiences: ['api://kvsync-eventgrid', 'https://eventgrid.example'], clientIds: ['4962773b-9cdb-44cf-a8bf-237846a00ab7'], tenantId: '00000000-0000-0000-0000-000000000000' },
     webhook: { enabled: true, certificateSecret: 'kvsync-webhook-cert', sidecarImage: 'registry.example/kvsync:0.1.0' },
     metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } },

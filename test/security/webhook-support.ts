@@ -49,6 +49,8 @@ export interface TestWebhook {
   hook: RunningWebhook;
   /** POSTs an AdmissionReview for a Pod CREATE; `request` fields override the defaults. */
   admit(namespace: string, pod: unknown, request?: Record<string, unknown>): Promise<AdmissionAnswer>;
+  /** POSTs any body; the HTTP status and the raw answer. */
+  admitRaw(body: string): Promise<{ status: number; body: string }>;
   /** The JSON Patch of an allowed answer (empty when none). */
   patchOf(answer: AdmissionAnswer): { op: string; path: string; value?: unknown }[];
   close(): Promise<void>;
@@ -77,6 +79,7 @@ export async function startTestWebhook(view: AdmissionClusterView, mutation: Mut
       if (res.status !== 200) throw new Error(`webhook answered HTTP ${res.status}: ${res.body}`);
       return (JSON.parse(res.body) as { response: AdmissionAnswer }).response;
     },
+    admitRaw: post,
     patchOf(answer) {
       return answer.patch === undefined ? [] : (JSON.parse(Buffer.from(answer.patch, 'base64').toString('utf8')) as { op: string; path: string; value?: unknown }[]);
     },

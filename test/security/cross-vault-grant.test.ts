@@ -26,7 +26,8 @@ import { pollUntil } from '../../src/util/poll.ts';
 import { keyVaultSyncLookup, kubeClusterView } from '../../src/webhook/kube-cluster-view.ts';
 import { mutatePod } from '../../src/webhook/mutate-pod.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '../integration/support/kube.ts';
-import { createKeyVaultIdentity, deleteKeyVaultIdentity, keyVaultSyncObject, NODE_IDENTITY, PAYROLL_VALUE, PAYROLL_VAULT, runCli, startTwoVaultWorld, TENANT_VALUE, TENANT_VAULT, type TwoVaultWorld } from './support.ts';
+import { createKeyVaultIdentity, deleteKeyVaultIdentity, keyVaultSyncObject, NODE_IDENTITY, PAYROLL_VALUE, PAYROLL_VAULT, startTwoVaultWorld, TENANT_VALUE, TENANT_VAULT, type TwoVaultWorld } from './support.ts';
+import { runKvsync } from './channels.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -172,7 +173,7 @@ describe('cross-vault read through a vault grant', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kvsync-sec-xv-'));
     const file = join(dir, 'attack.yaml');
     writeFileSync(file, stringify(keyVaultSyncObject(ns, 'attack', attackSpec())));
-    const r = await runCli(['render', '-f', file, '--azure-endpoints', world.endpointsFile, '--show-values']);
+    const r = await runKvsync(['render', '-f', file, '--azure-endpoints', world.endpointsFile, '--show-values']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('spec.vault.url must be the URL of the vault');
     expect(r.stdout + r.stderr).not.toContain(PAYROLL_VALUE);
@@ -199,7 +200,7 @@ describe('cross-vault read through a vault grant', () => {
 
   it('kvsync mount refuses it (exit 2, InvalidSpec) before asking IMDS or the vault', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kvsync-sec-xv-mount-'));
-    const r = await runCli(['mount', '--spec-json', JSON.stringify(keyVaultSyncObject(ns, 'attack', attackSpec())), '--dir', dir, '--azure-endpoints', world.endpointsFile], {
+    const r = await runKvsync(['mount', '--spec-json', JSON.stringify(keyVaultSyncObject(ns, 'attack', attackSpec())), '--dir', dir, '--azure-endpoints', world.endpointsFile], {
       AZURE_CLIENT_ID: world.clientIdOf(NODE_IDENTITY),
     });
     expect(r.code).toBe(2);

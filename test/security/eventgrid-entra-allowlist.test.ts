@@ -15,7 +15,7 @@ import { EventGridConfigError } from '../../src/eventgrid/errors.ts';
 import { eventGridOptions } from '../../src/eventgrid/flags.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../../src/keyvault/azure-environment.ts';
 import { adminPrincipal, bearer } from '../integration/emulator/kv-support.ts';
-import { runCli } from './support.ts';
+import { runKvsync } from './channels.ts';
 
 const AUDIENCE = 'api://kvsync-eventgrid-allowlist';
 const NONE = { authorization: undefined, sasKey: undefined, queryCode: undefined };
@@ -42,7 +42,7 @@ function principal(name: string): { clientId: string; secret: string } {
 describe('Event Grid Entra mode trusts only the applications listed', () => {
   it('the flags and the controller refuse Entra mode without a client allow-list', async () => {
     expect(() => eventGridOptions({ 'eventgrid-addr': '127.0.0.1:0', 'eventgrid-audience': AUDIENCE })).toThrow(/--eventgrid-audience needs --eventgrid-client-id/);
-    const r = await runCli(['controller', '--eventgrid-addr', '127.0.0.1:0', '--eventgrid-audience', AUDIENCE, '--kubeconfig', '/nonexistent']);
+    const r = await runKvsync(['controller', '--eventgrid-addr', '127.0.0.1:0', '--eventgrid-audience', AUDIENCE, '--kubeconfig', '/nonexistent']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--eventgrid-audience needs --eventgrid-client-id');
     expect(() => new EntraTokenAuthenticator({ authorityHost: emu.endpoints.authorityHost, tenantId: emu.endpoints.tenantID, audiences: [AUDIENCE], allowedClientIds: [], agent: env.agent })).toThrow(EventGridConfigError);

@@ -1,18 +1,15 @@
 /**
  * Shared set-up of the security tests: an emulator with a tenant's vault and a vault the tenant must
  * never reach (with a shared node identity that may read both, as a kubelet identity often can), the
- * emulator's request counters per vault, KeyVaultIdentity helpers, and a runner for kvsync's CLI.
+ * emulator's request counters per vault and KeyVaultIdentity helpers (kvsync's CLI runs through
+ * channels.ts' runKvsync).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../../src/api/index.ts';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server.ts';
-
-export const REPO = join(import.meta.dirname, '..', '..');
-export const CLI = join(REPO, 'src', 'cli.ts');
 
 /** The tenant's vault, granted to the tenant's namespace. */
 export const TENANT_VAULT = 'tenantakv';
@@ -91,27 +88,4 @@ export async function deleteKeyVaultIdentity(kc: k8s.KubeConfig, name: string): 
 /** A KeyVaultSync object as the apiserver would store it. */
 export function keyVaultSyncObject(namespace: string, name: string, spec: Record<string, unknown>, uid = ''): Record<string, unknown> {
   return { apiVersion: `${GROUP}/${VERSION}`, kind: 'KeyVaultSync', metadata: { name, namespace, generation: 1, ...(uid === '' ? {} : { uid }) }, spec };
-}
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `kvsync <args>` as a process (stopped after `timeoutMs`), with only PATH and HOME from this process. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }

@@ -24,7 +24,8 @@ import { pollUntil } from '../../src/util/poll.ts';
 import { renewCertificates } from '../../src/webhook/certificates.ts';
 import { createCredentialsSecret, startWorld, type TestWorld } from '../integration/controller/support.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../integration/support/kube.ts';
-import { keyVaultSyncObject, runCli } from './support.ts';
+import { keyVaultSyncObject } from './support.ts';
+import { runKvsync } from './channels.ts';
 
 const kc = kubeConfig();
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -116,7 +117,7 @@ describe('vault host allow-list (SSRF)', () => {
     }
     const dir = await mkdtemp(join(tmpdir(), 'kvsync-sec-ssrf-render-'));
     await writeFile(join(dir, 'sync.yaml'), stringify(keyVaultSyncObject(ns, 'private', spec(`https://${PRIVATE_HOST}:${port}`))));
-    const r = await runCli(['render', '-f', join(dir, 'sync.yaml'), '--azure-endpoints', endpointsFile]);
+    const r = await runKvsync(['render', '-f', join(dir, 'sync.yaml'), '--azure-endpoints', endpointsFile]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('is not an Azure Key Vault host');
     expect(requests).toBe(0);

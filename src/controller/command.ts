@@ -53,6 +53,9 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
   --webhook-sidecar-image IMAGE
                            image of the kvsync mount sidecar: this controller's own image (the Helm
                            chart passes it); required with --webhook-service, default ${LOCAL_SIDECAR_IMAGE} with --webhook-url
+  --webhook-sidecar-ca-configmap NAME[/KEY]
+                           extra CA certificates the sidecar trusts (a proxy's, a private cloud's): key
+                           KEY (default ca.crt) of ConfigMap NAME in the pod's namespace, if it exists
   The MutatingWebhookConfiguration ${DEFAULT_WEBHOOK_CONFIGURATION_NAME} is created or updated at start.
 
 ${EVENTGRID_USAGE}`;
@@ -90,6 +93,7 @@ interface WebhookFlags {
   'webhook-service'?: string | undefined;
   'webhook-cert-dir'?: string | undefined;
   'webhook-sidecar-image'?: string | undefined;
+  'webhook-sidecar-ca-configmap'?: string | undefined;
 }
 
 /**
@@ -101,7 +105,7 @@ export function webhookOptions(flags: WebhookFlags): ControllerWebhookOptions | 
   const url = flags['webhook-url'];
   const service = flags['webhook-service'];
   if (addr === undefined) {
-    const stray = (['webhook-url', 'webhook-service', 'webhook-cert-dir', 'webhook-sidecar-image'] as const).find((f) => flags[f] !== undefined);
+    const stray = (['webhook-url', 'webhook-service', 'webhook-cert-dir', 'webhook-sidecar-image', 'webhook-sidecar-ca-configmap'] as const).find((f) => flags[f] !== undefined);
     if (stray !== undefined) throw new RangeError(`--${stray} needs --webhook-addr`);
     return undefined;
   }
@@ -128,7 +132,17 @@ export function webhookOptions(flags: WebhookFlags): ControllerWebhookOptions | 
     endpoint,
     ...(flags['webhook-cert-dir'] === undefined ? {} : { certDir: flags['webhook-cert-dir'] }),
     ...(flags['webhook-sidecar-image'] === undefined ? {} : { sidecarImage: flags['webhook-sidecar-image'] }),
+    ...(flags['webhook-sidecar-ca-configmap'] === undefined ? {} : { sidecarCaConfigMap: parseConfigMapKey(flags['webhook-sidecar-ca-configmap']) }),
   };
+}
+
+/** `NAME[/KEY]` → the ConfigMap and its key (default ca.crt). */
+function parseConfigMapKey(value: string): { name: string; key: string } {
+  const [name = '', key = 'ca.crt', ...rest] = value.split('/');
+  if (rest.length > 0 || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name) || !/^[-._a-zA-Z0-9]+$/.test(key)) {
+    throw new RangeError(`--webhook-sidecar-ca-configmap: expected NAME[/KEY] (a ConfigMap name and key), got "${value}"`);
+  }
+  return { name, key };
 }
 
 /**
@@ -158,6 +172,7 @@ export function parseControllerArgs(argv: string[]) {
       'webhook-service': { type: 'string' },
       'webhook-cert-dir': { type: 'string' },
       'webhook-sidecar-image': { type: 'string' },
+      'webhook-sidecar-ca-configmap': { type: 'string' },
       'eventgrid-addr': { type: 'string' },
       'eventgrid-path': { type: 'string' },
       'eventgrid-cert-dir': { type: 'string' },

@@ -49,6 +49,8 @@ export interface ControllerWebhookOptions {
   sidecarImage?: string;
   /** Entrypoint of kvsync in that image; default `['kvsync']`. */
   sidecarCommand?: string[];
+  /** A ConfigMap of extra CA certificates for the sidecar, in each pod's namespace (MutationOptions). */
+  sidecarCaConfigMap?: { name: string; key: string };
   /** Default `kvsync-webhook`. */
   configurationName?: string;
   /** The self-managed certificate's Secret; default `kvsync-webhook-tls`. */
@@ -110,7 +112,9 @@ export async function applyWebhookConfiguration(kc: k8s.KubeConfig, desired: V1M
       }));
       const body: V1MutatingWebhookConfiguration = {
         ...desired,
-        metadata: { ...existing.metadata, labels: { ...existing.metadata?.labels, ...desired.metadata?.labels } },
+        // Existing labels win: a configuration installed by helm keeps `managed-by: Helm` (the chart's
+        // admission policy lets the controller change only the CA bundle).
+        metadata: { ...existing.metadata, labels: { ...desired.metadata?.labels, ...existing.metadata?.labels } },
         webhooks,
       };
       await api.replaceMutatingWebhookConfiguration({ name, body });
@@ -184,7 +188,7 @@ export async function startControllerWebhook(kc: k8s.KubeConfig, namespace: stri
     port,
     certificate: first,
     view: kubeClusterView(kc, vaults),
-    mutation: { operatorNamespace: namespace, sidecarImage: opts.sidecarImage ?? LOCAL_SIDECAR_IMAGE, vaults, ...(opts.sidecarCommand === undefined ? {} : { sidecarCommand: opts.sidecarCommand }) },
+    mutation: { operatorNamespace: namespace, sidecarImage: opts.sidecarImage ?? LOCAL_SIDECAR_IMAGE, vaults, ...(opts.sidecarCommand === undefined ? {} : { sidecarCommand: opts.sidecarCommand }), ...(opts.sidecarCaConfigMap === undefined ? {} : { sidecarCaConfigMap: opts.sidecarCaConfigMap }) },
     logger: log,
   });
   try {

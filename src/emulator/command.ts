@@ -16,6 +16,8 @@ Writes DIR/ca.pem and DIR/endpoints.json (default DIR: ./.kvsync-emulator) and r
   --host ADDR       listen address (default 127.0.0.1)
   --port N          HTTPS port for vaults, Entra ID and the admin API (default: any free port)
   --imds-port N     plain-HTTP IMDS port (default: any free port)
+  --entra-host NAME also serve Entra ID as NAME (e.g. login.microsoftonline.com, which a local cluster's
+                    DNS points at this emulator); repeatable
   --data FILE       persist vault contents to FILE and reload them at start
 See docs/emulator.md.`;
 
@@ -35,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       'imds-port': { type: 'string' },
+      'entra-host': { type: 'string', multiple: true },
       data: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -52,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
       host: values.host ?? '127.0.0.1',
       port: port(values.port, '--port') ?? 0,
       imdsPort: port(values['imds-port'], '--imds-port') ?? 0,
+      ...(values['entra-host'] === undefined ? {} : { entraHostNames: values['entra-host'] }),
       ...(values.data === undefined ? {} : { dataFile: resolve(values.data) }),
       log: (line) => console.error(`kvsync emulator: ${line}`),
     });

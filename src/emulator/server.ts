@@ -47,11 +47,11 @@ export interface StartEmulatorOptions {
   /** IMDS HTTP port (0 = any free port). */
   imdsPort?: number;
   /**
-   * The URL clients reach Entra ID at, e.g. `https://login.microsoftonline.com` when a cluster's DNS
-   * points that name at this emulator; default `https://<host>:<port>`. Its host name is served as
-   * Entra ID and is in the server certificate.
+   * Further host names served as Entra ID and put in the server certificate, e.g.
+   * `login.microsoftonline.com` when a cluster's DNS points that name at this emulator, so that pods
+   * use the real authority host.
    */
-  authorityHost?: string;
+  entraHostNames?: readonly string[];
   /** Persist vault state here and reload it at start. */
   dataFile?: string;
   /** Diagnostic lines (never secret values). */
@@ -124,17 +124,16 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
   const clock = new Clock();
   const counters = new RequestCounters();
   const traffic = new TrafficControl();
-  const publicAuthority = opts.authorityHost === undefined ? undefined : new URL(opts.authorityHost);
-  const entraHosts = new Set([...LOOPBACK_NAMES, ...(publicAuthority === undefined ? [] : [publicAuthority.hostname.toLowerCase()])]);
+  const entraNames = (opts.entraHostNames ?? []).map((n) => n.toLowerCase());
+  const entraHosts = new Set([...LOOPBACK_NAMES, ...entraNames]);
   const listenIp = host === '0.0.0.0' || host === '::' || host === 'localhost' ? [] : [host];
-  const tls = await createEmulatorTls(new Date(), { dnsNames: publicAuthority === undefined ? [] : [publicAuthority.hostname], ips: listenIp });
+  const tls = await createEmulatorTls(new Date(), { dnsNames: entraNames, ips: listenIp });
   const issuers = await loadIssuers(config.issuers, new Date());
 
   let httpsPort = 0;
-  // The listener's own URL serves this machine (endpoints.json, the admin API); the public authority, when
-  // given, is what tokens and challenges name (Entra answers on either).
-  const listenUrl = (): string => `https://${urlHost(host)}:${httpsPort}`;
-  const authorityUrl = (): string => publicAuthority?.origin ?? listenUrl();
+  // Port 443 is left out, as clients leave it out of their Host header (issuer URLs must match it).
+  const origin = (name: string): string => `https://${name}${httpsPort === 443 ? '' : `:${httpsPort}`}`;
+  const authorityUrl = (): string => origin(urlHost(host));
   const authority = await TokenAuthority.create({ tenantId: config.tenantId, clock, authorityUrl });
   const publisher = new EventGridPublisher({ clock, trustedCaPems: [tls.caPem, ...config.trustedIssuerCaPems] });
 
@@ -257,10 +256,10 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
   const endpoints: EmulatorEndpoints = {
     tenantID: config.tenantId,
     caFile,
-    authorityHost: listenUrl(),
+    authorityHost: authorityUrl(),
     imdsEndpoint: `http://${urlHost(host)}:${imdsPort}`,
-    adminUrl: `${listenUrl()}/admin`,
-    vaults: Object.fromEntries([...vaults.keys()].map((n) => [n, `https://${n}.vault.azure.net:${httpsPort}`])),
+    adminUrl: `${authorityUrl()}/admin`,
+    vaults: Object.fromEntries([...vaults.keys()].map((n) => [n, origin(`${n}.vault.azure.net`)])),
     resolve: Object.fromEntries([...vaults.keys()].map((n) => [`${n}.vault.azure.net`, ip])),
     admin: { clientID: ADMIN_CLIENT_ID, clientSecret: adminSecret },
   };
@@ -283,7 +282,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
     })();
     return stopped;
   };
-  log(`emulator listening on ${listenUrl()} (IMDS ${endpoints.imdsEndpoint})`);
+  log(`emulator listening on ${authorityUrl()} (IMDS ${endpoints.imdsEndpoint})`);
   return { endpoints, config, caPem: tls.caPem, clock, counters, traffic, publisher, stop };
 }
 

@@ -255,6 +255,18 @@ describe('mount sidecar', () => {
     expect(s?.containers.some((c) => c.env !== undefined)).toBe(false);
   });
 
+  it('with a CA ConfigMap, gives the sidecar alone an optional volume of it and NODE_EXTRA_CA_CERTS', async () => {
+    const p = pod({ annotations: { 'kvsync.dev/mount': 'shop' }, spec: { serviceAccountName: 'shop' } });
+    const r = await mutatePod({ pod: p, namespace: NS, namespaceLabels: {} }, view([shop], sa), { ...opts, sidecarCaConfigMap: { name: 'corp-ca', key: 'bundle.pem' } });
+    if (r.kind !== 'patch') throw new Error(`expected a patch, got ${r.kind}`);
+    const s = applyPatch(p, r.patch).spec;
+    expect(s?.volumes).toContainEqual({ name: 'kvsync-ca', configMap: { name: 'corp-ca', optional: true, items: [{ key: 'bundle.pem', path: 'bundle.pem' }] } });
+    const sidecar = s?.initContainers?.[0];
+    expect(sidecar?.env).toContainEqual({ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/kvsync/ca/bundle.pem' });
+    expect(sidecar?.volumeMounts).toContainEqual({ name: 'kvsync-ca', mountPath: '/etc/kvsync/ca', readOnly: true });
+    for (const c of s?.containers ?? []) expect(c.volumeMounts?.some((m) => m.name === 'kvsync-ca')).toBe(false);
+  });
+
   it('denies workload identity when neither the ServiceAccount nor the KeyVaultSync names a client ID', async () => {
     const e = denial(await run(pod({ annotations: { 'kvsync.dev/mount': 'shop' }, spec: { serviceAccountName: 'shop' } })));
     expect(e.reason).toBe('IdentityUnavailable');

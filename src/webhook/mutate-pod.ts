@@ -86,6 +86,12 @@ export interface MutationOptions {
   vaults?: VaultHostPolicy;
   /** Entrypoint of the kvsync binary in that image; default `['kvsync']`. */
   sidecarCommand?: string[];
+  /**
+   * A ConfigMap (in each pod's namespace) holding extra CA certificates the sidecar trusts for Entra ID
+   * and Key Vault, e.g. a TLS-inspecting proxy's or a private cloud's; mounted optional, so a
+   * namespace without it changes nothing. Default: Node's own trust store only.
+   */
+  sidecarCaConfigMap?: { name: string; key: string };
   /** Size limit of the in-memory volume; default 32Mi (it counts against the pod's memory). */
   volumeSizeLimit?: string;
   /**
@@ -113,6 +119,10 @@ export type MutationResult =
   /** `patch` is empty when the pod already carries every mutation. */
   | { kind: 'patch'; patch: JsonPatchOperation[] }
   | { kind: 'denied'; error: PodDeniedError };
+
+/** The sidecar's extra CA certificates (MutationOptions.sidecarCaConfigMap): volume and folder. */
+const CA_VOLUME = 'kvsync-ca';
+const CA_DIR = '/etc/kvsync/ca';
 
 /** uid the sidecar runs as when the pod names none (or names root): distroless' `nonroot`. */
 export const DEFAULT_SIDECAR_UID = 65532;
@@ -428,9 +438,13 @@ async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, r
       args: ['mount', '--spec-json', specForSidecar(object, sync, namespace), '--dir', dir, '--ready-port', String(port), ...vaultArgs],
       // Native sidecar: started before the app containers, kept running, stopped after them.
       restartPolicy: 'Always',
-      env: identity.env,
+      env: [...identity.env, ...(opts.sidecarCaConfigMap === undefined ? [] : [{ name: 'NODE_EXTRA_CA_CERTS', value: `${CA_DIR}/${opts.sidecarCaConfigMap.key}` }])],
       ports: [{ name: `kvsync-ready-${i}`, containerPort: port, protocol: 'TCP' }],
-      volumeMounts: [{ name: SECRETS_VOLUME, mountPath }, ...(identity.needsToken ? [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }] : [])],
+      volumeMounts: [
+        { name: SECRETS_VOLUME, mountPath },
+        ...(identity.needsToken ? [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }] : []),
+        ...(opts.sidecarCaConfigMap === undefined ? [] : [{ name: CA_VOLUME, mountPath: CA_DIR, readOnly: true }]),
+      ],
       // The kubelet starts the app containers only once this succeeds: after the first complete write.
       startupProbe: { ...probe, periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 300 },
       readinessProbe: { ...probe, periodSeconds: 10, timeoutSeconds: 2 },
@@ -456,6 +470,9 @@ async function addMount(pod: PodWithSpec, req: MutationRequest, value: string, r
     ...(needsToken
       ? [{ name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 3600, path: TOKEN_FILE } }] } }]
       : []),
+    ...(opts.sidecarCaConfigMap === undefined
+      ? []
+      : [{ name: CA_VOLUME, configMap: { name: opts.sidecarCaConfigMap.name, optional: true, items: [{ key: opts.sidecarCaConfigMap.key, path: opts.sidecarCaConfigMap.key }] } }]),
   ];
   const existing = (spec.volumes ?? []).filter((v) => v.name !== TOKEN_VOLUME || needsToken);
   for (const v of volumes) {

@@ -21,6 +21,8 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('nodeName', cluster.node.name);
   project.provide('nodeAddress', cluster.node.address);
   project.provide('nodeKubeBinDir', cluster.controlPlane.binaries.dir);
+  project.provide('nodeServiceAccountIssuer', cluster.controlPlane.serviceAccountIssuer);
+  project.provide('nodeCaFile', cluster.controlPlane.pkiFiles.servingCaCert ?? '');
   project.provide('nodeHelmBin', helm.path);
   project.provide('imageRepository', image.repository);
   project.provide('imageTag', image.tag);
@@ -38,6 +40,10 @@ declare module 'vitest' {
     nodeName: string;
     /** The node's InternalIP, also the address of cluster DNS and the apiserver. */
     nodeAddress: string;
+    /** `iss` of the cluster's ServiceAccount tokens (what a federated credential names). */
+    nodeServiceAccountIssuer: string;
+    /** PEM file of the CA of the apiserver's serving certificate (the issuer's TLS). */
+    nodeCaFile: string;
     /** kubectl and the control-plane binaries. */
     nodeKubeBinDir: string;
     nodeHelmBin: string;

@@ -54,6 +54,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $a = append $a (printf "--webhook-service=%s" (include "kvsync.webhookServiceName" .)) -}}
 {{- $a = append $a (printf "--webhook-sidecar-image=%s" (default (include "kvsync.image" .) $v.webhook.sidecarImage)) -}}
 {{- if $v.webhook.certificateSecret }}{{ $a = append $a "--webhook-cert-dir=/etc/kvsync/webhook-tls" }}{{ end -}}
+{{- with $v.webhook.sidecarCAConfigMap }}{{ $a = append $a (printf "--webhook-sidecar-ca-configmap=%s" .) }}{{ end -}}
 {{- end -}}
 {{- if $v.eventGrid.enabled -}}
 {{- $a = append $a (printf "--eventgrid-addr=0.0.0.0:%v" $v.eventGrid.port) -}}

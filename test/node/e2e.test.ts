@@ -1,0 +1,314 @@
+/**
+ * kvsync as users run it: the chart installed on the node with helm as docs/chart.md says (only the
+ * image, and the trust of the local Key Vault emulator's CA, set), two controller replicas in pods,
+ * the webhook called by the apiserver through its Service, workloads in real pods. The emulator
+ * listens on the node's address at port 443; cluster DNS points `<vault>.vault.azure.net` and
+ * `login.microsoftonline.com` at it, so pods use the real Azure host names.
+ *
+ * The tests share one installation and run in order (the last one uninstalls it).
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runHelm, type HelmBinary } from '../../src/dev/helm.ts';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server.ts';
+import { pollUntil } from '../../src/util/poll.ts';
+import { clientsFor, type Clients } from '../integration/emulator/kv-support.ts';
+import { deleteNamespace, imageRef, kubeConfig, RESTRICTED, runPodToCompletion } from './support.ts';
+
+const CHART = fileURLToPath(new URL('../../charts/kvsync/', import.meta.url));
+const RELEASE = 'kvsync';
+const OPERATOR_NS = 'kvsync-system';
+const APP_NS = 'e2e-shop';
+const VAULT = 'e2ekv';
+const TENANT = '6f1c2b9e-3d4a-4e5f-8a7b-9c0d1e2f3a4b';
+const APP_CLIENT_ID = '2b7e151c-28ae-4d2a-abf7-15880943c0f1';
+const CA_CONFIGMAP = 'azure-ca';
+const SHA = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+const kc = kubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+const helm: HelmBinary = { path: inject('nodeHelmBin'), version: '', built: false };
+let emulator: RunningEmulator;
+let vault: Clients;
+let work = '';
+let password = `pw-${Math.random().toString(36).slice(2)}`;
+
+/** Runs in app containers with the image's Node: proves what it sees by digests, never values. */
+const REPORTER = `
+const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+const sha = (s) => createHash('sha256').update(s).digest('hex');
+const file = '/mnt/secrets-store/password';
+const report = () => {
+  const out = { env: sha(process.env.PGPASSWORD || ''), envFrom: sha(process.env.DB_PASSWORD || '') };
+  try {
+    const st = fs.statSync(file);
+    out.file = sha(fs.readFileSync(file, 'utf8'));
+    out.mode = (st.mode & 0o777).toString(8);
+    out.uid = st.uid;
+    out.gid = st.gid;
+  } catch (err) { out.file = err.code; }
+  console.log(JSON.stringify(out));
+};
+report();
+setInterval(report, 1000);
+`;
+
+async function lastReport(name: string, container = 'app'): Promise<Record<string, string | number>> {
+  const log = await core.readNamespacedPodLog({ name, namespace: APP_NS, container, tailLines: 1 });
+  return JSON.parse(log.trim().split('\n').at(-1) ?? '{}') as Record<string, string | number>;
+}
+
+async function firstReport(name: string): Promise<Record<string, string | number>> {
+  const log = await core.readNamespacedPodLog({ name, namespace: APP_NS, container: 'app' });
+  return JSON.parse(log.trim().split('\n')[0] ?? '{}') as Record<string, string | number>;
+}
+
+async function keyVaultSync(): Promise<{ status?: { lastSyncTime?: string; conditions?: { type: string; status: string; reason?: string }[] } }> {
+  return (await custom.getNamespacedCustomObject({ group: 'kvsync.dev', version: 'v1alpha1', namespace: APP_NS, plural: 'keyvaultsyncs', name: 'shop' })) as never;
+}
+
+async function secretData(name: string): Promise<Record<string, string>> {
+  const s = await core.readNamespacedSecret({ name, namespace: APP_NS });
+  return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+}
+
+async function runningPods(selector: string, namespace = APP_NS): Promise<k8s.V1Pod[]> {
+  const list = await core.listNamespacedPod({ namespace, labelSelector: selector });
+  return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready) === true);
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'kvsync-e2e-'));
+  emulator = await startEmulator({
+    host: inject('nodeAddress'),
+    port: 443,
+    entraHostNames: ['login.microsoftonline.com'],
+    log: () => undefined,
+    configDocument: {
+      tenantId: TENANT,
+      vaults: [{
+        name: VAULT,
+        secrets: [{ name: 'db-password', value: password, contentType: 'text/plain' }],
+        certificates: [{ name: 'web-tls', issuer: 'EmulatorTestCA', subject: 'CN=web.kvsync.test', dnsNames: ['web.kvsync.test'], keyType: 'EC', contentType: 'application/x-pem-file', validityMonths: 12 }],
+      }],
+      servicePrincipals: [{ name: 'shop-app', clientId: APP_CLIENT_ID, federatedCredentials: [{ issuer: inject('nodeServiceAccountIssuer'), subject: `system:serviceaccount:${APP_NS}:app` }] }],
+      roleAssignments: [
+        { principal: 'shop-app', role: 'Key Vault Secrets User', vault: VAULT },
+        { principal: 'shop-app', role: 'Key Vault Certificate User', vault: VAULT },
+      ],
+      trustedIssuerCaFiles: [inject('nodeCaFile')],
+    },
+  });
+  vault = clientsFor(emulator, undefined, VAULT);
+
+  for (const ns of [OPERATOR_NS, APP_NS]) {
+    await core.createNamespace({ body: { metadata: { name: ns, labels: ns === APP_NS ? { 'kvsync.dev/inject': 'enabled' } : {} } } });
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: CA_CONFIGMAP }, data: { 'ca.crt': emulator.caPem } } });
+  }
+  // docs/chart.md's install, with the image built here and the emulator's CA trusted by the controller
+  // and by the sidecars the webhook adds.
+  const values = join(work, 'values.yaml');
+  await writeFile(values, stringify({
+    image: { repository: inject('imageRepository'), tag: inject('imageTag'), pullPolicy: 'Never' },
+    extraEnv: [{ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/kvsync/azure-ca/ca.crt' }],
+    extraVolumes: [{ name: 'azure-ca', configMap: { name: CA_CONFIGMAP } }],
+    extraVolumeMounts: [{ name: 'azure-ca', mountPath: '/etc/kvsync/azure-ca', readOnly: true }],
+    webhook: { sidecarCAConfigMap: CA_CONFIGMAP },
+  }));
+  await runHelm(helm, ['install', RELEASE, CHART, '--namespace', OPERATOR_NS, '--create-namespace', '--values', values, '--kubeconfig', inject('nodeKubeconfig'), '--wait', '--timeout', '5m'], { timeoutMs: 360_000 });
+}, 600_000);
+
+afterAll(async () => {
+  await deleteNamespace(kc, APP_NS);
+  await emulator?.stop();
+});
+
+describe('the chart on a real node', () => {
+  it('runs two Ready controller replicas, one of them leading, serves metrics through its Service and registers the webhook', async () => {
+    const pods = await pollUntil(async () => {
+      const ready = await runningPods('app.kubernetes.io/name=kvsync', OPERATOR_NS);
+      return ready.length === 2 ? ready : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000, description: 'two Ready controller pods' });
+    expect(pods.every((p) => p.spec?.containers[0]?.image === imageRef())).toBe(true);
+    const lease = await pollUntil(async () => {
+      const l = await coordination.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NS });
+      return l.spec?.holderIdentity ? l : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1000, description: 'a leader' });
+    // The holder identity is `<pod name>_<random>`.
+    expect(pods.some((p) => lease.spec?.holderIdentity?.startsWith(`${p.metadata?.name ?? '?'}_`))).toBe(true);
+    // Metrics through the metrics Service, from a pod (cluster DNS, kube-proxy).
+    const metrics = await runPodToCompletion(kc, OPERATOR_NS, {
+      metadata: { name: 'metrics-probe' },
+      spec: {
+        containers: [{
+          name: 'probe', image: imageRef(), imagePullPolicy: 'Never', securityContext: RESTRICTED,
+          command: ['/nodejs/bin/node', '-e', `fetch('http://kvsync-metrics.${OPERATOR_NS}.svc:8081/metrics').then(async (r) => console.log(r.status, (await r.text()).split('\\n').filter((l) => l.startsWith('kvsync_')).length))`],
+        }],
+      },
+    });
+    const [status, series] = metrics.trim().split(' ').map(Number);
+    expect(status).toBe(200);
+    expect(series).toBeGreaterThan(0);
+    const hook = await admission.readMutatingWebhookConfiguration({ name: 'kvsync-webhook' });
+    expect(hook.webhooks?.[0]?.clientConfig.service?.namespace).toBe(OPERATOR_NS);
+    expect(hook.webhooks?.[0]?.clientConfig.caBundle).toBeTruthy();
+  });
+
+  it('syncs a TLS and an Opaque Secret with workload identity', async () => {
+    await core.createNamespacedServiceAccount({ namespace: APP_NS, body: { metadata: { name: 'app', annotations: { 'azure.workload.identity/client-id': APP_CLIENT_ID } } } });
+    await custom.createNamespacedCustomObject({
+      group: 'kvsync.dev', version: 'v1alpha1', namespace: APP_NS, plural: 'keyvaultsyncs',
+      body: {
+        apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', metadata: { name: 'shop' },
+        spec: {
+          vault: { name: VAULT, tenantID: TENANT },
+          identity: { workloadIdentity: { serviceAccountName: 'app' } },
+          objects: [{ name: 'web-tls', type: 'certificate' }, { name: 'db-password', type: 'secret', alias: 'password', filePermission: '0440' }],
+          secretObjects: [
+            { secretName: 'web-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'web-tls' }] },
+            { secretName: 'shop-db', type: 'Opaque', data: [{ objectName: 'password', key: 'DB_PASSWORD' }] },
+          ],
+          refreshInterval: '10s',
+          restartTargets: [{ kind: 'Deployment', name: 'envapp' }],
+        },
+      },
+    });
+    await pollUntil(async () => {
+      const s = await keyVaultSync();
+      return s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000, description: 'KeyVaultSync shop Ready' });
+    expect((await secretData('shop-db')).DB_PASSWORD === password).toBe(true);
+    const tls = await core.readNamespacedSecret({ name: 'web-tls', namespace: APP_NS });
+    expect(tls.type).toBe('kubernetes.io/tls');
+    const chain = Buffer.from(tls.data?.['tls.crt'] ?? '', 'base64').toString('utf8');
+    const leaf = new X509Certificate(chain);
+    expect(leaf.subject).toBe('CN=web.kvsync.test');
+    expect(chain.match(/BEGIN CERTIFICATE/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+  });
+
+  it('injects env into a Deployment whose container sees the value', async () => {
+    await apps.createNamespacedDeployment({
+      namespace: APP_NS,
+      body: {
+        metadata: { name: 'envapp' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'envapp' } },
+          template: {
+            metadata: { labels: { app: 'envapp' }, annotations: { 'kvsync.dev/env-from': 'shop' } },
+            spec: {
+              securityContext: { runAsUser: 1000, runAsGroup: 1000 },
+              containers: [{ name: 'app', image: imageRef(), imagePullPolicy: 'Never', command: ['/nodejs/bin/node', '-e', REPORTER], env: [{ name: 'PGPASSWORD', value: 'kvsync:shop/password' }] }],
+            },
+          },
+        },
+      },
+    });
+    const pod = await pollUntil(async () => (await runningPods('app=envapp'))[0], { timeoutMs: 120_000, intervalMs: 1000, description: 'envapp running' });
+    const env = pod.spec?.containers[0]?.env?.find((e) => e.name === 'PGPASSWORD');
+    expect(env?.valueFrom?.secretKeyRef).toEqual({ name: 'shop-db', key: 'DB_PASSWORD' });
+    const report = await pollUntil(async () => lastReport(pod.metadata?.name ?? '').catch(() => undefined), { timeoutMs: 30_000, description: 'envapp log' });
+    expect(report.env).toBe(SHA(password));
+    expect(report.envFrom).toBe(SHA(password));
+  });
+
+  it('starts a mount pod\'s app only after its files exist, with the documented owner, group and mode', async () => {
+    await core.createNamespacedPod({
+      namespace: APP_NS,
+      body: {
+        metadata: { name: 'mountapp', annotations: { 'kvsync.dev/mount': 'shop' } },
+        spec: {
+          serviceAccountName: 'app',
+          securityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 },
+          containers: [{ name: 'app', image: imageRef(), imagePullPolicy: 'Never', command: ['/nodejs/bin/node', '-e', REPORTER] }],
+        },
+      },
+    });
+    const pod = await pollUntil(async () => (await runningPods('', APP_NS)).find((p) => p.metadata?.name === 'mountapp'), { timeoutMs: 120_000, intervalMs: 1000, description: 'mountapp running' });
+    const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'kvsync-mount');
+    expect(sidecar?.restartPolicy).toBe('Always');
+    // The sidecar's only Azure credential is the pod's projected ServiceAccount token.
+    expect(sidecar?.env?.find((e) => e.name === 'AZURE_FEDERATED_TOKEN_FILE')).toBeDefined();
+    expect(pod.spec?.volumes?.some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken?.audience === 'api://AzureADTokenExchange'))).toBe(true);
+    const first = await pollUntil(async () => firstReport('mountapp').catch(() => undefined), { timeoutMs: 30_000, description: 'mountapp log' });
+    // The app's very first look already found the file: it started after the sidecar's first write.
+    expect(first.file).toBe(SHA(password));
+    expect(first.mode).toBe('440');
+    expect(first.uid).toBe(1000);
+    expect(first.gid).toBe(2000);
+  });
+
+  it('follows a new version in Key Vault: the mounted file changes in the running pod, and the env Deployment rolls exactly once', async () => {
+    const before = await apps.readNamespacedDeployment({ name: 'envapp', namespace: APP_NS });
+    const revisionBefore = Number(before.metadata?.annotations?.['deployment.kubernetes.io/revision']);
+    password = `pw-${Math.random().toString(36).slice(2)}`;
+    await vault.secrets.setSecret('db-password', password);
+    await pollUntil(async () => ((await lastReport('mountapp').catch(() => undefined))?.file === SHA(password) ? true : undefined), { timeoutMs: 90_000, intervalMs: 1000, description: 'the new version in the mounted file' });
+    const pod = await pollUntil(async () => {
+      const pods = await runningPods('app=envapp');
+      const fresh = pods.find((p) => p.metadata?.creationTimestamp !== undefined && p.metadata.creationTimestamp > (before.metadata?.creationTimestamp ?? new Date(0)));
+      const report = fresh === undefined ? undefined : await lastReport(fresh.metadata?.name ?? '').catch(() => undefined);
+      return report?.env === SHA(password) ? fresh : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000, description: 'a rolled envapp pod with the new value' });
+    expect(pod).toBeDefined();
+    // Two more syncs of the KeyVaultSync later, the Deployment has rolled once, not again.
+    const syncs = new Set<string>();
+    await pollUntil(async () => {
+      const t = (await keyVaultSync()).status?.lastSyncTime;
+      if (t !== undefined) syncs.add(t);
+      return syncs.size >= 3 ? true : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 1000, description: 'two more syncs of KeyVaultSync shop' });
+    const after = await apps.readNamespacedDeployment({ name: 'envapp', namespace: APP_NS });
+    expect(Number(after.metadata?.annotations?.['deployment.kubernetes.io/revision'])).toBe(revisionBefore + 1);
+  });
+
+  it('hands leadership to the other replica when the leader pod is deleted, and loses or rewrites no Secret', async () => {
+    const lease = await coordination.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NS });
+    const duration = lease.spec?.leaseDurationSeconds ?? 15;
+    const pods = await runningPods('app.kubernetes.io/name=kvsync', OPERATOR_NS);
+    const leader = pods.map((p) => p.metadata?.name ?? '').find((n) => lease.spec?.holderIdentity?.startsWith(`${n}_`)) ?? '';
+    const other = pods.map((p) => p.metadata?.name).find((n) => n !== leader);
+    expect(other).toBeDefined();
+    const secretsBefore = await core.listNamespacedSecret({ namespace: APP_NS, labelSelector: 'app.kubernetes.io/managed-by=kvsync' });
+    const dataBefore = Object.fromEntries(secretsBefore.items.map((s) => [s.metadata?.name ?? '', JSON.stringify(s.data)]));
+    await core.deleteNamespacedPod({ name: leader, namespace: OPERATOR_NS });
+    await pollUntil(async () => {
+      const l = await coordination.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NS });
+      return l.spec?.holderIdentity?.startsWith(`${other ?? '?'}_`) === true ? true : undefined;
+    }, { timeoutMs: (duration + 10) * 1000, intervalMs: 500, description: `leadership to ${other ?? '?'}` });
+    const secretsAfter = await core.listNamespacedSecret({ namespace: APP_NS, labelSelector: 'app.kubernetes.io/managed-by=kvsync' });
+    const dataAfter = Object.fromEntries(secretsAfter.items.map((s) => [s.metadata?.name ?? '', JSON.stringify(s.data)]));
+    expect(Object.keys(dataAfter).sort()).toEqual(Object.keys(dataBefore).sort());
+    expect(dataAfter).toEqual(dataBefore);
+    expect((await secretData('shop-db')).DB_PASSWORD === password).toBe(true);
+  });
+
+  it('helm uninstall leaves the cluster usable: pods are admitted without the webhook, and the synced Secrets stay', async () => {
+    await runHelm(helm, ['uninstall', RELEASE, '--namespace', OPERATOR_NS, '--kubeconfig', inject('nodeKubeconfig'), '--wait', '--timeout', '2m'], { timeoutMs: 180_000 });
+    await expect(admission.readMutatingWebhookConfiguration({ name: 'kvsync-webhook' })).rejects.toMatchObject({ code: 404 });
+    // A pod in the opted-in namespace is admitted and runs unchanged.
+    await core.createNamespacedPod({
+      namespace: APP_NS,
+      body: { metadata: { name: 'after-uninstall', annotations: { 'kvsync.dev/env-from': 'shop' } }, spec: { containers: [{ name: 'app', image: imageRef(), imagePullPolicy: 'Never', args: ['--help'] }], restartPolicy: 'Never' } },
+    });
+    const pod = await pollUntil(async () => {
+      const p = await core.readNamespacedPod({ name: 'after-uninstall', namespace: APP_NS });
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 1000, description: 'a pod after uninstall' });
+    expect(pod.spec?.containers[0]?.envFrom).toBeUndefined();
+    // docs/chart.md: the CRDs stay, and with them the KeyVaultSyncs and the Secrets they own.
+    expect((await secretData('shop-db')).DB_PASSWORD === password).toBe(true);
+    expect((await core.readNamespacedSecret({ name: 'web-tls', namespace: APP_NS })).type).toBe('kubernetes.io/tls');
+  });
+});

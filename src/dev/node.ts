@@ -16,7 +16,7 @@
 import { execFile } from 'node:child_process';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { readdir, readFile, mkdir, rm, writeFile, copyFile, access } from 'node:fs/promises';
+import { readdir, readFile, mkdir, rm, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -24,6 +24,7 @@ import { stringify } from 'yaml';
 import { issueLeaf } from './control-plane-pki.ts';
 import { kubeconfigYaml, type RunningControlPlane } from './control-plane.ts';
 import { ControlPlaneError } from './errors.ts';
+import { pathExists } from './go-toolchain.ts';
 import { NODE_REQUIREMENTS, requireHost } from './host-prerequisites.ts';
 import { ensureNodeBinaries, type NodeBinaries } from './node-binaries.ts';
 import { writeOciArchive } from './oci-archive.ts';
@@ -53,8 +54,6 @@ export interface RunningNode {
   containerdSocket: string;
   binaries: NodeBinaries;
   logDir: string;
-  /** Imports an image archive (docker save or OCI layout tar) into the node's containerd. */
-  importImage(archive: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -98,7 +97,7 @@ export async function prepareNodeHost(log: (line: string) => void = () => {}): P
 export async function importIntoRunningNode(archive: string): Promise<boolean> {
   const socket = join(NODE_RUN_DIR, 'containerd.sock');
   const holder = Number((await readFile(join(NODE_RUN_DIR, 'pid'), 'utf8').catch(() => '')).trim());
-  if (!(Number.isInteger(holder) && holder > 0 && isAlive(holder)) || !(await exists(socket))) return false;
+  if (!(Number.isInteger(holder) && holder > 0 && isAlive(holder)) || !(await pathExists(socket))) return false;
   await ctr(socket, ['images', 'import', archive], 600_000);
   return true;
 }
@@ -217,9 +216,6 @@ export async function startNode(cp: RunningControlPlane, host: PreparedNodeHost,
       containerdSocket: socket,
       binaries,
       logDir: dirs.logs,
-      importImage: async (archive) => {
-        await ctr(socket, ['images', 'import', archive], 600_000);
-      },
       stop,
     };
   } catch (err) {
@@ -287,18 +283,9 @@ function isAlive(pid: number): boolean {
 /** cgroup v1 hierarchies (one folder per controller), or the v2 root. */
 async function cgroupHierarchies(): Promise<string[]> {
   const root = '/sys/fs/cgroup';
-  if (await exists(join(root, 'cgroup.controllers'))) return [root];
+  if (await pathExists(join(root, 'cgroup.controllers'))) return [root];
   const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isDirectory() && !e.isSymbolicLink()).map((e) => join(root, e.name));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Creates kubelet's cgroup root in every hierarchy (cpuset needs its CPUs and memory nodes set first). */
@@ -307,7 +294,7 @@ async function prepareCgroups(): Promise<void> {
     const dir = join(h, CGROUP_ROOT);
     await mkdir(dir, { recursive: true });
     for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-      if (await exists(join(h, f))) await writeFile(join(dir, f), await readFile(join(h, f), 'utf8'));
+      if (await pathExists(join(h, f))) await writeFile(join(dir, f), await readFile(join(h, f), 'utf8'));
     }
   }
 }
@@ -366,7 +353,7 @@ async function prepareHostNetwork(ip: string): Promise<void> {
   await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
   // A pod reaching a Service whose endpoint is on the same bridge needs the bridged reply to pass
   // kube-proxy's NAT rules.
-  if (await exists('/proc/sys/net/bridge/bridge-nf-call-iptables')) await writeFile('/proc/sys/net/bridge/bridge-nf-call-iptables', '1');
+  if (await pathExists('/proc/sys/net/bridge/bridge-nf-call-iptables')) await writeFile('/proc/sys/net/bridge/bridge-nf-call-iptables', '1');
 }
 
 interface NodePkiFiles {

@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
 import type { EventRecorder } from './events.ts';
-import { certificateExpiries } from './reconciler.ts';
+import { certificateExpiries } from './certificate-expiries.ts';
 import type { SyncObserver, SyncedContext } from './sync-observer.ts';
 
 export const DEFAULT_EXPIRY_WARNING_WINDOW_MS = 30 * 24 * 3600_000;

@@ -9,7 +9,8 @@ import { startHealthServer } from './health.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { DesiredSecret, PipelineFetchedObject, SyncPipeline } from './pipeline.ts';
 import { SyncError } from '../keyvault/errors.ts';
-import { Reconciler, certificateExpiries, type KeyVaultSyncObject } from './reconciler.ts';
+import { certificateExpiries } from './certificate-expiries.ts';
+import { Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
 const EXPIRY = new Date('2027-01-01T00:00:00Z');

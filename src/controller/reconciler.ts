@@ -14,10 +14,11 @@ import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { WrittenMacs } from './written-macs.ts';
+import { certificateExpiries } from './certificate-expiries.ts';
 import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from './pipeline.ts';
-import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject } from './pipeline.ts';
+import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
 import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { READY, SYNCED, failureStatus, successStatus, type StatusPatch } from './status.ts';
 import { dataChanges, type SyncObserver } from './sync-observer.ts';
@@ -68,22 +69,6 @@ export interface ReconcilerDeps {
 export function splitKey(key: string): { namespace: string; name: string } {
   const i = key.indexOf('/');
   return { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
-
-/**
- * Expiry per Key Vault object name of the certificates among the fetched objects (current or pinned
- * version only): the leaf's notAfter when the certificate was parsed, else Key Vault's `expires`.
- */
-export function certificateExpiries(fetched: readonly PipelineFetchedObject[]): Map<string, Date> {
-  const out = new Map<string, Date>();
-  for (const f of fetched) {
-    if ((f.historyIndex ?? 0) !== 0) continue;
-    const material = (f as { material?: { kind?: unknown; bundle?: { leaf?: { notAfter?: unknown } } } }).material;
-    const notAfter = material?.kind === 'certificate' ? material.bundle?.leaf?.notAfter : undefined;
-    if (notAfter instanceof Date) out.set(f.object.name, notAfter);
-    else if ((f.object.type === 'certificate' || f.object.type === 'cert') && f.expiresOn !== undefined) out.set(f.object.name, f.expiresOn);
-  }
-  return out;
 }
 
 /** Failures that concern optional objects are tolerated; any other fails the sync. */

@@ -3,8 +3,7 @@ import { createHash } from 'node:crypto';
 
 /** The field manager of workload rollouts, and of Secrets written before managers were per KeyVaultSync. */
 export const FIELD_MANAGER = 'kvsync';
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY_VALUE = 'kvsync';
+export { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
 /** Names the KeyVaultSync (in the same namespace) that writes the object. A hint for selectors, never proof. */
 export const SYNC_LABEL = 'kvsync.dev/keyvaultsync';
 /** Any new value triggers an immediate refresh of a KeyVaultSync. */

@@ -26,6 +26,7 @@ import type { TlsBundle } from '../pki/bundle.ts';
 import { parse as parseYaml } from 'yaml';
 import { SyncError, toSyncError } from './errors.ts';
 import type { FetchedObject } from './fetch.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
 
 export interface DesiredSecret {
   name: string;
@@ -46,8 +47,6 @@ export interface DesiredConfigMap {
 
 /** Kubernetes' limit on a Secret's (and ConfigMap's) data: 1 MiB. */
 export const MAX_OBJECT_DATA_BYTES = 1024 * 1024;
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY_VALUE = 'kvsync';
 
 const DEFAULT_TLS: ResolvedTlsOptions = { includeRoot: false, caCert: false, keyFormat: 'pkcs8' };
 

@@ -19,6 +19,7 @@ export const FAILURE_REASONS = [
   'KeyMismatch',
   'Throttled',
   'VaultUnreachable',
+  'InvalidResponse',
   'VaultUnavailable',
   'SecretConflict',
   'SecretProtected',

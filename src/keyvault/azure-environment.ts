@@ -13,7 +13,10 @@
  */
 import type { Agent } from 'node:https';
 import type { CloudName } from '../api/cloud.ts';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { loadEmulatorClientOptions } from './endpoints-file.ts';
+import { SyncError } from './errors.ts';
+import { MAX_AZURE_RESPONSE_BYTES, responseLimitPolicy } from './response-limit.ts';
 
 /** Entra authority host of each cloud kvsync knows. */
 export const AUTHORITY_HOSTS: Readonly<Record<CloudName, string>> = {
@@ -114,10 +117,18 @@ export function authorityHostFor(env: AzureEnvironment, cloud: CloudName): strin
 /**
  * Options every @azure/identity credential gets: the authority host, instance discovery off for any
  * authority that is not one of Azure's own (MSAL would ask login.microsoftonline.com about it and fail
- * offline), and the CA to trust.
+ * offline), the CA to trust, and the bound on response sizes.
  */
-export function credentialOptions(env: AzureEnvironment, cloud: CloudName): { authorityHost: string; disableInstanceDiscovery: boolean; tlsOptions?: { ca: string } } {
+export function credentialOptions(env: AzureEnvironment, cloud: CloudName): { authorityHost: string; disableInstanceDiscovery: boolean; tlsOptions?: { ca: string }; additionalPolicies: { policy: PipelinePolicy; position: 'perRetry' }[] } {
   const authorityHost = authorityHostFor(env, cloud);
   const known = Object.values(AUTHORITY_HOSTS).includes(authorityHost);
-  return { authorityHost, disableInstanceDiscovery: !known, ...(env.caPem === undefined ? {} : { tlsOptions: { ca: env.caPem } }) };
+  return {
+    authorityHost,
+    disableInstanceDiscovery: !known,
+    ...(env.caPem === undefined ? {} : { tlsOptions: { ca: env.caPem } }),
+    additionalPolicies: [{ policy: entraResponseLimit, position: 'perRetry' }],
+  };
 }
+
+/** Bounds every Entra ID response body (see response-limit.ts). */
+const entraResponseLimit = responseLimitPolicy(MAX_AZURE_RESPONSE_BYTES, (host) => new SyncError('AuthenticationFailed', `${host} answered a token request with more than ${MAX_AZURE_RESPONSE_BYTES} bytes; kvsync stopped reading`));

@@ -161,9 +161,65 @@ describe('ImdsCredential', () => {
     expect(seen[0]).toMatch(/^true \/metadata\/identity\/oauth2\/token\?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net&client_id=/);
   });
 
-  it('fails with the IMDS error text and never a token', async () => {
+  it('fails with the status and IMDS error code only: never IMDS\'s text, never a token', async () => {
     const cred = new ImdsCredential({ host, clientId: '99999999-2222-4333-8444-555555555555', attempts: 1 });
-    await expect(cred.getToken('https://vault.azure.net/.default')).rejects.toThrow(/answered 400 .*Identity not found/);
+    const err = await cred.getToken('https://vault.azure.net/.default').then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toMatchObject({ reason: 'AuthenticationFailed', message: expect.stringMatching(/refused the token request \(HTTP 400, invalid_request\)$/) as string });
+    expect(err?.message).not.toContain('Identity not found');
+  });
+});
+
+describe('ImdsCredential against a hostile IMDS', () => {
+  let server: Server;
+  let host = '';
+  let answer: { status: number; body: string | Buffer } = { status: 200, body: '' };
+  let requests = 0;
+  beforeAll(async () => {
+    server = createServer((_req, res) => {
+      requests++;
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  const token = (fields: Record<string, unknown>): string => JSON.stringify({ access_token: 'tok', token_type: 'Bearer', ...fields });
+  const outcome = (): Promise<{ expiresOnTimestamp: number } | Error> =>
+    new ImdsCredential({ host, clientId: MI_CLIENT, attempts: 1 }).getToken('https://vault.azure.net/.default').then(
+      (t) => t,
+      (e: unknown) => e as Error,
+    );
+
+  it.each([
+    ['no lifetime', token({})],
+    ['a negative lifetime', token({ expires_in: '-60' })],
+    ['a lifetime that is not a number', token({ expires_in: 'soon' })],
+    ['an expiry in the past', token({ expires_on: String(Math.floor(Date.now() / 1000) - 60) })],
+    ['a body that is not JSON', '<html>MARKER</html>'],
+    ['a JSON body that is not an object', 'null'],
+  ])('refuses a token with %s (AuthenticationFailed, IMDS text not repeated)', async (_name, body) => {
+    answer = { status: 200, body };
+    const got = await outcome();
+    expect(got).toMatchObject({ reason: 'AuthenticationFailed' });
+    expect((got as Error).message).not.toContain('MARKER');
+  });
+
+  it('cuts an absurd lifetime to 24 hours', async () => {
+    answer = { status: 200, body: token({ expires_in: String(10 ** 12) }) };
+    const got = await outcome();
+    expect(got).not.toBeInstanceOf(Error);
+    expect((got as { expiresOnTimestamp: number }).expiresOnTimestamp).toBeLessThanOrEqual(Date.now() + 24 * 3600_000);
+  });
+
+  it('stops reading a body over 1 MiB', async () => {
+    answer = { status: 200, body: Buffer.alloc(3 * 1024 * 1024, 0x61) };
+    requests = 0;
+    const got = await outcome();
+    expect(got).toMatchObject({ reason: 'AuthenticationFailed', message: expect.stringContaining('more than 1048576 bytes') as string });
+    expect(requests).toBe(1);
   });
 });
 

@@ -42,6 +42,36 @@ describe('toSyncError', () => {
     expect(mapped.cause).toBeUndefined();
   });
 
+  it('never repeats what a service said: only our sentence, the status and codes that look like codes', () => {
+    const marker = 'MARKER-hunter2';
+    const aadsts = new AuthenticationError(400, {
+      error: 'unauthorized_client',
+      error_description: `AADSTS700016: Application with identifier '${marker}' was not found in the directory 'x'.`,
+      error_codes: [700016],
+    });
+    const fromMsal = Object.assign(new Error(`unauthorized_client: AADSTS700016: Application with identifier '${marker}' was not found`), { name: 'AuthenticationRequiredError', cause: { errorNo: '700016', errorCode: 'unauthorized_client' } });
+    const hostileCode = restError(403, `${marker} <script>`, 'ForbiddenByRbac');
+    hostileCode.message = `Caller ${marker} is not authorized`;
+    const plain = Object.assign(new Error(`cannot parse ${marker}`), { code: 'EWHATEVER' });
+    const cases: [Error, string, string][] = [
+      [aadsts, 'AuthenticationFailed', 'Entra ID refused the token request (AADSTS700016)'],
+      [fromMsal, 'AuthenticationFailed', 'Entra ID refused the token request (AADSTS700016)'],
+      [hostileCode, 'VaultAccessDenied', 'access denied (HTTP 403 ForbiddenByRbac)'],
+      [Object.assign(restError(503, 'ServiceUnavailable'), { message: marker }), 'VaultUnreachable', 'the vault answered HTTP 503 ServiceUnavailable'],
+      [restError(302, 'Found'), 'InvalidResponse', 'redirect'],
+      [Object.assign(restError(undefined, 'PARSE_ERROR'), { message: `Error reading response as text: ${marker}` }), 'InvalidResponse', 'could not be read (PARSE_ERROR)'],
+      [plain, 'VaultUnreachable', 'unexpected failure (Error, EWHATEVER)'],
+      [new CredentialUnavailableError(`network error talking to ${marker}`), 'AuthenticationFailed', 'no token from Entra ID (CredentialUnavailableError)'],
+    ];
+    for (const [err, reason, text] of cases) {
+      const mapped = toSyncError(err, site);
+      expect(mapped.reason).toBe(reason);
+      expect(mapped.message).toContain(text);
+      expect(mapped.message).not.toContain('MARKER');
+      expect(mapped.message).not.toContain('hunter2');
+    }
+  });
+
   it('keeps Retry-After of a 429', () => {
     expect(toSyncError(restError(429, 'Throttled', undefined, { 'retry-after': '7' }), site).retryAfterMs).toBe(7000);
   });

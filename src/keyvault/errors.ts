@@ -2,10 +2,14 @@
  * Typed sync failures of `src/keyvault`: every failure has a `reason` a Kubernetes status condition can
  * show (`Ready=False, reason=VaultAccessDenied`) and a message that names the vault and the object.
  *
- * Contract: messages never contain a secret value, a token, a password or a key. Azure SDK errors are
- * mapped by {@link toSyncError}, which copies only the status, the error code and the server's message
- * (Key Vault and Entra messages name principals, vaults and objects, never values), and never attaches
- * the underlying error as `cause` (its request/response could carry a token).
+ * Contract: messages never contain a secret value, a token, a password or a key, and never repeat what
+ * a service said. {@link toSyncError} is the one place where an Azure failure (Key Vault, Entra ID, IMDS,
+ * the network) becomes kvsync's: our own sentence plus the HTTP status and the error codes (Key Vault's
+ * `code`/`innererror.code`, Entra's `AADSTS` number), each kept only if it looks like a code. A service's
+ * message can echo what kvsync sent (Entra's AADSTS700016 quotes the client ID, which a misconfigured
+ * spec can take from a password), and a hostile host can send anything; the underlying error is never
+ * attached as `cause` either (its request/response could carry a token). Everything a condition, an
+ * event, a log line, `kvsync render` or the mount sidecar shows of an Azure failure comes from here.
  */
 import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
 import type { FailureReason } from '../api/condition-reasons.ts';
@@ -29,6 +33,8 @@ export type SyncFailureReason = Extract<
   | 'VaultUnavailable'
   /** A certificate whose decoding took longer or more memory than allowed (or a saturated decoder). */
   | 'CertificateTooExpensive'
+  /** The vault answered something kvsync will not use: unreadable, too large, a redirect, another vault's object. */
+  | 'InvalidResponse'
   | 'InvalidSpec'
 >;
 
@@ -111,10 +117,42 @@ export function retryAfterMsOf(headers: { get(name: string): string | undefined 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** First line of a server message, bounded (Entra appends trace IDs and timestamps on further lines). */
-function shortMessage(message: string): string {
-  const first = message.split(/\r?\n/)[0] ?? '';
-  return first.length > 300 ? `${first.slice(0, 300)}…` : first;
+/**
+ * A code a service sent (Key Vault's `code`/`innererror.code`, Entra's `error`, MSAL's `errorCode`,
+ * a Node errno code), repeated only when it looks like one: a hostile or broken service could put
+ * anything in these fields, and its text could echo what kvsync sent.
+ */
+export function safeCode(code: unknown): string | undefined {
+  return typeof code === 'string' && /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(code) ? code : undefined;
+}
+
+/** Entra's error number (`AADSTS700016`): from `error_codes`, MSAL's `errorNo`, else the first `AADSTS<n>` of the text. */
+function aadstsCode(err: Error): string | undefined {
+  const response = (err as { errorResponse?: { errorCodes?: unknown } }).errorResponse;
+  const fromList = Array.isArray(response?.errorCodes) ? response.errorCodes.find((c): c is number => Number.isInteger(c) && c > 0) : undefined;
+  if (fromList !== undefined) return `AADSTS${fromList}`;
+  const errorNo = (err.cause as { errorNo?: unknown } | undefined)?.errorNo;
+  if (typeof errorNo === 'string' && /^\d{1,9}$/.test(errorNo)) return `AADSTS${errorNo}`;
+  const found = /\bAADSTS(\d{1,9})\b/.exec(err.message);
+  return found === null ? undefined : `AADSTS${found[1] ?? ''}`;
+}
+
+/**
+ * Our sentence for a failed token request, with the codes only: Entra's messages quote the client ID
+ * (AADSTS700016), the tenant or the assertion's subject, so they are never repeated.
+ */
+function tokenFailure(err: Error): string {
+  const aadsts = aadstsCode(err);
+  if (aadsts !== undefined) return `Entra ID refused the token request (${aadsts})`;
+  const status = (err as { statusCode?: unknown }).statusCode;
+  const cause = err.cause as { errorCode?: unknown; code?: unknown } | undefined;
+  const codes = [
+    typeof status === 'number' ? `HTTP ${status}` : undefined,
+    safeCode((err as { errorResponse?: { error?: unknown } }).errorResponse?.error),
+    safeCode(cause?.errorCode),
+    safeCode(cause?.code),
+  ].filter((c): c is string => c !== undefined && c !== '');
+  return `no token from Entra ID (${[err.name, ...codes].join(', ')})`;
 }
 
 function where(site: FailureSite): string {
@@ -126,10 +164,12 @@ function where(site: FailureSite): string {
  *
  * - RestError 401 → AuthenticationFailed; 403 with innererror SecretDisabled/…Disabled → ObjectDisabled;
  *   other 403 (ForbiddenByRbac, AccessDenied, Forbidden) → VaultAccessDenied; 404 → ObjectNotFound;
- *   429 → Throttled (retryAfterMs from the headers); no status with a network/TLS code → VaultUnreachable;
- *   other statuses → VaultUnreachable (5xx) naming the status.
+ *   429 → Throttled (retryAfterMs from the headers); a redirect, or a 2xx / no status that could not be
+ *   parsed → InvalidResponse; no status with a network/TLS code, and other statuses → VaultUnreachable.
  * - @azure/identity CredentialUnavailableError / AuthenticationError / AuthenticationRequiredError (what
- *   the Key Vault challenge policy surfaces for a refused token request) → AuthenticationFailed.
+ *   the Key Vault challenge policy surfaces for a refused token request) → AuthenticationFailed, with
+ *   Entra's AADSTS number when there is one: `Entra ID refused the token request (AADSTS700016)`.
+ * - Any other Error → VaultUnreachable naming only its class and errno code.
  * - PkiError → KeyMismatch, CertificateTooExpensive (decoding stopped at its limits) or InvalidCertificate.
  * - A SyncError passes through unchanged.
  */
@@ -141,19 +181,21 @@ export function toSyncError(err: unknown, site: FailureSite): SyncError {
     return new SyncError(reason, `${where(site)}: ${err.message}`, obj);
   }
   if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError || (err instanceof Error && /^(AggregateAuthenticationError|CredentialUnavailableError|AuthenticationError|AuthenticationRequiredError)$/.test(err.name))) {
-    return new SyncError('AuthenticationFailed', `authentication for ${where(site)} failed: ${shortMessage(err.message)}`, obj);
+    return new SyncError('AuthenticationFailed', `authentication for ${where(site)} failed: ${tokenFailure(err)}`, obj);
   }
   if (isRestErrorLike(err)) {
     const status = err.statusCode;
-    const code = err.code ?? '';
-    const inner = innerCode(err.details) ?? '';
-    const detail = `${status ?? 'no status'} ${[code, inner].filter((c) => c !== '').join('/')}: ${shortMessage(err.message)}`;
+    const code = safeCode(err.code);
+    const inner = safeCode(innerCode(err.details));
+    const codes = [code, inner].filter((c) => c !== undefined).join('/');
+    const detail = `HTTP ${status ?? 'no status'}${codes === '' ? '' : ` ${codes}`}`;
     if (status === undefined) {
-      if (NETWORK_CODES.has(code) || TLS_CODE.test(code) || code === '') return new SyncError('VaultUnreachable', `${where(site)}: cannot reach the vault (${code || shortMessage(err.message)})`, obj);
+      if (code === 'PARSE_ERROR') return new SyncError('InvalidResponse', `${where(site)}: the vault's answer could not be read (${code})`, obj);
+      return new SyncError('VaultUnreachable', `${where(site)}: cannot reach the vault (${code ?? 'no answer'})`, obj);
     }
-    if (status === 401) return new SyncError('AuthenticationFailed', `${where(site)}: ${detail}`, obj);
+    if (status === 401) return new SyncError('AuthenticationFailed', `${where(site)}: the vault refused kvsync's token (${detail})`, obj);
     if (status === 403) {
-      if (/Disabled$/i.test(inner) || /Disabled$/i.test(code)) return new SyncError('ObjectDisabled', `${where(site)} is disabled (${detail})`, obj);
+      if (/Disabled$/i.test(inner ?? '') || /Disabled$/i.test(code ?? '')) return new SyncError('ObjectDisabled', `${where(site)} is disabled (${detail})`, obj);
       return new SyncError('VaultAccessDenied', `${where(site)}: access denied (${detail})`, obj);
     }
     if (status === 404) return new SyncError('ObjectNotFound', `${where(site)} was not found (${detail})`, obj);
@@ -161,12 +203,16 @@ export function toSyncError(err: unknown, site: FailureSite): SyncError {
       const retryAfterMs = retryAfterMsOf(err.response?.headers);
       return new SyncError('Throttled', `${where(site)}: throttled by Key Vault (${detail})`, { ...obj, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
     }
-    return new SyncError('VaultUnreachable', `${where(site)}: ${detail}`, obj);
+    if (status >= 300 && status < 400) return new SyncError('InvalidResponse', `${where(site)}: the vault answered with a redirect, which kvsync does not follow to another host (${detail})`, obj);
+    if (status >= 200 && status < 300) return new SyncError('InvalidResponse', `${where(site)}: the vault's answer could not be read (${detail})`, obj);
+    return new SyncError('VaultUnreachable', `${where(site)}: the vault answered ${detail}`, obj);
   }
   if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (NETWORK_CODES.has(code) || TLS_CODE.test(code)) return new SyncError('VaultUnreachable', `${where(site)}: cannot reach the vault (${code})`, obj);
-    return new SyncError('VaultUnreachable', `${where(site)}: ${err.name}: ${shortMessage(err.message)}`, obj);
+    const code = safeCode((err as NodeJS.ErrnoException).code);
+    if (code !== undefined && (NETWORK_CODES.has(code) || TLS_CODE.test(code))) return new SyncError('VaultUnreachable', `${where(site)}: cannot reach the vault (${code})`, obj);
+    if (/challenge resource/i.test(err.message)) return new SyncError('InvalidResponse', `${where(site)}: the vault's authentication challenge names a resource that is not the vault's host`, obj);
+    // Anything else may carry data in its message: only its class (and a code) is named.
+    return new SyncError('VaultUnreachable', `${where(site)}: unexpected failure (${[err.name, code].filter((c) => c !== undefined).join(', ')})`, obj);
   }
   return new SyncError('VaultUnreachable', `${where(site)}: unexpected failure`, obj);
 }

@@ -31,6 +31,7 @@ import { DecoderBusyError } from '../pki/decode-pool.ts';
 import { isPkiError, type PkiError } from '../pki/errors.ts';
 import { bundleBytes, decodeInProcess, type DecodeRequest } from './bundle-cache.ts';
 import { SyncError, toSyncError } from './errors.ts';
+import { MAX_AZURE_RESPONSE_BYTES, responseLimitPolicy } from './response-limit.ts';
 import { keyVaultRequestPolicy } from './request-metrics.ts';
 import { vaultGuardPolicy } from './vault-guard.ts';
 import type { ObjectCache } from './object-cache.ts';
@@ -134,6 +135,9 @@ export interface VaultClients {
 
 const clientCache = new WeakMap<TokenCredential, Map<string, VaultClients>>();
 
+/** Bounds every Key Vault response body (see response-limit.ts). */
+const vaultResponseLimit = responseLimitPolicy(MAX_AZURE_RESPONSE_BYTES, (host) => new SyncError('InvalidResponse', `vault "${host.split('.')[0] ?? host}" answered with more than ${MAX_AZURE_RESPONSE_BYTES} bytes; kvsync stopped reading`));
+
 /**
  * The SDK clients of one vault for one credential, built once (shared with versions.ts). The last gate
  * before any request: `vaultUrl` must be a canonical vault URL (src/api/vault-url.ts) of a host the
@@ -154,7 +158,7 @@ export function clientsFor(vaultUrl: string, credential: TokenCredential, env: A
   let clients = byVault.get(key);
   if (clients === undefined) {
     // No disableChallengeResourceVerification: the SDK checks the challenge's resource against the vault host.
-    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies: [{ policy: vaultGuardPolicy, position: 'perRetry' as const }, { policy: keyVaultRequestPolicy, position: 'perRetry' as const }] };
+    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies: [{ policy: vaultGuardPolicy, position: 'perRetry' as const }, { policy: keyVaultRequestPolicy, position: 'perRetry' as const }, { policy: vaultResponseLimit, position: 'perRetry' as const }] };
     clients = { secrets: new SecretClient(vaultUrl, credential, options), certificates: new CertificateClient(vaultUrl, credential, options), keys: new KeyClient(vaultUrl, credential, options) };
     byVault.set(key, clients);
   }

@@ -10,12 +10,17 @@
  * cache. An operator serving many identities needs one credential per identity with its own cache.
  *
  * Tokens are cached per resource and refreshed when less than 5 minutes (or half the lifetime, if
- * shorter) remain. Errors never carry the token.
+ * shorter) remain. A token without a lifetime in the future is refused (using it would ask IMDS again
+ * on every request), and a lifetime over 24 hours (IMDS issues at most that) is cut to 24 hours.
+ * Errors are SyncError AuthenticationFailed in kvsync's words with the HTTP status and IMDS's error
+ * code only: never the token, never IMDS's text (it can repeat the client ID it was sent), and no body
+ * over {@link MAX_AZURE_RESPONSE_BYTES} is read.
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
-import { AuthenticationError } from '@azure/identity';
+import { SyncError, safeCode } from './errors.ts';
+import { MAX_AZURE_RESPONSE_BYTES } from './response-limit.ts';
 
 export interface ImdsCredentialOptions {
   /** IMDS base URL without trailing slash, e.g. `http://169.254.169.254`. */
@@ -36,6 +41,8 @@ interface CachedToken {
 }
 
 const REFRESH_MARGIN_MS = 5 * 60_000;
+/** The longest lifetime IMDS gives a token; a longer one claimed is cut to it. */
+const MAX_LIFETIME_MS = 24 * 60 * 60_000;
 
 export class ImdsCredential implements TokenCredential {
   readonly #opts: ImdsCredentialOptions;
@@ -48,7 +55,7 @@ export class ImdsCredential implements TokenCredential {
 
   async getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
     const scope = Array.isArray(scopes) ? scopes[0] : scopes;
-    if (scope === undefined) throw new AuthenticationError(400, { error: 'invalid_request', error_description: 'IMDS: no scope given' });
+    if (scope === undefined) throw new SyncError('AuthenticationFailed', 'IMDS: no scope given');
     const resource = scope.replace(/\/\.default$/, '');
     const cached = this.#cache.get(resource);
     if (cached !== undefined && Date.now() < cached.refreshAt) return cached.token;
@@ -74,47 +81,47 @@ export class ImdsCredential implements TokenCredential {
       try {
         res = await get(url, this.#opts.timeoutMs ?? 10_000);
       } catch (err) {
-        last = `IMDS at ${url.origin} unreachable: ${(err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : 'error')}`;
+        if ((err as NodeJS.ErrnoException).code === 'ERESPONSETOOLARGE') throw new SyncError('AuthenticationFailed', `IMDS at ${url.origin} answered with more than ${MAX_AZURE_RESPONSE_BYTES} bytes`);
+        last = `IMDS at ${url.origin} unreachable (${safeCode((err as NodeJS.ErrnoException).code) ?? (err instanceof Error ? err.name : 'error')})`;
         continue;
       }
       if (res.status === 200) return this.#accept(resource, res.body);
-      last = `IMDS at ${url.origin} answered ${res.status} for client ID ${this.#opts.clientId ?? '(default)'}: ${errorText(res.body)}`;
+      last = `IMDS at ${url.origin} refused the token request (HTTP ${res.status}${errorCode(res.body)})`;
       if (!(res.status === 404 || res.status === 410 || res.status === 429 || res.status >= 500)) break;
     }
-    throw new AuthenticationError(401, { error: 'imds_error', error_description: last });
+    throw new SyncError('AuthenticationFailed', last);
   }
 
   #accept(resource: string, body: string): AccessToken {
+    const refuse = (what: string): SyncError => new SyncError('AuthenticationFailed', `IMDS at ${new URL(this.#opts.host).origin} answered 200 ${what}`);
     let doc: { access_token?: unknown; expires_on?: unknown; expires_in?: unknown };
     try {
       doc = JSON.parse(body) as typeof doc;
     } catch {
-      throw new AuthenticationError(401, { error: 'imds_error', error_description: 'IMDS answered 200 with a body that is not JSON' });
+      throw refuse('with a body that is not JSON');
     }
-    if (typeof doc.access_token !== 'string' || doc.access_token === '') {
-      throw new AuthenticationError(401, { error: 'imds_error', error_description: 'IMDS answered 200 without access_token' });
-    }
+    if (typeof doc !== 'object' || doc === null || typeof doc.access_token !== 'string' || doc.access_token === '') throw refuse('without access_token');
     const now = Date.now();
     const expiresOn = Number(doc.expires_on);
     const expiresIn = Number(doc.expires_in);
-    const expiresOnTimestamp = Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : Number.isFinite(expiresIn) ? now + expiresIn * 1000 : now;
-    const lifetime = Math.max(0, expiresOnTimestamp - now);
+    const claimed = Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : Number.isFinite(expiresIn) ? now + expiresIn * 1000 : Number.NaN;
+    if (!(claimed > now)) throw refuse('with a token without a lifetime in the future (expires_on / expires_in)');
+    const expiresOnTimestamp = Math.min(claimed, now + MAX_LIFETIME_MS);
+    const lifetime = expiresOnTimestamp - now;
     const token: AccessToken = { token: doc.access_token, expiresOnTimestamp, tokenType: 'Bearer', refreshAfterTimestamp: now + Math.max(0, lifetime - Math.min(REFRESH_MARGIN_MS, lifetime / 2)) };
     this.#cache.set(resource, { token, refreshAt: token.refreshAfterTimestamp ?? expiresOnTimestamp });
     return token;
   }
 }
 
-/** Error text of an IMDS answer (JSON error_description or the text body), bounded. */
-function errorText(body: string): string {
+/** `, <error>` of an IMDS error answer when its JSON `error` field is a code; IMDS's text is never repeated. */
+function errorCode(body: string): string {
   try {
-    const doc = JSON.parse(body) as { error?: unknown; error_description?: unknown };
-    const text = [doc.error, doc.error_description].filter((x) => typeof x === 'string').join(': ');
-    if (text !== '') return text.slice(0, 300);
+    const code = safeCode((JSON.parse(body) as { error?: unknown } | null)?.error);
+    return code === undefined ? '' : `, ${code}`;
   } catch {
-    // not JSON: NMI answers some errors as text
+    return '';
   }
-  return body.slice(0, 300);
 }
 
 function get(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
@@ -122,7 +129,12 @@ function get(url: URL, timeoutMs: number): Promise<{ status: number; body: strin
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'GET', headers: { Metadata: 'true' }, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_AZURE_RESPONSE_BYTES) req.destroy(Object.assign(new Error('response too large'), { code: 'ERESPONSETOOLARGE' }));
+        else chunks.push(c);
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });

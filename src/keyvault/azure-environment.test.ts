@@ -34,14 +34,14 @@ describe('loadAzureEnvironment', () => {
     expect(authorityHostFor(env, 'AzurePublicCloud')).toBe('https://login.microsoftonline.com');
     expect(authorityHostFor(env, 'AzureUSGovernmentCloud')).toBe('https://login.microsoftonline.us');
     expect(authorityHostFor(env, 'AzureChinaCloud')).toBe('https://login.chinacloudapi.cn');
-    expect(credentialOptions(env, 'AzureChinaCloud')).toEqual({ authorityHost: 'https://login.chinacloudapi.cn', disableInstanceDiscovery: false });
+    expect(credentialOptions(env, 'AzureChinaCloud')).toMatchObject({ authorityHost: 'https://login.chinacloudapi.cn', disableInstanceDiscovery: false });
   });
 
   it('honours AZURE_AUTHORITY_HOST and AZURE_POD_IDENTITY_AUTHORITY_HOST (trailing slash removed)', async () => {
     const env = await loadAzureEnvironment({ env: { AZURE_AUTHORITY_HOST: 'https://login.example/', AZURE_POD_IDENTITY_AUTHORITY_HOST: 'http://127.0.0.1:2579/', AZURE_TENANT_ID: 'tt' } });
     expect(env.imdsHost).toBe('http://127.0.0.1:2579');
     expect(env.defaultTenantId).toBe('tt');
-    expect(credentialOptions(env, 'AzurePublicCloud')).toEqual({ authorityHost: 'https://login.example', disableInstanceDiscovery: true });
+    expect(credentialOptions(env, 'AzurePublicCloud')).toMatchObject({ authorityHost: 'https://login.example', disableInstanceDiscovery: true });
   });
 
   it('reads an emulator endpoints file: CA, agent, resolve map, authority, IMDS, tenant, admin', async () => {

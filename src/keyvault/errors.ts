@@ -210,6 +210,8 @@ export function toSyncError(err: unknown, site: FailureSite): SyncError {
   if (err instanceof Error) {
     const code = safeCode((err as NodeJS.ErrnoException).code);
     if (code !== undefined && (NETWORK_CODES.has(code) || TLS_CODE.test(code))) return new SyncError('VaultUnreachable', `${where(site)}: cannot reach the vault (${code})`, obj);
+    // Thrown while the SDK turned a 200 answer into an object: the answer was not Key Vault's JSON.
+    if (code === undefined && ['TypeError', 'SyntaxError', 'RangeError'].includes(err.name)) return new SyncError('InvalidResponse', `${where(site)}: the vault's answer could not be read (${err.name})`, obj);
     if (/challenge resource/i.test(err.message)) return new SyncError('InvalidResponse', `${where(site)}: the vault's authentication challenge names a resource that is not the vault's host`, obj);
     // Anything else may carry data in its message: only its class (and a code) is named.
     return new SyncError('VaultUnreachable', `${where(site)}: unexpected failure (${[err.name, code].filter((c) => c !== undefined).join(', ')})`, obj);

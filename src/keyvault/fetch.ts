@@ -369,6 +369,31 @@ async function fetchVersion(clients: VaultClients, object: ObjectRef, version: s
   }
 }
 
+/**
+ * Refuses an answer that is not about the object asked for: its `id` names another vault (host and
+ * port) or another object, or names a version other than the pinned one. Key Vault never answers like
+ * that; a host that is not Key Vault might, and what it names would otherwise become a version in
+ * status and a key of the shared object cache.
+ */
+function checkAnswerIdentity(vaultUrl: string, object: ObjectRef, version: string | undefined, answer: { vaultUrl?: string; name?: string; version?: string }): void {
+  const host = (url: string | undefined): string | undefined => {
+    try {
+      return url === undefined ? undefined : new URL(url).host.toLowerCase();
+    } catch {
+      return undefined;
+    }
+  };
+  const fault =
+    host(answer.vaultUrl) !== host(vaultUrl)
+      ? 'names another vault'
+      : answer.name?.toLowerCase() !== object.name.toLowerCase()
+        ? 'names another object'
+        : version !== undefined && answer.version?.toLowerCase() !== version.toLowerCase()
+          ? 'names another version'
+          : undefined;
+  if (fault !== undefined) throw new SyncError('InvalidResponse', `${object.type} "${object.name}": the vault's answer ${fault} in its id; kvsync does not use it`, { object: object.name });
+}
+
 async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, version: string | undefined, decode: VersionDecoder): Promise<Fetched> {
   let secret;
   try {
@@ -381,8 +406,10 @@ async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, vers
     throw err;
   }
   const p = secret.properties;
+  checkAnswerIdentity(clients.secrets.vaultUrl, object, version, p);
+  if (typeof secret.value !== 'string') throw new SyncError('InvalidResponse', `${object.type} "${object.name}": the vault's answer has no value`, { object: object.name });
   const base = { version: p.version ?? version ?? '', contentType: p.contentType, updatedOn: p.updatedOn, expiresOn: p.expiresOn };
-  const value = secret.value ?? '';
+  const value = secret.value;
   if (object.type === 'certificate') {
     return { ...base, material: { kind: 'certificate', bundle: await decode(object.name, base.version, value, p.contentType), secretValue: value } };
   }
@@ -403,6 +430,7 @@ async function fetchPublicCertificate(clients: VaultClients, object: ObjectRef, 
   const cert = version === undefined ? await clients.certificates.getCertificate(object.name) : await clients.certificates.getCertificateVersion(object.name, version);
   if (cert.cer === undefined || cert.cer.length === 0) throw new SyncError('InvalidCertificate', `certificate "${object.name}" has no public certificate (cer)`, { object: object.name });
   const p = cert.properties;
+  checkAnswerIdentity(clients.certificates.vaultUrl, object, version, p);
   return {
     version: p.version ?? version ?? '',
     contentType: undefined,
@@ -428,5 +456,6 @@ async function fetchPublicKey(clients: VaultClients, object: ObjectRef, version:
   const key = await clients.keys.getKey(object.name, version === undefined ? {} : { version });
   if (key.key === undefined) throw new SyncError('ObjectNotFound', `key "${object.name}" has no key material`, { object: object.name });
   const p = key.properties;
+  checkAnswerIdentity(clients.keys.vaultUrl, object, version, p);
   return { version: p.version ?? version ?? '', contentType: undefined, updatedOn: p.updatedOn, expiresOn: p.expiresOn, material: { kind: 'publicKey', pem: publicKeyPemFromJwk(key.key, object.name) } };
 }

@@ -4,8 +4,9 @@
  * gigabytes (or a small gzip bomb) would take the process's memory. Key Vault values are at most
  * 25 KiB and token responses a few KiB, so {@link MAX_AZURE_RESPONSE_BYTES} leaves ample room.
  *
- * The policy counts the decoded bytes as they arrive (the SDK's download progress) and aborts the
- * request once the bound is passed, so no more than the bound (plus one chunk) is ever held.
+ * The policy counts the decoded bytes as they arrive (the SDK's download progress) and, once the bound
+ * is passed, aborts the request and fails the read, so no more than the bound (plus one chunk) is
+ * ever held.
  */
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 
@@ -28,9 +29,12 @@ export function responseLimitPolicy(maxBytes: number, tooLarge: (host: string) =
       request.abortSignal = limit.signal;
       request.onDownloadProgress = (progress) => {
         originalProgress?.(progress);
-        if (!exceeded && progress.loadedBytes > maxBytes) {
+        if (progress.loadedBytes > maxBytes) {
           exceeded = true;
+          // Closes the connection; the throw ends the SDK's read of the body, which would otherwise
+          // wait for an end the aborted response never signals.
           limit.abort();
+          throw new Error('response body over the limit');
         }
       };
       try {

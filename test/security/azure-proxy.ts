@@ -123,6 +123,10 @@ export async function startAzureProxy(emulatorEndpointsFile: string): Promise<Az
   };
   const https = createHttpsServer({ cert: tls.serverCertPem, key: tls.serverKeyPem }, swallow(handle('https')));
   const http = createHttpServer(swallow(handle('imds')));
+  // Idle keep-alive sockets stay open for the whole test: closing one while kvsync's agent reuses it
+  // would be a connection reset no test case asked for.
+  https.keepAliveTimeout = 10 * 60_000;
+  http.keepAliveTimeout = 10 * 60_000;
   const listen = (s: Server): Promise<number> => new Promise((r) => s.listen(0, '127.0.0.1', () => r((s.address() as AddressInfo).port)));
   const httpsPort = await listen(https);
   const httpPort = await listen(http);

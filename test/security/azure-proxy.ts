@@ -11,7 +11,7 @@ import { createServer as createHttpsServer, request as httpsRequest } from 'node
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readEndpointsFile, type EmulatorEndpoints } from '../../src/emulator/endpoints.ts';
+import { readEndpointsFile, type EmulatorEndpoints } from '../../src/keyvault/endpoints-file.ts';
 import { createEmulatorTls } from '../../src/emulator/tls.ts';
 
 /** A request as the proxy saw it. */

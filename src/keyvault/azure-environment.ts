@@ -17,6 +17,7 @@ import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { loadEmulatorClientOptions } from './endpoints-file.ts';
 import { SyncError } from './errors.ts';
 import { MAX_AZURE_RESPONSE_BYTES, responseLimitPolicy } from './response-limit.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, tokenRequestDeadlinePolicy } from './request-deadline.ts';
 
 /** Entra authority host of each cloud kvsync knows. */
 export const AUTHORITY_HOSTS: Readonly<Record<CloudName, string>> = {
@@ -47,6 +48,16 @@ export interface AzureEnvironment {
   vaultUrls: Readonly<Record<string, string>>;
   /** Vault host patterns the operator allows besides Azure's Key Vault hosts (`--allowed-vault-hosts`). */
   allowedVaultHosts: readonly string[];
+  /**
+   * Deadline of one Azure request (Key Vault, Entra ID, IMDS, TokenRequest) and of one token;
+   * default {@link DEFAULT_REQUEST_TIMEOUT_MS}.
+   */
+  requestTimeoutMs?: number;
+}
+
+/** The environment's request deadline. */
+export function requestTimeoutMs(env: Pick<AzureEnvironment, 'requestTimeoutMs'>): number {
+  return env.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
 }
 
 export interface LoadAzureEnvironmentOptions {
@@ -114,19 +125,30 @@ export function authorityHostFor(env: AzureEnvironment, cloud: CloudName): strin
   return env.authorityHostOverride ?? AUTHORITY_HOSTS[cloud];
 }
 
+/** What {@link credentialOptions} returns. */
+export interface CredentialOptions {
+  authorityHost: string;
+  disableInstanceDiscovery: boolean;
+  tlsOptions?: { ca: string };
+  additionalPolicies: { policy: PipelinePolicy; position: 'perRetry' }[];
+}
+
 /**
  * Options every @azure/identity credential gets: the authority host, instance discovery off for any
  * authority that is not one of Azure's own (MSAL would ask login.microsoftonline.com about it and fail
- * offline), the CA to trust, and the bound on response sizes.
+ * offline), the CA to trust, and a deadline on each of its requests.
  */
-export function credentialOptions(env: AzureEnvironment, cloud: CloudName): { authorityHost: string; disableInstanceDiscovery: boolean; tlsOptions?: { ca: string }; additionalPolicies: { policy: PipelinePolicy; position: 'perRetry' }[] } {
+export function credentialOptions(env: AzureEnvironment, cloud: CloudName): CredentialOptions {
   const authorityHost = authorityHostFor(env, cloud);
   const known = Object.values(AUTHORITY_HOSTS).includes(authorityHost);
   return {
     authorityHost,
     disableInstanceDiscovery: !known,
     ...(env.caPem === undefined ? {} : { tlsOptions: { ca: env.caPem } }),
-    additionalPolicies: [{ policy: entraResponseLimit, position: 'perRetry' }],
+    additionalPolicies: [
+      { policy: tokenRequestDeadlinePolicy(requestTimeoutMs(env)), position: 'perRetry' },
+      { policy: entraResponseLimit, position: 'perRetry' },
+    ],
   };
 }
 

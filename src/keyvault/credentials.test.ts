@@ -9,6 +9,7 @@ import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { defaultAzureEnvironment } from './azure-environment.ts';
 import { CredentialProvider, ServiceAccountTokenSource, identityLogId, type CoreApi } from './credentials.ts';
 import { ImdsCredential } from './imds-credential.ts';
+import type { BoundedCredential } from './request-deadline.ts';
 
 const TENANT = '00000000-0000-0000-0000-000000000000';
 const MI_CLIENT = '11111111-2222-4333-8444-555555555555';
@@ -54,7 +55,7 @@ describe('CredentialProvider', () => {
     const s = sync({ servicePrincipal: { secretRef: { name: 'kv-creds' } } });
     const a = await provider.credentialFor(s, ctx);
     const b = await provider.credentialFor(s, ctx);
-    expect(a.credential).toBeInstanceOf(ClientSecretCredential);
+    expect((a.credential as BoundedCredential).inner).toBeInstanceOf(ClientSecretCredential);
     expect(b.credential).toBe(a.credential);
     expect(a.identityKey).not.toContain('cs');
     state.secretVersion = '2';
@@ -96,7 +97,7 @@ describe('CredentialProvider', () => {
 
   it('workloadIdentity: client ID from the SA annotation, assertion requested lazily', async () => {
     const { credential, identityKey } = await provider.credentialFor(sync({ workloadIdentity: { serviceAccountName: 'web' } }), ctx);
-    expect(credential).toBeInstanceOf(ClientAssertionCredential);
+    expect((credential as BoundedCredential).inner).toBeInstanceOf(ClientAssertionCredential);
     expect(identityKey).toContain(WI_CLIENT);
     expect(identityKey).toContain('shop/web');
     expect(state.tokenRequests).toBe(0);
@@ -110,7 +111,7 @@ describe('CredentialProvider', () => {
 
   it('podIdentity: a KeyVaultIdentity granting namespace and vault gives an IMDS credential', async () => {
     const { credential, identityKey } = await provider.credentialFor(sync({ podIdentity: { identityRef: 'shared' } }), { namespace: 'shop', identities: [shared] });
-    expect(credential).toBeInstanceOf(ImdsCredential);
+    expect((credential as BoundedCredential).inner).toBeInstanceOf(ImdsCredential);
     expect(identityKey).toContain(MI_CLIENT);
   });
 

@@ -15,16 +15,18 @@
 import { createHash } from 'node:crypto';
 import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
-import { CoreV1Api } from '@kubernetes/client-node';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, Observable } from '@kubernetes/client-node';
+import type { ConfigurationOptions, KubeConfig } from '@kubernetes/client-node';
 import { isGuid, isTenantId } from '../api/azure-ids.ts';
 import { sharedIdentityDenial } from '../api/identity-grant.ts';
 import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
-import { credentialOptions } from './azure-environment.ts';
+import { credentialOptions, requestTimeoutMs } from './azure-environment.ts';
 import type { AzureEnvironment } from './azure-environment.ts';
-import { SyncError } from './errors.ts';
+import { durationText, withDeadline } from '../util/deadline.ts';
+import { SyncError, isSyncError } from './errors.ts';
 import { ImdsCredential } from './imds-credential.ts';
+import { BoundedCredential, DEFAULT_REQUEST_TIMEOUT_MS } from './request-deadline.ts';
 
 export const WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
 export const CLIENT_ID_ANNOTATION = 'azure.workload.identity/client-id';
@@ -59,9 +61,30 @@ export interface CredentialFor {
 /** The subset of CoreV1Api used here (a test can substitute it). */
 export type CoreApi = Pick<CoreV1Api, 'readNamespacedSecret' | 'readNamespacedServiceAccount' | 'createNamespacedServiceAccountToken' | 'readNamespace'>;
 
+/** How messages name Entra ID: its host, never a client ID or secret. */
+function entraSource(authorityHost: string): string {
+  return `Microsoft Entra ID (${new URL(authorityHost).host})`;
+}
+
 function statusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
+}
+
+/** Client options that make a Kubernetes API call end (request and response body) when `signal` fires. */
+function abortedBy(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (context) => {
+          context.setSignal(signal);
+          return new Observable(Promise.resolve(context));
+        },
+        post: (response) => new Observable(Promise.resolve(response)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }
 
 /** ServiceAccount tokens for one SA, cached in memory and re-requested when 80 % of the lifetime has passed. */
@@ -69,13 +92,16 @@ export class ServiceAccountTokenSource {
   readonly #core: CoreApi;
   readonly #namespace: string;
   readonly #name: string;
+  readonly #timeoutMs: number;
   #token: { value: string; refreshAt: number } | undefined;
   #pending: Promise<string> | undefined;
 
-  constructor(core: CoreApi, namespace: string, name: string) {
+  /** `timeoutMs` bounds each TokenRequest (default {@link DEFAULT_REQUEST_TIMEOUT_MS}). */
+  constructor(core: CoreApi, namespace: string, name: string, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
     this.#core = core;
     this.#namespace = namespace;
     this.#name = name;
+    this.#timeoutMs = timeoutMs;
   }
 
   get(): Promise<string> {
@@ -89,19 +115,26 @@ export class ServiceAccountTokenSource {
   async #request(): Promise<string> {
     const now = Date.now();
     let tr;
+    const what = `TokenRequest for ServiceAccount ${this.#namespace}/${this.#name}`;
     try {
-      tr = await this.#core.createNamespacedServiceAccountToken({
-        namespace: this.#namespace,
-        name: this.#name,
-        body: { spec: { audiences: [WORKLOAD_IDENTITY_AUDIENCE], expirationSeconds: SA_TOKEN_SECONDS } },
-      });
+      tr = await withDeadline(
+        this.#timeoutMs,
+        undefined,
+        ({ signal }) =>
+          this.#core.createNamespacedServiceAccountToken(
+            { namespace: this.#namespace, name: this.#name, body: { spec: { audiences: [WORKLOAD_IDENTITY_AUDIENCE], expirationSeconds: SA_TOKEN_SECONDS } } },
+            abortedBy(signal),
+          ),
+        () => new SyncError('AuthenticationTimeout', `${what} got no answer within ${durationText(this.#timeoutMs)}`),
+      );
     } catch (err) {
+      if (isSyncError(err)) throw err;
       const status = statusOf(err);
       if (status === 404) throw new SyncError('IdentityNotFound', `ServiceAccount ${this.#namespace}/${this.#name} does not exist`);
-      throw new SyncError('AuthenticationFailed', `TokenRequest for ServiceAccount ${this.#namespace}/${this.#name} failed (HTTP ${status ?? 'error'})`);
+      throw new SyncError('AuthenticationFailed', `${what} failed (HTTP ${status ?? 'error'})`);
     }
     const value = tr.status?.token;
-    if (value === undefined || value === '') throw new SyncError('AuthenticationFailed', `TokenRequest for ServiceAccount ${this.#namespace}/${this.#name} returned no token`);
+    if (value === undefined || value === '') throw new SyncError('AuthenticationFailed', `${what} returned no token`);
     const expires = tr.status?.expirationTimestamp === undefined ? now + SA_TOKEN_SECONDS * 1000 : new Date(tr.status.expirationTimestamp).getTime();
     this.#token = { value, refreshAt: now + 0.8 * Math.max(0, expires - now) };
     return value;
@@ -155,10 +188,10 @@ export class CredentialProvider {
    * ServiceAccount, a KeyVaultIdentity): when its key changes (rotated secret, new client ID) the old
    * credential is dropped, so the cache holds one credential per source.
    */
-  #cached(slot: string, identityKey: string, make: () => TokenCredential): CredentialFor {
+  #cached(slot: string, identityKey: string, make: () => TokenCredential, source: string): CredentialFor {
     let credential = this.#cache.get(identityKey);
     if (credential === undefined) {
-      credential = make();
+      credential = new BoundedCredential(make(), requestTimeoutMs(this.#env), source);
       const previous = this.#slots.get(slot);
       if (previous !== undefined) this.#cache.delete(previous);
       this.#cache.set(identityKey, credential);
@@ -196,7 +229,7 @@ export class CredentialProvider {
     const tenant = this.#tenant(sync);
     const options = credentialOptions(this.#env, sync.vault.cloudName);
     const key = `servicePrincipal|${tenant}|${clientId}|${options.authorityHost}|${ctx.namespace}/${id.secretName}@${secret.metadata?.resourceVersion ?? ''}`;
-    return this.#cached(`servicePrincipal|${ctx.namespace}/${id.secretName}|${sync.vault.cloudName}|${tenant}`, key, () => new ClientSecretCredential(tenant, clientId, clientSecret, options));
+    return this.#cached(`servicePrincipal|${ctx.namespace}/${id.secretName}|${sync.vault.cloudName}|${tenant}`, key, () => new ClientSecretCredential(tenant, clientId, clientSecret, options), entraSource(options.authorityHost));
   }
 
   async #workloadIdentity(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { serviceAccountName: string; clientID: string | undefined }): Promise<CredentialFor> {
@@ -224,9 +257,9 @@ export class CredentialProvider {
     const options = credentialOptions(this.#env, sync.vault.cloudName);
     const key = `workloadIdentity|${tenant}|${clientId}|${options.authorityHost}|${ctx.namespace}/${id.serviceAccountName}`;
     return this.#cached(`workloadIdentity|${ctx.namespace}/${id.serviceAccountName}|${sync.vault.cloudName}|${tenant}`, key, () => {
-      const source = new ServiceAccountTokenSource(this.#core, ctx.namespace, id.serviceAccountName);
+      const source = new ServiceAccountTokenSource(this.#core, ctx.namespace, id.serviceAccountName, requestTimeoutMs(this.#env));
       return new ClientAssertionCredential(tenant, clientId, () => source.get(), options);
-    });
+    }, `${entraSource(options.authorityHost)} with a TokenRequest for ServiceAccount ${ctx.namespace}/${id.serviceAccountName}`);
   }
 
   async #imdsIdentity(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { mode: 'podIdentity' | 'managedIdentity'; identityRef: string | undefined; clientID: string | undefined }): Promise<CredentialFor> {
@@ -249,7 +282,7 @@ export class CredentialProvider {
     const spec = chosen.spec;
     const tenant = spec.tenantID ?? this.#tenant(sync);
     const key = `${id.mode}|${tenant}|${spec.clientID}|${this.#env.imdsHost}|${chosen.name ?? ''}`;
-    return this.#cached(key, key, () => new ImdsCredential({ host: this.#env.imdsHost, clientId: spec.clientID }));
+    return this.#cached(key, key, () => new ImdsCredential({ host: this.#env.imdsHost, clientId: spec.clientID }), `IMDS (${this.#env.imdsHost})`);
   }
 
   async #namespaceLabels(namespace: string): Promise<Record<string, string>> {

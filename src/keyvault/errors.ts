@@ -35,6 +35,10 @@ export type SyncFailureReason = Extract<
   | 'CertificateTooExpensive'
   /** The vault answered something kvsync will not use: unreadable, too large, a redirect, another vault's object. */
   | 'InvalidResponse'
+  /** A Key Vault request got no complete answer within its deadline (request-deadline.ts). */
+  | 'VaultTimeout'
+  /** Entra ID, IMDS or the TokenRequest gave no token within its deadline (request-deadline.ts). */
+  | 'AuthenticationTimeout'
   | 'InvalidSpec'
 >;
 

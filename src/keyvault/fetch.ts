@@ -12,8 +12,8 @@
  * - `key`: the public key as PEM (SPKI) from the key's JWK.
  * `versionHistory > 1` lists the versions and fetches the newest N (index 0 = newest).
  *
- * Key Vault clients are built once per (credential, vault URL) with the environment's agent/CA and the
- * SDK's challenge-resource verification ON. Material stays in memory only.
+ * Key Vault clients are built once per (credential, vault URL) with the environment's agent/CA, the
+ * SDK's challenge-resource verification ON, and a deadline on every attempt (request-deadline.ts). Material stays in memory only.
  */
 import { createPublicKey } from 'node:crypto';
 import type { JsonWebKey as NodeJsonWebKey } from 'node:crypto';
@@ -26,14 +26,15 @@ import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
 import { bundleFromFile, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
 import { canonicalVaultUrl, vaultHostAllowed } from '../api/vault-url.ts';
-import type { AzureEnvironment } from './azure-environment.ts';
+import { requestTimeoutMs, type AzureEnvironment } from './azure-environment.ts';
 import { DecoderBusyError } from '../pki/decode-pool.ts';
 import { isPkiError, type PkiError } from '../pki/errors.ts';
 import { bundleBytes, decodeInProcess, type DecodeRequest } from './bundle-cache.ts';
 import { SyncError, toSyncError } from './errors.ts';
 import { MAX_AZURE_RESPONSE_BYTES, responseLimitPolicy } from './response-limit.ts';
 import { keyVaultRequestPolicy } from './request-metrics.ts';
-import { vaultGuardPolicy } from './vault-guard.ts';
+import { keyVaultDeadlinePolicy } from './request-deadline.ts';
+import { vaultContextSignalPolicy, vaultGuardPolicy } from './vault-guard.ts';
 import type { ObjectCache } from './object-cache.ts';
 
 /** What was fetched for an object. */
@@ -154,11 +155,21 @@ export function clientsFor(vaultUrl: string, credential: TokenCredential, env: A
     byVault = new Map();
     clientCache.set(credential, byVault);
   }
-  const key = `${vaultUrl}|${maxRetries}`;
+  const timeoutMs = requestTimeoutMs(env);
+  const key = `${vaultUrl}|${maxRetries}|${timeoutMs}`;
   let clients = byVault.get(key);
   if (clients === undefined) {
     // No disableChallengeResourceVerification: the SDK checks the challenge's resource against the vault host.
-    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies: [{ policy: vaultGuardPolicy, position: 'perRetry' as const }, { policy: keyVaultRequestPolicy, position: 'perRetry' as const }, { policy: vaultResponseLimit, position: 'perRetry' as const }] };
+    // Per call: the sync's deadline reaches the token request too; per retry: limiter and breaker, then
+    // each attempt's deadline (which the guard counts as an outage), the request metrics, the size bound.
+    const additionalPolicies = [
+      { policy: vaultContextSignalPolicy, position: 'perCall' as const },
+      { policy: vaultGuardPolicy, position: 'perRetry' as const },
+      { policy: keyVaultDeadlinePolicy(timeoutMs), position: 'perRetry' as const },
+      { policy: keyVaultRequestPolicy, position: 'perRetry' as const },
+      { policy: vaultResponseLimit, position: 'perRetry' as const },
+    ];
+    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies };
     clients = { secrets: new SecretClient(vaultUrl, credential, options), certificates: new CertificateClient(vaultUrl, credential, options), keys: new KeyClient(vaultUrl, credential, options) };
     byVault.set(key, clients);
   }

@@ -21,6 +21,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { SyncError, safeCode } from './errors.ts';
 import { MAX_AZURE_RESPONSE_BYTES } from './response-limit.ts';
+import { durationText, withDeadline } from '../util/deadline.ts';
 
 export interface ImdsCredentialOptions {
   /** IMDS base URL without trailing slash, e.g. `http://169.254.169.254`. */
@@ -29,7 +30,7 @@ export interface ImdsCredentialOptions {
   clientId: string | undefined;
   /** Or its ARM resource ID (used only without clientId). */
   resourceId?: string;
-  /** Per-request timeout; default 10 s. */
+  /** Deadline of each request (connect, headers and body together); default 10 s. */
   timeoutMs?: number;
   /** Attempts for 404/410/429/5xx and network errors (NMI answers 404 while it assigns the identity); default 3. */
   attempts?: number;
@@ -124,22 +125,28 @@ function errorCode(body: string): string {
   }
 }
 
+/** One GET, ended at `timeoutMs` whatever phase it is in (a body trickled a byte a second included). */
 function get(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers: { Metadata: 'true' }, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_AZURE_RESPONSE_BYTES) req.destroy(Object.assign(new Error('response too large'), { code: 'ERESPONSETOOLARGE' }));
-        else chunks.push(c);
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-    req.end();
-  });
+  return withDeadline(
+    timeoutMs,
+    undefined,
+    ({ signal }) =>
+      new Promise((resolve, reject) => {
+        const req = request(url, { method: 'GET', headers: { Metadata: 'true' }, signal }, (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_AZURE_RESPONSE_BYTES) req.destroy(Object.assign(new Error('response too large'), { code: 'ERESPONSETOOLARGE' }));
+            else chunks.push(c);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      }),
+    () => Object.assign(new Error(`no answer within ${durationText(timeoutMs)}`), { code: 'ETIMEDOUT' }),
+  );
 }

@@ -8,7 +8,8 @@
  * waits for a token (never-synced KeyVaultSyncs first, see {@link withVaultRequestContext}), and the
  * first long wait is noted in the request context for the fetch to return. The answer
  * feeds both: 429 → vault-wide pause (Retry-After, jittered exponential backoff when repeated);
- * 503 with Retry-After → pause for Retry-After; 5xx, 408 and connection errors → breaker failures;
+ * 503 with Retry-After → pause for Retry-After; 5xx, 408, connection errors and attempts past their
+ * deadline (`VaultTimeout`, request-deadline.ts) → breaker failures;
  * anything else (2xx, 403, 404, …) shows the vault is up.
  *
  * The SDK's own retry policy stays (maxRetries 2): it waits Retry-After before retrying, and the pause
@@ -19,6 +20,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.ts';
 import { SyncError, retryAfterMsOf } from './errors.ts';
+import { isVaultTimeout } from './request-deadline.ts';
 import { VaultLimiter, checkRequestsPer10s, type RequestPriority } from './vault-limiter.ts';
 
 /**
@@ -61,6 +63,8 @@ export interface VaultRequestContext {
    * 503) whose pause is at least that long.
    */
   longWait?: VaultWait;
+  /** The sync's deadline: every request of the fetch (token requests and limiter waits included) ends when it fires. */
+  signal?: AbortSignal;
 }
 
 const contexts = new AsyncLocalStorage<VaultRequestContext>();
@@ -69,6 +73,25 @@ const contexts = new AsyncLocalStorage<VaultRequestContext>();
 export function withVaultRequestContext<T>(ctx: VaultRequestContext, fn: () => Promise<T>): Promise<T> {
   return contexts.run(ctx, fn);
 }
+
+/**
+ * Joins the context's `signal` to each request (place it per call, before the SDK's authentication
+ * policy, so the token request the challenge triggers gets it too).
+ */
+export const vaultContextSignalPolicy: PipelinePolicy = {
+  name: 'kvsyncVaultContextSignal',
+  sendRequest: async (request, next) => {
+    const signal = contexts.getStore()?.signal;
+    if (signal === undefined) return next(request);
+    const original = request.abortSignal;
+    request.abortSignal = original instanceof AbortSignal ? AbortSignal.any([signal, original]) : signal;
+    try {
+      return await next(request);
+    } finally {
+      request.abortSignal = original;
+    }
+  },
+};
 
 export interface VaultGuardObserver {
   /** A request waited `seconds` for a token or a pause. */
@@ -174,7 +197,9 @@ export class VaultGuards {
         response = await next(request);
       } catch (err) {
         const name = err instanceof Error ? err.name : '';
-        if (name === 'AbortError' || err instanceof SyncError) g.breaker.released(admission.probe);
+        // An attempt that outlived its deadline is an outage: enough of them open the breaker.
+        if (isVaultTimeout(err)) g.breaker.failed(admission.probe, 'VaultTimeout');
+        else if (name === 'AbortError' || err instanceof SyncError) g.breaker.released(admission.probe);
         else g.breaker.failed(admission.probe, ((err as { code?: unknown }).code as string | undefined) ?? 'connection error');
         throw err;
       }

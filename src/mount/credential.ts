@@ -17,9 +17,10 @@ import { WorkloadIdentityCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
 import { isGuid } from '../api/azure-ids.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
-import { credentialOptions } from '../keyvault/azure-environment.ts';
+import { credentialOptions, requestTimeoutMs } from '../keyvault/azure-environment.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { ImdsCredential } from '../keyvault/imds-credential.ts';
+import { BoundedCredential } from '../keyvault/request-deadline.ts';
 import { MountError } from './errors.ts';
 
 export interface PodCredential {
@@ -56,14 +57,15 @@ export function podCredential(sync: ResolvedKeyVaultSync, env: AzureEnvironment,
         throw new MountError('IdentityUnavailable', `workload identity needs ${missing.join(', ')}: is the pod's ServiceAccount annotated with azure.workload.identity/client-id?`);
       }
       checkClientId(clientId);
-      const credential = new WorkloadIdentityCredential({ tenantId, clientId, tokenFilePath, ...credentialOptions(env, sync.vault.cloudName) });
+      const options = credentialOptions(env, sync.vault.cloudName);
+      const credential = new BoundedCredential(new WorkloadIdentityCredential({ tenantId, clientId, tokenFilePath, ...options }), requestTimeoutMs(env), `Microsoft Entra ID (${new URL(options.authorityHost).host})`);
       return { credential, description: `workloadIdentity client ${clientId} tenant ${tenantId}` };
     }
     case 'podIdentity':
     case 'managedIdentity': {
       const clientId = identity.clientID ?? nonEmpty(processEnv.AZURE_CLIENT_ID);
       checkClientId(clientId);
-      return { credential: new ImdsCredential({ host: env.imdsHost, clientId }), description: `${identity.mode} via IMDS ${env.imdsHost}${clientId === undefined ? '' : ` client ${clientId}`}` };
+      return { credential: new BoundedCredential(new ImdsCredential({ host: env.imdsHost, clientId }), requestTimeoutMs(env), `IMDS (${env.imdsHost})`), description: `${identity.mode} via IMDS ${env.imdsHost}${clientId === undefined ? '' : ` client ${clientId}`}` };
     }
     case 'servicePrincipal':
       throw new MountError('IdentityNotSupported', 'kvsync mount uses the pod\'s own identity (workloadIdentity, podIdentity or managedIdentity); a servicePrincipal\'s secret lives in a Kubernetes Secret the sidecar does not read');

@@ -9,6 +9,7 @@ import { defaultAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { SyncError } from '../keyvault/errors.ts';
 import type { FetchedObject, FetchResult } from '../keyvault/fetch.ts';
 import { ImdsCredential } from '../keyvault/imds-credential.ts';
+import type { BoundedCredential } from '../keyvault/request-deadline.ts';
 import { parseMountSpec } from './command.ts';
 import { podCredential } from './credential.ts';
 import { payloadFor } from './files.ts';
@@ -221,13 +222,13 @@ describe('podCredential', () => {
     const sync = resolve({ identity: { workloadIdentity: { serviceAccountName: 'shop' } }, objects: [{ name: 'a', type: 'secret' }] });
     expect(() => podCredential(sync, env, {})).toThrow(/AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID/);
     const c = podCredential(sync, env, { AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token', AZURE_CLIENT_ID: WI_CLIENT });
-    expect(c.credential).toBeInstanceOf(WorkloadIdentityCredential);
+    expect((c.credential as BoundedCredential).inner).toBeInstanceOf(WorkloadIdentityCredential);
     expect(c.description).toBe(`workloadIdentity client ${WI_CLIENT} tenant ${TENANT}`);
   });
 
   it('pod identity and managed identity through IMDS at the environment host; servicePrincipal refused', () => {
     const pod = podCredential(resolve({ objects: [{ name: 'a', type: 'secret' }] }), { ...env, imdsHost: 'http://127.0.0.1:2579' }, { AZURE_CLIENT_ID: POD_CLIENT });
-    expect(pod.credential).toBeInstanceOf(ImdsCredential);
+    expect((pod.credential as BoundedCredential).inner).toBeInstanceOf(ImdsCredential);
     expect(pod.description).toBe(`podIdentity via IMDS http://127.0.0.1:2579 client ${POD_CLIENT}`);
     const sp = resolve({ identity: { servicePrincipal: { secretRef: { name: 'creds' } } }, objects: [{ name: 'a', type: 'secret' }] });
     expect(() => podCredential(sp, env, {})).toThrow(expect.objectContaining({ reason: 'IdentityNotSupported' }) as Error);

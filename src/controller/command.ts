@@ -1,7 +1,8 @@
 /**
  * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--namespace NS]
  *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
- *   [--expiry-warning-window 720h] [--object-cache-max-bytes 64Mi]
+ *   [--expiry-warning-window 720h] [--object-cache-max-bytes 64Mi] [--max-workers-per-vault N]
+ *   [--sync-timeout 2m] [--azure-request-timeout 30s]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
  *   [--webhook-sidecar-image IMAGE]] [--eventgrid-addr HOST:PORT …]` (docs/eventgrid.md)
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
@@ -17,6 +18,7 @@ import { loadAzureEnvironment, type AzureEnvironment } from '../keyvault/azure-e
 import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, startController, type ControllerOptions } from './controller.ts';
 import { errorSummary } from './error-summary.ts';
+import { defaultMaxWorkersPerVault } from './sync-vaults.ts';
 import { parseHostPort } from './health.ts';
 import { DEFAULT_WEBHOOK_CONFIGURATION_NAME, LOCAL_SIDECAR_IMAGE, type ControllerWebhookOptions } from './webhook.ts';
 import { parseCommandArgs } from '../cli-args.ts';
@@ -43,6 +45,13 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
   --object-cache-max-bytes N
                            bytes of Key Vault reads kept in memory (values and decoded certificates),
                            least recently used evicted first; N or N with Ki, Mi, Gi (default 64Mi)
+  --max-workers-per-vault N  KeyVaultSyncs of one vault reconciled at once (default: half of
+                           --concurrency, rounded up), so a vault that hangs never takes every worker
+  --sync-timeout D         deadline of one sync, credential to status (Go duration, default 2m);
+                           then SyncTimeout, the last good Secrets stay, retried with backoff
+  --azure-request-timeout D  deadline of one Key Vault, Entra ID, IMDS or TokenRequest call: connect,
+                           TLS and the whole response (Go duration, default 30s); then VaultTimeout
+                           or AuthenticationTimeout
 
   Pod admission webhook (off unless --webhook-addr is given; served on every replica):
   --webhook-addr ADDR      serve HTTPS on ADDR, e.g. 0.0.0.0:9443
@@ -145,6 +154,14 @@ function parseConfigMapKey(value: string): { name: string; key: string } {
   return { name, key };
 }
 
+/** A flag's positive Go duration in ms; undefined after printing why it is not one. */
+function positiveDuration(value: string, flag: string): number | undefined {
+  const ms = parseGoDuration(value);
+  if (ms !== undefined && ms > 0) return ms;
+  console.error(`kvsync controller: ${flag} must be a positive Go duration such as 30s or 2m\n\n${USAGE}`);
+  return undefined;
+}
+
 /**
  * Parses and checks `kvsync controller`'s flags without starting anything (the Helm chart's test runs
  * its rendered args through this to catch drift).
@@ -167,6 +184,9 @@ export function parseControllerArgs(argv: string[]) {
       'vault-requests-per-10s': { type: 'string', default: String(DEFAULT_VAULT_REQUESTS_PER_10S) },
       'expiry-warning-window': { type: 'string', default: '720h' },
       'object-cache-max-bytes': { type: 'string', default: '64Mi' },
+      'max-workers-per-vault': { type: 'string' },
+      'sync-timeout': { type: 'string', default: '2m' },
+      'azure-request-timeout': { type: 'string', default: '30s' },
       'webhook-addr': { type: 'string' },
       'webhook-url': { type: 'string' },
       'webhook-service': { type: 'string' },
@@ -201,6 +221,14 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: --expiry-warning-window must be a positive Go duration such as 720h\n\n${USAGE}`);
     return 2;
   }
+  const maxWorkersPerVault = values['max-workers-per-vault'] === undefined ? defaultMaxWorkersPerVault(concurrency) : Number(values['max-workers-per-vault']);
+  if (!Number.isInteger(maxWorkersPerVault) || maxWorkersPerVault < 1) {
+    console.error(`kvsync controller: --max-workers-per-vault must be a positive integer\n\n${USAGE}`);
+    return 2;
+  }
+  const syncTimeoutMs = positiveDuration(values['sync-timeout'], '--sync-timeout');
+  const azureRequestTimeoutMs = positiveDuration(values['azure-request-timeout'], '--azure-request-timeout');
+  if (syncTimeoutMs === undefined || azureRequestTimeoutMs === undefined) return 2;
   const vaultRequestsPer10s = Number(values['vault-requests-per-10s']);
   if (!Number.isInteger(vaultRequestsPer10s) || vaultRequestsPer10s < 1) {
     console.error(`kvsync controller: --vault-requests-per-10s must be a positive integer\n\n${USAGE}`);
@@ -229,7 +257,7 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, allowedVaultHosts, objectCacheMaxBytes };
+  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, allowedVaultHosts, objectCacheMaxBytes, maxWorkersPerVault, syncTimeoutMs, azureRequestTimeoutMs };
 }
 
 const BYTE_UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
@@ -247,7 +275,7 @@ export function parseByteSize(text: string): number | undefined {
  * runs the controller from the chart's rendered args through this).
  */
 export function controllerOptions(args: Exclude<ReturnType<typeof parseControllerArgs>, number>, kubeConfig: k8s.KubeConfig, azure: AzureEnvironment, log: Logger): ControllerOptions {
-  const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, objectCacheMaxBytes } = args;
+  const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, objectCacheMaxBytes, maxWorkersPerVault, syncTimeoutMs, azureRequestTimeoutMs } = args;
   return {
     kubeConfig,
     azure,
@@ -257,6 +285,9 @@ export function controllerOptions(args: Exclude<ReturnType<typeof parseControlle
     concurrency,
     leaderElect,
     vaultRequestsPer10s: Number(values['vault-requests-per-10s']),
+    maxWorkersPerVault,
+    syncTimeoutMs,
+    azureRequestTimeoutMs,
     expiryWarningWindowMs,
     objectCacheMaxBytes,
     ...(webhook === undefined ? {} : { webhook }),

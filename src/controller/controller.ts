@@ -23,9 +23,10 @@ import { KubeLeaseClient, LeaderElector } from './leader-election.ts';
 import { loadOrCreateMacKey } from './mac.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { SyncPipeline } from './pipeline.ts';
-import { KubeStatusWriter, Reconciler } from './reconciler.ts';
+import { KubeStatusWriter, Reconciler, splitKey } from './reconciler.ts';
 import { KubeWorkloadApi, RolloutTrigger } from './rollouts.ts';
 import { SecretWriter } from './secret-writer.ts';
+import { defaultMaxWorkersPerVault, SyncVaults } from './sync-vaults.ts';
 import { observers } from './sync-observer.ts';
 import { keyOf, priorityOf, watchKeyVaultIdentities, watchKeyVaultSyncs, watchManagedSecrets } from './watches.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
@@ -71,6 +72,15 @@ export interface ControllerOptions {
   vaultRequestsPer10s?: number;
   /** Most bytes of object reads the shared object cache keeps (least recently used evicted); default 64 MiB. */
   objectCacheMaxBytes?: number;
+  /**
+   * KeyVaultSyncs of one vault reconciled at once (default ⌈concurrency/2⌉): a vault that holds its
+   * requests open can never take every worker.
+   */
+  maxWorkersPerVault?: number;
+  /** Deadline of one sync (default 2 min): it then fails with SyncTimeout and is retried with backoff. */
+  syncTimeoutMs?: number;
+  /** Deadline of one Azure request and of one token (default 30 s); overrides `azure.requestTimeoutMs`. */
+  azureRequestTimeoutMs?: number;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -105,7 +115,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const isLeader = (): boolean => leader;
   const metrics = createControllerMetrics();
   const written = new WrittenMacs();
-  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, opts.azure, { log, isActive: isLeader, ...(opts.objectCacheMaxBytes === undefined ? {} : { objectCache: { maxBytes: opts.objectCacheMaxBytes } }) });
+  const azure = opts.azureRequestTimeoutMs === undefined ? opts.azure : { ...opts.azure, requestTimeoutMs: opts.azureRequestTimeoutMs };
+  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, azure, { log, isActive: isLeader, ...(opts.objectCacheMaxBytes === undefined ? {} : { objectCache: { maxBytes: opts.objectCacheMaxBytes } }) });
   const events = new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') });
   const enqueueAll = (): void => {
     for (const o of syncs.list()) queue.add(keyOf(o), priorityOf(o));
@@ -117,6 +128,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     enqueue: (key, priority) => queue.add(key, priority),
     deleted: (o) => {
       queue.cancel(keyOf(o));
+      vaults.forget(keyOf(o));
       pipeline.forgetSync?.(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
       metrics.forgetSync(o.metadata?.namespace ?? '', o.metadata?.name ?? '');
     },
@@ -143,9 +155,18 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     log,
     metrics,
     written,
+    syncTimeoutMs: opts.syncTimeoutMs,
   });
+  const concurrency = opts.concurrency ?? 4;
+  const vaults = new SyncVaults((key) => {
+    const { namespace: n, name } = splitKey(key);
+    return syncs.get(name, n);
+  }, azure);
   const queue = new WorkQueue({
-    concurrency: opts.concurrency ?? 4,
+    concurrency,
+    // The bulkhead: a vault that holds its requests open keeps at most this many workers.
+    groupOf: (key) => vaults.of(key),
+    maxPerGroup: opts.maxWorkersPerVault ?? defaultMaxWorkersPerVault(concurrency),
     // A replica that is not the leader drops its work; it enqueues everything when it becomes leader.
     handler: (key) => (isLeader() ? reconciler.reconcile(key) : Promise.resolve({})),
     onError: (key, err) => log.error({ keyVaultSync: key, err: errorSummary(err) }, 'reconcile failed; retrying with backoff'),

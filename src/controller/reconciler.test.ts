@@ -24,7 +24,7 @@ function fetchedFor(sync: ResolvedKeyVaultSync): PipelineFetchedObject[] {
   return sync.objects.map((object) => ({ object, version: `v-${object.name}`, contentType: object.type === 'certificate' ? 'application/x-pkcs12' : undefined, updatedOn: undefined, expiresOn: new Date('2027-01-01T00:00:00Z') }));
 }
 
-function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; leader?: boolean; obj?: KeyVaultSyncObject } = {}) {
+function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; leader?: boolean; obj?: KeyVaultSyncObject; fetchDelay?: Promise<void>; syncTimeoutMs?: number } = {}) {
   const obj: KeyVaultSyncObject = opts.obj ?? { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 } };
   const gone = { value: false };
   const applied: string[] = [];
@@ -32,11 +32,14 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
   const events: { type: string; reason: string; message: string }[] = [];
   const fetchModes: (boolean | undefined)[] = [];
   const forgotten: string[] = [];
+  const signals: (AbortSignal | undefined)[] = [];
   const pipeline: SyncPipeline = {
     credentialFor: () => (opts.credentialError === undefined ? Promise.resolve({ credential: {}, identityKey: 'k' }) : Promise.reject(opts.credentialError)),
-    fetchShared: (sync, _auth, mode) => {
+    fetchShared: async (sync, _auth, mode) => {
       fetchModes.push(mode?.fresh);
-      return Promise.resolve({ fetched: fetchedFor(sync), failures: opts.failures ?? [] });
+      signals.push(mode?.signal);
+      await opts.fetchDelay;
+      return { fetched: fetchedFor(sync), failures: opts.failures ?? [] };
     },
     forgetSync: (ns, name) => void forgotten.push(`${ns}/${name}`),
     renderOutputs: (sync) => ({
@@ -61,11 +64,34 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
     isLeader: () => opts.leader ?? true,
     log: pino({ level: 'silent' }),
     now: () => new Date('2026-06-01T00:00:00Z'),
+    syncTimeoutMs: opts.syncTimeoutMs,
   });
-  return { reconciler, applied, statuses, events, obj, fetchModes, forgotten, gone };
+  return { reconciler, applied, statuses, events, obj, fetchModes, forgotten, gone, signals };
 }
 
 describe('Reconciler', () => {
+  it('ends a sync whose fetch never returns at its deadline: SyncTimeout naming the stage, the fetch\'s signal fired, a retry with backoff, nothing written', async () => {
+    const w = world({ fetchDelay: new Promise<void>(() => undefined), syncTimeoutMs: 50 });
+    const result = await w.reconciler.reconcile('shop/example');
+    expect(result).toEqual({ retry: { retryAfterMs: undefined } });
+    expect(w.applied).toEqual([]);
+    expect(w.signals[0]?.aborted).toBe(true);
+    const ready = w.statuses.at(-1)?.conditions.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'SyncTimeout', message: 'the sync did not finish within 50 ms (still fetching from vault "gebakv"); the last good Secrets stay' });
+    expect(w.events.map((e) => e.reason)).toEqual(['SyncTimeout']);
+  });
+
+  it('never writes for a sync whose deadline passed, even when its fetch returns later', async () => {
+    let release = (): void => undefined;
+    const w = world({ fetchDelay: new Promise<void>((resolve) => (release = resolve)), syncTimeoutMs: 20 });
+    await w.reconciler.reconcile('shop/example');
+    const statuses = w.statuses.length;
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(w.applied).toEqual([]);
+    expect(w.statuses).toHaveLength(statuses);
+  });
+
   it('fetches fresh on the first sync, a new generation or a force-sync; refreshes are not fresh; a gone KeyVaultSync is forgotten', async () => {
     const w = world();
     await w.reconciler.reconcile('shop/example');

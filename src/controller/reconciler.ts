@@ -23,6 +23,8 @@ import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { READY, SYNCED, failureStatus, successStatus, type StatusPatch } from './status.ts';
 import { dataChanges, type SyncObserver } from './sync-observer.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
+import type { RequestPriority } from '../keyvault/vault-limiter.ts';
+import { durationText, withDeadline } from '../util/deadline.ts';
 
 export const PLURAL = 'keyvaultsyncs';
 
@@ -63,7 +65,15 @@ export interface ReconcilerDeps {
   observer?: SyncObserver | undefined;
   /** Where the MAC of each Secret's data is recorded before it is written (drift repair reads it). */
   written?: WrittenMacs | undefined;
+  /** Deadline of one sync, from the credential to the status write; default {@link DEFAULT_SYNC_TIMEOUT_MS}. */
+  syncTimeoutMs?: number | undefined;
 }
+
+/**
+ * Default deadline of one sync: far above a healthy sync (well under a second per object), so only
+ * a vault or identity provider that holds requests open reaches it. Its worker is then free again.
+ */
+export const DEFAULT_SYNC_TIMEOUT_MS = 120_000;
 
 /** Splits a queue key `namespace/name`. */
 export function splitKey(key: string): { namespace: string; name: string } {
@@ -137,48 +147,15 @@ export class Reconciler {
     // Never synced: its requests go before refreshes' in the vault limiter (ESO's starvation).
     const priority = obj.status?.lastSyncTime === undefined ? 'high' : 'normal';
     const owner: SyncOwner = { name, namespace, uid };
+    const stage = { now: 'getting a credential' };
+    const timeoutMs = this.#d.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
     try {
-      const auth = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
-      const { credential } = auth;
-      const syncedAs = `${uid}|${generation ?? ''}|${obj.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] ?? ''}`;
-      const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: this.#syncedAs.get(key) !== syncedAs, priority });
-      if (result.throttled !== undefined) await this.#throttledWait(obj, target, result.throttled, log);
-      const failed = requiredFailures(sync, result);
-      const first = failed[0];
-      if (first !== undefined) {
-        const message = failed.map((f) => f.message).join('; ');
-        const retryAfterMs = Math.max(0, ...failed.map((f) => f.retryAfterMs ?? 0));
-        throw new ControllerError(first.reason, message, { object: first.object, retryAfterMs });
-      }
-      for (const optional of result.failures) log.warn({ object: optional.object, reason: optional.reason }, 'optional object not synced');
-      const rendered = this.#d.pipeline.renderOutputs(sync, result.fetched);
-      await this.#d.writer.check(owner, rendered.secrets, rendered.configMaps);
-      const changed: string[] = [];
-      for (const s of rendered.secrets) {
-        if (!this.#d.isLeader()) throw new NotLeaderError();
-        const outcome = await this.#written.write(namespace, s.name, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data), () => this.#d.writer.applySecret(owner, s));
-        if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
-      }
-      for (const c of rendered.configMaps) {
-        if (!this.#d.isLeader()) throw new NotLeaderError();
-        const outcome = await this.#d.writer.applyConfigMap(owner, c);
-        if (outcome !== 'unchanged') changed.push(`ConfigMap ${c.name} (${outcome})`);
-      }
-      if (this.#d.observer !== undefined) {
-        if (!this.#d.isLeader()) throw new NotLeaderError();
-        await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey) });
-      }
-      const status = successStatus(obj.status, { generation, now: this.#now(), namespace, fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
-      await this.#patchStatus(namespace, name, status);
-      outcome.result = 'success';
-      this.#throttled.delete(`${namespace}/${name}`);
-      this.#syncedAs.set(key, syncedAs);
-      this.#d.metrics?.setCertificateExpiries(namespace, name, certificateExpiries(result.fetched));
-      const wasReady = findCondition(obj.status?.conditions, READY)?.status === 'True';
-      if (changed.length > 0) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);
-      else if (!wasReady) await this.#d.events.record(target, 'Normal', 'Synced', 'all outputs up to date');
-      log.info({ objects: result.fetched.map((f) => ({ name: f.object.outputName, version: f.version })), changed }, 'synced');
-      return sync.refreshIntervalMs > 0 ? { requeueAfterMs: jittered(sync.refreshIntervalMs) } : {};
+      return await withDeadline(
+        timeoutMs,
+        undefined,
+        ({ signal }) => this.#sync({ key, obj, sync, owner, target, log, outcome, stage, priority, signal }),
+        () => new ControllerError('SyncTimeout', `the sync did not finish within ${durationText(timeoutMs)} (still ${stage.now}); the last good Secrets stay`),
+      );
     } catch (err) {
       if (err instanceof NotLeaderError) return {};
       const { reason, message, retryAfterMs, known } = failureCondition(err);
@@ -190,6 +167,66 @@ export class Reconciler {
       if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2) };
       return { retry: { retryAfterMs } };
     }
+  }
+
+  /**
+   * One sync of a parsed KeyVaultSync: credential, fetch, render, writes, status. `signal` (the sync's
+   * deadline) ends its Key Vault requests, and no write starts once it has fired; `stage.now` says
+   * what the sync is waiting for.
+   */
+  async #sync(run: { key: string; obj: KeyVaultSyncObject; sync: ResolvedKeyVaultSync; owner: SyncOwner; target: EventTarget; log: Logger; outcome: { result?: string }; stage: { now: string }; priority: RequestPriority; signal: AbortSignal }): Promise<QueueResult> {
+    const { key, obj, sync, owner, target, log, outcome, stage, priority, signal } = run;
+    const { namespace, name, uid } = owner;
+    const generation = obj.metadata?.generation;
+    const mayWrite = (): void => {
+      signal.throwIfAborted();
+      if (!this.#d.isLeader()) throw new NotLeaderError();
+    };
+    const auth = await this.#d.pipeline.credentialFor(sync, { namespace, identities: this.#identities() });
+    const { credential } = auth;
+    const syncedAs = `${uid}|${generation ?? ''}|${obj.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] ?? ''}`;
+    stage.now = `fetching from vault "${sync.vault.name ?? sync.vault.url}"`;
+    const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: this.#syncedAs.get(key) !== syncedAs, priority, signal });
+    if (result.throttled !== undefined) await this.#throttledWait(obj, target, result.throttled, log);
+    const failed = requiredFailures(sync, result);
+    const first = failed[0];
+    if (first !== undefined) {
+      const message = failed.map((f) => f.message).join('; ');
+      const retryAfterMs = Math.max(0, ...failed.map((f) => f.retryAfterMs ?? 0));
+      throw new ControllerError(first.reason, message, { object: first.object, retryAfterMs });
+    }
+    for (const optional of result.failures) log.warn({ object: optional.object, reason: optional.reason }, 'optional object not synced');
+    const rendered = this.#d.pipeline.renderOutputs(sync, result.fetched);
+    stage.now = 'writing Secrets';
+    mayWrite();
+    await this.#d.writer.check(owner, rendered.secrets, rendered.configMaps);
+    const changed: string[] = [];
+    for (const s of rendered.secrets) {
+      mayWrite();
+      const outcome = await this.#written.write(namespace, s.name, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data), () => this.#d.writer.applySecret(owner, s));
+      if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
+    }
+    for (const c of rendered.configMaps) {
+      mayWrite();
+      const outcome = await this.#d.writer.applyConfigMap(owner, c);
+      if (outcome !== 'unchanged') changed.push(`ConfigMap ${c.name} (${outcome})`);
+    }
+    if (this.#d.observer !== undefined) {
+      mayWrite();
+      await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey) });
+    }
+    const status = successStatus(obj.status, { generation, now: this.#now(), namespace, fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
+    mayWrite();
+    await this.#patchStatus(namespace, name, status);
+    outcome.result = 'success';
+    this.#throttled.delete(`${namespace}/${name}`);
+    this.#syncedAs.set(key, syncedAs);
+    this.#d.metrics?.setCertificateExpiries(namespace, name, certificateExpiries(result.fetched));
+    const wasReady = findCondition(obj.status?.conditions, READY)?.status === 'True';
+    if (changed.length > 0) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);
+    else if (!wasReady) await this.#d.events.record(target, 'Normal', 'Synced', 'all outputs up to date');
+    log.info({ objects: result.fetched.map((f) => ({ name: f.object.outputName, version: f.version })), changed }, 'synced');
+    return sync.refreshIntervalMs > 0 ? { requeueAfterMs: jittered(sync.refreshIntervalMs) } : {};
   }
 
   #identities(): ResolvedKeyVaultIdentity[] {

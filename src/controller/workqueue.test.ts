@@ -227,6 +227,64 @@ describe('WorkQueue priority (fake clock)', () => {
   });
 });
 
+describe('WorkQueue bulkhead per group', () => {
+  const groupOf = (key: string): string | undefined => (key.startsWith('hang') ? 'hangkv' : key.startsWith('free') ? undefined : 'devkv');
+  const until = (probe: () => boolean, description: string): Promise<true> => pollUntil(() => (probe() ? true : undefined), { timeoutMs: 2000, description });
+
+  it('lets one group hold at most maxPerGroup workers: a later key of another group runs while the group\'s keys hang', async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 4, maxPerGroup: 2, groupOf, handler: g.handler });
+    q.start();
+    for (let i = 1; i <= 6; i++) q.add(`hang-${i}`, 'high');
+    q.add('healthy', 'high');
+    q.add('free', 'high');
+    await until(() => g.started.length === 4, 'four runs');
+    expect(g.started).toEqual(['hang-1', 'hang-2', 'healthy', 'free']);
+    expect(q.runningIn('hangkv')).toBe(2);
+    // The four set aside still count as waiting.
+    expect(q.length).toBe(4);
+    g.release('healthy');
+    g.release('free');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Free workers, but the group is full: its keys wait.
+    expect(g.started).toHaveLength(4);
+    g.release('hang-1');
+    await until(() => g.started.length === 5, 'the next key of the group');
+    expect(g.started.at(-1)).toBe('hang-3');
+    for (const k of ['hang-2', 'hang-3']) g.release(k);
+    await until(() => g.started.length === 7, 'the rest of the group, two at a time');
+    expect(g.started.slice(5)).toEqual(['hang-4', 'hang-5']);
+    expect(g.running()).toBe(2);
+    for (const k of ['hang-4', 'hang-5']) g.release(k);
+    await until(() => g.started.length === 8, 'the last key');
+    g.release('hang-6');
+    await q.shutdown();
+    expect(q.runningIn('hangkv')).toBe(0);
+  });
+
+  it('keeps order and priority for keys set aside: a set-aside key raised to high runs before normal ones', async () => {
+    const g = gatedHandler();
+    const q = new WorkQueue({ concurrency: 2, maxPerGroup: 1, groupOf, handler: g.handler });
+    q.start();
+    q.add('hang-1');
+    q.add('hang-2');
+    q.add('hang-3');
+    await until(() => g.started.length === 1, 'one run of the group');
+    q.add('hang-3', 'high');
+    g.release('hang-1');
+    await until(() => g.started.length === 2, 'the next run of the group');
+    expect(g.started).toEqual(['hang-1', 'hang-3']);
+    g.release('hang-3');
+    await until(() => g.started.length === 3, 'the last run');
+    g.release('hang-2');
+    await q.shutdown();
+  });
+
+  it('refuses a maxPerGroup that is not a positive integer', () => {
+    expect(() => new WorkQueue({ concurrency: 4, maxPerGroup: 0, handler: () => Promise.resolve(undefined) })).toThrow(RangeError);
+  });
+});
+
 describe('jittered', () => {
   it('stays within ±10 %', () => {
     expect(jittered(1000, 0.1, () => 0)).toBe(900);

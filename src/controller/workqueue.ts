@@ -7,7 +7,10 @@
  * - delayed requeue (`addAfter`): the earliest pending deadline for a key wins;
  * - two priorities: `high` keys (first sync, spec change, force-sync, push events, drift repair) run
  *   before `normal` ones (periodic refresh), FIFO within a priority, so thousands of refreshes never
- *   delay a new KeyVaultSync (ESO's starvation, external-secrets#3258, #4180).
+ *   delay a new KeyVaultSync (ESO's starvation, external-secrets#3258, #4180);
+ * - a bulkhead per group (the vault a KeyVaultSync reads): at most `maxPerGroup` keys of one group run
+ *   at once; the group's other keys wait aside, in order, while keys of other groups take the free
+ *   workers. One vault that holds every request open can never take all the workers.
  */
 
 export type QueuePriority = 'high' | 'normal';
@@ -31,10 +34,14 @@ export interface WorkQueueOptions {
   onError?: (key: string, err: unknown) => void;
   /** Told how long each key waited between `add` and its handler starting. */
   onWaited?: (seconds: number) => void;
+  /** The group (e.g. the vault) of a key when it is about to run; undefined = no group, no limit. */
+  groupOf?: (key: string) => string | undefined;
+  /** Keys of one group running at once; default: all of `concurrency`. */
+  maxPerGroup?: number;
 }
 
 export class WorkQueue {
-  readonly #opts: Required<Omit<WorkQueueOptions, 'onError' | 'onWaited'>> & Pick<WorkQueueOptions, 'onError' | 'onWaited'>;
+  readonly #opts: Required<Omit<WorkQueueOptions, 'onError' | 'onWaited' | 'groupOf'>> & Pick<WorkQueueOptions, 'onError' | 'onWaited' | 'groupOf'>;
   /** Keys waiting to run, in order, per priority. */
   readonly #queues: Record<QueuePriority, string[]> = { high: [], normal: [] };
   /** The priority of each dirty key (the highest it was added with). */
@@ -49,12 +56,18 @@ export class WorkQueue {
   readonly #failures = new Map<string, number>();
   readonly #timers = new Map<string, { at: number; timer: NodeJS.Timeout; priority: QueuePriority }>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** The group of each running key, and how many keys of each group run. */
+  readonly #runGroup = new Map<string, string>();
+  readonly #groupRunning = new Map<string, number>();
+  /** Keys set aside because their group was full, in order, per group: back in line when it frees a slot. */
+  readonly #waitingForGroup = new Map<string, string[]>();
   #shuttingDown = false;
   #started = false;
 
   constructor(opts: WorkQueueOptions) {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-    this.#opts = { baseDelayMs: 1000, maxDelayMs: 5 * 60_000, ...opts };
+    if (opts.maxPerGroup !== undefined && (!Number.isInteger(opts.maxPerGroup) || opts.maxPerGroup < 1)) throw new RangeError('maxPerGroup must be a positive integer');
+    this.#opts = { baseDelayMs: 1000, maxDelayMs: 5 * 60_000, maxPerGroup: opts.concurrency, ...opts };
   }
 
   /** Begins dispatching (keys added before are kept). */
@@ -142,9 +155,16 @@ export class WorkQueue {
     return this.#failures.get(key) ?? 0;
   }
 
-  /** Number of keys waiting (not delayed, not running). */
+  /** Number of keys waiting (not delayed, not running), those waiting for their group's slot included. */
   get length(): number {
-    return this.#queues.high.length + this.#queues.normal.length;
+    let aside = 0;
+    for (const keys of this.#waitingForGroup.values()) aside += keys.length;
+    return this.#queues.high.length + this.#queues.normal.length + aside;
+  }
+
+  /** Keys of `group` running now. */
+  runningIn(group: string): number {
+    return this.#groupRunning.get(group) ?? 0;
   }
 
   get running(): number {
@@ -158,17 +178,47 @@ export class WorkQueue {
     this.#timers.clear();
     this.#queues.high.length = 0;
     this.#queues.normal.length = 0;
+    this.#waitingForGroup.clear();
     this.#dirty.clear();
     this.#priority.clear();
     this.#addedAt.clear();
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
+  /** The next key whose group has a free slot; keys of full groups are set aside on the way. */
+  #next(): { key: string; group: string | undefined } | undefined {
+    for (;;) {
+      const key = this.#queues.high.shift() ?? this.#queues.normal.shift();
+      if (key === undefined) return undefined;
+      const group = this.#opts.groupOf?.(key);
+      if (group === undefined || this.runningIn(group) < this.#opts.maxPerGroup) return { key, group };
+      const aside = this.#waitingForGroup.get(group);
+      if (aside === undefined) this.#waitingForGroup.set(group, [key]);
+      else aside.push(key);
+    }
+  }
+
+  /** A run of `group` ended: its keys set aside go back to the front of their queues, in order. */
+  #release(group: string): void {
+    const left = (this.#groupRunning.get(group) ?? 1) - 1;
+    if (left > 0) this.#groupRunning.set(group, left);
+    else this.#groupRunning.delete(group);
+    const aside = this.#waitingForGroup.get(group);
+    if (aside === undefined) return;
+    this.#waitingForGroup.delete(group);
+    for (const key of aside.reverse()) this.#queues[this.#priority.get(key) ?? 'normal'].unshift(key);
+  }
+
   #pump(): void {
     if (!this.#started || this.#shuttingDown) return;
-    while (this.#processing.size < this.#opts.concurrency && this.length > 0) {
-      const key = this.#queues.high.shift() ?? this.#queues.normal.shift();
-      if (key === undefined) break;
+    while (this.#processing.size < this.#opts.concurrency) {
+      const next = this.#next();
+      if (next === undefined) break;
+      const { key, group } = next;
+      if (group !== undefined) {
+        this.#runGroup.set(key, group);
+        this.#groupRunning.set(group, this.runningIn(group) + 1);
+      }
       this.#dirty.delete(key);
       this.#runPriority.set(key, this.#priority.get(key) ?? 'normal');
       this.#priority.delete(key);
@@ -180,6 +230,9 @@ export class WorkQueue {
         this.#inFlight.delete(run);
         this.#processing.delete(key);
         this.#runPriority.delete(key);
+        const ranIn = this.#runGroup.get(key);
+        this.#runGroup.delete(key);
+        if (ranIn !== undefined) this.#release(ranIn);
         // Added again while it ran: run once more.
         if (this.#dirty.has(key) && !this.#shuttingDown) this.#queues[this.#priority.get(key) ?? 'normal'].push(key);
         this.#pump();

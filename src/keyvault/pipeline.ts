@@ -38,6 +38,8 @@ export interface FetchMode {
   fresh?: boolean;
   /** `high` for a KeyVaultSync never synced: its requests go before refreshes' in the vault limiter. */
   priority?: RequestPriority;
+  /** The sync's deadline: every Key Vault request of the fetch, and the token request behind it, ends when it fires. */
+  signal?: AbortSignal;
 }
 
 /** What a shared fetch got, and whether the vault made it wait. */
@@ -135,7 +137,7 @@ export class KeyVaultPipeline {
     const fresh = mode.fresh !== false;
     const previousEnd = this.#lastFetchEnd.get(syncKey) ?? -Infinity;
     const freshFloor = Math.max(previousEnd, this.#objects.now() - this.#freshWindowMs);
-    const context: VaultRequestContext = { priority: mode.priority ?? 'normal' };
+    const context: VaultRequestContext = { priority: mode.priority ?? 'normal', ...(mode.signal === undefined ? {} : { signal: mode.signal }) };
     try {
       const result = await withVaultRequestContext(context, () =>
         fetchObjects(sync, credential, this.#env, {

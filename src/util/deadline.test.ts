@@ -47,7 +47,8 @@ describe('withDeadline', () => {
 });
 
 describe('durationText', () => {
-  it('says seconds, and minutes for whole minutes from two on', () => {
+  it('says milliseconds below a second, seconds, and minutes for whole minutes from two on', () => {
+    expect(durationText(300)).toBe('300 ms');
     expect(durationText(30_000)).toBe('30 s');
     expect(durationText(1_500)).toBe('1.5 s');
     expect(durationText(60_000)).toBe('60 s');

@@ -67,8 +67,9 @@ export async function withDeadline<T>(ms: number, parent: ParentSignal | undefin
   }
 }
 
-/** `ms` as the short text messages use: `1.5 s`, `30 s`, `2 min`. */
+/** `ms` as the short text messages use: `300 ms`, `1.5 s`, `30 s`, `2 min`. */
 export function durationText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms >= 120_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
   const s = ms / 1000;
   return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;

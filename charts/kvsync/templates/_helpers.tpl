@@ -70,6 +70,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if not (kindIs "invalid" $v.vaultRequestsPer10s) }}{{ $a = append $a (printf "--vault-requests-per-10s=%v" $v.vaultRequestsPer10s) }}{{ end -}}
 {{- with $v.expiryWarningWindow }}{{ $a = append $a (printf "--expiry-warning-window=%s" .) }}{{ end -}}
 {{- with $v.objectCacheMaxBytes }}{{ $a = append $a (printf "--object-cache-max-bytes=%s" .) }}{{ end -}}
+{{- if not (kindIs "invalid" $v.maxWorkersPerVault) }}{{ $a = append $a (printf "--max-workers-per-vault=%v" $v.maxWorkersPerVault) }}{{ end -}}
+{{- with $v.syncTimeout }}{{ $a = append $a (printf "--sync-timeout=%s" .) }}{{ end -}}
+{{- with $v.azureRequestTimeout }}{{ $a = append $a (printf "--azure-request-timeout=%s" .) }}{{ end -}}
 {{- range $v.extraArgs }}{{ $a = append $a . }}{{ end -}}
 {{- toYaml $a -}}
 {{- end -}}

@@ -27,6 +27,8 @@ describe('request deadlines', () => {
   let tls: EmulatorTls;
   const servers: StallingServer[] = [];
   let env: AzureEnvironment;
+  /** The stalling vaults' `host:port`s (the operator's --allowed-vault-hosts). */
+  const allowed: string[] = [];
 
   beforeAll(async () => {
     tls = await createEmulatorTls(new Date());
@@ -35,6 +37,7 @@ describe('request deadlines', () => {
       ...defaultAzureEnvironment(),
       caPem: tls.caPem,
       agent: new Agent({ ca: tls.caPem, keepAlive: true, lookup: resolvingLookup(Object.fromEntries(names.map((n) => [n, '127.0.0.1']))) }),
+      allowedVaultHosts: allowed,
       requestTimeoutMs: TIMEOUT_MS,
     };
   });
@@ -44,9 +47,11 @@ describe('request deadlines', () => {
     await Promise.all(servers.map((s) => s.stop()));
   });
 
-  const start = async (mode: StallMode, withTls = true): Promise<StallingServer> => {
+  /** A stalling server; `vault` (a host name) is allowed at its port. */
+  const start = async (mode: StallMode, withTls = true, vault?: string): Promise<StallingServer> => {
     const s = await startStallingServer({ mode, intervalMs: 20, ...(withTls ? { tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem } } : {}) });
     servers.push(s);
+    if (vault !== undefined) allowed.push(`${vault}:${s.port}`);
     return s;
   };
 
@@ -58,7 +63,7 @@ describe('request deadlines', () => {
   ];
   for (const c of cases) {
     it(`ends a Key Vault request to a vault that ${c.name} with VaultTimeout and closes the connection`, async () => {
-      const server = await start(c.mode, c.tls);
+      const server = await start(c.mode, c.tls, `${c.host}.vault.azure.net`);
       const { secrets } = clientsFor(`https://${c.host}.vault.azure.net:${server.port}`, staticToken, env, 2);
       await expect(secrets.getSecret('db-password')).rejects.toMatchObject({ name: 'SyncError', reason: 'VaultTimeout', message: expect.stringContaining(`vault "${c.host}"`) as string });
       await pollUntil(() => (server.closedByClient >= 1 ? true : undefined), { ...WAIT, description: 'the client to close the stalled connection' });
@@ -69,7 +74,7 @@ describe('request deadlines', () => {
   }
 
   it('opens the vault breaker after repeated timeouts: the next request fails fast naming the timeouts', async () => {
-    const server = await start('silent');
+    const server = await start('silent', true, 'stall-breaker.vault.azure.net');
     const { secrets } = clientsFor(`https://stall-breaker.vault.azure.net:${server.port}`, staticToken, env, 0);
     const threshold = 5;
     for (let i = 0; i < threshold; i++) await expect(secrets.getSecret('a')).rejects.toMatchObject({ reason: 'VaultTimeout' });

@@ -11,8 +11,8 @@
  * - the lease keeps renewing, and an admission through the webhook answers within 1 s meanwhile.
  *
  * The stalling vaults are local TLS listeners with a certificate from a CA the controller is told to
- * trust (next to the emulator's), reached as `<name>.vault.azure.net:<port>` through the endpoints'
- * resolve map. `npx vitest run --project integration test/security/hanging-vault-stall.test.ts`
+ * trust (next to the emulator's), listed as vaults of the endpoints file (so kvsync may contact them)
+ * and reached as `<name>.vault.azure.net:<port>` through its resolve map. `npx vitest run --project integration test/security/hanging-vault-stall.test.ts`
  * prints the measured figures (docs/security.md "Bounded requests").
  */
 import { once } from 'node:events';
@@ -121,11 +121,13 @@ describe('threat: a vault that accepts connections and never answers stalls the 
     silent = await startStallingServer({ mode: 'silent', tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem } });
     trickle = await startStallingServer({ mode: 'trickle-body', intervalMs: 1000, tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem } });
     // The controller trusts the emulator's CA and the stalling vaults' CA, and finds both vault hosts.
-    const endpoints = JSON.parse(await readFile(world.endpointsFile, 'utf8')) as { caFile: string; resolve: Record<string, string> };
+    const endpoints = JSON.parse(await readFile(world.endpointsFile, 'utf8')) as { caFile: string; resolve: Record<string, string>; vaults: Record<string, string> };
     const caFile = join(dirname(world.endpointsFile), 'ca-with-stalling.pem');
     await writeFile(caFile, `${await readFile(endpoints.caFile, 'utf8')}\n${tls.caPem}`);
     const endpointsFile = join(dirname(world.endpointsFile), 'endpoints-with-stalling.json');
-    await writeFile(endpointsFile, JSON.stringify({ ...endpoints, caFile, resolve: { ...endpoints.resolve, 'hangkv.vault.azure.net': '127.0.0.1', 'tricklekv.vault.azure.net': '127.0.0.1' } }));
+    // Listed as the emulator lists its own vaults: hosts kvsync may contact (on their ports).
+    const vaults = { ...endpoints.vaults, hangkv: `https://hangkv.vault.azure.net:${silent.port}`, tricklekv: `https://tricklekv.vault.azure.net:${trickle.port}` };
+    await writeFile(endpointsFile, JSON.stringify({ ...endpoints, caFile, vaults, resolve: { ...endpoints.resolve, 'hangkv.vault.azure.net': '127.0.0.1', 'tricklekv.vault.azure.net': '127.0.0.1' } }));
 
     await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'kvsync.dev/test': 'true', 'kvsync.dev/inject': 'enabled' } } } });
     namespaceCreated = true;

@@ -64,6 +64,15 @@ report();
 setInterval(report, 1000);
 `;
 
+/** From a pod: GET the metrics Service until it answers (at most 60 s); prints the status and the number of kvsync series. */
+const METRICS_PROBE = `
+const deadline = Date.now() + 60000;
+const attempt = () => fetch('http://kvsync-metrics.${OPERATOR_NS}.svc:8081/metrics').then(
+  async (r) => console.log(r.status, (await r.text()).split('\\n').filter((l) => l.startsWith('kvsync_')).length),
+  (err) => { if (Date.now() > deadline) throw err; setTimeout(attempt, 500); });
+attempt();
+`;
+
 async function lastReport(name: string, container = 'app'): Promise<Record<string, string | number>> {
   const log = await core.readNamespacedPodLog({ name, namespace: APP_NS, container, tailLines: 1 });
   return JSON.parse(log.trim().split('\n').at(-1) ?? '{}') as Record<string, string | number>;
@@ -153,7 +162,8 @@ describe('the chart on a real node', () => {
       spec: {
         containers: [{
           name: 'probe', image: imageRef(), imagePullPolicy: 'Never', securityContext: RESTRICTED,
-          command: ['/nodejs/bin/node', '-e', `fetch('http://kvsync-metrics.${OPERATOR_NS}.svc:8081/metrics').then(async (r) => console.log(r.status, (await r.text()).split('\\n').filter((l) => l.startsWith('kvsync_')).length))`],
+          // kube-proxy programs a new Service's endpoints shortly after the pods turn Ready: retry for up to 60 s.
+          command: ['/nodejs/bin/node', '-e', METRICS_PROBE],
         }],
       },
     });
@@ -224,7 +234,8 @@ describe('the chart on a real node', () => {
   });
 
   it('starts a mount pod\'s app only after its files exist, with the documented owner, group and mode', async () => {
-    await core.createNamespacedPod({
+    // Until kube-proxy routes the webhook's Service, the apiserver cannot call it and refuses the pod.
+    await pollUntil(async () => core.createNamespacedPod({
       namespace: APP_NS,
       body: {
         metadata: { name: 'mountapp', annotations: { 'kvsync.dev/mount': 'shop' } },
@@ -234,7 +245,7 @@ describe('the chart on a real node', () => {
           containers: [{ name: 'app', image: imageRef(), imagePullPolicy: 'Never', command: ['/nodejs/bin/node', '-e', REPORTER] }],
         },
       },
-    });
+    }), { timeoutMs: 60_000, intervalMs: 1000, description: 'the webhook to admit mountapp', isFatal: (err) => !(err instanceof k8s.ApiException && err.code === 500) });
     const pod = await pollUntil(async () => (await runningPods('', APP_NS)).find((p) => p.metadata?.name === 'mountapp'), { timeoutMs: 120_000, intervalMs: 1000, description: 'mountapp running' });
     const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'kvsync-mount');
     expect(sidecar?.restartPolicy).toBe('Always');

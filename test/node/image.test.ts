@@ -1,6 +1,6 @@
 /**
  * The image built from the Dockerfile by the container engine: it holds the production build only
- * (no devDependency, no test code, no sources), has no shell, and runs on the node
+ * (no devDependency, no emulator, dev or test code, no sources), has no shell, and runs on the node
  * as non-root with a read-only root filesystem.
  */
 import { readFile } from 'node:fs/promises';
@@ -32,13 +32,14 @@ describe('the kvsync image', () => {
     expect(files.has('usr/local/bin/kvsync')).toBe(true);
   });
 
-  it('holds no devDependency, no test code and no TypeScript sources', async () => {
+  it('holds no devDependency, no emulator, dev or test code and no TypeScript sources', async () => {
     const lock = JSON.parse(await readFile(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
     const devPackages = Object.entries(lock.packages).filter(([path, p]) => path !== '' && p.dev === true).map(([path]) => `app/${path}/`);
     expect(devPackages.length).toBeGreaterThan(0);
     expect(devPackages.filter((p) => files.has(p))).toEqual([]);
     const appFiles = [...files].filter((f) => f.startsWith('app/dist/') || f.startsWith('app/bin/'));
-    const forbidden = appFiles.filter((f) => /\.test\.js(\.map)?$/.test(f) || /(^|\/)(testing|test-fixtures)[/.]/.test(f) || f.endsWith('.ts'));
+    const forbidden = appFiles.filter((f) =>
+      /^app\/dist\/(emulator|dev)\//.test(f) || /\.test\.js(\.map)?$/.test(f) || /(^|\/)(testing|test-fixtures)[/.]/.test(f) || f.endsWith('.ts'));
     expect(forbidden).toEqual([]);
     expect([...files].filter((f) => f.startsWith('app/src/') || f.startsWith('app/test/'))).toEqual([]);
   });

@@ -15,15 +15,14 @@
  * and reached as `<name>.vault.azure.net:<port>` through its resolve map. `npx vitest run --project integration test/security/hanging-vault-stall.test.ts`
  * prints the measured figures (docs/security.md "Bounded requests").
  */
-import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../src/api/install.ts';
+import { freePort } from '../../src/dev/ports.ts';
 import { startController, type RunningController } from '../../src/controller/controller.ts';
 import { createEmulatorTls } from '../../src/emulator/tls.ts';
 import { loadAzureEnvironment } from '../../src/keyvault/azure-environment.ts';
@@ -36,15 +35,6 @@ import { startStallingServer, type StallingServer } from '../support/stalling-se
 const REQUEST_TIMEOUT_MS = 15_000;
 const HANGING = 6;
 const WAIT = { timeoutMs: 90_000, intervalMs: 200 };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Milliseconds `step` took. */
 async function timed(step: () => Promise<unknown>): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
-import { identityCelAt } from './rules.ts';
+import { identityCelAt } from './cel-rules.ts';
 import { Guid, LabelSelector, ObjectName, StringEnum, TenantId } from './schema-helpers.ts';
 import { VAULT_URL_PATTERN } from './vault-url.ts';
 

@@ -9,7 +9,7 @@ import { CLOUD_NAMES } from './cloud.ts';
 import { GO_DURATION_PATTERN } from './duration.ts';
 import { DATA_KEY_PATTERN } from './kube-names.ts';
 import { VAULT_URL_PATTERN } from './vault-url.ts';
-import { celAt } from './rules.ts';
+import { celAt } from './cel-rules.ts';
 import { Condition, DataKey, Guid, LabelSelector, ObjectName, StringEnum, StringMap, TenantId } from './schema-helpers.ts';
 
 /** Bounds that keep the apiserver's CEL cost estimate inside its budget. */

@@ -4,7 +4,7 @@
  * parseKeyVaultSync) and by the integration tests (against the real apiserver's CEL), so both sides
  * are held to the same cases.
  */
-import { MSG } from '../rules.ts';
+import { MSG } from '../cel-rules.ts';
 
 export const TENANT = '00000000-0000-0000-0000-000000000000';
 export const CLIENT_ID = '11111111-2222-3333-4444-555555555555';

@@ -1,6 +1,6 @@
 /**
- * Azure clouds a vault can live in, by the names the CSI provider accepts in `cloudName`, and the DNS
- * suffix of their Key Vault endpoints. Anything else (Azure Stack, the local emulator) is reached
+ * Azure clouds a vault can live in, by the names the CSI provider accepts in `cloudName`, the DNS
+ * suffix of their Key Vault endpoints and their Entra authority host. Anything else (Azure Stack, the local emulator) is reached
  * with `spec.vault.url`.
  */
 
@@ -11,6 +11,13 @@ const VAULT_DNS_SUFFIX: Record<CloudName, string> = {
   AzurePublicCloud: 'vault.azure.net',
   AzureUSGovernmentCloud: 'vault.usgovcloudapi.net',
   AzureChinaCloud: 'vault.azure.cn',
+};
+
+/** Entra authority host of each cloud, without a trailing slash (the form `AZURE_AUTHORITY_HOST` is read into). */
+export const AUTHORITY_HOSTS: Readonly<Record<CloudName, string>> = {
+  AzurePublicCloud: 'https://login.microsoftonline.com',
+  AzureUSGovernmentCloud: 'https://login.microsoftonline.us',
+  AzureChinaCloud: 'https://login.chinacloudapi.cn',
 };
 
 /** The Key Vault DNS suffix of a cloud, e.g. `vault.azure.net`. */

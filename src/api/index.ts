@@ -9,7 +9,7 @@ export { KeyVaultSyncSpecSchema, KeyVaultSyncStatusSchema } from './keyvaultsync
 export type { KeyVaultSyncSpec, KeyVaultSyncStatus } from './keyvaultsync-schema.ts';
 export { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';
 export type { KeyVaultIdentitySpec, IdentityType } from './keyvaultidentity-schema.ts';
-export { parseCloudName, vaultDnsSuffix, CLOUD_NAMES } from './cloud.ts';
+export { parseCloudName, vaultDnsSuffix, AUTHORITY_HOSTS, CLOUD_NAMES } from './cloud.ts';
 export type { CloudName } from './cloud.ts';
 export { parseGoDuration } from './duration.ts';
 export { grantsNamespace, grantsVault, selectorMatches, sharedIdentityDenial } from './identity-grant.ts';

@@ -6,7 +6,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { KeyVaultSyncObject } from '../controller/reconciler.ts';
-import { AUTHORITY_HOSTS, type AzureEnvironment } from '../keyvault/azure-environment.ts';
+import { AUTHORITY_HOSTS } from '../api/cloud.ts';
+import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { AnyOfAuthenticator, EntraTokenAuthenticator, SharedKeyAuthenticator, type DeliveryAuthenticator } from './auth.ts';
 import { EventGridConfigError } from './errors.ts';
 import { startEventGridEndpoint, type EventGridLogger, type RunningEventGridEndpoint } from './endpoint.ts';

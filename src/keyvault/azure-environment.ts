@@ -12,19 +12,12 @@
  * environment (`AZURE_AUTHORITY_HOST`, `AZURE_POD_IDENTITY_AUTHORITY_HOST`, `AZURE_TENANT_ID`).
  */
 import type { Agent } from 'node:https';
-import type { CloudName } from '../api/cloud.ts';
+import { AUTHORITY_HOSTS, type CloudName } from '../api/cloud.ts';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { loadEmulatorClientOptions } from './endpoints-file.ts';
 import { SyncError } from './errors.ts';
 import { MAX_AZURE_RESPONSE_BYTES, responseLimitPolicy } from './response-limit.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, tokenRequestDeadlinePolicy } from './request-deadline.ts';
-
-/** Entra authority host of each cloud kvsync knows. */
-export const AUTHORITY_HOSTS: Readonly<Record<CloudName, string>> = {
-  AzurePublicCloud: 'https://login.microsoftonline.com',
-  AzureUSGovernmentCloud: 'https://login.microsoftonline.us',
-  AzureChinaCloud: 'https://login.chinacloudapi.cn',
-};
 
 /** The VM IMDS address (what aad-pod-identity's NMI intercepts). */
 export const DEFAULT_IMDS_HOST = 'http://169.254.169.254';

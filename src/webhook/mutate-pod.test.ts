@@ -244,7 +244,8 @@ describe('mount sidecar', () => {
       { name: 'AZURE_CLIENT_ID', value: 'cid-1' },
       { name: 'AZURE_TENANT_ID', value: 'tid-1' },
       { name: 'AZURE_FEDERATED_TOKEN_FILE', value: '/var/run/secrets/azure/tokens/azure-identity-token' },
-      { name: 'AZURE_AUTHORITY_HOST', value: 'https://login.microsoftonline.com/' },
+      // The sidecar strips a trailing slash when it reads this, so the canonical form is written.
+      { name: 'AZURE_AUTHORITY_HOST', value: 'https://login.microsoftonline.com' },
     ]);
     expect(sidecar?.volumeMounts).toEqual([
       { name: 'kvsync-secrets-store', mountPath: '/mnt/secrets-store' },

@@ -18,8 +18,8 @@
  * effects, so dry-run needs nothing special.
  */
 import type { V1Container, V1EnvVar, V1OwnerReference, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { AZURE_VAULT_HOSTS_ONLY, sharedIdentityDenial } from '../api/index.ts';
-import type { CloudName, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
+import { AUTHORITY_HOSTS, AZURE_VAULT_HOSTS_ONLY, sharedIdentityDenial } from '../api/index.ts';
+import type { ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
 import { writeRight } from '../api/secret-ownership.ts';
 import { PodDeniedError } from './errors.ts';
 import {
@@ -126,12 +126,6 @@ const CA_DIR = '/etc/kvsync/ca';
 
 /** uid the sidecar runs as when the pod names none (or names root): distroless' `nonroot`. */
 export const DEFAULT_SIDECAR_UID = 65532;
-
-const AUTHORITY_HOSTS: Record<CloudName, string> = {
-  AzurePublicCloud: 'https://login.microsoftonline.com/',
-  AzureUSGovernmentCloud: 'https://login.microsoftonline.us/',
-  AzureChinaCloud: 'https://login.chinacloudapi.cn/',
-};
 
 /**
  * A denial when the Pod names a namespace other than the AdmissionRequest's. The apiserver always

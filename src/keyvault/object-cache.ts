@@ -61,7 +61,11 @@ export interface ObjectCacheStats {
   loads: number;
 }
 
-export const DEFAULT_LATEST_TTL_MS = 2_000;
+/**
+ * Default reuse of a current-version result: one burst of requests only, since nothing tells this
+ * cache when the object changes (a caller that learns of changes sets a longer `latestTtlMs`).
+ */
+export const BURST_LATEST_TTL_MS = 2_000;
 export const DEFAULT_PINNED_TTL_MS = 3_600_000;
 export const DEFAULT_MAX_ENTRIES = 1_000;
 export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
@@ -97,7 +101,7 @@ export class ObjectCache<V> {
   readonly #stats: ObjectCacheStats = { hits: 0, shared: 0, loads: 0 };
 
   constructor(opts: ObjectCacheOptions<V> = {}) {
-    this.#latestTtlMs = Math.max(0, opts.latestTtlMs ?? DEFAULT_LATEST_TTL_MS);
+    this.#latestTtlMs = Math.max(0, opts.latestTtlMs ?? BURST_LATEST_TTL_MS);
     this.#pinnedTtlMs = Math.max(0, opts.pinnedTtlMs ?? DEFAULT_PINNED_TTL_MS);
     this.#maxEntries = Math.max(0, opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
     this.#entries = new ByteLru({ maxEntries: this.#maxEntries, maxBytes: opts.maxBytes ?? DEFAULT_MAX_BYTES });

@@ -49,8 +49,8 @@ export interface SharedFetchResult extends FetchResult {
 }
 
 const MAX_TRACKED_SYNCS = 100_000;
-/** Kept current-version reads live this long at most (they are dropped on a change anyway). */
-const DEFAULT_LATEST_TTL_MS = 3_600_000;
+/** Kept current-version reads live until change detection drops them, and this long at most. */
+const UNTIL_CHANGED_LATEST_TTL_MS = 3_600_000;
 /** Reads kept: every object a controller syncs, so that refreshes of unchanged objects stay free. */
 const DEFAULT_MAX_KEPT_READS = 10_000;
 export const DEFAULT_FRESH_WINDOW_MS = 2_000;
@@ -110,7 +110,7 @@ export class KeyVaultPipeline {
   constructor(kube: k8s.KubeConfig, env: AzureEnvironment, opts: KeyVaultPipelineOptions = {}) {
     this.#credentials = new CredentialProvider({ kube, env });
     this.#env = env;
-    this.#objects = new ObjectCache<CachedRead>({ latestTtlMs: DEFAULT_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, sizeOf: cachedReadBytes, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+    this.#objects = new ObjectCache<CachedRead>({ latestTtlMs: UNTIL_CHANGED_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, sizeOf: cachedReadBytes, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
     this.#decodePool = new DecodePool(opts.decoding?.pool);
     this.#bundles = new BundleCache((value, contentType, owner) => this.#decodePool.decode(value, contentType, {}, owner), { ...opts.decoding?.cache, onResult: (result) => reportRefreshEvent({ kind: 'decode', result }) });
     this.#decode = (req) => this.#bundles.get(req);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --n 1000 --m 200 --only cold-start,steady-state,rss,rotation,throttle …]`
  *
- * The scale benchmark (issue 5): ONE local control plane, ONE Key Vault emulator (its own process),
+ * The scale benchmark: ONE local control plane, ONE Key Vault emulator (its own process),
  * and the controller as a spawned `node src/cli.ts controller` per scenario group, each watching its
  * own namespace. Writes `<out>/latest.json` and `<out>/latest.md`; progress lines go to stderr.
  * Never part of `npm test`. See docs/benchmarks.md.

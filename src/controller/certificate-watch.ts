@@ -1,5 +1,5 @@
 /**
- * Certificate warnings after each successful sync (issue 5 item 7):
+ * Certificate warnings after each successful sync:
  * - `Warning CertificateExpiring` when a synced certificate's notAfter is within the warning window
  *   (`--expiry-warning-window`, default 30 days), once per (KeyVaultSync, object, version) for the life
  *   of the process — not once per refresh;

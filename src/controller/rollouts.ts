@@ -1,6 +1,5 @@
 /**
- * Rolls workloads when the data of a KeyVaultSync's Secrets really changed (issue 5 item 5, issue 6
- * item 2): the KeyVaultSync's `spec.restartTargets`, workloads annotated `kvsync.dev/reload: "true"`
+ * Rolls workloads when the data of a KeyVaultSync's Secrets really changed: the KeyVaultSync's `spec.restartTargets`, workloads annotated `kvsync.dev/reload: "true"`
  * that reference one of its Secrets, and workloads whose pod template uses the webhook's env injection
  * for it (env vars never refresh by themselves).
  *

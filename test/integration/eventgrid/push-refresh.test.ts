@@ -1,5 +1,5 @@
 /**
- * Push refresh (issue 5, item 4) end to end: the emulator's Event Grid publisher, subscribed to the
+ * Push refresh end to end: the emulator's Event Grid publisher, subscribed to the
  * controller's endpoint, delivers Key Vault "new version" events; the KeyVaultSync using the secret is
  * refreshed within seconds although its refreshInterval is 1 h. Both schemas and both handshakes, the
  * shared key as `aeg-sas-key` header and as `code` parameter, Entra tokens issued by the emulator (right

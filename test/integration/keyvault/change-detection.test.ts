@@ -1,5 +1,5 @@
 /**
- * Change detection and vault-driven refresh (issue 5, items 1, 2, 6), on the real control plane and
+ * Change detection and vault-driven refresh, on the real control plane and
  * the emulator, every count read from the emulator's request counters (`GET <adminUrl>/requests`):
  * - an unchanged vault costs only list pages while many KeyVaultSyncs sharing objects refresh;
  * - a new version is read once and reaches every Secret using it within interval × 1.1 + 2 s;

@@ -1,5 +1,5 @@
 /**
- * One Key Vault read per object (issue 5, item 1), counted by the emulator's request counters
+ * One Key Vault read per object, counted by the emulator's request counters
  * (`GET <adminUrl>/requests`), not by kvsync's own claims:
  * - two KeyVaultSyncs fetched at once through one KeyVaultPipeline share one `getSecret`;
  * - a different identity reads for itself; a KeyVaultSync's own next fetch reads again; a pinned version

@@ -1,5 +1,5 @@
 /**
- * Never hit a vault harder than it allows (issue 5, item 3), on the real control plane and the real
+ * Never hit a vault harder than it allows, on the real control plane and the real
  * emulator, with Key Vault requests counted by the emulator's admin counters:
  * - the emulator throttled to 50 requests per 10 s and kvsync limited to 45: 60 KeyVaultSyncs with
  *   distinct objects all become Ready and the emulator answers (almost) no 429;

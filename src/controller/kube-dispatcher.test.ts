@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { pinnedDependency } from '../util/testing/pinned-dependency.ts';
 import { dispatcherKey, shareKubeDispatcher } from './kube-dispatcher.ts';
 
 function kubeConfig(certData: string): k8s.KubeConfig {
@@ -20,6 +21,18 @@ async function dispatcherOf(kc: k8s.KubeConfig): Promise<unknown> {
 }
 
 describe('shareKubeDispatcher', () => {
+  it('fails loudly when the client-node internals it patches change (createDispatcher, pinned version)', () => {
+    const patch = 'kube-dispatcher.ts patches the private KubeConfig.createDispatcher of @kubernetes/client-node';
+    const { pinned, installed } = pinnedDependency('@kubernetes/client-node');
+    expect(pinned, `${patch}: pin an exact version in package.json`).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(installed, `${patch}: the installed version is not the pinned one; re-check the patch`).toBe(pinned);
+    const kc = new k8s.KubeConfig() as unknown as Record<string, unknown>;
+    expect(typeof kc['createDispatcher'], `${patch}: it is gone`).toBe('function');
+    expect((kc['createDispatcher'] as (...a: unknown[]) => unknown).length, `${patch}: its parameters (cluster, agentOptions) changed`).toBe(2);
+    expect(typeof kc['createDispatcherOptions'], `${patch}: it keys pools by the public createDispatcherOptions, which is gone`).toBe('function');
+    expect(shareKubeDispatcher(new k8s.KubeConfig()), patch).toBe(true);
+  });
+
   it('client-node alone builds a new dispatcher per request (the reason for the patch)', async () => {
     const kc = kubeConfig('cert-1');
     const a = await dispatcherOf(kc);

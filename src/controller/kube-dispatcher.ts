@@ -7,8 +7,10 @@
  *
  * {@link shareKubeDispatcher} makes the KubeConfig reuse one dispatcher per distinct set of TLS
  * options (server, CA, client certificate and key, …), so a rotated client certificate still gets
- * a fresh pool. It patches a private method of client-node; when a future version lacks it, the
- * KubeConfig is left as it is.
+ * a fresh pool. It patches a private method of client-node (client-node offers no public hook for
+ * the dispatcher), so client-node is pinned to an exact version in package.json and the unit test
+ * fails, naming this patch, when that method changes shape. Should it be gone at run time anyway,
+ * the KubeConfig is left as it is.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type * as https from 'node:https';

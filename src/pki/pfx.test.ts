@@ -1,6 +1,7 @@
 import forge from 'node-forge';
 import { createSecureContext } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { pinnedDependency } from '../util/testing/pinned-dependency.ts';
 import { DEFAULT_PKI_LIMITS, resolveLimits } from './limits.ts';
 import { decodePfx } from './pfx.ts';
 import { writePfx } from './pfx-writer.ts';
@@ -87,6 +88,24 @@ describe('decodePfx', () => {
     expect(() => decodePfx(opensslPkcs12(rsa.leaf.keyPem, rsa.leaf.certPem, '', ['-iter', '150000']), undefined, limits)).toThrow(
       expect.objectContaining({ reason: 'LimitExceeded' }),
     );
+  });
+
+  it('fails loudly when the node-forge internals it patches change (hook points, pinned version)', () => {
+    const patch = 'pfx.ts patches node-forge at runtime (pkcs12.generateKey, pki.pbe.generatePkcs12Key, pkcs5.pbkdf2, pki.certificateFromAsn1, pki.privateKeyFromAsn1)';
+    const { pinned, installed } = pinnedDependency('node-forge');
+    expect(pinned, `${patch}: pin an exact version in package.json`).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(installed, `${patch}: the installed version is not the pinned one; re-check the patch`).toBe(pinned);
+    const arity = (f: unknown): number | string => (typeof f === 'function' ? f.length : typeof f);
+    expect(
+      {
+        generateKey: arity(forge.pkcs12.generateKey),
+        generatePkcs12Key: arity((forge.pki as unknown as { pbe: { generatePkcs12Key: unknown } }).pbe.generatePkcs12Key),
+        pbkdf2: arity(forge.pkcs5.pbkdf2),
+        certificateFromAsn1: arity(forge.pki.certificateFromAsn1),
+        privateKeyFromAsn1: arity(forge.pki.privateKeyFromAsn1),
+      },
+      `${patch}: a hook point is gone or its parameters changed`,
+    ).toEqual({ generateKey: 6, generatePkcs12Key: 6, pbkdf2: 6, certificateFromAsn1: 2, privateKeyFromAsn1: 1 });
   });
 
   it('restores node-forge after decoding, also after an error', () => {

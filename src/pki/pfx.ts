@@ -21,6 +21,8 @@
  * restored in `finally`; nothing else can run in between because the call is synchronous. The
  * wrappers also compute the derivations with node:crypto (pkcs12-kdf.ts, about 1.5-2x faster than
  * forge's JavaScript SHA; and native PBKDF2, which forge skips when handed a digest object, ~4x).
+ * These are forge internals, not an API: node-forge is pinned to an exact version in package.json,
+ * and the unit test fails, naming this patch, when one of the wrapped functions changes shape.
  */
 import { pbkdf2Sync } from 'node:crypto';
 import forge from 'node-forge';

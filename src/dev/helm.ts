@@ -9,11 +9,11 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { buildIntoCache, buildLogPath, findGo, installGoHint, runGo } from './go-toolchain.ts';
+import { buildIntoCache, buildLogPath, findGo, installGoHint, pathExists, runGo } from './go-toolchain.ts';
 import { cacheRoot } from './kube-binaries.ts';
 
 const execFileAsync = promisify(execFile);
@@ -66,14 +66,14 @@ export async function ensureHelm(log: (line: string) => void = () => {}): Promis
   const version = await pinnedHelmVersion();
   const prebuilt = process.env.KVSYNC_HELM_BIN;
   if (prebuilt) {
-    if (!(await exists(prebuilt))) throw new HelmError('BinaryMissing', `KVSYNC_HELM_BIN=${prebuilt} does not exist (unset it to build helm ${version} with Go)`);
+    if (!(await pathExists(prebuilt))) throw new HelmError('BinaryMissing', `KVSYNC_HELM_BIN=${prebuilt} does not exist (unset it to build helm ${version} with Go)`);
     return { path: prebuilt, version, built: false };
   }
   const go = await findGo(HELM_MIN_GO);
   if ('problem' in go) throw new HelmError(go.problem, `${go.message}. helm ${version} is built from its Go module. ${installHint}`, { cause: go.cause });
   const dir = join(cacheRoot(), 'helm', await cacheKey(go.version, version));
   const path = join(dir, 'helm');
-  if (await exists(join(dir, 'manifest.json'))) return { path, version, built: false };
+  if (await pathExists(join(dir, 'manifest.json'))) return { path, version, built: false };
   await build(dir, version, log);
   return { path, version, built: true };
 }
@@ -103,15 +103,6 @@ async function build(dir: string, version: string, log: (line: string) => void):
         'Check that the Go module proxy is reachable (GOPROXY) and that there is disk space for ~1 GB of module and build cache.',
       { cause: err },
     );
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

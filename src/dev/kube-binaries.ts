@@ -11,13 +11,13 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ControlPlaneError } from './errors.ts';
-import { buildIntoCache, buildLogPath, findGo, installGoHint, runGo } from './go-toolchain.ts';
+import { buildIntoCache, buildLogPath, findGo, installGoHint, pathExists, runGo } from './go-toolchain.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -63,7 +63,7 @@ export async function ensureKubeBinaries(log: (line: string) => void = () => {})
   if (prebuilt) {
     const paths = pathsIn(prebuilt);
     for (const [name, path] of Object.entries(paths)) {
-      if (!(await exists(path))) {
+      if (!(await pathExists(path))) {
         throw new ControlPlaneError(
           'BinaryMissing',
           `KVSYNC_KUBE_BIN_DIR=${prebuilt} has no ${name}; it must hold ${BINARY_NAMES.join(', ')} (or unset it to build them with Go)`,
@@ -77,7 +77,7 @@ export async function ensureKubeBinaries(log: (line: string) => void = () => {})
   const key = await cacheKey(goVersion, versions);
   const dir = join(cacheRoot(), 'kube-bins', key);
   const paths = pathsIn(dir);
-  if (await exists(join(dir, 'manifest.json'))) {
+  if (await pathExists(join(dir, 'manifest.json'))) {
     return { dir, paths, kubernetesVersion: versions.kubernetes, etcdVersion: versions.etcd, built: false };
   }
   await build(dir, versions, log);
@@ -86,15 +86,6 @@ export async function ensureKubeBinaries(log: (line: string) => void = () => {})
 
 function pathsIn(dir: string): Record<BinaryName, string> {
   return Object.fromEntries(BINARY_NAMES.map((n) => [n, join(dir, n)])) as Record<BinaryName, string>;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const installGo =
@@ -112,7 +103,7 @@ async function cacheKey(goVersion: string, versions: { kubernetes: string; etcd:
   for (const mod of modules) {
     for (const file of ['go.mod', 'go.sum', 'main.go']) {
       const path = join(wrapperRoot, mod, file);
-      if (await exists(path)) hash.update(`${mod}/${file}\0`).update(await readFile(path));
+      if (await pathExists(path)) hash.update(`${mod}/${file}\0`).update(await readFile(path));
     }
   }
   return `k8s-${versions.kubernetes}-etcd-${versions.etcd}-${hash.digest('hex').slice(0, 12)}`;

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
+import type { KeyVaultEvent } from '../eventgrid/events.ts';
 import { badParameter, CertificateMaterialError, KeyVaultError } from '../errors.ts';
 import { generatePrivateKey, keySpecFrom, privateKeyFromPkcs8Der, privateKeyToPkcs8Der } from '../pki/keys.ts';
 import type { SigningIdentity } from '../pki/x509.ts';
@@ -30,23 +31,8 @@ export const MAX_SECRET_BYTES = 25 * 1024;
 const OBJECT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const FWLINK = 'For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182';
 
-/** The event shape of the Event Grid publisher (src/emulator/eventgrid/publisher.ts `KeyVaultEvent`). */
-export interface VaultEvent {
-  type:
-    | 'Microsoft.KeyVault.SecretNewVersionCreated'
-    | 'Microsoft.KeyVault.CertificateNewVersionCreated'
-    | 'Microsoft.KeyVault.SecretNearExpiry'
-    | 'Microsoft.KeyVault.SecretExpired'
-    | 'Microsoft.KeyVault.CertificateNearExpiry'
-    | 'Microsoft.KeyVault.CertificateExpired';
-  vaultName: string;
-  vaultUrl: string;
-  objectType: 'Secret' | 'Certificate';
-  objectName: string;
-  version: string;
-  nbf?: number;
-  exp?: number;
-}
+/** What the vault tells the Event Grid publisher when an object changes. */
+export type VaultEvent = KeyVaultEvent;
 
 export interface VaultDeps {
   clock: Clock;

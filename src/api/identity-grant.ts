@@ -1,6 +1,6 @@
 /**
  * Whether a KeyVaultIdentity grants a namespace and a vault: the fence around shared pod / managed
- * identities (DESIGN.md §1). Pure functions; the controller supplies the namespace's labels.
+ * identities (docs/identities.md). Pure functions; the controller supplies the namespace's labels.
  */
 import type { KeyVaultIdentitySpec } from './keyvaultidentity-schema.ts';
 import type { ResolvedKeyVaultIdentity } from './parse.ts';

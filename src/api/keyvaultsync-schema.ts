@@ -1,5 +1,5 @@
 /**
- * The KeyVaultSync schema (kvsync.dev/v1alpha1, namespaced). Field names are fixed by DESIGN.md §1.
+ * The KeyVaultSync schema (kvsync.dev/v1alpha1, namespaced). Field names are the published API (docs/api.md).
  * Types are derived from the schema; `crd.ts` emits the CRD from it; CEL rules come from `rules.ts`,
  * whose TypeScript checks mirror them one by one.
  */

@@ -38,7 +38,7 @@ function parseSpec(spec: Record<string, unknown>, vaults?: VaultHostPolicy) {
 /** An operator who allows private vault hosts (Azure Stack Hub, a test domain). */
 const privateHosts: VaultHostPolicy = { vaultUrls: {}, allowedVaultHosts: ['*.vault.localtest.me:8443', '*.stack.local'] };
 
-describe('parseKeyVaultSync: the DESIGN.md example', () => {
+describe('parseKeyVaultSync: the documented example', () => {
   it('resolves vault, identity, objects and output keys with defaults', () => {
     const v = ok(parseSpec(designExampleSpec()));
     expect(v.name).toBe('example');

@@ -1,7 +1,8 @@
 /**
- * Rolls workloads when the data of a KeyVaultSync's Secrets really changed: the KeyVaultSync's `spec.restartTargets`, workloads annotated `kvsync.dev/reload: "true"`
- * that reference one of its Secrets, and workloads whose pod template uses the webhook's env injection
- * for it (env vars never refresh by themselves).
+ * Rolls workloads when the data of a KeyVaultSync's Secrets really changed: the KeyVaultSync's
+ * `spec.restartTargets`, workloads annotated `kvsync.dev/reload: "true"` that reference one of its
+ * Secrets, and workloads whose pod template uses the webhook's env injection for it (env vars never
+ * refresh by themselves).
  *
  * A rollout sets ONE pod-template annotation, `kvsync.dev/restarted-for: <kvs>:<hash>`, where the hash
  * is keyed (the MAC key) over the data MACs of the Secrets the workload uses. The value follows the

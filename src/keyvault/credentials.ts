@@ -1,5 +1,5 @@
 /**
- * Identity → Azure credential, for every identity mode of a KeyVaultSync (DESIGN.md §1):
+ * Identity → Azure credential, for every identity mode of a KeyVaultSync (docs/identities.md):
  *
  * - servicePrincipal: client ID / secret from a Secret in the KeyVaultSync's namespace →
  *   ClientSecretCredential.

@@ -1,6 +1,6 @@
 /**
  * The `--azure-endpoints FILE` contract: `endpoints.json` as `kvsync emulator --state-dir DIR` writes it
- * (DESIGN.md §3), and the client side of it. An `https.Agent` that trusts the file's CA and resolves the
+ * (docs/emulator.md), and the client side of it. An `https.Agent` that trusts the file's CA and resolves the
  * vault host names (`<vault>.vault.azure.net`) through its `resolve` map, with TLS verification and the
  * SDK's challenge-resource check left ON. Product code (the controller, render, mount) reads the file;
  * the emulator, which is not part of the production build, writes it.

@@ -16,7 +16,7 @@
  * functions on the forge module are wrapped to charge every derivation against
  * `maxPbeIterations`/`maxTotalPbeIterations` *before* it runs (this covers the MAC, encrypted
  * SafeContents and shrouded key bags at any nesting depth). The same wrapping makes forge hand back
- * every certificate and key as raw ASN.1 (forge's own fallback for EC, see azure.md §6.2), so RSA
+ * every certificate and key as raw ASN.1 (forge's own fallback for EC), so RSA
  * and EC take one path into node:crypto and certificates keep their original DER. The originals are
  * restored in `finally`; nothing else can run in between because the call is synchronous. The
  * wrappers also compute the derivations with node:crypto (pkcs12-kdf.ts, about 1.5-2x faster than
@@ -70,7 +70,7 @@ interface ForgeHookPoints {
 export function decodePfx(der: Buffer, password: string | undefined, limits: PkiLimits): PfxContents {
   let asn1: forge.asn1.Asn1;
   try {
-    // forge wants a "binary string" (one char per byte), not a Buffer or base64 (azure.md §6.1).
+    // forge wants a "binary string" (one char per byte), not a Buffer or base64.
     asn1 = fromDer(der.toString('binary'), { strict: true, parseAllBytes: true, decodeBitStrings: false });
   } catch {
     throw new PkiError('InvalidCertificate', 'input is not valid DER (truncated or corrupt PKCS#12 file?)');

@@ -1,5 +1,5 @@
 /**
- * The user-visible names of the pod webhook (DESIGN.md §2 "Pods"): the opt-in label, the annotations
+ * The user-visible names of the pod webhook (docs/pods.md): the opt-in label, the annotations
  * a pod carries, and the names of what the webhook adds. Fixed by the design contract.
  */
 

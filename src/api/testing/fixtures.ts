@@ -11,7 +11,7 @@ export const CLIENT_ID = '11111111-2222-3333-4444-555555555555';
 
 type Spec = Record<string, unknown>;
 
-/** The example of DESIGN.md §1. */
+/** The documented KeyVaultSync example (docs/api.md). */
 export function designExampleSpec(): Spec {
   return {
     vault: { name: 'gebakv', tenantID: TENANT },

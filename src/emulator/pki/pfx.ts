@@ -1,7 +1,7 @@
 /**
  * PKCS#12 and PEM bundles the way Key Vault hands them out, and parsing of what users import.
  *
- * Key Vault's own PFX (see reference azure.md §1.4) protects the key in a pkcs8ShroudedKeyBag with
+ * Key Vault's own PFX protects the key in a pkcs8ShroudedKeyBag with
  * pbeWithSHAAnd3-KeyTripleDES-CBC, the certificates in an EncryptedData with the same PBE, and a SHA-1
  * HMAC — all keyed from the *null* password (a zero-length password, not the two-byte "" BMPString),
  * 2000 iterations. The PKCS#12 itself is written by src/pki's writer (its `3des` profile with a null

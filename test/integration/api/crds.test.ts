@@ -78,7 +78,7 @@ describe('kvsync CRDs on the real apiserver', () => {
     if (namespace !== '') await deleteTestNamespace(kc, namespace);
   });
 
-  it('accepts the DESIGN.md example and applies the schema defaults on the server', async () => {
+  it('accepts the documented example and applies the schema defaults on the server', async () => {
     const spec = designExampleSpec();
     delete spec.refreshInterval;
     const created = await createKvs(keyVaultSync(spec), 'design-example');

@@ -12,7 +12,8 @@ import type { RunningEventGridEndpoint } from '../eventgrid/endpoint.ts';
 import { startEventGridPush, type EventGridOptions } from '../eventgrid/start.ts';
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { KeyVaultPipeline } from '../keyvault/pipeline.ts';
-import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../keyvault/vault-guard.ts';
+import { KeyVaultAccess } from '../keyvault/access.ts';
+import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { CertificateWatch } from './certificate-watch.ts';
 import { DriftRepair } from './drift-repair.ts';
 import { errorSummary } from './error-summary.ts';
@@ -67,7 +68,7 @@ export interface ControllerOptions {
   newerVersionCheckIntervalMs?: number;
   /**
    * Key Vault requests per vault in any 10 s span (default 2,000, half of Key Vault's published
-   * limit); process-wide, shared by every identity (src/keyvault/vault-guard.ts).
+   * limit); shared by every identity of this controller (src/keyvault/vault-guard.ts).
    */
   vaultRequestsPer10s?: number;
   /** Most bytes of object reads the shared object cache keeps (least recently used evicted); default 64 MiB. */
@@ -81,6 +82,8 @@ export interface ControllerOptions {
   syncTimeoutMs?: number;
   /** Deadline of one Azure request and of one token (default 30 s); overrides `azure.requestTimeoutMs`. */
   azureRequestTimeoutMs?: number;
+  /** The Key Vault access (guards, clients, metric observers) of `pipeline` when one is given, so its requests feed this controller's metrics. */
+  keyVault?: KeyVaultAccess;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -96,6 +99,8 @@ export interface RunningController {
   eventGrid: RunningEventGridEndpoint | undefined;
   /** This controller's metrics (also on `/metrics` of the health server). */
   metrics: ControllerMetrics;
+  /** The guards (request budget, breakers), clients and metric observers of this controller's Key Vault requests. */
+  keyVault: KeyVaultAccess;
   /** Stops informers, drains in-flight reconciles, releases the lease. Idempotent. */
   stop(): Promise<void>;
 }
@@ -107,16 +112,17 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const log = opts.log ?? pino({ name: 'kvsync-controller' });
   const namespace = opts.namespace ?? DEFAULT_OPERATOR_NAMESPACE;
   const identity = opts.identity ?? `${hostname()}_${randomUUID()}`;
-  vaultGuards.configure({ requestsPer10s: opts.vaultRequestsPer10s ?? DEFAULT_VAULT_REQUESTS_PER_10S });
   const macKey = await loadOrCreateMacKey(kc.makeApiClient(k8s.CoreV1Api), namespace);
 
   // Construct.
   let leader = opts.leaderElect === false;
   const isLeader = (): boolean => leader;
-  const metrics = createControllerMetrics();
+  const keyVault = opts.keyVault ?? new KeyVaultAccess();
+  keyVault.guards.configure({ requestsPer10s: opts.vaultRequestsPer10s ?? DEFAULT_VAULT_REQUESTS_PER_10S });
+  const metrics = createControllerMetrics(keyVault);
   const written = new WrittenMacs();
   const azure = opts.azureRequestTimeoutMs === undefined ? opts.azure : { ...opts.azure, requestTimeoutMs: opts.azureRequestTimeoutMs };
-  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, azure, { log, isActive: isLeader, ...(opts.objectCacheMaxBytes === undefined ? {} : { objectCache: { maxBytes: opts.objectCacheMaxBytes } }) });
+  const pipeline = opts.pipeline ?? new KeyVaultPipeline(kc, azure, { access: keyVault, log, isActive: isLeader, ...(opts.objectCacheMaxBytes === undefined ? {} : { objectCache: { maxBytes: opts.objectCacheMaxBytes } }) });
   const events = new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') });
   const enqueueAll = (): void => {
     for (const o of syncs.list()) queue.add(keyOf(o), priorityOf(o));
@@ -260,6 +266,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     webhook,
     eventGrid,
     metrics,
+    keyVault,
     stop: () =>
       (stopping ??= (async () => {
         await teardown();

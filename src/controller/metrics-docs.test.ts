@@ -8,6 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { KeyVaultAccess } from '../keyvault/access.ts';
 import { createControllerMetrics } from './metrics.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -47,7 +48,7 @@ describe('docs/metrics.md', () => {
   const documented = documentedMetrics(doc);
 
   it('documents every metric of the controller registry with its type and labels', () => {
-    const metrics = createControllerMetrics();
+    const metrics = createControllerMetrics(new KeyVaultAccess());
     try {
       const registered = metrics.registry.getMetricsAsArray();
       expect(registered.some((m) => m.name === 'kvsync_syncs_total')).toBe(true);

@@ -3,8 +3,8 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
 import { ObjectCache } from '../keyvault/object-cache.ts';
-import { reportRefreshEvent } from '../keyvault/refresh-metrics.ts';
-import { keyVaultOperation, keyVaultRequestPolicy } from '../keyvault/request-metrics.ts';
+import { KeyVaultAccess } from '../keyvault/access.ts';
+import { keyVaultOperation } from '../keyvault/request-metrics.ts';
 import { startHealthServer } from './health.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { DesiredSecret, PipelineFetchedObject, SyncPipeline } from './pipeline.ts';
@@ -50,7 +50,7 @@ function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; pres
 
 describe('controller metrics', () => {
   it('counts syncs by result, times them, and exports and removes certificate expiry series', async () => {
-    const metrics = createControllerMetrics({ defaultMetrics: false });
+    const metrics = createControllerMetrics(new KeyVaultAccess(), { defaultMetrics: false });
     const state = { fail: false, present: true };
     const reconciler = reconcilerWith(metrics, state);
     await reconciler.reconcile('shop/example');
@@ -85,7 +85,7 @@ describe('controller metrics', () => {
   });
 
   it('reports queue depth and wait, and serves /metrics with process metrics', async () => {
-    const metrics = createControllerMetrics();
+    const metrics = createControllerMetrics(new KeyVaultAccess());
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => {
       release = resolve;
@@ -114,8 +114,8 @@ describe('controller metrics', () => {
   });
 
   it('keeps registries apart: two controllers in one process do not clash', async () => {
-    const a = createControllerMetrics();
-    const b = createControllerMetrics();
+    const a = createControllerMetrics(new KeyVaultAccess());
+    const b = createControllerMetrics(new KeyVaultAccess());
     a.syncFinished('success', 0.1);
     expect((await a.scrape()).body).toContain('kvsync_syncs_total{result="success"} 1');
     expect((await b.scrape()).body).not.toContain('kvsync_syncs_total{result="success"}');
@@ -133,7 +133,9 @@ describe('Key Vault request counting', () => {
   });
 
   it('counts what the SDK pipeline policy reports, by vault, operation and status', async () => {
-    const metrics = createControllerMetrics({ defaultMetrics: false });
+    const vaults = new KeyVaultAccess();
+    const keyVaultRequestPolicy = vaults.requests.policy;
+    const metrics = createControllerMetrics(vaults, { defaultMetrics: false });
     const request = (url: string) => ({ method: 'GET', url }) as Parameters<typeof keyVaultRequestPolicy.sendRequest>[0];
     const respond = (status: number) => () => Promise.resolve({ status }) as ReturnType<Parameters<typeof keyVaultRequestPolicy.sendRequest>[1]>;
     await keyVaultRequestPolicy.sendRequest(request('https://devkv.vault.azure.net/secrets/db'), respond(401));
@@ -150,7 +152,9 @@ describe('Key Vault request counting', () => {
 
 describe('object cache and change detection metrics', () => {
   it('the controller counts cache answers and listings (kvsync_object_cache_requests_total, kvsync_change_detection_lists_total)', async () => {
-    const metrics = createControllerMetrics({ defaultMetrics: false });
+    const vaults = new KeyVaultAccess();
+    const reportRefreshEvent = vaults.refreshEvents.tell.bind(vaults.refreshEvents);
+    const metrics = createControllerMetrics(vaults, { defaultMetrics: false });
     try {
       const cache = new ObjectCache<string>({ onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
       const key = { vaultUrl: 'https://kv.vault.azure.net', type: 'secret', name: 'db', version: undefined, identityKey: 'id' };

@@ -4,9 +4,8 @@
  * do not clash. Labels carry names and reasons only — never a secret value or object content.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { observeKeyVaultRequests } from '../keyvault/request-metrics.ts';
+import type { KeyVaultAccess } from '../keyvault/access.ts';
 import { VAULT_GUARD_METRIC_NAMES, registerVaultGuardMetrics } from './vault-guard-metrics.ts';
-import { observeRefreshEvents } from '../keyvault/refresh-metrics.ts';
 import type { CertificateState, CertificateWatchMetrics } from './certificate-watch.ts';
 import type { RolloutMetrics } from './rollouts.ts';
 
@@ -62,7 +61,8 @@ export const METRIC_NAMES = {
   certificateNewerVersion: 'kvsync_certificate_newer_version_available',
 } as const;
 
-export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {}): ControllerMetrics {
+/** Metrics of a controller; the Key Vault ones are fed by the requests, guards and caches of `vaults`. */
+export function createControllerMetrics(vaults: KeyVaultAccess, opts: { defaultMetrics?: boolean } = {}): ControllerMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const syncs = new Counter({ name: METRIC_NAMES.syncs, help: 'KeyVaultSync reconciles by result (success or the failure reason).', labelNames: ['result'], registers: [registry] });
@@ -128,7 +128,7 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
       if (s?.newerVersion === undefined) newerVersion.remove({ namespace, keyvaultsync: keyVaultSync, object });
     }
   };
-  const unsubscribeRequests = observeKeyVaultRequests((r) => requests.inc({ vault: r.vault, operation: r.operation, status: r.status }));
+  const unsubscribeRequests = vaults.requests.observe((r) => requests.inc({ vault: r.vault, operation: r.operation, status: r.status }));
   const cacheRequests = new Counter({
     name: METRIC_NAMES.objectCacheRequests,
     help: 'Object reads asked of the shared object cache, by result: hit (kept read), shared (joined a read in flight), miss (read from Key Vault).',
@@ -156,7 +156,7 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
     labelNames: ['vault', 'result'],
     registers: [registry],
   });
-  const unsubscribeRefresh = observeRefreshEvents((e) => {
+  const unsubscribeRefresh = vaults.refreshEvents.observe((e) => {
     if (e.kind === 'cache') cacheRequests.inc({ result: e.result });
     else if (e.kind === 'decode') decodes.inc({ result: e.result });
     else detectionLists.inc({ vault: e.vault, result: e.result });
@@ -177,7 +177,7 @@ export function createControllerMetrics(opts: { defaultMetrics?: boolean } = {})
   };
 
   // Waits for a vault's request budget and circuit states (src/keyvault/vault-guard.ts).
-  const unwatchGuards = registerVaultGuardMetrics(registry);
+  const unwatchGuards = registerVaultGuardMetrics(registry, vaults.guards);
 
   return {
     registry,

@@ -5,9 +5,9 @@
  */
 import type { PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
-import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
+import { VaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
 import type { EventRecorder } from './events.ts';
 import type { DesiredSecret, PipelineFetchedObject, SyncFailure, SyncPipeline } from './pipeline.ts';
 import { Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
@@ -27,7 +27,13 @@ function readyStatus(): KeyVaultSyncObject['status'] {
   };
 }
 
-/** A pipeline whose fetch sends one request through the process-wide vault guard to `host`. */
+/** Each test's own guards: no limiter state or options carry over between tests. */
+let vaultGuards: VaultGuards;
+beforeEach(() => {
+  vaultGuards = new VaultGuards();
+});
+
+/** A pipeline whose fetch sends one request through the test's vault guards to `host`. */
 function world(host: string, opts: { status?: KeyVaultSyncObject['status']; failure?: SyncFailure } = {}) {
   const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 }, ...(opts.status === undefined ? {} : { status: opts.status }) };
   const statuses: StatusPatch[] = [];
@@ -65,10 +71,6 @@ function world(host: string, opts: { status?: KeyVaultSyncObject['status']; fail
 const cond = (s: StatusPatch | undefined, type: string): { status: string; reason: string } | undefined => s?.conditions.find((c) => c.type === type);
 
 describe('Reconciler: Throttled', () => {
-  afterEach(() => {
-    vaultGuards.configure({ requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S, longWaitMs: 2000 });
-  });
-
   it('tells a synced KeyVaultSync that waited on a paused vault by one Throttled event and writes status once: Synced', async () => {
     vaultGuards.configure({ longWaitMs: 50 });
     vaultGuards.guard('waitkv.vault.azure.net').limiter.pause(400);

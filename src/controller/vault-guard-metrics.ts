@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { CIRCUIT_STATE_VALUE } from '../keyvault/circuit-breaker.ts';
-import { vaultGuards, type VaultGuards } from '../keyvault/vault-guard.ts';
+import type { VaultGuards } from '../keyvault/vault-guard.ts';
 
 export const VAULT_GUARD_METRIC_NAMES = {
   throttledWaits: 'kvsync_keyvault_throttled_waits_total',
@@ -13,7 +13,7 @@ export const VAULT_GUARD_METRIC_NAMES = {
 } as const;
 
 /** Registers the guard metrics in `registry`; returns the function that stops feeding them. */
-export function registerVaultGuardMetrics(registry: Registry, guards: VaultGuards = vaultGuards): () => void {
+export function registerVaultGuardMetrics(registry: Registry, guards: VaultGuards): () => void {
   const waits = new Counter({
     name: VAULT_GUARD_METRIC_NAMES.throttledWaits,
     help: "Key Vault requests that waited before being sent: for the vault's request budget (client-side limiter) or a Retry-After pause, by vault.",

@@ -12,29 +12,23 @@
  * - `key`: the public key as PEM (SPKI) from the key's JWK.
  * `versionHistory > 1` lists the versions and fetches the newest N (index 0 = newest).
  *
- * Key Vault clients are built once per (credential, vault URL) with the environment's agent/CA, the
- * SDK's challenge-resource verification ON, and a deadline on every attempt (request-deadline.ts). Material stays in memory only.
+ * Key Vault clients come from the caller's KeyVaultAccess (access.ts): built once per (credential, vault
+ * URL) with the environment's agent/CA, the SDK's challenge-resource verification ON, and a deadline on
+ * every attempt (request-deadline.ts). Material stays in memory only.
  */
 import { createPublicKey } from 'node:crypto';
 import type { JsonWebKey as NodeJsonWebKey } from 'node:crypto';
-import { CertificateClient } from '@azure/keyvault-certificates';
-import { KeyClient } from '@azure/keyvault-keys';
 import type { JsonWebKey as KvJsonWebKey } from '@azure/keyvault-keys';
-import { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/identity';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
 import { bundleFromFile, CONTENT_TYPE_PEM, CONTENT_TYPE_PKCS12 } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
-import { canonicalVaultUrl, vaultHostAllowed } from '../api/vault-url.ts';
-import { requestTimeoutMs, type AzureEnvironment } from './azure-environment.ts';
+import type { AzureEnvironment } from './azure-environment.ts';
 import { DecoderBusyError } from '../pki/decode-pool.ts';
 import { isPkiError, type PkiError } from '../pki/errors.ts';
 import { bundleBytes, decodeInProcess, type DecodeRequest } from './bundle-cache.ts';
 import { SyncError, toSyncError } from './errors.ts';
-import { MAX_AZURE_RESPONSE_BYTES, responseLimitPolicy } from './response-limit.ts';
-import { keyVaultRequestPolicy } from './request-metrics.ts';
-import { keyVaultDeadlinePolicy } from './request-deadline.ts';
-import { vaultContextSignalPolicy, vaultGuardPolicy } from './vault-guard.ts';
+import type { KeyVaultAccess, VaultClients } from './access.ts';
 import type { ObjectCache } from './object-cache.ts';
 
 /** What was fetched for an object. */
@@ -80,6 +74,8 @@ export interface FetchResult {
 }
 
 export interface FetchOptions {
+  /** The clients, guards and request metrics the requests go through. */
+  access: KeyVaultAccess;
   /** Objects fetched at once; default 4. */
   concurrency?: number;
   /** Retries of the SDK per request (429 with Retry-After, 5xx, network); default 2. */
@@ -128,54 +124,6 @@ export function cachedReadBytes(read: CachedRead): number {
   return overhead + read.version.length + (read.contentType?.length ?? 0) + material;
 }
 
-export interface VaultClients {
-  secrets: SecretClient;
-  certificates: CertificateClient;
-  keys: KeyClient;
-}
-
-const clientCache = new WeakMap<TokenCredential, Map<string, VaultClients>>();
-
-/** Bounds every Key Vault response body (see response-limit.ts). */
-const vaultResponseLimit = responseLimitPolicy(MAX_AZURE_RESPONSE_BYTES, (host) => new SyncError('InvalidResponse', `vault "${host.split('.')[0] ?? host}" answered with more than ${MAX_AZURE_RESPONSE_BYTES} bytes; kvsync stopped reading`));
-
-/**
- * The SDK clients of one vault for one credential, built once (shared with versions.ts). The last gate
- * before any request: `vaultUrl` must be a canonical vault URL (src/api/vault-url.ts) of a host the
- * environment allows, as parseKeyVaultSync with the same environment resolves it.
- * @throws SyncError InvalidSpec for any other URL
- */
-export function clientsFor(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, maxRetries: number): VaultClients {
-  const canonical = canonicalVaultUrl(vaultUrl, env);
-  if (!canonical.ok || canonical.url !== vaultUrl || !vaultHostAllowed(vaultUrl, env)) {
-    throw new SyncError('InvalidSpec', `${vaultUrl} is not a vault this operator may contact (a canonical Key Vault URL of an allowed host)`);
-  }
-  let byVault = clientCache.get(credential);
-  if (byVault === undefined) {
-    byVault = new Map();
-    clientCache.set(credential, byVault);
-  }
-  const timeoutMs = requestTimeoutMs(env);
-  const key = `${vaultUrl}|${maxRetries}|${timeoutMs}`;
-  let clients = byVault.get(key);
-  if (clients === undefined) {
-    // No disableChallengeResourceVerification: the SDK checks the challenge's resource against the vault host.
-    // Per call: the sync's deadline reaches the token request too; per retry: limiter and breaker, then
-    // each attempt's deadline (which the guard counts as an outage), the request metrics, the size bound.
-    const additionalPolicies = [
-      { policy: vaultContextSignalPolicy, position: 'perCall' as const },
-      { policy: vaultGuardPolicy, position: 'perRetry' as const },
-      { policy: keyVaultDeadlinePolicy(timeoutMs), position: 'perRetry' as const },
-      { policy: keyVaultRequestPolicy, position: 'perRetry' as const },
-      { policy: vaultResponseLimit, position: 'perRetry' as const },
-    ];
-    const options = { ...(env.agent === undefined ? {} : { agent: env.agent }), retryOptions: { maxRetries, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, additionalPolicies };
-    clients = { secrets: new SecretClient(vaultUrl, credential, options), certificates: new CertificateClient(vaultUrl, credential, options), keys: new KeyClient(vaultUrl, credential, options) };
-    byVault.set(key, clients);
-  }
-  return clients;
-}
-
 const CERT_CONTENT_TYPES = new Set([CONTENT_TYPE_PKCS12, CONTENT_TYPE_PEM]);
 
 /** True for the content types of a certificate's backing secret. */
@@ -187,11 +135,11 @@ export function isCertificateContentType(contentType: string | undefined): boole
  * Fetches every object of `sync`. Never throws for a vault or object failure: each is returned in
  * `failures` as a SyncError naming the vault and object (optional objects' failures flagged).
  */
-export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, opts: FetchOptions = {}): Promise<FetchResult> {
+export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, opts: FetchOptions): Promise<FetchResult> {
   const vaultUrl = sync.vault.url;
   let clients: VaultClients;
   try {
-    clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
+    clients = opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
   } catch (err) {
     const failure = toSyncError(err, { vault: vaultUrl, object: 'the vault' });
     return { fetched: [], failures: sync.objects.map((o) => (o.optional ? failure.asOptional() : failure)) };
@@ -335,8 +283,8 @@ async function newestVersions(clients: VaultClients, object: ResolvedObject): Pr
  * name, from list pages of 25 (no value is read). Throws the SDK's error (403 when the identity may not
  * list).
  */
-export async function listCurrentVersions(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, kind: 'secrets' | 'keys', opts: { maxRetries?: number } = {}): Promise<Map<string, CurrentVersion>> {
-  const clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
+export async function listCurrentVersions(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, kind: 'secrets' | 'keys', opts: { access: KeyVaultAccess; maxRetries?: number }): Promise<Map<string, CurrentVersion>> {
+  const clients = opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
   const out = new Map<string, CurrentVersion>();
   const pages = kind === 'secrets' ? clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.keys.listPropertiesOfKeys().byPage({ maxPageSize: LIST_PAGE_SIZE });
   for await (const page of pages) {
@@ -350,8 +298,8 @@ export async function listCurrentVersions(vaultUrl: string, credential: TokenCre
  * `secret`, `certificate` and `cert` objects (a certificate's versions are its secret's), key versions for
  * `key`. Throws the SDK's error.
  */
-export async function listVersionStamps(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, opts: { maxRetries?: number } = {}): Promise<{ version: string; createdOn: Date | undefined }[]> {
-  const clients = clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
+export async function listVersionStamps(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, opts: { access: KeyVaultAccess; maxRetries?: number }): Promise<{ version: string; createdOn: Date | undefined }[]> {
+  const clients = opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
   const pages = object.type === 'key' ? clients.keys.listPropertiesOfKeyVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.secrets.listPropertiesOfSecretVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE });
   const out: { version: string; createdOn: Date | undefined }[] = [];
   for await (const page of pages) {
@@ -364,8 +312,8 @@ export async function listVersionStamps(vaultUrl: string, credential: TokenCrede
 export const LIST_PAGE_SIZE = 25;
 
 /** Reads one version (`undefined` = the current one) of an object, as `fetchObjects` does, uncached. */
-export function readObjectVersion(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, version: string | undefined, opts: { maxRetries?: number; decode?: BundleDecoder; owner?: string } = {}): Promise<FetchedVersion> {
-  return fetchVersion(clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2), object, version, versionDecoder(vaultUrl, opts.owner ?? '', opts.decode));
+export function readObjectVersion(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, version: string | undefined, opts: { access: KeyVaultAccess; maxRetries?: number; decode?: BundleDecoder; owner?: string }): Promise<FetchedVersion> {
+  return fetchVersion(opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2), object, version, versionDecoder(vaultUrl, opts.owner ?? '', opts.decode));
 }
 
 async function fetchVersion(clients: VaultClients, object: ObjectRef, version: string | undefined, decode: VersionDecoder): Promise<Fetched> {

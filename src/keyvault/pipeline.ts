@@ -22,7 +22,8 @@ import { BundleCache, type BundleCacheOptions } from './bundle-cache.ts';
 import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from './fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
 import { renderOutputs, type RenderedOutputs } from './outputs.ts';
-import { reportRefreshEvent, vaultLabel } from './refresh-metrics.ts';
+import { KeyVaultAccess } from './access.ts';
+import { vaultLabel } from './refresh-metrics.ts';
 import { withVaultRequestContext, type VaultRequestContext, type VaultWait } from './vault-guard.ts';
 import type { RequestPriority } from './vault-limiter.ts';
 import { listEnabledVersions, type ObjectVersion } from './versions.ts';
@@ -57,6 +58,8 @@ export const DEFAULT_FRESH_WINDOW_MS = 2_000;
 const DETECTOR_CONTEXT = { priority: 'normal' } as const;
 
 export interface KeyVaultPipelineOptions {
+  /** Guards, clients and metric observers of the requests (the controller's); default: the pipeline's own. */
+  access?: KeyVaultAccess;
   /**
    * The shared object cache (one read per vault, object, version and identity); see docs/operator.md.
    * `latestTtlMs` defaults to 1 h and `maxEntries` to 10,000 here: a kept read is used only while
@@ -87,6 +90,7 @@ interface DetectorEntry {
 export class KeyVaultPipeline {
   readonly #credentials: CredentialProvider;
   readonly #env: AzureEnvironment;
+  readonly #access: KeyVaultAccess;
   readonly #objects: ObjectCache<CachedRead>;
   readonly #decodePool: DecodePool;
   readonly #bundles: BundleCache;
@@ -110,9 +114,10 @@ export class KeyVaultPipeline {
   constructor(kube: k8s.KubeConfig, env: AzureEnvironment, opts: KeyVaultPipelineOptions = {}) {
     this.#credentials = new CredentialProvider({ kube, env });
     this.#env = env;
-    this.#objects = new ObjectCache<CachedRead>({ latestTtlMs: UNTIL_CHANGED_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, sizeOf: cachedReadBytes, onResult: (result) => reportRefreshEvent({ kind: 'cache', result }) });
+    const access = (this.#access = opts.access ?? new KeyVaultAccess());
+    this.#objects = new ObjectCache<CachedRead>({ latestTtlMs: UNTIL_CHANGED_LATEST_TTL_MS, maxEntries: DEFAULT_MAX_KEPT_READS, pinnedTtlMs: Infinity, ...opts.objectCache, sizeOf: cachedReadBytes, onResult: (result) => access.refreshEvents.tell({ kind: 'cache', result }) });
     this.#decodePool = new DecodePool(opts.decoding?.pool);
-    this.#bundles = new BundleCache((value, contentType, owner) => this.#decodePool.decode(value, contentType, {}, owner), { ...opts.decoding?.cache, onResult: (result) => reportRefreshEvent({ kind: 'decode', result }) });
+    this.#bundles = new BundleCache((value, contentType, owner) => this.#decodePool.decode(value, contentType, {}, owner), { ...opts.decoding?.cache, onResult: (result) => access.refreshEvents.tell({ kind: 'decode', result }) });
     this.#decode = (req) => this.#bundles.get(req);
     this.#freshWindowMs = Math.max(0, opts.freshWindowMs ?? DEFAULT_FRESH_WINDOW_MS);
     this.#detection = opts.changeDetection;
@@ -141,6 +146,7 @@ export class KeyVaultPipeline {
     try {
       const result = await withVaultRequestContext(context, () =>
         fetchObjects(sync, credential, this.#env, {
+          access: this.#access,
           decode: this.#decode,
           cache: {
             objects: this.#objects,
@@ -168,7 +174,7 @@ export class KeyVaultPipeline {
 
   /** One paged listing of the object's enabled versions (never cached: it runs rarely, see CertificateWatch). */
   listVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, object: ResolvedObject): Promise<ObjectVersion[]> {
-    return listEnabledVersions(sync, credential, this.#env, object);
+    return listEnabledVersions(sync, credential, this.#env, object, this.#access);
   }
 
   /** The KeyVaultSync is gone: it stops being watched. */
@@ -269,10 +275,10 @@ export class KeyVaultPipeline {
       source: {
         // Its own request context: the detector's timer may have been armed inside some KeyVaultSync's
         // fetch, whose priority and wait reports must not carry over to the detector's requests.
-        list: (kind: ListingKind) => withVaultRequestContext(DETECTOR_CONTEXT, () => listCurrentVersions(vaultUrl, auth.credential, this.#env, kind)),
+        list: (kind: ListingKind) => withVaultRequestContext(DETECTOR_CONTEXT, () => listCurrentVersions(vaultUrl, auth.credential, this.#env, kind, { access: this.#access })),
         read: async (ref, notReadBefore) => {
           const load = async (startedAt: number): Promise<CachedRead> => {
-            const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined, { decode: this.#decode }));
+            const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined, { access: this.#access, decode: this.#decode }));
             detector.recordRead(ref, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
             if (v.version !== '') this.#objects.seed({ vaultUrl, type: ref.type, name: ref.name, version: v.version, identityKey }, v, startedAt);
             return v;
@@ -281,14 +287,14 @@ export class KeyVaultPipeline {
           if ('versions' in got) throw new Error('object cache: a version list where a version was expected');
           return { version: got.version, updatedOn: got.updatedOn, enabled: true };
         },
-        versions: (ref) => withVaultRequestContext(DETECTOR_CONTEXT, () => listVersionStamps(vaultUrl, auth.credential, this.#env, ref)),
+        versions: (ref) => withVaultRequestContext(DETECTOR_CONTEXT, () => listVersionStamps(vaultUrl, auth.credential, this.#env, ref, { access: this.#access })),
         invalidate: (name, before) => this.#objects.invalidate({ vaultUrl, name, identityKey, ...(before === undefined ? {} : { before }) }),
       },
       onChanged: (syncKeys) => {
         for (const l of this.#listeners) l(syncKeys);
       },
       onList: (kind, result) => {
-        reportRefreshEvent({ kind: 'list', vault, result });
+        this.#access.refreshEvents.tell({ kind: 'list', vault, result });
         // Logged on a change of permission only (the metric counts every listing).
         const forbidden = result === 'forbidden';
         if (result !== 'error' && forbidden !== listForbidden.has(kind)) {

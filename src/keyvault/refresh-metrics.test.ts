@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { observeRefreshEvents, reportRefreshEvent, vaultLabel, type RefreshEvent } from './refresh-metrics.ts';
+import { RefreshEvents, vaultLabel, type RefreshEvent } from './refresh-metrics.ts';
 
 describe('refresh metrics', () => {
   it('observers get every event until they unsubscribe', () => {
+    const events = new RefreshEvents();
     const seen: RefreshEvent[] = [];
-    const stop = observeRefreshEvents((e) => seen.push(e));
-    reportRefreshEvent({ kind: 'cache', result: 'hit' });
+    const stop = events.observe((e) => seen.push(e));
+    events.tell({ kind: 'cache', result: 'hit' });
     stop();
-    reportRefreshEvent({ kind: 'cache', result: 'miss' });
+    events.tell({ kind: 'cache', result: 'miss' });
     expect(seen).toEqual([{ kind: 'cache', result: 'hit' }]);
   });
 

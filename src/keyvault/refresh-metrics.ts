@@ -3,8 +3,10 @@
  * metrics: how each cached read was answered (`hit`, `shared` in-flight read, `miss` = a new read), how
  * each certificate bundle was answered (`kept` or `decoded`) and each change-detection listing's
  * outcome per vault. Observers (the controller's metrics) subscribe; names of objects,
- * versions and values are never reported.
+ * versions and values are never reported. One {@link RefreshEvents} per KeyVaultAccess (access.ts), so
+ * two controllers in one process (tests) never count each other's events.
  */
+import { Observers } from '../util/observers.ts';
 import type { BundleCacheResult } from './bundle-cache.ts';
 import type { ListResult } from './change-detector.ts';
 import type { ObjectCacheResult } from './object-cache.ts';
@@ -16,19 +18,8 @@ export type RefreshEvent =
   /** `vault` is the vault's name (first label of its host). */
   | { kind: 'list'; vault: string; result: ListResult };
 
-const observers = new Set<(e: RefreshEvent) => void>();
-
-/** Subscribes to this process's refresh events; returns the unsubscribe function. */
-export function observeRefreshEvents(observer: (e: RefreshEvent) => void): () => void {
-  observers.add(observer);
-  return () => {
-    observers.delete(observer);
-  };
-}
-
-export function reportRefreshEvent(e: RefreshEvent): void {
-  for (const o of observers) o(e);
-}
+/** The refresh events of one KeyVaultAccess, told to its observers. */
+export class RefreshEvents extends Observers<RefreshEvent> {}
 
 /** The vault's name as metrics label it: the first label of the URL's host, lower case. */
 export function vaultLabel(vaultUrl: string): string {

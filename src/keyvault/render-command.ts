@@ -27,6 +27,7 @@ import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { credentialOptions, loadAzureEnvironment } from './azure-environment.ts';
 import type { AzureEnvironment } from './azure-environment.ts';
 import { isSyncError, type SyncError } from './errors.ts';
+import { KeyVaultAccess } from './access.ts';
 import { fetchObjects } from './fetch.ts';
 import { renderOutputs } from './outputs.ts';
 import type { DesiredConfigMap, DesiredSecret } from './outputs.ts';
@@ -75,12 +76,13 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const docs: string[] = [];
+  const access = new KeyVaultAccess();
   let failed = false;
   for (const sync of syncs) {
     const credential = renderCredential(sync, env);
     if (typeof credential === 'string') return fail(2, credential);
     const label = `KeyVaultSync ${sync.namespace ?? 'default'}/${sync.name ?? '(unnamed)'}`;
-    const { fetched, failures } = await fetchObjects(sync, credential, env);
+    const { fetched, failures } = await fetchObjects(sync, credential, env, { access });
     for (const line of failureLines(failures, endpointsFile)) console.error(`kvsync render: ${label}: ${line}`);
     if (failures.some((f) => !f.optional)) {
       failed = true;

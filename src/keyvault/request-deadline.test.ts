@@ -13,10 +13,9 @@ import { createEmulatorTls, type EmulatorTls } from '../emulator/tls.ts';
 import { pollUntil } from '../util/poll.ts';
 import { credentialOptions, defaultAzureEnvironment, type AzureEnvironment } from './azure-environment.ts';
 import { ServiceAccountTokenSource, type CoreApi } from './credentials.ts';
-import { clientsFor } from './fetch.ts';
+import { KeyVaultAccess } from './access.ts';
 import { ImdsCredential } from './imds-credential.ts';
 import { BoundedCredential } from './request-deadline.ts';
-import { vaultGuards } from './vault-guard.ts';
 
 const TIMEOUT_MS = 300;
 const WAIT = { timeoutMs: 10_000, intervalMs: 20 };
@@ -29,6 +28,7 @@ describe('request deadlines', () => {
   let env: AzureEnvironment;
   /** The stalling vaults' `host:port`s (the operator's --allowed-vault-hosts). */
   const allowed: string[] = [];
+  const access = new KeyVaultAccess();
 
   beforeAll(async () => {
     tls = await createEmulatorTls(new Date());
@@ -64,7 +64,7 @@ describe('request deadlines', () => {
   for (const c of cases) {
     it(`ends a Key Vault request to a vault that ${c.name} with VaultTimeout and closes the connection`, async () => {
       const server = await start(c.mode, c.tls, `${c.host}.vault.azure.net`);
-      const { secrets } = clientsFor(`https://${c.host}.vault.azure.net:${server.port}`, staticToken, env, 2);
+      const { secrets } = access.clientsFor(`https://${c.host}.vault.azure.net:${server.port}`, staticToken, env, 2);
       await expect(secrets.getSecret('db-password')).rejects.toMatchObject({ name: 'SyncError', reason: 'VaultTimeout', message: expect.stringContaining(`vault "${c.host}"`) as string });
       await pollUntil(() => (server.closedByClient >= 1 ? true : undefined), { ...WAIT, description: 'the client to close the stalled connection' });
       // A timed-out attempt is not retried by the SDK: the next sync retries, with backoff.
@@ -75,10 +75,10 @@ describe('request deadlines', () => {
 
   it('opens the vault breaker after repeated timeouts: the next request fails fast naming the timeouts', async () => {
     const server = await start('silent', true, 'stall-breaker.vault.azure.net');
-    const { secrets } = clientsFor(`https://stall-breaker.vault.azure.net:${server.port}`, staticToken, env, 0);
+    const { secrets } = access.clientsFor(`https://stall-breaker.vault.azure.net:${server.port}`, staticToken, env, 0);
     const threshold = 5;
     for (let i = 0; i < threshold; i++) await expect(secrets.getSecret('a')).rejects.toMatchObject({ reason: 'VaultTimeout' });
-    expect(vaultGuards.circuitStates().find((s) => s.vault === 'stall-breaker')?.state).toBe('open');
+    expect(access.guards.circuitStates().find((s) => s.vault === 'stall-breaker')?.state).toBe('open');
     await expect(secrets.getSecret('a')).rejects.toMatchObject({ reason: 'VaultUnavailable', message: expect.stringContaining('last: VaultTimeout') as string });
     expect(server.accepted).toBe(threshold);
   });

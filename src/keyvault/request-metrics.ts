@@ -1,10 +1,11 @@
 /**
  * Counts the HTTP requests the Key Vault SDK really sends (every retry and the auth challenge
- * included): a pipeline policy placed per retry on every client fetch.ts builds reports
- * `{vault, operation, status}` to the subscribed observers (the controller's metrics). Object names,
- * versions and bodies are never reported.
+ * included): a pipeline policy placed per retry on every client a KeyVaultAccess (access.ts) builds
+ * reports `{vault, operation, status}` to the subscribed observers (the controller's metrics). Object
+ * names, versions and bodies are never reported.
  */
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { Observers } from '../util/observers.ts';
 
 export interface KeyVaultRequest {
   /** The vault's name (first label of the host). */
@@ -13,16 +14,6 @@ export interface KeyVaultRequest {
   operation: string;
   /** HTTP status code, or `error` when no response came (network, TLS). */
   status: string;
-}
-
-const observers = new Set<(r: KeyVaultRequest) => void>();
-
-/** Subscribes to every Key Vault request of this process; returns the unsubscribe function. */
-export function observeKeyVaultRequests(observer: (r: KeyVaultRequest) => void): () => void {
-  observers.add(observer);
-  return () => {
-    observers.delete(observer);
-  };
 }
 
 const SINGULAR: Record<string, string> = { secrets: 'secret', certificates: 'certificate', keys: 'key' };
@@ -38,28 +29,31 @@ export function keyVaultOperation(method: string, url: string): string {
   return `${m}_${kind}`;
 }
 
-function report(method: string, url: string, status: string): void {
-  if (observers.size === 0) return;
-  let r: KeyVaultRequest;
-  try {
-    r = { vault: (new URL(url).hostname.split('.')[0] ?? '').toLowerCase(), operation: keyVaultOperation(method, url), status };
-  } catch {
-    return;
-  }
-  for (const o of observers) o(r);
-}
+/** The requests of the clients whose pipelines carry {@link KeyVaultRequests.policy}, told to the observers. */
+export class KeyVaultRequests extends Observers<KeyVaultRequest> {
+  readonly policy: PipelinePolicy = {
+    name: 'kvsyncRequestMetrics',
+    sendRequest: async (request, next) => {
+      try {
+        const response = await next(request);
+        this.#report(request.method, request.url, String(response.status));
+        return response;
+      } catch (err) {
+        const code = (err as { statusCode?: unknown }).statusCode;
+        this.#report(request.method, request.url, typeof code === 'number' ? String(code) : 'error');
+        throw err;
+      }
+    },
+  };
 
-export const keyVaultRequestPolicy: PipelinePolicy = {
-  name: 'kvsyncRequestMetrics',
-  async sendRequest(request, next) {
+  #report(method: string, url: string, status: string): void {
+    if (this.size === 0) return;
+    let r: KeyVaultRequest;
     try {
-      const response = await next(request);
-      report(request.method, request.url, String(response.status));
-      return response;
-    } catch (err) {
-      const code = (err as { statusCode?: unknown }).statusCode;
-      report(request.method, request.url, typeof code === 'number' ? String(code) : 'error');
-      throw err;
+      r = { vault: (new URL(url).hostname.split('.')[0] ?? '').toLowerCase(), operation: keyVaultOperation(method, url), status };
+    } catch {
+      return;
     }
-  },
-};
+    this.tell(r);
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * Never hit a vault harder than it allows: one {@link VaultLimiter} and one {@link CircuitBreaker} per
- * vault host, shared by every Key Vault client and identity of the process, applied by an SDK pipeline
- * policy placed per retry (fetch.ts), so every attempt — SDK retries included — takes a token.
+ * vault host, shared by every Key Vault client and identity of one KeyVaultAccess (access.ts), applied by
+ * an SDK pipeline policy placed per retry, so every attempt — SDK retries included — takes a token.
  *
  * Per request: a breaker that is open fails it fast (SyncError `VaultUnavailable`); a Retry-After
  * pause longer than `maxPauseWaitMs` fails it fast (SyncError `Throttled` with `retryAfterMs`); else it
@@ -131,7 +131,7 @@ export class VaultGuards {
 
   /**
    * Sets the options for every vault (existing limiters get the new rate; breakers made from now on
-   * get the new breaker options). Process-wide: the last call wins.
+   * get the new breaker options). The last call wins.
    * @throws RangeError when `requestsPer10s` is not a positive integer
    */
   configure(opts: Partial<VaultGuardOptions>): void {
@@ -236,7 +236,3 @@ function unavailable(g: Guard): SyncError {
     { retryAfterMs },
   );
 }
-
-/** The process-wide guards: every Key Vault client fetch.ts builds uses this policy. */
-export const vaultGuards = new VaultGuards();
-export const vaultGuardPolicy: PipelinePolicy = vaultGuards.policy;

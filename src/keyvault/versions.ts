@@ -6,7 +6,8 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/resolved.ts';
 import type { AzureEnvironment } from './azure-environment.ts';
-import { clientsFor, versionProperties } from './fetch.ts';
+import type { KeyVaultAccess } from './access.ts';
+import { versionProperties } from './fetch.ts';
 
 export interface ObjectVersion {
   version: string;
@@ -18,8 +19,8 @@ export interface ObjectVersion {
  * listed as certificates, `secret` and `key` objects as what they are.
  * @throws the SDK's RestError (403 when the identity may not list, 404 when the object is gone)
  */
-export async function listEnabledVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, object: ResolvedObject): Promise<ObjectVersion[]> {
-  const clients = clientsFor(sync.vault.url, credential, env, 2);
+export async function listEnabledVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, env: AzureEnvironment, object: ResolvedObject, access: KeyVaultAccess): Promise<ObjectVersion[]> {
+  const clients = access.clientsFor(sync.vault.url, credential, env, 2);
   const out: ObjectVersion[] = [];
   for await (const p of versionProperties(clients, object)) {
     if (p.version !== undefined && p.enabled !== false) out.push({ version: p.version, createdOn: p.createdOn });

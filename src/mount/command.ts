@@ -19,6 +19,7 @@ import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag, AZURE_VAULT_HOSTS_ONL
 import type { VaultHostPolicy } from '../api/vault-url.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
+import { KeyVaultAccess } from '../keyvault/access.ts';
 import { fetchObjects } from '../keyvault/fetch.ts';
 import { podCredential } from './credential.ts';
 import { MountError } from './errors.ts';
@@ -126,10 +127,11 @@ export async function run(argv: string[]): Promise<number> {
     sync = parseMountSpec(specJson ?? (await readFile(specFile ?? '', 'utf8').catch(() => Promise.reject(new MountError('InvalidArguments', `cannot read --spec-file ${specFile ?? ''}`)))), env);
     const { credential, description } = podCredential(sync, env);
     log.info({ vault: sync.vault.url, identity: description, objects: sync.objects.map((o) => o.outputName), dir: values.dir, refreshIntervalMs: sync.refreshIntervalMs }, 'starting');
+    const access = new KeyVaultAccess();
     sidecar = new MountSidecar({
       sync,
       dir: values.dir,
-      fetch: (s) => fetchObjects(s, credential, env),
+      fetch: (s) => fetchObjects(s, credential, env, { access }),
       log,
       owner: { ...(uid === undefined ? {} : { uid }), ...(gid === undefined ? {} : { gid }) },
       ...(values['ready-file'] === undefined ? {} : { readyFile: values['ready-file'] }),

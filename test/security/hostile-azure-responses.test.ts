@@ -16,6 +16,7 @@ import { parseKeyVaultSync } from '../../src/api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../../src/api/resolved.ts';
 import { credentialOptions, loadAzureEnvironment, type AzureEnvironment } from '../../src/keyvault/azure-environment.ts';
 import { fetchObjects } from '../../src/keyvault/fetch.ts';
+import { KeyVaultAccess } from '../../src/keyvault/access.ts';
 import { ImdsCredential } from '../../src/keyvault/imds-credential.ts';
 import { SP_SECRET, startWorld, VAULT, type TestWorld } from '../integration/controller/support.ts';
 import { startAzureProxy, type AzureProxy } from './azure-proxy.ts';
@@ -27,6 +28,8 @@ let env: AzureEnvironment;
 let vaultUrl = '';
 /** Shared by the Key Vault cases: its token is read once, through the proxy, from the emulator. */
 let spCredential: TokenCredential;
+/** The file's Key Vault clients and guards (as one controller would share them across the cases). */
+const access = new KeyVaultAccess();
 
 function syncFor(c: Pick<AzureResponseCase, 'target' | 'objectType'>): ResolvedKeyVaultSync {
   const identity = c.target === 'imds-token' ? { podIdentity: { identityRef: 'pod' } } : { servicePrincipal: { secretRef: { name: 'kv-creds' } } };
@@ -45,7 +48,7 @@ function credentialFor(c: AzureResponseCase): TokenCredential {
 
 /** The reason kvsync ends in, and its message. */
 async function outcome(c: AzureResponseCase): Promise<{ reason: string; message: string }> {
-  const result = await fetchObjects(syncFor(c), credentialFor(c), env, { maxRetries: 0 });
+  const result = await fetchObjects(syncFor(c), credentialFor(c), env, { access, maxRetries: 0 });
   const failure = result.failures[0];
   return failure === undefined ? { reason: 'Synced', message: '' } : { reason: failure.reason, message: failure.message };
 }

@@ -13,6 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../../src/api/install.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
+import { KeyVaultAccess } from '../../../src/keyvault/access.ts';
 import { KeyVaultPipeline } from '../../../src/keyvault/pipeline.ts';
 import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
@@ -56,8 +57,9 @@ beforeAll(async () => {
   const scoped = world.emu.config.servicePrincipals.find((p) => p.name === 'scoped-app');
   if (scoped === undefined) throw new Error('scoped-app missing from the emulator config');
   await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'kv-creds-scoped' }, stringData: { clientid: scoped.clientId, clientsecret: SP_SECRET } } });
-  pipeline = new KeyVaultPipeline(kc, await loadAzureEnvironment({ endpointsFile: world.endpointsFile, env: {} }));
-  controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0', pipeline });
+  const keyVault = new KeyVaultAccess();
+  pipeline = new KeyVaultPipeline(kc, await loadAzureEnvironment({ endpointsFile: world.endpointsFile, env: {} }), { access: keyVault });
+  controller = await runController(kc, world, { namespace: opNs, watchNamespace: ns, healthAddr: '127.0.0.1:0', pipeline, keyVault });
 });
 
 afterAll(async () => {

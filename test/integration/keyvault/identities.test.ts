@@ -18,6 +18,7 @@ import type { ResolvedKeyVaultSync } from '../../../src/api/resolved.ts';
 import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
 import { CredentialProvider } from '../../../src/keyvault/credentials.ts';
+import { KeyVaultAccess } from '../../../src/keyvault/access.ts';
 import { fetchObjects } from '../../../src/keyvault/fetch.ts';
 import { renderOutputs } from '../../../src/keyvault/outputs.ts';
 import { clientsFor } from '../emulator/kv-support.ts';
@@ -35,6 +36,7 @@ let provider: CredentialProvider;
 let namespace = '';
 let otherNamespace = '';
 let dir = '';
+const access = new KeyVaultAccess();
 
 function principal(name: string): { clientId: string } {
   const p = [...emu.config.servicePrincipals, ...emu.config.managedIdentities].find((x) => x.name === name);
@@ -129,7 +131,7 @@ function identity(name: string, spec: Record<string, unknown>): ResolvedKeyVault
 
 async function fetchPassword(s: ResolvedKeyVaultSync, ctx: { namespace: string; identities: ResolvedKeyVaultIdentity[] }): Promise<string | undefined> {
   const { credential } = await provider.credentialFor(s, ctx);
-  const result = await fetchObjects(s, credential, env);
+  const result = await fetchObjects(s, credential, env, { access });
   expect(result.failures).toEqual([]);
   return renderOutputs(s, result.fetched).secrets[0]?.data.PASSWORD?.toString('utf8');
 }
@@ -163,7 +165,7 @@ describe('identity modes against the emulator and the real apiserver', () => {
         [pod, [shared]],
       ] as const) {
         const { credential } = await fresh.credentialFor(s, { namespace, identities: [...identities] });
-        expect((await fetchObjects(s, credential, env)).failures).toEqual([]);
+        expect((await fetchObjects(s, credential, env, { access })).failures).toEqual([]);
       }
     }
     expect(fresh.size).toBe(2);
@@ -175,7 +177,7 @@ describe('identity modes against the emulator and the real apiserver', () => {
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'intruder', annotations: { 'azure.workload.identity/client-id': principal('wi-app').clientId } } } });
     const s = sync({ workloadIdentity: { serviceAccountName: 'intruder' } });
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { failures } = await fetchObjects(s, credential, env);
+    const { failures } = await fetchObjects(s, credential, env, { access });
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatchObject({ reason: 'AuthenticationFailed', object: 'db-password' });
     expect(failures[0]?.message).toMatch(/AADSTS700213/);
@@ -233,7 +235,7 @@ describe('identity modes against the emulator and the real apiserver', () => {
   it('a principal without a role assignment gets VaultAccessDenied naming vault and object', async () => {
     const s = sync({ servicePrincipal: { secretRef: { name: 'sp-norole' } } });
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { fetched, failures } = await fetchObjects(s, credential, env);
+    const { fetched, failures } = await fetchObjects(s, credential, env, { access });
     expect(fetched).toEqual([]);
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatchObject({ reason: 'VaultAccessDenied', object: 'db-password', optional: false });
@@ -257,7 +259,7 @@ describe('objects', () => {
       },
     );
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { fetched, failures } = await fetchObjects(s, credential, env);
+    const { fetched, failures } = await fetchObjects(s, credential, env, { access });
     expect(fetched.map((f) => f.object.name)).toEqual(['db-password']);
     expect(failures.map((f) => [f.object, f.reason, f.optional]).sort()).toEqual([
       ['maybe', 'ObjectNotFound', true],
@@ -272,10 +274,10 @@ describe('objects', () => {
     const s = sync({ servicePrincipal: { secretRef: { name: 'sp-reader' } } });
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
     // Warm the token first so that the fault hits the secret read.
-    expect((await fetchObjects(s, credential, env)).failures).toEqual([]);
+    expect((await fetchObjects(s, credential, env, { access })).failures).toEqual([]);
     emu.traffic.addFault({ id: 'throttle-it', vault: 'devkv', operation: 'getSecret', kind: 'status', status: 429, retryAfterSeconds: 7, remaining: 5 });
     try {
-      const { failures } = await fetchObjects(s, credential, env, { maxRetries: 0 });
+      const { failures } = await fetchObjects(s, credential, env, { access, maxRetries: 0 });
       expect(failures).toHaveLength(1);
       expect(failures[0]).toMatchObject({ reason: 'Throttled', object: 'db-password', retryAfterMs: 7000 });
     } finally {
@@ -300,7 +302,7 @@ describe('objects', () => {
       },
     );
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { fetched, failures } = await fetchObjects(s, credential, env);
+    const { fetched, failures } = await fetchObjects(s, credential, env, { access });
     expect(failures).toEqual([]);
     const pem = fetched.find((f) => f.object.name === 'signing');
     expect(pem?.material.kind).toBe('publicKey');
@@ -322,7 +324,7 @@ describe('certificates', () => {
       { objects: [{ name: 'web-tls', type: 'certificate' }], secretObjects: [{ secretName: 'web-tls', type: 'kubernetes.io/tls', caCert: true, data: [{ objectName: 'web-tls' }] }] },
     );
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { fetched, failures } = await fetchObjects(s, credential, env);
+    const { fetched, failures } = await fetchObjects(s, credential, env, { access });
     expect(failures).toEqual([]);
     const data = renderOutputs(s, fetched).secrets[0]?.data ?? {};
     const crt = data['tls.crt']?.toString('utf8') ?? '';
@@ -353,7 +355,7 @@ describe('certificates', () => {
       { objects: [{ name: 'ec-tls', type: 'certificate' }], secretObjects: [{ secretName: 'ec-tls', type: 'kubernetes.io/tls', keyFormat: 'pkcs1', data: [{ objectName: 'ec-tls' }] }] },
     );
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { fetched, failures } = await fetchObjects(s, credential, env);
+    const { fetched, failures } = await fetchObjects(s, credential, env, { access });
     expect(failures).toEqual([]);
     expect(fetched[0]?.contentType).toBe('application/x-pem-file');
     const data = renderOutputs(s, fetched).secrets[0]?.data ?? {};
@@ -382,7 +384,7 @@ describe('certificates', () => {
     if (!migrated.ok) throw new Error(migrated.error.message);
     const s = migrated.value;
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { fetched, failures } = await fetchObjects(s, credential, env);
+    const { fetched, failures } = await fetchObjects(s, credential, env, { access });
     expect(failures).toEqual([]);
     const [tls, raw] = renderOutputs(s, fetched).secrets;
     expect(new X509Certificate(tls?.data['tls.crt']?.toString('utf8') ?? '').checkPrivateKey(createPrivateKey(tls?.data['tls.key']?.toString('utf8') ?? ''))).toBe(true);
@@ -396,7 +398,7 @@ describe('certificates', () => {
       { objects: [{ name: 'web-tls', type: 'certificate' }], configMapObjects: [{ configMapName: 'web-public', data: [{ objectName: 'web-tls', key: 'tls.crt' }] }], secretObjects: [] },
     );
     const { credential } = await provider.credentialFor(s, { namespace, identities: [] });
-    const { fetched, failures } = await fetchObjects(s, credential, env);
+    const { fetched, failures } = await fetchObjects(s, credential, env, { access });
     expect(failures).toEqual([]);
     expect(fetched[0]?.material).toMatchObject({ kind: 'certificate', secretValue: undefined });
     const cm = renderOutputs(s, fetched).configMaps[0];

@@ -19,7 +19,7 @@ import type { RunningController } from '../../../src/controller/controller.ts';
 import { FORCE_SYNC_ANNOTATION } from '../../../src/controller/labels.ts';
 import type { KeyVaultSyncObject } from '../../../src/controller/reconciler.ts';
 import { emulatorAgent } from '../../../src/keyvault/endpoints-file.ts';
-import { DEFAULT_VAULT_REQUESTS_PER_10S, vaultGuards } from '../../../src/keyvault/vault-guard.ts';
+import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../../../src/keyvault/vault-guard.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { admin, requestCounts } from '../emulator/kv-support.ts';
 import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from '../controller/support.ts';
@@ -107,7 +107,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  vaultGuards.configure({ requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S });
   await controller?.stop();
   await world?.emu.stop();
   if (ns !== '') await deleteTestNamespace(kc, ns);
@@ -206,14 +205,14 @@ describe('per-vault limiter, Retry-After, circuit breaker and priority', () => {
     // Created while no controller runs; sorts last, so a FIFO queue would take it after all 200.
     await syncs.create(ns, 'zz-new', syncSpec(world, { refreshInterval: '1h', objects: [{ name: 'load-200', type: 'secret' }], secretObjects: [{ secretName: 'out-new', type: 'Opaque', data: [{ objectName: 'load-200', key: 'value' }] }] }));
     const restarted = new Date();
-    await startCtl(20); // every one of the 200 is re-read at 20 requests per 10 s: ≥ 100 s of backlog
+    const slow = await startCtl(20); // every one of the 200 is re-read at 20 requests per 10 s: ≥ 100 s of backlog
     await pollUntil(async () => (conditionOf(await syncs.get(ns, 'zz-new'), 'Ready')?.status === 'True' ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, description: 'zz-new Ready' });
     const readyAfter = (Date.now() - restarted.getTime()) / 1000;
     const refreshed = (await listSyncs()).filter((o) => o.metadata?.name !== 'zz-new' && Date.parse(o.status?.lastSyncTime ?? '') >= restarted.getTime()).length;
     console.log(`[vault-guard] after a restart over 200 KeyVaultSyncs at 20 requests/10 s: the new one was Ready in ${readyAfter.toFixed(1)} s, when ${refreshed} of the 200 had been refreshed`);
     expect(refreshed).toBeLessThan(50);
     // Drain the backlog quickly so the controller stops promptly.
-    vaultGuards.configure({ requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S });
+    slow.keyVault.guards.configure({ requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S });
   }, 300_000);
 });
 

@@ -21,6 +21,7 @@
  */
 import type { ObjectType } from '../api/keyvaultsync-schema.ts';
 import type { CurrentVersion, ObjectRef } from './fetch.ts';
+import type { ListResult } from './refresh-metrics.ts';
 
 /** Which listing covers which object type. */
 export type ListingKind = 'secrets' | 'keys';
@@ -47,8 +48,6 @@ export interface ChangeSource {
   invalidate(name: string, before?: number): void;
 }
 
-/** The outcome of one listing, for metrics: `ok`, `forbidden` (403) or `error`. */
-export type ListResult = 'ok' | 'forbidden' | 'error';
 
 export interface ChangeDetectorOptions {
   source: ChangeSource;

@@ -8,8 +8,10 @@
  */
 import { Observers } from '../util/observers.ts';
 import type { BundleCacheResult } from './bundle-cache.ts';
-import type { ListResult } from './change-detector.ts';
 import type { ObjectCacheResult } from './object-cache.ts';
+
+/** The outcome of one listing, for metrics: `ok`, `forbidden` (403) or `error`. */
+export type ListResult = 'ok' | 'forbidden' | 'error';
 
 export type RefreshEvent =
   | { kind: 'cache'; result: ObjectCacheResult }

@@ -21,6 +21,8 @@ export interface PlacedCelRule {
 /** The CEL expression for "the output name of object o". */
 const OUT = (v: string): string => `(has(${v}.alias) ? ${v}.alias : ${v}.name)`;
 const PARAM_OBJECTS = `(has(self.parameters) && 'objects' in self.parameters)`;
+/** The CEL expression for "d.objectName is the output name of a typed object". */
+const NAMES_AN_OBJECT = `has(self.objects) && self.objects.exists(o, ${OUT('o')} == d.objectName)`;
 /** Go strconv.ParseBool's true spellings, which the CSI provider accepts. */
 export const CSI_TRUE: readonly string[] = ['1', 't', 'T', 'TRUE', 'true', 'True'];
 
@@ -42,6 +44,30 @@ export const MSG = {
   refreshInterval: 'refreshInterval must be "0" (fetch once) or at least 10s',
   namespacesGrant: 'set names, selector or both',
 } as const;
+
+const CULPRIT_BEFORE = '; "';
+const CULPRIT_AFTER = '" is none';
+
+/** A rule's message followed by the offending name, as both the apiserver and the parser report it. */
+export function namingCulprit(message: string, name: string): string {
+  return message + CULPRIT_BEFORE + name + CULPRIT_AFTER;
+}
+
+/**
+ * A messageExpression that names the first `self.<outer>[i].<inner>[j].<field>` for which `ok` (a
+ * CEL expression over `d`) is false, in the words of `namingCulprit`. It runs only when the rule
+ * failed, so such an entry exists. Shaped for the apiserver's cost limits:
+ * - the indexes come from map + indexOf and the name is read by indexing the schema's own lists,
+ *   because the static estimate loses the length bounds of what `filter` (or a nested `map`)
+ *   returns, and a string of unbounded length in the message is estimated far over budget;
+ * - `[x].map(i, ...)[0]` binds `i` once (CEL here has no `let`): computing the outer index twice
+ *   costs twice the rule, over the per-call limit for a spec at its list bounds.
+ */
+function firstFailingName(message: string, outer: string, inner: string, field: string, ok: string): string {
+  const i = `self.${outer}.map(s, s.${inner}.exists(d, !(${ok}))).indexOf(true)`;
+  const j = `self.${outer}[i].${inner}.map(d, !(${ok})).indexOf(true)`;
+  return `[${i}].map(i, ${JSON.stringify(message + CULPRIT_BEFORE)} + self.${outer}[i].${inner}[${j}].${field} + ${JSON.stringify(CULPRIT_AFTER)})[0]`;
+}
 
 export const KEY_VAULT_SYNC_CEL = [
   {
@@ -104,8 +130,9 @@ export const KEY_VAULT_SYNC_CEL = [
     id: 'secret-refs-exist',
     at: 'spec',
     cel: {
-      rule: `!has(self.secretObjects) || ${PARAM_OBJECTS} || self.secretObjects.all(s, s.data.all(d, has(self.objects) && self.objects.exists(o, ${OUT('o')} == d.objectName)))`,
+      rule: `!has(self.secretObjects) || ${PARAM_OBJECTS} || self.secretObjects.all(s, s.data.all(d, ${NAMES_AN_OBJECT}))`,
       message: MSG.secretRefsExist,
+      messageExpression: firstFailingName(MSG.secretRefsExist, 'secretObjects', 'data', 'objectName', NAMES_AN_OBJECT),
     },
   },
   {

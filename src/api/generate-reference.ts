@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { allCrds } from './crd.ts';
+import { namingCulprit } from './cel-rules.ts';
 
 export const DEFAULT_REFERENCE_FILE = resolve(fileURLToPath(new URL('../../docs/reference.md', import.meta.url)));
 
@@ -35,7 +36,7 @@ interface SchemaNode {
   'x-kubernetes-list-type'?: string;
   'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-map-type'?: string;
-  'x-kubernetes-validations'?: { rule: string; message: string }[];
+  'x-kubernetes-validations'?: { rule: string; message: string; messageExpression?: string }[];
 }
 
 interface PrinterColumn {
@@ -103,7 +104,11 @@ function collectSections(node: SchemaNode, path: string, out: Section[]): Sectio
 
 /** Every CEL rule under `node`, with the path of the node that carries it. */
 function collectRules(node: SchemaNode, path: string, out: LocatedRule[]): LocatedRule[] {
-  for (const v of node['x-kubernetes-validations'] ?? []) out.push({ path: path === '' ? '(root)' : path, rule: v.rule, message: v.message });
+  for (const v of node['x-kubernetes-validations'] ?? []) {
+    // A messageExpression adds the offending name to the message (cel-rules.ts builds them that way).
+    const message = v.messageExpression === undefined ? v.message : namingCulprit(v.message, '<name>');
+    out.push({ path: path === '' ? '(root)' : path, rule: v.rule, message });
+  }
   for (const [name, child] of Object.entries(node.properties ?? {})) collectRules(child, path === '' ? name : `${path}.${name}`, out);
   if (node.items !== undefined) collectRules(node.items, `${path}[]`, out);
   if (node.additionalProperties !== undefined) collectRules(node.additionalProperties, `${path}{}`, out);

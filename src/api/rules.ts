@@ -11,7 +11,7 @@
 import type { SpecIssue } from './errors.ts';
 import type { KeyVaultIdentitySpec } from './keyvaultidentity-schema.ts';
 import type { KeyVaultSyncSpec, ObjectType } from './keyvaultsync-schema.ts';
-import { CSI_TRUE, KEY_VAULT_IDENTITY_CEL, KEY_VAULT_SYNC_CEL, MSG } from './cel-rules.ts';
+import { CSI_TRUE, KEY_VAULT_IDENTITY_CEL, KEY_VAULT_SYNC_CEL, MSG, namingCulprit } from './cel-rules.ts';
 import type { KeyVaultIdentityRuleId, KeyVaultSyncRuleId, PlacedCelRule } from './cel-rules.ts';
 import { parseGoDuration } from './duration.ts';
 
@@ -51,7 +51,7 @@ export function checkSecretRefs(secretObjects: KeyVaultSyncSpec['secretObjects']
   const issues: SpecIssue[] = [];
   (secretObjects ?? []).forEach((s, i) =>
     s.data.forEach((d, j) => {
-      if (!refs.has(d.objectName)) issues.push({ path: `spec.secretObjects[${i}].data[${j}].objectName`, message: `${MSG.secretRefsExist}; "${d.objectName}" is none` });
+      if (!refs.has(d.objectName)) issues.push({ path: `spec.secretObjects[${i}].data[${j}].objectName`, message: namingCulprit(MSG.secretRefsExist, d.objectName) });
     }),
   );
   return issues;

@@ -12,6 +12,8 @@ import { GUID_PATTERN, TENANT_MAX_LENGTH, TENANT_PATTERN } from './azure-ids.ts'
 export interface CelRule {
   rule: string;
   message: string;
+  /** CEL expression for the message, run only when the rule fails; `message` stays the fallback. */
+  messageExpression?: string;
   /** Field path (relative to the node the rule is on) the apiserver reports the error under. */
   fieldPath?: string;
   reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { MSG, namingCulprit } from '../../../src/api/cel-rules.ts';
 import { GROUP, VERSION } from '../../../src/api/crd.ts';
 import { LIMITS } from '../../../src/api/keyvaultsync-schema.ts';
 import { installCrds } from '../../../src/api/install.ts';
@@ -128,7 +129,8 @@ describe('kvsync CRDs on the real apiserver', () => {
     });
   }
 
-  it('accepts a spec at every list bound (the CEL rules stay inside the runtime cost budget)', async () => {
+  /** A spec at every list bound, with the longest names, every reference valid. */
+  const specAtBounds = (): Record<string, unknown> => {
     const spec = designExampleSpec();
     spec.objects = Array.from({ length: LIMITS.objects }, (_, i) => ({ name: `object-${i}`.padEnd(100, 'x'), alias: `alias-${i}`.padEnd(120, 'y'), type: i === 0 ? 'certificate' : 'secret' }));
     const aliases = (spec.objects as { alias: string }[]).map((o) => o.alias);
@@ -139,9 +141,34 @@ describe('kvsync CRDs on the real apiserver', () => {
     }));
     (spec.secretObjects as { data: unknown[] }[])[0]!.data = [{ objectName: aliases[0]! }];
     spec.configMapObjects = [{ configMapName: 'public', data: [{ objectName: aliases[0]!, key: 'ca.crt' }] }];
+    return spec;
+  };
+
+  it('accepts a spec at every list bound (the CEL rules stay inside the runtime cost budget)', async () => {
+    const spec = specAtBounds();
     const created = await createKvs(keyVaultSync(spec), 'at-the-bounds');
     expect((created.spec?.objects as unknown[]).length).toBe(LIMITS.objects);
     expect(parseKeyVaultSync(keyVaultSync(spec)).ok).toBe(true);
+  });
+
+  it('names the wrong objectName when refusing it, in the apiserver and in parseKeyVaultSync', async () => {
+    const spec = designExampleSpec();
+    (spec.secretObjects as { data: unknown[] }[])[1]!.data = [{ objectName: 'password', key: 'A' }, { objectName: 'pasword', key: 'B' }];
+    const expected = namingCulprit(MSG.secretRefsExist, 'pasword');
+    expect(await rejection(createKvs(keyVaultSync(spec), 'wrong-object-name'))).toContain(expected);
+    const parsed = parseKeyVaultSync(keyVaultSync(spec));
+    expect(!parsed.ok && parsed.error.issues).toEqual([{ path: 'spec.secretObjects[1].data[1].objectName', message: expected }]);
+  });
+
+  it('names the wrong objectName also when it is the last entry of a spec at every list bound (the message stays inside the runtime cost budget)', async () => {
+    const spec = specAtBounds();
+    // Every other reference names the last object, so each search runs through the whole object list.
+    const objects = spec.objects as { alias: string }[];
+    const secretObjects = spec.secretObjects as { data: { objectName: string }[] }[];
+    for (const s of secretObjects.slice(1)) for (const d of s.data) d.objectName = objects[LIMITS.objects - 1]!.alias;
+    const wrong = 'no-such-object'.padEnd(127, 'z');
+    secretObjects[LIMITS.secretObjects - 1]!.data[LIMITS.dataEntries - 1]!.objectName = wrong;
+    expect(await rejection(createKvs(keyVaultSync(spec), 'wrong-name-at-bounds'))).toContain(namingCulprit(MSG.secretRefsExist, wrong));
   });
 
   it('rejects unknown fields under strict field validation (what kubectl apply does)', async () => {

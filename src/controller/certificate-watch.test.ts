@@ -29,7 +29,7 @@ function fetched(sync: ResolvedKeyVaultSync, certVersion: string, expiresInDays:
   }));
 }
 
-function harness(opts: { versions?: { version: string; createdOn: Date | undefined }[]; listError?: boolean; windowDays?: number } = {}) {
+function harness(opts: { versions?: { version: string; createdOn: Date | undefined }[]; current?: string; listError?: boolean; windowDays?: number } = {}) {
   const events: { type: string; reason: string; message: string }[] = [];
   const states: ReadonlyMap<string, CertificateState>[] = [];
   let listings = 0;
@@ -47,6 +47,7 @@ function harness(opts: { versions?: { version: string; createdOn: Date | undefin
         listings++;
         return opts.listError === true ? Promise.reject(new Error('403')) : Promise.resolve(opts.versions ?? []);
       },
+      currentVersion: () => (opts.current === undefined ? Promise.reject(new Error('no current version')) : Promise.resolve(opts.current)),
     },
   });
   const ctx = (sync: ResolvedKeyVaultSync, f: PipelineFetchedObject[]): SyncedContext => ({ sync, target: { name: 'example', namespace: 'shop', uid: 'u' }, firstSync: false, secretMacs: new Map(), changedSecrets: [], fetched: f, credential: undefined });
@@ -112,16 +113,20 @@ describe('CertificateWatch', () => {
     expect(failing.states.at(-1)?.get('nginx')?.newerVersion).toBeUndefined();
   });
 
-  it('within one second of creation, the later listed version is the newer (Key Vault lists oldest first)', async () => {
+  it('within one second of creation, the version Key Vault says is current is the newer (the listing order says nothing)', async () => {
     const second = new Date('2026-06-01T00:00:00Z');
-    const h = harness({ versions: [{ version: 'v1', createdOn: second }, { version: 'v2', createdOn: second }] });
-    const sync = resolved('v1');
-    await h.watch.synced(h.ctx(sync, fetched(sync, 'v1', 200)));
-    expect(h.events.map((e) => e.reason)).toEqual(['NewerVersionAvailable']);
-    const pinnedNewest = harness({ versions: [{ version: 'v1', createdOn: second }, { version: 'v2', createdOn: second }] });
-    const sync2 = resolved('v2');
-    await pinnedNewest.watch.synced(pinnedNewest.ctx(sync2, fetched(sync2, 'v2', 200)));
-    expect(pinnedNewest.events).toEqual([]);
+    // Listed by version id, as Key Vault lists them: v1 before v2, whichever is newer.
+    const listed = [{ version: 'v1', createdOn: second }, { version: 'v2', createdOn: second }];
+    const v1Current = harness({ versions: listed, current: 'v1' });
+    const sync = resolved('v2');
+    await v1Current.watch.synced(v1Current.ctx(sync, fetched(sync, 'v2', 200)));
+    expect(v1Current.events.map((e) => e.reason)).toEqual(['NewerVersionAvailable']);
+    expect(v1Current.events[0]?.message).toContain('newer enabled version v1');
+    const pinnedCurrent = harness({ versions: listed, current: 'v1' });
+    const sync1 = resolved('v1');
+    await pinnedCurrent.watch.synced(pinnedCurrent.ctx(sync1, fetched(sync1, 'v1', 200)));
+    expect(pinnedCurrent.events).toEqual([]);
+    expect(pinnedCurrent.states.at(-1)?.get('nginx')?.newerVersion).toBe(false);
   });
 
   it('relativeTime', () => {

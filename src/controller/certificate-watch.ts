@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { ResolvedKeyVaultSync, ResolvedObject } from '../api/index.ts';
 import type { EventRecorder } from './events.ts';
 import { certificateExpiries } from './certificate-expiries.ts';
+import { newerThanPinned, type VersionStamp } from '../keyvault/versions.ts';
 import type { SyncObserver, SyncedContext } from './sync-observer.ts';
 
 export const DEFAULT_EXPIRY_WARNING_WINDOW_MS = 30 * 24 * 3600_000;
@@ -36,7 +37,9 @@ export interface CertificateWatchMetrics {
 
 /** The pipeline's optional version listing; a pipeline without it means no newer-version check. */
 export interface VersionLister {
-  listVersions?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<{ version: string; createdOn: Date | undefined }[]>;
+  listVersions?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<VersionStamp[]>;
+  /** The version Key Vault says is current; asked only when the listing cannot tell (same-second versions). */
+  currentVersion?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<string>;
 }
 
 export interface CertificateWatchOptions {
@@ -130,17 +133,17 @@ export class CertificateWatch implements SyncObserver {
     const last = this.#checked.get(key);
     const known = (n: { version: string | undefined } | undefined): boolean | undefined => (n === undefined ? undefined : n.version !== undefined);
     if (last !== undefined && now - last.at < this.#checkIntervalMs) return known(last.newer);
-    let newer: { version: string; createdOn: Date | undefined } | undefined;
+    let newer: VersionStamp | undefined;
     try {
       const versions = await lister.listVersions(ctx.sync, ctx.credential, object);
-      // Newest by creation time; `created` has one-second resolution, and within one second the later
-      // listed is the newer (Key Vault lists versions oldest first), as fetch.ts orders them.
-      const rank = (i: number): [number, number] => [versions[i]?.createdOn?.getTime() ?? 0, i];
-      const later = (a: [number, number], b: [number, number]): boolean => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
-      const mine = versions.findIndex((v) => v.version === pinned);
-      let newest = -1;
-      for (let i = 0; i < versions.length; i++) if (newest < 0 || later(rank(i), rank(newest))) newest = i;
-      if (newest >= 0 && newest !== mine && (mine < 0 || later(rank(newest), rank(mine)))) newer = versions[newest];
+      // Key Vault lists versions by id, and `created` has one-second resolution: when another version
+      // shares the pinned one's second, only the current version (the unversioned read) can tell.
+      const listed = newerThanPinned(versions, pinned);
+      if (listed !== undefined) newer = listed.newer;
+      else if (lister.currentVersion !== undefined) {
+        const current = await lister.currentVersion(ctx.sync, ctx.credential, object);
+        newer = current.toLowerCase() === pinned.toLowerCase() ? undefined : (versions.find((v) => v.version.toLowerCase() === current.toLowerCase()) ?? { version: current, createdOn: undefined });
+      }
     } catch (err) {
       // Listing may be forbidden (object-scoped role) or fail transiently: no warning, ask again next interval.
       this.#o.log.debug({ keyVaultSync: `${namespace}/${name}`, object: object.name, errName: err instanceof Error ? err.name : typeof err }, 'listing versions for the newer-version check failed');

@@ -9,6 +9,7 @@ import type { SyncFailureReason } from '../keyvault/errors.ts';
 import type { DesiredConfigMap, DesiredSecret, RenderedOutputs } from '../keyvault/outputs.ts';
 import type { FetchMode } from '../keyvault/pipeline.ts';
 import type { VaultWait } from '../keyvault/vault-guard.ts';
+import type { VersionStamp } from '../keyvault/versions.ts';
 
 /** keyvault's SyncError, structurally: a message naming the object, never a value. */
 export interface SyncFailure {
@@ -56,8 +57,10 @@ export interface SyncPipeline {
   fetchShared(sync: ResolvedKeyVaultSync, auth: VaultAuth, mode?: FetchMode): Promise<PipelineFetchResult>;
   /** Throws a SyncError (KeyMismatch, InvalidCertificate, …). */
   renderOutputs(sync: ResolvedKeyVaultSync, fetched: PipelineFetchedObject[]): RenderedOutputs;
-  /** Enabled versions of one object (metadata only), for newer-version warnings; absent = not checked. @throws */
-  listVersions?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<{ version: string; createdOn: Date | undefined }[]>;
+  /** Versions of one object (metadata only), for newer-version warnings; absent = not checked. @throws */
+  listVersions?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<VersionStamp[]>;
+  /** The version Key Vault says is current (the unversioned read). @throws */
+  currentVersion?(sync: ResolvedKeyVaultSync, credential: unknown, object: ResolvedObject): Promise<string>;
   /** The KeyVaultSync `namespace/name` is gone: stop watching its objects. */
   forgetSync?(namespace: string, name: string): void;
   /**

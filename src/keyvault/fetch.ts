@@ -10,7 +10,8 @@
  *   can feed `tls.crt` / `ca.crt` only.
  * - `cert`: the public certificate only (`getCertificate` → `cer`).
  * - `key`: the public key as PEM (SPKI) from the key's JWK.
- * `versionHistory > 1` lists the versions and fetches the newest N (index 0 = newest).
+ * `versionHistory > 1` reads the current version (index 0: what Key Vault answers to the unversioned GET),
+ * lists the versions (versions.ts) and reads the newest N-1 others (index 1.. = older).
  *
  * Key Vault clients come from the caller's KeyVaultAccess (access.ts): built once per (credential, vault
  * URL) with the environment's agent/CA, the SDK's challenge-resource verification ON, and a deadline on
@@ -30,6 +31,7 @@ import { bundleBytes, decodeInProcess, type DecodeRequest } from './bundle-cache
 import { SyncError, toSyncError } from './errors.ts';
 import type { KeyVaultAccess, VaultClients } from './access.ts';
 import type { ObjectCache } from './object-cache.ts';
+import { LIST_PAGE_SIZE, listObjectVersions, olderVersions, type ObjectVersion, type VersionStamp } from './versions.ts';
 
 /** What was fetched for an object. */
 export type FetchedMaterial =
@@ -112,13 +114,13 @@ export interface CurrentVersion {
   enabled: boolean;
 }
 
-/** What the object cache keeps: one read version, or the newest versions of an object. */
-export type CachedRead = FetchedVersion | { versions: string[] };
+/** What the object cache keeps: one read version, or the listing of an object's versions. */
+export type CachedRead = FetchedVersion | { versions: VersionStamp[] };
 
 /** Bytes a kept read holds, roughly: its strings (value, PEM text, versions) plus a fixed overhead. */
 export function cachedReadBytes(read: CachedRead): number {
   const overhead = 256;
-  if ('versions' in read) return overhead + read.versions.reduce((n, v) => n + v.length + 32, 0);
+  if ('versions' in read) return overhead + read.versions.reduce((n, v) => n + v.version.length + 48, 0);
   const m = read.material;
   const material = m.kind === 'publicKey' ? m.pem.length : m.kind === 'secret' ? m.value.length : (m.secretValue?.length ?? 0) + bundleBytes(m.bundle);
   return overhead + read.version.length + (read.contentType?.length ?? 0) + material;
@@ -169,15 +171,11 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
         };
   const versionsOf: ListVersions =
     cache === undefined
-      ? async (object) => (await newestVersions(clients, object)).versions
+      ? (object) => listObjectVersions(clients, object)
       : async (object) => {
-          const load = async (startedAt: number): Promise<CachedRead> => {
-            const { versions, current } = await newestVersions(clients, object);
-            if (current !== undefined) cache.onRead?.(object, current, startedAt);
-            return { versions };
-          };
+          const load = async (): Promise<CachedRead> => ({ versions: await listObjectVersions(clients, object) });
           // Its own cache type: invalidated with the object's name, never mistaken for a value.
-          const got = await cache.objects.get({ vaultUrl, type: `${object.type}/versions/${object.versionHistory}`, name: object.name, version: undefined, identityKey: cache.identityKey }, load, notReadBefore(object));
+          const got = await cache.objects.get({ vaultUrl, type: `${object.type}/versions`, name: object.name, version: undefined, identityKey: cache.identityKey }, load, notReadBefore(object));
           if (!('versions' in got)) throw new Error('object cache: a version where a version list was expected');
           return got.versions;
         };
@@ -201,7 +199,7 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
   const worker = async (): Promise<void> => {
     for (let object = queue.shift(); object !== undefined; object = queue.shift()) {
       try {
-        fetched.push(...(await Promise.all((await fetchObject(vault, object, read, versionsOf)).map(withBundle))));
+        fetched.push(...(await Promise.all((await fetchObject(object, read, versionsOf)).map(withBundle))));
       } catch (err) {
         const failure = toSyncError(err, { vault, object: `${object.type} "${object.name}"`, objectName: object.name });
         failures.push(object.optional ? failure.asOptional() : failure);
@@ -230,52 +228,25 @@ function outputsWrittenAsTls(sync: ResolvedKeyVaultSync): Set<string> {
   for (const e of sync.configMaps.flatMap((c) => c.entries)) if (e.part !== 'content') out.add(e.object);
   return out;
 }
-type ListVersions = (object: ResolvedObject) => Promise<string[]>;
+type ListVersions = (object: ResolvedObject) => Promise<VersionStamp[]>;
 
-async function fetchObject(vault: string, object: ResolvedObject, read: ReadVersion, versionsOf: ListVersions): Promise<FetchedObject[]> {
-  const versions = object.version === undefined && object.versionHistory > 1 ? await versionsOf(object) : [object.version];
-  if (versions.length === 0) throw new SyncError('ObjectNotFound', `${object.type} "${object.name}" in vault "${vault}" has no enabled versions`, { object: object.name });
-  const results: FetchedObject[] = [];
-  for (const [historyIndex, version] of versions.entries()) {
-    results.push({ ...(await read(object, version)), object, historyIndex });
-  }
+/**
+ * The object's pinned or current version and, with `versionHistory > 1`, the newest older ones. The
+ * current version is what Key Vault says it is (the unversioned read), never guessed from the listing:
+ * Key Vault lists versions by version id, and `created` cannot order versions made in one second.
+ */
+async function fetchObject(object: ResolvedObject, read: ReadVersion, versionsOf: ListVersions): Promise<FetchedObject[]> {
+  const current = { ...(await read(object, object.version)), object, historyIndex: 0 };
+  if (object.version !== undefined || object.versionHistory <= 1) return [current];
+  const older = olderVersions(await versionsOf(object), current.version, object.versionHistory - 1);
+  const results: FetchedObject[] = [current];
+  for (const [i, version] of older.entries()) results.push({ ...(await read(object, version)), object, historyIndex: i + 1 });
   return results;
 }
 
 /** One version as read from Key Vault (what object-cache.ts keeps). */
 export type FetchedVersion = Omit<FetchedObject, 'object' | 'historyIndex'>;
 type Fetched = FetchedVersion;
-
-/** What a version listing gives per version (metadata only, never a value). */
-export interface VersionProperties {
-  version?: string | undefined;
-  enabled?: boolean | undefined;
-  createdOn?: Date | undefined;
-  updatedOn?: Date | undefined;
-}
-
-/**
- * The SDK's paged version listing of `object` (25 a page): keys as keys, secrets as secrets,
- * `certificate` and `cert` objects as certificates.
- */
-export function versionProperties(clients: VaultClients, object: Pick<ResolvedObject, 'type' | 'name'>): AsyncIterable<VersionProperties> {
-  if (object.type === 'key') return clients.keys.listPropertiesOfKeyVersions(object.name);
-  if (object.type === 'secret') return clients.secrets.listPropertiesOfSecretVersions(object.name);
-  return clients.certificates.listPropertiesOfCertificateVersions(object.name);
-}
-
-/** The newest `versionHistory` enabled versions, newest first, and the current (newest) version's stamp. */
-async function newestVersions(clients: VaultClients, object: ResolvedObject): Promise<{ versions: string[]; current: CurrentVersion | undefined }> {
-  const all: { version: string; createdOn: number; listed: number; updatedOn: Date | undefined }[] = [];
-  for await (const p of versionProperties(clients, object)) {
-    if (p.version !== undefined && p.enabled !== false) all.push({ version: p.version, createdOn: p.createdOn?.getTime() ?? 0, listed: all.length, updatedOn: p.updatedOn });
-  }
-  // Newest first. `created` has one-second resolution: versions created in the same second keep the
-  // reverse of the listing order (Key Vault lists versions oldest first).
-  const newest = all.sort((a, b) => b.createdOn - a.createdOn || b.listed - a.listed).slice(0, object.versionHistory);
-  const first = newest[0];
-  return { versions: newest.map((v) => v.version), current: first === undefined ? undefined : { version: first.version, updatedOn: first.updatedOn, enabled: true } };
-}
 
 /**
  * The current version of every secret (which covers `secret`, `certificate` and `cert` objects: a
@@ -294,22 +265,12 @@ export async function listCurrentVersions(vaultUrl: string, credential: TokenCre
 }
 
 /**
- * Every version of an object with its creation time (metadata only, pages of 25): secret versions for
- * `secret`, `certificate` and `cert` objects (a certificate's versions are its secret's), key versions for
- * `key`. Throws the SDK's error.
+ * Every version of an object (metadata only, pages of 25; see versions.ts for which endpoint lists
+ * which type). Throws the SDK's error.
  */
-export async function listVersionStamps(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, opts: { access: KeyVaultAccess; maxRetries?: number }): Promise<{ version: string; createdOn: Date | undefined }[]> {
-  const clients = opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
-  const pages = object.type === 'key' ? clients.keys.listPropertiesOfKeyVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.secrets.listPropertiesOfSecretVersions(object.name).byPage({ maxPageSize: LIST_PAGE_SIZE });
-  const out: { version: string; createdOn: Date | undefined }[] = [];
-  for await (const page of pages) {
-    for (const p of page) if (p.version !== undefined) out.push({ version: p.version, createdOn: p.createdOn });
-  }
-  return out;
+export function listVersionsOf(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, opts: { access: KeyVaultAccess; maxRetries?: number }): Promise<ObjectVersion[]> {
+  return listObjectVersions(opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2), object);
 }
-
-/** Key Vault's largest list page. */
-export const LIST_PAGE_SIZE = 25;
 
 /** Reads one version (`undefined` = the current one) of an object, as `fetchObjects` does, uncached. */
 export function readObjectVersion(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, object: ObjectRef, version: string | undefined, opts: { access: KeyVaultAccess; maxRetries?: number; decode?: BundleDecoder; owner?: string }): Promise<FetchedVersion> {

@@ -19,14 +19,14 @@ import type { AzureEnvironment } from './azure-environment.ts';
 import { ChangeDetector, type ListingKind } from './change-detector.ts';
 import { CredentialProvider, identityLogId, type CredentialFor } from './credentials.ts';
 import { BundleCache, type BundleCacheOptions } from './bundle-cache.ts';
-import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionStamps, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from './fetch.ts';
+import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionsOf, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from './fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
 import { renderOutputs, type RenderedOutputs } from './outputs.ts';
 import { KeyVaultAccess } from './access.ts';
 import { vaultLabel } from './refresh-metrics.ts';
 import { withVaultRequestContext, type VaultRequestContext, type VaultWait } from './vault-guard.ts';
 import type { RequestPriority } from './vault-limiter.ts';
-import { listEnabledVersions, type ObjectVersion } from './versions.ts';
+import type { ObjectVersion } from './versions.ts';
 import { DecodePool, type DecodePoolOptions } from '../pki/decode-pool.ts';
 
 /** How fresh a fetch must be. */
@@ -172,9 +172,14 @@ export class KeyVaultPipeline {
     return renderOutputs(sync, fetched);
   }
 
-  /** One paged listing of the object's enabled versions (never cached: it runs rarely, see CertificateWatch). */
+  /** One paged listing of the object's versions (never cached: it runs rarely, see CertificateWatch). */
   listVersions(sync: ResolvedKeyVaultSync, credential: TokenCredential, object: ResolvedObject): Promise<ObjectVersion[]> {
-    return listEnabledVersions(sync, credential, this.#env, object, this.#access);
+    return listVersionsOf(sync.vault.url, credential, this.#env, object, { access: this.#access });
+  }
+
+  /** The version Key Vault says is current (the unversioned read, uncached), for the newer-version check. */
+  async currentVersion(sync: ResolvedKeyVaultSync, credential: TokenCredential, object: ResolvedObject): Promise<string> {
+    return (await readObjectVersion(sync.vault.url, credential, this.#env, object, undefined, { access: this.#access, decode: this.#decode })).version;
   }
 
   /** The KeyVaultSync is gone: it stops being watched. */
@@ -287,7 +292,7 @@ export class KeyVaultPipeline {
           if ('versions' in got) throw new Error('object cache: a version list where a version was expected');
           return { version: got.version, updatedOn: got.updatedOn, enabled: true };
         },
-        versions: (ref) => withVaultRequestContext(DETECTOR_CONTEXT, () => listVersionStamps(vaultUrl, auth.credential, this.#env, ref, { access: this.#access })),
+        versions: (ref) => withVaultRequestContext(DETECTOR_CONTEXT, () => listVersionsOf(vaultUrl, auth.credential, this.#env, ref, { access: this.#access })),
         invalidate: (name, before) => this.#objects.invalidate({ vaultUrl, name, identityKey, ...(before === undefined ? {} : { before }) }),
       },
       onChanged: (syncKeys) => {

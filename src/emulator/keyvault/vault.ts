@@ -51,6 +51,9 @@ export function validateName(name: string): void {
 
 const newVersion = (): string => randomUUID().replaceAll('-', '');
 
+/** Key Vault lists an object's versions sorted by version id (not by creation), ascending. */
+const byVersionId = <V extends { version: string }>(versions: readonly V[]): V[] => [...versions].sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
+
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -219,7 +222,7 @@ export class Vault {
   listSecretVersions(base: string, name: string, url: URL): Json {
     validateName(name);
     const e = this.state.secrets[nameKey(name)];
-    const items = e === undefined || e.deleted !== undefined ? [] : e.versions.map((v) => wire.secretItem(base, e, v, true));
+    const items = e === undefined || e.deleted !== undefined ? [] : byVersionId(e.versions).map((v) => wire.secretItem(base, e, v, true));
     return wire.page(items, url, base, `/secrets/${name}/versions`);
   }
 
@@ -327,7 +330,7 @@ export class Vault {
   listKeyVersions(base: string, name: string, url: URL): Json {
     validateName(name);
     const e = this.state.keys[nameKey(name)];
-    const items = e === undefined || e.deleted !== undefined ? [] : e.versions.map((v) => wire.keyItem(base, e, v, true));
+    const items = e === undefined || e.deleted !== undefined ? [] : byVersionId(e.versions).map((v) => wire.keyItem(base, e, v, true));
     return wire.page(items, url, base, `/keys/${name}/versions`);
   }
 
@@ -495,7 +498,7 @@ export class Vault {
   listCertificateVersions(base: string, name: string, url: URL): Json {
     validateName(name);
     const e = this.state.certificates[nameKey(name)];
-    const items = e === undefined || e.deleted !== undefined ? [] : e.versions.map((v) => wire.certificateItem(base, e, v, true));
+    const items = e === undefined || e.deleted !== undefined ? [] : byVersionId(e.versions).map((v) => wire.certificateItem(base, e, v, true));
     return wire.page(items, url, base, `/certificates/${name}/versions`);
   }
 

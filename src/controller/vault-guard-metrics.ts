@@ -36,10 +36,9 @@ export function registerVaultGuardMetrics(registry: Registry, guards: VaultGuard
       for (const { vault, state } of guards.circuitStates()) this.set({ vault }, CIRCUIT_STATE_VALUE[state]);
     },
   });
-  return guards.observe({
-    waited: (vault, seconds) => {
-      waits.inc({ vault });
-      waitSeconds.observe({ vault }, seconds);
-    },
+  return guards.observe((e) => {
+    if (e.kind !== 'waited') return;
+    waits.inc({ vault: e.vault });
+    waitSeconds.observe({ vault: e.vault }, e.seconds);
   });
 }

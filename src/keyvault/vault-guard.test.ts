@@ -7,7 +7,7 @@ import type { HttpClient, HttpHeaders, PipelineRequest, PipelineResponse, RawHtt
 import { SecretClient } from '@azure/keyvault-secrets';
 import { describe, expect, it } from 'vitest';
 import { isSyncError } from './errors.ts';
-import { VaultGuards, withVaultRequestContext, type VaultRequestContext } from './vault-guard.ts';
+import { VaultGuards, withVaultRequestContext, type VaultGuardEvent, type VaultRequestContext } from './vault-guard.ts';
 
 class Headers implements HttpHeaders {
   readonly #m = new Map<string, string>();
@@ -87,6 +87,8 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
   it('opens the breaker after repeated 5xx: requests fail fast with VaultUnavailable, then one probe closes it', async () => {
     const guards = new VaultGuards();
     guards.configure({ breaker: { failureThreshold: 5, cooldownMs: 300 } });
+    const events: VaultGuardEvent[] = [];
+    guards.observe((e) => events.push(e));
     let healthy = false;
     const { http, sent } = stubVault(() => (healthy ? { status: 200 } : { status: 503 }));
     const kv = client('outagekv', guards, http);
@@ -105,6 +107,8 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     expect((await kv.getSecret('a')).value).toBe('v');
     expect(guards.circuitStates()[0]?.state).toBe('closed');
     expect(sent).toHaveLength(6);
+    // Observers (the controller's metrics) are told each change of state.
+    expect(events.filter((e) => e.kind === 'circuit')).toEqual(['open', 'half-open', 'closed'].map((state) => ({ kind: 'circuit', vault: 'outagekv', state })));
   });
 
   it('does not count 403/404 as outage failures', async () => {
@@ -144,6 +148,8 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
   it('serves never-synced (high priority) requests first and notes a long wait', async () => {
     const guards = new VaultGuards();
     guards.configure({ requestsPer10s: 20, longWaitMs: 100 }); // burst 2, then one per 556 ms
+    const waits: VaultGuardEvent[] = [];
+    guards.observe((e) => waits.push(e));
     const { http, sent } = stubVault(() => ({ status: 200 }));
     const kv = client('prioritykv', guards, http);
     await kv.getSecret('warm'); // the challenge and this request take the burst
@@ -156,5 +162,8 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     expect(order).toEqual(['warm', 'h1', 'h2', 'n1', 'n2', 'n3', 'n4']);
     expect(ctx.longWait).toMatchObject({ vault: 'prioritykv', pausedForMs: 0, requestsPer10s: 20 });
     expect(ctx.longWait?.waitedMs).toBeGreaterThanOrEqual(100);
+    // Each request that waited for a token was told to the observers (the controller's metrics).
+    expect(waits.length).toBeGreaterThanOrEqual(5);
+    expect(waits.every((e) => e.kind === 'waited' && e.vault === 'prioritykv' && e.seconds > 0)).toBe(true);
   });
 });

@@ -22,6 +22,7 @@ import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '.
 import { SyncError, retryAfterMsOf } from './errors.ts';
 import { isVaultTimeout } from './request-deadline.ts';
 import { VaultLimiter, checkRequestsPer10s, type RequestPriority } from './vault-limiter.ts';
+import { Observers } from '../util/observers.ts';
 
 /**
  * Default budget per vault: half of Key Vault's published limit for secrets and vault transactions
@@ -93,12 +94,8 @@ export const vaultContextSignalPolicy: PipelinePolicy = {
   },
 };
 
-export interface VaultGuardObserver {
-  /** A request waited `seconds` for a token or a pause. */
-  waited?(vault: string, seconds: number): void;
-  /** A breaker changed state. */
-  circuitChanged?(vault: string, state: CircuitState): void;
-}
+/** What the guards report: a request waited `seconds` for a token or a pause; a breaker changed state. */
+export type VaultGuardEvent = { kind: 'waited'; vault: string; seconds: number } | { kind: 'circuit'; vault: string; state: CircuitState };
 
 interface Guard {
   vault: string;
@@ -122,7 +119,7 @@ function responseRetryAfterMs(response: PipelineResponse): number | undefined {
 export class VaultGuards {
   #opts: VaultGuardOptions = { requestsPer10s: DEFAULT_VAULT_REQUESTS_PER_10S, longWaitMs: 2000, maxPauseWaitMs: 30_000, breaker: {} };
   readonly #guards = new Map<string, Guard>();
-  readonly #observers = new Set<VaultGuardObserver>();
+  readonly #events = new Observers<VaultGuardEvent>();
   readonly #now: () => number;
 
   constructor(opts: { now?: () => number } = {}) {
@@ -146,11 +143,8 @@ export class VaultGuards {
   }
 
   /** Subscribes to waits and breaker changes; returns the unsubscribe function. */
-  observe(observer: VaultGuardObserver): () => void {
-    this.#observers.add(observer);
-    return () => {
-      this.#observers.delete(observer);
-    };
+  observe(observer: (e: VaultGuardEvent) => void): () => void {
+    return this.#events.observe(observer);
   }
 
   /** The breaker state of every vault seen so far. */
@@ -167,7 +161,7 @@ export class VaultGuards {
       g = {
         vault,
         limiter: new VaultLimiter({ requestsPer10s: this.#opts.requestsPer10s, now: this.#now }),
-        breaker: new CircuitBreaker({ ...this.#opts.breaker, now: this.#now, onStateChange: (state) => this.#tell((o) => o.circuitChanged?.(vault, state)) }),
+        breaker: new CircuitBreaker({ ...this.#opts.breaker, now: this.#now, onStateChange: (state) => this.#events.tell({ kind: 'circuit', vault, state }) }),
       };
       this.#guards.set(key, g);
     }
@@ -188,7 +182,7 @@ export class VaultGuards {
       const asked = this.#now();
       const sentAt = await g.limiter.acquire(ctx?.priority ?? 'normal', request.abortSignal);
       const waitedMs = sentAt - asked;
-      if (waitedMs > 0) this.#tell((o) => o.waited?.(g.vault, waitedMs / 1000));
+      if (waitedMs > 0) this.#events.tell({ kind: 'waited', vault: g.vault, seconds: waitedMs / 1000 });
       if (waitedMs >= this.#opts.longWaitMs) this.#noteLongWait(ctx, { vault: g.vault, waitedMs, pausedForMs: pausedFor });
       const admission = g.breaker.admit();
       if (!admission.allowed) throw unavailable(g);
@@ -221,10 +215,6 @@ export class VaultGuards {
 
   #noteLongWait(ctx: VaultRequestContext | undefined, wait: Omit<VaultWait, 'requestsPer10s'>): void {
     if (ctx !== undefined && ctx.longWait === undefined) ctx.longWait = { ...wait, requestsPer10s: this.#opts.requestsPer10s };
-  }
-
-  #tell(f: (o: VaultGuardObserver) => void): void {
-    for (const o of this.#observers) f(o);
   }
 }
 

@@ -35,6 +35,19 @@ function parseSpec(spec: Record<string, unknown>, vaults?: VaultHostPolicy) {
   return parseKeyVaultSync(keyVaultSync(spec), vaults);
 }
 
+/** A resolved kubernetes.io/tls Secret with every default, writing `object`'s parts under `keys` in that order. */
+function tlsSecretWithDefaults(name: string, object: string, keys: readonly ('tls.crt' | 'tls.key')[]): ResolvedKeyVaultSync['secrets'][number] {
+  return {
+    name,
+    type: 'kubernetes.io/tls',
+    labels: {},
+    annotations: {},
+    creationPolicy: 'Owner',
+    tls: { includeRoot: false, caCert: false, keyFormat: 'pkcs8' },
+    entries: keys.map((key) => ({ kind: 'key', key, object, part: key })),
+  };
+}
+
 /** An operator who allows private vault hosts (Azure Stack Hub, a test domain). */
 const privateHosts: VaultHostPolicy = { vaultUrls: {}, allowedVaultHosts: ['*.vault.localtest.me:8443', '*.stack.local'] };
 
@@ -50,18 +63,7 @@ describe('parseKeyVaultSync: the documented example', () => {
       { name: 'db-password', type: 'secret', outputName: 'password', version: undefined, versionHistory: 1, encoding: 'utf-8', format: 'pem', optional: false, filePermission: 0o644, split: undefined, source: 'objects' },
     ]);
     expect(v.secrets).toEqual([
-      {
-        name: 'shop-tls',
-        type: 'kubernetes.io/tls',
-        labels: {},
-        annotations: {},
-        creationPolicy: 'Owner',
-        tls: { includeRoot: false, caCert: false, keyFormat: 'pkcs8' },
-        entries: [
-          { kind: 'key', key: 'tls.crt', object: 'nginx', part: 'tls.crt' },
-          { kind: 'key', key: 'tls.key', object: 'nginx', part: 'tls.key' },
-        ],
-      },
+      tlsSecretWithDefaults('shop-tls', 'nginx', ['tls.crt', 'tls.key']),
       { name: 'shop-db', type: 'Opaque', labels: {}, annotations: {}, creationPolicy: 'Owner', tls: undefined, entries: [{ kind: 'key', key: 'DB_PASSWORD', object: 'password', part: 'content' }] },
     ]);
     expect(v.refreshIntervalMs).toBe(5 * 60_000);
@@ -348,18 +350,7 @@ describe('parseKeyVaultSync: a SecretProviderClass migrated by changing apiVersi
     ]);
     expect(v.secrets).toEqual([
       { name: 'foosecret', type: 'Opaque', labels: { environment: 'test' }, annotations: {}, creationPolicy: 'Owner', tls: undefined, entries: [{ kind: 'key', key: 'username', object: 'secretalias', part: 'content' }] },
-      {
-        name: 'ingress-tls-csi',
-        type: 'kubernetes.io/tls',
-        labels: {},
-        annotations: {},
-        creationPolicy: 'Owner',
-        tls: { includeRoot: false, caCert: false, keyFormat: 'pkcs8' },
-        entries: [
-          { kind: 'key', key: 'tls.key', object: 'ingresscert', part: 'tls.key' },
-          { kind: 'key', key: 'tls.crt', object: 'ingresscert', part: 'tls.crt' },
-        ],
-      },
+      tlsSecretWithDefaults('ingress-tls-csi', 'ingresscert', ['tls.key', 'tls.crt']),
     ]);
   });
 

@@ -1,3 +1,5 @@
+import { KvsyncError } from '../util/errors.ts';
+
 /** Why the local control plane could not be built or started; each names the cause and the fix. */
 export type ControlPlaneFailure =
   | 'GoMissing'
@@ -11,12 +13,6 @@ export type ControlPlaneFailure =
   | 'NodeBusy'
   | 'ImageBuildFailed';
 
-export class ControlPlaneError extends Error {
+export class ControlPlaneError extends KvsyncError<ControlPlaneFailure> {
   override readonly name = 'ControlPlaneError';
-  readonly reason: ControlPlaneFailure;
-
-  constructor(reason: ControlPlaneFailure, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.reason = reason;
-  }
 }

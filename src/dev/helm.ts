@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildIntoCache, buildLogPath, findGo, installGoHint, pathExists, runGo } from './go-toolchain.ts';
 import { cacheRoot } from './kube-binaries.ts';
+import { KvsyncError } from '../util/errors.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -29,14 +30,8 @@ const BUILD_FLAGS_VERSION = 'helm-flags-1';
 export type HelmFailure = 'GoMissing' | 'GoTooOld' | 'BuildFailed' | 'BinaryMissing' | 'HelmFailed';
 
 /** Why helm could not be built or a helm command failed; the message names the cause and the fix. */
-export class HelmError extends Error {
+export class HelmError extends KvsyncError<HelmFailure> {
   override readonly name = 'HelmError';
-  readonly reason: HelmFailure;
-
-  constructor(reason: HelmFailure, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.reason = reason;
-  }
 }
 
 export interface HelmBinary {

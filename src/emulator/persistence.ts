@@ -5,12 +5,12 @@
  */
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import type { VaultState } from './keyvault/model.ts';
+import { KvsyncError } from '../util/errors.ts';
 
-export class DataFileError extends Error {
-  readonly reason = 'InvalidDataFile';
+export class DataFileError extends KvsyncError<'InvalidDataFile'> {
+  override readonly name = 'DataFileError';
   constructor(message: string) {
-    super(message);
-    this.name = 'DataFileError';
+    super('InvalidDataFile', message);
   }
 }
 

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import type { LookupFunction } from 'node:net';
+import { KvsyncError } from '../util/errors.ts';
 
 export interface EmulatorEndpoints {
   tenantID: string;
@@ -29,11 +30,10 @@ export interface EmulatorEndpoints {
   admin: { clientID: string; clientSecret: string };
 }
 
-export class EndpointsFileError extends Error {
-  readonly reason = 'InvalidEndpointsFile';
+export class EndpointsFileError extends KvsyncError<'InvalidEndpointsFile'> {
+  override readonly name = 'EndpointsFileError';
   constructor(message: string) {
-    super(message);
-    this.name = 'EndpointsFileError';
+    super('InvalidEndpointsFile', message);
   }
 }
 

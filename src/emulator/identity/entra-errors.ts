@@ -50,6 +50,18 @@ export class EntraError extends Error {
   }
 }
 
+/** The AADSTS code Entra answers when no federated identity credential matches the assertion's claim. */
+const NO_MATCHING_FEDERATED_RECORD = { issuer: 700211, audience: 700212, subject: 700213 } as const;
+
+function noMatchingFederatedRecord(claim: keyof typeof NO_MATCHING_FEDERATED_RECORD, value: string): EntraError {
+  return new EntraError(
+    401,
+    'invalid_client',
+    NO_MATCHING_FEDERATED_RECORD[claim],
+    `No matching federated identity record found for presented assertion ${claim} '${value}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
+  );
+}
+
 /** The catalogue of refusals the emulator produces. */
 export const entraErrors = {
   missingParameter: (name: string) =>
@@ -89,27 +101,9 @@ export const entraErrors = {
   invalidAssertionType: (type: string) =>
     new EntraError(400, 'invalid_request', 700026, `Client assertion type '${type}' is not supported. Use 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.`),
   malformedAssertion: () => new EntraError(400, 'invalid_request', 50027, 'JWT token is invalid or malformed.'),
-  noMatchingIssuer: (issuer: string) =>
-    new EntraError(
-      401,
-      'invalid_client',
-      700211,
-      `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
-    ),
-  noMatchingAudience: (audience: string) =>
-    new EntraError(
-      401,
-      'invalid_client',
-      700212,
-      `No matching federated identity record found for presented assertion audience '${audience}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
-    ),
-  noMatchingSubject: (subject: string) =>
-    new EntraError(
-      401,
-      'invalid_client',
-      700213,
-      `No matching federated identity record found for presented assertion subject '${subject}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
-    ),
+  noMatchingIssuer: (issuer: string) => noMatchingFederatedRecord('issuer', issuer),
+  noMatchingAudience: (audience: string) => noMatchingFederatedRecord('audience', audience),
+  noMatchingSubject: (subject: string) => noMatchingFederatedRecord('subject', subject),
   assertionOutsideValidity: (nowS: number, nbfS: number | undefined, expS: number | undefined) =>
     new EntraError(
       401,

@@ -15,6 +15,7 @@ import type { JSONWebKeySet, JWTPayload } from 'jose';
 import type { FederatedCredentialConfig } from './contract.ts';
 import { entraErrors } from './entra-errors.ts';
 import type { EntraError } from './entra-errors.ts';
+import { KvsyncError } from '../../util/errors.ts';
 
 export const DEFAULT_FEDERATION_AUDIENCE = 'api://AzureADTokenExchange';
 /** How long fetched issuer keys are reused. */
@@ -27,11 +28,10 @@ const FETCH_TIMEOUT_MS = 5_000;
 const FETCH_LIMIT_BYTES = 1024 * 1024;
 
 /** Why the issuer metadata could not be fetched; never reaches the client beyond AADSTS90061. */
-export class IssuerMetadataError extends Error {
-  readonly reason = 'IssuerMetadataUnavailable';
+export class IssuerMetadataError extends KvsyncError<'IssuerMetadataUnavailable'> {
+  override readonly name = 'IssuerMetadataError';
   constructor(message: string) {
-    super(message);
-    this.name = 'IssuerMetadataError';
+    super('IssuerMetadataUnavailable', message);
   }
 }
 

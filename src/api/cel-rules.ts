@@ -40,6 +40,8 @@ export const MSG = {
   configMapRefs: 'every configMapObjects[].data[].objectName must name an object of type certificate, cert or key (secret values never go into ConfigMaps)',
   tlsOptionsOnlyTls: 'keyFormat, includeRoot and caCert apply only to secrets of type kubernetes.io/tls',
   dataKeysUnique: 'data keys must be unique',
+  dataOrTemplates: 'set data, templates or both',
+  templateKeysUnique: 'template keys must be unique and differ from the keys of data',
   restartTargetNameXorSelector: 'set exactly one of name and selector',
   refreshInterval: 'refreshInterval must be "0" (fetch once) or at least 10s',
   namespacesGrant: 'set names, selector or both',
@@ -64,7 +66,7 @@ export function namingCulprit(message: string, name: string): string {
  *   costs twice the rule, over the per-call limit for a spec at its list bounds.
  */
 function firstFailingName(message: string, outer: string, inner: string, field: string, ok: string): string {
-  const i = `self.${outer}.map(s, s.${inner}.exists(d, !(${ok}))).indexOf(true)`;
+  const i = `self.${outer}.map(s, has(s.${inner}) && s.${inner}.exists(d, !(${ok}))).indexOf(true)`;
   const j = `self.${outer}[i].${inner}.map(d, !(${ok})).indexOf(true)`;
   return `[${i}].map(i, ${JSON.stringify(message + CULPRIT_BEFORE)} + self.${outer}[i].${inner}[${j}].${field} + ${JSON.stringify(CULPRIT_AFTER)})[0]`;
 }
@@ -130,7 +132,7 @@ export const KEY_VAULT_SYNC_CEL = [
     id: 'secret-refs-exist',
     at: 'spec',
     cel: {
-      rule: `!has(self.secretObjects) || ${PARAM_OBJECTS} || self.secretObjects.all(s, s.data.all(d, ${NAMES_AN_OBJECT}))`,
+      rule: `!has(self.secretObjects) || ${PARAM_OBJECTS} || self.secretObjects.all(s, !has(s.data) || s.data.all(d, ${NAMES_AN_OBJECT}))`,
       message: MSG.secretRefsExist,
       messageExpression: firstFailingName(MSG.secretRefsExist, 'secretObjects', 'data', 'objectName', NAMES_AN_OBJECT),
     },
@@ -139,7 +141,7 @@ export const KEY_VAULT_SYNC_CEL = [
     id: 'tls-needs-certificate',
     at: 'spec',
     cel: {
-      rule: `!has(self.secretObjects) || ${PARAM_OBJECTS} || self.secretObjects.all(s, s.type != 'kubernetes.io/tls' || s.data.exists(d, has(self.objects) && self.objects.exists(o, ${OUT('o')} == d.objectName && o.type == 'certificate')))`,
+      rule: `!has(self.secretObjects) || ${PARAM_OBJECTS} || self.secretObjects.all(s, s.type != 'kubernetes.io/tls' || (has(s.data) && s.data.exists(d, has(self.objects) && self.objects.exists(o, ${OUT('o')} == d.objectName && o.type == 'certificate'))))`,
       message: MSG.tlsNeedsCertificate,
     },
   },
@@ -159,7 +161,20 @@ export const KEY_VAULT_SYNC_CEL = [
   {
     id: 'secret-data-keys-unique',
     at: 'spec.secretObjects[*]',
-    cel: { rule: `self.data.all(d, !has(d.key) || self.data.exists_one(e, has(e.key) && e.key == d.key))`, message: MSG.dataKeysUnique },
+    cel: { rule: `!has(self.data) || self.data.all(d, !has(d.key) || self.data.exists_one(e, has(e.key) && e.key == d.key))`, message: MSG.dataKeysUnique },
+  },
+  {
+    id: 'secret-data-or-templates',
+    at: 'spec.secretObjects[*]',
+    cel: { rule: 'has(self.data) || has(self.templates)', message: MSG.dataOrTemplates },
+  },
+  {
+    id: 'secret-template-keys-unique',
+    at: 'spec.secretObjects[*]',
+    cel: {
+      rule: `!has(self.templates) || self.templates.all(t, self.templates.exists_one(u, u.key == t.key) && !(has(self.data) && self.data.exists(d, has(d.key) && d.key == t.key)))`,
+      message: MSG.templateKeysUnique,
+    },
   },
   {
     id: 'configmap-data-keys-unique',

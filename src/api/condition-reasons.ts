@@ -17,6 +17,7 @@ export const FAILURE_REASONS = [
   'InvalidCertificate',
   'CertificateTooExpensive',
   'KeyMismatch',
+  'TemplateFailed',
   'Throttled',
   'VaultUnreachable',
   'InvalidResponse',

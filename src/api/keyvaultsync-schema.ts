@@ -10,6 +10,7 @@ import { GO_DURATION_PATTERN } from './duration.ts';
 import { DATA_KEY_PATTERN } from './kube-names.ts';
 import { VAULT_URL_PATTERN } from './vault-url.ts';
 import { celAt } from './cel-rules.ts';
+import { TEMPLATE_ENCODINGS, TEMPLATE_LIMITS } from './template.ts';
 import { Condition, DataKey, Guid, LabelSelector, ObjectName, StringEnum, StringMap, TenantId } from './schema-helpers.ts';
 
 /** Bounds that keep the apiserver's CEL cost estimate inside its budget. */
@@ -138,6 +139,18 @@ const DataEntrySchema = Type.Object(
   { description: 'One key of the output and the object it comes from.' },
 );
 
+const SecretTemplateSchema = Type.Object(
+  {
+    key: DataKey('Key in the Secret that the template fills.'),
+    template: Type.String({
+      description: `Logic-less template: literal text and {{ name }} for the content of the object with that output name, optionally piped through encodings applied left to right ({{ name | url-query }}; encodings: ${TEMPLATE_ENCODINGS.join(', ')}); {{ '{{' }} writes a literal "{{". No functions, conditions or loops; only objects of this KeyVaultSync; values are never parsed as templates.`,
+      minLength: 1,
+      maxLength: TEMPLATE_LIMITS.length,
+    }),
+  },
+  { description: 'One Secret key built from several objects (a connection string, a config file).' },
+);
+
 const LabelsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: 63, description: 'Labels to put on the output.' });
 const AnnotationsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: LIMITS.labelValueLength, description: 'Annotations to put on the output.' });
 const CreationPolicySchema = StringEnum(CREATION_POLICIES, {
@@ -151,7 +164,10 @@ export const SecretObjectSchema = Type.Object(
     type: Type.Optional(StringEnum(SECRET_TYPES, { description: 'Secret type.', default: 'Opaque' })),
     labels: Type.Optional(LabelsSchema),
     annotations: Type.Optional(AnnotationsSchema),
-    data: Type.Array(DataEntrySchema, { minItems: 1, maxItems: LIMITS.dataEntries, description: 'Keys of the Secret.' }),
+    data: Type.Optional(Type.Array(DataEntrySchema, { minItems: 1, maxItems: LIMITS.dataEntries, description: 'Keys of the Secret, one object each. data, templates or both must be given.' })),
+    templates: Type.Optional(
+      Type.Array(SecretTemplateSchema, { minItems: 1, maxItems: TEMPLATE_LIMITS.perSecret, description: 'Keys of the Secret built from templates over this KeyVaultSync\'s objects.' }),
+    ),
     creationPolicy: Type.Optional(CreationPolicySchema),
     includeRoot: Type.Optional(Type.Boolean({ description: 'tls only: append the root CA to tls.crt (default false).' })),
     caCert: Type.Optional(Type.Boolean({ description: 'tls only: add ca.crt with the issuing chain (default false).' })),
@@ -272,6 +288,7 @@ export type KeyVaultSyncSpec = Static<typeof KeyVaultSyncSpecSchema>;
 export type KeyVaultSyncStatus = Static<typeof KeyVaultSyncStatusSchema>;
 export type VaultObject = Static<typeof VaultObjectSchema>;
 export type SecretObject = Static<typeof SecretObjectSchema>;
+export type SecretTemplate = Static<typeof SecretTemplateSchema>;
 export type ConfigMapObject = Static<typeof ConfigMapObjectSchema>;
 export type RestartTarget = Static<typeof RestartTargetSchema>;
 export type ObjectType = (typeof OBJECT_TYPES)[number];

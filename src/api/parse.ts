@@ -30,6 +30,7 @@ import type {
 } from './resolved.ts';
 import { checkConfigMapRefs, checkOutputNamesUnique, checkSecretRefs, checkTlsSources, KEY_VAULT_IDENTITY_RULES, KEY_VAULT_SYNC_RULES, outputNameOf } from './rules.ts';
 import type { ObjectRef } from './rules.ts';
+import { parseTemplate } from './template.ts';
 import { schemaIssues, withDefaults } from './validate.ts';
 import { AZURE_VAULT_HOSTS_ONLY, canonicalVault } from './vault-url.ts';
 import type { VaultHostPolicy } from './vault-url.ts';
@@ -273,7 +274,8 @@ function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<stri
   const isTls = type === 'kubernetes.io/tls';
   const tls = isTls ? { includeRoot: s.includeRoot ?? false, caCert: s.caCert ?? false, keyFormat: s.keyFormat ?? 'pkcs8' } : undefined;
   const entries: ResolvedDataEntry[] = [];
-  s.data.forEach((d, j) => {
+  const data = s.data ?? [];
+  data.forEach((d, j) => {
     const o = objects.get(d.objectName);
     if (o === undefined) return; // reported by checkSecretRefs
     if (o.split !== undefined) {
@@ -291,14 +293,15 @@ function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<stri
       }
       return;
     }
-    const key = d.key ?? (type === 'kubernetes.io/dockerconfigjson' && s.data.length === 1 ? '.dockerconfigjson' : o.outputName);
+    const key = d.key ?? (type === 'kubernetes.io/dockerconfigjson' && data.length === 1 && s.templates === undefined ? '.dockerconfigjson' : o.outputName);
     entries.push({ kind: 'key', key, object: o.outputName, part: 'content' });
   });
 
-  const keys = entries.flatMap((e) => (e.kind === 'key' ? [e.key] : []));
+  entries.push(...resolveTemplates(s, path, objects, issues));
+  const keys = entries.flatMap((e) => (e.kind === 'split' ? [] : [e.key]));
   if (tls?.caCert === true && !keys.includes('ca.crt')) {
     const crt = entries.find((e) => e.kind === 'key' && e.part === 'tls.crt');
-    if (crt !== undefined) {
+    if (crt?.kind === 'key') {
       entries.push({ kind: 'key', key: 'ca.crt', object: crt.object, part: 'ca.crt' });
       keys.push('ca.crt');
     }
@@ -313,6 +316,29 @@ function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<stri
   // What the apiserver would refuse on this Secret is refused here, before any Secret is written.
   issues.push(...labelIssues(s.labels ?? {}, `${path}.labels`), ...annotationIssues(s.annotations ?? {}, `${path}.annotations`));
   return { name: s.secretName, type, labels: s.labels ?? {}, annotations: s.annotations ?? {}, creationPolicy: s.creationPolicy ?? 'Owner', tls, entries };
+}
+
+/**
+ * The templates of a Secret, parsed; each may name only objects of this KeyVaultSync (its own object
+ * list is the whole namespace a template sees).
+ */
+function resolveTemplates(s: SecretObject, path: string, objects: ReadonlyMap<string, ResolvedObject>, issues: SpecIssue[]): ResolvedDataEntry[] {
+  const entries: ResolvedDataEntry[] = [];
+  (s.templates ?? []).forEach((t, j) => {
+    const at = `${path}.templates[${j}].template`;
+    const parsed = parseTemplate(t.template);
+    if (!parsed.ok) {
+      issues.push({ path: at, message: parsed.message });
+      return;
+    }
+    const unknown = parsed.template.objects.filter((name) => !objects.has(name));
+    if (unknown.length > 0) {
+      issues.push({ path: at, message: `names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length === 1 ? 'is not the output name of an object' : 'are not output names of objects'} of this KeyVaultSync` });
+      return;
+    }
+    entries.push({ kind: 'template', key: t.key, template: parsed.template });
+  });
+  return entries;
 }
 
 function resolveConfigMap(

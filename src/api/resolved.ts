@@ -6,6 +6,7 @@
 import type { CloudName } from './cloud.ts';
 import type { CreationPolicy, KeyFormat, ObjectEncoding, ObjectFormat, ObjectType, SecretType, SplitFormat } from './keyvaultsync-schema.ts';
 import type { RestartTarget } from './keyvaultsync-schema.ts';
+import type { ParsedTemplate } from './template.ts';
 
 export interface ResolvedVault {
   /**
@@ -64,7 +65,9 @@ export type OutputPart = 'content' | 'tls.crt' | 'tls.key' | 'ca.crt';
 export type ResolvedDataEntry =
   | { kind: 'key'; key: string; object: string; part: OutputPart }
   /** Every property of a split object, each under its own name. */
-  | { kind: 'split'; object: string };
+  | { kind: 'split'; object: string }
+  /** A key built from a template over the `content` of the objects it names (`template.objects`). */
+  | { kind: 'template'; key: string; template: ParsedTemplate };
 
 export interface ResolvedTlsOptions {
   includeRoot: boolean;

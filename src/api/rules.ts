@@ -50,7 +50,7 @@ function typedObjectRefs(spec: KeyVaultSyncSpec): Map<string, ObjectRef> {
 export function checkSecretRefs(secretObjects: KeyVaultSyncSpec['secretObjects'], refs: ReadonlyMap<string, ObjectRef>): SpecIssue[] {
   const issues: SpecIssue[] = [];
   (secretObjects ?? []).forEach((s, i) =>
-    s.data.forEach((d, j) => {
+    (s.data ?? []).forEach((d, j) => {
       if (!refs.has(d.objectName)) issues.push({ path: `spec.secretObjects[${i}].data[${j}].objectName`, message: namingCulprit(MSG.secretRefsExist, d.objectName) });
     }),
   );
@@ -65,7 +65,7 @@ export function checkTlsSources(secretObjects: KeyVaultSyncSpec['secretObjects']
   const issues: SpecIssue[] = [];
   (secretObjects ?? []).forEach((s, i) => {
     if (s.type !== 'kubernetes.io/tls') return;
-    const ok = s.data.some((d) => {
+    const ok = (s.data ?? []).some((d) => {
       const r = refs.get(d.objectName);
       return r !== undefined && (r.type === 'certificate' || (r.fromParameters && r.type === 'secret'));
     });
@@ -97,10 +97,10 @@ export function checkOutputNamesUnique(names: readonly string[], pathOf: (index:
   return issues;
 }
 
-function checkDataKeysUnique(list: readonly { data: readonly { key?: string }[] }[] | undefined, field: string): SpecIssue[] {
+function checkDataKeysUnique(list: readonly { data?: readonly { key?: string }[] | undefined }[] | undefined, field: string): SpecIssue[] {
   const issues: SpecIssue[] = [];
   (list ?? []).forEach((s, i) => {
-    const keys = s.data.flatMap((d) => (d.key === undefined ? [] : [d.key]));
+    const keys = (s.data ?? []).flatMap((d) => (d.key === undefined ? [] : [d.key]));
     if (new Set(keys).size !== keys.length) issues.push({ path: `spec.${field}[${i}]`, message: MSG.dataKeysUnique });
   });
   return issues;
@@ -146,6 +146,13 @@ const KEY_VAULT_SYNC_CHECKS: { [id in KeyVaultSyncRuleId]: (spec: KeyVaultSyncSp
   'tls-options-only-tls': (s) =>
       each(s.secretObjects, 'secretObjects', (o) => o.type !== 'kubernetes.io/tls' && (o.keyFormat !== undefined || o.includeRoot !== undefined || o.caCert !== undefined), MSG.tlsOptionsOnlyTls),
   'secret-data-keys-unique': (s) => checkDataKeysUnique(s.secretObjects, 'secretObjects'),
+  'secret-data-or-templates': (s) => each(s.secretObjects, 'secretObjects', (o) => o.data === undefined && o.templates === undefined, MSG.dataOrTemplates),
+  'secret-template-keys-unique': (s) =>
+      each(s.secretObjects, 'secretObjects', (o) => {
+        const keys = (o.templates ?? []).map((t) => t.key);
+        const dataKeys = new Set((o.data ?? []).flatMap((d) => (d.key === undefined ? [] : [d.key])));
+        return new Set(keys).size !== keys.length || keys.some((k) => dataKeys.has(k));
+      }, MSG.templateKeysUnique),
   'configmap-data-keys-unique': (s) => checkDataKeysUnique(s.configMapObjects, 'configMapObjects'),
   'restart-target-name-xor-selector': (s) => each(s.restartTargets, 'restartTargets', (t) => (t.name !== undefined) === (t.selector !== undefined), MSG.restartTargetNameXorSelector),
   'refresh-interval-minimum': (s) => {

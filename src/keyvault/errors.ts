@@ -39,6 +39,8 @@ export type SyncFailureReason = Extract<
   | 'VaultTimeout'
   /** Entra ID, IMDS or the TokenRequest gave no token within its deadline (request-deadline.ts). */
   | 'AuthenticationTimeout'
+  /** A Secret template could not be rendered from the values it names (too large, not text for json-string). */
+  | 'TemplateFailed'
   | 'InvalidSpec'
 >;
 

@@ -224,7 +224,7 @@ function versionDecoder(vaultUrl: string, owner: string, decode: BundleDecoder =
 /** Output names the KeyVaultSync writes as tls.crt, tls.key or ca.crt (a secret there needs its bundle). */
 function outputsWrittenAsTls(sync: ResolvedKeyVaultSync): Set<string> {
   const out = new Set<string>();
-  for (const e of sync.secrets.flatMap((s) => s.entries)) if (e.kind !== 'split' && e.part !== 'content') out.add(e.object);
+  for (const e of sync.secrets.flatMap((s) => s.entries)) if (e.kind === 'key' && e.part !== 'content') out.add(e.object);
   for (const e of sync.configMaps.flatMap((c) => c.entries)) if (e.part !== 'content') out.add(e.object);
   return out;
 }

@@ -211,3 +211,50 @@ describe('dataSize', () => {
     expect(dataSize({ k: Buffer.alloc(MAX_OBJECT_DATA_BYTES) })).toBeGreaterThan(MAX_OBJECT_DATA_BYTES);
   });
 });
+
+describe('renderOutputs: templates', () => {
+  const spec = (optional: boolean): Record<string, unknown> => ({
+    objects: [{ name: 'user' }, { name: 'pw', optional }, { name: 'site', type: 'certificate' }],
+    secretObjects: [
+      {
+        secretName: 'out',
+        data: [{ objectName: 'user', key: 'USER' }],
+        templates: [
+          { key: 'url', template: 'db://{{ user }}:{{ pw | url-query }}@h' },
+          { key: 'pem-b64', template: '{{ site | base64 }}' },
+        ],
+      },
+    ],
+  });
+
+  it('fills template keys from the objects\' content, next to data keys', () => {
+    const sync = resolve(spec(false));
+    const { secrets } = renderOutputs(sync, fetchedFor(sync, { user: secret('app'), pw: secret('a b'), site: certificate(pemValue, CONTENT_TYPE_PEM) }));
+    const data = secrets[0]!.data;
+    expect(Object.keys(data).sort()).toEqual(['USER', 'pem-b64', 'url']);
+    expect(data.url!.toString()).toBe('db://app:a%20b@h');
+    const pem = Buffer.from(data['pem-b64']!.toString(), 'base64').toString();
+    expect(pem).toContain('PRIVATE KEY');
+    expect(certsOf(pem)).toHaveLength(2); // leaf and intermediate, as a mounted file holds them
+  });
+
+  it('leaves out a template naming a missing optional object, and fails for a missing required one', () => {
+    const optional = resolve(spec(true));
+    const { secrets } = renderOutputs(optional, fetchedFor(optional, { user: secret('app'), site: certificate(pemValue, CONTENT_TYPE_PEM) }));
+    expect(Object.keys(secrets[0]!.data).sort()).toEqual(['USER', 'pem-b64']);
+    const required = resolve(spec(false));
+    expect(() => renderOutputs(required, fetchedFor(required, { user: secret('app'), site: certificate(pemValue, CONTENT_TYPE_PEM) }))).toThrow(expect.objectContaining({ reason: 'ObjectNotFound' }));
+  });
+
+  it('fails with TemplateFailed, naming the Secret and key, when the output would pass 1 MiB', () => {
+    const sync = resolve({ objects: [{ name: 'big' }], secretObjects: [{ secretName: 'out', templates: [{ key: 'k', template: '{{ big | hex }}'.repeat(30) }] }] });
+    let err: unknown;
+    try {
+      renderOutputs(sync, fetchedFor(sync, { big: secret('x'.repeat(20_000)) }));
+    } catch (e) {
+      err = e;
+    }
+    expect(isSyncError(err) && err.reason).toBe('TemplateFailed');
+    expect((err as Error).message).toBe(`Secret "out" key "k": the template would be larger than ${MAX_OBJECT_DATA_BYTES} bytes`);
+  });
+});

@@ -21,6 +21,7 @@
  */
 import type { OutputPart, ResolvedKeyVaultSync, ResolvedObject, ResolvedSecretOutput, ResolvedTlsOptions } from '../api/resolved.ts';
 import { dataKeyProblem } from '../api/kube-names.ts';
+import { renderTemplate } from '../api/template.ts';
 import { bundleFromKeyVaultSecret, CONTENT_TYPE_PKCS12, pfxFromBundle, withBundleOptions } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
 import { parse as parseYaml } from 'yaml';
@@ -195,6 +196,27 @@ function checkSize(kind: 'Secret' | 'ConfigMap', name: string, data: Record<stri
   if (total > MAX_OBJECT_DATA_BYTES) throw new SyncError('InvalidSpec', `${kind} "${name}" would hold ${total} bytes of data; Kubernetes allows at most ${MAX_OBJECT_DATA_BYTES} (1 MiB)`);
 }
 
+/**
+ * The value of a template key: the content of each object it names, substituted. A template naming an
+ * optional object that was not fetched is left out, like that object's own keys.
+ */
+function templateValue(
+  secret: string,
+  e: Extract<ResolvedSecretOutput['entries'][number], { kind: 'template' }>,
+  lookup: (outputName: string) => FetchedObject | undefined,
+  content: (f: FetchedObject) => Buffer,
+): Buffer | undefined {
+  const values = new Map<string, Buffer>();
+  for (const name of e.template.objects) {
+    const f = lookup(name);
+    if (f === undefined) return undefined;
+    values.set(name, content(f));
+  }
+  const out = renderTemplate(e.template, (name) => values.get(name) ?? Buffer.alloc(0), MAX_OBJECT_DATA_BYTES);
+  if (!out.ok) throw new SyncError('TemplateFailed', `Secret "${secret}" key "${e.key}": the template ${out.message}`);
+  return out.value;
+}
+
 /** The Secrets and ConfigMaps one KeyVaultSync describes, ready to write. */
 export interface RenderedOutputs {
   secrets: DesiredSecret[];
@@ -234,6 +256,11 @@ export function renderOutputs(sync: ResolvedKeyVaultSync, fetched: FetchedObject
     const data: Record<string, Buffer> = {};
     const tls = s.tls ?? DEFAULT_TLS;
     for (const e of s.entries) {
+      if (e.kind === 'template') {
+        const value = templateValue(s.name, e, (name) => lookup(name, `Secret "${s.name}"`), (f) => guarded(f, () => partOf(f, 'content', tls, cache, false)));
+        if (value !== undefined) data[e.key] = value;
+        continue;
+      }
       const f = lookup(e.object, `Secret "${s.name}"`);
       if (f === undefined) continue;
       if (e.kind === 'split') Object.assign(data, guarded(f, () => splitOf(f)));

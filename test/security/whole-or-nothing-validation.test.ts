@@ -8,7 +8,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../../src/util/poll.ts';
-import { conditionOf, startOperatorFixture, syncApi, syncSpec, type OperatorFixture } from '../integration/controller/support.ts';
+import { readyCondition, startOperatorFixture, syncApi, syncSpec, type OperatorFixture } from '../integration/controller/support.ts';
 import { clientsFor } from '../integration/emulator/kv-support.ts';
 import { kubeConfig, statusOf } from '../integration/support/kube.ts';
 
@@ -39,14 +39,8 @@ function twoSecrets(second: Record<string, unknown>, objects: Record<string, unk
   });
 }
 
-async function refused(name: string): Promise<{ reason: string; message: string }> {
-  return pollUntil(
-    async () => {
-      const c = conditionOf(await syncs.get(fx.ns, name), 'Ready');
-      return c?.status === 'False' ? c : undefined;
-    },
-    { ...WAIT, description: `${name} Ready=False` },
-  );
+function refused(name: string): Promise<{ reason: string; message: string }> {
+  return readyCondition(kc, fx.ns, name, 'False');
 }
 
 beforeAll(async () => {

@@ -167,6 +167,18 @@ export const KEY_VAULT_SYNC_RULE_CASES: readonly RuleCase[] = [
     spec: withChanges((s) => ((s.secretObjects as Spec[])[1]!.data = [{ objectName: 'password', key: 'A' }, { objectName: 'nginx', key: 'A' }])),
   },
   {
+    rule: 'secret-data-or-templates',
+    message: MSG.dataOrTemplates,
+    path: 'spec.secretObjects[1]',
+    spec: withChanges((s) => delete (s.secretObjects as Spec[])[1]!.data),
+  },
+  {
+    rule: 'secret-template-keys-unique',
+    message: MSG.templateKeysUnique,
+    path: 'spec.secretObjects[1]',
+    spec: withChanges((s) => ((s.secretObjects as Spec[])[1]!.templates = [{ key: 'DB_PASSWORD', template: 'pw={{ password }}' }])),
+  },
+  {
     rule: 'configmap-data-keys-unique',
     message: MSG.dataKeysUnique,
     path: 'spec.configMapObjects[0]',

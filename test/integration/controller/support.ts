@@ -15,6 +15,7 @@ import { startController, type ControllerOptions, type RunningController } from 
 import type { KeyVaultSyncObject } from '../../../src/controller/reconciler.ts';
 import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
 import { loadAzureEnvironment } from '../../../src/keyvault/azure-environment.ts';
+import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace } from '../support/kube.ts';
 
 export const VAULT = 'devkv';
@@ -140,6 +141,18 @@ export type ConditionView = { type: string; status: string; reason: string; mess
 
 export function conditionOf(obj: KeyVaultSyncObject, type: string): ConditionView | undefined {
   return (obj.status?.conditions as ConditionView[] | undefined)?.find((c) => c.type === type);
+}
+
+/** Waits until the KeyVaultSync's Ready condition has `status`, and returns it. */
+export async function readyCondition(kc: k8s.KubeConfig, namespace: string, name: string, status: 'True' | 'False', timeoutMs = 45_000): Promise<ConditionView> {
+  const syncs = syncApi(kc);
+  return pollUntil(
+    async () => {
+      const c = conditionOf(await syncs.get(namespace, name), 'Ready');
+      return c?.status === status ? c : undefined;
+    },
+    { timeoutMs, intervalMs: 200, description: `${namespace}/${name} Ready=${status}` },
+  );
 }
 
 /**

@@ -83,6 +83,8 @@ export interface EmulatorConfig {
   expiryCheckSeconds: number;
   /** Days before `exp` at which a NearExpiry event fires (Key Vault: 30). */
   nearExpiryDays: number;
+  /** Seconds a created certificate version stays pending (`inProgress`) before it is stored; 0 = at once. */
+  certificatePendingSeconds: number;
 }
 
 /** A deterministic GUID-shaped ID, so that configs need not spell out object IDs. */
@@ -156,7 +158,7 @@ function tags(o: Obj, path: string): Record<string, string> | undefined {
 
 const OBJECT_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const VAULT_NAME = /^[a-zA-Z][0-9a-zA-Z-]{1,22}[0-9a-zA-Z]$/;
-const KNOWN_TOP_LEVEL = new Set(['tenantId', 'vaults', 'servicePrincipals', 'managedIdentities', 'imds', 'roleAssignments', 'issuers', 'throttling', 'trustedIssuerCaFiles', 'expiry']);
+const KNOWN_TOP_LEVEL = new Set(['tenantId', 'vaults', 'servicePrincipals', 'managedIdentities', 'imds', 'roleAssignments', 'issuers', 'throttling', 'trustedIssuerCaFiles', 'expiry', 'certificateCreation']);
 
 function parseSecret(v: unknown, path: string): SeedSecret {
   if (!isObj(v)) fail(path, 'must be a map');
@@ -342,6 +344,7 @@ export async function normalizeConfig(doc: unknown, adminPrincipal: { clientId: 
     }),
   );
   const expiry = isObj(root.expiry) ? root.expiry : {};
+  const creation = isObj(root.certificateCreation) ? root.certificateCreation : {};
   return {
     tenantId,
     vaults,
@@ -353,6 +356,7 @@ export async function normalizeConfig(doc: unknown, adminPrincipal: { clientId: 
     trustedIssuerCaPems,
     expiryCheckSeconds: num(expiry, 'checkSeconds', 'expiry', 5),
     nearExpiryDays: num(expiry, 'nearExpiryDays', 'expiry', 30),
+    certificatePendingSeconds: num(creation, 'pendingSeconds', 'certificateCreation', 0),
   };
 }
 

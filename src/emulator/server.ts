@@ -140,6 +140,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
   // Vaults: persisted state first, then the config's seeds for objects that do not exist yet.
   const persisted = opts.dataFile === undefined ? {} : await loadDataFile(opts.dataFile);
   const vaults = new Map<string, Vault>();
+  const certificateCreation = { pendingSeconds: config.certificatePendingSeconds };
   let writer: DataFileWriter | undefined;
   const publish = (e: VaultEvent): void => publisher.publish(e);
   for (const vc of config.vaults) {
@@ -152,6 +153,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
         publish,
         onChange: () => writer?.schedule(),
         vaultUrl: () => `https://${vc.name}.vault.azure.net:${httpsPort}`,
+        pendingSeconds: () => certificateCreation.pendingSeconds,
       }),
     );
     traffic.setLimit(vc.name, vc.requestsPer10s);
@@ -175,7 +177,10 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
   });
   const expiryFired = new Set<string>();
   const checkExpiry = (): void => {
-    for (const v of vaults.values()) v.checkExpiry(config.nearExpiryDays * 86400, expiryFired);
+    for (const v of vaults.values()) {
+      v.settlePending();
+      v.checkExpiry(config.nearExpiryDays * 86400, expiryFired);
+    }
   };
   const admin = createAdminHandler({
     counters,
@@ -183,6 +188,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
     clock,
     vaultNames: () => [...vaults.keys()],
     checkExpiry,
+    certificateCreation,
     eventGrid: createEventGridAdminHandler(publisher),
   });
   const entra = createEntraHandler({

@@ -7,6 +7,8 @@
  * - `GET /admin/throttling` → `{vault: requestsPer10s}`; `PUT /admin/throttling` `{vault?, requestsPer10s}`.
  * - `GET /admin/time` → `{nowSeconds, offsetSeconds}`; `POST /admin/time` `{shiftSeconds}` (relative) or
  *   `{offsetSeconds}` (absolute); `DELETE /admin/time` resets. Runs the expiry check right away.
+ * - `GET /admin/certificate-creation` → `{pendingSeconds}`; `PUT` `{pendingSeconds}` sets how long a created
+ *   certificate version stays pending (emulator clock seconds; 0 = stored at once).
  * - `/admin/eventgrid/...` is delegated to the Event Grid publisher's admin handler.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -24,6 +26,8 @@ export interface AdminHandlerOptions {
   vaultNames: () => string[];
   /** Runs the near-expiry/expired check (after a time shift). */
   checkExpiry: () => void;
+  /** How long created certificate versions stay pending; changed in place by `PUT /certificate-creation`. */
+  certificateCreation: { pendingSeconds: number };
   eventGrid?: RouteHandler;
 }
 
@@ -88,7 +92,7 @@ async function route(req: IncomingMessage, res: ServerResponse, rest: string, op
   const key = `${method} ${rest}`;
   switch (key) {
     case 'GET ':
-      send(res, 200, { vaults: opts.vaultNames(), endpoints: ['/admin/requests', '/admin/faults', '/admin/throttling', '/admin/time', '/admin/eventgrid/subscriptions'] });
+      send(res, 200, { vaults: opts.vaultNames(), endpoints: ['/admin/requests', '/admin/faults', '/admin/throttling', '/admin/time', '/admin/certificate-creation', '/admin/eventgrid/subscriptions'] });
       return;
     case 'GET /requests':
       send(res, 200, opts.counters.list());
@@ -138,6 +142,18 @@ async function route(req: IncomingMessage, res: ServerResponse, rest: string, op
       else throw new AdminError(400, 'InvalidTimeShift', 'give shiftSeconds (relative) or offsetSeconds (absolute) as a number');
       opts.checkExpiry();
       send(res, 200, { nowSeconds: opts.clock.nowSeconds(), offsetSeconds: opts.clock.offsetMs() / 1000 });
+      return;
+    }
+    case 'GET /certificate-creation':
+      send(res, 200, opts.certificateCreation);
+      return;
+    case 'PUT /certificate-creation': {
+      const body = (await readJson(req)) as { pendingSeconds?: unknown };
+      if (typeof body.pendingSeconds !== 'number' || !Number.isFinite(body.pendingSeconds) || body.pendingSeconds < 0) {
+        throw new AdminError(400, 'InvalidCertificateCreation', 'pendingSeconds must be a non-negative number');
+      }
+      opts.certificateCreation.pendingSeconds = body.pendingSeconds;
+      send(res, 200, opts.certificateCreation);
       return;
     }
     case 'DELETE /time':

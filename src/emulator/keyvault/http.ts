@@ -112,6 +112,7 @@ export function createKeyVaultHandler(opts: KeyVaultHandlerOptions): KeyVaultHan
     // 4. Body, then the operation.
     const body = route.hasBody ? await readJsonBody(req) : {};
     const base = `https://${req.headers.host ?? `${vault.name}.vault.azure.net`}`;
+    vault.settlePending();
     const result = await route.run(vault, base, url, body);
     send(res, result.status, result.body, result.headers);
     return result.status;

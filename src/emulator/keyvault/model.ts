@@ -72,6 +72,22 @@ export interface PendingOperation {
   /** Whether a client has already seen the `inProgress` answer (the emulator completes on the next poll). */
   reportedInProgress: boolean;
   error?: { code: string; message: string };
+  /** While `inProgress`: when (emulator clock, unix seconds) the version is stored, and what it will be. */
+  completesAt?: number;
+  issued?: PendingIssue;
+}
+
+/** A certificate version issued but not yet stored (the pending phase); binary fields base64. */
+export interface PendingIssue {
+  /** Leaf first, then the chain (DER). */
+  certsDer: string[];
+  /** PKCS#8 DER of the private key. */
+  pkcs8?: string;
+  secretValue: string;
+  notBefore: number;
+  notAfter: number;
+  /** The create request's `attributes` and `tags`, applied when the version is stored. */
+  request: { attributes?: unknown; tags?: unknown };
 }
 
 export interface DeletionInfo {

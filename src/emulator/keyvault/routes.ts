@@ -26,6 +26,8 @@ export interface Route {
 }
 
 const ok = (body: Json): RouteResult => ({ status: 200, body });
+/** What Key Vault answers a create and an `inProgress` poll with (seconds). */
+const PENDING_RETRY_AFTER = '10';
 const noContent: RouteResult = { status: 204 };
 
 /** Returns the route for a request, or throws Key Vault's 404/405 for unknown paths. */
@@ -96,7 +98,7 @@ function pick(method: string, collection: string, name: string, third: string | 
           hasBody: true,
           run: async (v, b, _u, body) => {
             const r = await v.createCertificate(b, name, body);
-            return { status: r.status, body: r.body, headers: { Location: r.location, 'Retry-After': '1' } };
+            return { status: r.status, body: r.body, headers: { Location: r.location, 'Retry-After': PENDING_RETRY_AFTER } };
           },
         };
       }
@@ -104,7 +106,16 @@ function pick(method: string, collection: string, name: string, third: string | 
         return { operation: 'importCertificate', action: DataAction.certificateImport, scopes: cert, hasBody: true, run: (v, b, _u, body) => ok(v.importCertificate(b, name, body)) };
       }
       if (n === 3 && third === 'pending' && method === 'GET') {
-        return { operation: 'getCertificateOperation', action: DataAction.certificateRead, scopes: cert, hasBody: false, run: (v, b) => ok(v.getCertificateOperation(b, name)) };
+        return {
+          operation: 'getCertificateOperation',
+          action: DataAction.certificateRead,
+          scopes: cert,
+          hasBody: false,
+          run: (v, b) => {
+            const op = v.getCertificateOperation(b, name);
+            return op.status === 'inProgress' ? { status: 200, body: op, headers: { 'Retry-After': PENDING_RETRY_AFTER } } : ok(op);
+          },
+        };
       }
       if (n === 3 && third === 'policy' && method === 'GET') {
         return { operation: 'getCertificatePolicy', action: DataAction.certificateRead, scopes: cert, hasBody: false, run: (v, b) => ok(v.getCertificatePolicy(b, name)) };

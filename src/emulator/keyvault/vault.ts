@@ -19,6 +19,7 @@ import {
   type CertificatePolicyWire,
   type KeyEntry,
   type ObjectAttributes,
+  type PendingIssue,
   type SecretEntry,
   type SecretVersion,
   type VaultState,
@@ -43,6 +44,11 @@ export interface VaultDeps {
   onChange: () => void;
   /** `https://<name>.vault.azure.net:<port>`, used in events. */
   vaultUrl: () => string;
+  /**
+   * How long a created certificate version stays pending (seconds of the emulator clock); 0 = stored at
+   * once, the operation reported `inProgress` only in the create answer. Default 0.
+   */
+  pendingSeconds?: () => number;
 }
 
 export function validateName(name: string): void {
@@ -118,6 +124,29 @@ const deletedButRecoverable = (kind: 'Secret' | 'Certificate' | 'Key', name: str
     `${kind} ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the ${kind.toLowerCase()} can only be recovered or purged.`,
     'ObjectIsDeletedButRecoverable',
   );
+
+/** What a pending operation keeps of an issued version (plain JSON, so `--data` persists it). */
+function pendingIssue(issued: ReturnType<typeof issuedFrom>, body: Obj): PendingIssue {
+  return {
+    certsDer: issued.certsDer.map((d) => d.toString('base64')),
+    ...(issued.privateKey === undefined ? {} : { pkcs8: privateKeyToPkcs8Der(issued.privateKey).toString('base64') }),
+    secretValue: issued.secretValue,
+    notBefore: issued.notBefore,
+    notAfter: issued.notAfter,
+    request: { ...(body.attributes === undefined ? {} : { attributes: body.attributes }), ...(body.tags === undefined ? {} : { tags: body.tags }) },
+  };
+}
+
+function issuedFromPending(p: PendingIssue, csr: string): ReturnType<typeof issuedFrom> {
+  return {
+    certsDer: p.certsDer.map((d) => Buffer.from(d, 'base64')),
+    privateKey: p.pkcs8 === undefined ? undefined : privateKeyFromPkcs8Der(Buffer.from(p.pkcs8, 'base64')),
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    secretValue: p.secretValue,
+    csr,
+  };
+}
 
 export class Vault {
   readonly state: VaultState;
@@ -354,8 +383,7 @@ export class Vault {
   }
 
   /** Stores an issued certificate as a new version of certificate, secret and key (one shared version id). */
-  #storeVersion(name: string, policy: CertificatePolicyWire, issued: ReturnType<typeof issuedFrom>, body: Obj, existing: CertificateEntry | undefined): CertificateEntry {
-    const now = this.#now();
+  #storeVersion(name: string, policy: CertificatePolicyWire, issued: ReturnType<typeof issuedFrom>, body: Obj, existing: CertificateEntry | undefined, now = this.#now()): CertificateEntry {
     const version = newVersion();
     const certAttributes: ObjectAttributes = { enabled: true, nbf: issued.notBefore, exp: issued.notAfter, created: now, updated: now };
     applyAttributes(certAttributes, body);
@@ -422,12 +450,43 @@ export class Vault {
       ? await generatePrivateKey(keySpecFrom(policy.key_props.kty, policy.key_props.key_size, policy.key_props.crv))
       : privateKeyFromPkcs8Der(Buffer.from(reuseKey.pkcs8, 'base64'));
     const issued = await issueCertificateVersion(policy, key, issuer, new Date(this.#deps.clock.nowMs()));
-    const entry = this.#storeVersion(name, policy, issued, body, existing);
-    entry.pending = { requestId: newVersion(), issuerName: policy.issuer.name, csr: issued.csr, status: 'completed', reportedInProgress: false };
+    const requestId = newVersion();
+    const pendingSeconds = Math.max(0, this.#deps.pendingSeconds?.() ?? 0);
+    let entry: CertificateEntry;
+    if (pendingSeconds === 0) {
+      entry = this.#storeVersion(name, policy, issued, body, existing);
+      entry.pending = { requestId, issuerName: policy.issuer.name, csr: issued.csr, status: 'completed', reportedInProgress: false };
+    } else {
+      // Issued now, stored when the pending phase ends (settlePending): until then readers see the
+      // previous version, as on Key Vault, where a new version appears only once its operation completes.
+      entry = existing ?? { name, versions: [], policy };
+      entry.policy = policy;
+      entry.pending = { requestId, issuerName: policy.issuer.name, csr: issued.csr, status: 'inProgress', reportedInProgress: false, completesAt: this.#now() + pendingSeconds, issued: pendingIssue(issued, body) };
+      this.state.certificates[nameKey(name)] = entry;
+    }
     this.#changed();
     const op = wire.pendingWire(base, entry.name, { ...entry.pending, status: 'inProgress' });
     const apiVersion = '7.5';
     return { status: 202, body: op, location: `${base}/certificates/${entry.name}/pending?api-version=${apiVersion}&request_id=${entry.pending.requestId}` };
+  }
+
+  /**
+   * Stores the certificate versions whose pending phase has ended (emulator clock), each `created` at
+   * the time it ended. Called before every request and by the periodic check.
+   */
+  settlePending(): void {
+    const now = this.#now();
+    for (const e of Object.values(this.state.certificates)) {
+      const p = e.pending;
+      if (p?.status !== 'inProgress' || p.issued === undefined || (p.completesAt ?? 0) > now || e.deleted !== undefined) continue;
+      const issued = issuedFromPending(p.issued, p.csr);
+      const request: Obj = {};
+      if (p.issued.request.attributes !== undefined) request.attributes = p.issued.request.attributes;
+      if (p.issued.request.tags !== undefined) request.tags = p.issued.request.tags;
+      this.#storeVersion(e.name, e.policy, issued, request, e, p.completesAt ?? now);
+      e.pending = { requestId: p.requestId, issuerName: p.issuerName, csr: p.csr, status: 'completed', reportedInProgress: p.reportedInProgress };
+      this.#changed();
+    }
   }
 
   /** GET /certificates/{name}/pending */
@@ -505,6 +564,12 @@ export class Vault {
   /** DELETE /certificates/{name}: soft-deletes the certificate with its secret and key. */
   deleteCertificate(base: string, name: string): Json {
     const e = this.#liveCertificate(name);
+    if (e.versions.length === 0) {
+      // Only a pending first version: nothing to soft-delete; the operation is dropped.
+      delete this.state.certificates[nameKey(name)];
+      this.#changed();
+      throw certificateNotFound(name);
+    }
     const d = this.#deletion();
     e.deleted = d;
     const s = this.state.secrets[nameKey(name)];

@@ -9,6 +9,7 @@
  * need the object list stand aside when `parameters.objects` is set.
  */
 import type { CelRule } from './schema-helpers.ts';
+import { PROTECTED_SECRET_TYPES } from './secret-types.ts';
 
 export interface PlacedCelRule {
   /** Stable identifier, used in tests. */
@@ -42,6 +43,7 @@ export const MSG = {
   dataKeysUnique: 'data keys must be unique',
   dataOrTemplates: 'set data, templates or both',
   templateKeysUnique: 'template keys must be unique and differ from the keys of data',
+  secretTypeProtected: `type must not be ${PROTECTED_SECRET_TYPES.join(', ')}: a writer of such a Secret could act as a ServiceAccount, a node or a Helm release; use Opaque or the type your consumer reads`,
   restartTargetNameXorSelector: 'set exactly one of name and selector',
   refreshInterval: 'refreshInterval must be "0" (fetch once) or at least 10s',
   namespacesGrant: 'set names, selector or both',
@@ -157,6 +159,11 @@ export const KEY_VAULT_SYNC_CEL = [
     id: 'tls-options-only-tls',
     at: 'spec.secretObjects[*]',
     cel: { rule: `self.type == 'kubernetes.io/tls' || !(has(self.keyFormat) || has(self.includeRoot) || has(self.caCert))`, message: MSG.tlsOptionsOnlyTls },
+  },
+  {
+    id: 'secret-type-not-protected',
+    at: 'spec.secretObjects[*].type',
+    cel: { rule: `!(self.lowerAscii() in ${JSON.stringify(PROTECTED_SECRET_TYPES)})`, message: MSG.secretTypeProtected },
   },
   {
     id: 'secret-data-keys-unique',

@@ -40,7 +40,7 @@ describe('parseCsiParameters: objects', () => {
     ['array: [{objectName: a}]', 'spec.parameters.objects: array[0].objectType', 'is required'],
     ['array: [{objectName: a, objectType: certificate}]', 'spec.parameters.objects: array[0].objectType', 'must be one of: secret, key, cert'],
     ['array: [{objectName: a, objectType: secret, objectEncoding: rot13}]', 'spec.parameters.objects: array[0].objectEncoding', 'must be one of: utf-8, base64, hex'],
-    ['array: [{objectName: "bad name", objectType: secret}]', 'spec.parameters.objects: array[0].objectName', 'expected string to match'],
+    ['array: [{objectName: "bad name", objectType: secret}]', 'spec.parameters.objects: array[0].objectName', 'must be a Key Vault object name'],
     ['array: [{objectName: a, objectType: secret, objectVersionHistory: many}]', 'spec.parameters.objects: array[0].objectVersionHistory', 'expected integer'],
     ['array: [{objectName: a, objectType: secret, colour: red}]', 'spec.parameters.objects: array[0].colour', 'unknown field'],
     ['array: [{objectName: [a], objectType: secret}]', 'spec.parameters.objects: array[0].objectName', 'must be a string'],

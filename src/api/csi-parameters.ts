@@ -34,6 +34,12 @@ export interface CsiParameters {
   cloudName: CloudName | undefined;
   unknownCloudName: string | undefined;
   identity: CsiIdentity | undefined;
+  /**
+   * Set when the parameters are a SecretProviderClass's (not empty) but select no identity: the CSI
+   * driver then used the service principal Secret of the pod's `nodePublishSecretRef`, which a
+   * KeyVaultSync cannot see. Holds hints on parameters that look like an identity choice but are not.
+   */
+  nodePublishSecretRef: { hints: string[] } | undefined;
   /** Undefined when `objects` is absent. */
   objects: CsiObject[] | undefined;
 }
@@ -47,7 +53,18 @@ export interface CsiParseOutcome {
 const P = 'spec.parameters';
 
 /** Parameters that kvsync reads. */
-const KNOWN = new Set(['keyvaultName', 'tenantID', 'tenantId', 'cloudName', 'usePodIdentity', 'useVMManagedIdentity', 'userAssignedIdentityID', 'clientID', 'objects']);
+const KNOWN = new Set(['keyvaultName', 'tenantID', 'tenantId', 'cloudName', 'usePodIdentity', 'useVMManagedIdentity', 'userAssignedIdentityID', 'clientID', 'objects', 'useAzureTokenProxy']);
+
+/**
+ * Parameters that look like an identity choice but select none: the provider ignores the first two
+ * (they are not its parameters) and reads the third only to fetch the client ID for a pod's
+ * ServiceAccount, which kvsync has no pod for.
+ */
+const IDENTITY_LOOKALIKES: Readonly<Record<string, string>> = {
+  useWorkloadIdentity: 'useWorkloadIdentity is not a provider parameter (the provider selects workload identity by clientID)',
+  useManagedIdentity: 'useManagedIdentity is not a provider parameter (the provider selects a managed identity by useVMManagedIdentity)',
+  usePodServiceAccountAnnotation: 'usePodServiceAccountAnnotation read the client ID from the pod\'s ServiceAccount: name that ServiceAccount in spec.identity.workloadIdentity.serviceAccountName (kvsync reads its azure.workload.identity/client-id annotation)',
+};
 /** Parameters that the provider knows but that mean nothing to kvsync (accepted, ignored). */
 const IGNORED = new Set(['resourceGroup', 'subscriptionId', 'cloudEnvFileName', 'podIdentityNamespace', 'podIdentityName']);
 
@@ -63,6 +80,11 @@ const FIELD_MAP = {
   filePermission: 'filePermission',
 } as const satisfies Record<string, keyof VaultObject>;
 type CsiField = keyof typeof FIELD_MAP;
+
+/** Whether `name` is a parameter the Azure provider reads (for hints on one put in the wrong place). */
+export function isProviderParameter(name: string): boolean {
+  return KNOWN.has(name) || IGNORED.has(name);
+}
 
 /** Go's strconv.ParseBool, which the provider uses; "" is false. */
 export function parseCsiBool(value: string | undefined): boolean | undefined {
@@ -116,13 +138,16 @@ export function parseCsiParameters(params: Readonly<Record<string, string>>): Cs
     if (cloudName === undefined) unknownCloudName = params.cloudName;
   }
 
+  const identity = parseIdentity(params, issues);
+  const tokenProxy = checkTokenProxy(params, issues);
   return {
     parameters: {
       keyvaultName: nonEmpty(params.keyvaultName),
       tenantID: tenantID ?? tenantIdLegacy,
       cloudName,
       unknownCloudName,
-      identity: parseIdentity(params, issues),
+      identity,
+      nodePublishSecretRef: identity === undefined && Object.keys(params).length > 0 && !tokenProxy ? { hints: identityHints(params) } : undefined,
       objects: params.objects === undefined ? undefined : parseObjects(params.objects, issues),
     },
     issues,
@@ -143,6 +168,32 @@ function parseIdentity(params: Readonly<Record<string, string>>, issues: SpecIss
   if (vm === true) return { mode: 'managedIdentity', clientID: guid(params, 'userAssignedIdentityID', issues) };
   const clientID = guid(params, 'clientID', issues);
   return clientID === undefined ? undefined : { mode: 'workloadIdentity', clientID };
+}
+
+/**
+ * `useAzureTokenProxy: "true"` (AKS identity binding): the provider fetched the token through the
+ * node's token proxy, for an identity shared by many clusters without a federated credential per
+ * ServiceAccount. kvsync exchanges a ServiceAccount token at Entra ID itself, so the same spec would
+ * mean a different trust path: refused, with what to set up instead. Returns whether it was set.
+ */
+function checkTokenProxy(params: Readonly<Record<string, string>>, issues: SpecIssue[]): boolean {
+  const on = parseCsiBool(params.useAzureTokenProxy);
+  if (on === undefined) issues.push({ path: `${P}.useAzureTokenProxy`, message: 'must be a boolean ("true" or "false")' });
+  if (on !== true) return on === undefined;
+  issues.push({
+    path: `${P}.useAzureTokenProxy`,
+    message:
+      'AKS identity binding (the node token proxy) is not supported: kvsync exchanges a ServiceAccount token at Entra ID itself. Remove useAzureTokenProxy, add to the managed identity of clientID a federated credential for the cluster\'s OIDC issuer and subject system:serviceaccount:<namespace>:<serviceaccount>, and name that ServiceAccount in spec.identity.workloadIdentity.serviceAccountName',
+  });
+  return true;
+}
+
+/** What in the parameters suggests an identity was meant, for the nodePublishSecretRef message. */
+function identityHints(params: Readonly<Record<string, string>>): string[] {
+  const hints: string[] = [];
+  if (nonEmpty(params.userAssignedIdentityID) !== undefined) hints.push('userAssignedIdentityID is set, but the provider reads it only with useVMManagedIdentity: "true"');
+  for (const [key, hint] of Object.entries(IDENTITY_LOOKALIKES)) if (params[key] !== undefined) hints.push(hint);
+  return hints;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -226,7 +277,9 @@ function toVaultObject(entry: Record<string, unknown>, path: string, issues: Spe
   const reverse = Object.fromEntries(Object.entries(FIELD_MAP).map(([csi, kv]) => [kv, csi]));
   const structural = schemaIssues(VaultObjectSchema, raw, '').map((i) => {
     const field = i.path.replace(/^\./, '').split(/[.[]/)[0] ?? '';
-    return { path: `${path}.${reverse[field] ?? field}`, message: i.message };
+    // Key Vault itself refuses other names, so no vault holds such an object: say what a name may be.
+    const message = field === 'name' && i.message.startsWith('expected string to match') ? 'must be a Key Vault object name: 1-127 letters, digits and hyphens' : i.message;
+    return { path: `${path}.${reverse[field] ?? field}`, message };
   });
   if (structural.length > 0) {
     issues.push(...structural);

@@ -33,11 +33,12 @@ export const OBJECT_TYPES = ['secret', 'certificate', 'cert', 'key'] as const;
 export const OBJECT_ENCODINGS = ['utf-8', 'base64', 'hex'] as const;
 export const OBJECT_FORMATS = ['pem', 'pfx'] as const;
 export const SPLIT_FORMATS = ['json', 'yaml'] as const;
-export const SECRET_TYPES = ['Opaque', 'kubernetes.io/tls', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/basic-auth'] as const;
 export const CREATION_POLICIES = ['Owner', 'Merge', 'Orphan'] as const;
 export const KEY_FORMATS = ['pkcs8', 'pkcs1', 'sec1'] as const;
 export const RESTART_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 
+/** A Secret type: a name, optionally behind a DNS-subdomain prefix and a slash (`kubernetes.io/tls`, `tls`). */
+const SECRET_TYPE_PATTERN = '^([a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?/)?[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$';
 const KEY_VAULT_OBJECT_NAME = '^[0-9a-zA-Z-]{1,127}$';
 /** An object's output name (alias, or name): a file name and a Secret key. */
 const OUTPUT_NAME = { minLength: 1, maxLength: 127, pattern: DATA_KEY_PATTERN } as const;
@@ -161,7 +162,17 @@ const CreationPolicySchema = StringEnum(CREATION_POLICIES, {
 export const SecretObjectSchema = Type.Object(
   {
     secretName: ObjectName('Name of the Secret to write, in this namespace.'),
-    type: Type.Optional(StringEnum(SECRET_TYPES, { description: 'Secret type.', default: 'Opaque' })),
+    type: Type.Optional(
+      Type.String({
+        description:
+          'Secret type, written as given (e.g. Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth, kubernetes.io/ssh-auth, or a type of your own such as Istio\'s tls). kubernetes.io/service-account-token, bootstrap.kubernetes.io/token and helm.sh/release.v1 are refused.',
+        default: 'Opaque',
+        minLength: 1,
+        maxLength: 253,
+        pattern: SECRET_TYPE_PATTERN,
+        'x-kubernetes-validations': celAt('spec.secretObjects[*].type'),
+      }),
+    ),
     labels: Type.Optional(LabelsSchema),
     annotations: Type.Optional(AnnotationsSchema),
     data: Type.Optional(Type.Array(DataEntrySchema, { minItems: 1, maxItems: LIMITS.dataEntries, description: 'Keys of the Secret, one object each. data, templates or both must be given.' })),
@@ -292,7 +303,6 @@ export type SecretTemplate = Static<typeof SecretTemplateSchema>;
 export type ConfigMapObject = Static<typeof ConfigMapObjectSchema>;
 export type RestartTarget = Static<typeof RestartTargetSchema>;
 export type ObjectType = (typeof OBJECT_TYPES)[number];
-export type SecretType = (typeof SECRET_TYPES)[number];
 export type CreationPolicy = (typeof CREATION_POLICIES)[number];
 export type KeyFormat = (typeof KEY_FORMATS)[number];
 export type ObjectEncoding = (typeof OBJECT_ENCODINGS)[number];

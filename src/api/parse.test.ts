@@ -264,7 +264,7 @@ describe('parseKeyVaultSync: typed fields and CSI parameters together', () => {
     const paths = issuesOf(parseSpec(spec)).map((i) => `${i.path}: ${i.message}`);
     expect(paths).toEqual([
       'spec.secretObjects[1].data[0].objectName: every secretObjects[].data[].objectName must be the output name (alias or name) of an object; "password" is none',
-      'spec.secretObjects[0]: a kubernetes.io/tls secret must take its data from an object of type certificate',
+      'spec.secretObjects[0]: a kubernetes.io/tls secret must take its data from an object of type certificate; "nginx" has objectType cert, which fetches the public certificate only: use objectType secret to fetch the certificate with its private key',
     ]);
   });
 });

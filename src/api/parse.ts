@@ -7,8 +7,9 @@
  * fields (typed fields win where the other side is unset; different values are a conflict) → the
  * reference checks again on the merged object list → output keys resolved.
  */
+import { cloudNameProblem } from './cloud.ts';
 import { API_VERSION } from './crd.ts';
-import { parseCsiParameters } from './csi-parameters.ts';
+import { isProviderParameter, parseCsiParameters } from './csi-parameters.ts';
 import type { CsiObject, CsiParameters } from './csi-parameters.ts';
 import { parseGoDuration } from './duration.ts';
 import { InvalidSpecError } from './errors.ts';
@@ -28,7 +29,8 @@ import type {
   ResolvedSecretOutput,
   ResolvedVault,
 } from './resolved.ts';
-import { checkConfigMapRefs, checkOutputNamesUnique, checkSecretRefs, checkTlsSources, KEY_VAULT_IDENTITY_RULES, KEY_VAULT_SYNC_RULES, outputNameOf } from './rules.ts';
+import { checkConfigMapRefs, checkOutputNamesUnique, checkSecretRefs, checkTlsSources, KEY_VAULT_IDENTITY_RULES, KEY_VAULT_SYNC_RULES, outputNameOf, separateFileRef } from './rules.ts';
+import { REQUIRED_SECRET_KEYS } from './secret-types.ts';
 import type { ObjectRef } from './rules.ts';
 import { parseTemplate } from './template.ts';
 import { schemaIssues, withDefaults } from './validate.ts';
@@ -70,6 +72,13 @@ function readEnvelope(obj: unknown, kind: string, issues: SpecIssue[]): Envelope
   };
 }
 
+/** `spec.tenantId: unknown field`: a provider parameter one level too high says where it belongs. */
+function misplacedParameterHint(issue: SpecIssue): SpecIssue {
+  const field = /^spec\.([A-Za-z]+)$/.exec(issue.path)?.[1];
+  if (field === undefined || issue.message !== 'unknown field' || !isProviderParameter(field)) return issue;
+  return { path: issue.path, message: `unknown field; ${field} is an Azure provider parameter: move it under spec.parameters` };
+}
+
 function fail<T>(issues: SpecIssue[], warnings: string[]): ParseResult<T> {
   return { ok: false, error: new InvalidSpecError(issues), warnings };
 }
@@ -86,7 +95,7 @@ export function parseKeyVaultSync(obj: unknown, vaults: VaultHostPolicy = AZURE_
   if (env === undefined || issues.length > 0) return fail(issues, []);
 
   const spec = withDefaults(KeyVaultSyncSpecSchema, env.spec as KeyVaultSyncSpec);
-  issues.push(...schemaIssues(KeyVaultSyncSpecSchema, spec, 'spec'));
+  issues.push(...schemaIssues(KeyVaultSyncSpecSchema, spec, 'spec').map(misplacedParameterHint));
   if (issues.length > 0) return fail(issues, []);
 
   for (const rule of KEY_VAULT_SYNC_RULES) issues.push(...rule.check(spec));
@@ -105,11 +114,11 @@ export function parseKeyVaultSync(obj: unknown, vaults: VaultHostPolicy = AZURE_
 
   // The reference rules again, now on the merged list (CEL could only see the typed objects).
   const refs = new Map<string, ObjectRef>(objects.map((o) => [o.outputName, { type: o.type, fromParameters: o.source === 'parameters' }]));
-  issues.push(...checkSecretRefs(spec.secretObjects, refs), ...checkTlsSources(spec.secretObjects, refs), ...checkConfigMapRefs(spec.configMapObjects, refs));
+  issues.push(...checkSecretRefs(spec.secretObjects, refs, true), ...checkTlsSources(spec.secretObjects, refs, true), ...checkConfigMapRefs(spec.configMapObjects, refs));
   if (issues.length > 0) return fail(issues, warnings);
 
   const byOutput = new Map(objects.map((o) => [o.outputName, o]));
-  const secrets = (spec.secretObjects ?? []).map((s, i) => resolveSecret(s, i, byOutput, issues));
+  const secrets = (spec.secretObjects ?? []).map((s, i) => resolveSecret(s, i, byOutput, refs, issues));
   const configMaps = (spec.configMapObjects ?? []).map((c, i) => resolveConfigMap(c, i, byOutput, issues));
   const refreshIntervalMs = parseGoDuration(spec.refreshInterval ?? '1h');
   if (refreshIntervalMs === undefined) issues.push({ path: 'spec.refreshInterval', message: 'is not a Go duration' });
@@ -150,7 +159,7 @@ function resolveVault(spec: KeyVaultSyncSpec, csi: CsiParameters, policy: VaultH
     issues.push(conflict('spec.parameters.cloudName', 'spec.vault.cloudName', csi.cloudName, v.cloudName));
   }
   if (csi.unknownCloudName !== undefined && v.url === undefined) {
-    issues.push({ path: 'spec.parameters.cloudName', message: `"${csi.unknownCloudName}" is not a cloud kvsync knows (AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud); set spec.vault.url` });
+    issues.push({ path: 'spec.parameters.cloudName', message: cloudNameProblem(csi.unknownCloudName) });
   }
   if (issues.length > before) return undefined;
   const name = v.name ?? csi.keyvaultName;
@@ -201,9 +210,25 @@ function resolveIdentity(spec: KeyVaultSyncSpec, csi: CsiParameters, issues: Spe
     const r = typed.servicePrincipal.secretRef;
     return { mode: 'servicePrincipal', secretName: r.name, clientIDKey: r.clientIDKey ?? 'clientid', clientSecretKey: r.clientSecretKey ?? 'clientsecret' };
   }
+  if (fromCsi === undefined && csi.nodePublishSecretRef !== undefined) {
+    issues.push({ path: 'spec.identity', message: nodePublishSecretRefMessage(csi.nodePublishSecretRef.hints) });
+    return undefined;
+  }
   if (fromCsi === undefined) return { mode: 'workloadIdentity', serviceAccountName: DEFAULT_SERVICE_ACCOUNT, clientID: undefined };
   if (fromCsi.mode === 'workloadIdentity') return { mode: 'workloadIdentity', serviceAccountName: DEFAULT_SERVICE_ACCOUNT, clientID: fromCsi.clientID };
   return { mode: fromCsi.mode, identityRef: undefined, clientID: csiClientID };
+}
+
+/**
+ * A SecretProviderClass that selects no identity authenticated with the service principal Secret
+ * named by the pod's nodePublishSecretRef. Falling back to workload identity with the `default`
+ * ServiceAccount would change whose identity reads the vault without a word, so it is refused with
+ * what to write instead.
+ */
+function nodePublishSecretRefMessage(hints: readonly string[]): string {
+  const base =
+    'is required: the CSI parameters select no identity (no clientID, usePodIdentity or useVMManagedIdentity), so the CSI driver used the service principal Secret that the pod named in nodePublishSecretRef, which a KeyVaultSync cannot see; set spec.identity.servicePrincipal.secretRef.name to that Secret (its keys clientid and clientsecret are read as before), or choose another identity in spec.identity';
+  return hints.length === 0 ? base : `${base} (${hints.join('; ')})`;
 }
 
 /**
@@ -215,7 +240,7 @@ function checkObjectBudget(objects: readonly ResolvedObject[]): SpecIssue[] {
   if (objects.length > LIMITS.objects) {
     issues.push({ path: 'spec.objects', message: `has ${objects.length} objects with spec.parameters.objects; a KeyVaultSync may have at most ${LIMITS.objects}` });
   }
-  const reads = objects.reduce((n, o) => n + (o.version === undefined ? o.versionHistory : 1), 0);
+  const reads = objects.reduce((n, o) => n + o.versionHistory, 0);
   if (reads > LIMITS.objectReads) {
     issues.push({ path: 'spec.objects', message: `would read ${reads} object versions per sync (objects × versionHistory); a KeyVaultSync may read at most ${LIMITS.objectReads}` });
   }
@@ -268,7 +293,7 @@ function mergeObjects(typed: readonly VaultObject[], csi: readonly CsiObject[], 
 
 const TLS_PARTS: ReadonlySet<string> = new Set(['tls.crt', 'tls.key', 'ca.crt']);
 
-function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<string, ResolvedObject>, issues: SpecIssue[]): ResolvedSecretOutput {
+function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<string, ResolvedObject>, refs: ReadonlyMap<string, ObjectRef>, issues: SpecIssue[]): ResolvedSecretOutput {
   const path = `spec.secretObjects[${index}]`;
   const type = s.type ?? 'Opaque';
   const isTls = type === 'kubernetes.io/tls';
@@ -277,7 +302,12 @@ function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<stri
   const data = s.data ?? [];
   data.forEach((d, j) => {
     const o = objects.get(d.objectName);
-    if (o === undefined) return; // reported by checkSecretRefs
+    if (o === undefined) {
+      // `<name>.crt` / `<name>.key`: the CSI provider's separate certificate and key files.
+      const file = separateFileRef(d.objectName, refs);
+      if (file !== undefined) entries.push({ kind: 'key', key: d.key ?? d.objectName, object: file.object, part: file.part });
+      return; // anything else is reported by checkSecretRefs
+    }
     if (o.split !== undefined) {
       if (d.key !== undefined) issues.push({ path: `${path}.data[${j}].key`, message: `must not be set: the keys of "${o.outputName}" (split: ${o.split}) come from its document` });
       else entries.push({ kind: 'split', object: o.outputName });
@@ -309,7 +339,8 @@ function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<stri
   const dup = keys.find((k, i) => keys.indexOf(k) !== i);
   if (dup !== undefined) issues.push({ path: `${path}.data`, message: `key "${dup}" is produced twice` });
   if (isTls && !(keys.includes('tls.crt') && keys.includes('tls.key'))) issues.push({ path: `${path}.data`, message: 'a kubernetes.io/tls secret needs tls.crt and tls.key' });
-  if (type === 'kubernetes.io/dockerconfigjson' && !keys.includes('.dockerconfigjson')) issues.push({ path: `${path}.data`, message: 'a kubernetes.io/dockerconfigjson secret needs the key .dockerconfigjson' });
+  const required = REQUIRED_SECRET_KEYS[type];
+  if (required !== undefined && !keys.includes(required)) issues.push({ path: `${path}.data`, message: `a ${type} secret needs the key ${required}` });
   if (type === 'kubernetes.io/basic-auth' && !(keys.includes('username') || keys.includes('password'))) {
     issues.push({ path: `${path}.data`, message: 'a kubernetes.io/basic-auth secret needs the key username or password' });
   }

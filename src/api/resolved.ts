@@ -4,7 +4,7 @@
  * every output key decided.
  */
 import type { CloudName } from './cloud.ts';
-import type { CreationPolicy, KeyFormat, ObjectEncoding, ObjectFormat, ObjectType, SecretType, SplitFormat } from './keyvaultsync-schema.ts';
+import type { CreationPolicy, KeyFormat, ObjectEncoding, ObjectFormat, ObjectType, SplitFormat } from './keyvaultsync-schema.ts';
 import type { RestartTarget } from './keyvaultsync-schema.ts';
 import type { ParsedTemplate } from './template.ts';
 
@@ -77,7 +77,8 @@ export interface ResolvedTlsOptions {
 
 export interface ResolvedSecretOutput {
   name: string;
-  type: SecretType;
+  /** The Secret type, as the spec gives it (any type but the protected ones). */
+  type: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   creationPolicy: CreationPolicy;

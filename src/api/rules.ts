@@ -14,6 +14,7 @@ import type { KeyVaultSyncSpec, ObjectType } from './keyvaultsync-schema.ts';
 import { CSI_TRUE, KEY_VAULT_IDENTITY_CEL, KEY_VAULT_SYNC_CEL, MSG, namingCulprit } from './cel-rules.ts';
 import type { KeyVaultIdentityRuleId, KeyVaultSyncRuleId, PlacedCelRule } from './cel-rules.ts';
 import { parseGoDuration } from './duration.ts';
+import { isProtectedSecretType } from './secret-types.ts';
 
 export interface Rule<S> extends PlacedCelRule {
   /** Mirrors `cel` on the defaulted typed spec; returns the violations with their field paths. */
@@ -46,12 +47,36 @@ function typedObjectRefs(spec: KeyVaultSyncSpec): Map<string, ObjectRef> {
 
 // ---- shared checks, used by the CEL mirrors (typed objects) and by resolve.ts (merged objects) ----
 
-/** Mirrors `secret-refs-exist`: each secretObjects data entry names a known object. */
-export function checkSecretRefs(secretObjects: KeyVaultSyncSpec['secretObjects'], refs: ReadonlyMap<string, ObjectRef>): SpecIssue[] {
+/** Whether an object carries a private key with its certificate (a certificate, or a CSI secret object). */
+function certificateWithKey(r: ObjectRef): boolean {
+  return r.type === 'certificate' || (r.fromParameters && r.type === 'secret');
+}
+
+/**
+ * A reference to one of the separate files the CSI provider writes with
+ * `--write-cert-and-key-in-separate-files`: `<output name>.crt` (the certificates) and
+ * `<output name>.key` (the private key) of an object that carries a certificate with its key. An
+ * object whose own output name is the reference wins.
+ */
+export function separateFileRef(objectName: string, refs: ReadonlyMap<string, ObjectRef>): { object: string; part: 'tls.crt' | 'tls.key' } | undefined {
+  if (refs.has(objectName)) return undefined;
+  const m = /^(.+)\.(crt|key)$/.exec(objectName);
+  const base = m?.[1];
+  const r = base === undefined ? undefined : refs.get(base);
+  if (base === undefined || r === undefined || !certificateWithKey(r)) return undefined;
+  return { object: base, part: m?.[2] === 'crt' ? 'tls.crt' : 'tls.key' };
+}
+
+/**
+ * Mirrors `secret-refs-exist`: each secretObjects data entry names a known object. With `separateFiles`
+ * (the merged list, where CSI objects are known), `<name>.crt` / `<name>.key` of a certificate count too.
+ */
+export function checkSecretRefs(secretObjects: KeyVaultSyncSpec['secretObjects'], refs: ReadonlyMap<string, ObjectRef>, separateFiles = false): SpecIssue[] {
   const issues: SpecIssue[] = [];
   (secretObjects ?? []).forEach((s, i) =>
     (s.data ?? []).forEach((d, j) => {
-      if (!refs.has(d.objectName)) issues.push({ path: `spec.secretObjects[${i}].data[${j}].objectName`, message: namingCulprit(MSG.secretRefsExist, d.objectName) });
+      if (refs.has(d.objectName) || (separateFiles && separateFileRef(d.objectName, refs) !== undefined)) return;
+      issues.push({ path: `spec.secretObjects[${i}].data[${j}].objectName`, message: namingCulprit(MSG.secretRefsExist, d.objectName) });
     }),
   );
   return issues;
@@ -59,17 +84,22 @@ export function checkSecretRefs(secretObjects: KeyVaultSyncSpec['secretObjects']
 
 /**
  * Mirrors `tls-needs-certificate`. A CSI object of type secret also qualifies: in the CSI provider a
- * certificate with its key is fetched as `objectType: secret` (its backing secret).
+ * certificate with its key is fetched as `objectType: secret` (its backing secret); so does its
+ * separate `<name>.crt` / `<name>.key` file.
  */
-export function checkTlsSources(secretObjects: KeyVaultSyncSpec['secretObjects'], refs: ReadonlyMap<string, ObjectRef>): SpecIssue[] {
+export function checkTlsSources(secretObjects: KeyVaultSyncSpec['secretObjects'], refs: ReadonlyMap<string, ObjectRef>, separateFiles = false): SpecIssue[] {
   const issues: SpecIssue[] = [];
   (secretObjects ?? []).forEach((s, i) => {
     if (s.type !== 'kubernetes.io/tls') return;
     const ok = (s.data ?? []).some((d) => {
       const r = refs.get(d.objectName);
-      return r !== undefined && (r.type === 'certificate' || (r.fromParameters && r.type === 'secret'));
+      return (r !== undefined && certificateWithKey(r)) || (separateFiles && separateFileRef(d.objectName, refs) !== undefined);
     });
-    if (!ok) issues.push({ path: `spec.secretObjects[${i}]`, message: MSG.tlsNeedsCertificate });
+    if (ok) return;
+    // The CSI driver would fail this Secret's sync too (tls.key has no key to take): say what to change.
+    const csiCert = (s.data ?? []).find((d) => { const r = refs.get(d.objectName); return r?.fromParameters === true && r.type === 'cert'; });
+    const hint = csiCert === undefined ? '' : `; "${csiCert.objectName}" has objectType cert, which fetches the public certificate only: use objectType secret to fetch the certificate with its private key`;
+    issues.push({ path: `spec.secretObjects[${i}]`, message: `${MSG.tlsNeedsCertificate}${hint}` });
   });
   return issues;
 }
@@ -145,6 +175,8 @@ const KEY_VAULT_SYNC_CHECKS: { [id in KeyVaultSyncRuleId]: (spec: KeyVaultSyncSp
   'configmap-refs': (s) => (s.parameters?.objects !== undefined ? [] : checkConfigMapRefs(s.configMapObjects, typedObjectRefs(s))),
   'tls-options-only-tls': (s) =>
       each(s.secretObjects, 'secretObjects', (o) => o.type !== 'kubernetes.io/tls' && (o.keyFormat !== undefined || o.includeRoot !== undefined || o.caCert !== undefined), MSG.tlsOptionsOnlyTls),
+  'secret-type-not-protected': (s) =>
+      (s.secretObjects ?? []).flatMap((o, i) => (o.type !== undefined && isProtectedSecretType(o.type) ? [{ path: `spec.secretObjects[${i}].type`, message: MSG.secretTypeProtected }] : [])),
   'secret-data-keys-unique': (s) => checkDataKeysUnique(s.secretObjects, 'secretObjects'),
   'secret-data-or-templates': (s) => each(s.secretObjects, 'secretObjects', (o) => o.data === undefined && o.templates === undefined, MSG.dataOrTemplates),
   'secret-template-keys-unique': (s) =>

@@ -12,6 +12,7 @@
 import type { V1OwnerReference } from '@kubernetes/client-node';
 import { GROUP } from './crd.ts';
 import type { CreationPolicy } from './keyvaultsync-schema.ts';
+import { isProtectedSecretType } from './secret-types.ts';
 
 /**
  * The UID of the KeyVaultSync that created the object, on objects created without an owner reference
@@ -24,8 +25,7 @@ export const OWNER_UID_ANNOTATION = 'kvsync.dev/owner-uid';
  */
 export const MERGE_FROM_ANNOTATION = 'kvsync.dev/merge-from';
 
-/** Secret types kvsync never creates or writes into, whatever the creationPolicy. */
-export const PROTECTED_SECRET_TYPES: readonly string[] = ['kubernetes.io/service-account-token', 'bootstrap.kubernetes.io/token', 'helm.sh/release.v1'];
+export { PROTECTED_SECRET_TYPES, isProtectedSecretType } from './secret-types.ts';
 
 export interface SyncOwner {
   name: string;
@@ -61,7 +61,7 @@ export function claimedOwnerUids(meta: ExistingMeta): string[] {
 export function writeRight(kind: 'Secret' | 'ConfigMap', name: string, existing: { metadata?: ExistingMeta | undefined; type?: string | undefined } | undefined, owner: SyncOwner, policy: CreationPolicy): WriteRight {
   const what = `${kind} ${owner.namespace}/${name}`;
   const conflict: WriteRefusalReason = kind === 'Secret' ? 'SecretConflict' : 'ConfigMapConflict';
-  if (existing?.type !== undefined && PROTECTED_SECRET_TYPES.includes(existing.type)) {
+  if (existing?.type !== undefined && isProtectedSecretType(existing.type)) {
     return { write: false, reason: 'SecretProtected', message: `${what} is of type ${existing.type}; kvsync never writes service-account token, bootstrap token or Helm release Secrets` };
   }
   if (existing === undefined) return { write: true, createdByUs: true };

@@ -17,7 +17,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION } from '../api/index.ts';
-import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, PROTECTED_SECRET_TYPES, writeRight, type SyncOwner, type WriteRight } from '../api/secret-ownership.ts';
+import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, isProtectedSecretType, writeRight, type SyncOwner, type WriteRight } from '../api/secret-ownership.ts';
 import { ControllerError } from './errors.ts';
 import { FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
@@ -111,7 +111,7 @@ export class SecretWriter {
   }
 
   async #checkSecret(owner: SyncOwner, s: DesiredSecret): Promise<{ existing: Existing | undefined; createdByUs: boolean }> {
-    if (PROTECTED_SECRET_TYPES.includes(s.type)) {
+    if (isProtectedSecretType(s.type)) {
       throw new ControllerError('SecretProtected', `Secret ${owner.namespace}/${s.name} would be of type ${s.type}; kvsync never writes service-account token, bootstrap token or Helm release Secrets`, { object: s.name });
     }
     const existing = await this.#readSecret(owner.namespace, s.name);

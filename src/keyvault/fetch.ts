@@ -11,7 +11,8 @@
  * - `cert`: the public certificate only (`getCertificate` → `cer`).
  * - `key`: the public key as PEM (SPKI) from the key's JWK.
  * `versionHistory > 1` reads the current version (index 0: what Key Vault answers to the unversioned GET),
- * lists the versions (versions.ts) and reads the newest N-1 others (index 1.. = older).
+ * or the pinned one, lists the versions (versions.ts) and reads the newest N-1 others created before it
+ * (index 1.. = older), as the CSI provider counts them.
  *
  * Key Vault clients come from the caller's KeyVaultAccess (access.ts): built once per (credential, vault
  * URL) with the environment's agent/CA, the SDK's challenge-resource verification ON, and a deadline on
@@ -231,13 +232,14 @@ function outputsWrittenAsTls(sync: ResolvedKeyVaultSync): Set<string> {
 type ListVersions = (object: ResolvedObject) => Promise<VersionStamp[]>;
 
 /**
- * The object's pinned or current version and, with `versionHistory > 1`, the newest older ones. The
+ * The object's pinned or current version and, with `versionHistory > 1`, the newest older ones (for a
+ * pinned version too: the CSI provider's objectVersionHistory counts back from objectVersion). The
  * current version is what Key Vault says it is (the unversioned read), never guessed from the listing:
  * Key Vault lists versions by version id, and `created` cannot order versions made in one second.
  */
 async function fetchObject(object: ResolvedObject, read: ReadVersion, versionsOf: ListVersions): Promise<FetchedObject[]> {
   const current = { ...(await read(object, object.version)), object, historyIndex: 0 };
-  if (object.version !== undefined || object.versionHistory <= 1) return [current];
+  if (object.versionHistory <= 1) return [current];
   const older = olderVersions(await versionsOf(object), current.version, object.versionHistory - 1);
   const results: FetchedObject[] = [current];
   for (const [i, version] of older.entries()) results.push({ ...(await read(object, version)), object, historyIndex: i + 1 });

@@ -145,7 +145,7 @@ async function readStdin(): Promise<string> {
 }
 
 /** The credential render uses, or a usage error line. */
-function renderCredential(sync: ResolvedKeyVaultSync, env: AzureEnvironment): TokenCredential | string {
+export function renderCredential(sync: ResolvedKeyVaultSync, env: AzureEnvironment): TokenCredential | string {
   const options = credentialOptions(env, sync.vault.cloudName);
   if (env.emulatorAdmin !== undefined) {
     const tenant = env.defaultTenantId ?? sync.vault.tenantID ?? '';

@@ -161,6 +161,12 @@ export const KEY_VAULT_SYNC_RULE_CASES: readonly RuleCase[] = [
     spec: withChanges((s) => ((s.secretObjects as Spec[])[1]!.caCert = true)),
   },
   {
+    rule: 'secret-type-not-protected',
+    message: MSG.secretTypeProtected,
+    path: 'spec.secretObjects[1].type',
+    spec: withChanges((s) => ((s.secretObjects as Spec[])[1]!.type = 'Kubernetes.io/Service-Account-Token')),
+  },
+  {
     rule: 'secret-data-keys-unique',
     message: MSG.dataKeysUnique,
     path: 'spec.secretObjects[1]',

@@ -19,6 +19,7 @@ import { planEmulator, startBenchEmulator } from './lib/emulator.ts';
 import { BenchKube } from './lib/kube.ts';
 import { writeResults, type BenchResults, type ResultRow } from './lib/report.ts';
 import { SCENARIOS, type BenchContext, type BenchParams, type ScenarioName } from './scenarios/context.ts';
+import { runCompare, type Contender } from './scenarios/compare.ts';
 import { runRotation } from './scenarios/rotation.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runThrottle } from './scenarios/throttle.ts';
@@ -41,6 +42,11 @@ const USAGE = `usage: npm run bench -- [flags]
   --throttle-n N           KeyVaultSyncs in the throttling scenario (default 100)
   --throttle-objects K     objects in the throttled vault (default 100)
   --throttle-limit L       emulator limit, requests per 10 s (default 50)
+  --compare-sizes LIST     N of the kvsync-vs-ESO comparison (default 100,1000)
+  --compare-runs R         runs per contender and size, and of the listing case; figures are medians (default 3)
+  --compare-rotations R    rotations per comparison run, at random times (default 50)
+  --contenders LIST        kvsync,eso (default both)
+  --listing V,M,N          listing case: V objects in the vault, M used by N KeyVaultSyncs (default 5000,10,100)
   --only LIST              comma-separated: ${SCENARIOS.join(', ')} (default all)
   --out DIR                results folder (default bench/results)
   --cpu-prof               run the controllers with --cpu-prof (profiles in the work dir, kept)
@@ -71,6 +77,11 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
         'throttle-n': { type: 'string', default: '100' },
         'throttle-objects': { type: 'string', default: '100' },
         'throttle-limit': { type: 'string', default: '50' },
+        'compare-sizes': { type: 'string', default: '100,1000' },
+        'compare-runs': { type: 'string', default: '3' },
+        'compare-rotations': { type: 'string', default: '50' },
+        contenders: { type: 'string', default: 'kvsync,eso' },
+        listing: { type: 'string', default: '5000,10,100' },
         only: { type: 'string', default: SCENARIOS.join(',') },
         out: { type: 'string', default: join(root, 'bench', 'results') },
         'cpu-prof': { type: 'boolean', default: false },
@@ -92,15 +103,36 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
     const refresh = positiveInt(values.refresh, 'refresh');
     const poll = positiveInt(values.poll, 'poll');
     if (refresh < 10 || poll < 10) throw new RangeError('--refresh and --poll must be at least 10 (the CRD minimum refreshInterval)');
+    const contenders = values.contenders.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const c of contenders) if (c !== 'kvsync' && c !== 'eso') throw new RangeError(`--contenders: unknown "${c}" (known: kvsync, eso)`);
+    const [listingV, listingM, listingN] = values.listing.split(',').map((x) => positiveInt(x.trim(), 'listing'));
+    if (listingV === undefined || listingM === undefined || listingN === undefined || listingM > listingV) throw new RangeError('--listing must be V,M,N with M ≤ V');
+    const m = positiveInt(values.m, 'm');
+    const objectsPerKvs = positiveInt(values['objects-per-kvs'], 'objects-per-kvs');
+    const createConcurrency = positiveInt(values['create-concurrency'], 'create-concurrency');
+    const cycles = positiveInt(values.cycles, 'cycles');
     return {
       out: resolve(values.out),
       params: {
+        compare: {
+          sizes: values['compare-sizes'].split(',').map((x) => positiveInt(x.trim(), 'compare-sizes')),
+          m,
+          objectsPerKvs,
+          refreshSeconds: refresh,
+          cycles,
+          runs: positiveInt(values['compare-runs'], 'compare-runs'),
+          rotations: positiveInt(values['compare-rotations'], 'compare-rotations'),
+          createConcurrency,
+          esoConcurrent: 4,
+          listing: only.has('listing') ? { v: listingV, m: listingM, n: listingN } : undefined,
+          contenders: only.has('compare') ? (contenders as Contender[]) : [],
+        },
         n: positiveInt(values.n, 'n'),
-        m: positiveInt(values.m, 'm'),
-        objectsPerKvs: positiveInt(values['objects-per-kvs'], 'objects-per-kvs'),
+        m,
+        objectsPerKvs,
         refreshSeconds: refresh,
-        cycles: positiveInt(values.cycles, 'cycles'),
-        createConcurrency: positiveInt(values['create-concurrency'], 'create-concurrency'),
+        cycles,
+        createConcurrency,
         controllerConcurrency: values['controller-concurrency'] === undefined ? undefined : positiveInt(values['controller-concurrency'], 'controller-concurrency'),
         rotations: positiveInt(values.rotations, 'rotations'),
         pollSeconds: poll,
@@ -125,81 +157,109 @@ const progress = (line: string): void => {
   process.stderr.write(`[bench +${t}s] ${line}\n`);
 };
 
+/** The commit the bench ran, with `+dirty` when the worktree had changes (figures then describe more than the commit). */
+function commitOf(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseParams(argv);
   if (typeof parsed === 'number') return parsed;
   const { params, out } = parsed;
   const startedAt = new Date().toISOString();
+  const commit = commitOf();
   const workDir = await mkdtemp(join(tmpdir(), 'kvsync-bench-'));
   if (params.cpuProf || params.heapSnapshot) await mkdir(join(workDir, 'profiles'));
   const rows: ResultRow[] = [];
   const details: Record<string, unknown> = {};
+  const environment: Record<string, unknown> = {};
   const stops: (() => Promise<void>)[] = [];
   let failed = false;
+  const fail = (name: string, err: unknown): void => {
+    failed = true;
+    const message = err instanceof Error ? `${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}` : String(err);
+    progress(`${name} failed: ${message}`);
+    rows.push({ scenario: name, figure: '—', value: 'failed', baseline: '—', target: '—', met: false, notes: `the scenario failed: ${message}` });
+  };
   try {
-    progress(`work dir ${workDir}; starting the control plane`);
-    const cp = await startControlPlane({ log: (l) => progress(`control plane: ${l}`) });
-    stops.push(() => cp.stop());
-    const kube = new BenchKube(cp.kubeconfigPath);
-    await installCrds(kube.kc);
-    await kube.createNamespace(OPERATOR_NAMESPACE);
-    const plan = planEmulator({ m: params.m, rotations: params.rotations, throttleObjects: params.throttleObjects });
-    const emulator = await startBenchEmulator({ plan, dir: workDir, leash: cp.binaries.paths.leash, cli: CLI });
-    stops.push(() => emulator.stop());
-    progress(`emulator up (admin ${emulator.endpoints.adminUrl}); kube-apiserver ${cp.version}`);
-    const flags = controllerFlags(execFileSync(process.execPath, [CLI, 'controller', '--help'], { encoding: 'utf8' }));
-    const ctx: BenchContext = {
-      params,
-      kube,
-      emulator,
-      plan,
-      controllerFlags: flags,
-      progress,
-      rows,
-      details,
-      workDir,
-      root,
-      startController: async (name, watchNamespace, extraArgs = [], cli = CLI) => {
-        progress(`starting ${name} (watching ${watchNamespace}${extraArgs.length ? `, ${extraArgs.filter((a) => !a.includes('/')).join(' ')}` : ''})`);
-        return ControllerProcess.start({
-          name,
-          leash: cp.binaries.paths.leash,
-          cli,
-          kubeconfig: cp.kubeconfigPath,
-          endpointsFile: emulator.endpointsFile,
-          operatorNamespace: OPERATOR_NAMESPACE,
-          watchNamespace,
-          logDir: workDir,
-          extraArgs,
-          nodeArgs: [
-            ...params.controllerNodeArgs,
-            ...(params.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(workDir, 'profiles')] : []),
-            ...(params.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${join(workDir, 'profiles')}`] : []),
-          ],
-        });
-      },
-    };
+    if (params.compare.contenders.length > 0 || params.compare.listing !== undefined) {
+      // Before the shared control plane starts: every comparison run brings its own.
+      try {
+        await runCompare({ params: params.compare, root, workDir: join(workDir, 'compare'), progress, rows, details });
+      } catch (err) {
+        fail('6. kvsync vs ESO', err);
+      }
+    }
     const groups: { name: string; wanted: boolean; run: (c: BenchContext) => Promise<void> }[] = [
       { name: 'scale (cold start, steady state, memory)', wanted: ['cold-start', 'steady-state', 'rss'].some((s) => params.only.has(s as ScenarioName)), run: runScale },
       { name: 'rotation', wanted: params.only.has('rotation'), run: runRotation },
       { name: 'throttle', wanted: params.only.has('throttle'), run: runThrottle },
     ];
-    for (const g of groups) {
-      if (!g.wanted) continue;
-      try {
-        await g.run(ctx);
-      } catch (err) {
-        failed = true;
-        const message = err instanceof Error ? `${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}` : String(err);
-        progress(`${g.name} failed: ${message}`);
-        rows.push({ scenario: g.name, figure: '—', value: 'failed', baseline: '—', target: '—', met: false, notes: `the scenario failed: ${message}` });
+    if (groups.some((g) => g.wanted)) {
+      progress(`work dir ${workDir}; starting the control plane`);
+      const cp = await startControlPlane({ log: (l) => progress(`control plane: ${l}`) });
+      stops.push(() => cp.stop());
+      environment['kube-apiserver'] = cp.version;
+      const kube = new BenchKube(cp.kubeconfigPath);
+      await installCrds(kube.kc);
+      await kube.createNamespace(OPERATOR_NAMESPACE);
+      const plan = planEmulator({ m: params.m, rotations: params.rotations, throttleObjects: params.throttleObjects });
+      const emulator = await startBenchEmulator({ plan, dir: workDir, leash: cp.binaries.paths.leash, cli: CLI });
+      stops.push(() => emulator.stop());
+      progress(`emulator up (admin ${emulator.endpoints.adminUrl}); kube-apiserver ${cp.version}`);
+      const flags = controllerFlags(execFileSync(process.execPath, [CLI, 'controller', '--help'], { encoding: 'utf8' }));
+      const ctx: BenchContext = {
+        params,
+        kube,
+        emulator,
+        plan,
+        controllerFlags: flags,
+        progress,
+        rows,
+        details,
+        workDir,
+        root,
+        startController: async (name, watchNamespace, extraArgs = [], cli = CLI) => {
+          progress(`starting ${name} (watching ${watchNamespace}${extraArgs.length ? `, ${extraArgs.filter((a) => !a.includes('/')).join(' ')}` : ''})`);
+          return ControllerProcess.start({
+            name,
+            leash: cp.binaries.paths.leash,
+            cli,
+            kubeconfig: cp.kubeconfigPath,
+            endpointsFile: emulator.endpointsFile,
+            operatorNamespace: OPERATOR_NAMESPACE,
+            watchNamespace,
+            logDir: workDir,
+            extraArgs,
+            nodeArgs: [
+              ...params.controllerNodeArgs,
+              ...(params.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(workDir, 'profiles')] : []),
+              ...(params.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${join(workDir, 'profiles')}`] : []),
+            ],
+          });
+        },
+      };
+      for (const g of groups) {
+        if (!g.wanted) continue;
+        try {
+          await g.run(ctx);
+        } catch (err) {
+          fail(g.name, err);
+        }
       }
     }
-    // Scenario order of the issue (1–5), whatever order the groups ran in.
+    // Scenario order (1–7), whatever order the groups ran in.
     rows.sort((a, b) => (Number.parseInt(a.scenario, 10) || 99) - (Number.parseInt(b.scenario, 10) || 99));
     const results: BenchResults = {
       startedAt,
       finishedAt: new Date().toISOString(),
+      commit,
       command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
       parameters: { ...params, only: [...params.only].join(',') },
       environment: {
@@ -207,7 +267,7 @@ async function main(argv: string[]): Promise<number> {
         cpus: `${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}`,
         memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
         'load average at end': loadavg().map((l) => l.toFixed(2)).join(' '),
-        'kube-apiserver': cp.version,
+        ...environment,
       },
       rows,
       details,

@@ -62,3 +62,32 @@ export function apiserverDelta(before: ApiserverSnapshot, after: ApiserverSnapsh
   }
   return out;
 }
+
+/** Requests of a delta split into reads, writes and watches. */
+export interface RequestClasses {
+  reads: number;
+  writes: number;
+  watches: number;
+}
+
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
+const READ_VERBS = new Set(['GET', 'LIST']);
+/**
+ * Resources only the control plane itself uses while a controller is quiet (its components' leases and
+ * the apiserver's own identity lease, endpoints of the `kubernetes` Service): the same for every contender,
+ * so left out of what a controller costs.
+ */
+export const CONTROL_PLANE_RESOURCES = new Set(['leases', 'endpoints', 'endpointslices']);
+
+/** Reads (GET, LIST), writes and watches of a delta, without {@link CONTROL_PLANE_RESOURCES}. */
+export function classifyRequests(delta: Record<string, { requests: number }>): RequestClasses {
+  const out: RequestClasses = { reads: 0, writes: 0, watches: 0 };
+  for (const [key, { requests }] of Object.entries(delta)) {
+    const [verb = '', resource = ''] = key.split(' ');
+    if (CONTROL_PLANE_RESOURCES.has(resource.split('/')[0] ?? '')) continue;
+    if (WRITE_VERBS.has(verb)) out.writes += requests;
+    else if (READ_VERBS.has(verb)) out.reads += requests;
+    else if (verb === 'WATCH') out.watches += requests;
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  * its Prometheus /metrics are scraped from the health address.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { get } from 'node:http';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { SupervisedProcess } from '../../src/dev/supervised-process.ts';
 import { freePort } from '../../src/dev/ports.ts';
 import { pollUntil } from '../../src/util/poll.ts';
+import { childPid, cpuSecondsOf, memoryOf, type MemoryStatus } from './proc.ts';
 
 const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,13 +30,6 @@ export interface ControllerProcessOptions {
   extraArgs?: string[];
   /** Node flags, e.g. ['--cpu-prof', '--cpu-prof-dir', DIR]. */
   nodeArgs?: string[];
-}
-
-export interface MemoryStatus {
-  /** Resident set size now, bytes. */
-  rssBytes: number;
-  /** Peak resident set size (high-water mark), bytes. */
-  hwmBytes: number;
 }
 
 export class ControllerProcess {
@@ -85,24 +79,16 @@ export class ControllerProcess {
   nodePid(): number {
     const leashPid = this.#proc.pid;
     if (leashPid === undefined) throw new Error('the controller process has no pid');
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces, so split after ')'.
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        if (ppid === leashPid) return Number(entry);
-      } catch {
-        // the process vanished while scanning
-      }
-    }
-    throw new Error(`no child of leash (pid ${leashPid}) found`);
+    return childPid(leashPid);
   }
 
   memory(): MemoryStatus {
-    const status = readFileSync(`/proc/${this.nodePid()}/status`, 'utf8');
-    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-    return { rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
+    return memoryOf(this.nodePid());
+  }
+
+  /** User plus system CPU seconds the controller has used since it started. */
+  cpuSeconds(): number {
+    return cpuSecondsOf(this.nodePid());
   }
 
   /** The Prometheus text of /metrics. */
@@ -141,7 +127,7 @@ function listSnapshots(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')) : [];
 }
 
-function httpGet(url: string): Promise<{ status: number; text: string }> {
+export function httpGet(url: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = get(url, { timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];

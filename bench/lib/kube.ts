@@ -11,6 +11,16 @@ import { pollUntil } from '../../src/util/poll.ts';
 import { forEachLimited } from './stats.ts';
 
 export const PLURAL = 'keyvaultsyncs';
+
+/** A namespaced custom resource the benchmark creates and watches for Ready. */
+export interface CustomResource {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+}
+
+export const KEYVAULTSYNCS: CustomResource = { group: GROUP, version: VERSION, plural: PLURAL, kind: 'KeyVaultSync' };
 export const CREDENTIALS_SECRET = 'kv-creds';
 
 export interface KvsObject extends k8s.KubernetesObject {
@@ -89,15 +99,10 @@ export class BenchKube {
     await this.core.createNamespacedSecret({ namespace, body: { metadata: { name: CREDENTIALS_SECRET }, stringData: { clientid: principal.clientId, clientsecret: principal.clientSecret } } }).catch(ignoreConflict);
   }
 
-  async createSyncs(namespace: string, specs: readonly { name: string; spec: Record<string, unknown> }[], concurrency: number): Promise<void> {
+  async createSyncs(namespace: string, specs: readonly { name: string; spec: Record<string, unknown> }[], concurrency: number, resource: CustomResource = KEYVAULTSYNCS): Promise<void> {
+    const { group, version, plural, kind } = resource;
     await forEachLimited(specs, concurrency, async ({ name, spec }) => {
-      await this.custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'KeyVaultSync', metadata: { name }, spec },
-      });
+      await this.custom.createNamespacedCustomObject({ group, version, plural, namespace, body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec } });
     });
   }
 
@@ -107,9 +112,9 @@ export class BenchKube {
     });
   }
 
-  /** Watches the KeyVaultSyncs of a namespace, recording when each first became Ready. */
-  async trackReady(namespace: string): Promise<ReadyTracker> {
-    const t = new ReadyTracker(this.kc, this.custom, namespace);
+  /** Watches the KeyVaultSyncs (or another resource with a Ready condition) of a namespace, recording when each first became Ready. */
+  async trackReady(namespace: string, resource: CustomResource = KEYVAULTSYNCS): Promise<ReadyTracker> {
+    const t = new ReadyTracker(this.kc, this.custom, namespace, resource);
     await t.start();
     return t;
   }
@@ -134,7 +139,8 @@ export class ReadyTracker {
   readonly lastReason = new Map<string, string>();
   readonly #informer: ResilientInformer<KvsObject>;
 
-  constructor(kc: k8s.KubeConfig, custom: k8s.CustomObjectsApi, namespace: string) {
+  constructor(kc: k8s.KubeConfig, custom: k8s.CustomObjectsApi, namespace: string, resource: CustomResource) {
+    const { group, version, plural } = resource;
     const seen = (o: KvsObject): void => {
       const name = o.metadata?.name ?? '';
       if (isReady(o)) {
@@ -146,8 +152,8 @@ export class ReadyTracker {
     };
     this.#informer = new ResilientInformer<KvsObject>({
       kc,
-      path: `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
-      list: async () => (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace })) as k8s.KubernetesListObject<KvsObject>,
+      path: `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
+      list: async () => (await custom.listNamespacedCustomObject({ group, version, plural, namespace })) as k8s.KubernetesListObject<KvsObject>,
       onAdd: seen,
       onUpdate: seen,
     });
@@ -169,11 +175,11 @@ export class ReadyTracker {
         }
         return ready === names.length ? true : undefined;
       },
-      { timeoutMs, intervalMs: 200, description: `${names.length} KeyVaultSyncs to be Ready` },
+      { timeoutMs, intervalMs: 200, description: `${names.length} objects to be Ready` },
     ).catch((err: unknown) => {
       const missing = names.filter((n) => !this.readyAt.has(n));
       const reasons = [...new Set(missing.map((n) => this.lastReason.get(n) ?? 'no status'))].join(', ');
-      throw new Error(`${missing.length} of ${names.length} KeyVaultSyncs not Ready (${reasons})`, { cause: err });
+      throw new Error(`${missing.length} of ${names.length} not Ready (${reasons})`, { cause: err });
     });
   }
 

@@ -16,6 +16,8 @@ export interface ResultRow {
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
+  /** `git rev-parse HEAD` of the run, `+dirty` when the worktree had uncommitted changes. */
+  commit: string;
   command: string;
   parameters: Record<string, unknown>;
   environment: Record<string, unknown>;
@@ -46,7 +48,7 @@ export function markdownReport(r: BenchResults): string {
   return [
     '# kvsync benchmark results',
     '',
-    `Run \`${r.command}\` from ${r.startedAt} to ${r.finishedAt} (UTC).`,
+    `Run \`${r.command}\` at commit ${r.commit} from ${r.startedAt} to ${r.finishedAt} (UTC).`,
     '',
     `Parameters: ${params}.`,
     '',

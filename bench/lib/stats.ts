@@ -52,3 +52,33 @@ export async function forEachLimited<T>(items: readonly T[], concurrency: number
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
 }
+
+/** A figure over several runs: its median and the lowest and highest run. */
+export interface RunSummary {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+/** The median (mean of the middle two for an even count); undefined for an empty list. */
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/** Median and range of the finite values; undefined when there are none. */
+export function summarizeRuns(values: readonly number[]): RunSummary | undefined {
+  const finite = values.filter((v) => Number.isFinite(v));
+  const m = median(finite);
+  if (m === undefined) return undefined;
+  return { median: m, min: Math.min(...finite), max: Math.max(...finite), runs: finite.length };
+}
+
+/** `12.3 (11.9–13.0)`: the median, then the range when the runs differ; `format` renders one number. */
+export function formatSummary(s: RunSummary | undefined, format: (v: number) => string): string {
+  if (s === undefined) return 'n/a';
+  return s.min === s.max ? format(s.median) : `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
+}

@@ -3,6 +3,7 @@ import type { ControllerProcess } from '../lib/controller-process.ts';
 import type { BenchEmulator, EmulatorPlan } from '../lib/emulator.ts';
 import type { BenchKube } from '../lib/kube.ts';
 import type { ResultRow } from '../lib/report.ts';
+import type { CompareParams } from './compare.ts';
 
 export interface BenchParams {
   /** KeyVaultSyncs in the steady-state, cold-start and RSS scenarios. */
@@ -37,9 +38,11 @@ export interface BenchParams {
   heapSnapshot: boolean;
   /** Extra Node flags for the controller processes (diagnostics; the table says so when set). */
   controllerNodeArgs: string[];
+  /** The side-by-side comparison with ESO and the listing case (scenarios 6 and 7). */
+  compare: CompareParams;
 }
 
-export const SCENARIOS = ['cold-start', 'steady-state', 'rss', 'rotation', 'throttle'] as const;
+export const SCENARIOS = ['compare', 'listing', 'cold-start', 'steady-state', 'rss', 'rotation', 'throttle'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchContext {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { emulatorAgent } from '../../src/keyvault/endpoints-file.ts';
+import { emulatorAgent, type EmulatorEndpoints } from '../../src/keyvault/endpoints-file.ts';
 import { VAULTS } from '../lib/emulator.ts';
 import { kvsSpec, type KvsPlan, type SecretValueTracker } from '../lib/kube.ts';
 import { notMeasured } from '../lib/report.ts';
@@ -19,21 +19,22 @@ import { eventGridPlan, type EventGridPlan } from './eventgrid.ts';
 const NS = 'bench-rotate';
 const JITTER = 0.1;
 
-function adminClient(ctx: BenchContext, vault: string): SecretClient {
-  const { endpoints, caPem } = ctx.emulator;
+/** A Key Vault client of the emulator's admin principal, to set new versions. */
+export function adminClient(emulator: { endpoints: EmulatorEndpoints; caPem: string }, vaultUrl: string): SecretClient {
+  const { endpoints, caPem } = emulator;
   const credential = new ClientSecretCredential(endpoints.tenantID, endpoints.admin.clientID, endpoints.admin.clientSecret, {
     authorityHost: endpoints.authorityHost,
     disableInstanceDiscovery: true,
     tlsOptions: { ca: caPem },
   });
-  return new SecretClient(vaultRef(ctx, vault).url, credential, { agent: emulatorAgent(endpoints, caPem) });
+  return new SecretClient(vaultUrl, credential, { agent: emulatorAgent(endpoints, caPem) });
 }
 
 const plansFor = (prefix: string, objects: readonly string[]): KvsPlan[] =>
   objects.map((o, i) => ({ name: `${prefix}-${String(i).padStart(3, '0')}`, secretName: `${prefix}-${String(i).padStart(3, '0')}-secret`, objects: [o] }));
 
 /** One rotation: new value set in the vault, then the time until the Secret holds it (undefined: never within the timeout). */
-async function rotate(client: SecretClient, tracker: SecretValueTracker, plan: KvsPlan, timeoutMs: number): Promise<number | undefined> {
+export async function rotate(client: SecretClient, tracker: SecretValueTracker, plan: KvsPlan, timeoutMs: number): Promise<number | undefined> {
   const object = plan.objects[0] ?? '';
   const value = `bench-rotated-${randomBytes(12).toString('hex')}`;
   const t0 = Date.now();
@@ -43,7 +44,7 @@ async function rotate(client: SecretClient, tracker: SecretValueTracker, plan: K
   return at === undefined ? undefined : at - t0;
 }
 
-function latencySummary(latencies: readonly (number | undefined)[]): { p50?: number; p99?: number; max?: number; missed: number; samples: number[] } {
+export function latencySummary(latencies: readonly (number | undefined)[]): { p50?: number; p99?: number; max?: number; missed: number; samples: number[] } {
   const samples = latencies.filter((l): l is number => l !== undefined);
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples.length ? Math.max(...samples) : undefined, missed: latencies.length - samples.length, samples };
 }
@@ -68,8 +69,8 @@ export async function runRotation(ctx: BenchContext): Promise<void> {
     await kube.createSyncs(NS, specs, params.createConcurrency);
     await ready.waitAll(specs.map((s) => s.name), 300_000);
     ctx.progress(`rotation: ${specs.length} KeyVaultSyncs Ready`);
-    const pushClient = adminClient(ctx, VAULTS.push);
-    const pollClient = adminClient(ctx, VAULTS.poll);
+    const pushClient = adminClient(ctx.emulator, vaultRef(ctx, VAULTS.push).url);
+    const pollClient = adminClient(ctx.emulator, vaultRef(ctx, VAULTS.poll).url);
     // Warm both clients (token, challenge) so the first rotation does not pay for them.
     await pushClient.getSecret(ctx.plan.rotationObjects[0] ?? '');
     await pollClient.getSecret(ctx.plan.rotationObjects[0] ?? '');

@@ -13,14 +13,22 @@ export const CRD_FIELD_MANAGER = 'kvsync-crds';
  * error when a CRD is refused (e.g. a CEL cost over budget), or with a PollTimeoutError.
  */
 export async function installCrds(kc: k8s.KubeConfig, opts: { timeoutMs?: number } = {}): Promise<void> {
+  await applyCrds(kc, Object.values(allCrds()), CRD_FIELD_MANAGER, opts);
+}
+
+/**
+ * Server-side applies CRDs (wire-format objects, as parsed from YAML or JSON) with `fieldManager` and
+ * resolves when each has `Established=True`.
+ */
+export async function applyCrds(kc: k8s.KubeConfig, crds: readonly object[], fieldManager: string, opts: { timeoutMs?: number } = {}): Promise<void> {
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  for (const crd of Object.values(allCrds())) {
+  for (const crd of crds) {
     // client-node serialises by its typed models, which read camelCase fields (xKubernetesValidations):
     // load the wire-format object into the model first so nothing is dropped on the way out.
     const model = k8s.loadYaml<k8s.V1CustomResourceDefinition>(JSON.stringify(crd));
-    await objects.patch(model, undefined, undefined, CRD_FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
-    const name = (crd.metadata as { name: string }).name;
+    await objects.patch(model, undefined, undefined, fieldManager, true, k8s.PatchStrategy.ServerSideApply);
+    const name = model.metadata?.name ?? '';
     await pollUntil(
       async () => {
         const got = await ext.readCustomResourceDefinition({ name });

@@ -1,0 +1,370 @@
+/**
+ * Scenario 6: kvsync and External Secrets Operator side by side, for the same work. Each run of each
+ * contender gets its own fresh control plane and Key Vault emulator, creates N syncs (KeyVaultSyncs, or
+ * ExternalSecrets of one SecretStore `azurekv` / ServicePrincipal) of 3 objects each out of M shared ones,
+ * every one writing the same Secret, refreshed every `refreshInterval`; then measures:
+ *
+ * - cold start: first create → all Ready (watched);
+ * - over `cycles` quiet refresh intervals (after one settling interval): Key Vault requests and Entra token
+ *   requests (the emulator's counters), apiserver reads and writes (the apiserver's own /metrics);
+ * - rotation latency: new versions of distinct objects set at random times within one interval, until a
+ *   watch sees the new value in a Secret using it;
+ * - the controller's RSS, peak RSS and CPU seconds (/proc).
+ *
+ * kvsync runs compiled, as the image runs it; ESO is its own binary (bench/lib/eso-binary.ts), in its own
+ * mount namespace (bench/lib/eso-process.ts). Also the listing case for kvsync: a vault of V objects of
+ * which only M are used.
+ */
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { applyCrds, installCrds } from '../../src/api/install.ts';
+import { startControlPlane, type RunningControlPlane } from '../../src/dev/control-plane.ts';
+import { apiserverDelta, apiserverSnapshot, classifyRequests, type RequestClasses } from '../lib/apiserver-metrics.ts';
+import { ControllerProcess } from '../lib/controller-process.ts';
+import { countOf, breakdownOf, planEmulator, startBenchEmulator, VAULTS, type BenchEmulator } from '../lib/emulator.ts';
+import { ensureEso, type EsoBinary } from '../lib/eso-binary.ts';
+import { EsoProcess } from '../lib/eso-process.ts';
+import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
+import type { MemoryStatus } from '../lib/proc.ts';
+import type { ResultRow } from '../lib/report.ts';
+import { formatSummary, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
+import { sleep } from './context.ts';
+import { adminClient, latencySummary, rotate } from './rotation.ts';
+import { compileController } from './scale.ts';
+
+export type Contender = 'kvsync' | 'eso';
+
+export const EXTERNALSECRETS: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'externalsecrets', kind: 'ExternalSecret' };
+const SECRETSTORES: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'secretstores', kind: 'SecretStore' };
+const STORE = 'azurekv';
+const NS = 'bench-compare';
+const OPERATOR_NAMESPACE = 'kvsync-system';
+
+export interface CompareParams {
+  /** Sizes N to compare at. */
+  sizes: number[];
+  /** Shared objects M. */
+  m: number;
+  objectsPerKvs: number;
+  refreshSeconds: number;
+  cycles: number;
+  /** Runs per contender and size; every figure is the median. */
+  runs: number;
+  /** Rotations per run. */
+  rotations: number;
+  createConcurrency: number;
+  /** ESO `--concurrent` (kvsync's default `--concurrency` is the same 4). */
+  esoConcurrent: number;
+  /** The listing case (kvsync only): V objects in the vault, M of them used by N syncs; undefined: skipped. */
+  listing: { v: number; m: number; n: number } | undefined;
+  contenders: Contender[];
+}
+
+export interface CompareEnv {
+  params: CompareParams;
+  root: string;
+  workDir: string;
+  progress: (line: string) => void;
+  rows: ResultRow[];
+  details: Record<string, unknown>;
+}
+
+/** What one run of one contender measured. */
+export interface RunFigures {
+  coldStartMs: number;
+  kvRequests: number;
+  kvByOperation: Record<string, number>;
+  tokenRequests: number;
+  api: RequestClasses;
+  apiserver: Record<string, { requests: number; meanMs: number }>;
+  rotation: { p50?: number; p99?: number; max?: number; missed: number; samples: number[] };
+  memory: MemoryStatus;
+  /** CPU seconds over the whole run (start, cold start, quiet cycles, rotations). */
+  cpuSeconds: number;
+  /** CPU seconds during the quiet cycles. */
+  quietCpuSeconds: number;
+}
+
+interface Contestant {
+  resource: CustomResource;
+  spec(plan: KvsPlan): Record<string, unknown>;
+  memory(): MemoryStatus;
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+interface RunSetup {
+  contender: Contender;
+  n: number;
+  /** Objects the syncs use. */
+  m: number;
+  /** Objects in the vault (≥ m). */
+  v: number;
+  rotations: number;
+  label: string;
+}
+
+async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlPlane, kube: BenchKube, emulator: BenchEmulator, dir: string, tools: { cli?: string; eso?: EsoBinary }): Promise<Contestant> {
+  const { params } = env;
+  const vaultUrl = emulator.endpoints.vaults[VAULTS.list] ?? '';
+  const refresh = `${params.refreshSeconds}s`;
+  if (s.contender === 'kvsync') {
+    await installCrds(kube.kc);
+    await kube.createNamespace(OPERATOR_NAMESPACE);
+    const c = await ControllerProcess.start({
+      name: `${s.label}-controller`,
+      leash: cp.binaries.paths.leash,
+      cli: tools.cli ?? '',
+      kubeconfig: cp.kubeconfigPath,
+      endpointsFile: emulator.endpointsFile,
+      operatorNamespace: OPERATOR_NAMESPACE,
+      watchNamespace: NS,
+      logDir: dir,
+    });
+    const vault = { name: VAULTS.list, url: vaultUrl, tenantID: emulator.endpoints.tenantID };
+    return { resource: KEYVAULTSYNCS, spec: (p) => kvsSpec(p, vault, refresh), memory: () => c.memory(), cpuSeconds: () => c.cpuSeconds(), stop: () => c.stop() };
+  }
+  const eso = tools.eso;
+  if (eso === undefined) throw new Error('ESO is not built');
+  await applyCrds(kube.kc, k8s.loadAllYaml(await readFile(eso.crdsPath, 'utf8')) as object[], 'kvsync-bench-eso', { timeoutMs: 60_000 });
+  const p = await EsoProcess.start({
+    name: `${s.label}-eso`,
+    binary: eso,
+    leash: cp.binaries.paths.leash,
+    kubeconfig: cp.kubeconfigPath,
+    namespace: NS,
+    concurrent: params.esoConcurrent,
+    emulator: { authorityHost: emulator.endpoints.authorityHost, caPem: emulator.caPem, vaultHosts: Object.keys(emulator.endpoints.resolve) },
+    dir,
+  });
+  try {
+    const ref = (key: string): Record<string, string> => ({ name: CREDENTIALS_SECRET, key });
+    await kube.createSyncs(NS, [{
+      name: STORE,
+      spec: { provider: { azurekv: { authType: 'ServicePrincipal', tenantId: emulator.endpoints.tenantID, vaultUrl, authSecretRef: { clientId: ref('clientid'), clientSecret: ref('clientsecret') } } } },
+    }], 1, SECRETSTORES);
+    const stores = await kube.trackReady(NS, SECRETSTORES);
+    try {
+      await stores.waitAll([STORE], 60_000);
+    } finally {
+      await stores.stop();
+    }
+  } catch (err) {
+    await p.stop();
+    throw new Error(`ESO did not come up: ${err instanceof Error ? err.message : String(err)}\n${p.logTail(10)}`, { cause: err });
+  }
+  return {
+    resource: EXTERNALSECRETS,
+    spec: (plan) => ({
+      refreshInterval: refresh,
+      secretStoreRef: { name: STORE, kind: 'SecretStore' },
+      target: { name: plan.secretName },
+      data: plan.objects.map((o) => ({ secretKey: o, remoteRef: { key: o } })),
+    }),
+    memory: () => p.memory(),
+    cpuSeconds: () => p.cpuSeconds(),
+    stop: () => p.stop(),
+  };
+}
+
+/** One run: a fresh control plane and emulator, one contender, every figure. */
+async function runOnce(env: CompareEnv, s: RunSetup, tools: { cli?: string; eso?: EsoBinary }): Promise<RunFigures> {
+  const { params, progress } = env;
+  const dir = await mkdtemp(join(env.workDir, `${s.label}-`));
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const cp = await startControlPlane({});
+    stops.push(() => cp.stop());
+    const kube = new BenchKube(cp.kubeconfigPath);
+    const plan = planEmulator({ m: s.v, rotations: 1, throttleObjects: 1 });
+    const emulator = await startBenchEmulator({ plan, dir, leash: cp.binaries.paths.leash, cli: join(env.root, 'src', 'cli.ts') });
+    stops.push(() => emulator.stop());
+    await kube.createNamespace(NS);
+    await kube.createCredentials(NS, plan.lister);
+    const c = await startContestant(env, s, cp, kube, emulator, dir, tools);
+    stops.push(() => c.stop());
+
+    const used = plan.sharedObjects.slice(0, s.m);
+    const plans = planSyncs('sync', s.n, used, params.objectsPerKvs);
+    const tracker = await kube.trackReady(NS, c.resource);
+    const t0 = Date.now();
+    try {
+      await kube.createSyncs(NS, plans.map((p) => ({ name: p.name, spec: c.spec(p) })), params.createConcurrency, c.resource);
+      await tracker.waitAll(plans.map((p) => p.name), Math.max(300_000, s.n * 600), (ready) => progress(`${s.label}: ${ready}/${s.n} Ready after ${seconds(Date.now() - t0)}`));
+    } finally {
+      await tracker.stop();
+    }
+    const coldStartMs = Math.max(...tracker.readyAt.values()) - t0;
+    progress(`${s.label}: all ${s.n} Ready in ${seconds(coldStartMs)}; settling ${params.refreshSeconds} s, then ${params.cycles} quiet cycles`);
+
+    const interval = params.refreshSeconds * 1000;
+    await sleep(interval);
+    await emulator.admin.resetRequests();
+    const apiBefore = await apiserverSnapshot(kube.kc);
+    const cpuBefore = c.cpuSeconds();
+    await sleep(interval * params.cycles);
+    const quietCpuSeconds = c.cpuSeconds() - cpuBefore;
+    const apiserver = apiserverDelta(apiBefore, await apiserverSnapshot(kube.kc));
+    const counts = await emulator.admin.requests();
+    const kvRequests = countOf(counts, VAULTS.list);
+    const tokenRequests = counts.filter((x) => x.operation === 'token').reduce((sum, x) => sum + x.count, 0);
+    const api = classifyRequests(apiserver);
+    progress(`${s.label}: quiet cycles: ${kvRequests} Key Vault requests, ${tokenRequests} token requests, apiserver ${api.reads} reads / ${api.writes} writes`);
+
+    const rotation = await rotations(env, s, kube, emulator, plans, used);
+    progress(`${s.label}: ${rotation.samples.length} rotations, p50 ${seconds(rotation.p50 ?? NaN)}, max ${seconds(rotation.max ?? NaN)}, missed ${rotation.missed}`);
+    return { coldStartMs, kvRequests, kvByOperation: breakdownOf(counts, VAULTS.list), tokenRequests, api, apiserver, rotation, memory: c.memory(), cpuSeconds: c.cpuSeconds(), quietCpuSeconds };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => progress(`${s.label}: stopping: ${String(err)}`));
+  }
+}
+
+/** `count` distinct used objects get a new version each, at uniformly random times within one refresh interval. */
+async function rotations(env: CompareEnv, s: RunSetup, kube: BenchKube, emulator: BenchEmulator, plans: readonly KvsPlan[], used: readonly string[]): Promise<RunFigures['rotation']> {
+  const interval = env.params.refreshSeconds * 1000;
+  const client = adminClient(emulator, emulator.endpoints.vaults[VAULTS.list] ?? '');
+  await client.getSecret(used[0] ?? '');
+  const secrets = await kube.trackSecrets(NS);
+  try {
+    const targets = used.slice(0, s.rotations).flatMap((object) => {
+      const plan = plans.find((p) => p.objects.includes(object));
+      return plan === undefined ? [] : [{ secretName: plan.secretName, name: plan.name, objects: [object] }];
+    });
+    const latencies = await Promise.all(
+      targets.map(async (t) => {
+        await sleep(Math.random() * interval);
+        return await rotate(client, secrets, t, 3 * interval);
+      }),
+    );
+    return latencySummary(latencies);
+  } finally {
+    await secrets.stop();
+  }
+}
+
+interface CaseResult {
+  setup: RunSetup;
+  runs: RunFigures[];
+  failures: string[];
+}
+
+/** Every contender at every size, `runs` times each, interleaved so that machine load drifts evenly. */
+export async function runCompare(env: CompareEnv): Promise<void> {
+  const { params, progress } = env;
+  await mkdir(env.workDir, { recursive: true });
+  const tools: { cli?: string; eso?: EsoBinary } = {};
+  if (params.contenders.includes('eso')) tools.eso = await ensureEso(progress);
+  if (params.contenders.includes('kvsync') || params.listing !== undefined) {
+    progress('compare: compiling kvsync as the image runs it (tsc -p tsconfig.build.json)');
+    tools.cli = await compileController(env.root);
+  }
+  const cases: CaseResult[] = [];
+  for (const n of params.sizes) {
+    for (const contender of params.contenders) cases.push({ setup: { contender, n, m: params.m, v: params.m, rotations: Math.min(params.rotations, params.m), label: `${contender}-n${n}` }, runs: [], failures: [] });
+  }
+  if (params.listing !== undefined) {
+    const { v, m, n } = params.listing;
+    cases.push({ setup: { contender: 'kvsync', n, m, v, rotations: Math.min(params.rotations, m), label: `kvsync-listing-v${v}` }, runs: [], failures: [] });
+  }
+  for (let run = 1; run <= params.runs; run++) {
+    for (const c of cases) {
+      const t0 = Date.now();
+      progress(`compare: ${c.setup.label}, run ${run}/${params.runs}`);
+      try {
+        c.runs.push(await runOnce(env, { ...c.setup, label: `${c.setup.label}-r${run}` }, tools));
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        c.failures.push(message);
+        progress(`compare: ${c.setup.label} run ${run} failed: ${message}`);
+      }
+      progress(`compare: ${c.setup.label} run ${run} took ${seconds(Date.now() - t0)}`);
+    }
+  }
+  env.details.compare = cases.map((c) => ({ ...c.setup, runs: c.runs, failures: c.failures, version: c.setup.contender === 'eso' ? tools.eso?.version : undefined }));
+  for (const n of params.sizes) {
+    const k = cases.find((c) => c.setup.n === n && c.setup.contender === 'kvsync' && c.setup.v === c.setup.m);
+    const e = cases.find((c) => c.setup.n === n && c.setup.contender === 'eso');
+    compareRows(env, n, k, e, tools.eso?.version ?? '');
+  }
+  const listing = cases.find((c) => c.setup.v !== c.setup.m);
+  if (listing !== undefined) listingRow(env, listing);
+}
+
+/** One figure of the comparison: its per-run values and how to print them. */
+export interface Figure {
+  name: string;
+  of: (r: RunFigures) => number;
+  format: (v: number) => string;
+}
+
+const count = (v: number): string => (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(1));
+const mb = (v: number): string => `${(v / 1e6).toFixed(0)} MB`;
+const secs = (v: number): string => `${(v / 1000).toFixed(1)} s`;
+const cpu = (v: number): string => `${v.toFixed(1)} s`;
+
+export function figures(cycles: number): Figure[] {
+  return [
+    { name: `Key Vault requests over ${cycles} quiet cycles`, of: (r) => r.kvRequests, format: count },
+    { name: `Entra token requests over ${cycles} quiet cycles`, of: (r) => r.tokenRequests, format: count },
+    { name: `apiserver writes over ${cycles} quiet cycles`, of: (r) => r.api.writes, format: count },
+    { name: `apiserver reads (GET, LIST) over ${cycles} quiet cycles`, of: (r) => r.api.reads, format: count },
+    { name: 'cold start, first create → all Ready', of: (r) => r.coldStartMs, format: secs },
+    { name: 'rotation latency p50', of: (r) => r.rotation.p50 ?? NaN, format: secs },
+    { name: 'rotation latency p99', of: (r) => r.rotation.p99 ?? NaN, format: secs },
+    { name: 'rotation latency max', of: (r) => r.rotation.max ?? NaN, format: secs },
+    { name: 'controller RSS at the end', of: (r) => r.memory.rssBytes, format: mb },
+    { name: 'controller peak RSS', of: (r) => r.memory.hwmBytes, format: mb },
+    { name: 'controller CPU seconds, whole run', of: (r) => r.cpuSeconds, format: cpu },
+    { name: `controller CPU seconds, ${cycles} quiet cycles`, of: (r) => r.quietCpuSeconds, format: cpu },
+  ];
+}
+
+/** ESO / kvsync as `12×`, or `—` when kvsync's figure is 0 (then `0 vs X` says it). */
+export function ratio(kvsync: RunSummary | undefined, eso: RunSummary | undefined): string {
+  if (kvsync === undefined || eso === undefined) return 'n/a';
+  if (kvsync.median === 0) return eso.median === 0 ? 'equal' : '∞ (kvsync 0)';
+  const r = eso.median / kvsync.median;
+  return `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}×`;
+}
+
+function compareRows(env: CompareEnv, n: number, k: CaseResult | undefined, e: CaseResult | undefined, esoVersion: string): void {
+  const { params } = env;
+  const scenario = `6. kvsync vs ESO ${esoVersion}, N=${n} sharing M=${params.m}, refresh ${params.refreshSeconds} s`;
+  for (const f of figures(params.cycles)) {
+    const ks = k === undefined ? undefined : summarizeRuns(k.runs.map(f.of));
+    const es = e === undefined ? undefined : summarizeRuns(e.runs.map(f.of));
+    env.rows.push({
+      scenario,
+      figure: f.name,
+      value: `kvsync ${formatSummary(ks, f.format)}`,
+      baseline: `ESO ${formatSummary(es, f.format)}`,
+      target: 'kvsync lower',
+      met: ks === undefined || es === undefined ? undefined : ks.median < es.median || (ks.median === 0 && es.median === 0),
+      notes: `ESO ÷ kvsync: ${ratio(ks, es)}; medians of ${ks?.runs ?? 0} kvsync and ${es?.runs ?? 0} ESO runs (range in brackets), each on a fresh control plane and emulator${failureNote(k, e)}`,
+    });
+  }
+}
+
+function failureNote(...cases: (CaseResult | undefined)[]): string {
+  const failed = cases.flatMap((c) => c?.failures.map((f) => `${c.setup.contender}: ${f.split('\n')[0] ?? ''}`) ?? []);
+  return failed.length ? `; failed runs: ${failed.join('; ')}` : '';
+}
+
+function listingRow(env: CompareEnv, c: CaseResult): void {
+  const { v, m, n } = c.setup;
+  const { cycles } = env.params;
+  const target = Math.min(Math.ceil(v / 25), m);
+  const perCycle = summarizeRuns(c.runs.map((r) => r.kvRequests / cycles));
+  const ops = c.runs.at(-1)?.kvByOperation ?? {};
+  env.rows.push({
+    scenario: `7. listing case: vault of V=${v} objects, M=${m} used by N=${n} KeyVaultSyncs`,
+    figure: 'Key Vault requests per quiet cycle',
+    value: formatSummary(perCycle, (x) => x.toFixed(1)),
+    baseline: `${Math.ceil(v / 25)} list pages or ${m} reads per cycle`,
+    target: `≤ min(⌈V/25⌉, M) = ${target}`,
+    met: perCycle === undefined ? undefined : perCycle.median <= target,
+    notes: `median of ${perCycle?.runs ?? 0} runs (range in brackets) over ${cycles} quiet cycles; last run's requests by operation: ${Object.entries(ops).map(([op, x]) => `${op}: ${x}`).join(', ') || 'none'}${failureNote(c)}`,
+  });
+}
+

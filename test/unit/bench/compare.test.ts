@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { classifyRequests } from '../../../bench/lib/apiserver-metrics.ts';
+import { pinnedVersion } from '../../../bench/lib/eso-binary.ts';
+import { ENTRA_HOST, hostsFile } from '../../../bench/lib/eso-process.ts';
+import { parseCpuSeconds, parseMemoryStatus } from '../../../bench/lib/proc.ts';
+import { formatSummary, median, summarizeRuns } from '../../../bench/lib/stats.ts';
+import { ratio } from '../../../bench/scenarios/compare.ts';
+
+describe('bench run statistics', () => {
+  it('takes the median of odd and even counts, whatever the order', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([7])).toBe(7);
+    expect(median([])).toBeUndefined();
+  });
+
+  it('summarises runs as median and range, leaving out runs that measured nothing', () => {
+    expect(summarizeRuns([12, 10, 11, NaN])).toEqual({ median: 11, min: 10, max: 12, runs: 3 });
+    expect(summarizeRuns([NaN])).toBeUndefined();
+  });
+
+  it('prints the range only when the runs differ', () => {
+    const f = (v: number): string => v.toFixed(1);
+    expect(formatSummary({ median: 11, min: 10, max: 12.5, runs: 3 }, f)).toBe('11.0 (10.0–12.5)');
+    expect(formatSummary({ median: 0, min: 0, max: 0, runs: 3 }, f)).toBe('0.0');
+    expect(formatSummary(undefined, f)).toBe('n/a');
+  });
+
+  it('gives the ESO ÷ kvsync ratio of medians, and says when kvsync measured 0', () => {
+    const s = (median: number): { median: number; min: number; max: number; runs: number } => ({ median, min: median, max: median, runs: 3 });
+    expect(ratio(s(3), s(900))).toBe('300×');
+    expect(ratio(s(100), s(142))).toBe('1.4×');
+    expect(ratio(s(0), s(5))).toBe('∞ (kvsync 0)');
+    expect(ratio(s(0), s(0))).toBe('equal');
+    expect(ratio(undefined, s(1))).toBe('n/a');
+  });
+});
+
+describe('bench parsing of the apiserver and /proc', () => {
+  it('splits apiserver requests into reads, writes and watches, leaving out the control plane’s own leases and endpoints', () => {
+    const delta = {
+      'GET secrets': { requests: 5 },
+      'LIST externalsecrets': { requests: 2 },
+      'APPLY secrets': { requests: 3 },
+      'PATCH keyvaultsyncs/status': { requests: 4 },
+      'POST events': { requests: 1 },
+      'WATCH secrets': { requests: 1 },
+      'PUT leases': { requests: 9 },
+      'GET endpoints': { requests: 9 },
+    };
+    expect(classifyRequests(delta)).toEqual({ reads: 7, writes: 8, watches: 1 });
+  });
+
+  it('reads VmRSS and VmHWM from /proc/<pid>/status', () => {
+    expect(parseMemoryStatus('Name:\tnode\nVmHWM:\t  200 kB\nVmRSS:\t  150 kB\n')).toEqual({ rssBytes: 150 * 1024, hwmBytes: 200 * 1024 });
+  });
+
+  it('reads utime + stime from /proc/<pid>/stat, even when the command name holds spaces and parentheses', () => {
+    // pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime …
+    const stat = '4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 50';
+    expect(parseCpuSeconds(stat)).toBe(3.25);
+  });
+
+  it('reads the pinned ESO version from the wrapper go.mod', () => {
+    expect(pinnedVersion('module m\n\ntool github.com/external-secrets/external-secrets\n\nrequire (\n\tgithub.com/external-secrets/external-secrets v0.16.2 // indirect\n)\n')).toBe('v0.16.2');
+    expect(pinnedVersion('module m\n')).toBeUndefined();
+  });
+
+  it('names only loopback, the Entra host and the vault hosts in ESO’s hosts file', () => {
+    const lines = hostsFile(['benchlist.vault.azure.net']).trim().split('\n');
+    expect(lines).toContain(`127.0.0.1 ${ENTRA_HOST}`);
+    expect(lines).toContain('127.0.0.1 benchlist.vault.azure.net');
+    expect(lines.every((l) => /^(127\.0\.0\.1|::1) /.test(l))).toBe(true);
+  });
+});

@@ -282,7 +282,7 @@ export async function runCompare(env: CompareEnv): Promise<void> {
     }
   }
   env.details.compare = cases.map((c) => ({ ...c.setup, runs: c.runs, failures: c.failures, version: c.setup.contender === 'eso' ? tools.eso?.version : undefined }));
-  for (const n of params.sizes) {
+  for (const n of params.contenders.length > 0 ? params.sizes : []) {
     const k = cases.find((c) => c.setup.n === n && c.setup.contender === 'kvsync' && c.setup.v === c.setup.m);
     const e = cases.find((c) => c.setup.n === n && c.setup.contender === 'eso');
     compareRows(env, n, k, e, tools.eso?.version ?? '');

@@ -56,6 +56,7 @@ export function markdownReport(r: BenchResults): string {
     '',
     markdownTable(r.rows),
     '',
+    ...(typeof r.details.sideBySide === 'string' ? ['## kvsync and External Secrets Operator side by side', '', 'Medians of the runs, lowest and highest in brackets.', '', r.details.sideBySide, ''] : []),
     'Raw figures (request counts by operation and status, samples, metrics) are in `latest.json`.',
     '',
   ].join('\n');

@@ -287,6 +287,12 @@ export async function runCompare(env: CompareEnv): Promise<void> {
     const e = cases.find((c) => c.setup.n === n && c.setup.contender === 'eso');
     compareRows(env, n, k, e, tools.eso?.version ?? '');
   }
+  if (params.contenders.length > 0) {
+    env.details.sideBySide = sideBySideTable(
+      params.sizes.map((n) => ({ n, kvsync: cases.find((c) => c.setup.n === n && c.setup.contender === 'kvsync' && c.setup.v === c.setup.m)?.runs ?? [], eso: cases.find((c) => c.setup.n === n && c.setup.contender === 'eso')?.runs ?? [] })),
+      params.cycles,
+    );
+  }
   const listing = cases.find((c) => c.setup.v !== c.setup.m);
   if (listing !== undefined) listingRow(env, listing);
 }
@@ -344,6 +350,21 @@ function compareRows(env: CompareEnv, n: number, k: CaseResult | undefined, e: C
       notes: `ESO ÷ kvsync: ${ratio(ks, es)}; medians of ${ks?.runs ?? 0} kvsync and ${es?.runs ?? 0} ESO runs (range in brackets), each on a fresh control plane and emulator${failureNote(k, e)}`,
     });
   }
+}
+
+/** The comparison as one Markdown table: per size, kvsync, ESO and the ratio of medians, each cell a median (range). */
+export function sideBySideTable(sizes: readonly { n: number; kvsync: readonly RunFigures[]; eso: readonly RunFigures[] }[], cycles: number): string {
+  const head = ['figure', ...sizes.flatMap(({ n }) => [`kvsync, N=${n}`, `ESO, N=${n}`, 'ESO ÷ kvsync'])];
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`];
+  for (const f of figures(cycles)) {
+    const cells = sizes.flatMap(({ kvsync, eso }) => {
+      const k = summarizeRuns(kvsync.map(f.of));
+      const e = summarizeRuns(eso.map(f.of));
+      return [formatSummary(k, f.format), formatSummary(e, f.format), ratio(k, e)];
+    });
+    lines.push(`| ${f.name} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
 }
 
 function failureNote(...cases: (CaseResult | undefined)[]): string {

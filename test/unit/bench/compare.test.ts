@@ -4,7 +4,7 @@ import { pinnedVersion } from '../../../bench/lib/eso-binary.ts';
 import { ENTRA_HOST, hostsFile } from '../../../bench/lib/eso-process.ts';
 import { parseCpuSeconds, parseMemoryStatus } from '../../../bench/lib/proc.ts';
 import { formatSummary, median, summarizeRuns } from '../../../bench/lib/stats.ts';
-import { ratio } from '../../../bench/scenarios/compare.ts';
+import { ratio, sideBySideTable, type RunFigures } from '../../../bench/scenarios/compare.ts';
 
 describe('bench run statistics', () => {
   it('takes the median of odd and even counts, whatever the order', () => {
@@ -71,5 +71,28 @@ describe('bench parsing of the apiserver and /proc', () => {
     expect(lines).toContain(`127.0.0.1 ${ENTRA_HOST}`);
     expect(lines).toContain('127.0.0.1 benchlist.vault.azure.net');
     expect(lines.every((l) => /^(127\.0\.0\.1|::1) /.test(l))).toBe(true);
+  });
+});
+
+describe('bench side-by-side table', () => {
+  const run = (kv: number, rss: number): RunFigures => ({
+    coldStartMs: 3000,
+    kvRequests: kv,
+    kvByOperation: {},
+    tokenRequests: 0,
+    api: { reads: 0, writes: 0, watches: 0 },
+    apiserver: {},
+    rotation: { p50: 1000, p99: 2000, max: 2000, missed: 0, samples: [] },
+    memory: { rssBytes: rss, hwmBytes: rss },
+    cpuSeconds: 1,
+    quietCpuSeconds: 0.5,
+  });
+
+  it('has one row per figure with kvsync, ESO and the ratio of medians for each size', () => {
+    const table = sideBySideTable([{ n: 100, kvsync: [run(3, 100e6), run(3, 110e6), run(4, 90e6)], eso: [run(900, 140e6), run(910, 150e6), run(890, 145e6)] }], 3).split('\n');
+    expect(table[0]).toBe('| figure | kvsync, N=100 | ESO, N=100 | ESO ÷ kvsync |');
+    expect(table).toContain('| Key Vault requests over 3 quiet cycles | 3 (3–4) | 900 (890–910) | 300× |');
+    expect(table).toContain('| controller RSS at the end | 100 MB (90 MB–110 MB) | 145 MB (140 MB–150 MB) | 1.4× |');
+    expect(table).toContain('| apiserver writes over 3 quiet cycles | 0 | 0 | equal |');
   });
 });

@@ -18,7 +18,7 @@ import { ControllerProcess, controllerFlags } from './lib/controller-process.ts'
 import { planEmulator, startBenchEmulator } from './lib/emulator.ts';
 import { BenchKube } from './lib/kube.ts';
 import { writeResults, type BenchResults, type ResultRow } from './lib/report.ts';
-import { SCENARIOS, type BenchContext, type BenchParams, type ScenarioName } from './scenarios/context.ts';
+import { DEFAULT_SCENARIOS, SCENARIOS, type BenchContext, type BenchParams, type ScenarioName } from './scenarios/context.ts';
 import { runCompare, type Contender } from './scenarios/compare.ts';
 import { runRotation } from './scenarios/rotation.ts';
 import { runScale } from './scenarios/scale.ts';
@@ -43,11 +43,13 @@ const USAGE = `usage: npm run bench -- [flags]
   --throttle-objects K     objects in the throttled vault (default 100)
   --throttle-limit L       emulator limit, requests per 10 s (default 50)
   --compare-sizes LIST     N of the kvsync-vs-ESO comparison (default 100,1000)
+  --compare-refresh S      refreshInterval in scenarios 6 and 7, seconds (default 10, the CRD minimum, so that 3 runs fit)
   --compare-runs R         runs per contender and size, and of the listing case; figures are medians (default 3)
   --compare-rotations R    rotations per comparison run, at random times (default 50)
   --contenders LIST        kvsync,eso (default both)
   --listing V,M,N          listing case: V objects in the vault, M used by N KeyVaultSyncs (default 5000,10,100)
-  --only LIST              comma-separated: ${SCENARIOS.join(', ')} (default all)
+  --only LIST              comma-separated: ${SCENARIOS.join(', ')}, or all
+                           (default ${DEFAULT_SCENARIOS.join(',')}: scenario 6 measures steady state and memory at N=1,000)
   --out DIR                results folder (default bench/results)
   --cpu-prof               run the controllers with --cpu-prof (profiles in the work dir, kept)
   --controller-node-args "ARGS"   extra Node flags for the controllers, e.g. "--max-semi-space-size=2"
@@ -79,10 +81,11 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
         'throttle-limit': { type: 'string', default: '50' },
         'compare-sizes': { type: 'string', default: '100,1000' },
         'compare-runs': { type: 'string', default: '3' },
+        'compare-refresh': { type: 'string', default: '10' },
         'compare-rotations': { type: 'string', default: '50' },
         contenders: { type: 'string', default: 'kvsync,eso' },
         listing: { type: 'string', default: '5000,10,100' },
-        only: { type: 'string', default: SCENARIOS.join(',') },
+        only: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
         out: { type: 'string', default: join(root, 'bench', 'results') },
         'cpu-prof': { type: 'boolean', default: false },
         'heap-snapshot': { type: 'boolean', default: false },
@@ -96,13 +99,14 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
       return 0;
     }
     const only = new Set<ScenarioName>();
-    for (const s of values.only.split(',').map((x) => x.trim()).filter(Boolean)) {
+    for (const s of (values.only === 'all' ? SCENARIOS.join(',') : values.only).split(',').map((x) => x.trim()).filter(Boolean)) {
       if (!(SCENARIOS as readonly string[]).includes(s)) throw new RangeError(`--only: unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`);
       only.add(s as ScenarioName);
     }
     const refresh = positiveInt(values.refresh, 'refresh');
     const poll = positiveInt(values.poll, 'poll');
-    if (refresh < 10 || poll < 10) throw new RangeError('--refresh and --poll must be at least 10 (the CRD minimum refreshInterval)');
+    const compareRefresh = positiveInt(values['compare-refresh'], 'compare-refresh');
+    if (refresh < 10 || poll < 10 || compareRefresh < 10) throw new RangeError('--refresh, --poll and --compare-refresh must be at least 10 (the CRD minimum refreshInterval)');
     const contenders = values.contenders.split(',').map((x) => x.trim()).filter(Boolean);
     for (const c of contenders) if (c !== 'kvsync' && c !== 'eso') throw new RangeError(`--contenders: unknown "${c}" (known: kvsync, eso)`);
     const [listingV, listingM, listingN] = values.listing.split(',').map((x) => positiveInt(x.trim(), 'listing'));
@@ -118,7 +122,7 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
           sizes: values['compare-sizes'].split(',').map((x) => positiveInt(x.trim(), 'compare-sizes')),
           m,
           objectsPerKvs,
-          refreshSeconds: refresh,
+          refreshSeconds: compareRefresh,
           cycles,
           runs: positiveInt(values['compare-runs'], 'compare-runs'),
           rotations: positiveInt(values['compare-rotations'], 'compare-rotations'),

@@ -17,7 +17,7 @@
  */
 import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import { applyCrds, installCrds } from '../../src/api/install.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/dev/control-plane.ts';
 import { apiserverDelta, apiserverSnapshot, classifyRequests, type RequestClasses } from '../lib/apiserver-metrics.ts';
@@ -127,7 +127,9 @@ async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlP
   }
   const eso = tools.eso;
   if (eso === undefined) throw new Error('ESO is not built');
-  await applyCrds(kube.kc, k8s.loadAllYaml(await readFile(eso.crdsPath, 'utf8')) as object[], 'kvsync-bench-eso', { timeoutMs: 60_000 });
+  // Parsed as plain YAML: client-node's loadAllYaml converts to its models and mangles x-kubernetes-* keys on the way.
+  const crds = parseAllDocuments(await readFile(eso.crdsPath, 'utf8')).map((d) => d.toJSON() as unknown).filter((d): d is object => typeof d === 'object' && d !== null);
+  await applyCrds(kube.kc, crds, 'kvsync-bench-eso', { timeoutMs: 60_000 });
   const p = await EsoProcess.start({
     name: `${s.label}-eso`,
     binary: eso,

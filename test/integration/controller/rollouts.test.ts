@@ -188,13 +188,15 @@ describe('rollouts and certificate warnings on the real control plane and emulat
     expect(await metricValue('kvsync_certificate_newer_version_available', { namespace: ns, keyvaultsync: 'certs', object: 'pinned-tls' })).toBe(1);
     expect(await metricValue('kvsync_certificate_newer_version_available', { namespace: ns, keyvaultsync: 'certs', object: 'soon-tls' })).toBeUndefined();
 
-    // Once per (object, version), not per refresh; the pinned certificate's versions are listed once an
-    // hour, not per sync (the emulator's own counters).
+    // Once per (object, version), not per refresh; the pinned certificate's versions (its backing
+    // secret's, as every version listing of a `certificate` object) are listed once an hour, not per sync
+    // (the emulator's own counters).
     await forceSync('certs', 'again-1');
     await forceSync('certs', 'again-2');
     const after = (await events('certs')).filter((e) => e.type === 'Warning');
     expect(after.filter((e) => e.reason === 'CertificateExpiring')).toHaveLength(1);
     expect(after.filter((e) => e.reason === 'NewerVersionAvailable')).toHaveLength(1);
-    expect(countOf(await requestCounts(world.emu), 'listCertificateVersions', 200)).toBe(1);
+    expect(countOf(await requestCounts(world.emu), 'listSecretVersions', 200)).toBe(1);
+    expect(countOf(await requestCounts(world.emu), 'listCertificateVersions', 200)).toBe(0);
   });
 });

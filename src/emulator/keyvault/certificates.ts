@@ -64,7 +64,8 @@ export function normalizePolicy(raw: Obj, now: number): CertificatePolicyWire {
     secret_props: { contentType },
     x509_props: {
       ...(subject === undefined ? {} : { subject }),
-      sans,
+      // Key Vault leaves `sans` out of a policy without any.
+      ...(Object.keys(sans).length === 0 ? {} : { sans }),
       ekus: strArray(xp.ekus, 'x509_props.ekus') ?? DEFAULT_EKUS,
       key_usage: keyUsage,
       validity_months: validity,
@@ -142,6 +143,24 @@ export async function issueCertificateVersion(policy: CertificatePolicyWire, key
   return issuedFrom([leafDer, ...chain], key, policy, Buffer.from(csr.rawData).toString('base64'));
 }
 
+/** Key Vault's names of the leaf's key usages (none without the extension). */
+function keyUsageNames(leaf: x509.X509Certificate): string[] {
+  const ku = leaf.getExtension(x509.KeyUsagesExtension);
+  if (ku === null) return [];
+  const flags: [x509.KeyUsageFlags, string][] = [
+    [x509.KeyUsageFlags.digitalSignature, 'digitalSignature'],
+    [x509.KeyUsageFlags.nonRepudiation, 'nonRepudiation'],
+    [x509.KeyUsageFlags.keyEncipherment, 'keyEncipherment'],
+    [x509.KeyUsageFlags.dataEncipherment, 'dataEncipherment'],
+    [x509.KeyUsageFlags.keyAgreement, 'keyAgreement'],
+    [x509.KeyUsageFlags.keyCertSign, 'keyCertSign'],
+    [x509.KeyUsageFlags.cRLSign, 'cRLSign'],
+    [x509.KeyUsageFlags.encipherOnly, 'encipherOnly'],
+    [x509.KeyUsageFlags.decipherOnly, 'decipherOnly'],
+  ];
+  return flags.filter(([f]) => (ku.usages & f) !== 0).map(([, n]) => n);
+}
+
 /** The policy Key Vault reports for an imported certificate (issuer `Unknown`, fields read from the leaf). */
 export function policyFromCertificate(bundle: CertificateBundle, requested: Obj, format: 'pem' | 'pfx', now: number): CertificatePolicyWire {
   const leafDer = bundle.certsDer[0] ?? Buffer.alloc(0);
@@ -165,8 +184,9 @@ export function policyFromCertificate(bundle: CertificateBundle, requested: Obj,
     secret_props: { contentType },
     x509_props: {
       subject: leaf.subject,
-      sans: dnsNames.length > 0 ? { dns_names: dnsNames } : {},
-      ...(eku === null ? {} : { ekus: eku.usages.map(String) }),
+      ...(dnsNames.length > 0 ? { sans: { dns_names: dnsNames } } : {}),
+      ekus: eku === null ? [] : eku.usages.map(String),
+      key_usage: keyUsageNames(leaf),
       validity_months: months,
       basic_constraints: { ca: false },
     },

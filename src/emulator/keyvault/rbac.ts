@@ -56,6 +56,7 @@ export const DataAction = {
   certificatePurge: `${P}/certificates/purge/action`,
   keyRead: `${P}/keys/read`,
   keyCreate: `${P}/keys/create/action`,
+  keyDelete: `${P}/keys/delete`,
 } as const;
 
 function matches(pattern: string, action: string): boolean {

@@ -82,6 +82,7 @@ function pick(method: string, collection: string, name: string, third: string | 
       if (n === 3 && third === 'create' && method === 'POST') {
         return { operation: 'createKey', action: DataAction.keyCreate, scopes: key, hasBody: true, run: async (v, b, _u, body) => ok(await v.createKey(b, name, body)) };
       }
+      if (n === 2 && method === 'DELETE') return { operation: 'deleteKey', action: DataAction.keyDelete, scopes: key, hasBody: false, run: (v, b) => ok(v.deleteKey(b, name)) };
       if (n === 3 && third === 'versions' && method === 'GET') {
         return { operation: 'listKeyVersions', action: DataAction.keyRead, scopes: [], hasBody: false, run: (v, b, u) => ok(v.listKeyVersions(b, name, u)) };
       }

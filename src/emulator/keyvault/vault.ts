@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { KeyVaultEvent } from '../eventgrid/events.ts';
 import { badParameter, CertificateMaterialError, KeyVaultError } from '../errors.ts';
-import { generatePrivateKey, keySpecFrom, privateKeyFromPkcs8Der, privateKeyToPkcs8Der } from '../pki/keys.ts';
+import { generatePrivateKey, KEY_CURVES, keySpecFrom, privateKeyFromPkcs8Der, privateKeyToPkcs8Der } from '../pki/keys.ts';
 import type { SigningIdentity } from '../pki/x509.ts';
 import { issueCertificateVersion, issuedFrom, normalizePolicy, policyFromCertificate } from './certificates.ts';
 import { parseImportedValue } from '../pki/pfx.ts';
@@ -318,7 +318,7 @@ export class Vault {
     validateName(name);
     const kty = typeof body.kty === 'string' ? body.kty : undefined;
     if (kty === undefined) throw badParameter('Property kty is required.');
-    const spec = keySpecFrom(kty, typeof body.key_size === 'number' ? body.key_size : undefined, typeof body.crv === 'string' ? body.crv : undefined);
+    const spec = keySpecFrom(kty, typeof body.key_size === 'number' ? body.key_size : undefined, typeof body.crv === 'string' ? body.crv : undefined, KEY_CURVES);
     const existing = this.state.keys[nameKey(name)];
     if (existing?.deleted !== undefined) throw deletedButRecoverable('Key', name);
     if (existing?.versions.at(-1)?.managed === true) {
@@ -354,6 +354,17 @@ export class Vault {
       .sort((a, b) => nameKey(a.name).localeCompare(nameKey(b.name)))
       .map((e) => wire.keyItem(base, e, e.versions.at(-1) as KeyEntry['versions'][number], false));
     return wire.page(items, url, base, '/keys');
+  }
+
+  /** DELETE /keys/{name}: soft delete. A certificate's key can only go with its certificate. */
+  deleteKey(base: string, name: string): Json {
+    const e = this.#liveKey(name);
+    if (e.versions.at(-1)?.managed === true) {
+      throw new KeyVaultError(403, 'Forbidden', `Operation delete is not allowed on a managed key: ${name}. Delete the certificate instead.`, 'ManagedObjectOperationNotAllowed');
+    }
+    e.deleted = this.#deletion();
+    this.#changed();
+    return wire.keyBundle(base, e, e.versions.at(-1) as KeyEntry['versions'][number]);
   }
 
   listKeyVersions(base: string, name: string, url: URL): Json {
@@ -522,8 +533,9 @@ export class Vault {
     const e = this.#liveCertificate(name);
     const v = version ? e.versions.find((x) => x.version === version.toLowerCase()) : e.versions.at(-1);
     if (v === undefined) throw certificateNotFound(version ? `${name}/${version}` : name);
-    // Latest (versionless) GET returns the policy, a versioned GET does not (as the SDK documents).
-    return wire.certificateBundle(base, e, v, !version);
+    // Latest (versionless) GET returns the policy and the pending link; a versioned GET neither, but
+    // the leaf's subject, issuer and serial number (as recorded).
+    return version ? wire.certificateVersionBundle(base, e, v) : wire.certificateBundle(base, e, v, true);
   }
 
   getCertificatePolicy(base: string, name: string): Json {

@@ -2,6 +2,7 @@
  * Rendering of stored objects into Key Vault's JSON bundles, with ids built from the request's base URL
  * (`https://<host>:<port>`), and the paging of list results (`maxresults` ≤ 25, absolute `nextLink`).
  */
+import { X509Certificate } from 'node:crypto';
 import { KeyVaultError } from '../errors.ts';
 import { privateKeyFromPkcs8Der, publicJwk, type PublicJwk } from '../pki/keys.ts';
 import { x5tOf } from '../pki/x509.ts';
@@ -110,12 +111,23 @@ export function certificateBundle(base: string, entry: CertificateEntry, v: Cert
   };
 }
 
+/** A versioned GET: no policy, no pending link, but the leaf's subject, issuer and serial number. */
+export function certificateVersionBundle(base: string, entry: CertificateEntry, v: CertificateVersion): Json {
+  const { policy: _policy, pending: _pending, ...bundle } = certificateBundle(base, entry, v, false);
+  const leaf = new X509Certificate(Buffer.from(v.cer, 'base64'));
+  const dn = (name: string): string => name.split('\n').join(', ');
+  return { ...bundle, subject: dn(leaf.subject), issuer: dn(leaf.issuer), serialnumber: leaf.serialNumber.toUpperCase() };
+}
+
+/** List item: Key Vault's certificate items carry no recovery level, and an empty `subject`. */
 export function certificateItem(base: string, entry: CertificateEntry, v: CertificateVersion, versioned: boolean): Json {
+  const { recoveryLevel: _level, recoverableDays: _days, ...attributes } = attributesWire(v.attributes);
   return {
     id: versioned ? `${base}/certificates/${entry.name}/${v.version}` : `${base}/certificates/${entry.name}`,
     x5t: x5tOf(Buffer.from(v.cer, 'base64')),
-    attributes: attributesWire(v.attributes),
+    attributes,
     ...withTags(v.tags),
+    subject: '',
     ...(entry.pending === undefined || entry.pending.status === 'completed' ? {} : { pending: { id: `${base}/certificates/${entry.name}/pending` } }),
     ...deletedWire(base, 'deletedcertificates', entry.name, entry.deleted),
   };

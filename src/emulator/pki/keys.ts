@@ -9,8 +9,11 @@ import { KeyVaultError } from '../errors.ts';
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 export type KeyFamily = 'RSA' | 'EC';
-export type CurveName = 'P-256' | 'P-384' | 'P-521';
+export type CurveName = 'P-256' | 'P-384' | 'P-521' | 'P-256K';
+/** Curves of certificates (signed through WebCrypto, which has no secp256k1). */
 export const CURVES: readonly CurveName[] = ['P-256', 'P-384', 'P-521'];
+/** Curves of keys. */
+export const KEY_CURVES: readonly CurveName[] = [...CURVES, 'P-256K'];
 
 export interface KeySpec {
   family: KeyFamily;
@@ -20,13 +23,13 @@ export interface KeySpec {
   curve?: CurveName;
 }
 
-const curveOid: Record<CurveName, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
+const curveOid: Record<CurveName, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1', 'P-256K': 'secp256k1' };
 
 /**
  * Maps Key Vault's `kty`/`key_size`/`crv` to a spec; throws Key Vault's 400 for unsupported ones
- * (P-256K is not available in WebCrypto, so the emulator refuses it).
+ * (P-256K only for keys: it is not available in WebCrypto, which signs certificates).
  */
-export function keySpecFrom(kty: string | undefined, keySize: number | undefined, crv: string | undefined): KeySpec {
+export function keySpecFrom(kty: string | undefined, keySize: number | undefined, crv: string | undefined, curves: readonly CurveName[] = CURVES): KeySpec {
   const family = (kty ?? 'RSA').replace(/-HSM$/, '');
   if (family === 'RSA') {
     const size = keySize ?? 2048;
@@ -37,7 +40,7 @@ export function keySpecFrom(kty: string | undefined, keySize: number | undefined
   }
   if (family === 'EC') {
     const curve = crv ?? 'P-256';
-    if (!(CURVES as readonly string[]).includes(curve)) {
+    if (!(curves as readonly string[]).includes(curve)) {
       throw new KeyVaultError(400, 'BadParameter', `The specified curve ${curve} is not supported by the emulator.`);
     }
     return { family: 'EC', curve: curve as CurveName };
@@ -113,5 +116,5 @@ export function publicJwk(key: KeyObject, kid: string, kty: string, keyOps: stri
   const jwk = createPublicKey(key).export({ format: 'jwk' });
   const base: PublicJwk = { kid, kty, key_ops: keyOps };
   if (jwk.kty === 'RSA') return { ...base, n: jwk.n, e: jwk.e };
-  return { ...base, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  return { ...base, crv: jwk.crv === 'secp256k1' ? 'P-256K' : jwk.crv, x: jwk.x, y: jwk.y };
 }

@@ -3,19 +3,14 @@
  * (`akv-*.yaml`) manifests from public repositories, docs and issue reports. It is kept beside the
  * checkout (`../shared/corpora/spc-corpus`) and read where it is, never copied into the repository.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { sharedCorpusDir } from './shared-corpora.ts';
 
 /** The corpus directory: beside the checkout, or beside the root of its worktree. */
 export function corpusDir(): string {
-  let dir = join(import.meta.dirname, '..', '..');
-  for (let i = 0; i < 3; i++) {
-    dir = dirname(dir);
-    const candidate = join(dir, 'shared', 'corpora', 'spc-corpus');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error('the migration corpus (../shared/corpora/spc-corpus) was not found beside the checkout');
+  return sharedCorpusDir('spc-corpus');
 }
 
 export type Manifest = Record<string, unknown>;

@@ -11,11 +11,12 @@
  * `nextLink`) with a token of the principal it names. Differences no client reads are allowed by
  * path, each with the reason; docs/emulator.md lists the same ones.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../../src/emulator/server.ts';
+import { sharedCorpusDir } from '../../support/shared-corpora.ts';
 import { adminPrincipal, bearer, rawRequest, startTestEmulator, type Principal, type RawResponse } from './kv-support.ts';
 
 // ---------------------------------------------------------------- the corpus
@@ -36,16 +37,7 @@ interface Exchange {
   };
 }
 
-/** `shared/corpora/<name>` beside the checkout (or beside one of its parent directories). */
-function corpusDir(name: string): string {
-  for (let dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../..'); ; dir = dirname(dir)) {
-    const candidate = join(dir, '..', 'shared', 'corpora', name);
-    if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error(`the shared corpus ${name} was not found beside the checkout (../shared/corpora/${name})`);
-  }
-}
-
-const DIR = corpusDir('kv-recordings');
+const DIR = sharedCorpusDir('kv-recordings');
 const EXCHANGES: Exchange[] = readdirSync(DIR)
   .filter((f) => f.endsWith('.json'))
   .sort()

@@ -85,7 +85,7 @@ export function keyVaultSyncCrd(): JsonObject {
             { name: 'Vault', type: 'string', jsonPath: '.spec.vault.name', description: 'Key Vault name.' },
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the last sync succeeded.' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1, description: 'Why it is (not) ready.' },
-            { name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', description: 'When the last successful sync finished.' },
+            { name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', description: 'When a successful sync last wrote the status (at least every 2 hours).' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

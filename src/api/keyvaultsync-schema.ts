@@ -280,7 +280,7 @@ export const KeyVaultSyncStatusSchema = Type.Object(
         'x-kubernetes-list-map-keys': ['type'],
       }),
     ),
-    lastSyncTime: Type.Optional(Type.String({ description: 'When the last successful sync finished.', format: 'date-time' })),
+    lastSyncTime: Type.Optional(Type.String({ description: 'When a successful sync last wrote the status: at once when anything in it changed, else at least every 2 hours (freshness is the kvsync_last_sync_timestamp_seconds metric).', format: 'date-time' })),
     objects: Type.Optional(Type.Array(SyncedObjectStatusSchema, { maxItems: 256, description: 'Per-object sync state.' })),
     secrets: Type.Optional(
       Type.Array(

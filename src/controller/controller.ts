@@ -147,7 +147,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     getSync: (n, name) => syncs.get(name, n),
     listIdentities: () => [...identities.list()],
     pipeline,
-    writer: new SecretWriter(kc),
+    // kvsync's Secrets are read from the informer cache; the apiserver is asked only for other names.
+    writer: new SecretWriter(kc, { cachedSecret: (n, name) => secrets.get(name, n) }),
     status: new KubeStatusWriter(kc),
     events,
     // Rollouts on real data changes, then certificate warnings (docs/operator.md "Rollouts", "Certificate expiry").

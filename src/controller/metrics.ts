@@ -13,6 +13,8 @@ import type { RolloutMetrics } from './rollouts.ts';
 export interface SyncMetrics {
   /** One finished sync: `result` is `success` or the failure reason; `seconds` its duration. */
   syncFinished(result: string, seconds: number): void;
+  /** A successful sync of the KeyVaultSync ended at `at` (its freshness; the status says it only coarsely). */
+  syncSucceeded(namespace: string, keyVaultSync: string, at: Date): void;
   /** Replaces the certificate expiry series of one KeyVaultSync (objects absent from `expiries` are removed). */
   setCertificateExpiries(namespace: string, keyVaultSync: string, expiries: ReadonlyMap<string, Date>): void;
   /** The KeyVaultSync is gone: its series are removed. */
@@ -48,6 +50,7 @@ export const METRIC_NAMES = {
   syncDuration: 'kvsync_sync_duration_seconds',
   queueDepth: 'kvsync_workqueue_depth',
   queueWait: 'kvsync_workqueue_wait_seconds',
+  lastSync: 'kvsync_last_sync_timestamp_seconds',
   certificateExpiry: 'kvsync_certificate_expiry_timestamp_seconds',
   keyVaultRequests: 'kvsync_keyvault_requests_total',
   ...VAULT_GUARD_METRIC_NAMES,
@@ -85,6 +88,12 @@ export function createControllerMetrics(vaults: KeyVaultAccess, opts: { defaultM
     name: METRIC_NAMES.queueWait,
     help: 'Time a key waited in the work queue before being processed, in seconds.',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60],
+    registers: [registry],
+  });
+  const lastSync = new Gauge({
+    name: METRIC_NAMES.lastSync,
+    help: 'End of the last successful sync of the KeyVaultSync, as a Unix time.',
+    labelNames: ['namespace', 'keyvaultsync'],
     registers: [registry],
   });
   const expiry = new Gauge({
@@ -170,6 +179,7 @@ export function createControllerMetrics(vaults: KeyVaultAccess, opts: { defaultM
 
   const forgetSync = (namespace: string, keyVaultSync: string): void => {
     const key = `${namespace}/${keyVaultSync}`;
+    lastSync.remove({ namespace, keyvaultsync: keyVaultSync });
     for (const object of certObjects.get(key) ?? []) expiry.remove({ namespace, keyvaultsync: keyVaultSync, object });
     certObjects.delete(key);
     forgetStates(namespace, keyVaultSync, new Map());
@@ -185,6 +195,7 @@ export function createControllerMetrics(vaults: KeyVaultAccess, opts: { defaultM
       syncs.inc({ result });
       duration.observe(seconds);
     },
+    syncSucceeded: (namespace, keyVaultSync, at) => lastSync.set({ namespace, keyvaultsync: keyVaultSync }, at.getTime() / 1000),
     setCertificateExpiries: (namespace, keyVaultSync, expiries) => {
       const key = `${namespace}/${keyVaultSync}`;
       for (const object of certObjects.get(key) ?? []) {

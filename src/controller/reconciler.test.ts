@@ -11,7 +11,8 @@ import { ControllerError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
 import type { DesiredConfigMap, DesiredSecret, PipelineFetchedObject, SyncFailure, SyncPipeline } from './pipeline.ts';
 import { Reconciler, requiredFailures, type KeyVaultSyncObject, type OutputWriter } from './reconciler.ts';
-import type { StatusPatch } from './status.ts';
+import type { ApplyOptions, WriteOutcome } from './secret-writer.ts';
+import { LAST_SYNC_TIME_REFRESH_MS, type StatusPatch } from './status.ts';
 
 /** keyvault's SyncError, built positionally for brevity. */
 class Failure extends SyncError {
@@ -24,10 +25,12 @@ function fetchedFor(sync: ResolvedKeyVaultSync): PipelineFetchedObject[] {
   return sync.objects.map((object) => ({ object, version: `v-${object.name}`, contentType: object.type === 'certificate' ? 'application/x-pkcs12' : undefined, updatedOn: undefined, expiresOn: new Date('2027-01-01T00:00:00Z') }));
 }
 
-function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; leader?: boolean; obj?: KeyVaultSyncObject; fetchDelay?: Promise<void>; syncTimeoutMs?: number } = {}) {
+function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; leader?: boolean; obj?: KeyVaultSyncObject; fetchDelay?: Promise<void>; syncTimeoutMs?: number; outcome?: WriteOutcome; random?: () => number } = {}) {
   const obj: KeyVaultSyncObject = opts.obj ?? { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 } };
   const gone = { value: false };
   const applied: string[] = [];
+  const applyOptions: (ApplyOptions | undefined)[] = [];
+  const clock = { now: new Date('2026-06-01T00:00:00Z') };
   const statuses: StatusPatch[] = [];
   const events: { type: string; reason: string; message: string }[] = [];
   const fetchModes: (boolean | undefined)[] = [];
@@ -49,7 +52,7 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
   };
   const writer: OutputWriter = {
     check: () => (opts.checkError === undefined ? Promise.resolve() : Promise.reject(opts.checkError)),
-    applySecret: (_o, d: DesiredSecret) => Promise.resolve(void applied.push(d.name)).then(() => 'created' as const),
+    applySecret: (_o, d: DesiredSecret, o) => Promise.resolve(void (applied.push(d.name), applyOptions.push(o))).then(() => opts.outcome ?? ('created' as const)),
     applyConfigMap: (_o, d: DesiredConfigMap) => Promise.resolve(void applied.push(d.name)).then(() => 'created' as const),
   };
   const recorder: EventRecorder = { record: (_t, type, reason, message) => Promise.resolve(void events.push({ type, reason, message })) };
@@ -63,10 +66,11 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
     macKey: Buffer.alloc(32, 1),
     isLeader: () => opts.leader ?? true,
     log: pino({ level: 'silent' }),
-    now: () => new Date('2026-06-01T00:00:00Z'),
+    now: () => clock.now,
     syncTimeoutMs: opts.syncTimeoutMs,
+    random: opts.random,
   });
-  return { reconciler, applied, statuses, events, obj, fetchModes, forgotten, gone, signals };
+  return { reconciler, applied, applyOptions, statuses, events, obj, fetchModes, forgotten, gone, signals, clock };
 }
 
 describe('Reconciler', () => {
@@ -132,7 +136,62 @@ describe('Reconciler', () => {
     // 5m ± 10 %.
     expect(result.requeueAfterMs).toBeGreaterThanOrEqual(270_000);
     expect(result.requeueAfterMs).toBeLessThanOrEqual(330_000);
-    expect(w.events.map((e) => e.reason)).toEqual(['Updated']);
+    // Creating the Secrets of a first sync is told by Ready, not by an event.
+    expect(w.events).toEqual([]);
+    expect(w.applyOptions).toEqual([{ skipIfCurrent: false }, { skipIfCurrent: false }]);
+  });
+
+  it('spreads refreshes by the injected random source: 5m ± 10 %', async () => {
+    expect((await world({ random: () => 0 }).reconciler.reconcile('shop/example')).requeueAfterMs).toBe(270_000);
+    expect((await world({ random: () => 0.5 }).reconciler.reconcile('shop/example')).requeueAfterMs).toBe(300_000);
+  });
+
+  it('a quiet refresh writes no status and records no event; lastSyncTime alone is rewritten only when it is old', async () => {
+    const w = world();
+    await w.reconciler.reconcile('shop/example');
+    // The informer now holds what was written.
+    w.obj.status = structuredClone(w.statuses[0]);
+    const quiet = world({ obj: w.obj, outcome: 'unchanged' });
+    quiet.clock.now = new Date(w.clock.now.getTime() + 30 * 60_000);
+    await quiet.reconciler.reconcile('shop/example');
+    await quiet.reconciler.reconcile('shop/example');
+    expect(quiet.applyOptions).toEqual(Array.from({ length: 4 }, () => ({ skipIfCurrent: true })));
+    expect(quiet.statuses).toEqual([]);
+    expect(quiet.events).toEqual([]);
+    // Past the refresh period (at most LAST_SYNC_TIME_REFRESH_MS), lastSyncTime is rewritten, and nothing else changes.
+    quiet.clock.now = new Date(w.clock.now.getTime() + LAST_SYNC_TIME_REFRESH_MS);
+    await quiet.reconciler.reconcile('shop/example');
+    expect(quiet.statuses).toHaveLength(1);
+    expect({ ...quiet.statuses[0], lastSyncTime: undefined }).toEqual({ ...w.statuses[0], lastSyncTime: undefined });
+    expect(quiet.statuses[0]?.lastSyncTime).toBe(quiet.clock.now.toISOString());
+  });
+
+  it('writes status and records Updated when a refresh changed a Secret; an edited spec is applied whole', async () => {
+    const w = world();
+    await w.reconciler.reconcile('shop/example');
+    w.obj.status = structuredClone(w.statuses[0]);
+    // The status names the version before the rotation.
+    w.obj.status!.objects![0]!.version = 'v-before';
+    const rotated = world({ obj: w.obj, outcome: 'updated' });
+    await rotated.reconciler.reconcile('shop/example');
+    expect(rotated.statuses).toHaveLength(1);
+    expect(rotated.events.map((e) => e.reason)).toEqual(['Updated']);
+    w.obj.metadata = { ...w.obj.metadata, generation: 4 };
+    const edited = world({ obj: w.obj, outcome: 'unchanged' });
+    await edited.reconciler.reconcile('shop/example');
+    expect(edited.applyOptions.every((o) => o?.skipIfCurrent === false)).toBe(true);
+    // The new observedGeneration must be written.
+    expect(edited.statuses).toHaveLength(1);
+  });
+
+  it('records Synced when a failed KeyVaultSync recovers with nothing to write', async () => {
+    const failed = world({ failures: [new Failure('ObjectNotFound', 'secret "db-password" was not found', 'db-password')] });
+    await failed.reconciler.reconcile('shop/example');
+    failed.obj.status = structuredClone(failed.statuses[0]);
+    const recovered = world({ obj: failed.obj, outcome: 'unchanged' });
+    await recovered.reconciler.reconcile('shop/example');
+    expect(recovered.events.map((e) => e.reason)).toEqual(['Synced']);
+    expect(recovered.statuses).toHaveLength(1);
   });
 
   it('writes nothing when a required object failed, and reports the reason naming the object', async () => {

@@ -3,6 +3,11 @@
  * credential, fetch, render, check every output, write them, then write status (subresource) and
  * events. A failed required object means nothing is written: the Secrets of the last good sync stay
  * as they are and the status says why.
+ *
+ * A refresh that finds everything as it was costs the apiserver nothing: Secrets already holding the
+ * desired data are not applied (SecretWriter's `skipIfCurrent`), a status that would only move
+ * `lastSyncTime` is not written (until that is older than LAST_SYNC_TIME_REFRESH_MS), and events are
+ * recorded only for what a person acts on: data of an existing Secret changed, a recovery, a failure.
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -19,8 +24,8 @@ import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from './pipeline.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
-import type { SyncOwner, WriteOutcome } from './secret-writer.ts';
-import { READY, SYNCED, failureStatus, successStatus, type StatusPatch } from './status.ts';
+import type { ApplyOptions, SyncOwner, WriteOutcome } from './secret-writer.ts';
+import { LAST_SYNC_TIME_REFRESH_MS, READY, SYNCED, failureStatus, lastSyncTimePhase, statusWriteNeeded, successStatus, type StatusPatch } from './status.ts';
 import { dataChanges, type SyncObserver } from './sync-observer.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
 import type { RequestPriority } from '../keyvault/vault-limiter.ts';
@@ -37,8 +42,8 @@ export interface KeyVaultSyncObject extends k8s.KubernetesObject {
 /** What the reconciler writes with; {@link SecretWriter} in production. */
 export interface OutputWriter {
   check(owner: SyncOwner, secrets: readonly DesiredSecret[], configMaps: readonly DesiredConfigMap[]): Promise<void>;
-  applySecret(owner: SyncOwner, desired: DesiredSecret): Promise<WriteOutcome>;
-  applyConfigMap(owner: SyncOwner, desired: DesiredConfigMap): Promise<WriteOutcome>;
+  applySecret(owner: SyncOwner, desired: DesiredSecret, opts?: ApplyOptions): Promise<WriteOutcome>;
+  applyConfigMap(owner: SyncOwner, desired: DesiredConfigMap, opts?: ApplyOptions): Promise<WriteOutcome>;
 }
 
 export interface StatusWriter {
@@ -59,6 +64,8 @@ export interface ReconcilerDeps {
   vaults?: VaultHostPolicy;
   log: Logger;
   now?: () => Date;
+  /** [0, 1) source of the refresh jitter; default Math.random. */
+  random?: () => number;
   /** Sync counter, duration and certificate expiry; none when undefined. */
   metrics?: SyncMetrics | undefined;
   /** Told of each successful sync after the writes (rollouts, certificate warnings); never throws. */
@@ -93,6 +100,7 @@ export function requiredFailures(sync: ResolvedKeyVaultSync, result: PipelineFet
 export class Reconciler {
   readonly #d: ReconcilerDeps;
   readonly #now: () => Date;
+  readonly #random: () => number;
   /** MAC of the data applied per Secret: our own writes are not mistaken for drift. */
   readonly #written: WrittenMacs;
   /**
@@ -108,6 +116,7 @@ export class Reconciler {
   constructor(deps: ReconcilerDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#random = deps.random ?? Math.random;
     this.#written = deps.written ?? new WrittenMacs();
   }
 
@@ -164,7 +173,7 @@ export class Reconciler {
       await this.#fail(obj, target, generation, reason, message, log);
       // The vault's breaker is open: failing fast cost no request, and the breaker's cooldown (doubling
       // after each failed probe) is the backoff, so the KeyVaultSync comes back right when a probe may go.
-      if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2) };
+      if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2, this.#random) };
       return { retry: { retryAfterMs } };
     }
   }
@@ -201,32 +210,39 @@ export class Reconciler {
     mayWrite();
     await this.#d.writer.check(owner, rendered.secrets, rendered.configMaps);
     const changed: string[] = [];
+    // This generation's spec was applied by an earlier successful sync: outputs already in place are not sent again.
+    const ready = findCondition(obj.status?.conditions, READY);
+    const apply: ApplyOptions = { skipIfCurrent: ready?.status === 'True' && generation !== undefined && ready.observedGeneration === generation };
     for (const s of rendered.secrets) {
       mayWrite();
-      const outcome = await this.#written.write(namespace, s.name, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data), () => this.#d.writer.applySecret(owner, s));
+      const outcome = await this.#written.write(namespace, s.name, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data), () => this.#d.writer.applySecret(owner, s, apply));
       if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
     }
     for (const c of rendered.configMaps) {
       mayWrite();
-      const outcome = await this.#d.writer.applyConfigMap(owner, c);
+      const outcome = await this.#d.writer.applyConfigMap(owner, c, apply);
       if (outcome !== 'unchanged') changed.push(`ConfigMap ${c.name} (${outcome})`);
     }
     if (this.#d.observer !== undefined) {
       mayWrite();
       await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey) });
     }
-    const status = successStatus(obj.status, { generation, now: this.#now(), namespace, fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey, changed });
+    const now = this.#now();
+    const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey });
     mayWrite();
-    await this.#patchStatus(namespace, name, status);
+    if (statusWriteNeeded(obj.status, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);
     outcome.result = 'success';
     this.#throttled.delete(`${namespace}/${name}`);
     this.#syncedAs.set(key, syncedAs);
+    this.#d.metrics?.syncSucceeded(namespace, name, now);
     this.#d.metrics?.setCertificateExpiries(namespace, name, certificateExpiries(result.fetched));
-    const wasReady = findCondition(obj.status?.conditions, READY)?.status === 'True';
-    if (changed.length > 0) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);
-    else if (!wasReady) await this.#d.events.record(target, 'Normal', 'Synced', 'all outputs up to date');
-    log.info({ objects: result.fetched.map((f) => ({ name: f.object.outputName, version: f.version })), changed }, 'synced');
-    return sync.refreshIntervalMs > 0 ? { requeueAfterMs: jittered(sync.refreshIntervalMs) } : {};
+    // Events for people: an output written after the first sync (a rotation, a repair), or a recovery
+    // from a failure. The first sync's creations and quiet refreshes are in the status (Ready) only.
+    if (changed.length > 0 && ready !== undefined) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);
+    else if (ready !== undefined && ready.status !== 'True') await this.#d.events.record(target, 'Normal', 'Synced', 'all outputs up to date');
+    if (changed.length > 0) log.info({ objects: result.fetched.map((f) => ({ name: f.object.outputName, version: f.version })), changed }, 'synced');
+    else log.debug({ objects: result.fetched.length }, 'synced; nothing changed');
+    return sync.refreshIntervalMs > 0 ? { requeueAfterMs: jittered(sync.refreshIntervalMs, 0.1, this.#random) } : {};
   }
 
   #identities(): ResolvedKeyVaultIdentity[] {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, writeRight } from '../api/secret-ownership.ts';
 import { fieldManagerFor, MANAGED_BY_LABEL, SYNC_LABEL } from './labels.ts';
-import { appliedMetadata } from './secret-writer.ts';
+import type * as k8s from '@kubernetes/client-node';
+import { appliedMetadata, holds } from './secret-writer.ts';
 
 const owner = { name: 'app', namespace: 'shop', uid: 'uid-1' };
 const ref = (uid: string, name = 'app') => ({ apiVersion: 'kvsync.dev/v1alpha1', kind: 'KeyVaultSync', name, uid, controller: true });
@@ -80,5 +81,38 @@ describe('appliedMetadata', () => {
     expect(m.labels?.[MANAGED_BY_LABEL]).toBeUndefined();
     expect(m.labels?.[SYNC_LABEL]).toBe('app');
     expect(m.annotations).toEqual({ a: 'b' });
+  });
+});
+
+describe('holds', () => {
+  const metadata = appliedMetadata('s', owner, { labels: { team: 'shop' }, annotations: { a: 'b' }, creationPolicy: 'Owner' }, true);
+  const applied: k8s.V1Secret = { apiVersion: 'v1', kind: 'Secret', metadata, type: 'Opaque', data: { k: 'dg==' } };
+  const live = (): k8s.V1Secret => ({
+    ...structuredClone(applied),
+    metadata: { ...structuredClone(metadata), resourceVersion: '7', labels: { ...metadata.labels, extra: 'theirs' }, managedFields: [{ manager: fieldManagerFor('shop', 'app'), operation: 'Apply' }] },
+  });
+
+  it('is true when the object holds the applied type, exactly its data, and its labels, annotations and owner reference (other fields may be there)', () => {
+    expect(holds(live(), applied)).toBe(true);
+  });
+
+  it('is false when anything applied differs or is missing', () => {
+    const cases: ((s: k8s.V1Secret) => void)[] = [
+      (s) => void (s.data = { k: 'dw==' }),
+      (s) => void (s.data = { k: 'dg==', old: 'eA==' }),
+      (s) => void (s.data = {}),
+      (s) => void (s.type = 'kubernetes.io/tls'),
+      (s) => void delete s.metadata!.labels!.team,
+      (s) => void (s.metadata!.annotations = {}),
+      (s) => void (s.metadata!.ownerReferences = []),
+      (s) => void (s.metadata!.ownerReferences = [{ ...s.metadata!.ownerReferences![0]!, uid: 'uid-2' }]),
+      // Fields of the legacy single manager are released by the next apply.
+      (s) => void s.metadata!.managedFields!.push({ manager: 'kvsync', operation: 'Apply' }),
+    ];
+    for (const change of cases) {
+      const s = live();
+      change(s);
+      expect(holds(s, applied), change.toString()).toBe(false);
+    }
   });
 });

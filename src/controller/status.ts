@@ -2,6 +2,7 @@
  * Builds the KeyVaultSync status the reconciler writes through the status subresource. Pure
  * functions: given the previous status and what happened, the next status (unit-tested).
  */
+import { createHash } from 'node:crypto';
 import type { KeyVaultSyncStatus } from '../api/index.ts';
 import { findCondition, setCondition, type Condition } from './conditions.ts';
 import { dataMac } from './mac.ts';
@@ -39,10 +40,11 @@ export function secretStatuses(macKey: Buffer, namespace: string, secrets: reado
 /** Status after a successful sync: both conditions True, per-object and per-Secret state. */
 export function successStatus(
   previous: KeyVaultSyncStatus | undefined,
-  input: { generation: number | undefined; now: Date; namespace: string; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; macKey: Buffer; changed: string[] },
+  input: { generation: number | undefined; now: Date; namespace: string; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; macKey: Buffer },
 ): StatusPatch {
-  const summary = input.changed.length > 0 ? `wrote ${input.changed.join(', ')}` : 'all outputs up to date';
-  const message = `synced ${input.fetched.length} object(s) into ${input.secrets.length} Secret(s); ${summary}`;
+  // The same words for every successful sync of the same outputs, so a refresh that changed nothing
+  // leaves the conditions as they were (and writes no status); what was written is in the events.
+  const message = `synced ${input.fetched.length} object(s) into ${input.secrets.length} Secret(s)`;
   let conditions = setCondition(previous?.conditions, { type: SYNCED, status: 'True', reason: 'Synced', message, observedGeneration: input.generation }, input.now);
   conditions = setCondition(conditions, { type: READY, status: 'True', reason: 'Synced', message, observedGeneration: input.generation }, input.now);
   return {
@@ -65,4 +67,39 @@ export function failureStatus(previous: KeyVaultSyncStatus | undefined, input: {
   const keepReady = input.reason === 'Throttled' && findCondition(previous?.conditions, READY)?.status === 'True';
   if (!keepReady) conditions = setCondition(conditions, { type: READY, status: 'False', reason: input.reason, message: input.message, observedGeneration: input.generation }, input.now);
   return { observedGeneration: input.generation, conditions };
+}
+
+/**
+ * How old `lastSyncTime` may grow while nothing else in the status changes: a refresh that finds
+ * everything as it was writes no status (freshness is the `kvsync_last_sync_timestamp_seconds` metric),
+ * and `lastSyncTime` alone is rewritten only after this long, times the KeyVaultSync's phase.
+ */
+export const LAST_SYNC_TIME_REFRESH_MS = 2 * 3_600_000;
+
+/**
+ * A fixed fraction in [0.5, 1) per KeyVaultSync key: KeyVaultSyncs created together rewrite their
+ * `lastSyncTime` spread over half the refresh period, not in one burst, and keep that spread.
+ */
+export function lastSyncTimePhase(key: string): number {
+  return 0.5 + createHash('sha256').update(key).digest().readUInt32BE(0) / 2 ** 33;
+}
+
+/**
+ * Whether `next` must be written over `previous`: anything but `lastSyncTime` differs, or `next`
+ * moves a `lastSyncTime` that is missing or at least `refreshAfterMs` old.
+ */
+export function statusWriteNeeded(previous: KeyVaultSyncStatus | undefined, next: StatusPatch, now: Date, refreshAfterMs: number): boolean {
+  if (previous === undefined) return true;
+  const { lastSyncTime, ...rest } = next;
+  for (const [field, value] of Object.entries(rest)) {
+    if (canonical(value) !== canonical((previous as Record<string, unknown>)[field])) return true;
+  }
+  if (lastSyncTime === undefined) return false;
+  const last = previous.lastSyncTime === undefined ? NaN : Date.parse(previous.lastSyncTime);
+  return !(now.getTime() - last < refreshAfterMs);
+}
+
+/** JSON with object keys sorted and undefined members dropped: equal values, equal text. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v)) ?? 'undefined';
 }

@@ -7,7 +7,7 @@ import { parseKeyVaultIdentity, parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultIdentity } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { defaultAzureEnvironment } from './azure-environment.ts';
-import { CredentialProvider, ServiceAccountTokenSource, identityLogId, type CoreApi } from './credentials.ts';
+import { CredentialProvider, IDENTITY_READ_TTL_MS, ServiceAccountTokenSource, identityLogId, type CoreApi } from './credentials.ts';
 import { ImdsCredential } from './imds-credential.ts';
 import type { BoundedCredential } from './request-deadline.ts';
 
@@ -48,10 +48,11 @@ function fakeCore(state: { secretVersion: string; tokenRequests: number }): Core
 
 describe('CredentialProvider', () => {
   const state = { secretVersion: '1', tokenRequests: 0 };
-  const provider = new CredentialProvider({ kube: new KubeConfig(), env: defaultAzureEnvironment(), core: fakeCore(state) });
+  const clock = { now: 1_000_000 };
+  const provider = new CredentialProvider({ kube: new KubeConfig(), env: defaultAzureEnvironment(), core: fakeCore(state), now: () => clock.now });
   const ctx = { namespace: 'shop', identities: [] };
 
-  it('servicePrincipal: a cached ClientSecretCredential, renewed when the Secret changes', async () => {
+  it('servicePrincipal: a cached ClientSecretCredential, renewed when the Secret changes (read at most once per IDENTITY_READ_TTL_MS)', async () => {
     const s = sync({ servicePrincipal: { secretRef: { name: 'kv-creds' } } });
     const a = await provider.credentialFor(s, ctx);
     const b = await provider.credentialFor(s, ctx);
@@ -59,6 +60,10 @@ describe('CredentialProvider', () => {
     expect(b.credential).toBe(a.credential);
     expect(a.identityKey).not.toContain('cs');
     state.secretVersion = '2';
+    // The Secret was read less than IDENTITY_READ_TTL_MS ago: that read stands for it.
+    clock.now += IDENTITY_READ_TTL_MS - 1;
+    expect((await provider.credentialFor(s, ctx)).credential).toBe(a.credential);
+    clock.now += 1;
     const c = await provider.credentialFor(s, ctx);
     expect(c.credential).not.toBe(a.credential);
     // The credential of the old Secret version is dropped: one per source.

@@ -146,17 +146,48 @@ export interface CredentialProviderOptions {
   env: AzureEnvironment;
   /** Overrides the CoreV1Api made from `kube` (unit tests). */
   core?: CoreApi;
+  /** How long a read of a service principal Secret or ServiceAccount stands for it; default {@link IDENTITY_READ_TTL_MS}. */
+  identityReadTtlMs?: number;
+  now?: () => number;
 }
+
+/**
+ * A service principal Secret or ServiceAccount is read at most once per this long per name, shared by
+ * every KeyVaultSync using it, so refreshes of many KeyVaultSyncs cost the apiserver no read each. A
+ * rotated client secret or a new client-ID annotation is used within this long; a failed read is never kept.
+ */
+export const IDENTITY_READ_TTL_MS = 60_000;
+/** Kept identity reads past which expired ones are swept. */
+const MAX_KEPT_READS = 4_096;
 
 export class CredentialProvider {
   readonly #core: CoreApi;
   readonly #env: AzureEnvironment;
   readonly #cache = new Map<string, TokenCredential>();
   readonly #slots = new Map<string, string>();
+  readonly #reads = new Map<string, { at: number; read: Promise<unknown> }>();
+  readonly #readTtlMs: number;
+  readonly #now: () => number;
 
   constructor(opts: CredentialProviderOptions) {
     this.#core = opts.core ?? opts.kube.makeApiClient(CoreV1Api);
     this.#env = opts.env;
+    this.#readTtlMs = opts.identityReadTtlMs ?? IDENTITY_READ_TTL_MS;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** `read()`, or the read of `key` started within the last {@link IDENTITY_READ_TTL_MS}. */
+  #readShared<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const now = this.#now();
+    const kept = this.#reads.get(key);
+    if (kept !== undefined && now - kept.at < this.#readTtlMs) return kept.read as Promise<T>;
+    if (this.#reads.size >= MAX_KEPT_READS) for (const [k, v] of this.#reads) if (now - v.at >= this.#readTtlMs) this.#reads.delete(k);
+    const started = read();
+    this.#reads.set(key, { at: now, read: started });
+    started.catch(() => {
+      if (this.#reads.get(key)?.read === started) this.#reads.delete(key);
+    });
+    return started;
   }
 
   /** Number of cached credentials (for tests and metrics). */
@@ -209,7 +240,7 @@ export class CredentialProvider {
   async #servicePrincipal(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { secretName: string; clientIDKey: string; clientSecretKey: string }): Promise<CredentialFor> {
     let secret;
     try {
-      secret = await this.#core.readNamespacedSecret({ namespace: ctx.namespace, name: id.secretName });
+      secret = await this.#readShared(`Secret|${ctx.namespace}/${id.secretName}`, () => this.#core.readNamespacedSecret({ namespace: ctx.namespace, name: id.secretName }));
     } catch (err) {
       if (statusOf(err) === 404) throw new SyncError('IdentityNotFound', `service principal Secret ${ctx.namespace}/${id.secretName} does not exist`);
       throw new SyncError('AuthenticationFailed', `cannot read service principal Secret ${ctx.namespace}/${id.secretName} (HTTP ${statusOf(err) ?? 'error'})`);
@@ -235,7 +266,7 @@ export class CredentialProvider {
   async #workloadIdentity(sync: ResolvedKeyVaultSync, ctx: CredentialContext, id: { serviceAccountName: string; clientID: string | undefined }): Promise<CredentialFor> {
     let sa;
     try {
-      sa = await this.#core.readNamespacedServiceAccount({ namespace: ctx.namespace, name: id.serviceAccountName });
+      sa = await this.#readShared(`ServiceAccount|${ctx.namespace}/${id.serviceAccountName}`, () => this.#core.readNamespacedServiceAccount({ namespace: ctx.namespace, name: id.serviceAccountName }));
     } catch (err) {
       if (statusOf(err) === 404) throw new SyncError('IdentityNotFound', `ServiceAccount ${ctx.namespace}/${id.serviceAccountName} does not exist`);
       throw new SyncError('AuthenticationFailed', `cannot read ServiceAccount ${ctx.namespace}/${id.serviceAccountName} (HTTP ${statusOf(err) ?? 'error'})`);

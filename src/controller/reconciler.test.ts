@@ -164,6 +164,10 @@ describe('Reconciler', () => {
     expect(quiet.statuses).toHaveLength(1);
     expect({ ...quiet.statuses[0], lastSyncTime: undefined }).toEqual({ ...w.statuses[0], lastSyncTime: undefined });
     expect(quiet.statuses[0]?.lastSyncTime).toBe(quiet.clock.now.toISOString());
+    // A force-sync is a person asking: its status is written even when nothing changed.
+    quiet.obj.metadata = { ...quiet.obj.metadata, annotations: { 'kvsync.dev/force-sync': '1' } };
+    await quiet.reconciler.reconcile('shop/example');
+    expect(quiet.statuses).toHaveLength(2);
   });
 
   it('writes status and records Updated when a refresh changed a Secret; an edited spec is applied whole', async () => {

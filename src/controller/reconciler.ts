@@ -195,7 +195,11 @@ export class Reconciler {
     const { credential } = auth;
     const syncedAs = `${uid}|${generation ?? ''}|${obj.metadata?.annotations?.[FORCE_SYNC_ANNOTATION] ?? ''}`;
     stage.now = `fetching from vault "${sync.vault.name ?? sync.vault.url}"`;
-    const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: this.#syncedAs.get(key) !== syncedAs, priority, signal });
+    const before = this.#syncedAs.get(key);
+    // A force-sync (or edit) since this process last synced the KeyVaultSync: its status is written,
+    // so the person who asked sees lastSyncTime move even when nothing changed.
+    const asked = before !== undefined && before !== syncedAs;
+    const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: before !== syncedAs, priority, signal });
     if (result.throttled !== undefined) await this.#throttledWait(obj, target, result.throttled, log);
     const failed = requiredFailures(sync, result);
     const first = failed[0];
@@ -230,7 +234,7 @@ export class Reconciler {
     const now = this.#now();
     const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey });
     mayWrite();
-    if (statusWriteNeeded(obj.status, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);
+    if (asked || statusWriteNeeded(obj.status, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);
     outcome.result = 'success';
     this.#throttled.delete(`${namespace}/${name}`);
     this.#syncedAs.set(key, syncedAs);

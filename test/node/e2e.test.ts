@@ -273,13 +273,16 @@ describe('the chart on a real node', () => {
       return report?.env === SHA(password) ? fresh : undefined;
     }, { timeoutMs: 120_000, intervalMs: 1000, description: 'a rolled envapp pod with the new value' });
     expect(pod).toBeDefined();
-    // Two more syncs of the KeyVaultSync later, the Deployment has rolled once, not again.
-    const syncs = new Set<string>();
-    await pollUntil(async () => {
+    // Two more syncs of the KeyVaultSync later (force-syncs: a refresh that changes nothing writes no
+    // status, a force-sync does), the Deployment has rolled once, not again.
+    for (const n of [1, 2]) {
       const t = (await keyVaultSync()).status?.lastSyncTime;
-      if (t !== undefined) syncs.add(t);
-      return syncs.size >= 3 ? true : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 1000, description: 'two more syncs of KeyVaultSync shop' });
+      await custom.patchNamespacedCustomObject(
+        { group: 'kvsync.dev', version: 'v1alpha1', namespace: APP_NS, plural: 'keyvaultsyncs', name: 'shop', body: { metadata: { annotations: { 'kvsync.dev/force-sync': `after-rotation-${n}` } } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      await pollUntil(async () => ((await keyVaultSync()).status?.lastSyncTime !== t ? true : undefined), { timeoutMs: 90_000, intervalMs: 1000, description: `force-sync ${n} of KeyVaultSync shop` });
+    }
     const after = await apps.readNamespacedDeployment({ name: 'envapp', namespace: APP_NS });
     expect(Number(after.metadata?.annotations?.['deployment.kubernetes.io/revision'])).toBe(revisionBefore + 1);
   });

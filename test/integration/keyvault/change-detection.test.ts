@@ -114,9 +114,13 @@ async function waitCycles(n: number): Promise<void> {
   await pollUntil(async () => ((await listingsOk()) >= from + n ? true : undefined), { timeoutMs: n * INTERVAL_MS * 3 + 60_000, intervalMs: 500, description: `${n} change-detection cycles` });
 }
 
-const lastSync = async (name: string): Promise<string | undefined> => (await syncs.get(ns, name)).status?.lastSyncTime;
+/** The end of the KeyVaultSync's last successful sync, by the controller's metric (a quiet refresh writes no status). */
+async function lastSync(name: string): Promise<string | undefined> {
+  const text = (await controller?.metrics.scrape())?.body ?? '';
+  return text.split('\n').find((l) => l.startsWith(`kvsync_last_sync_timestamp_seconds{namespace="${ns}",keyvaultsync="${name}"} `))?.split(' ')[1];
+}
 
-/** Waits until each KeyVaultSync has been refreshed (lastSyncTime moved) `times` times. */
+/** Waits until each KeyVaultSync has been refreshed (its last successful sync moved) `times` times. */
 async function waitRefreshes(names: string[], times: number): Promise<void> {
   const seen = new Map<string, Set<string>>();
   for (const n of names) seen.set(n, new Set([(await lastSync(n)) ?? '']));

@@ -87,6 +87,7 @@ describe('WorkQueue', () => {
       concurrency: 1,
       baseDelayMs: 20,
       maxDelayMs: 1000,
+      random: () => 0.5,
       handler: () => {
         times.push(Date.now());
         if (fail-- > 0) return Promise.reject(new Error('boom'));
@@ -106,12 +107,19 @@ describe('WorkQueue', () => {
   });
 
   it('caps the backoff and honours a retry-after longer than the backoff', () => {
-    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 100, maxDelayMs: 500, handler: () => Promise.resolve({}) });
+    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 100, maxDelayMs: 500, handler: () => Promise.resolve({}), random: () => 0.5 });
     expect([1, 2, 3, 4, 5].map(() => q.addRateLimited('k'))).toEqual([100, 200, 400, 500, 500]);
     expect(q.addRateLimited('t', 5000)).toBe(5000);
     q.forget('k');
     expect(q.addRateLimited('k')).toBe(100);
     void q.shutdown();
+  });
+
+  it('spreads retries ± 20 % by the injected random source, never below a retry-after', () => {
+    const at = (r: number) => new WorkQueue({ concurrency: 1, baseDelayMs: 1000, handler: () => Promise.resolve({}), random: () => r });
+    expect(at(0).addRateLimited('k')).toBe(800);
+    expect(at(0.999).addRateLimited('k')).toBe(1200);
+    expect(at(0).addRateLimited('k', 1000)).toBe(1000);
   });
 
   it('requeues after a delay, keeping the earliest pending deadline', async () => {
@@ -184,7 +192,7 @@ describe('WorkQueue priority (fake clock)', () => {
   it('retries a failed high-priority run as high; a refresh (requeueAfterMs) comes back as normal', async () => {
     vi.useFakeTimers();
     const g = gatedHandler();
-    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 1000, handler: g.handler });
+    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 1000, handler: g.handler, random: () => 0.5 });
     q.start();
     q.add('new', 'high');
     await vi.advanceTimersByTimeAsync(0);

@@ -3,7 +3,8 @@
  * - dedup: a key added while queued is queued once; a key added while being processed is processed
  *   once more after the current run finishes (never twice at the same time);
  * - bounded concurrency: at most `concurrency` handlers run at once;
- * - per-key exponential retry after a failure (`baseDelayMs · 2^(failures-1)`, capped), reset by a success;
+ * - per-key exponential retry after a failure (`baseDelayMs · 2^(failures-1)`, capped, ± 20 % jitter so
+ *   KeyVaultSyncs that failed together do not retry in lockstep), reset by a success;
  * - delayed requeue (`addAfter`): the earliest pending deadline for a key wins;
  * - two priorities: `high` keys (first sync, spec change, force-sync, push events, drift repair) run
  *   before `normal` ones (periodic refresh), FIFO within a priority, so thousands of refreshes never
@@ -38,6 +39,8 @@ export interface WorkQueueOptions {
   groupOf?: (key: string) => string | undefined;
   /** Keys of one group running at once; default: all of `concurrency`. */
   maxPerGroup?: number;
+  /** [0, 1) source of the retry jitter; default Math.random. */
+  random?: () => number;
 }
 
 export class WorkQueue {
@@ -67,7 +70,7 @@ export class WorkQueue {
   constructor(opts: WorkQueueOptions) {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
     if (opts.maxPerGroup !== undefined && (!Number.isInteger(opts.maxPerGroup) || opts.maxPerGroup < 1)) throw new RangeError('maxPerGroup must be a positive integer');
-    this.#opts = { baseDelayMs: 1000, maxDelayMs: 5 * 60_000, maxPerGroup: opts.concurrency, ...opts };
+    this.#opts = { baseDelayMs: 1000, maxDelayMs: 5 * 60_000, maxPerGroup: opts.concurrency, random: Math.random, ...opts };
   }
 
   /** Begins dispatching (keys added before are kept). */
@@ -133,7 +136,7 @@ export class WorkQueue {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
     const backoff = Math.min(this.#opts.baseDelayMs * 2 ** (failures - 1), this.#opts.maxDelayMs);
-    const delay = Math.max(backoff, minDelayMs);
+    const delay = Math.max(jittered(backoff, RETRY_JITTER, this.#opts.random), minDelayMs);
     this.addAfter(key, delay, priority ?? this.#runPriority.get(key) ?? 'normal');
     return delay;
   }
@@ -258,6 +261,9 @@ export class WorkQueue {
     if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
   }
 }
+
+/** Spread of a retry's backoff: ± 20 %. */
+const RETRY_JITTER = 0.2;
 
 /** `ms` ± `fraction` (default 10 %), so many KeyVaultSyncs with one interval do not refresh in lockstep. */
 export function jittered(ms: number, fraction = 0.1, random: () => number = Math.random): number {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChangeDetector, type ChangeSource, type ListingKind } from './change-detector.ts';
 import type { CurrentVersion, ObjectRef } from './fetch.ts';
 
@@ -83,6 +83,31 @@ function setup(opts: { listRecheckMs?: number } = {}) {
 const secret = (name: string): ObjectRef => ({ type: 'secret', name });
 
 describe('ChangeDetector', () => {
+  it('starts each cycle at a random point in the last 10 % of its interval, by the injected random source', async () => {
+    vi.useFakeTimers();
+    try {
+      for (const [r, dueMs] of [[0, 10_000], [0.5, 9_500], [0.999, 9_001]] as const) {
+        const started = Date.now();
+        const lists: number[] = [];
+        const source: ChangeSource = {
+          list: () => Promise.resolve(void lists.push(Date.now() - started)).then(() => new Map()),
+          read: () => Promise.reject(new Error('not read')),
+          versions: () => Promise.resolve([]),
+          invalidate: () => undefined,
+        };
+        const d = new ChangeDetector({ source, onChanged: () => undefined, random: () => r });
+        d.register('ns/a', [secret('db')], 10_000);
+        await vi.advanceTimersByTimeAsync(dueMs - 1);
+        expect(lists).toEqual([]);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(lists).toEqual([dueMs]);
+        d.close();
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('an unchanged vault costs one listing per cycle and no reads; objects stay confirmed', async () => {
     const s = setup();
     s.vault.set('db', 'v1', 1_000);

@@ -62,6 +62,8 @@ export interface ChangeDetectorOptions {
   /** Reads at once in a cycle; default 4. */
   concurrency?: number;
   now?: () => number;
+  /** [0, 1) source of the cycle jitter; default Math.random. */
+  random?: () => number;
   /** Told of a cycle's unexpected failure (never thrown). */
   onError?: (err: unknown) => void;
 }
@@ -76,6 +78,11 @@ interface Watched {
 }
 
 export const DEFAULT_LIST_RECHECK_MS = 3_600_000;
+/**
+ * A cycle starts at a random point in the last 10 % of its interval after the previous one: detectors
+ * of many vaults do not poll in lockstep, and a change is still seen within one interval.
+ */
+export const CYCLE_JITTER = 0.1;
 /** One second of `updated` resolution plus 2 s allowed for clock skew between kvsync and Key Vault. */
 const SAME_SECOND_MS = 3_000;
 const DEFAULT_GRACE_MS = 5_000;
@@ -101,7 +108,7 @@ export class ChangeDetector {
   #closed = false;
 
   constructor(opts: ChangeDetectorOptions) {
-    this.#o = { listRecheckMs: DEFAULT_LIST_RECHECK_MS, graceMs: DEFAULT_GRACE_MS, concurrency: 4, now: Date.now, ...opts };
+    this.#o = { listRecheckMs: DEFAULT_LIST_RECHECK_MS, graceMs: DEFAULT_GRACE_MS, concurrency: 4, now: Date.now, random: Math.random, ...opts };
   }
 
   /** The polling interval: the smallest positive `refreshInterval` of the registrants; 0 = none. */
@@ -236,7 +243,7 @@ export class ChangeDetector {
     if (w !== undefined && w.users.size === 0) this.#objects.delete(k);
   }
 
-  /** (Re)arms the timer for the next cycle, one interval after the last one started. */
+  /** (Re)arms the timer for the next cycle, one interval (less up to {@link CYCLE_JITTER}) after the last one started. */
   #schedule(from = this.#o.now()): void {
     if (this.#closed) return;
     const interval = this.intervalMs;
@@ -246,7 +253,7 @@ export class ChangeDetector {
       this.#nextAt = Infinity;
       return;
     }
-    const at = from + interval;
+    const at = from + Math.round(interval * (1 - CYCLE_JITTER * this.#o.random()));
     if (this.#timer !== undefined && this.#nextAt <= at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#nextAt = at;

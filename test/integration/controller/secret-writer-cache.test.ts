@@ -14,8 +14,10 @@ describe('SecretWriter with a stale cache', () => {
   const kc = kubeConfig();
   const core = kc.makeApiClient(k8s.CoreV1Api);
   let ns: string;
+  // No KeyVaultSync of this UID exists: creationPolicy Orphan (the owner-uid annotation), so the garbage
+  // collector has no owner reference to act on.
   const uid = '5d6b0f3e-2c1a-4b9d-8e7f-0a1b2c3d4e5f';
-  const desired = (value: string) => ({ name: 'app-db', type: 'Opaque', labels: {}, annotations: {}, creationPolicy: 'Owner' as const, data: { PASSWORD: Buffer.from(value) } });
+  const desired = (value: string) => ({ name: 'app-db', type: 'Opaque', labels: {}, annotations: {}, creationPolicy: 'Orphan' as const, data: { PASSWORD: Buffer.from(value) } });
   const stored = async (): Promise<k8s.V1Secret> => core.readNamespacedSecret({ name: 'app-db', namespace: ns });
 
   beforeAll(async () => {

@@ -1,11 +1,13 @@
 /**
  * The vault guard inside the real Key Vault SDK pipeline (SecretClient with its retry and challenge
  * policies), over a stub HTTP client: what reaches the "vault", when, and what the caller sees.
+ * Time is vitest's fake clock (Date.now and timers, the SDK's retry delays included), so every "when"
+ * is exact and none depends on how busy the machine is.
  */
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { HttpClient, HttpHeaders, PipelineRequest, PipelineResponse, RawHttpHeaders } from '@azure/core-rest-pipeline';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isSyncError } from './errors.ts';
 import { VaultGuards, withVaultRequestContext, type VaultGuardEvent, type VaultRequestContext } from './vault-guard.ts';
 
@@ -67,21 +69,44 @@ function client(vault: string, guards: VaultGuards, http: HttpClient, maxRetries
   });
 }
 
+/** Lets `ms` of fake time pass, running the timers and promise callbacks due in it. */
+const elapse = (ms: number): Promise<unknown> => vi.advanceTimersByTimeAsync(ms);
+
+/** Settles `p` while fake time runs on (every timer fires), and answers its outcome. */
+async function settle<T>(p: Promise<T>): Promise<T> {
+  const outcome = p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  await vi.runAllTimersAsync();
+  const r = await outcome;
+  if ('error' in r) throw r.error;
+  return r.value;
+}
+
 describe('vault guard in the Key Vault SDK pipeline', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('pauses every request of the vault after a 429 and lets the SDK retry without adding waits', async () => {
     const guards = new VaultGuards();
     const { http, sent } = stubVault((n) => (n === 1 ? { status: 429, headers: { 'retry-after-ms': '400' } } : { status: 200 }));
     const kv = client('pausekv', guards, http);
     const first = kv.getSecret('a');
-    // Sent while the first request is in flight: it must wait for the pause too.
-    await new Promise((r) => setTimeout(r, 50));
+    await elapse(50);
+    expect(sent).toHaveLength(1);
+    // Asked for while the vault is paused: it waits for the pause too.
     const second = kv.getSecret('b');
-    await Promise.all([first, second]);
+    await settle(Promise.all([first, second]));
     const throttledAt = sent[0]?.at ?? 0;
     expect(sent).toHaveLength(3);
-    for (const s of sent.slice(1)) expect(s.at - throttledAt).toBeGreaterThanOrEqual(390);
-    // Retry-After is waited once (SDK wait and vault pause overlap), not twice.
-    expect(Math.max(...sent.map((s) => s.at)) - throttledAt).toBeLessThan(1500);
+    for (const s of sent.slice(1)) expect(s.at - throttledAt).toBeGreaterThanOrEqual(400);
+    // Retry-After is waited once (the SDK's wait and the vault's pause overlap), not twice.
+    expect(Math.max(...sent.map((s) => s.at)) - throttledAt).toBeLessThan(800);
   });
 
   it('opens the breaker after repeated 5xx: requests fail fast with VaultUnavailable, then one probe closes it', async () => {
@@ -92,19 +117,20 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     let healthy = false;
     const { http, sent } = stubVault(() => (healthy ? { status: 200 } : { status: 503 }));
     const kv = client('outagekv', guards, http);
-    await expect(kv.getSecret('a')).rejects.toMatchObject({ statusCode: 503 }); // 3 attempts
-    const second = await kv.getSecret('a').catch((e: unknown) => e); // 2 attempts, then the breaker opens
+    await expect(settle(kv.getSecret('a'))).rejects.toMatchObject({ statusCode: 503 }); // 3 attempts
+    const second = await settle(kv.getSecret('a')).catch((e: unknown) => e); // 2 attempts, then the breaker opens
     expect(isSyncError(second, 'VaultUnavailable')).toBe(true);
     expect(sent).toHaveLength(5);
     expect(guards.circuitStates()).toEqual([{ vault: 'outagekv', state: 'open' }]);
-    const fast = await kv.getSecret('a').catch((e: unknown) => e);
+    const fast = await settle(kv.getSecret('a')).catch((e: unknown) => e);
     expect(isSyncError(fast, 'VaultUnavailable')).toBe(true);
     expect((fast as Error).message).toMatch(/vault "outagekv" is unavailable: 5 requests in a row failed \(last: HTTP 503\)/);
     expect(sent).toHaveLength(5);
     healthy = true;
-    await new Promise((r) => setTimeout(r, 350));
+    expect(guards.circuitStates()[0]?.state).toBe('open');
+    await elapse(300);
     expect(guards.circuitStates()[0]?.state).toBe('half-open');
-    expect((await kv.getSecret('a')).value).toBe('v');
+    expect((await settle(kv.getSecret('a'))).value).toBe('v');
     expect(guards.circuitStates()[0]?.state).toBe('closed');
     expect(sent).toHaveLength(6);
     // Observers (the controller's metrics) are told each change of state.
@@ -116,7 +142,7 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     guards.configure({ breaker: { failureThreshold: 2 } });
     const { http } = stubVault((n) => ({ status: n % 2 === 0 ? 404 : 500 }));
     const kv = client('mixedkv', guards, http, 0);
-    for (let i = 0; i < 6; i++) await kv.getSecret('a').catch(() => undefined);
+    for (let i = 0; i < 6; i++) await settle(kv.getSecret('a')).catch(() => undefined);
     expect(guards.circuitStates()[0]?.state).toBe('closed');
   });
 
@@ -126,9 +152,11 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     const { http, sent } = stubVault((n) => (n === 1 ? { status: 429, headers: { 'retry-after-ms': '1500' } } : { status: 200 }));
     const kv = client('retryafterkv', guards, http);
     const ctx: VaultRequestContext = { priority: 'normal' };
-    await withVaultRequestContext(ctx, () => kv.getSecret('a'));
+    await settle(withVaultRequestContext(ctx, () => kv.getSecret('a')));
     expect(sent).toHaveLength(2);
-    expect(ctx.longWait?.pausedForMs).toBeGreaterThanOrEqual(1400);
+    expect(ctx.longWait?.pausedForMs).toBe(1500);
+    // The retry went out when the pause ended, not before.
+    expect((sent[1]?.at ?? 0) - (sent[0]?.at ?? 0)).toBeGreaterThanOrEqual(1500);
     // Noted from the 429's Retry-After, not from the retry's wait for a token.
     expect(ctx.longWait?.waitedMs).toBe(0);
   });
@@ -138,10 +166,11 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     guards.configure({ maxPauseWaitMs: 1000 });
     const { http, sent } = stubVault(() => ({ status: 429, headers: { 'retry-after': '30' } }));
     const kv = client('longpausekv', guards, http, 0);
-    await expect(kv.getSecret('a')).rejects.toMatchObject({ statusCode: 429 });
-    const err = await kv.getSecret('a').catch((e: unknown) => e);
+    await expect(settle(kv.getSecret('a'))).rejects.toMatchObject({ statusCode: 429 });
+    await elapse(1000);
+    const err = await settle(kv.getSecret('a')).catch((e: unknown) => e);
     expect(isSyncError(err, 'Throttled')).toBe(true);
-    expect((err as { retryAfterMs?: number }).retryAfterMs).toBeGreaterThan(25_000);
+    expect((err as { retryAfterMs?: number }).retryAfterMs).toBe(29_000);
     expect(sent).toHaveLength(1);
   });
 
@@ -152,12 +181,13 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     guards.observe((e) => waits.push(e));
     const { http, sent } = stubVault(() => ({ status: 200 }));
     const kv = client('prioritykv', guards, http);
-    await kv.getSecret('warm'); // the challenge and this request take the burst
+    await settle(kv.getSecret('warm')); // the challenge and this request take the burst
     const normal = ['n1', 'n2', 'n3', 'n4'].map((n) => kv.getSecret(n));
-    await new Promise((r) => setTimeout(r, 20));
+    await elapse(20);
+    expect(sent).toHaveLength(1);
     const ctx: VaultRequestContext = { priority: 'high' };
     const high = withVaultRequestContext(ctx, () => Promise.all([kv.getSecret('h1'), kv.getSecret('h2')]));
-    await Promise.all([...normal, high]);
+    await settle(Promise.all([...normal, high]));
     const order = sent.map((s) => new URL(s.url).pathname.split('/')[2]);
     expect(order).toEqual(['warm', 'h1', 'h2', 'n1', 'n2', 'n3', 'n4']);
     expect(ctx.longWait).toMatchObject({ vault: 'prioritykv', pausedForMs: 0, requestsPer10s: 20 });

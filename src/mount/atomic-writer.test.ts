@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -16,6 +16,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const root = (): boolean => process.getuid?.() === 0;
 const file = (text: string, mode = 0o644): { data: Buffer; mode: number } => ({ data: Buffer.from(text), mode });
 const timestamped = (): string[] => readdirSync(dir).filter((n) => /^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\d{9}$/.test(n));
 
@@ -98,13 +99,34 @@ describe('writeAtomically', () => {
     expect(timestamped()).toHaveLength(1);
   });
 
-  it.runIf(process.getuid?.() === 0)('sets owner and group (fsGroup) when running as root', async () => {
+  it('applies uid and gid (the pod user and fsGroup) only as root; any other writer keeps its own and the directory\'s', async () => {
     await writeAtomically(dir, { 'x/y': file('s', 0o640), z: file('t', 0o440) }, { uid: 1234, gid: 5678 });
+    // Only root may give a file away; for anyone else the documented rule is: ignored, nothing fails.
+    const expected = root() ? { uid: 1234, gid: 5678 } : { uid: process.getuid?.(), gid: statSync(dir).gid };
     for (const p of ['x/y', 'z', 'x']) {
       const s = statSync(join(dir, p));
-      expect([p, s.uid, s.gid]).toEqual([p, 1234, 5678]);
+      expect({ p, uid: s.uid, gid: s.gid }).toEqual({ p, ...expected });
     }
     expect(statSync(join(dir, 'z')).mode & 0o777).toBe(0o440);
+    expect(statSync(join(dir, 'x', 'y')).mode & 0o777).toBe(0o640);
+  });
+
+  it('without uid and gid, as any user, the files take the group of a set-group-ID volume (how kubelet applies fsGroup)', async () => {
+    // kubelet makes the volume's group the fsGroup and sets the set-group-ID bit, so that everything
+    // created in it joins that group: the recommended setup, a sidecar that is not root.
+    // A group other than the writer's own where possible: root may pick any, another user one it is in.
+    const group = root() ? 5678 : (process.getgroups?.().find((g) => g !== process.getgid?.()) ?? statSync(dir).gid);
+    chownSync(dir, -1, group);
+    chmodSync(dir, 0o2775);
+    await writeAtomically(dir, { 'x/y': file('s', 0o640), z: file('t', 0o440) });
+    const data = readlinkSync(join(dir, '..data'));
+    for (const p of [data, `${data}/x`, `${data}/x/y`, `${data}/z`]) {
+      const s = statSync(join(dir, p));
+      expect({ p, uid: s.uid, gid: s.gid }).toEqual({ p, uid: process.getuid?.(), gid: group });
+    }
+    // The modes stay as the payload says (the set-group-ID bit is the directories' own).
+    expect(statSync(join(dir, 'z')).mode & 0o7777).toBe(0o440);
+    expect(statSync(join(dir, 'x', 'y')).mode & 0o7777).toBe(0o640);
   });
 
   it('a concurrent reader never sees a partial or mixed set during 100 rewrites', async () => {

@@ -101,6 +101,8 @@ export interface RunningController {
   metrics: ControllerMetrics;
   /** The guards (request budget, breakers), clients and metric observers of this controller's Key Vault requests. */
   keyVault: KeyVaultAccess;
+  /** The Key Vault pipeline (reads, caches, change detection) this controller syncs through. */
+  pipeline: SyncPipeline;
   /** Stops informers, drains in-flight reconciles, releases the lease. Idempotent. */
   stop(): Promise<void>;
 }
@@ -268,6 +270,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     eventGrid,
     metrics,
     keyVault,
+    pipeline,
     stop: () =>
       (stopping ??= (async () => {
         await teardown();

@@ -1,7 +1,8 @@
 /**
  * Push refresh end to end: the emulator's Event Grid publisher, subscribed to the
  * controller's endpoint, delivers Key Vault "new version" events; the KeyVaultSync using the secret is
- * refreshed within seconds although its refreshInterval is 1 h. Both schemas and both handshakes, the
+ * refreshed by the event although its refreshInterval is 1 h (the latencies are printed as figures; how
+ * fast is the bench's question, not this test's). Both schemas and both handshakes, the
  * shared key as `aeg-sas-key` header and as `code` parameter, Entra tokens issued by the emulator (right
  * and wrong audience), refusals of wrong keys, and one read per change — counted by the emulator's
  * request counters and delivery log, not by kvsync's own claims.
@@ -118,12 +119,13 @@ afterAll(async () => {
 });
 
 describe('Event Grid push refresh', () => {
-  it('Event Grid schema with aeg-sas-key: a new version reaches the Secret within seconds, with one read; a redelivery costs nothing', async () => {
+  it('Event Grid schema with aeg-sas-key: the event brings a new version to the Secret with one read; a redelivery costs nothing', async () => {
     expect(await subscribe({ name: 'eg-schema', endpointUrl, eventDeliverySchema: 'EventGridSchema', sharedKey: KEY, subjectBeginsWith: 'db-password' })).toEqual({ status: 201, code: undefined });
     expect(await admin(world.emu, 'DELETE', '/requests')).toMatchObject({ status: 204 });
     const { ms, version } = await rotate('db-password', 'eg-db', 'rotated-2');
     latencies.eventGridSchema = ms;
-    expect(ms).toBeLessThan(10_000);
+    // The event refreshed it: the KeyVaultSync's own refresh is an hour away.
+    expect(await metric('Microsoft.KeyVault.SecretNewVersionCreated', 'refreshed')).toBe(1);
     const [first, ...more] = await deliveries('eg-schema');
     expect(first).toMatchObject({ eventType: 'Microsoft.KeyVault.SecretNewVersionCreated', attempt: 1, status: 200, outcome: 'delivered' });
     expect(more).toEqual([]);
@@ -145,8 +147,9 @@ describe('Event Grid push refresh', () => {
 
   it('CloudEvents 1.0 with the key as code parameter: the OPTIONS handshake passes and the event refreshes', async () => {
     expect(await subscribe({ name: 'cloud-events', endpointUrl: `${endpointUrl}?code=${KEY}`, eventDeliverySchema: 'CloudEventSchemaV1_0', subjectBeginsWith: 'api-token' })).toEqual({ status: 201, code: undefined });
+    const refreshed = await metric('Microsoft.KeyVault.SecretNewVersionCreated', 'refreshed');
     latencies.cloudEvents = (await rotate('api-token', 'eg-api', 'tok-rotated')).ms;
-    expect(latencies.cloudEvents).toBeLessThan(10_000);
+    expect(await metric('Microsoft.KeyVault.SecretNewVersionCreated', 'refreshed')).toBe(refreshed + 1);
     expect(await deliveries('cloud-events')).toMatchObject([{ eventType: 'Microsoft.KeyVault.SecretNewVersionCreated', status: 200, outcome: 'delivered' }]);
   });
 
@@ -187,8 +190,9 @@ describe('Event Grid push refresh', () => {
   it('Entra tokens: the emulator-issued token for the audience is accepted, one for another audience is refused', async () => {
     const good = await bearer(world.emu, adminPrincipal(world.emu), `${AUDIENCE}/.default`);
     expect(await subscribe({ name: 'entra', endpointUrl, deliveryHeaders: { Authorization: `Bearer ${good}` }, subjectBeginsWith: 'entra-secret' })).toEqual({ status: 201, code: undefined });
+    const refreshed = await metric('Microsoft.KeyVault.SecretNewVersionCreated', 'refreshed');
     latencies.entraToken = (await rotate('entra-secret', 'eg-entra', 'entra-2')).ms;
-    expect(latencies.entraToken).toBeLessThan(10_000);
+    expect(await metric('Microsoft.KeyVault.SecretNewVersionCreated', 'refreshed')).toBe(refreshed + 1);
     expect(await deliveries('entra')).toMatchObject([{ status: 200, outcome: 'delivered' }]);
 
     const wrong = await bearer(world.emu, adminPrincipal(world.emu), 'https://vault.azure.net/.default');

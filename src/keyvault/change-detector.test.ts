@@ -108,6 +108,51 @@ describe('ChangeDetector', () => {
     }
   });
 
+  it('reads the objects in use instead of listing when that is cheaper: V = 5,000, M = 10 costs 10 reads a cycle', async () => {
+    const s = setup({ listRecheckMs: 3_600_000 });
+    for (let i = 0; i < 5_000; i++) s.vault.set(`big-${i}`, 'v1', 1_000);
+    const used = Array.from({ length: 10 }, (_, i) => secret(`big-${i}`));
+    s.syncRead('ns/a', used);
+    // The first cycle lists (200 pages in Key Vault), which shows V.
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.list).toEqual(['secrets']);
+    expect(s.detector.readsCheaper('secrets', 10)).toBe(true);
+    for (let i = 0; i < 3; i++) {
+      s.advance(10_000);
+      await s.detector.check();
+    }
+    expect(s.vault.calls.list).toEqual(['secrets']);
+    expect(s.vault.calls.read).toHaveLength(30);
+    expect(s.detector.confirms(secret('big-0'))).toBe(true);
+    expect(s.changed).toEqual([]);
+    // A new version is found by the read and reported.
+    s.vault.set('big-3', 'v2', 1_050_000);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.changed).toEqual([['ns/a']]);
+    // The count a listing showed is believed for listRecheckMs; then the vault is listed again.
+    s.advance(3_600_000);
+    await s.detector.check();
+    expect(s.vault.calls.list).toEqual(['secrets', 'secrets']);
+  });
+
+  it('lists when that is cheaper: V = M = 200 is 8 pages a cycle, not 200 reads', async () => {
+    const s = setup();
+    for (let i = 0; i < 200; i++) s.vault.set(`s-${i}`, 'v1', 1_000);
+    s.syncRead('ns/a', Array.from({ length: 200 }, (_, i) => secret(`s-${i}`)));
+    for (let i = 0; i < 3; i++) {
+      s.advance(10_000);
+      await s.detector.check();
+    }
+    expect(s.vault.calls.list).toEqual(['secrets', 'secrets', 'secrets']);
+    expect(s.vault.calls.read).toEqual([]);
+    expect(s.detector.readsCheaper('secrets', 200)).toBe(false);
+    // Reading is chosen only while strictly cheaper: 8 objects of 200 listed (8 pages) still list.
+    expect(s.detector.readsCheaper('secrets', 8)).toBe(false);
+    expect(s.detector.readsCheaper('secrets', 7)).toBe(true);
+  });
+
   it('an unchanged vault costs one listing per cycle and no reads; objects stay confirmed', async () => {
     const s = setup();
     s.vault.set('db', 'v1', 1_000);

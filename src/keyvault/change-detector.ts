@@ -12,6 +12,11 @@
  *   covered are read once per interval instead (≤ one read per object per cycle), re-trying the
  *   listing every `listRecheckMs` (default 1 h).
  *
+ * - Whichever is cheaper per listing kind: a vault of V objects lists in ⌈V/25⌉ pages, while reading the M
+ *   objects in use costs M requests. Once a listing has shown V, the objects are read instead while
+ *   M < ⌈V/25⌉ (a vault of 5,000 secrets of which 10 are used: 10 reads, not 200 pages), and the vault is
+ *   listed again after `listRecheckMs` to learn V anew.
+ *
  * Between cycles an object is *confirmed* (its kept read may be used for a refresh without asking Key
  * Vault) while its last check is recent: within two polling intervals plus `graceMs`. Reads made by
  * KeyVaultSyncs themselves are reported with `recordRead`: a new version found that way is reported to
@@ -22,6 +27,7 @@
 import type { ObjectType } from '../api/keyvaultsync-schema.ts';
 import type { CurrentVersion, ObjectRef } from './fetch.ts';
 import type { ListResult } from './refresh-metrics.ts';
+import { LIST_PAGE_SIZE } from './versions.ts';
 
 /** Which listing covers which object type. */
 export type ListingKind = 'secrets' | 'keys';
@@ -55,7 +61,7 @@ export interface ChangeDetectorOptions {
   onChanged: (syncKeys: string[]) => void;
   /** Told each listing's outcome. */
   onList?: (kind: ListingKind, result: ListResult) => void;
-  /** How long a 403 on listing is believed before listing is tried again; default 1 h. */
+  /** How long a 403 on listing, or the object count a listing showed, is believed before listing is tried again; default 1 h. */
   listRecheckMs?: number;
   /** Added to two polling intervals for how long a check confirms an object; default 5 s. */
   graceMs?: number;
@@ -100,6 +106,8 @@ export class ChangeDetector {
   readonly #objects = new Map<string, Watched>();
   /** Until when each listing is believed forbidden. */
   readonly #forbiddenUntil = new Map<ListingKind, number>();
+  /** Per listing kind: how many objects the last listing held, and when it was made. */
+  readonly #listed = new Map<ListingKind, { objects: number; at: number }>();
   /** Cached `intervalMs`; undefined after the registrants changed. */
   #interval: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -129,6 +137,16 @@ export class ChangeDetector {
   /** True while listing `kind` is believed forbidden (per-object reads are made instead). */
   listForbidden(kind: ListingKind): boolean {
     return (this.#forbiddenUntil.get(kind) ?? -Infinity) > this.#o.now();
+  }
+
+  /**
+   * True when reading `used` objects one by one costs fewer requests than listing `kind` (its last
+   * listing, within `listRecheckMs`, held more than `used` pages of objects).
+   */
+  readsCheaper(kind: ListingKind, used: number): boolean {
+    const l = this.#listed.get(kind);
+    if (l === undefined || this.#o.now() - l.at >= this.#o.listRecheckMs) return false;
+    return used < Math.ceil(l.objects / LIST_PAGE_SIZE);
   }
 
   /**
@@ -313,13 +331,15 @@ export class ChangeDetector {
     const toVerify: { w: Watched; listed: CurrentVersion }[] = [];
     const changed = new Set<string>();
     for (const [kind, watched] of byKind) {
-      if (this.listForbidden(kind)) {
+      if (this.listForbidden(kind) || this.readsCheaper(kind, watched.length)) {
         for (const w of watched) toRead.push({ w, listed: undefined });
         continue;
       }
       let listing: Map<string, CurrentVersion>;
       try {
+        const listedAt = this.#o.now();
         listing = await this.#o.source.list(kind);
+        this.#listed.set(kind, { objects: listing.size, at: listedAt });
         this.#forbiddenUntil.delete(kind);
         this.#o.onList?.(kind, 'ok');
       } catch (err) {

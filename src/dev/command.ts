@@ -17,6 +17,7 @@ import { ensureHelm, findHelmOnPath, HelmError, type HelmBinary } from './helm.t
 import { runDemo } from './demo.ts';
 import { startCluster, type RunningCluster } from './cluster.ts';
 import { buildImage } from './image.ts';
+import { ensureIngressController, loadIngressController } from './ingress-controller.ts';
 import { ensureNodeBinaries } from './node-binaries.ts';
 
 const help = `usage:
@@ -31,10 +32,13 @@ const help = `usage:
       Builds the Dockerfile with a private dockerd from locally made base images (build arguments;
       their defaults stay the public images), loads the image into the running local node's containerd
       and prints its reference. Needs root and Debian packages docker.io and debootstrap.
+  kvsync dev ingress-image
+      Builds (first run only) the ingress controller, Traefik, from its Go module (hack/traefik), packs
+      it as an image, loads it into the running local node's containerd and prints its reference.
   kvsync dev build
-      Builds (or finds in the cache) the control-plane binaries, helm (hack/helm) and the node's
-      binaries (kubelet, kube-scheduler, kube-proxy, CoreDNS, pause) and prints the control-plane
-      binaries' folder (the others' paths go to stderr).
+      Builds (or finds in the cache) the control-plane binaries, helm (hack/helm), the node's
+      binaries (kubelet, kube-scheduler, kube-proxy, CoreDNS, pause) and the ingress controller's image
+      (Traefik) and prints the control-plane binaries' folder (the others' paths go to stderr).
   kvsync dev [--keep] [--kubeconfig FILE]
       The first look: control plane (kubeconfig .cache/dev/kubeconfig), kvsync CRDs, the chart's RBAC
       (rendered by helm), the Key Vault emulator (samples/emulator.yaml; state in .cache/dev/emulator), the
@@ -67,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   if (sub === 'build') return buildOnly();
   if (sub === 'cluster') return runCluster(values.kubeconfig, values['apiserver-port']);
   if (sub === 'image') return runImage();
+  if (sub === 'ingress-image') return runIngressImage();
   if (sub !== undefined && sub !== 'control-plane') {
     console.error(`kvsync dev: unknown subcommand "${sub}"\n\n${help}`);
     return 2;
@@ -272,6 +277,20 @@ async function runImage(): Promise<number> {
   }
 }
 
+/** `kvsync dev ingress-image`: stdout is the image reference alone. */
+async function runIngressImage(): Promise<number> {
+  try {
+    console.log((await loadIngressController((line) => console.error(`kvsync dev: ${line}`))).image);
+    return 0;
+  } catch (err) {
+    if (err instanceof ControlPlaneError) {
+      console.error(`kvsync dev: ${err.reason}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
 /** Resolves on SIGINT or SIGTERM (the started processes are unref'd; this keeps the command running). */
 function untilSignal(): Promise<void> {
   return new Promise<void>((done) => {
@@ -294,6 +313,8 @@ async function buildOnly(): Promise<number> {
     const helm = await ensureHelm((line) => console.error(`kvsync dev: ${line}`));
     const node = await ensureNodeBinaries((line) => console.error(`kvsync dev: ${line}`));
     console.error(`kvsync dev: the node's kubelet, kube-scheduler, kube-proxy, CoreDNS and pause: ${node.dir}`);
+    const ingress = await ensureIngressController((line) => console.error(`kvsync dev: ${line}`));
+    console.error(`kvsync dev: the ingress controller ${ingress.image}: ${ingress.archive}`);
     // stdout stays the binaries' folder alone (the README uses "$(kvsync dev build)/kubectl").
     console.error(`kvsync dev: helm ${helm.version}: ${helm.path}`);
     console.log(bins.dir);

@@ -18,7 +18,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runHelm, type HelmBinary } from '../../src/dev/helm.ts';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server.ts';
 import { pollUntil } from '../../src/util/poll.ts';
+import { makeTestCa, type TestCa } from '../integration/controller/support.ts';
 import { clientsFor, type Clients } from '../integration/emulator/kv-support.ts';
+import { deployIngressController, deployTlsIngress, fetchServedCertificate, removeIngressController, type IngressSetup, type ServedCertificate } from './ingress.ts';
 import { deleteNamespace, imageRef, kubeConfig, RESTRICTED, runPodToCompletion } from './support.ts';
 
 const CHART = fileURLToPath(new URL('../../charts/kvsync/', import.meta.url));
@@ -29,6 +31,8 @@ const VAULT = 'e2ekv';
 const TENANT = '6f1c2b9e-3d4a-4e5f-8a7b-9c0d1e2f3a4b';
 const APP_CLIENT_ID = '2b7e151c-28ae-4d2a-abf7-15880943c0f1';
 const CA_CONFIGMAP = 'azure-ca';
+const WEB_HOST = 'web.kvsync.test';
+const INGRESS: IngressSetup = { namespace: 'e2e-ingress', watched: APP_NS, controllerImage: inject('ingressImage'), appImage: imageRef() };
 const SHA = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 const kc = kubeConfig();
@@ -40,6 +44,8 @@ const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
 const helm: HelmBinary = { path: inject('nodeHelmBin'), version: '', built: false };
 let emulator: RunningEmulator;
 let vault: Clients;
+/** The CA the emulator issues web-tls from: the test knows its root independently of what is served. */
+let issuerCa: TestCa;
 let work = '';
 let password = `pw-${Math.random().toString(36).slice(2)}`;
 
@@ -99,6 +105,7 @@ async function runningPods(selector: string, namespace = APP_NS): Promise<k8s.V1
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'kvsync-e2e-'));
+  issuerCa = await makeTestCa();
   emulator = await startEmulator({
     host: inject('nodeAddress'),
     port: 443,
@@ -109,13 +116,14 @@ beforeAll(async () => {
       vaults: [{
         name: VAULT,
         secrets: [{ name: 'db-password', value: password, contentType: 'text/plain' }],
-        certificates: [{ name: 'web-tls', issuer: 'EmulatorTestCA', subject: 'CN=web.kvsync.test', dnsNames: ['web.kvsync.test'], keyType: 'EC', contentType: 'application/x-pem-file', validityMonths: 12 }],
+        certificates: [{ name: 'web-tls', issuer: 'E2ETestCA', subject: `CN=${WEB_HOST}`, dnsNames: [WEB_HOST], keyType: 'EC', contentType: 'application/x-pem-file', validityMonths: 12 }],
       }],
       servicePrincipals: [{ name: 'shop-app', clientId: APP_CLIENT_ID, federatedCredentials: [{ issuer: inject('nodeServiceAccountIssuer'), subject: `system:serviceaccount:${APP_NS}:app` }] }],
       roleAssignments: [
         { principal: 'shop-app', role: 'Key Vault Secrets User', vault: VAULT },
         { principal: 'shop-app', role: 'Key Vault Certificate User', vault: VAULT },
       ],
+      issuers: [{ name: 'E2ETestCA', certFile: issuerCa.chainFile, keyFile: issuerCa.keyFile }],
       trustedIssuerCaFiles: [inject('nodeCaFile')],
     },
   });
@@ -139,6 +147,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  await removeIngressController(kc, INGRESS);
   await deleteNamespace(kc, APP_NS);
   await emulator?.stop();
 });
@@ -285,6 +294,33 @@ describe('the chart on a real node', () => {
     }
     const after = await apps.readNamespacedDeployment({ name: 'envapp', namespace: APP_NS });
     expect(Number(after.metadata?.annotations?.['deployment.kubernetes.io/revision'])).toBe(revisionBefore + 1);
+  });
+
+  it('serves the synced certificate through an ingress controller, and its next version after a rotation in Key Vault', async () => {
+    const nodePort = await deployIngressController(kc, INGRESS);
+    await deployTlsIngress(kc, INGRESS, WEB_HOST, 'web-tls');
+    const serialOf = (cer: Uint8Array | undefined): string => new X509Certificate(Buffer.from(cer ?? [])).serialNumber.toUpperCase();
+    const served = (serial: string): Promise<ServedCertificate> => pollUntil(async () => {
+      const s = await fetchServedCertificate(inject('nodeAddress'), nodePort, WEB_HOST, issuerCa.rootPem).catch(() => undefined);
+      return s?.chain[0]?.serialNumber === serial && s.response.startsWith('HTTP/1.1 200') ? s : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000, description: `the ingress to serve the certificate with serial ${serial}` });
+
+    // A client that trusts only the issuer's root verifies the chain for the host: the ingress sends
+    // the Key Vault leaf and its intermediate, and routes to the backend.
+    const v1 = await served(serialOf((await vault.certificates.getCertificate('web-tls')).cer));
+    expect(v1.authorized).toBe(true);
+    expect(v1.chain[0]?.subject).toBe(`CN=${WEB_HOST}`);
+    expect(v1.chain[1]?.subject).toBe('CN=kvsync controller test intermediate');
+    expect(v1.chain[0]?.issuer).toBe(v1.chain[1]?.subject);
+    expect(v1.response).toMatch(/\r\n\r\nhello$/);
+
+    // A new version in Key Vault: kvsync updates the Secret, the ingress controller serves it.
+    const policy = await vault.certificates.getCertificatePolicy('web-tls');
+    const v2Serial = serialOf((await (await vault.certificates.beginCreateCertificate('web-tls', policy, { intervalInMs: 200 })).pollUntilDone()).cer);
+    expect(v2Serial).not.toBe(v1.chain[0]?.serialNumber);
+    const v2 = await served(v2Serial);
+    expect(v2.authorized).toBe(true);
+    expect(v2.chain[1]?.subject).toBe('CN=kvsync controller test intermediate');
   });
 
   it('hands leadership to the other replica when the leader pod is deleted, and loses or rewrites no Secret', async () => {

@@ -8,6 +8,7 @@ import type { TestProject } from 'vitest/node';
 import { startCluster, type RunningCluster } from '../../src/dev/cluster.ts';
 import { ensureHelm } from '../../src/dev/helm.ts';
 import { buildImage } from '../../src/dev/image.ts';
+import { loadIngressController } from '../../src/dev/ingress-controller.ts';
 
 let cluster: RunningCluster | undefined;
 
@@ -17,6 +18,7 @@ export async function setup(project: TestProject): Promise<void> {
   console.log(`[node] cluster ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${cluster.controlPlane.server}, node ${cluster.node.name}`);
   const image = await buildImage({ requireNode: true, log: (line) => console.log(`[image] ${line}`) });
   const helm = await ensureHelm((line) => console.log(`[helm] ${line}`));
+  const ingress = await loadIngressController((line) => console.log(`[ingress] ${line}`));
   project.provide('nodeKubeconfig', cluster.controlPlane.kubeconfigPath);
   project.provide('nodeName', cluster.node.name);
   project.provide('nodeAddress', cluster.node.address);
@@ -27,6 +29,7 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('imageRepository', image.repository);
   project.provide('imageTag', image.tag);
   project.provide('imageArchive', image.archive);
+  project.provide('ingressImage', ingress.image);
 }
 
 export async function teardown(): Promise<void> {
@@ -52,5 +55,7 @@ declare module 'vitest' {
     imageTag: string;
     /** Its `docker save` archive. */
     imageArchive: string;
+    /** The ingress controller's image (Traefik), loaded into the node. */
+    ingressImage: string;
   }
 }

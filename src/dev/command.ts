@@ -269,11 +269,7 @@ async function runImage(): Promise<number> {
     console.log(image.ref);
     return 0;
   } catch (err) {
-    if (err instanceof ControlPlaneError) {
-      console.error(`kvsync dev: ${err.reason}: ${err.message}`);
-      return 1;
-    }
-    throw err;
+    return reportControlPlaneError(err);
   }
 }
 
@@ -283,12 +279,15 @@ async function runIngressImage(): Promise<number> {
     console.log((await loadIngressController((line) => console.error(`kvsync dev: ${line}`))).image);
     return 0;
   } catch (err) {
-    if (err instanceof ControlPlaneError) {
-      console.error(`kvsync dev: ${err.reason}: ${err.message}`);
-      return 1;
-    }
-    throw err;
+    return reportControlPlaneError(err);
   }
+}
+
+/** Exit status 1 with the reason and message of a ControlPlaneError; anything else is rethrown. */
+function reportControlPlaneError(err: unknown): number {
+  if (!(err instanceof ControlPlaneError)) throw err;
+  console.error(`kvsync dev: ${err.reason}: ${err.message}`);
+  return 1;
 }
 
 /** Resolves on SIGINT or SIGTERM (the started processes are unref'd; this keeps the command running). */

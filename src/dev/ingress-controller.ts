@@ -4,13 +4,13 @@
  * image holding only the static binary (oci-archive.ts), so an Ingress on `kvsync dev cluster` is
  * served by the controller many clusters run (k3s installs it by default).
  *
- * Cached in `~/.cache/kvsync/ingress/traefik-<version>-<hash>/` (the binary under `root/` and the image
- * archive), keyed by the Traefik version, a hash of the wrapper module, the Go version and the build
+ * Cached in `~/.cache/kvsync/ingress/traefik-<version>-<hash>/image.tar` (the image archive alone: it
+ * holds the binary), keyed by the Traefik version, a hash of the wrapper module, the Go version and the build
  * flags; built into a temporary folder and renamed into place only after `traefik version` answered.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -28,7 +28,7 @@ const TRAEFIK_MIN_GO: readonly [number, number] = [1, 26];
 const wrapperDir = fileURLToPath(new URL('../../hack/traefik/', import.meta.url));
 
 /** Bump when the build command or the image layout below changes, so old caches are not reused. */
-const BUILD_FLAGS_VERSION = 'traefik-flags-1';
+const BUILD_FLAGS_VERSION = 'traefik-flags-2';
 
 export const INGRESS_IMAGE_REPOSITORY = 'kvsync.local/traefik';
 
@@ -38,7 +38,6 @@ export const INGRESS_IMAGE_USER = 65532;
 export interface IngressController {
   /** e.g. `v3.6.12` */
   version: string;
-  binary: string;
   /** `kvsync.local/traefik:<version>` */
   image: string;
   /** OCI image layout archive of {@link image}. */
@@ -66,7 +65,7 @@ export async function ensureIngressController(log: (line: string) => void = () =
   const hash = createHash('sha256').update(go.version).update(BUILD_FLAGS_VERSION);
   for (const file of ['go.mod', 'go.sum']) hash.update(`${file}\0`).update(await readFile(join(wrapperDir, file)));
   const dir = join(cacheRoot(), 'ingress', `traefik-${version}-${hash.digest('hex').slice(0, 12)}`);
-  const found: IngressController = { version, binary: join(dir, 'root', 'traefik'), image: `${INGRESS_IMAGE_REPOSITORY}:${version}`, archive: join(dir, 'image.tar'), built: false };
+  const found: IngressController = { version, image: `${INGRESS_IMAGE_REPOSITORY}:${version}`, archive: join(dir, 'image.tar'), built: false };
   if (await pathExists(join(dir, 'manifest.json'))) return found;
   await build(dir, version, found.image, log);
   return { ...found, built: true };
@@ -78,10 +77,11 @@ export async function ensureIngressController(log: (line: string) => void = () =
  */
 export async function loadIngressController(log: (line: string) => void = () => {}): Promise<IngressController> {
   const controller = await ensureIngressController(log);
+  const started = Date.now();
   if (!(await importIntoRunningNode(controller.archive))) {
     throw new ControlPlaneError('ImageBuildFailed', `made ${controller.image}, but no local node is running to load it into; start one with \`kvsync dev cluster --kubeconfig FILE\``);
   }
-  log(`loaded ${controller.image} into the local node's containerd`);
+  log(`loaded ${controller.image} into the local node's containerd in ${Math.round((Date.now() - started) / 1000)} s`);
   return controller;
 }
 
@@ -100,6 +100,7 @@ async function build(dir: string, version: string, image: string, log: (line: st
       await execFileAsync(join(root, 'traefik'), ['version'], { timeout: 30_000 });
       // The binary is static (CGO_ENABLED=0): the image needs nothing else.
       await writeOciArchive(root, image, { Entrypoint: ['/traefik'], User: `${INGRESS_IMAGE_USER}:${INGRESS_IMAGE_USER}` }, join(tmp, 'image.tar'));
+      await rm(root, { recursive: true });
     });
   } catch (err) {
     throw new ControlPlaneError(

@@ -300,9 +300,11 @@ describe('the chart on a real node', () => {
     const nodePort = await deployIngressController(kc, INGRESS);
     await deployTlsIngress(kc, INGRESS, WEB_HOST, 'web-tls');
     const serialOf = (cer: Uint8Array | undefined): string => new X509Certificate(Buffer.from(cer ?? [])).serialNumber.toUpperCase();
+    // A probe that sees something else throws what it saw: the poll's timeout reports the last one.
     const served = (serial: string): Promise<ServedCertificate> => pollUntil(async () => {
-      const s = await fetchServedCertificate(inject('nodeAddress'), nodePort, WEB_HOST, issuerCa.rootPem).catch(() => undefined);
-      return s?.chain[0]?.serialNumber === serial && s.response.startsWith('HTTP/1.1 200') ? s : undefined;
+      const s = await fetchServedCertificate(inject('nodeAddress'), nodePort, WEB_HOST, issuerCa.rootPem);
+      if (s.chain[0]?.serialNumber === serial && s.response.startsWith('HTTP/1.1 200')) return s;
+      throw new Error(`served ${s.chain[0]?.subject ?? 'no certificate'} with serial ${s.chain[0]?.serialNumber ?? '-'}, answered ${s.response.split('\r\n')[0] ?? ''}`);
     }, { timeoutMs: 120_000, intervalMs: 1000, description: `the ingress to serve the certificate with serial ${serial}` });
 
     // A client that trusts only the issuer's root verifies the chain for the host: the ingress sends

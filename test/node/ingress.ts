@@ -88,6 +88,8 @@ export async function deployIngressController(kc: k8s.KubeConfig, s: IngressSetu
                 '--global.checkNewVersion=false',
                 '--global.sendAnonymousUsage=false',
                 `--entryPoints.websecure.address=:${HTTPS_PORT}`,
+                // Every router on this entry point terminates TLS (what Traefik's own chart sets).
+                '--entryPoints.websecure.http.tls=true',
                 `--entryPoints.traefik.address=:${PING_PORT}`,
                 '--ping=true',
                 '--providers.kubernetesingress=true',

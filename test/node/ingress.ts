@@ -68,40 +68,30 @@ export async function deployIngressController(kc: k8s.KubeConfig, s: IngressSetu
   await networking.createIngressClass({ body: { metadata: { name: INGRESS_CLASS }, spec: { controller: 'traefik.io/ingress-controller' } } });
   await apps.createNamespacedDeployment({
     namespace: s.namespace,
-    body: {
-      metadata: { name: CONTROLLER, labels },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: CONTROLLER,
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
-            containers: [{
-              name: CONTROLLER,
-              image: s.controllerImage,
-              imagePullPolicy: 'Never',
-              securityContext: RESTRICTED,
-              args: [
-                // Nothing leaves this machine: no update check, no usage report.
-                '--global.checkNewVersion=false',
-                '--global.sendAnonymousUsage=false',
-                `--entryPoints.websecure.address=:${HTTPS_PORT}`,
-                // Every router on this entry point terminates TLS (what Traefik's own chart sets).
-                '--entryPoints.websecure.http.tls=true',
-                `--entryPoints.traefik.address=:${PING_PORT}`,
-                '--ping=true',
-                '--providers.kubernetesingress=true',
-                `--providers.kubernetesingress.namespaces=${s.watched}`,
-              ],
-              ports: [{ name: 'websecure', containerPort: HTTPS_PORT }, { name: 'ping', containerPort: PING_PORT }],
-              readinessProbe: { httpGet: { path: '/ping', port: PING_PORT }, periodSeconds: 2 },
-            }],
-          },
-        },
-      },
-    },
+    body: oneReplica(CONTROLLER, labels, {
+      serviceAccountName: CONTROLLER,
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
+      containers: [{
+        name: CONTROLLER,
+        image: s.controllerImage,
+        imagePullPolicy: 'Never',
+        securityContext: RESTRICTED,
+        args: [
+          // Nothing leaves this machine: no update check, no usage report.
+          '--global.checkNewVersion=false',
+          '--global.sendAnonymousUsage=false',
+          `--entryPoints.websecure.address=:${HTTPS_PORT}`,
+          // Every router on this entry point terminates TLS (what Traefik's own chart sets).
+          '--entryPoints.websecure.http.tls=true',
+          `--entryPoints.traefik.address=:${PING_PORT}`,
+          '--ping=true',
+          '--providers.kubernetesingress=true',
+          `--providers.kubernetesingress.namespaces=${s.watched}`,
+        ],
+        ports: [{ name: 'websecure', containerPort: HTTPS_PORT }, { name: 'ping', containerPort: PING_PORT }],
+        readinessProbe: { httpGet: { path: '/ping', port: PING_PORT }, periodSeconds: 2 },
+      }],
+    }),
   });
   const service = await core.createNamespacedService({
     namespace: s.namespace,
@@ -124,20 +114,10 @@ export async function deployTlsIngress(kc: k8s.KubeConfig, s: IngressSetup, host
   const labels = { app: 'web' };
   await apps.createNamespacedDeployment({
     namespace: s.watched,
-    body: {
-      metadata: { name: 'web' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: {
-            securityContext: { runAsNonRoot: true, runAsUser: 1000 },
-            containers: [{ name: 'web', image: s.appImage, imagePullPolicy: 'Never', securityContext: RESTRICTED, command: ['/nodejs/bin/node', '-e', WEB_SERVER], ports: [{ containerPort: 8080 }] }],
-          },
-        },
-      },
-    },
+    body: oneReplica('web', labels, {
+      securityContext: { runAsNonRoot: true, runAsUser: 1000 },
+      containers: [{ name: 'web', image: s.appImage, imagePullPolicy: 'Never', securityContext: RESTRICTED, command: ['/nodejs/bin/node', '-e', WEB_SERVER], ports: [{ containerPort: 8080 }] }],
+    }),
   });
   await core.createNamespacedService({ namespace: s.watched, body: { metadata: { name: 'web' }, spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] } } });
   await networking.createNamespacedIngress({
@@ -151,6 +131,10 @@ export async function deployTlsIngress(kc: k8s.KubeConfig, s: IngressSetup, host
       },
     },
   });
+}
+
+function oneReplica(name: string, labels: Record<string, string>, spec: k8s.V1PodSpec): k8s.V1Deployment {
+  return { metadata: { name, labels }, spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec } } };
 }
 
 /** Removes what {@link deployIngressController} and {@link deployTlsIngress} created outside the namespaces' own deletion. */

@@ -86,6 +86,7 @@ export function keyVaultSyncCrd(): JsonObject {
             { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the last sync succeeded.' },
             { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1, description: 'Why it is (not) ready.' },
             { name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', description: 'When a successful sync last wrote the status (at least every 2 hours).' },
+            { name: 'Deletion', type: 'string', jsonPath: '.spec.deletionPolicy', priority: 1, description: 'Delete or Retain: what becomes of the outputs when the KeyVaultSync is deleted.' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: {

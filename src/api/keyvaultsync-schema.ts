@@ -34,6 +34,7 @@ export const OBJECT_ENCODINGS = ['utf-8', 'base64', 'hex'] as const;
 export const OBJECT_FORMATS = ['pem', 'pfx'] as const;
 export const SPLIT_FORMATS = ['json', 'yaml'] as const;
 export const CREATION_POLICIES = ['Owner', 'Merge', 'Orphan'] as const;
+export const DELETION_POLICIES = ['Delete', 'Retain'] as const;
 export const KEY_FORMATS = ['pkcs8', 'pkcs1', 'sec1'] as const;
 export const RESTART_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 
@@ -155,7 +156,7 @@ const SecretTemplateSchema = Type.Object(
 const LabelsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: 63, description: 'Labels to put on the output.' });
 const AnnotationsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: LIMITS.labelValueLength, description: 'Annotations to put on the output.' });
 const CreationPolicySchema = StringEnum(CREATION_POLICIES, {
-  description: 'Owner: kvsync creates and owns the output (garbage-collected with the KeyVaultSync). Merge: write into an existing object kvsync did not create, once its owner consents with the annotation kvsync.dev/merge-from: <this KeyVaultSync>. Orphan: create it (annotated kvsync.dev/owner-uid), but leave it when the KeyVaultSync is deleted.',
+  description: 'Owner: kvsync creates and owns the output (garbage-collected with the KeyVaultSync, unless deletionPolicy is Retain). Merge: write into an existing object kvsync did not create, once its owner consents with the annotation kvsync.dev/merge-from: <this KeyVaultSync>. Orphan: create it (annotated kvsync.dev/owner-uid), but leave it when the KeyVaultSync is deleted.',
   default: 'Owner',
 });
 
@@ -246,6 +247,13 @@ export const KeyVaultSyncSpecSchema = Type.Object(
         'x-kubernetes-validations': celAt('spec.refreshInterval'),
       }),
     ),
+    deletionPolicy: Type.Optional(
+      StringEnum(DELETION_POLICIES, {
+        description:
+          'What becomes of the Secrets and ConfigMaps kvsync created (creationPolicy Owner) when the KeyVaultSync is deleted or an output leaves the spec. Delete (default): they are deleted. Retain: they stay, no longer updated (kvsync writes them without an owner reference). creationPolicy Orphan retains one output whatever this says; Merge outputs only lose the keys kvsync wrote.',
+        default: 'Delete',
+      }),
+    ),
     restartTargets: Type.Optional(Type.Array(RestartTargetSchema, { maxItems: LIMITS.restartTargets, description: 'Workloads to roll when data changes.' })),
     parameters: Type.Optional(
       StringMap({
@@ -282,6 +290,12 @@ export const KeyVaultSyncStatusSchema = Type.Object(
     ),
     lastSyncTime: Type.Optional(Type.String({ description: 'When a successful sync last wrote the status: at once when anything in it changed, else at least every 2 hours (freshness is the kvsync_last_sync_timestamp_seconds metric).', format: 'date-time' })),
     objects: Type.Optional(Type.Array(SyncedObjectStatusSchema, { maxItems: 256, description: 'Per-object sync state.' })),
+    configMaps: Type.Optional(
+      Type.Array(Type.Object({ name: Type.String({ description: 'ConfigMap name.', maxLength: 253 }) }), {
+        maxItems: LIMITS.configMapObjects,
+        description: 'ConfigMaps written by the last successful sync (an output that leaves the spec is pruned from this list).',
+      }),
+    ),
     secrets: Type.Optional(
       Type.Array(
         Type.Object({
@@ -304,6 +318,7 @@ export type ConfigMapObject = Static<typeof ConfigMapObjectSchema>;
 export type RestartTarget = Static<typeof RestartTargetSchema>;
 export type ObjectType = (typeof OBJECT_TYPES)[number];
 export type CreationPolicy = (typeof CREATION_POLICIES)[number];
+export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
 export type KeyFormat = (typeof KEY_FORMATS)[number];
 export type ObjectEncoding = (typeof OBJECT_ENCODINGS)[number];
 export type ObjectFormat = (typeof OBJECT_FORMATS)[number];

@@ -18,7 +18,7 @@ import type { SpecIssue } from './errors.ts';
 import { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';
 import type { KeyVaultIdentitySpec } from './keyvaultidentity-schema.ts';
 import { KeyVaultSyncSpecSchema, LIMITS } from './keyvaultsync-schema.ts';
-import type { KeyVaultSyncSpec, SecretObject, VaultObject } from './keyvaultsync-schema.ts';
+import type { CreationPolicy, DeletionPolicy, KeyVaultSyncSpec, SecretObject, VaultObject } from './keyvaultsync-schema.ts';
 import type {
   OutputPart,
   ResolvedConfigMapOutput,
@@ -118,8 +118,9 @@ export function parseKeyVaultSync(obj: unknown, vaults: VaultHostPolicy = AZURE_
   if (issues.length > 0) return fail(issues, warnings);
 
   const byOutput = new Map(objects.map((o) => [o.outputName, o]));
-  const secrets = (spec.secretObjects ?? []).map((s, i) => resolveSecret(s, i, byOutput, refs, issues));
-  const configMaps = (spec.configMapObjects ?? []).map((c, i) => resolveConfigMap(c, i, byOutput, issues));
+  const deletionPolicy = spec.deletionPolicy ?? 'Delete';
+  const secrets = (spec.secretObjects ?? []).map((s, i) => retained(resolveSecret(s, i, byOutput, refs, issues), deletionPolicy));
+  const configMaps = (spec.configMapObjects ?? []).map((c, i) => retained(resolveConfigMap(c, i, byOutput, issues), deletionPolicy));
   const refreshIntervalMs = parseGoDuration(spec.refreshInterval ?? '1h');
   if (refreshIntervalMs === undefined) issues.push({ path: 'spec.refreshInterval', message: 'is not a Go duration' });
   if (issues.length > 0 || refreshIntervalMs === undefined) return fail(issues, warnings);
@@ -136,10 +137,20 @@ export function parseKeyVaultSync(obj: unknown, vaults: VaultHostPolicy = AZURE_
       objects,
       secrets,
       configMaps,
+      deletionPolicy,
       refreshIntervalMs,
       restartTargets: spec.restartTargets ?? [],
     },
   };
+}
+
+/**
+ * deletionPolicy Retain: an output kvsync creates is written as under creationPolicy Orphan (its
+ * owner-uid annotation instead of an owner reference), so the garbage collector leaves it when the
+ * KeyVaultSync goes, and a switch back to Delete gives it the owner reference again (server-side apply).
+ */
+function retained<T extends { creationPolicy: CreationPolicy }>(out: T, policy: DeletionPolicy): T {
+  return policy === 'Retain' && out.creationPolicy === 'Owner' ? { ...out, creationPolicy: 'Orphan' } : out;
 }
 
 function conflict(path: string, other: string, a: string, b: string): SpecIssue {

@@ -4,7 +4,7 @@
  * every output key decided.
  */
 import type { CloudName } from './cloud.ts';
-import type { CreationPolicy, KeyFormat, ObjectEncoding, ObjectFormat, ObjectType, SplitFormat } from './keyvaultsync-schema.ts';
+import type { CreationPolicy, DeletionPolicy, KeyFormat, ObjectEncoding, ObjectFormat, ObjectType, SplitFormat } from './keyvaultsync-schema.ts';
 import type { RestartTarget } from './keyvaultsync-schema.ts';
 import type { ParsedTemplate } from './template.ts';
 
@@ -105,6 +105,12 @@ export interface ResolvedKeyVaultSync {
   objects: ResolvedObject[];
   secrets: ResolvedSecretOutput[];
   configMaps: ResolvedConfigMapOutput[];
+  /**
+   * What becomes of kvsync's outputs when the KeyVaultSync is deleted or an output leaves the spec.
+   * Under Retain every output's `creationPolicy` Owner is already resolved to Orphan (no owner
+   * reference, so the garbage collector leaves it).
+   */
+  deletionPolicy: DeletionPolicy;
   /** Milliseconds between refreshes (before jitter); 0 = fetch once. */
   refreshIntervalMs: number;
   restartTargets: RestartTarget[];

@@ -38,7 +38,7 @@ function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; pres
     getSync: (ns, name) => (state.present && ns === 'shop' && name === 'example' ? obj : undefined),
     listIdentities: () => [],
     pipeline,
-    writer: { check: () => Promise.resolve(), applySecret: () => Promise.resolve('created' as const), applyConfigMap: () => Promise.resolve('created' as const) },
+    writer: { check: () => Promise.resolve(), applySecret: () => Promise.resolve('created' as const), applyConfigMap: () => Promise.resolve('created' as const), prune: () => Promise.resolve('absent' as const) },
     status: { patchStatus: () => Promise.resolve() },
     events: { record: () => Promise.resolve() },
     macKey: Buffer.alloc(32, 1),

@@ -56,7 +56,7 @@ function world(host: string, opts: { status?: KeyVaultSyncObject['status']; fail
     getSync: () => obj,
     listIdentities: () => [],
     pipeline,
-    writer: { check: () => Promise.resolve(), applySecret: () => Promise.resolve('unchanged' as const), applyConfigMap: () => Promise.resolve('unchanged' as const) },
+    writer: { check: () => Promise.resolve(), applySecret: () => Promise.resolve('unchanged' as const), applyConfigMap: () => Promise.resolve('unchanged' as const), prune: () => Promise.resolve('absent' as const) },
     // Slow status writes: a status written in the middle of the fetch would still be in flight.
     status: { patchStatus: (_ns, _n, s) => new Promise((r) => setTimeout(() => r(void statuses.push(s)), 30)) },
     events: recorder,

@@ -31,6 +31,7 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
   const applied: string[] = [];
   const applyOptions: (ApplyOptions | undefined)[] = [];
   const clock = { now: new Date('2026-06-01T00:00:00Z') };
+  const pruned: string[] = [];
   const statuses: StatusPatch[] = [];
   const events: { type: string; reason: string; message: string }[] = [];
   const fetchModes: (boolean | undefined)[] = [];
@@ -54,6 +55,7 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
     check: () => (opts.checkError === undefined ? Promise.resolve() : Promise.reject(opts.checkError)),
     applySecret: (_o, d: DesiredSecret, o) => Promise.resolve(void (applied.push(d.name), applyOptions.push(o))).then(() => opts.outcome ?? ('created' as const)),
     applyConfigMap: (_o, d: DesiredConfigMap) => Promise.resolve(void applied.push(d.name)).then(() => 'created' as const),
+    prune: (_o, kind, name) => Promise.resolve(void pruned.push(`${kind} ${name}`)).then(() => 'deleted' as const),
   };
   const recorder: EventRecorder = { record: (_t, type, reason, message) => Promise.resolve(void events.push({ type, reason, message })) };
   const reconciler = new Reconciler({
@@ -70,7 +72,7 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
     syncTimeoutMs: opts.syncTimeoutMs,
     random: opts.random,
   });
-  return { reconciler, applied, applyOptions, statuses, events, obj, fetchModes, forgotten, gone, signals, clock };
+  return { reconciler, applied, pruned, applyOptions, statuses, events, obj, fetchModes, forgotten, gone, signals, clock };
 }
 
 describe('Reconciler', () => {
@@ -196,6 +198,18 @@ describe('Reconciler', () => {
     await recovered.reconciler.reconcile('shop/example');
     expect(recovered.events.map((e) => e.reason)).toEqual(['Synced']);
     expect(recovered.statuses).toHaveLength(1);
+  });
+
+  it('prunes the outputs the last sync wrote that the spec no longer names, after writing the others, and lists the rest in status', async () => {
+    const base = keyVaultSync(designExampleSpec()) as KeyVaultSyncObject;
+    const obj: KeyVaultSyncObject = { ...base, metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 4 }, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Synced', message: 'synced', lastTransitionTime: '2026-05-01T00:00:00Z' }], secrets: [{ name: 'shop-tls' }, { name: 'old-api' }, { name: 'shop-db' }], configMaps: [{ name: 'old-ca' }] } };
+    const w = world({ obj });
+    await w.reconciler.reconcile('shop/example');
+    expect(w.applied).toEqual(['shop-tls', 'shop-db']);
+    expect(w.pruned).toEqual(['Secret old-api', 'ConfigMap old-ca']);
+    expect(w.statuses.at(-1)?.secrets?.map((x) => x.name)).toEqual(['shop-tls', 'shop-db']);
+    expect(w.statuses.at(-1)?.configMaps).toEqual([]);
+    expect(w.events.map((e) => e.message).join('\n')).toContain('Secret old-api (pruned: deleted)');
   });
 
   it('writes nothing when a required object failed, and reports the reason naming the object', async () => {

@@ -24,7 +24,7 @@ import { ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from './pipeline.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
-import type { ApplyOptions, SyncOwner, WriteOutcome } from './secret-writer.ts';
+import type { ApplyOptions, PruneOutcome, SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { LAST_SYNC_TIME_REFRESH_MS, READY, SYNCED, failureStatus, lastSyncTimePhase, statusWriteNeeded, successStatus, type StatusPatch } from './status.ts';
 import { dataChanges, type SyncObserver } from './sync-observer.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
@@ -44,6 +44,7 @@ export interface OutputWriter {
   check(owner: SyncOwner, secrets: readonly DesiredSecret[], configMaps: readonly DesiredConfigMap[]): Promise<void>;
   applySecret(owner: SyncOwner, desired: DesiredSecret, opts?: ApplyOptions): Promise<WriteOutcome>;
   applyConfigMap(owner: SyncOwner, desired: DesiredConfigMap, opts?: ApplyOptions): Promise<WriteOutcome>;
+  prune(owner: SyncOwner, kind: 'Secret' | 'ConfigMap', name: string): Promise<PruneOutcome>;
 }
 
 export interface StatusWriter {
@@ -227,12 +228,24 @@ export class Reconciler {
       const outcome = await this.#d.writer.applyConfigMap(owner, c, apply);
       if (outcome !== 'unchanged') changed.push(`ConfigMap ${c.name} (${outcome})`);
     }
+    // Outputs the last successful sync wrote that the spec no longer names.
+    const keptSecrets = new Set(rendered.secrets.map((x) => x.name));
+    const keptConfigMaps = new Set(rendered.configMaps.map((x) => x.name));
+    const gone = [
+      ...(obj.status?.secrets ?? []).filter((x) => !keptSecrets.has(x.name)).map((x) => ({ kind: 'Secret' as const, name: x.name })),
+      ...(obj.status?.configMaps ?? []).filter((x) => !keptConfigMaps.has(x.name)).map((x) => ({ kind: 'ConfigMap' as const, name: x.name })),
+    ];
+    for (const g of gone) {
+      mayWrite();
+      const pruned = await this.#d.writer.prune(owner, g.kind, g.name);
+      if (pruned === 'deleted' || pruned === 'released' || pruned === 'retained') changed.push(`${g.kind} ${g.name} (pruned: ${pruned})`);
+    }
     if (this.#d.observer !== undefined) {
       mayWrite();
       await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey) });
     }
     const now = this.#now();
-    const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, macKey: this.#d.macKey });
+    const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, configMaps: rendered.configMaps, macKey: this.#d.macKey });
     mayWrite();
     if (asked || statusWriteNeeded(obj.status, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);
     outcome.result = 'success';

@@ -12,7 +12,9 @@
  *   written without Merge and the owner's consent: {@link ControllerError} `SecretConflict`.
  * - Secret types that grant access or hold another tool's state (service-account and bootstrap tokens,
  *   Helm releases) are never written: `SecretProtected`.
- * - Keys that left the spec are pruned by SSA, because we apply the full set we own every time.
+ * - Keys that left the spec are pruned by SSA, because we apply the full set we own every time; an
+ *   output that left the spec is pruned by {@link SecretWriter.prune} as the KeyVaultSync's deletion
+ *   would have removed it (deletionPolicy).
  * - The 1 MiB limit was checked when the outputs were rendered (renderOutputs), before any request.
  * - Reads cost the apiserver nothing when they can: a Secret kvsync created is read from the informer
  *   cache of kvsync's Secrets, and only a name the cache does not hold is read by GET (once per sync:
@@ -23,7 +25,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION } from '../api/index.ts';
-import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, isProtectedSecretType, writeRight, type SyncOwner, type WriteRight } from '../api/secret-ownership.ts';
+import { claimedOwnerUids, MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, isProtectedSecretType, writeRight, type SyncOwner, type WriteRight } from '../api/secret-ownership.ts';
 import { ControllerError } from './errors.ts';
 import { FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
@@ -69,6 +71,9 @@ export interface ApplyOptions {
    */
   skipIfCurrent?: boolean;
 }
+
+/** What pruning an output that left the spec did. */
+export type PruneOutcome = 'deleted' | 'released' | 'retained' | 'untouched' | 'absent';
 
 type Existing = k8s.V1Secret | k8s.V1ConfigMap;
 type Kind = 'Secret' | 'ConfigMap';
@@ -143,6 +148,36 @@ export class SecretWriter {
         const existing = await this.#get(kind, owner.namespace, desired.name);
         checked = { existing, createdByUs: granted(writeRight(kind, desired.name, existing, owner, desired.creationPolicy), desired.name) };
       }
+    }
+  }
+
+  /**
+   * An output that left the spec goes as it would go with its KeyVaultSync: deleted when kvsync created
+   * it with an owner reference to this KeyVaultSync (creationPolicy Owner under deletionPolicy Delete);
+   * left in place when kvsync created it without one (Orphan, or deletionPolicy Retain); for an object
+   * kvsync merged into, only kvsync's keys and labels go (an empty apply by its field manager).
+   * Anything not proven to be this KeyVaultSync's is not touched. Throws ControllerError (WriteFailed).
+   */
+  async prune(owner: SyncOwner, kind: 'Secret' | 'ConfigMap', name: string): Promise<PruneOutcome> {
+    const existing = kind === 'Secret' ? await this.#readSecret(owner.namespace, name) : await this.#readConfigMap(owner.namespace, name);
+    if (existing === undefined) return 'absent';
+    const meta = existing.metadata ?? {};
+    const claimed = claimedOwnerUids(meta);
+    try {
+      if (claimed.length > 0 && claimed.every((uid) => uid === owner.uid)) {
+        if (!(meta.ownerReferences ?? []).some((r) => r.uid === owner.uid)) return 'retained';
+        // Preconditions: the object read above, not one recreated under the same name since.
+        const body = { preconditions: { uid: meta.uid, resourceVersion: meta.resourceVersion } };
+        if (kind === 'Secret') await this.#core.deleteNamespacedSecret({ name, namespace: owner.namespace, body });
+        else await this.#core.deleteNamespacedConfigMap({ name, namespace: owner.namespace, body });
+        return 'deleted';
+      }
+      if (claimed.length > 0 || meta.annotations?.[MERGE_FROM_ANNOTATION] !== owner.name) return 'untouched';
+      await this.#patch(kind, owner, name, { apiVersion: 'v1', kind, metadata: { name, namespace: owner.namespace } });
+      return 'released';
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 404) return 'absent';
+      throw writeFailed(kind, owner.namespace, name, err);
     }
   }
 

@@ -21,6 +21,7 @@ export interface StatusPatch {
   lastSyncTime?: string;
   objects?: ObjectStatus[];
   secrets?: SecretStatus[];
+  configMaps?: { name: string }[] | undefined;
 }
 
 export function objectStatuses(fetched: readonly PipelineFetchedObject[]): ObjectStatus[] {
@@ -40,7 +41,7 @@ export function secretStatuses(macKey: Buffer, namespace: string, secrets: reado
 /** Status after a successful sync: both conditions True, per-object and per-Secret state. */
 export function successStatus(
   previous: KeyVaultSyncStatus | undefined,
-  input: { generation: number | undefined; now: Date; namespace: string; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; macKey: Buffer },
+  input: { generation: number | undefined; now: Date; namespace: string; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; configMaps?: readonly { name: string }[]; macKey: Buffer },
 ): StatusPatch {
   // The same words for every successful sync of the same outputs, so a refresh that changed nothing
   // leaves the conditions as they were (and writes no status); what was written is in the events.
@@ -53,6 +54,8 @@ export function successStatus(
     lastSyncTime: input.now.toISOString(),
     objects: objectStatuses(input.fetched),
     secrets: secretStatuses(input.macKey, input.namespace, input.secrets),
+    // What the next sync prunes when the spec drops one; absent while there never were any.
+    configMaps: (input.configMaps ?? []).length > 0 || (previous?.configMaps ?? []).length > 0 ? (input.configMaps ?? []).map((c) => ({ name: c.name })) : undefined,
   };
 }
 

@@ -223,8 +223,10 @@ describe('kvsync CRDs on the real apiserver', () => {
 
     const table = await kubectl('get', 'keyvaultsyncs', 'with-status', '-n', namespace, '-o', 'wide');
     const [header, row] = table.trim().split('\n');
-    expect(header?.split(/\s{2,}/)).toEqual(['NAME', 'VAULT', 'READY', 'REASON', 'LAST SYNC', 'AGE']);
-    expect(row?.split(/\s{2,}/).slice(0, 4)).toEqual(['with-status', 'gebakv', 'True', 'Synced']);
+    expect(header?.split(/\s{2,}/)).toEqual(['NAME', 'VAULT', 'READY', 'REASON', 'LAST SYNC', 'DELETION', 'AGE']);
+    const cells = row?.split(/\s{2,}/) ?? [];
+    expect(cells.slice(0, 4)).toEqual(['with-status', 'gebakv', 'True', 'Synced']);
+    expect(cells[5]).toBe('Delete');
     // The short name works too.
     expect(await kubectl('get', 'kvs', '-n', namespace, '-o', 'name')).toContain('keyvaultsync.kvsync.dev/with-status');
   });

@@ -262,6 +262,10 @@ describe('kvsync mount against the emulator (pod identity via IMDS)', () => {
 
       const started = Date.now();
       for (let gen = 3; gen <= 102; gen++) {
+        // Key Vault's `created` has a resolution of one second, and versions made in one second have no
+        // knowable order (Key Vault lists them by version id). Each generation is made in a second of
+        // its own, so "history/1 is the previous generation" is a fact the sidecar can know.
+        emu.clock.shift(Math.floor(emu.clock.nowMs() / 1000) * 1000 + 1000 - emu.clock.nowMs());
         await secrets.setSecret('gen', String(gen));
         sidecar.child.kill('SIGHUP');
         await waitFor(() => `generation ${gen} on disk (sidecar: ${sidecar.lines.slice(-3).join(' | ')})`, () => readOr(join(dir, 'current')) === String(gen), 20_000, 5);

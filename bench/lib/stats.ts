@@ -69,9 +69,9 @@ export function median(values: readonly number[]): number | undefined {
   return sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-/** Median and range of the finite values; undefined when there are none. */
+/** Median and range of the values that are numbers (NaN: the run did not measure it; Infinity is kept); undefined when there are none. */
 export function summarizeRuns(values: readonly number[]): RunSummary | undefined {
-  const finite = values.filter((v) => Number.isFinite(v));
+  const finite = values.filter((v) => !Number.isNaN(v));
   const m = median(finite);
   if (m === undefined) return undefined;
   return { median: m, min: Math.min(...finite), max: Math.max(...finite), runs: finite.length };

@@ -28,7 +28,7 @@ import { EsoProcess } from '../lib/eso-process.ts';
 import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
 import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
-import { formatSummary, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
+import { formatSummary, percentile, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
 import { sleep } from './context.ts';
 import { adminClient, latencySummary, rotate } from './rotation.ts';
 import { compileController } from './scale.ts';
@@ -245,7 +245,7 @@ async function rotations(env: CompareEnv, s: RunSetup, kube: BenchKube, emulator
   }
 }
 
-interface CaseResult {
+export interface CaseResult {
   setup: RunSetup;
   runs: RunFigures[];
   failures: string[];
@@ -284,17 +284,20 @@ export async function runCompare(env: CompareEnv): Promise<void> {
       progress(`compare: ${c.setup.label} run ${run} took ${seconds(Date.now() - t0)}`);
     }
   }
-  env.details.compare = cases.map((c) => ({ ...c.setup, runs: c.runs, failures: c.failures, version: c.setup.contender === 'eso' ? tools.eso?.version : undefined }));
-  for (const n of params.contenders.length > 0 ? params.sizes : []) {
-    const k = cases.find((c) => c.setup.n === n && c.setup.contender === 'kvsync' && c.setup.v === c.setup.m);
-    const e = cases.find((c) => c.setup.n === n && c.setup.contender === 'eso');
-    compareRows(env, n, k, e, tools.eso?.version ?? '');
-  }
-  if (params.contenders.length > 0) {
-    env.details.sideBySide = sideBySideTable(
-      params.sizes.map((n) => ({ n, kvsync: cases.find((c) => c.setup.n === n && c.setup.contender === 'kvsync' && c.setup.v === c.setup.m)?.runs ?? [], eso: cases.find((c) => c.setup.n === n && c.setup.contender === 'eso')?.runs ?? [] })),
-      params.cycles,
-    );
+  env.details.compare = cases.map((c) => ({ ...c.setup, runs: c.runs, failures: c.failures }));
+  reportCompare(env, cases, tools.eso?.version ?? '');
+}
+
+/** The rows of scenarios 6 and 7 and the side-by-side table, from the runs' figures. */
+export type ReportEnv = Pick<CompareEnv, 'params' | 'rows' | 'details'>;
+
+export function reportCompare(env: ReportEnv, cases: readonly CaseResult[], esoVersion: string): void {
+  const { params } = env;
+  const sizes = params.contenders.length > 0 ? params.sizes : [];
+  const pick = (n: number, contender: Contender): CaseResult | undefined => cases.find((c) => c.setup.n === n && c.setup.contender === contender && c.setup.v === c.setup.m);
+  for (const n of sizes) compareRows(env, n, pick(n, 'kvsync'), pick(n, 'eso'), esoVersion);
+  if (sizes.length > 0) {
+    env.details.sideBySide = sideBySideTable(sizes.map((n) => ({ n, kvsync: pick(n, 'kvsync')?.runs ?? [], eso: pick(n, 'eso')?.runs ?? [] })), params.cycles, params.refreshSeconds);
   }
   const listing = cases.find((c) => c.setup.v !== c.setup.m);
   if (listing !== undefined) listingRow(env, listing);
@@ -309,19 +312,28 @@ export interface Figure {
 
 const count = (v: number): string => (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(1));
 const mb = (v: number): string => `${(v / 1e6).toFixed(0)} MB`;
-const secs = (v: number): string => `${(v / 1000).toFixed(1)} s`;
+const secs = (v: number): string => (Number.isFinite(v) ? `${(v / 1000).toFixed(1)} s` : 'not seen');
+
+/**
+ * A percentile of a run's rotation latencies, a rotation not seen within the timeout counting as slower than
+ * every seen one (Infinity), so that a controller that misses rotations cannot look fast.
+ */
+export function rotationPercentile(r: RunFigures['rotation'], p: number): number {
+  return percentile([...r.samples, ...Array.from({ length: r.missed }, () => Infinity)], p) ?? NaN;
+}
 const cpu = (v: number): string => `${v.toFixed(1)} s`;
 
-export function figures(cycles: number): Figure[] {
+export function figures(cycles: number, refreshSeconds: number): Figure[] {
   return [
     { name: `Key Vault requests over ${cycles} quiet cycles`, of: (r) => r.kvRequests, format: count },
     { name: `Entra token requests over ${cycles} quiet cycles`, of: (r) => r.tokenRequests, format: count },
     { name: `apiserver writes over ${cycles} quiet cycles`, of: (r) => r.api.writes, format: count },
     { name: `apiserver reads (GET, LIST) over ${cycles} quiet cycles`, of: (r) => r.api.reads, format: count },
     { name: 'cold start, first create → all Ready', of: (r) => r.coldStartMs, format: secs },
-    { name: 'rotation latency p50', of: (r) => r.rotation.p50 ?? NaN, format: secs },
-    { name: 'rotation latency p99', of: (r) => r.rotation.p99 ?? NaN, format: secs },
-    { name: 'rotation latency max', of: (r) => r.rotation.max ?? NaN, format: secs },
+    { name: `rotation latency p50 (not seen: not within ${3 * refreshSeconds} s)`, of: (r) => rotationPercentile(r.rotation, 50), format: secs },
+    { name: 'rotation latency p99', of: (r) => rotationPercentile(r.rotation, 99), format: secs },
+    { name: 'rotation latency max', of: (r) => rotationPercentile(r.rotation, 100), format: secs },
+    { name: 'rotations not seen within the timeout', of: (r) => r.rotation.missed, format: count },
     { name: 'controller RSS at the end', of: (r) => r.memory.rssBytes, format: mb },
     { name: 'controller peak RSS', of: (r) => r.memory.hwmBytes, format: mb },
     { name: 'controller CPU seconds, whole run', of: (r) => r.cpuSeconds, format: cpu },
@@ -334,13 +346,14 @@ export function ratio(kvsync: RunSummary | undefined, eso: RunSummary | undefine
   if (kvsync === undefined || eso === undefined) return 'n/a';
   if (kvsync.median === 0) return eso.median === 0 ? 'equal' : '∞ (kvsync 0)';
   const r = eso.median / kvsync.median;
+  if (!Number.isFinite(r)) return Number.isFinite(kvsync.median) ? '∞ (ESO not seen)' : 'n/a (kvsync not seen)';
   return `${r >= 10 ? r.toFixed(0) : r.toFixed(1)}×`;
 }
 
-function compareRows(env: CompareEnv, n: number, k: CaseResult | undefined, e: CaseResult | undefined, esoVersion: string): void {
+function compareRows(env: ReportEnv, n: number, k: CaseResult | undefined, e: CaseResult | undefined, esoVersion: string): void {
   const { params } = env;
   const scenario = `6. kvsync vs ESO ${esoVersion}, N=${n} sharing M=${params.m}, refresh ${params.refreshSeconds} s`;
-  for (const f of figures(params.cycles)) {
+  for (const f of figures(params.cycles, params.refreshSeconds)) {
     const ks = k === undefined ? undefined : summarizeRuns(k.runs.map(f.of));
     const es = e === undefined ? undefined : summarizeRuns(e.runs.map(f.of));
     env.rows.push({
@@ -356,10 +369,10 @@ function compareRows(env: CompareEnv, n: number, k: CaseResult | undefined, e: C
 }
 
 /** The comparison as one Markdown table: per size, kvsync, ESO and the ratio of medians, each cell a median (range). */
-export function sideBySideTable(sizes: readonly { n: number; kvsync: readonly RunFigures[]; eso: readonly RunFigures[] }[], cycles: number): string {
+export function sideBySideTable(sizes: readonly { n: number; kvsync: readonly RunFigures[]; eso: readonly RunFigures[] }[], cycles: number, refreshSeconds: number): string {
   const head = ['figure', ...sizes.flatMap(({ n }) => [`kvsync, N=${n}`, `ESO, N=${n}`, 'ESO ÷ kvsync'])];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`];
-  for (const f of figures(cycles)) {
+  for (const f of figures(cycles, refreshSeconds)) {
     const cells = sizes.flatMap(({ kvsync, eso }) => {
       const k = summarizeRuns(kvsync.map(f.of));
       const e = summarizeRuns(eso.map(f.of));
@@ -375,7 +388,7 @@ function failureNote(...cases: (CaseResult | undefined)[]): string {
   return failed.length ? `; failed runs: ${failed.join('; ')}` : '';
 }
 
-function listingRow(env: CompareEnv, c: CaseResult): void {
+function listingRow(env: ReportEnv, c: CaseResult): void {
   const { v, m, n } = c.setup;
   const { cycles } = env.params;
   const target = Math.min(Math.ceil(v / 25), m);

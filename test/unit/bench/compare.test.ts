@@ -4,7 +4,7 @@ import { pinnedVersion } from '../../../bench/lib/eso-binary.ts';
 import { ENTRA_HOST, hostsFile } from '../../../bench/lib/eso-process.ts';
 import { parseCpuSeconds, parseMemoryStatus } from '../../../bench/lib/proc.ts';
 import { formatSummary, median, summarizeRuns } from '../../../bench/lib/stats.ts';
-import { ratio, sideBySideTable, type RunFigures } from '../../../bench/scenarios/compare.ts';
+import { ratio, rotationPercentile, sideBySideTable, type RunFigures } from '../../../bench/scenarios/compare.ts';
 
 describe('bench run statistics', () => {
   it('takes the median of odd and even counts, whatever the order', () => {
@@ -33,6 +33,18 @@ describe('bench run statistics', () => {
     expect(ratio(s(0), s(5))).toBe('∞ (kvsync 0)');
     expect(ratio(s(0), s(0))).toBe('equal');
     expect(ratio(undefined, s(1))).toBe('n/a');
+    expect(ratio(s(5), s(Infinity))).toBe('∞ (ESO not seen)');
+  });
+
+  it('counts a rotation not seen within the timeout as slower than every seen one', () => {
+    const r = { samples: [1000, 2000, 3000], missed: 7 };
+    expect(rotationPercentile(r, 50)).toBe(Infinity);
+    expect(rotationPercentile({ samples: [1000, 2000, 3000, 4000], missed: 1 }, 50)).toBe(3000);
+    expect(rotationPercentile({ samples: [1000, 2000], missed: 0 }, 100)).toBe(2000);
+  });
+
+  it('keeps Infinity (not seen) in a run summary but drops NaN (not measured)', () => {
+    expect(summarizeRuns([Infinity, 2, NaN, 3])).toEqual({ median: 3, min: 2, max: Infinity, runs: 3 });
   });
 });
 
@@ -89,7 +101,7 @@ describe('bench side-by-side table', () => {
   });
 
   it('has one row per figure with kvsync, ESO and the ratio of medians for each size', () => {
-    const table = sideBySideTable([{ n: 100, kvsync: [run(3, 100e6), run(3, 110e6), run(4, 90e6)], eso: [run(900, 140e6), run(910, 150e6), run(890, 145e6)] }], 3).split('\n');
+    const table = sideBySideTable([{ n: 100, kvsync: [run(3, 100e6), run(3, 110e6), run(4, 90e6)], eso: [run(900, 140e6), run(910, 150e6), run(890, 145e6)] }], 3, 10).split('\n');
     expect(table[0]).toBe('| figure | kvsync, N=100 | ESO, N=100 | ESO ÷ kvsync |');
     expect(table).toContain('| Key Vault requests over 3 quiet cycles | 3 (3–4) | 900 (890–910) | 300× |');
     expect(table).toContain('| controller RSS at the end | 100 MB (90 MB–110 MB) | 145 MB (140 MB–150 MB) | 1.4× |');

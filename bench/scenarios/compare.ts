@@ -26,6 +26,8 @@ import { countOf, breakdownOf, planEmulator, startBenchEmulator, VAULTS, type Be
 import { ensureEso, type EsoBinary } from '../lib/eso-binary.ts';
 import { EsoProcess } from '../lib/eso-process.ts';
 import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
+import type { CompareParams, Contender } from './context.ts';
+export type { CompareParams, Contender } from './context.ts';
 import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
 import { formatSummary, percentile, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
@@ -33,33 +35,12 @@ import { sleep } from './context.ts';
 import { adminClient, latencySummary, rotate } from './rotation.ts';
 import { compileController } from './scale.ts';
 
-export type Contender = 'kvsync' | 'eso';
 
 export const EXTERNALSECRETS: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'externalsecrets', kind: 'ExternalSecret' };
 const SECRETSTORES: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'secretstores', kind: 'SecretStore' };
 const STORE = 'azurekv';
 const NS = 'bench-compare';
 const OPERATOR_NAMESPACE = 'kvsync-system';
-
-export interface CompareParams {
-  /** Sizes N to compare at. */
-  sizes: number[];
-  /** Shared objects M. */
-  m: number;
-  objectsPerKvs: number;
-  refreshSeconds: number;
-  cycles: number;
-  /** Runs per contender and size; every figure is the median. */
-  runs: number;
-  /** Rotations per run. */
-  rotations: number;
-  createConcurrency: number;
-  /** ESO `--concurrent` (kvsync's default `--concurrency` is the same 4). */
-  esoConcurrent: number;
-  /** The listing case (kvsync only): V objects in the vault, M of them used by N syncs; undefined: skipped. */
-  listing: { v: number; m: number; n: number } | undefined;
-  contenders: Contender[];
-}
 
 export interface CompareEnv {
   params: CompareParams;

@@ -3,7 +3,30 @@ import type { ControllerProcess } from '../lib/controller-process.ts';
 import type { BenchEmulator, EmulatorPlan } from '../lib/emulator.ts';
 import type { BenchKube } from '../lib/kube.ts';
 import type { ResultRow } from '../lib/report.ts';
-import type { CompareParams } from './compare.ts';
+
+/** Who runs a comparison case. */
+export type Contender = 'kvsync' | 'eso';
+
+/** What the side-by-side comparison runs. */
+export interface CompareParams {
+  /** Sizes N to compare at. */
+  sizes: number[];
+  /** Shared objects M. */
+  m: number;
+  objectsPerKvs: number;
+  refreshSeconds: number;
+  cycles: number;
+  /** Runs per contender and size; every figure is the median. */
+  runs: number;
+  /** Rotations per run. */
+  rotations: number;
+  createConcurrency: number;
+  /** ESO `--concurrent` (kvsync's default `--concurrency` is the same 4). */
+  esoConcurrent: number;
+  /** The listing case (kvsync only): V objects in the vault, M of them used by N syncs; undefined: skipped. */
+  listing: { v: number; m: number; n: number } | undefined;
+  contenders: Contender[];
+}
 
 export interface BenchParams {
   /** KeyVaultSyncs in the steady-state, cold-start and RSS scenarios. */

@@ -1,11 +1,17 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BroadcastChannel } from 'node:worker_threads';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { bundleFromKeyVaultSecret, CONTENT_TYPE_PKCS12 } from './bundle.ts';
 import { DecodePool, DecoderBusyError, DecodeStoppedError } from './decode-pool.ts';
+import { DEFAULT_PKI_LIMITS } from './limits.ts';
 import { writePfx } from './pfx-writer.ts';
-import { makeChain, type TestChain } from './test-fixtures.ts';
+import { makeChain } from './test-fixtures.ts';
+import { STALL, STALL_CHANNEL, stallingWorkerUrl } from './testing/stalling-decode-worker.ts';
 
-let chain: TestChain;
-let pfx: (iterations: number, password?: string | null) => string;
+/** Key Vault's iteration count: cheap to write and to decode. */
+let cheapPfx: string;
+let passwordPfx: string;
+/** Iterations just past the per-derivation limit: refused before any derivation. */
+let overLimitPfx: string;
 const pools: DecodePool[] = [];
 const pool = (opts: ConstructorParameters<typeof DecodePool>[0] = {}): DecodePool => {
   const p = new DecodePool(opts);
@@ -13,19 +19,25 @@ const pool = (opts: ConstructorParameters<typeof DecodePool>[0] = {}): DecodePoo
   return p;
 };
 
+// Writing runs the key derivations on this thread: done once, with time for a loaded machine.
 beforeAll(async () => {
-  chain = await makeChain('RSA', 'pool test');
+  const chain = await makeChain('RSA', 'pool test');
   const key = chain.leaf.key.export({ format: 'der', type: 'pkcs8' });
-  pfx = (iterations, password = null) => writePfx([chain.leaf.certDer, chain.intermediate.certDer], key, { password, iterations }).toString('base64');
-});
+  const pfx = (iterations: number, password: string | null = null): string =>
+    writePfx([chain.leaf.certDer, chain.intermediate.certDer], key, { password, iterations }).toString('base64');
+  cheapPfx = pfx(2000);
+  passwordPfx = pfx(2000, 'right');
+  overLimitPfx = pfx(DEFAULT_PKI_LIMITS.maxPbeIterations + 1);
+}, 120_000);
 
 afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
+  vi.useRealTimers();
 });
 
 describe('DecodePool', () => {
   it('builds in a worker thread the same bundle as bundleFromKeyVaultSecret, with options', async () => {
-    const value = pfx(2000);
+    const value = cheapPfx;
     const p = pool();
     const inWorker = await p.decode(value, CONTENT_TYPE_PKCS12, { keyFormat: 'pkcs1' });
     expect(inWorker).toEqual(bundleFromKeyVaultSecret(value, CONTENT_TYPE_PKCS12, { keyFormat: 'pkcs1' }));
@@ -34,16 +46,33 @@ describe('DecodePool', () => {
 
   it("hands back a failure as a PkiError with the worker's reason and message only", async () => {
     const p = pool();
-    await expect(p.decode(pfx(2000, 'right'), CONTENT_TYPE_PKCS12, { password: 'wrong' })).rejects.toMatchObject({ name: 'PkiError', reason: 'BadPassword' });
-    await expect(p.decode(pfx(200_000), CONTENT_TYPE_PKCS12)).rejects.toMatchObject({ reason: 'LimitExceeded' });
+    await expect(p.decode(passwordPfx, CONTENT_TYPE_PKCS12, { password: 'wrong' })).rejects.toMatchObject({ name: 'PkiError', reason: 'BadPassword' });
+    await expect(p.decode(overLimitPfx, CONTENT_TYPE_PKCS12)).rejects.toMatchObject({ reason: 'LimitExceeded' });
     // The worker survived both.
     expect(p.stats).toMatchObject({ decoded: 2, workersStarted: 1 });
   });
 
   it('stops a decode past its time limit (TooExpensive), replaces the worker, and decodes the next job', async () => {
-    const p = pool({ timeLimitMs: 50 });
-    const slow = p.decode(pfx(30_000), CONTENT_TYPE_PKCS12);
+    // Only the pool's timers are fake: the stalled decode passes its limit when the test moves the clock
+    // on, and the next decode's never passes, however slow this machine is.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const channel = new BroadcastChannel(STALL_CHANNEL);
+    const stalled = new Promise<void>((resolve) => {
+      channel.onmessage = () => resolve();
+    });
+    const p = pool({ timeLimitMs: 50, workerUrl: stallingWorkerUrl });
+    const slow = p.decode(STALL, CONTENT_TYPE_PKCS12);
     const next = p.decode('not a certificate', undefined);
+    let slowSettled = false;
+    slow.catch(() => undefined).finally(() => (slowSettled = true));
+    await stalled;
+    channel.close();
+    // The worker said it had loaded before it took the job, and the limit runs from when the pool hears
+    // that: move the clock on until then.
+    while (!slowSettled) {
+      await vi.advanceTimersByTimeAsync(50);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     await expect(slow).rejects.toBeInstanceOf(DecodeStoppedError);
     await expect(slow).rejects.toMatchObject({ reason: 'TooExpensive' });
     await expect(next).rejects.toMatchObject({ reason: 'UnsupportedFormat' });
@@ -54,7 +83,7 @@ describe('DecodePool', () => {
     const p = pool({ size: 1 });
     const order: string[] = [];
     const job = (owner: string, n: number): Promise<void> =>
-      p.decode(pfx(2000), CONTENT_TYPE_PKCS12, {}, owner).then(() => {
+      p.decode(cheapPfx, CONTENT_TYPE_PKCS12, {}, owner).then(() => {
         order.push(`${owner}${n}`);
       });
     await Promise.all([job('a', 1), job('a', 2), job('a', 3), job('b', 1)]);
@@ -63,7 +92,7 @@ describe('DecodePool', () => {
 
   it('refuses a decode at once when the queue is full, per owner and in total (DecoderBusyError)', async () => {
     const p = pool({ size: 1, maxQueued: 3, maxQueuedPerOwner: 2 });
-    const value = pfx(2000);
+    const value = cheapPfx;
     const accepted = [p.decode(value, CONTENT_TYPE_PKCS12, {}, 'a'), p.decode(value, CONTENT_TYPE_PKCS12, {}, 'a'), p.decode(value, CONTENT_TYPE_PKCS12, {}, 'a')];
     // One is running; two wait for owner a, its bound.
     await expect(p.decode(value, CONTENT_TYPE_PKCS12, {}, 'a')).rejects.toBeInstanceOf(DecoderBusyError);

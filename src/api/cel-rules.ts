@@ -24,6 +24,8 @@ const OUT = (v: string): string => `(has(${v}.alias) ? ${v}.alias : ${v}.name)`;
 const PARAM_OBJECTS = `(has(self.parameters) && 'objects' in self.parameters)`;
 /** The CEL expression for "d.objectName is the output name of a typed object". */
 const NAMES_AN_OBJECT = `has(self.objects) && self.objects.exists(o, ${OUT('o')} == d.objectName)`;
+/** The CEL expression for "d.objectName is the output name of a typed object that holds no secret value". */
+const NAMES_A_PUBLIC_OBJECT = `has(self.objects) && self.objects.exists(o, ${OUT('o')} == d.objectName && o.type != 'secret')`;
 /** Go strconv.ParseBool's true spellings, which the CSI provider accepts. */
 export const CSI_TRUE: readonly string[] = ['1', 't', 'T', 'TRUE', 'true', 'True'];
 
@@ -151,8 +153,9 @@ export const KEY_VAULT_SYNC_CEL = [
     id: 'configmap-refs',
     at: 'spec',
     cel: {
-      rule: `!has(self.configMapObjects) || ${PARAM_OBJECTS} || self.configMapObjects.all(c, c.data.all(d, has(self.objects) && self.objects.exists(o, ${OUT('o')} == d.objectName && o.type != 'secret')))`,
+      rule: `!has(self.configMapObjects) || ${PARAM_OBJECTS} || self.configMapObjects.all(c, c.data.all(d, ${NAMES_A_PUBLIC_OBJECT}))`,
       message: MSG.configMapRefs,
+      messageExpression: firstFailingName(MSG.configMapRefs, 'configMapObjects', 'data', 'objectName', NAMES_A_PUBLIC_OBJECT),
     },
   },
   {

@@ -110,7 +110,7 @@ export function checkConfigMapRefs(configMapObjects: KeyVaultSyncSpec['configMap
   (configMapObjects ?? []).forEach((c, i) =>
     c.data.forEach((d, j) => {
       const r = refs.get(d.objectName);
-      if (r === undefined || r.type === 'secret') issues.push({ path: `spec.configMapObjects[${i}].data[${j}].objectName`, message: MSG.configMapRefs });
+      if (r === undefined || r.type === 'secret') issues.push({ path: `spec.configMapObjects[${i}].data[${j}].objectName`, message: namingCulprit(MSG.configMapRefs, d.objectName) });
     }),
   );
   return issues;

@@ -132,7 +132,12 @@ describe('kvsync CRDs on the real apiserver', () => {
   /** A spec at every list bound, with the longest names, every reference valid. */
   const specAtBounds = (): Record<string, unknown> => {
     const spec = designExampleSpec();
-    spec.objects = Array.from({ length: LIMITS.objects }, (_, i) => ({ name: `object-${i}`.padEnd(100, 'x'), alias: `alias-${i}`.padEnd(120, 'y'), type: i === 0 ? 'certificate' : 'secret' }));
+    // The first and the last object are certificates (TLS and ConfigMap sources), the rest secrets.
+    spec.objects = Array.from({ length: LIMITS.objects }, (_, i) => ({
+      name: `object-${i}`.padEnd(100, 'x'),
+      alias: `alias-${i}`.padEnd(120, 'y'),
+      type: i === 0 || i === LIMITS.objects - 1 ? 'certificate' : 'secret',
+    }));
     const aliases = (spec.objects as { alias: string }[]).map((o) => o.alias);
     spec.secretObjects = Array.from({ length: LIMITS.secretObjects }, (_, s) => ({
       secretName: `secret-${s}`,
@@ -140,7 +145,11 @@ describe('kvsync CRDs on the real apiserver', () => {
       data: Array.from({ length: LIMITS.dataEntries }, (_, d) => ({ objectName: aliases[s === 0 ? 0 : (s * LIMITS.dataEntries + d) % LIMITS.objects]!, key: `key-${d}` })),
     }));
     (spec.secretObjects as { data: unknown[] }[])[0]!.data = [{ objectName: aliases[0]! }];
-    spec.configMapObjects = [{ configMapName: 'public', data: [{ objectName: aliases[0]!, key: 'ca.crt' }] }];
+    // Each ConfigMap entry names the last object, so each search runs through the whole object list.
+    spec.configMapObjects = Array.from({ length: LIMITS.configMapObjects }, (_, c) => ({
+      configMapName: `public-${c}`,
+      data: Array.from({ length: LIMITS.dataEntries }, (_, d) => ({ objectName: aliases[LIMITS.objects - 1]!, key: `key-${d}` })),
+    }));
     return spec;
   };
 
@@ -169,6 +178,23 @@ describe('kvsync CRDs on the real apiserver', () => {
     const wrong = 'no-such-object'.padEnd(127, 'z');
     secretObjects[LIMITS.secretObjects - 1]!.data[LIMITS.dataEntries - 1]!.objectName = wrong;
     expect(await rejection(createKvs(keyVaultSync(spec), 'wrong-name-at-bounds'))).toContain(namingCulprit(MSG.secretRefsExist, wrong));
+  });
+
+  it('names the objectName a ConfigMap must not take, in the apiserver and in parseKeyVaultSync', async () => {
+    const spec = designExampleSpec();
+    spec.configMapObjects = [{ configMapName: 'public', data: [{ objectName: 'nginx', key: 'ca.crt' }, { objectName: 'password', key: 'db' }] }];
+    const expected = namingCulprit(MSG.configMapRefs, 'password');
+    expect(await rejection(createKvs(keyVaultSync(spec), 'secret-into-configmap'))).toContain(expected);
+    const parsed = parseKeyVaultSync(keyVaultSync(spec));
+    expect(!parsed.ok && parsed.error.issues).toEqual([{ path: 'spec.configMapObjects[0].data[1].objectName', message: expected }]);
+  });
+
+  it('names the wrong ConfigMap objectName also when it is the last entry of a spec at every list bound', async () => {
+    const spec = specAtBounds();
+    const configMapObjects = spec.configMapObjects as { data: { objectName: string }[] }[];
+    const wrong = 'no-such-object'.padEnd(127, 'z');
+    configMapObjects[LIMITS.configMapObjects - 1]!.data[LIMITS.dataEntries - 1]!.objectName = wrong;
+    expect(await rejection(createKvs(keyVaultSync(spec), 'wrong-configmap-name-at-bounds'))).toContain(namingCulprit(MSG.configMapRefs, wrong));
   });
 
   it('rejects unknown fields under strict field validation (what kubectl apply does)', async () => {

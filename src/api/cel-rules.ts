@@ -43,7 +43,9 @@ export const MSG = {
   configMapRefs: 'every configMapObjects[].data[].objectName must name an object of type certificate, cert or key (secret values never go into ConfigMaps)',
   tlsOptionsOnlyTls: 'keyFormat, includeRoot and caCert apply only to secrets of type kubernetes.io/tls',
   dataKeysUnique: 'data keys must be unique',
-  dataOrTemplates: 'set data, templates or both',
+  dataOrTemplates: 'set data, templates, select, or several of them',
+  selectOnlyOpaque: 'select applies only to secrets of type Opaque',
+  selectorCriteria: 'set namePattern, tags or both ("*" selects every object of the type)',
   templateKeysUnique: 'template keys must be unique and differ from the keys of data',
   secretTypeProtected: `type must not be ${PROTECTED_SECRET_TYPES.join(', ')}: a writer of such a Secret could act as a ServiceAccount, a node or a Helm release; use Opaque or the type your consumer reads`,
   restartTargetNameXorSelector: 'set exactly one of name and selector',
@@ -176,7 +178,17 @@ export const KEY_VAULT_SYNC_CEL = [
   {
     id: 'secret-data-or-templates',
     at: 'spec.secretObjects[*]',
-    cel: { rule: 'has(self.data) || has(self.templates)', message: MSG.dataOrTemplates },
+    cel: { rule: 'has(self.data) || has(self.templates) || has(self.select)', message: MSG.dataOrTemplates },
+  },
+  {
+    id: 'select-only-opaque',
+    at: 'spec.secretObjects[*]',
+    cel: { rule: `!has(self.select) || !has(self.type) || self.type == 'Opaque'`, message: MSG.selectOnlyOpaque },
+  },
+  {
+    id: 'selector-criteria',
+    at: 'spec.secretObjects[*].select[*]',
+    cel: { rule: 'has(self.namePattern) || has(self.tags)', message: MSG.selectorCriteria },
   },
   {
     id: 'secret-template-keys-unique',

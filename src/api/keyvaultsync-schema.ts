@@ -153,6 +153,36 @@ const SecretTemplateSchema = Type.Object(
   { description: 'One Secret key built from several objects (a connection string, a config file).' },
 );
 
+export const SELECTOR_TYPES = ['secret', 'certificate'] as const;
+export const SELECTION_LIMITS = { selectorsPerSecret: 8, tags: 16 } as const;
+
+const ObjectSelectorSchema = Type.Object(
+  {
+    type: Type.Optional(
+      StringEnum(SELECTOR_TYPES, {
+        description: 'secret: secrets that no certificate manages; certificate: certificates with their private key (through the backing secret). Default secret.',
+        default: 'secret',
+      }),
+    ),
+    namePattern: Type.Optional(
+      Type.String({
+        description: 'Glob over Key Vault object names, case-insensitive, matched whole: * is any run of characters, ? one character (e.g. app-*, *).',
+        minLength: 1,
+        maxLength: 127,
+        pattern: '^[-0-9a-zA-Z*?]+$',
+      }),
+    ),
+    tags: Type.Optional(
+      StringMap({ maxProperties: SELECTION_LIMITS.tags, maxValueLength: 256, description: 'Tags every selected object must carry with exactly these values (a certificate\'s tags as its backing secret carries them).' }),
+    ),
+    keyPrefix: Type.Optional(Type.String({ description: 'Put before each selected object\'s key; default none.', minLength: 1, maxLength: 64, pattern: '^[-._a-zA-Z0-9]+$' })),
+  },
+  {
+    description: 'Selects every enabled Key Vault object of a type whose name matches namePattern and that carries tags; each becomes the key <keyPrefix><name> (secrets) or <keyPrefix><name>.pem (certificates: private key and chain).',
+    'x-kubernetes-validations': celAt('spec.secretObjects[*].select[*]'),
+  },
+);
+
 const LabelsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: 63, description: 'Labels to put on the output.' });
 const AnnotationsSchema = StringMap({ maxProperties: LIMITS.labels, maxValueLength: LIMITS.labelValueLength, description: 'Annotations to put on the output.' });
 const CreationPolicySchema = StringEnum(CREATION_POLICIES, {
@@ -179,6 +209,13 @@ export const SecretObjectSchema = Type.Object(
     data: Type.Optional(Type.Array(DataEntrySchema, { minItems: 1, maxItems: LIMITS.dataEntries, description: 'Keys of the Secret, one object each. data, templates or both must be given.' })),
     templates: Type.Optional(
       Type.Array(SecretTemplateSchema, { minItems: 1, maxItems: TEMPLATE_LIMITS.perSecret, description: 'Keys of the Secret built from templates over this KeyVaultSync\'s objects.' }),
+    ),
+    select: Type.Optional(
+      Type.Array(ObjectSelectorSchema, {
+        minItems: 1,
+        maxItems: SELECTION_LIMITS.selectorsPerSecret,
+        description: 'Opaque Secrets only: keys for every Key Vault object a selector matches, found in the listing change detection already makes; objects appearing or disappearing change the Secret on the next refresh.',
+      }),
     ),
     creationPolicy: Type.Optional(CreationPolicySchema),
     includeRoot: Type.Optional(Type.Boolean({ description: 'tls only: append the root CA to tls.crt (default false).' })),
@@ -314,6 +351,8 @@ export type KeyVaultSyncStatus = Static<typeof KeyVaultSyncStatusSchema>;
 export type VaultObject = Static<typeof VaultObjectSchema>;
 export type SecretObject = Static<typeof SecretObjectSchema>;
 export type SecretTemplate = Static<typeof SecretTemplateSchema>;
+export type ObjectSelector = Static<typeof ObjectSelectorSchema>;
+export type SelectorType = (typeof SELECTOR_TYPES)[number];
 export type ConfigMapObject = Static<typeof ConfigMapObjectSchema>;
 export type RestartTarget = Static<typeof RestartTargetSchema>;
 export type ObjectType = (typeof OBJECT_TYPES)[number];

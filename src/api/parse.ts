@@ -357,7 +357,8 @@ function resolveSecret(s: SecretObject, index: number, objects: ReadonlyMap<stri
   }
   // What the apiserver would refuse on this Secret is refused here, before any Secret is written.
   issues.push(...labelIssues(s.labels ?? {}, `${path}.labels`), ...annotationIssues(s.annotations ?? {}, `${path}.annotations`));
-  return { name: s.secretName, type, labels: s.labels ?? {}, annotations: s.annotations ?? {}, creationPolicy: s.creationPolicy ?? 'Owner', tls, entries };
+  const selectors = s.select?.map((sel) => ({ type: sel.type ?? 'secret', namePattern: sel.namePattern, tags: sel.tags ?? {}, keyPrefix: sel.keyPrefix ?? '' }));
+  return { name: s.secretName, type, labels: s.labels ?? {}, annotations: s.annotations ?? {}, creationPolicy: s.creationPolicy ?? 'Owner', tls, entries, ...(selectors === undefined ? {} : { selectors }) };
 }
 
 /**

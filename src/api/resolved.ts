@@ -5,7 +5,7 @@
  */
 import type { CloudName } from './cloud.ts';
 import type { CreationPolicy, DeletionPolicy, KeyFormat, ObjectEncoding, ObjectFormat, ObjectType, SplitFormat } from './keyvaultsync-schema.ts';
-import type { RestartTarget } from './keyvaultsync-schema.ts';
+import type { RestartTarget, SelectorType } from './keyvaultsync-schema.ts';
 import type { ParsedTemplate } from './template.ts';
 
 export interface ResolvedVault {
@@ -51,8 +51,8 @@ export interface ResolvedObject {
   /** File mode, e.g. 0o644. */
   filePermission: number;
   split: SplitFormat | undefined;
-  /** Where it was declared. */
-  source: 'objects' | 'parameters';
+  /** Where it was declared; `select`: found by a selector in the vault's listing (selection.ts). */
+  source: 'objects' | 'parameters' | 'select';
 }
 
 /**
@@ -85,6 +85,16 @@ export interface ResolvedSecretOutput {
   /** Set for kubernetes.io/tls secrets only. */
   tls: ResolvedTlsOptions | undefined;
   entries: ResolvedDataEntry[];
+  /** Selectors of many objects (absent: none); expanded into objects and entries before each fetch (selection.ts). */
+  selectors?: ResolvedSelector[];
+}
+
+export interface ResolvedSelector {
+  type: SelectorType;
+  /** Glob (`*`, `?`), case-insensitive, matched against the whole name; undefined = any name. */
+  namePattern: string | undefined;
+  tags: Record<string, string>;
+  keyPrefix: string;
 }
 
 export interface ResolvedConfigMapOutput {

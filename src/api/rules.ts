@@ -178,7 +178,12 @@ const KEY_VAULT_SYNC_CHECKS: { [id in KeyVaultSyncRuleId]: (spec: KeyVaultSyncSp
   'secret-type-not-protected': (s) =>
       (s.secretObjects ?? []).flatMap((o, i) => (o.type !== undefined && isProtectedSecretType(o.type) ? [{ path: `spec.secretObjects[${i}].type`, message: MSG.secretTypeProtected }] : [])),
   'secret-data-keys-unique': (s) => checkDataKeysUnique(s.secretObjects, 'secretObjects'),
-  'secret-data-or-templates': (s) => each(s.secretObjects, 'secretObjects', (o) => o.data === undefined && o.templates === undefined, MSG.dataOrTemplates),
+  'secret-data-or-templates': (s) => each(s.secretObjects, 'secretObjects', (o) => o.data === undefined && o.templates === undefined && o.select === undefined, MSG.dataOrTemplates),
+  'select-only-opaque': (s) => each(s.secretObjects, 'secretObjects', (o) => o.select !== undefined && o.type !== undefined && o.type !== 'Opaque', MSG.selectOnlyOpaque),
+  'selector-criteria': (s) =>
+      (s.secretObjects ?? []).flatMap((o, i) =>
+        (o.select ?? []).flatMap((sel, j) => (sel.namePattern === undefined && sel.tags === undefined ? [{ path: `spec.secretObjects[${i}].select[${j}]`, message: MSG.selectorCriteria }] : [])),
+      ),
   'secret-template-keys-unique': (s) =>
       each(s.secretObjects, 'secretObjects', (o) => {
         const keys = (o.templates ?? []).map((t) => t.key);

@@ -35,6 +35,8 @@ export interface PipelineFetchResult<F extends PipelineFetchedObject = PipelineF
   failures: SyncFailure[];
   /** Set when the vault made the fetch wait long (request budget, Retry-After). */
   throttled?: VaultWait | undefined;
+  /** The KeyVaultSync with its object selectors expanded: what to render (unset: the spec as parsed). */
+  sync?: ResolvedKeyVaultSync | undefined;
 }
 
 export type { DesiredConfigMap, DesiredSecret, FetchMode, RenderedOutputs, VaultWait };

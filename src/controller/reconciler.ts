@@ -202,7 +202,8 @@ export class Reconciler {
     const asked = before !== undefined && before !== syncedAs;
     const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: before !== syncedAs, priority, signal });
     if (result.throttled !== undefined) await this.#throttledWait(obj, target, result.throttled, log);
-    const failed = requiredFailures(sync, result);
+    const selected = result.sync ?? sync;
+    const failed = requiredFailures(selected, result);
     const first = failed[0];
     if (first !== undefined) {
       const message = failed.map((f) => f.message).join('; ');
@@ -210,7 +211,7 @@ export class Reconciler {
       throw new ControllerError(first.reason, message, { object: first.object, retryAfterMs });
     }
     for (const optional of result.failures) log.warn({ object: optional.object, reason: optional.reason }, 'optional object not synced');
-    const rendered = this.#d.pipeline.renderOutputs(sync, result.fetched);
+    const rendered = this.#d.pipeline.renderOutputs(selected, result.fetched);
     stage.now = 'writing Secrets';
     mayWrite();
     await this.#d.writer.check(owner, rendered.secrets, rendered.configMaps);

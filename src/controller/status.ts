@@ -26,7 +26,8 @@ export interface StatusPatch {
 
 export function objectStatuses(fetched: readonly PipelineFetchedObject[]): ObjectStatus[] {
   return fetched.filter((f) => (f.historyIndex ?? 0) === 0).map((f) => {
-    const s: ObjectStatus = { name: f.object.outputName, version: f.version };
+    // A selected object's output name is internal (select:<type>:<name>): status shows its vault name.
+    const s: ObjectStatus = { name: f.object.source === 'select' ? f.object.name : f.object.outputName, version: f.version };
     if (f.contentType !== undefined) s.contentType = f.contentType;
     if (f.expiresOn !== undefined) s.expiresAt = f.expiresOn.toISOString();
     if (f.updatedOn !== undefined) s.updated = f.updatedOn.toISOString();

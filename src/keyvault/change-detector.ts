@@ -102,7 +102,7 @@ const statusOf = (err: unknown): number | undefined => {
 export class ChangeDetector {
   readonly #o: Required<Omit<ChangeDetectorOptions, 'onList' | 'onError'>> & Pick<ChangeDetectorOptions, 'onList' | 'onError'>;
   /** Per KeyVaultSync: its polling interval (0 = never polls) and its objects. */
-  readonly #syncs = new Map<string, { intervalMs: number; refs: string[] }>();
+  readonly #syncs = new Map<string, { intervalMs: number; refs: string[]; listKinds: readonly ListingKind[] }>();
   readonly #objects = new Map<string, Watched>();
   /** Until when each listing is believed forbidden. */
   readonly #forbiddenUntil = new Map<ListingKind, number>();
@@ -152,8 +152,9 @@ export class ChangeDetector {
   /**
    * Sets the objects `syncKey` uses (current versions; pinned ones are left out by the caller) and its
    * refresh interval (0 = it does not poll, but is still reported by `markChanged` and reads).
+   * `listKinds` are listed every cycle even when no watched object needs them (object selectors).
    */
-  register(syncKey: string, refs: readonly ObjectRef[], intervalMs: number): void {
+  register(syncKey: string, refs: readonly ObjectRef[], intervalMs: number, listKinds: readonly ListingKind[] = []): void {
     if (this.#closed) return;
     const keys: string[] = [];
     for (const ref of refs) {
@@ -168,7 +169,7 @@ export class ChangeDetector {
     }
     // Objects no longer used are dropped after the new ones are added: what stays keeps its baseline.
     const previous = this.#syncs.get(syncKey);
-    this.#syncs.set(syncKey, { intervalMs: Math.max(0, intervalMs), refs: keys });
+    this.#syncs.set(syncKey, { intervalMs: Math.max(0, intervalMs), refs: keys, listKinds });
     for (const k of previous?.refs ?? []) if (!keys.includes(k)) this.#release(k, syncKey);
     if (previous?.intervalMs !== intervalMs) this.#interval = undefined;
     this.#schedule();
@@ -319,6 +320,8 @@ export class ChangeDetector {
   async #cycle(): Promise<void> {
     const started = this.#o.now();
     const byKind = new Map<ListingKind, Watched[]>();
+    // Listings a KeyVaultSync needs even with no object of that kind watched (its selectors).
+    for (const sync of this.#syncs.values()) for (const kind of sync.listKinds) byKind.set(kind, []);
     for (const w of this.#objects.values()) {
       const kind = listingKindOf(w.ref.type);
       const list = byKind.get(kind);

@@ -115,6 +115,16 @@ export interface CurrentVersion {
   enabled: boolean;
 }
 
+/** One entry of a listing: the current version's stamp, and what object selectors match on. */
+export interface ListedVersion extends CurrentVersion {
+  /** The name as Key Vault spells it. */
+  name: string;
+  tags: Readonly<Record<string, string>>;
+  contentType: string | undefined;
+  /** True for a certificate's backing secret (or key). */
+  managed: boolean;
+}
+
 /** What the object cache keeps: one read version, or the listing of an object's versions. */
 export type CachedRead = FetchedVersion | { versions: VersionStamp[] };
 
@@ -256,12 +266,15 @@ type Fetched = FetchedVersion;
  * name, from list pages of 25 (no value is read). Throws the SDK's error (403 when the identity may not
  * list).
  */
-export async function listCurrentVersions(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, kind: 'secrets' | 'keys', opts: { access: KeyVaultAccess; maxRetries?: number }): Promise<Map<string, CurrentVersion>> {
+export async function listCurrentVersions(vaultUrl: string, credential: TokenCredential, env: AzureEnvironment, kind: 'secrets' | 'keys', opts: { access: KeyVaultAccess; maxRetries?: number }): Promise<Map<string, ListedVersion>> {
   const clients = opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2);
-  const out = new Map<string, CurrentVersion>();
+  const out = new Map<string, ListedVersion>();
   const pages = kind === 'secrets' ? clients.secrets.listPropertiesOfSecrets().byPage({ maxPageSize: LIST_PAGE_SIZE }) : clients.keys.listPropertiesOfKeys().byPage({ maxPageSize: LIST_PAGE_SIZE });
   for await (const page of pages) {
-    for (const p of page) out.set(p.name.toLowerCase(), { version: undefined, updatedOn: p.updatedOn, enabled: p.enabled !== false });
+    for (const p of page) {
+      const contentType = 'contentType' in p ? p.contentType : undefined;
+      out.set(p.name.toLowerCase(), { version: undefined, updatedOn: p.updatedOn, enabled: p.enabled !== false, name: p.name, tags: p.tags ?? {}, contentType, managed: p.managed === true });
+    }
   }
   return out;
 }

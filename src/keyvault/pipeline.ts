@@ -19,7 +19,9 @@ import type { AzureEnvironment } from './azure-environment.ts';
 import { ChangeDetector, type ListingKind } from './change-detector.ts';
 import { CredentialProvider, identityLogId, type CredentialFor } from './credentials.ts';
 import { BundleCache, type BundleCacheOptions } from './bundle-cache.ts';
-import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionsOf, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ObjectRef } from './fetch.ts';
+import type { SyncError } from './errors.ts';
+import { hasSelectors, selectFromListing, selectObjects } from './selection.ts';
+import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionsOf, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ListedVersion, type ObjectRef } from './fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
 import { renderOutputs, type RenderedOutputs } from './outputs.ts';
 import { KeyVaultAccess } from './access.ts';
@@ -47,6 +49,8 @@ export interface FetchMode {
 export interface SharedFetchResult extends FetchResult {
   /** Set when a request waited long for the vault's request budget or a Retry-After pause. */
   throttled?: VaultWait;
+  /** The KeyVaultSync with its selectors expanded (selection.ts): what to render. Unset without selectors. */
+  sync?: ResolvedKeyVaultSync;
 }
 
 const MAX_TRACKED_SYNCS = 100_000;
@@ -83,6 +87,10 @@ export interface KeyVaultPipelineOptions {
 interface DetectorEntry {
   detector: ChangeDetector;
   vaultUrl: string;
+  /** The latest secrets listing (by the detector or a fresh fetch): what selectors are expanded against. */
+  secretsListing: Map<string, ListedVersion> | undefined;
+  /** KeyVaultSyncs with selectors: their spec and the selection their last fetch used. */
+  selections: Map<string, { sync: ResolvedKeyVaultSync; signature: string }>;
   /** The latest credential handed out for the identity (CredentialProvider may replace it). */
   auth: { credential: TokenCredential };
 }
@@ -138,14 +146,21 @@ export class KeyVaultPipeline {
     const { credential, identityKey } = auth;
     const syncKey = `${sync.namespace ?? ''}/${sync.name ?? ''}`;
     const vaultUrl = sync.vault.url;
-    const detector = this.#register(syncKey, sync, vaultUrl, identityKey, credential);
     const fresh = mode.fresh !== false;
     const previousEnd = this.#lastFetchEnd.get(syncKey) ?? -Infinity;
     const freshFloor = Math.max(previousEnd, this.#objects.now() - this.#freshWindowMs);
     const context: VaultRequestContext = { priority: mode.priority ?? 'normal', ...(mode.signal === undefined ? {} : { signal: mode.signal }) };
+    let selected: ResolvedKeyVaultSync | undefined;
+    if (hasSelectors(sync)) {
+      const selection = await withVaultRequestContext(context, () => this.#select(syncKey, sync, identityKey, credential, fresh));
+      if ('failure' in selection) return { fetched: [], failures: [selection.failure] };
+      selected = selection.sync;
+    } else this.#detectorOf(identityKey, vaultUrl)?.selections.delete(syncKey);
+    const effective = selected ?? sync;
+    const detector = this.#register(syncKey, effective, vaultUrl, identityKey, credential);
     try {
       const result = await withVaultRequestContext(context, () =>
-        fetchObjects(sync, credential, this.#env, {
+        fetchObjects(effective, credential, this.#env, {
           access: this.#access,
           decode: this.#decode,
           cache: {
@@ -156,7 +171,8 @@ export class KeyVaultPipeline {
           },
         }),
       );
-      return context.longWait === undefined ? result : { ...result, throttled: context.longWait };
+      const withSync = selected === undefined ? result : { ...result, sync: selected };
+      return context.longWait === undefined ? withSync : { ...withSync, throttled: context.longWait };
     } finally {
       this.#lastFetchEnd.delete(syncKey);
       this.#lastFetchEnd.set(syncKey, this.#objects.now());
@@ -188,7 +204,46 @@ export class KeyVaultPipeline {
     this.#lastFetchEnd.delete(syncKey);
     const d = this.#syncDetector.get(syncKey);
     this.#syncDetector.delete(syncKey);
-    if (d !== undefined) this.#unregister(d, syncKey);
+    if (d !== undefined) {
+      this.#detectors.get(d)?.selections.delete(syncKey);
+      this.#unregister(d, syncKey);
+    }
+  }
+
+  /**
+   * The KeyVaultSync's selection: against the detector's latest secrets listing when the fetch need not
+   * be fresh (no request: the listing change detection made anyway), else against a listing made now.
+   */
+  async #select(syncKey: string, sync: ResolvedKeyVaultSync, identityKey: string, credential: TokenCredential, fresh: boolean): Promise<{ sync: ResolvedKeyVaultSync } | { failure: SyncError }> {
+    const entry = this.#detectorOf(identityKey, sync.vault.url);
+    const known = fresh ? undefined : entry?.secretsListing;
+    const selection = await selectFromListing(sync, known, () => listCurrentVersions(sync.vault.url, credential, this.#env, 'secrets', { access: this.#access }));
+    if ('failure' in selection) return selection;
+    if (entry !== undefined) {
+      if (known === undefined) entry.secretsListing = new Map(selection.listing);
+      entry.selections.set(syncKey, { sync, signature: selection.signature });
+    }
+    return { sync: selection.sync };
+  }
+
+  #detectorOf(identityKey: string, vaultUrl: string): DetectorEntry | undefined {
+    return this.#detectors.get(`${identityKey}\0${vaultUrl.toLowerCase()}`);
+  }
+
+  /** A new secrets listing: KeyVaultSyncs whose selection it changes are reported, to sync again. */
+  #listed(entry: DetectorEntry, listing: Map<string, ListedVersion>): void {
+    entry.secretsListing = listing;
+    const changed: string[] = [];
+    for (const [syncKey, { sync, signature }] of entry.selections) {
+      let now: string;
+      try {
+        now = selectObjects(sync, listing).signature;
+      } catch {
+        now = '\0refused'; // the sync reports why when it runs
+      }
+      if (now !== signature) changed.push(syncKey);
+    }
+    if (changed.length > 0) for (const l of this.#listeners) l(changed);
   }
 
   /**
@@ -258,7 +313,7 @@ export class KeyVaultPipeline {
     if (previous !== undefined && previous !== key) this.#unregister(previous, syncKey);
     this.#syncDetector.set(syncKey, key);
     const refs: ObjectRef[] = sync.objects.filter((o) => o.version === undefined).map((o) => ({ type: o.type, name: o.name }));
-    entry.detector.register(syncKey, refs, sync.refreshIntervalMs);
+    entry.detector.register(syncKey, refs, sync.refreshIntervalMs, hasSelectors(sync) ? ['secrets'] : []);
     return entry.detector;
   }
 
@@ -280,7 +335,11 @@ export class KeyVaultPipeline {
       source: {
         // Its own request context: the detector's timer may have been armed inside some KeyVaultSync's
         // fetch, whose priority and wait reports must not carry over to the detector's requests.
-        list: (kind: ListingKind) => withVaultRequestContext(DETECTOR_CONTEXT, () => listCurrentVersions(vaultUrl, auth.credential, this.#env, kind, { access: this.#access })),
+        list: async (kind: ListingKind) => {
+          const listing = await withVaultRequestContext(DETECTOR_CONTEXT, () => listCurrentVersions(vaultUrl, auth.credential, this.#env, kind, { access: this.#access }));
+          if (kind === 'secrets') this.#listed(entry, listing);
+          return listing;
+        },
         read: async (ref, notReadBefore) => {
           const load = async (startedAt: number): Promise<CachedRead> => {
             const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined, { access: this.#access, decode: this.#decode }));
@@ -312,7 +371,9 @@ export class KeyVaultPipeline {
       ...(this.#detection?.graceMs === undefined ? {} : { graceMs: this.#detection.graceMs }),
       now: () => this.#objects.now(),
     });
-    return { detector, vaultUrl, auth };
+    // The listing callback above reports to this entry (it runs only after the detector's first cycle starts).
+    const entry: DetectorEntry = { detector, vaultUrl, auth, secretsListing: undefined, selections: new Map() };
+    return entry;
   }
 }
 

@@ -28,7 +28,8 @@ import { credentialOptions, loadAzureEnvironment } from './azure-environment.ts'
 import type { AzureEnvironment } from './azure-environment.ts';
 import { isSyncError, type SyncError } from './errors.ts';
 import { KeyVaultAccess } from './access.ts';
-import { fetchObjects } from './fetch.ts';
+import { fetchObjects, listCurrentVersions } from './fetch.ts';
+import { hasSelectors, selectFromListing } from './selection.ts';
 import { renderOutputs } from './outputs.ts';
 import type { DesiredConfigMap, DesiredSecret } from './outputs.ts';
 import { parseCommandArgs } from '../cli-args.ts';
@@ -82,14 +83,17 @@ export async function run(argv: string[]): Promise<number> {
     const credential = renderCredential(sync, env);
     if (typeof credential === 'string') return fail(2, credential);
     const label = `KeyVaultSync ${sync.namespace ?? 'default'}/${sync.name ?? '(unnamed)'}`;
-    const { fetched, failures } = await fetchObjects(sync, credential, env, { access });
+    // Object selectors are expanded against one listing of the vault's secrets, as the controller does.
+    const selection = hasSelectors(sync) ? await selectFromListing(sync, undefined, () => listCurrentVersions(sync.vault.url, credential, env, 'secrets', { access })) : { sync };
+    const selected = 'failure' in selection ? sync : selection.sync;
+    const { fetched, failures } = 'failure' in selection ? { fetched: [], failures: [selection.failure] } : await fetchObjects(selected, credential, env, { access });
     for (const line of failureLines(failures, endpointsFile)) console.error(`kvsync render: ${label}: ${line}`);
     if (failures.some((f) => !f.optional)) {
       failed = true;
       continue;
     }
     try {
-      const out = renderOutputs(sync, fetched);
+      const out = renderOutputs(selected, fetched);
       for (const s of out.secrets) docs.push(stringify(secretManifest(s, sync.namespace, values['show-values'])));
       for (const c of out.configMaps) docs.push(stringify(configMapManifest(c, sync.namespace)));
     } catch (err) {

@@ -185,6 +185,18 @@ export const KEY_VAULT_SYNC_RULE_CASES: readonly RuleCase[] = [
     spec: withChanges((s) => ((s.secretObjects as Spec[])[1]!.templates = [{ key: 'DB_PASSWORD', template: 'pw={{ password }}' }])),
   },
   {
+    rule: 'select-only-opaque',
+    message: MSG.selectOnlyOpaque,
+    path: 'spec.secretObjects[0]',
+    spec: withChanges((s) => ((s.secretObjects as Spec[])[0]!.select = [{ namePattern: 'app-*' }])),
+  },
+  {
+    rule: 'selector-criteria',
+    message: MSG.selectorCriteria,
+    path: 'spec.secretObjects[1].select[0]',
+    spec: withChanges((s) => ((s.secretObjects as Spec[])[1]!.select = [{ keyPrefix: 'app.' }])),
+  },
+  {
     rule: 'configmap-data-keys-unique',
     message: MSG.dataKeysUnique,
     path: 'spec.configMapObjects[0]',

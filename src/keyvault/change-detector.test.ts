@@ -137,6 +137,23 @@ describe('ChangeDetector', () => {
     expect(s.vault.calls.list).toEqual(['secrets', 'secrets']);
   });
 
+  it('lists every cycle for a KeyVaultSync that needs the listing (object selectors), even with nothing watched or reads cheaper', async () => {
+    const s = setup({ listRecheckMs: 3_600_000 });
+    for (let i = 0; i < 5_000; i++) s.vault.set(`big-${i}`, 'v1', 1_000);
+    s.detector.register('ns/select', [], 10_000, ['secrets']);
+    s.syncRead('ns/a', [secret('big-0')]);
+    for (let i = 0; i < 3; i++) {
+      s.advance(10_000);
+      await s.detector.check();
+    }
+    expect(s.vault.calls.list).toEqual(['secrets', 'secrets', 'secrets']);
+    expect(s.detector.readsCheaper('secrets', 1)).toBe(true);
+    s.detector.unregister('ns/select');
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.list).toHaveLength(3);
+  });
+
   it('lists when that is cheaper: V = M = 200 is 8 pages a cycle, not 200 reads', async () => {
     const s = setup();
     for (let i = 0; i < 200; i++) s.vault.set(`s-${i}`, 'v1', 1_000);

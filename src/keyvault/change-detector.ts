@@ -320,8 +320,11 @@ export class ChangeDetector {
   async #cycle(): Promise<void> {
     const started = this.#o.now();
     const byKind = new Map<ListingKind, Watched[]>();
-    // Listings a KeyVaultSync needs even with no object of that kind watched (its selectors).
-    for (const sync of this.#syncs.values()) for (const kind of sync.listKinds) byKind.set(kind, []);
+    // Listings a KeyVaultSync needs even with no object of that kind watched (its selectors); for those
+    // kinds the listing is made even when reading the watched objects would be cheaper.
+    const required = new Set<ListingKind>();
+    for (const sync of this.#syncs.values()) for (const kind of sync.listKinds) required.add(kind);
+    for (const kind of required) byKind.set(kind, []);
     for (const w of this.#objects.values()) {
       const kind = listingKindOf(w.ref.type);
       const list = byKind.get(kind);
@@ -334,7 +337,7 @@ export class ChangeDetector {
     const toVerify: { w: Watched; listed: CurrentVersion }[] = [];
     const changed = new Set<string>();
     for (const [kind, watched] of byKind) {
-      if (this.listForbidden(kind) || this.readsCheaper(kind, watched.length)) {
+      if (this.listForbidden(kind) || (!required.has(kind) && this.readsCheaper(kind, watched.length))) {
         for (const w of watched) toRead.push({ w, listed: undefined });
         continue;
       }

@@ -55,6 +55,8 @@ describe('leader election between two kvsync controllers', () => {
       secretObjects: [{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'db-password' }] }],
     }));
     await pollUntil(async () => (conditionOf(await syncs.get(ns, 'app'), 'Ready')?.status === 'True' ? true : undefined), { ...WAIT, description: 'app Ready' });
+    // A first sync's creations make no Event; a spec change that rewrites the Secret makes one (Updated).
+    await syncs.patch(ns, 'app', { spec: { secretObjects: [{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'db-password', key: 'pw' }] }] } });
     await pollUntil(async () => ((await reporters()).length > 0 ? true : undefined), { ...WAIT, description: 'an event about app' });
 
     // Several renew periods pass with both running: the lease stays with replica-a.

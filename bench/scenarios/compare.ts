@@ -26,15 +26,12 @@ import { countOf, breakdownOf, planEmulator, startBenchEmulator, VAULTS, type Be
 import { ensureEso, type EsoBinary } from '../lib/eso-binary.ts';
 import { EsoProcess } from '../lib/eso-process.ts';
 import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
-import type { CompareParams, Contender } from './context.ts';
-export type { CompareParams, Contender } from './context.ts';
 import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
 import { formatSummary, percentile, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
-import { sleep } from './context.ts';
+import { sleep, type CompareParams, type Contender } from './context.ts';
 import { adminClient, latencySummary, rotate } from './rotation.ts';
 import { compileController } from './scale.ts';
-
 
 export const EXTERNALSECRETS: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'externalsecrets', kind: 'ExternalSecret' };
 const SECRETSTORES: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'secretstores', kind: 'SecretStore' };

@@ -38,6 +38,19 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        // Fault injection: each file starts its own control plane and emulator (its faults restart and
+        // kill them, so they never touch the integration project's shared one). One file at a time,
+        // after the node project.
+        test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          sequence: { groupOrder: 2 },
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+        },
+      },
     ],
   },
 });

@@ -2,13 +2,17 @@
  * The kvsync examples of docs/migration.md and docs/api.md on the real kube-apiserver: each is created
  * with a server-side dry run and strict field validation, so the CRD schema, defaults and CEL rules
  * accept it exactly as written (nothing is stored; KeyVaultSyncs go to this test's namespace).
+ * The worked examples (a kvsync-vault block, kvsync blocks and their kvsync-expect blocks) are then
+ * applied for real, each with the emulator and a controller of its own, and the Secrets checked against
+ * what the page says the reader will see.
  */
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP, VERSION } from '../../../src/api/crd.ts';
 import { installCrds } from '../../../src/api/install.ts';
-import { EXAMPLE_PAGES, pageExamples } from '../../../src/api/testing/doc-examples.ts';
+import { EXAMPLE_PAGES, pageExamples, pageWorkedExamples } from '../../../src/api/testing/doc-examples.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
+import { runWorkedExample } from './worked-examples.ts';
 
 describe('docs examples on the real apiserver', () => {
   const kc = kubeConfig();
@@ -45,6 +49,22 @@ describe('docs examples on the real apiserver', () => {
           expect(created.spec, `${ex.file}:${ex.line}`).toBeDefined();
         }
       }
+    });
+  }
+});
+
+describe('worked examples applied as written, synced by the controller', () => {
+  const kc = kubeConfig();
+  const worked = EXAMPLE_PAGES.flatMap(pageWorkedExamples);
+
+  it('has the worked examples of templates, selection and lifecycle', () => {
+    const applied = worked.flatMap((w) => w.steps.map((s) => JSON.stringify(s.example.objects)));
+    for (const field of ['templates', 'select', 'deletionPolicy']) expect(applied.some((a) => a.includes(`"${field}"`)), field).toBe(true);
+  });
+
+  for (const example of worked) {
+    it(`${example.where}: ${example.steps.length} step(s) give the Secrets the page describes`, { timeout: 60_000 + example.steps.length * 90_000 }, async () => {
+      await runWorkedExample(kc, example);
     });
   }
 });

@@ -57,6 +57,8 @@ export interface WorldExtras {
   servicePrincipals?: Record<string, unknown>[];
   roleAssignments?: Record<string, unknown>[];
   trustedIssuerCaFiles?: string[];
+  /** Start with no secrets or certificates in the vault (a test seeds exactly what it describes). */
+  emptyVault?: boolean;
 }
 
 export async function startWorld(extra: WorldExtras = {}): Promise<TestWorld> {
@@ -69,12 +71,12 @@ export async function startWorld(extra: WorldExtras = {}): Promise<TestWorld> {
       vaults: [
         {
           name: VAULT,
-          secrets: [
+          secrets: extra.emptyVault === true ? [] : [
             { name: 'db-password', value: 'correct-horse-battery-staple' },
             { name: 'api-token', value: 'tok-1234' },
             { name: 'doomed', value: 'short-lived' },
           ],
-          certificates: [{ name: 'shop-tls', issuer: 'ControllerTestCA', subject: 'CN=shop.example', dnsNames: ['shop.example'], keyType: 'RSA', keySize: 2048, contentType: 'application/x-pkcs12', validityMonths: 6 }],
+          certificates: extra.emptyVault === true ? [] : [{ name: 'shop-tls', issuer: 'ControllerTestCA', subject: 'CN=shop.example', dnsNames: ['shop.example'], keyType: 'RSA', keySize: 2048, contentType: 'application/x-pkcs12', validityMonths: 6 }],
         },
       ],
       issuers: [{ name: 'ControllerTestCA', certFile: ca.chainFile, keyFile: ca.keyFile }],
@@ -169,10 +171,10 @@ export interface OperatorFixture {
   stop(): Promise<void>;
 }
 
-/** `controllerOptions` are passed to startController (e.g. an expiry warning window). */
-export async function startOperatorFixture(kc: k8s.KubeConfig, prefix: string, controllerOptions: Partial<ControllerOptions> = {}): Promise<OperatorFixture> {
+/** `controllerOptions` are passed to startController (e.g. an expiry warning window), `worldExtras` to startWorld. */
+export async function startOperatorFixture(kc: k8s.KubeConfig, prefix: string, controllerOptions: Partial<ControllerOptions> = {}, worldExtras: WorldExtras = {}): Promise<OperatorFixture> {
   await installCrds(kc);
-  const world = await startWorld();
+  const world = await startWorld(worldExtras);
   const ns = await createTestNamespace(kc, prefix);
   const opNs = await createTestNamespace(kc, `${prefix}-op`);
   await createCredentialsSecret(kc, ns, world);

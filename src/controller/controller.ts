@@ -28,7 +28,7 @@ import { KubeStatusWriter, Reconciler, splitKey } from './reconciler.ts';
 import { KubeWorkloadApi, RolloutTrigger } from './rollouts.ts';
 import { SecretWriter } from './secret-writer.ts';
 import { defaultMaxWorkersPerVault, SyncVaults } from './sync-vaults.ts';
-import { observers } from './sync-observer.ts';
+import { observers, type SyncStepObserver } from './sync-observer.ts';
 import { keyOf, priorityOf, watchKeyVaultIdentities, watchKeyVaultSyncs, watchManagedSecrets } from './watches.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -84,6 +84,8 @@ export interface ControllerOptions {
   azureRequestTimeoutMs?: number;
   /** The Key Vault access (guards, clients, metric observers) of `pipeline` when one is given, so its requests feed this controller's metrics. */
   keyVault?: KeyVaultAccess;
+  /** Told when a sync reaches each of its steps (fetched, each Secret written, status next); none when undefined. */
+  syncSteps?: SyncStepObserver;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -118,7 +120,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // Construct.
   let leader = opts.leaderElect === false;
-  const isLeader = (): boolean => leader;
+  // Leading, and (with election) the lease renewed recently enough to still be ours at this moment.
+  const isLeader = (): boolean => leader && (elector === undefined || elector.isLeader());
   const keyVault = opts.keyVault ?? new KeyVaultAccess();
   keyVault.guards.configure({ requestsPer10s: opts.vaultRequestsPer10s ?? DEFAULT_VAULT_REQUESTS_PER_10S });
   const metrics = createControllerMetrics(keyVault);
@@ -165,6 +168,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     metrics,
     written,
     syncTimeoutMs: opts.syncTimeoutMs,
+    steps: opts.syncSteps,
   });
   const concurrency = opts.concurrency ?? 4;
   const vaults = new SyncVaults((key) => {

@@ -5,6 +5,9 @@
  *   between replicas does not matter);
  * - renew: the leader rewrites renewTime every `retryPeriodMs`; when it has not managed to renew for
  *   `renewDeadlineMs` it gives up leadership at once (stops writing) — before another replica may take over;
+ * - fence: {@link LeaderElector.isLeader} is also false once `renewDeadlineMs` has passed since the last
+ *   successful renewal began, even before the loop notices: a process frozen past its lease (SIGSTOP, a
+ *   stalled VM) and resumed must not finish a write it started as leader before the loop runs again;
  * - every write carries the resourceVersion read, so two replicas never both win (HTTP 409).
  * - release on shutdown: holder cleared so the next replica does not wait for the lease to expire.
  */
@@ -58,6 +61,8 @@ export class LeaderElector {
   readonly #opts: LeaderElectionOptions;
   #leader = false;
   #lastRenew = 0;
+  /** When (our clock) the request of the last successful acquire or renew was started: the lease is ours from then. */
+  #renewStartedAt = 0;
   /** The last record seen and when (our clock) it was first seen in that form. */
   #observed: { key: string; at: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -74,8 +79,9 @@ export class LeaderElector {
     this.#opts = opts;
   }
 
+  /** Holds the lease now: acquired, and renewed less than `renewDeadlineMs` ago (checked at each call). */
   isLeader(): boolean {
-    return this.#leader;
+    return this.#leader && this.#now() - this.#renewStartedAt < this.#renewDeadlineMs;
   }
 
   /**
@@ -84,6 +90,7 @@ export class LeaderElector {
    */
   async tick(): Promise<boolean> {
     let holds = false;
+    const startedAt = this.#now();
     try {
       holds = await this.#tryAcquireOrRenew();
     } catch (err) {
@@ -92,6 +99,7 @@ export class LeaderElector {
     const now = this.#now();
     if (holds) {
       this.#lastRenew = now;
+      this.#renewStartedAt = startedAt;
       if (!this.#leader) {
         this.#leader = true;
         this.#opts.onStartedLeading?.();

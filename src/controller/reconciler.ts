@@ -26,7 +26,7 @@ import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from '
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
 import type { ApplyOptions, PruneOutcome, SyncOwner, WriteOutcome } from './secret-writer.ts';
 import { LAST_SYNC_TIME_REFRESH_MS, READY, SYNCED, failureStatus, lastSyncTimePhase, statusWriteNeeded, successStatus, type StatusPatch } from './status.ts';
-import { dataChanges, type SyncObserver } from './sync-observer.ts';
+import { dataChanges, type SyncObserver, type SyncStep, type SyncStepObserver } from './sync-observer.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
 import type { RequestPriority } from '../keyvault/vault-limiter.ts';
 import { durationText, withDeadline } from '../util/deadline.ts';
@@ -71,6 +71,8 @@ export interface ReconcilerDeps {
   metrics?: SyncMetrics | undefined;
   /** Told of each successful sync after the writes (rollouts, certificate warnings); never throws. */
   observer?: SyncObserver | undefined;
+  /** Told when the sync reaches each named step (tracing, fault injection); the sync waits for it. */
+  steps?: SyncStepObserver | undefined;
   /** Where the MAC of each Secret's data is recorded before it is written (drift repair reads it). */
   written?: WrittenMacs | undefined;
   /** Deadline of one sync, from the credential to the status write; default {@link DEFAULT_SYNC_TIMEOUT_MS}. */
@@ -201,6 +203,11 @@ export class Reconciler {
     // so the person who asked sees lastSyncTime move even when nothing changed.
     const asked = before !== undefined && before !== syncedAs;
     const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: before !== syncedAs, priority, signal });
+    const versions = new Map(result.fetched.filter((f) => (f.historyIndex ?? 0) === 0).map((f) => [f.object.outputName, f.version]));
+    const reached = async (step: SyncStep, secret?: string): Promise<void> => {
+      await this.#d.steps?.reached(step, { namespace, name, versions, ...(secret === undefined ? {} : { secret }) });
+    };
+    await reached('fetched');
     if (result.throttled !== undefined) await this.#throttledWait(obj, target, result.throttled, log);
     const selected = result.sync ?? sync;
     const failed = requiredFailures(selected, result);
@@ -223,6 +230,7 @@ export class Reconciler {
       mayWrite();
       const outcome = await this.#written.write(namespace, s.name, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data), () => this.#d.writer.applySecret(owner, s, apply));
       if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
+      await reached('secretWritten', s.name);
     }
     for (const c of rendered.configMaps) {
       mayWrite();
@@ -247,6 +255,7 @@ export class Reconciler {
     }
     const now = this.#now();
     const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, configMaps: rendered.configMaps, macKey: this.#d.macKey });
+    await reached('beforeStatus');
     mayWrite();
     if (asked || statusWriteNeeded(obj.status, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);
     outcome.result = 'success';

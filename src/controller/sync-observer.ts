@@ -32,6 +32,29 @@ export interface SyncObserver {
   synced(ctx: SyncedContext): Promise<void>;
 }
 
+/**
+ * The named steps of one sync, in order: its objects fetched (nothing written yet), one Secret written
+ * (once per Secret; the next is not yet), and every output written with the status write next.
+ */
+export type SyncStep = 'fetched' | 'secretWritten' | 'beforeStatus';
+
+export interface SyncStepContext {
+  namespace: string;
+  name: string;
+  /** The Secret just written (step `secretWritten`). */
+  secret?: string;
+  /** The fetched objects' versions by output name (every step). */
+  versions: ReadonlyMap<string, string>;
+}
+
+/**
+ * Told when a sync reaches each {@link SyncStep}; the sync waits for it. For tracing and for fault
+ * injection at an exact point of a sync (a process stopped between two Secret writes).
+ */
+export interface SyncStepObserver {
+  reached(step: SyncStep, ctx: SyncStepContext): Promise<void>;
+}
+
 /** Runs several observers in order; each one's failure is its own (they never throw by contract). */
 export function observers(...list: SyncObserver[]): SyncObserver {
   return {

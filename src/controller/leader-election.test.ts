@@ -92,6 +92,20 @@ describe('LeaderElector', () => {
     expect(lease.record?.holderIdentity).toBe('a');
   });
 
+  it('fences writes once the renew deadline has passed since the last renewal began, before its loop runs again', async () => {
+    const { a, events, advance } = setup();
+    expect(await a.tick()).toBe(true);
+    advance(9_999);
+    expect(a.isLeader()).toBe(true);
+    // Frozen past the renew deadline (10 s): no tick has run, yet no write may pass.
+    advance(1);
+    expect(a.isLeader()).toBe(false);
+    expect(events).toEqual(['a:start']);
+    // A successful renewal opens the fence again.
+    expect(await a.tick()).toBe(true);
+    expect(a.isLeader()).toBe(true);
+  });
+
   it('releases the lease on stop so another replica takes over without waiting', async () => {
     const { lease, a, b, events } = setup();
     await a.tick();

@@ -140,8 +140,14 @@ export function parseKeyVaultSync(obj: unknown, vaults: VaultHostPolicy = AZURE_
       deletionPolicy,
       refreshIntervalMs,
       restartTargets: spec.restartTargets ?? [],
+      ...(readsSeparateFiles(spec.secretObjects, refs) ? { separateCertKeyFiles: true } : {}),
     },
   };
+}
+
+/** Whether a secretObjects entry reads a `<name>.crt` / `<name>.key` file of a certificate object. */
+function readsSeparateFiles(secretObjects: KeyVaultSyncSpec['secretObjects'], refs: ReadonlyMap<string, ObjectRef>): boolean {
+  return (secretObjects ?? []).some((s) => (s.data ?? []).some((d) => separateFileRef(d.objectName, refs) !== undefined));
 }
 
 /**

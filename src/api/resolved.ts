@@ -124,4 +124,10 @@ export interface ResolvedKeyVaultSync {
   /** Milliseconds between refreshes (before jitter); 0 = fetch once. */
   refreshIntervalMs: number;
   restartTargets: RestartTarget[];
+  /**
+   * The spec reads `<output name>.crt` / `<output name>.key`, the separate files the CSI provider writes
+   * with `--write-cert-and-key-in-separate-files`: it comes from a cluster where the provider wrote
+   * them for every certificate, so `kvsync mount` writes them too.
+   */
+  separateCertKeyFiles?: true;
 }

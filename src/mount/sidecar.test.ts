@@ -2,11 +2,13 @@ import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkloadIdentityCredential } from '@azure/identity';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseKeyVaultSync } from '../api/parse.ts';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { defaultAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { SyncError } from '../keyvault/errors.ts';
+import { bundleFromKeyVaultSecret, bundleFromFile, CONTENT_TYPE_PEM } from '../pki/bundle.ts';
+import { makeChain, type TestChain } from '../pki/test-fixtures.ts';
 import type { FetchedObject, FetchResult } from '../keyvault/fetch.ts';
 import { ImdsCredential } from '../keyvault/imds-credential.ts';
 import type { BoundedCredential } from '../keyvault/request-deadline.ts';
@@ -65,6 +67,67 @@ describe('payloadFor', () => {
   it('throws a SyncError for a required object that was not fetched', () => {
     const sync = resolve({ objects: [{ name: 'a', type: 'secret' }] });
     expect(() => payloadFor(sync, [])).toThrow(SyncError);
+  });
+});
+
+describe('payloadFor: the CSI provider\'s separate <alias>.crt / <alias>.key files', () => {
+  let chain: TestChain;
+  let pem = '';
+  beforeAll(async () => {
+    chain = await makeChain('RSA', 'mount separate files');
+    pem = chain.leaf.keyPem + chain.leaf.certPem + chain.intermediate.certPem;
+  });
+
+  const CSI_CERT = 'array:\n  - |\n    objectName: web\n    objectType: secret\n    objectAlias: appcert\n    filePermission: "0640"\n';
+  /** A spec that reads appcert.crt / appcert.key into a Secret (spc-33's shape), and other objects. */
+  const readsSeparate = (objects: Record<string, unknown>[] = []): ResolvedKeyVaultSync =>
+    resolve({
+      objects,
+      parameters: { objects: CSI_CERT },
+      secretObjects: [{ secretName: 'split', data: [{ objectName: 'appcert.crt', key: 'cert' }, { objectName: 'appcert.key', key: 'key' }] }],
+    });
+  const certificateFetched = (sync: ResolvedKeyVaultSync, outputName: string, withKey = true, historyIndex = 0): FetchedObject => {
+    const object = sync.objects.find((o) => o.outputName === outputName);
+    if (object === undefined) throw new Error(outputName);
+    const bundle = withKey ? bundleFromKeyVaultSecret(pem, CONTENT_TYPE_PEM) : bundleFromFile(Buffer.from(chain.leaf.certPem));
+    return { object, version: `v${historyIndex}`, contentType: CONTENT_TYPE_PEM, updatedOn: undefined, expiresOn: undefined, historyIndex, material: { kind: 'certificate', bundle, secretValue: withKey ? pem : undefined } };
+  };
+
+  it('a spec that reads them gets them beside the combined file: the chain and the private key, with the object\'s mode', () => {
+    const sync = readsSeparate([{ name: 'db-password', type: 'secret' }]);
+    expect(sync.separateCertKeyFiles).toBe(true);
+    const payload = payloadFor(sync, [certificateFetched(sync, 'appcert'), ...fetched(sync, { 'db-password': 'pw' }).filter((f) => f.object.outputName === 'db-password')]);
+    expect(Object.keys(payload).sort()).toEqual(['appcert', 'appcert.crt', 'appcert.key', 'db-password']);
+    expect(payload['appcert.crt']?.data.toString()).toBe(chain.leaf.certPem + chain.intermediate.certPem);
+    expect(payload['appcert.key']?.data.toString()).toBe(chain.leaf.keyPem);
+    expect(payload.appcert?.data.toString()).toBe(pem);
+    for (const f of ['appcert', 'appcert.crt', 'appcert.key']) expect(payload[f]?.mode, f).toBe(0o640);
+  });
+
+  it('a spec that does not read them gets the combined file only (the CSI provider\'s default)', () => {
+    const sync = resolve({ parameters: { objects: CSI_CERT } });
+    expect(sync.separateCertKeyFiles).toBeUndefined();
+    expect(Object.keys(payloadFor(sync, [certificateFetched(sync, 'appcert')]))).toEqual(['appcert']);
+  });
+
+  it('every certificate with its key gets them, per version with history; public-only material no .key; plain secrets and pfx none', () => {
+    const sync = readsSeparate([
+      { name: 'tls', type: 'certificate', versionHistory: 2 },
+      { name: 'public', type: 'certificate' },
+      { name: 'bundle', type: 'certificate', format: 'pfx' },
+    ]);
+    const pfxObject = sync.objects.find((o) => o.outputName === 'bundle');
+    expect(pfxObject?.format).toBe('pfx');
+    const payload = payloadFor(sync, [certificateFetched(sync, 'appcert'), certificateFetched(sync, 'tls', true, 0), certificateFetched(sync, 'tls', true, 1), certificateFetched(sync, 'public', false), certificateFetched(sync, 'bundle')]);
+    expect(Object.keys(payload).sort()).toEqual(['appcert', 'appcert.crt', 'appcert.key', 'bundle', 'public', 'public.crt', 'tls/0', 'tls/0.crt', 'tls/0.key', 'tls/1', 'tls/1.crt', 'tls/1.key']);
+  });
+
+  it('an object whose own alias is <alias>.crt keeps that file', () => {
+    const sync = readsSeparate([{ name: 'other', type: 'secret', alias: 'appcert.crt' }]);
+    const own = fetched(sync, { 'appcert.crt': 'mine' });
+    const payload = payloadFor(sync, [certificateFetched(sync, 'appcert'), ...own]);
+    expect(payload['appcert.crt']?.data.toString()).toBe('mine');
+    expect(Object.keys(payload).sort()).toEqual(['appcert', 'appcert.crt', 'appcert.key']);
   });
 });
 

@@ -314,8 +314,13 @@ describe('the SecretProviderClass corpus, with apiVersion and kind changed', () 
       expect(failures.map((f) => `${f.reason}: ${f.message}`)).toEqual([]);
 
       // The files a pod mounted: the same names (a directory of versions with objectVersionHistory).
+      // A manifest reading <alias>.crt / <alias>.key ran where the provider had
+      // --write-cert-and-key-in-separate-files: each certificate read as a PEM secret has those two too.
+      const readsSeparate = ((spec.secretObjects ?? []) as SecretObjectSpec[]).some((s) => s.data.some((d) => objects.some((o) => o.file !== d.objectName && (`${o.file}.crt` === d.objectName || `${o.file}.key` === d.objectName))));
+      const separate = (o: CsiObject): boolean => readsSeparate && o.objectType === 'secret' && o.format === 'pem' && (plan.certificates.get(vaultName)?.has(o.objectName) ?? false);
+      const names = (o: CsiObject, path: string): string[] => (separate(o) ? [path, `${path}.crt`, `${path}.key`] : [path]);
       const files = Object.keys(payloadFor(target, fetched)).sort();
-      expect(files).toEqual(objects.flatMap((o) => (o.versionHistory > 1 ? [`${o.file}/0`, `${o.file}/1`] : [o.file])).sort());
+      expect(files).toEqual(objects.flatMap((o) => (o.versionHistory > 1 ? [...names(o, `${o.file}/0`), ...names(o, `${o.file}/1`)] : names(o, o.file))).sort());
 
       // The Secrets: the same names, types and keys, each value what the driver would have written.
       const rendered = renderOutputs(target, fetched);

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { request } from 'node:https';
@@ -284,6 +284,56 @@ describe('kvsync mount against the emulator (pod identity via IMDS)', () => {
       if (sidecar.child.exitCode === null) sidecar.child.kill('SIGKILL');
     }
   }, 180_000);
+
+  it('a SecretProviderClass that reads <alias>.crt / <alias>.key gets those files too, switched with the rest through ..data', async () => {
+    const dir = join(work, 'separate');
+    const readyFile = join(work, 'separate-ready');
+    // spc-33's shape: a CSI secret object (a certificate's backing secret) whose separate files a
+    // Secret reads, as on a cluster where the provider ran with --write-cert-and-key-in-separate-files.
+    const spec = {
+      vault: { name: 'devkv', tenantID: emu.endpoints.tenantID },
+      identity: { podIdentity: { identityRef: 'pod-identity' } },
+      parameters: { objects: 'array:\n  - |\n    objectName: web-tls\n    objectType: secret\n    objectAlias: appcert\n    filePermission: "0640"\n' },
+      secretObjects: [{ secretName: 'split', data: [{ objectName: 'appcert.crt', key: 'cert' }, { objectName: 'appcert.key', key: 'key' }] }],
+      refreshInterval: '10s',
+    };
+    const clientId = emu.config.managedIdentities.find((m) => m.name === 'pod-identity')?.clientId ?? '';
+    const sidecar = startMount(['--spec-json', JSON.stringify(spec), '--dir', dir, '--azure-endpoints', join(work, 'state', 'endpoints.json'), '--ready-file', readyFile], { AZURE_CLIENT_ID: clientId });
+    /** The leaf of appcert.crt, after checking that appcert.key is its key and the combined file holds both. */
+    const consistentLeaf = (): X509Certificate => {
+      const snap = realpathSync(join(dir, '..data'));
+      const crt = readFileSync(join(snap, 'appcert.crt'), 'utf8');
+      const key = readFileSync(join(snap, 'appcert.key'), 'utf8');
+      const leaf = new X509Certificate(crt.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)?.[0] ?? '');
+      expect(key).toMatch(/^-----BEGIN PRIVATE KEY-----[\s\S]*-----END PRIVATE KEY-----\n$/);
+      expect(crt).not.toContain('PRIVATE KEY');
+      expect(leaf.checkPrivateKey(createPrivateKey(key))).toBe(true);
+      expect(readFileSync(join(snap, 'appcert'), 'utf8')).toBe(key + crt);
+      return leaf;
+    };
+    try {
+      await waitFor('the ready file', () => existsSync(readyFile), 45_000);
+      const dataDir = readlinkSync(join(dir, '..data'));
+      expect(readdirSync(dir).sort()).toEqual(['..data', dataDir, 'appcert', 'appcert.crt', 'appcert.key'].sort());
+      for (const f of ['appcert', 'appcert.crt', 'appcert.key']) {
+        expect(readlinkSync(join(dir, f)), f).toBe(`..data/${f}`);
+        expect(statSync(join(dir, f)).mode & 0o777, f).toBe(0o640);
+      }
+      const first = consistentLeaf();
+      expect(first.subject).toBe('CN=shop.example');
+
+      // A new certificate version: all three files move to it in one switch of ..data.
+      const created = await clientsFor(emu).certificates.beginCreateCertificate('web-tls', { issuerName: 'Self', subject: 'CN=rotated.example' }, { intervalInMs: 50 });
+      await created.pollUntilDone();
+      sidecar.child.kill('SIGHUP');
+      await waitFor('the new certificate on disk', () => readlinkSync(join(dir, '..data')) !== dataDir && /rotated/.test(readOr(join(dir, 'appcert.crt')) === undefined ? '' : new X509Certificate(readOr(join(dir, 'appcert.crt')) ?? '').subject), 30_000);
+      expect(consistentLeaf().subject).toBe('CN=rotated.example');
+      sidecar.child.kill('SIGTERM');
+      expect(await sidecar.exit).toBe(0);
+    } finally {
+      if (sidecar.child.exitCode === null) sidecar.child.kill('SIGKILL');
+    }
+  }, 120_000);
 
   it('exits 2 for an invalid spec and for a servicePrincipal identity, naming the reason', async () => {
     const bad = startMount(['--spec-json', '{"vault":{"name":"devkv"},"objects":"nope"}', '--dir', join(work, 'bad')], {});

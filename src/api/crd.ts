@@ -1,8 +1,9 @@
 /**
- * Builds the two CustomResourceDefinitions from the TypeBox schemas. TypeBox output is turned into
+ * Builds the CustomResourceDefinitions from the TypeBox schemas. TypeBox output is turned into
  * the structural OpenAPI v3 subset the apiserver accepts: literal unions become `enum`, records
  * become `additionalProperties`, and empty rule lists are dropped.
  */
+import { ClusterKeyVaultSyncSpecSchema, ClusterKeyVaultSyncStatusSchema } from './clusterkeyvaultsync-schema.ts';
 import { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';
 import { KeyVaultSyncSpecSchema, KeyVaultSyncStatusSchema } from './keyvaultsync-schema.ts';
 
@@ -131,10 +132,49 @@ export function keyVaultIdentityCrd(): JsonObject {
   };
 }
 
+/** The ClusterKeyVaultSync CRD: cluster-scoped, for cluster admins only (tenants get no RBAC on it). */
+export function clusterKeyVaultSyncCrd(): JsonObject {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `clusterkeyvaultsyncs.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: 'Cluster',
+      names: { kind: 'ClusterKeyVaultSync', listKind: 'ClusterKeyVaultSyncList', plural: 'clusterkeyvaultsyncs', singular: 'clusterkeyvaultsync', shortNames: ['ckvs'], categories: ['kvsync'] },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Vault', type: 'string', jsonPath: '.spec.vault.name', description: 'Key Vault name.' },
+            { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether every selected namespace synced.' },
+            { name: 'Matched', type: 'integer', jsonPath: '.status.matchedNamespaces', description: 'Namespaces the namespaceSelector selects.' },
+            { name: 'Synced', type: 'integer', jsonPath: '.status.syncedNamespaces', description: 'Selected namespaces whose Secrets are current.' },
+            { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1, description: 'Why it is (not) ready.' },
+            { name: 'Deletion', type: 'string', jsonPath: '.spec.deletionPolicy', priority: 1, description: 'Delete or Retain: what becomes of the Secrets when the resource is deleted or a namespace stops matching.' },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
+          schema: {
+            openAPIV3Schema: rootSchema(
+              'ClusterKeyVaultSync syncs the same Azure Key Vault objects into Secrets of every namespace its namespaceSelector selects, reading each object once.',
+              schemaJson(ClusterKeyVaultSyncSpecSchema),
+              schemaJson(ClusterKeyVaultSyncStatusSchema),
+            ),
+          },
+        },
+      ],
+    },
+  };
+}
+
 /** File name (under crds/) → CRD object. */
 export function allCrds(): Record<string, JsonObject> {
   return {
     'kvsync.dev_keyvaultsyncs.yaml': keyVaultSyncCrd(),
     'kvsync.dev_keyvaultidentities.yaml': keyVaultIdentityCrd(),
+    'kvsync.dev_clusterkeyvaultsyncs.yaml': clusterKeyVaultSyncCrd(),
   };
 }

@@ -1,10 +1,12 @@
 /**
  * The YAML examples in docs/ marked as kvsync ("```yaml kvsync") are real resources: each KeyVaultSync
- * passes parseKeyVaultSync and each KeyVaultIdentity parseKeyVaultIdentity (the schema, defaults and CEL
+ * passes parseKeyVaultSync, each KeyVaultIdentity parseKeyVaultIdentity and each ClusterKeyVaultSync
+ * parseClusterKeyVaultSync (the schema, defaults and CEL
  * twins the apiserver applies; test/integration/api/docs-examples.test.ts sends them to the real
  * apiserver too). A block of another kind fails, so the marker means what it says.
  */
 import { describe, expect, it } from 'vitest';
+import { parseClusterKeyVaultSync } from './parse-cluster.ts';
 import { parseKeyVaultIdentity, parseKeyVaultSync } from './parse.ts';
 import { EXAMPLE_PAGES, expectationMismatches, kvsyncExamples, pageExamples, pageWorkedExamples, parseExpectation, workedExamples, type ObservedSecret } from './testing/doc-examples.ts';
 
@@ -28,8 +30,12 @@ describe('kvsync examples in the docs', () => {
         } else if (obj.kind === 'KeyVaultIdentity') {
           const r = parseKeyVaultIdentity(obj);
           expect(r.ok ? '' : r.error.message, `${ex.file}:${ex.line}`).toBe('');
+        } else if (obj.kind === 'ClusterKeyVaultSync') {
+          const r = parseClusterKeyVaultSync(obj);
+          expect(r.ok ? '' : r.error.message, `${ex.file}:${ex.line}`).toBe('');
+          expect(r.warnings, `${ex.file}:${ex.line} warnings`).toEqual([]);
         } else {
-          expect.fail(`${ex.file}:${ex.line}: a kvsync block holds only KeyVaultSync and KeyVaultIdentity, not ${String(obj.kind)}`);
+          expect.fail(`${ex.file}:${ex.line}: a kvsync block holds only KeyVaultSync, KeyVaultIdentity and ClusterKeyVaultSync, not ${String(obj.kind)}`);
         }
       }
     });
@@ -39,6 +45,10 @@ describe('kvsync examples in the docs', () => {
     const [broken] = kvsyncExamples('x.md', '```yaml kvsync\napiVersion: kvsync.dev/v1alpha1\nkind: KeyVaultSync\nmetadata: {name: x, namespace: y}\nspec:\n  vault: {name: gebakv}\n  identity: {workloadIdentity: {serviceAccountName: a}}\n```\n');
     const r = parseKeyVaultSync(broken!.objects[0]);
     expect(r.ok ? '' : r.error.message).toContain('spec.vault.tenantID');
+  });
+
+  it('api.md shows a ClusterKeyVaultSync', () => {
+    expect(pageExamples('api.md').flatMap((e) => e.objects).some((o) => o.kind === 'ClusterKeyVaultSync')).toBe(true);
   });
 });
 

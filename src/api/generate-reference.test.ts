@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CLUSTER_KEY_VAULT_SYNC_CEL } from './clusterkeyvaultsync-schema.ts';
 import { allCrds } from './crd.ts';
 import { DEFAULT_REFERENCE_FILE, renderReference, run } from './generate-reference.ts';
 import { KEY_VAULT_IDENTITY_RULES, KEY_VAULT_SYNC_RULES } from './rules.ts';
@@ -20,10 +21,12 @@ function* fields(node: Node, path: string): Generator<{ parent: string; name: st
 
 /** The Markdown of one section (from its heading to the next), by its field path. */
 function section(doc: string, kind: string, path: string): string {
-  const parts = doc.split(/^### /m);
   const heading = path === '' ? `${kind}: top-level fields` : `\`${path}\``;
+  // Only the kind's own part: two kinds may have sections of the same text (a shared schema).
   const kindStart = doc.indexOf(`## ${kind}\n`);
-  const found = parts.find((p) => p.startsWith(`${heading}\n`) && doc.indexOf(p) > kindStart);
+  const kindEnd = doc.indexOf('\n## ', kindStart + 1);
+  const parts = doc.slice(kindStart, kindEnd === -1 ? undefined : kindEnd).split(/^### /m);
+  const found = kindStart === -1 ? undefined : parts.find((p) => p.startsWith(`${heading}\n`));
   if (found === undefined) throw new Error(`no section ${heading} under ${kind}`);
   return found;
 }
@@ -65,7 +68,7 @@ describe('docs/reference.md', () => {
 
   it('states every CEL rule with its message', () => {
     const doc = renderReference();
-    for (const r of [...KEY_VAULT_SYNC_RULES, ...KEY_VAULT_IDENTITY_RULES]) {
+    for (const r of [...KEY_VAULT_SYNC_RULES, ...KEY_VAULT_IDENTITY_RULES, ...CLUSTER_KEY_VAULT_SYNC_CEL]) {
       expect(doc).toContain(r.cel.message);
       expect(doc).toContain(r.cel.rule.replace(/\|/g, '\\|'));
     }

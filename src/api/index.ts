@@ -1,10 +1,12 @@
 /** Public surface of the API layer: schemas, parsing, the resolved types and the CRD builders. */
 export { parseKeyVaultSync, parseKeyVaultIdentity } from './parse.ts';
+export { CLUSTER_KIND, parseClusterKeyVaultSync } from './parse-cluster.ts';
+export type { ResolvedClusterKeyVaultSync } from './parse-cluster.ts';
 export type { ParseResult, ResolvedKeyVaultIdentity } from './parse.ts';
 export type * from './resolved.ts';
 export { InvalidSpecError } from './errors.ts';
 export type { SpecIssue } from './errors.ts';
-export { API_VERSION, GROUP, VERSION, keyVaultSyncCrd, keyVaultIdentityCrd, allCrds } from './crd.ts';
+export { API_VERSION, GROUP, VERSION, keyVaultSyncCrd, keyVaultIdentityCrd, clusterKeyVaultSyncCrd, allCrds } from './crd.ts';
 export { KeyVaultSyncSpecSchema, KeyVaultSyncStatusSchema } from './keyvaultsync-schema.ts';
 export type { KeyVaultSyncSpec, KeyVaultSyncStatus } from './keyvaultsync-schema.ts';
 export { KeyVaultIdentitySpecSchema } from './keyvaultidentity-schema.ts';

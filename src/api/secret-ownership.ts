@@ -27,10 +27,16 @@ export const MERGE_FROM_ANNOTATION = 'kvsync.dev/merge-from';
 
 export { PROTECTED_SECRET_TYPES, isProtectedSecretType } from './secret-types.ts';
 
+/** The kinds whose UID proves ownership of a Secret kvsync wrote. */
+export const OWNER_KINDS = ['KeyVaultSync', 'ClusterKeyVaultSync'] as const;
+
 export interface SyncOwner {
   name: string;
+  /** The namespace written into: the KeyVaultSync's own, or one a ClusterKeyVaultSync selects. */
   namespace: string;
   uid: string;
+  /** Default KeyVaultSync. */
+  kind?: (typeof OWNER_KINDS)[number] | undefined;
 }
 
 interface ExistingMeta {
@@ -46,9 +52,12 @@ export type WriteRefusalReason = 'SecretConflict' | 'ConfigMapConflict' | 'Secre
 /** What kvsync may do with an object of the target name. */
 export type WriteRight = { write: true; createdByUs: boolean } | { write: false; reason: WriteRefusalReason; message: string };
 
-/** The KeyVaultSync UIDs an object names as its creator: KeyVaultSync owner references and the owner-uid annotation. */
+/**
+ * The KeyVaultSync (or ClusterKeyVaultSync) UIDs an object names as its creator: their owner
+ * references and the owner-uid annotation. UIDs are unique across kinds, so one list serves both.
+ */
 export function claimedOwnerUids(meta: ExistingMeta): string[] {
-  const refs = (meta.ownerReferences ?? []).filter((r) => r.kind === 'KeyVaultSync' && r.apiVersion.startsWith(`${GROUP}/`)).map((r) => r.uid);
+  const refs = (meta.ownerReferences ?? []).filter((r) => (OWNER_KINDS as readonly string[]).includes(r.kind) && r.apiVersion.startsWith(`${GROUP}/`)).map((r) => r.uid);
   const annotated = meta.annotations?.[OWNER_UID_ANNOTATION];
   return annotated === undefined ? refs : [...refs, annotated];
 }

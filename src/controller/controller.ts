@@ -17,6 +17,7 @@ import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { CertificateWatch } from './certificate-watch.ts';
 import { DriftRepair } from './drift-repair.ts';
 import { errorSummary } from './error-summary.ts';
+import { startFanOut } from './fan-out-start.ts';
 import { KubeEventRecorder } from './events.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
 import { shareKubeDispatcher } from './kube-dispatcher.ts';
@@ -44,6 +45,11 @@ export interface ControllerOptions {
   namespace?: string;
   /** Only watch KeyVaultSyncs (and Secrets) in this namespace; default all namespaces. */
   watchNamespace?: string;
+  /**
+   * Serve ClusterKeyVaultSyncs (they write into every namespace they select, so they need the RBAC of
+   * all namespaces); default: when `watchNamespace` is unset.
+   */
+  fanOut?: boolean;
   concurrency?: number;
   leaderElect?: boolean;
   leaseName?: string;
@@ -131,6 +137,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const events = new KubeEventRecorder(kc, { instance: identity, onError: (err) => log.warn({ err: errorSummary(err) }, 'recording an event failed') });
   const enqueueAll = (): void => {
     for (const o of syncs.list()) queue.add(keyOf(o), priorityOf(o));
+    fanOut?.enqueueAll();
   };
   const syncs = watchKeyVaultSyncs({
     kc,
@@ -148,6 +155,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const drift = new DriftRepair({ getSync: (n, name) => syncs.get(name, n), written, macKey, enqueue: (key) => queue.add(key, 'high'), log, onRepair: (cause) => metrics.driftRepaired(cause) });
   const secrets = watchManagedSecrets({ kc, log, namespace: opts.watchNamespace, changed: (s, deleted) => void drift.secretChanged(s, deleted) });
   const informers = [syncs, identities, secrets];
+  // ClusterKeyVaultSyncs write into every namespace they select: only a controller that serves them all.
+  const fanOut =
+    (opts.fanOut ?? opts.watchNamespace === undefined)
+      ? startFanOut({ kc, log, pipeline, events, operatorNamespace: namespace, macKey, written, isLeader, vaults: opts.azure, registry: metrics.registry, listIdentities: () => identities.list(), onRepair: (cause) => metrics.driftRepaired(cause) })
+      : undefined;
   const reconciler = new Reconciler({
     getSync: (n, name) => syncs.get(name, n),
     listIdentities: () => [...identities.list()],
@@ -219,8 +231,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     clearInterval(started.relist);
     await started.webhook?.close();
     await started.eventGrid?.close();
-    await Promise.all(informers.map((i) => i.stop()));
+    await Promise.all([...informers, ...(fanOut?.informers ?? [])].map((i) => i.stop()));
     await queue.shutdown();
+    await fanOut?.queue.shutdown();
     await elector?.stop();
     leader = false;
     await started.health?.close();
@@ -230,15 +243,24 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   };
   try {
     // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh).
+    // A ClusterKeyVaultSync's key has no namespace (`/<name>`): it goes to its own queue.
     const unwatchChanges = pipeline.onObjectsChanged?.((keys) => {
-      for (const k of keys) queue.add(k);
+      for (const k of keys) {
+        if (k.startsWith('/')) fanOut?.queue.add(k.slice(1));
+        else queue.add(k);
+      }
     });
     if (unwatchChanges !== undefined) started.unwatchChanges = unwatchChanges;
     await Promise.all(informers.map((i) => i.start()));
+    if (fanOut !== undefined) {
+      // Without the CRD (an upgrade that did not install it) or RBAC for it, KeyVaultSyncs still sync.
+      await Promise.all(fanOut.informers.map((i) => i.start())).catch((err: unknown) => log.error({ err: errorSummary(err) }, 'ClusterKeyVaultSyncs are not served: listing them, namespaces or their Secrets failed'));
+      fanOut.queue.start();
+    }
     queue.start();
     elector?.start();
     started.relist = setInterval(() => {
-      for (const inf of informers) inf.relist().catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'relist failed'));
+      for (const inf of [...informers, ...(fanOut?.informers ?? [])]) inf.relist().catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'relist failed'));
     }, opts.relistIntervalMs ?? 10 * 60_000);
     started.relist.unref();
     if (opts.healthAddr !== undefined) started.health = await startHealthServer(opts.healthAddr, { ready: () => informers.every((i) => i.synced), metrics: () => metrics.scrape() });

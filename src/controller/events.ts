@@ -8,7 +8,10 @@ import { API_VERSION } from '../api/index.ts';
 
 export interface EventTarget {
   name: string;
+  /** The KeyVaultSync's namespace; for a ClusterKeyVaultSync, where its events are kept (the operator's). */
   namespace: string;
+  /** Default KeyVaultSync; a ClusterKeyVaultSync is cluster-scoped (its events name no namespace). */
+  kind?: 'KeyVaultSync' | 'ClusterKeyVaultSync' | undefined;
   uid: string;
   resourceVersion?: string | undefined;
 }
@@ -35,7 +38,10 @@ export class KubeEventRecorder implements EventRecorder {
         namespace: target.namespace,
         body: {
           metadata: { name: `${target.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace: target.namespace },
-          involvedObject: { apiVersion: API_VERSION, kind: 'KeyVaultSync', name: target.name, namespace: target.namespace, uid: target.uid, resourceVersion: target.resourceVersion },
+          involvedObject:
+            target.kind === 'ClusterKeyVaultSync'
+              ? { apiVersion: API_VERSION, kind: target.kind, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion }
+              : { apiVersion: API_VERSION, kind: 'KeyVaultSync', name: target.name, namespace: target.namespace, uid: target.uid, resourceVersion: target.resourceVersion },
           type,
           reason,
           message: message.slice(0, 1024),

@@ -27,7 +27,7 @@ import * as k8s from '@kubernetes/client-node';
 import { API_VERSION } from '../api/index.ts';
 import { claimedOwnerUids, MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION, isProtectedSecretType, writeRight, type SyncOwner, type WriteRight } from '../api/secret-ownership.ts';
 import { ControllerError } from './errors.ts';
-import { FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
+import { CLUSTER_SYNC_LABEL, clusterFieldManagerFor, FIELD_MANAGER, fieldManagerFor, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
 
 export type { SyncOwner };
@@ -44,7 +44,8 @@ export function appliedMetadata(
   out: { labels: Record<string, string>; annotations: Record<string, string>; creationPolicy: CreationPolicy },
   createdByUs: boolean,
 ): k8s.V1ObjectMeta {
-  const labels: Record<string, string> = { ...out.labels, [SYNC_LABEL]: owner.name };
+  const kind = owner.kind ?? 'KeyVaultSync';
+  const labels: Record<string, string> = { ...out.labels, [kind === 'KeyVaultSync' ? SYNC_LABEL : CLUSTER_SYNC_LABEL]: owner.name };
   // managed-by marks what kvsync created; a Secret merged into stays its creator's.
   if (createdByUs) labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE;
   else delete labels[MANAGED_BY_LABEL];
@@ -53,7 +54,7 @@ export function appliedMetadata(
   delete annotations[MERGE_FROM_ANNOTATION];
   const meta: k8s.V1ObjectMeta = { name, namespace: owner.namespace, labels, annotations };
   if (createdByUs && out.creationPolicy === 'Owner') {
-    meta.ownerReferences = [{ apiVersion: API_VERSION, kind: 'KeyVaultSync', name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }];
+    meta.ownerReferences = [{ apiVersion: API_VERSION, kind, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }];
   } else if (createdByUs) {
     annotations[OWNER_UID_ANNOTATION] = owner.uid;
   }
@@ -183,7 +184,7 @@ export class SecretWriter {
 
   /** One forced apply with the KeyVaultSync's own field manager, then the release of a legacy manager's fields. */
   async #patch(kind: Kind, owner: SyncOwner, name: string, body: Existing): Promise<Existing> {
-    const manager = fieldManagerFor(owner.namespace, owner.name);
+    const manager = owner.kind === 'ClusterKeyVaultSync' ? clusterFieldManagerFor(owner.name) : fieldManagerFor(owner.namespace, owner.name);
     const opts = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
     const namespace = owner.namespace;
     const patch = (b: Existing, fieldManager: string, force: boolean | undefined): Promise<Existing> =>

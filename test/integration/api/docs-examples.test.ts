@@ -1,7 +1,8 @@
 /**
  * The kvsync examples of docs/migration.md and docs/api.md on the real kube-apiserver: each is created
  * with a server-side dry run and strict field validation, so the CRD schema, defaults and CEL rules
- * accept it exactly as written (nothing is stored; KeyVaultSyncs go to this test's namespace).
+ * accept it exactly as written (nothing is stored; KeyVaultSyncs go to this test's namespace;
+ * KeyVaultIdentities and ClusterKeyVaultSyncs are cluster-scoped).
  * The worked examples (a kvsync-vault block, kvsync blocks and their kvsync-expect blocks) are then
  * applied for real, each with the emulator and a controller of its own, and the Secrets checked against
  * what the page says the reader will see.
@@ -45,7 +46,8 @@ describe('docs examples on the real apiserver', () => {
         } else {
           // Cluster-scoped: a unique name, so an object of the example's name elsewhere in the run cannot clash.
           const body = { ...obj, metadata: { ...metadata, name: `${String(metadata.name)}-${suffix}` } };
-          const created = (await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', body, dryRun: 'All', fieldValidation: 'Strict' })) as { spec?: unknown };
+          const plural = obj.kind === 'ClusterKeyVaultSync' ? 'clusterkeyvaultsyncs' : 'keyvaultidentities';
+          const created = (await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural, body, dryRun: 'All', fieldValidation: 'Strict' })) as { spec?: unknown };
           expect(created.spec, `${ex.file}:${ex.line}`).toBeDefined();
         }
       }

@@ -4,8 +4,10 @@
 import './check-node.js';
 import { existsSync } from 'node:fs';
 
-// The compiled CLI when it was built (npm run build, the container image), else the TypeScript
+// The production build when it exists (npm run build, the container image), else the TypeScript
 // sources directly: Node >= 22.18 strips types itself.
-const compiled = new URL('../dist/cli-entry.js', import.meta.url);
-const entry = existsSync(compiled) ? compiled : new URL('../src/cli-entry.ts', import.meta.url);
-await import(entry.href);
+const built = new URL('../dist/cli.js', import.meta.url);
+const entry = existsSync(built) ? built : new URL('../src/cli.ts', import.meta.url);
+/* eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- plain JavaScript: the module is src/cli.ts or its build, which export runAndExit */
+const cli = /** @type {{ runAndExit(argv: string[]): Promise<void> }} */ (await import(entry.href));
+await cli.runAndExit(process.argv.slice(2));

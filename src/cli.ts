@@ -108,8 +108,8 @@ export async function runAndExit(argv: string[]): Promise<void> {
   }
 }
 
-// `node src/cli.ts …` (tests, npm scripts). The installed command starts through src/cli-entry.ts,
-// which runs the CLI under any name or symlink npm gives it.
+// `node src/cli.ts …` (tests, npm scripts) and `node dist/cli.js …` (the production build). The installed
+// command starts through bin/kvsync.js, which calls runAndExit under any name or symlink npm gives it.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   void runAndExit(process.argv.slice(2));
 }

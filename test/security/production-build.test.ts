@@ -4,18 +4,20 @@
  * helpers. Code that ships can be reached (a wrong flag, a stray import) and widens what a scanner or an
  * attacker finds in the image.
  *
- * Defence: tsconfig.build.json compiles product code only, and src/cli.ts loads `dev` and `emulator`
- * through a computed URL the compiler does not follow; from a build without them it says so in one
- * line. Proved on a real build of tsconfig.build.json: no emulator, dev or test file in the output;
- * the development commands refuse in one line; the product still works from the build, including the
- * certificate decoder's worker thread, which must load from the compiled file.
+ * Defence: the production build (scripts/build.ts, esbuild) bundles product code only and refuses any
+ * source outside tsconfig.build.json, and src/cli.ts loads `dev` and `emulator` through a computed URL
+ * the bundler does not follow; from a build without them it says so in one line. Proved on a real
+ * build into a folder with no node_modules: no emulator, dev or test source in the bundle; the
+ * development commands refuse in one line; the product still works from the build alone, including
+ * the certificate decoder's worker thread, which must load from the built file.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProduction, productSources, strayInputs, type BuildResult } from '../../scripts/build.ts';
 import { makeChain } from '../../src/pki/test-fixtures.ts';
 
 const repo = resolve(fileURLToPath(new URL('../../', import.meta.url)));
@@ -32,27 +34,34 @@ function run(args: string[], opts: { cwd?: string; input?: string } = {}): Promi
 describe('threat: development and test code shipped in the production image', () => {
   let work = '';
   let dist = '';
+  let build: BuildResult = { outputs: [], inputs: [] };
 
   beforeAll(async () => {
-    // A layout like the image's: package.json (ESM), node_modules, and the build in dist/.
+    // The image's layout without node_modules: package.json (ESM) and the build in dist/, so that
+    // everything the product runs must come from the bundle.
     work = mkdtempSync(join(tmpdir(), 'kvsync-prodbuild-'));
     dist = join(work, 'dist');
     cpSync(join(repo, 'package.json'), join(work, 'package.json'));
-    symlinkSync(join(repo, 'node_modules'), join(work, 'node_modules'), 'dir');
-    const built = await run([join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json'), '--outDir', dist]);
-    if (built.code !== 0) throw new Error(`tsc -p tsconfig.build.json failed:\n${built.stdout}${built.stderr}`);
+    build = await buildProduction(dist);
   }, 300_000);
 
   afterAll(() => {
     if (work !== '') rmSync(work, { recursive: true, force: true });
   });
 
-  it('compiles no emulator, dev, test or test-helper file', () => {
+  it('bundles no emulator, dev, test or test-helper source', () => {
     const files = readdirSync(dist, { recursive: true }).map(String);
     expect(files).toContain('cli.js');
-    expect(files).toContain(join('pki', 'decode-worker.js'));
-    const shipped = files.filter((f) => /^(emulator|dev)(\/|$)|\.test\.js|(^|\/)testing(\/|-)|test-fixtures/.test(f));
+    expect(files).toContain('decode-worker.js');
+    expect(build.inputs).toEqual(expect.arrayContaining(['src/cli.ts', 'src/controller/controller.ts', 'src/mount/sidecar.ts']));
+    const shipped = build.inputs.filter((f) => /^src\/(emulator|dev)\/|\.test\.ts$|(^|\/)testing(\/|-)|test-fixtures/.test(f));
     expect(shipped).toEqual([]);
+  });
+
+  it('the build refuses a bundled source outside tsconfig.build.json', () => {
+    const product = productSources();
+    expect(product.has('src/cli.ts')).toBe(true);
+    expect(strayInputs(['src/cli.ts', 'node_modules/yaml/dist/index.js', 'src/emulator/server.ts', 'src/pki/test-fixtures.ts'], product)).toEqual(['src/emulator/server.ts', 'src/pki/test-fixtures.ts']);
   });
 
   it('`kvsync emulator` and `kvsync dev` refuse in one line from the build; product commands run', async () => {
@@ -67,11 +76,14 @@ describe('threat: development and test code shipped in the production image', ()
     expect(help.stdout).toMatch(/^usage: kvsync convert/m);
   });
 
-  it('decodes a certificate through the compiled worker thread', async () => {
+  it('decodes a certificate through the built worker thread', async () => {
     const chain = await makeChain('EC', 'compiled worker');
     const pem = chain.leaf.keyPem + chain.leaf.certPem + chain.intermediate.certPem;
+    // The pool is in whichever shared chunk the bundler chose: the one that exports it.
+    const chunk = readdirSync(dist).find((f) => f.endsWith('.js') && /export\{[^}]*\bDecodePool\b/.test(readFileSync(join(dist, f), 'utf8')));
+    expect(chunk).toBeDefined();
     const script = `
-      import { DecodePool } from ${JSON.stringify(join(dist, 'pki', 'decode-pool.js'))};
+      import { DecodePool } from ${JSON.stringify(join(dist, chunk ?? ''))};
       const pool = new DecodePool();
       let input = '';
       for await (const chunk of process.stdin) input += chunk;

@@ -13,6 +13,7 @@ import { SupervisedProcess } from '../../src/dev/supervised-process.ts';
 import { freePort } from '../../src/dev/ports.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 import { childPid, cpuSecondsOf, memoryOf, type MemoryStatus } from './proc.ts';
+import { countBursts, sampleCounter, type CounterSample } from './stats.ts';
 
 const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -96,6 +97,17 @@ export class ControllerProcess {
     const r = await httpGet(`${this.healthUrl}/metrics`);
     if (r.status !== 200) throw new Error(`GET /metrics: HTTP ${r.status}`);
     return r.text;
+  }
+
+  /**
+   * Watches the controller for `windowMs` and counts its change-detection cycles against `vault`: its own
+   * count of Key Vault requests to that vault (`kvsync_keyvault_requests_total`), sampled every second,
+   * falls into one burst per cycle (cycles start 90–100 % of `intervalMs` apart, so bursts are told apart
+   * by half an interval of quiet). The window holds 3 or 4 cycle starts for 3 intervals, not always 3.
+   */
+  async countCycles(vault: string, windowMs: number, intervalMs: number): Promise<{ cycles: number; samples: CounterSample[] }> {
+    const samples = await sampleCounter(async () => metricSum(await this.metrics(), 'kvsync_keyvault_requests_total', (l) => l.includes(`vault="${vault}"`)), windowMs);
+    return { cycles: countBursts(samples, intervalMs / 2), samples };
   }
 
   /** Signals the controller (started with --heapsnapshot-signal=SIGUSR2) and resolves with the snapshot's path once written. */

@@ -31,6 +31,46 @@ export function maxInWindow(samples: readonly CounterSample[], windowMs: number)
   return best;
 }
 
+/**
+ * How many bursts of increases a cumulative counter's samples hold: an increase at least `quietMs` after
+ * the previous one starts a new burst. The controller's change-detection cycles, counted from its Key
+ * Vault requests: a cycle's requests come together, and cycles start at least 90 % of an interval apart.
+ */
+export function countBursts(samples: readonly CounterSample[], quietMs: number): number {
+  let bursts = 0;
+  let lastIncreaseMs = -Infinity;
+  for (let i = 1; i < samples.length; i++) {
+    const prev = samples[i - 1];
+    const cur = samples[i];
+    if (prev === undefined || cur === undefined || cur.value <= prev.value) continue;
+    if (cur.atMs - lastIncreaseMs >= quietMs) bursts++;
+    lastIncreaseMs = cur.atMs;
+  }
+  return bursts;
+}
+
+/**
+ * Samples `read` (a cumulative counter) every `everyMs` for `windowMs`, the first sample at once and the
+ * last at the window's end; a sample that fails is left out.
+ */
+export async function sampleCounter(read: () => Promise<number>, windowMs: number, everyMs = 1000): Promise<CounterSample[]> {
+  const samples: CounterSample[] = [];
+  const endMs = Date.now() + windowMs;
+  for (;;) {
+    const atMs = Date.now();
+    const value = await read().catch(() => undefined);
+    if (value !== undefined) samples.push({ atMs, value });
+    const left = endMs - Date.now();
+    if (left <= 0) return samples;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(everyMs, left)));
+  }
+}
+
+/** A count over a window divided by the cycles counted in it; the count itself when no cycle ran (nothing to divide among). */
+export function perCycle(count: number, cycles: number): number {
+  return cycles > 0 ? count / cycles : count;
+}
+
 /** Milliseconds as seconds with one decimal, e.g. `12.3 s`. */
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;

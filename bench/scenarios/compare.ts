@@ -11,7 +11,7 @@
  *   watch sees the new value in a Secret using it;
  * - the controller's RSS, peak RSS and CPU seconds (/proc).
  *
- * kvsync runs compiled, as the image runs it; ESO is its own binary (bench/lib/eso-binary.ts), in its own
+ * kvsync runs its production build, as the image runs it; ESO is its own binary (bench/lib/eso-binary.ts), in its own
  * mount namespace (bench/lib/eso-process.ts). Also the listing case for kvsync: a vault of V objects of
  * which only M are used.
  */
@@ -28,7 +28,7 @@ import { EsoProcess } from '../lib/eso-process.ts';
 import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
 import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
-import { formatSummary, percentile, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
+import { formatSummary, percentile, perCycle as perCycleOf, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
 import { sleep, type CompareParams, type Contender } from './context.ts';
 import { adminClient, latencySummary, rotate } from './rotation.ts';
 import { compileController } from './scale.ts';
@@ -62,11 +62,15 @@ export interface RunFigures {
   cpuSeconds: number;
   /** CPU seconds during the quiet cycles. */
   quietCpuSeconds: number;
+  /** Change-detection cycles kvsync ran in the quiet window (3 intervals hold 3 or 4); NaN for ESO, which has none. */
+  cycles: number;
 }
 
 interface Contestant {
   resource: CustomResource;
   spec(plan: KvsPlan): Record<string, unknown>;
+  /** Waits `windowMs` and counts the contender's change-detection cycles meanwhile (kvsync only). */
+  countCycles?(windowMs: number): Promise<number>;
   memory(): MemoryStatus;
   cpuSeconds(): number;
   stop(): Promise<void>;
@@ -101,7 +105,14 @@ async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlP
       logDir: dir,
     });
     const vault = { name: VAULTS.list, url: vaultUrl, tenantID: emulator.endpoints.tenantID };
-    return { resource: KEYVAULTSYNCS, spec: (p) => kvsSpec(p, vault, refresh), memory: () => c.memory(), cpuSeconds: () => c.cpuSeconds(), stop: () => c.stop() };
+    return {
+      resource: KEYVAULTSYNCS,
+      spec: (p) => kvsSpec(p, vault, refresh),
+      countCycles: async (windowMs) => (await c.countCycles(VAULTS.list, windowMs, params.refreshSeconds * 1000)).cycles,
+      memory: () => c.memory(),
+      cpuSeconds: () => c.cpuSeconds(),
+      stop: () => c.stop(),
+    };
   }
   const eso = tools.eso;
   if (eso === undefined) throw new Error('ESO is not built');
@@ -183,18 +194,20 @@ async function runOnce(env: CompareEnv, s: RunSetup, tools: { cli?: string; eso?
     await emulator.admin.resetRequests();
     const apiBefore = await apiserverSnapshot(kube.kc);
     const cpuBefore = c.cpuSeconds();
-    await sleep(interval * params.cycles);
+    let cycles = NaN;
+    if (c.countCycles === undefined) await sleep(interval * params.cycles);
+    else cycles = await c.countCycles(interval * params.cycles);
     const quietCpuSeconds = c.cpuSeconds() - cpuBefore;
     const apiserver = apiserverDelta(apiBefore, await apiserverSnapshot(kube.kc));
     const counts = await emulator.admin.requests();
     const kvRequests = countOf(counts, VAULTS.list);
     const tokenRequests = counts.filter((x) => x.operation === 'token').reduce((sum, x) => sum + x.count, 0);
     const api = classifyRequests(apiserver);
-    progress(`${s.label}: quiet cycles: ${kvRequests} Key Vault requests, ${tokenRequests} token requests, apiserver ${api.reads} reads / ${api.writes} writes`);
+    progress(`${s.label}: ${params.cycles} quiet intervals${Number.isNaN(cycles) ? '' : ` (${cycles} change-detection cycles)`}: ${kvRequests} Key Vault requests, ${tokenRequests} token requests, apiserver ${api.reads} reads / ${api.writes} writes`);
 
     const rotation = s.rotations > 0 ? await rotations(env, s, kube, emulator, plans, used) : { missed: 0, samples: [] };
     if (s.rotations > 0) progress(`${s.label}: ${rotation.samples.length} rotations, p50 ${seconds(rotation.p50 ?? NaN)}, max ${seconds(rotation.max ?? NaN)}, missed ${rotation.missed}`);
-    return { coldStartMs, kvRequests, kvByOperation: breakdownOf(counts, VAULTS.list), tokenRequests, api, apiserver, rotation, memory: c.memory(), cpuSeconds: c.cpuSeconds(), quietCpuSeconds };
+    return { coldStartMs, kvRequests, kvByOperation: breakdownOf(counts, VAULTS.list), tokenRequests, api, apiserver, rotation, memory: c.memory(), cpuSeconds: c.cpuSeconds(), quietCpuSeconds, cycles };
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => progress(`${s.label}: stopping: ${String(err)}`));
   }
@@ -236,7 +249,7 @@ export async function runCompare(env: CompareEnv): Promise<void> {
   const tools: { cli?: string; eso?: EsoBinary } = {};
   if (params.contenders.includes('eso')) tools.eso = await ensureEso(progress);
   if (params.contenders.includes('kvsync') || params.listing !== undefined) {
-    progress('compare: compiling kvsync as the image runs it (tsc -p tsconfig.build.json)');
+    progress('compare: building kvsync as the image runs it (npm run build)');
     tools.cli = await compileController(env.root);
   }
   const cases: CaseResult[] = [];
@@ -303,10 +316,10 @@ const cpu = (v: number): string => `${v.toFixed(1)} s`;
 
 export function figures(cycles: number, refreshSeconds: number): Figure[] {
   return [
-    { name: `Key Vault requests over ${cycles} quiet cycles`, of: (r) => r.kvRequests, format: count },
-    { name: `Entra token requests over ${cycles} quiet cycles`, of: (r) => r.tokenRequests, format: count },
-    { name: `apiserver writes over ${cycles} quiet cycles`, of: (r) => r.api.writes, format: count },
-    { name: `apiserver reads (GET, LIST) over ${cycles} quiet cycles`, of: (r) => r.api.reads, format: count },
+    { name: `Key Vault requests in ${cycles} quiet refresh intervals`, of: (r) => r.kvRequests, format: count },
+    { name: `Entra token requests in ${cycles} quiet refresh intervals`, of: (r) => r.tokenRequests, format: count },
+    { name: `apiserver writes in ${cycles} quiet refresh intervals`, of: (r) => r.api.writes, format: count },
+    { name: `apiserver reads (GET, LIST) in ${cycles} quiet refresh intervals`, of: (r) => r.api.reads, format: count },
     { name: 'cold start, first create → all Ready', of: (r) => r.coldStartMs, format: secs },
     { name: `rotation latency p50 (not seen: not within ${3 * refreshSeconds} s)`, of: (r) => rotationPercentile(r.rotation, 50), format: secs },
     { name: 'rotation latency p99', of: (r) => rotationPercentile(r.rotation, 99), format: secs },
@@ -315,7 +328,7 @@ export function figures(cycles: number, refreshSeconds: number): Figure[] {
     { name: 'controller RSS at the end', of: (r) => r.memory.rssBytes, format: mb },
     { name: 'controller peak RSS', of: (r) => r.memory.hwmBytes, format: mb },
     { name: 'controller CPU seconds, whole run', of: (r) => r.cpuSeconds, format: cpu },
-    { name: `controller CPU seconds, ${cycles} quiet cycles`, of: (r) => r.quietCpuSeconds, format: cpu },
+    { name: `controller CPU seconds, ${cycles} quiet refresh intervals`, of: (r) => r.quietCpuSeconds, format: cpu },
   ];
 }
 
@@ -370,7 +383,8 @@ function listingRow(env: ReportEnv, c: CaseResult): void {
   const { v, m, n } = c.setup;
   const { cycles } = env.params;
   const target = Math.min(Math.ceil(v / 25), m);
-  const perCycle = summarizeRuns(c.runs.map((r) => r.kvRequests / cycles));
+  const perCycle = summarizeRuns(c.runs.map((r) => perCycleOf(r.kvRequests, r.cycles)));
+  const counted = c.runs.map((r) => r.cycles).join(', ');
   const ops = c.runs.at(-1)?.kvByOperation ?? {};
   env.rows.push({
     scenario: `7. listing case: vault of V=${v} objects, M=${m} used by N=${n} KeyVaultSyncs`,
@@ -379,7 +393,7 @@ function listingRow(env: ReportEnv, c: CaseResult): void {
     baseline: `${Math.ceil(v / 25)} list pages or ${m} reads per cycle`,
     target: `≤ min(⌈V/25⌉, M) = ${target}`,
     met: perCycle === undefined ? undefined : perCycle.median <= target,
-    notes: `median of ${perCycle?.runs ?? 0} runs (range in brackets) over ${cycles} quiet cycles; last run's requests by operation: ${Object.entries(ops).map(([op, x]) => `${op}: ${x}`).join(', ') || 'none'}${failureNote(c)}`,
+    notes: `median of ${perCycle?.runs ?? 0} runs (range in brackets) over ${cycles} quiet refresh intervals, divided by the change-detection cycles each run counted in them (${counted || 'none'}); last run's requests by operation: ${Object.entries(ops).map(([op, x]) => `${op}: ${x}`).join(', ') || 'none'}${failureNote(c)}`,
   });
 }
 

@@ -3,19 +3,17 @@
  * Secrets directly), steady-state Key Vault requests per refresh cycle with and without list
  * permission (beside what a per-resource poller would send), and the controller's memory.
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { buildProduction } from '../../scripts/build.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 import { countOf, breakdownOf, VAULTS, type BenchPrincipal } from '../lib/emulator.ts';
 import { importFootprint, metricSum, type ControllerProcess } from '../lib/controller-process.ts';
 import { kvsSpec, planSyncs, type KvsPlan } from '../lib/kube.ts';
 import { apiserverDelta, apiserverSnapshot, classifyRequests } from '../lib/apiserver-metrics.ts';
-import { mib, seconds } from '../lib/stats.ts';
+import { mib, perCycle, seconds } from '../lib/stats.ts';
 import { sleep, vaultRef, type BenchContext } from './context.ts';
 
 const MB = 1_000_000;
-const execFileAsync = promisify(execFile);
 
 export interface Fleet {
   namespace: string;
@@ -169,6 +167,9 @@ export function coldStartRows(ctx: BenchContext, fleet: Fleet, baseline: { ms: n
 
 export interface SteadyCounts {
   windowMs: number;
+  /** Refresh intervals in the window (--cycles). */
+  intervals: number;
+  /** Change-detection cycles the controller ran in the window (3 intervals hold 3 or 4: cycles are jittered). */
   cycles: number;
   total: number;
   perCycle: number;
@@ -180,9 +181,10 @@ export interface SteadyCounts {
 
 /**
  * Counts the vault's requests over `cycles` refresh intervals once everything is Ready (after one
- * settling interval), from the emulator's counters.
+ * settling interval), from the emulator's counters, and the change-detection cycles the controller ran
+ * meanwhile (its /metrics): per-cycle figures divide by the cycles counted.
  */
-export async function countSteadyState(ctx: BenchContext, vault: string, label: string): Promise<SteadyCounts> {
+export async function countSteadyState(ctx: BenchContext, controller: ControllerProcess, vault: string, label: string): Promise<SteadyCounts> {
   const { params } = ctx;
   const interval = params.refreshSeconds * 1000;
   ctx.progress(`${label}: settling one refresh interval (${params.refreshSeconds} s)`);
@@ -190,14 +192,14 @@ export async function countSteadyState(ctx: BenchContext, vault: string, label: 
   await ctx.emulator.admin.resetRequests();
   const apiBefore = await apiserverSnapshot(ctx.kube.kc);
   const windowMs = interval * params.cycles;
-  ctx.progress(`${label}: counting Key Vault requests for ${params.cycles} cycles (${seconds(windowMs)})`);
-  await sleep(windowMs);
+  ctx.progress(`${label}: counting Key Vault requests for ${params.cycles} refresh intervals (${seconds(windowMs)})`);
+  const { cycles } = await controller.countCycles(vault, windowMs, interval);
   const counts = await ctx.emulator.admin.requests();
   const apiserver = apiserverDelta(apiBefore, await apiserverSnapshot(ctx.kube.kc));
   const total = countOf(counts, vault);
   const tokens = counts.filter((c) => c.operation === 'token').reduce((s, c) => s + c.count, 0);
-  const result = { windowMs, cycles: params.cycles, total, perCycle: total / params.cycles, byOperation: breakdownOf(counts, vault), tokens, apiserver };
-  ctx.progress(`${label}: ${total} requests in ${params.cycles} cycles → ${result.perCycle.toFixed(1)} per cycle ${JSON.stringify(result.byOperation)}`);
+  const result = { windowMs, intervals: params.cycles, cycles, total, perCycle: perCycle(total, cycles), byOperation: breakdownOf(counts, vault), tokens, apiserver };
+  ctx.progress(`${label}: ${total} requests in ${cycles} cycles (${params.cycles} intervals) → ${result.perCycle.toFixed(1)} per cycle ${JSON.stringify(result.byOperation)}`);
   return result;
 }
 
@@ -212,12 +214,12 @@ export function steadyRow(ctx: BenchContext, withList: boolean, counts: SteadyCo
     baseline: 'ESO, measured for the same work: rows 6',
     target: withList ? `≤ ⌈M/25⌉ = ${target}` : `≤ M = ${target}`,
     met: counts.perCycle <= target,
-    notes: `refreshInterval ${params.refreshSeconds} s, counted over ${params.cycles} cycles by the emulator: ${ops}; Entra token requests ${counts.tokens}; ${withList ? 'Key Vault Secrets User on the vault' : 'Key Vault Secrets User on each object only (list forbidden)'}; apiserver writes per cycle: ${apiWrites(counts)}`,
+    notes: `refreshInterval ${params.refreshSeconds} s; counted by the emulator over ${params.cycles} intervals, which held ${counts.cycles} change-detection cycles (the controller's Key Vault requests sampled every second): ${ops}; Entra token requests ${counts.tokens}; ${withList ? 'Key Vault Secrets User on the vault' : 'Key Vault Secrets User on each object only (list forbidden)'}; apiserver writes per cycle: ${apiWrites(counts)}`,
   });
   const api = classifyRequests(counts.apiserver);
   const secretReads = (counts.apiserver['GET secrets']?.requests ?? 0) + (counts.apiserver['LIST secrets']?.requests ?? 0);
-  const writes = api.writes / counts.cycles;
-  const reads = secretReads / counts.cycles;
+  const writes = perCycle(api.writes, counts.cycles);
+  const reads = perCycle(secretReads, counts.cycles);
   ctx.rows.push({
     scenario: `1. steady state, N=${params.n} sharing M=${params.m}, ${withList ? 'with' : 'without'} list permission`,
     figure: 'apiserver writes / Secret reads per quiet cycle',
@@ -225,13 +227,13 @@ export function steadyRow(ctx: BenchContext, withList: boolean, counts: SteadyCo
     baseline: 'ESO, measured for the same work: rows 6',
     target: '≤ 10 / ≤ 10',
     met: writes <= 10 && reads <= 10,
-    notes: `the apiserver's own /metrics over the ${params.cycles} cycles, every resource but the control plane's leases and endpoints: ${Object.entries(counts.apiserver).filter(([k]) => !k.startsWith('WATCH')).map(([k, v]) => `${k} ${v.requests}`).join(', ') || 'none'}`,
+    notes: `the apiserver's own /metrics over the ${counts.cycles} cycles, every resource but the control plane's leases and endpoints: ${Object.entries(counts.apiserver).filter(([k]) => !k.startsWith('WATCH')).map(([k, v]) => `${k} ${v.requests}`).join(', ') || 'none'}`,
   });
 }
 
 function apiWrites(counts: SteadyCounts): string {
   const writes = Object.entries(counts.apiserver).filter(([k]) => /^(APPLY|PATCH|POST|PUT|DELETE) (secrets|keyvaultsyncs|events|configmaps)/.test(k));
-  return writes.map(([k, v]) => `${k} ${(v.requests / counts.cycles).toFixed(0)}`).join(', ') || 'none';
+  return writes.map(([k, v]) => `${k} ${perCycle(v.requests, counts.cycles).toFixed(0)}`).join(', ') || 'none';
 }
 
 export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes: number }, idle: { rssBytes: number }, figures: Record<string, number>, imports: { clientNode: number; controllerModules: number }): void {
@@ -259,21 +261,21 @@ export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes:
   });
 }
 
-/** Compiles the controller as the image does (tsconfig.build.json) into the git-ignored .cache/bench-dist; returns its cli.js. */
+/** Builds the controller as the image does (scripts/build.ts, `npm run build`) into the git-ignored .cache/bench-dist; returns its cli.js. */
 export async function compileController(root: string): Promise<string> {
   const outDir = join(root, '.cache', 'bench-dist');
-  await execFileAsync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false'], { cwd: root, timeout: 300_000 });
+  await buildProduction(outDir, { sourcemap: false });
   return join(outDir, 'cli.js');
 }
 
 /**
- * Scenario 3 as the container image runs it: the controller compiled to JavaScript (tsconfig.build.json,
+ * Scenario 3 as the container image runs it: the controller's production build (scripts/build.ts,
  * into the git-ignored .cache/bench-dist), started on the same N KeyVaultSyncs after the first controller
  * stopped. It re-syncs every one of them, then runs one settling interval and one cycle before the reading.
  */
 async function compiledMemory(ctx: BenchContext, fleet: Fleet): Promise<void> {
   const { params } = ctx;
-  ctx.progress('memory: compiling the controller as the image does (tsc -p tsconfig.build.json)');
+  ctx.progress('memory: building the controller as the image does (npm run build)');
   const controller = await ctx.startController('controller-compiled', fleet.namespace, [], await compileController(ctx.root));
   try {
     const t0 = Date.now();
@@ -295,7 +297,7 @@ async function compiledMemory(ctx: BenchContext, fleet: Fleet): Promise<void> {
       baseline: 'the rows above: the same controller run from its TypeScript sources',
       target: '≤ 150 MB',
       met: memory.rssBytes <= 150 * MB && memory.hwmBytes <= 150 * MB,
-      notes: `\`node .cache/bench-dist/cli.js controller\` (tsconfig.build.json, like the image's dist/), started on the ${params.n} existing KeyVaultSyncs: re-synced all in ${seconds(resyncMs)}, then read after two refresh intervals; no TypeScript type stripping in the process`,
+      notes: `\`node .cache/bench-dist/cli.js controller\` (the production build, like the image's dist/), started on the ${params.n} existing KeyVaultSyncs: re-synced all in ${seconds(resyncMs)}, then read after two refresh intervals; no TypeScript type stripping in the process`,
     });
   } finally {
     await controller.stop();
@@ -315,7 +317,7 @@ export async function runScale(ctx: BenchContext): Promise<void> {
       ctx.details.coldStart = { baselineMs, syncsAloneMs: baseline?.syncsAloneMs, baselineApiserver: baseline?.apiserver, createMs: fleet.createMs, allReadyMs: fleet.allReadyMs, controller: figures, apiserver: fleet.apiserver, memoryIdle: fleet.idleMemory, memoryAtReady: fleet.controller.memory() };
       if (baseline !== undefined) coldStartRows(ctx, fleet, baseline, figures);
       if (only.has('steady-state') || only.has('rss')) {
-        const counts = await countSteadyState(ctx, VAULTS.list, 'steady state with list');
+        const counts = await countSteadyState(ctx, fleet.controller, VAULTS.list, 'steady state with list');
         ctx.details.steadyWithList = counts;
         if (only.has('steady-state')) steadyRow(ctx, true, counts);
       }
@@ -342,7 +344,7 @@ export async function runScale(ctx: BenchContext): Promise<void> {
   if (only.has('steady-state')) {
     const fleet = await startFleet(ctx, { namespace: 'bench-scoped', vault: VAULTS.scoped, principal: ctx.plan.scoped, label: 'scoped' });
     try {
-      const counts = await countSteadyState(ctx, VAULTS.scoped, 'steady state without list');
+      const counts = await countSteadyState(ctx, fleet.controller, VAULTS.scoped, 'steady state without list');
       ctx.details.steadyWithoutList = { ...counts, allReadyMs: fleet.allReadyMs };
       steadyRow(ctx, false, counts);
     } finally {

@@ -3,7 +3,7 @@ import { apiserverDelta, parseApiserverMetrics } from '../../../bench/lib/apiser
 import { controllerFlags, metricSum } from '../../../bench/lib/controller-process.ts';
 import { planSyncs } from '../../../bench/lib/kube.ts';
 import { markdownTable, notMeasured } from '../../../bench/lib/report.ts';
-import { forEachLimited, maxInWindow, percentile } from '../../../bench/lib/stats.ts';
+import { countBursts, forEachLimited, maxInWindow, percentile, perCycle, sampleCounter } from '../../../bench/lib/stats.ts';
 import { limiterFlag } from '../../../bench/scenarios/throttle.ts';
 
 describe('bench statistics', () => {
@@ -20,6 +20,37 @@ describe('bench statistics', () => {
     // 10 s windows span three samples: the largest rise is 45 → 91 (between 20 s and 30 s).
     expect(maxInWindow(samples, 10_000)).toBe(50);
     expect(maxInWindow(samples.slice(0, 1), 10_000)).toBe(0);
+  });
+
+  it('countBursts counts one burst per change-detection cycle, however many samples a cycle spans', () => {
+    // A 10 s interval sampled every second: cycles at 0–1 s, 9.5–10 s (jitter), 19 s and 28–29 s, quiet between.
+    const values = [0, 8, 16, 16, 16, 16, 16, 16, 16, 16, 24, 24, 24, 24, 24, 24, 24, 24, 24, 32, 32, 32, 32, 32, 32, 32, 32, 32, 36, 40, 40];
+    const samples = values.map((value, i) => ({ atMs: i * 1000, value }));
+    expect(countBursts(samples, 5000)).toBe(4);
+    // Nothing requested: no cycle; one sample: nothing to compare.
+    expect(countBursts(samples.map((s) => ({ ...s, value: 7 })), 5000)).toBe(0);
+    expect(countBursts(samples.slice(0, 1), 5000)).toBe(0);
+    // A counter that went down (a restart) is no cycle.
+    expect(countBursts([{ atMs: 0, value: 5 }, { atMs: 1000, value: 0 }], 5000)).toBe(0);
+  });
+
+  it('perCycle divides by the cycles counted, and keeps the whole count when none ran', () => {
+    expect(perCycle(32, 4)).toBe(8);
+    expect(perCycle(24, 3)).toBe(8);
+    expect(perCycle(5, 0)).toBe(5);
+  });
+
+  it('sampleCounter samples at once, through the window and at its end, leaving out failed reads', async () => {
+    let n = 0;
+    const samples = await sampleCounter(() => {
+      n++;
+      return n === 2 ? Promise.reject(new Error('scrape failed')) : Promise.resolve(n);
+    }, 50, 10);
+    expect(samples[0]?.value).toBe(1);
+    expect(samples.map((s) => s.value)).not.toContain(2);
+    expect(samples.length).toBeGreaterThanOrEqual(2);
+    const span = (samples.at(-1)?.atMs ?? 0) - (samples[0]?.atMs ?? 0);
+    expect(span).toBeGreaterThanOrEqual(45);
   });
 
   it('forEachLimited never runs more than the limit at once and visits every item', async () => {

@@ -4,7 +4,9 @@ import { pinnedVersion } from '../../../bench/lib/eso-binary.ts';
 import { ENTRA_HOST, hostsFile } from '../../../bench/lib/eso-process.ts';
 import { parseCpuSeconds, parseMemoryStatus } from '../../../bench/lib/proc.ts';
 import { formatSummary, median, summarizeRuns } from '../../../bench/lib/stats.ts';
-import { ratio, rotationPercentile, sideBySideTable, type RunFigures } from '../../../bench/scenarios/compare.ts';
+import { ratio, reportCompare, rotationPercentile, sideBySideTable, type CaseResult, type RunFigures } from '../../../bench/scenarios/compare.ts';
+import type { CompareParams } from '../../../bench/scenarios/context.ts';
+import type { ResultRow } from '../../../bench/lib/report.ts';
 
 describe('bench run statistics', () => {
   it('takes the median of odd and even counts, whatever the order', () => {
@@ -87,7 +89,7 @@ describe('bench parsing of the apiserver and /proc', () => {
 });
 
 describe('bench side-by-side table', () => {
-  const run = (kv: number, rss: number): RunFigures => ({
+  const run = (kv: number, rss: number, cycles = 3): RunFigures => ({
     coldStartMs: 3000,
     kvRequests: kv,
     kvByOperation: {},
@@ -98,13 +100,35 @@ describe('bench side-by-side table', () => {
     memory: { rssBytes: rss, hwmBytes: rss },
     cpuSeconds: 1,
     quietCpuSeconds: 0.5,
+    cycles,
   });
 
   it('has one row per figure with kvsync, ESO and the ratio of medians for each size', () => {
     const table = sideBySideTable([{ n: 100, kvsync: [run(3, 100e6), run(3, 110e6), run(4, 90e6)], eso: [run(900, 140e6), run(910, 150e6), run(890, 145e6)] }], 3, 10).split('\n');
     expect(table[0]).toBe('| figure | kvsync, N=100 | ESO, N=100 | ESO ÷ kvsync |');
-    expect(table).toContain('| Key Vault requests over 3 quiet cycles | 3 (3–4) | 900 (890–910) | 300× |');
+    expect(table).toContain('| Key Vault requests in 3 quiet refresh intervals | 3 (3–4) | 900 (890–910) | 300× |');
     expect(table).toContain('| controller RSS at the end | 100 MB (90 MB–110 MB) | 145 MB (140 MB–150 MB) | 1.4× |');
-    expect(table).toContain('| apiserver writes over 3 quiet cycles | 0 | 0 | equal |');
+    expect(table).toContain('| apiserver writes in 3 quiet refresh intervals | 0 | 0 | equal |');
+  });
+
+  it('divides the listing case by the change-detection cycles each run counted, not by the intervals', () => {
+    const params: CompareParams = {
+      sizes: [100], m: 200, objectsPerKvs: 3, refreshSeconds: 10, cycles: 3, runs: 3, rotations: 0, createConcurrency: 4,
+      esoConcurrent: 4, listing: { v: 5000, m: 10, n: 100 }, contenders: [],
+    };
+    const rows: ResultRow[] = [];
+    // Jittered cycles: 3 intervals held 4 cycles in two runs and 3 in one, 10 reads each.
+    const listing: CaseResult = { setup: { contender: 'kvsync', n: 100, m: 10, v: 5000, rotations: 0, label: 'listing' }, runs: [run(40, 1, 4), run(30, 1, 3), run(40, 1, 4)], failures: [] };
+    reportCompare({ params, rows, details: {} }, [listing], '');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.value).toBe('10.0');
+    expect(rows[0]?.met).toBe(true);
+    expect(rows[0]?.notes).toContain('(4, 3, 4)');
+    // Divided by the 3 intervals, the same runs would read 13.3 per cycle and miss the target of 10.
+    const byIntervals: CaseResult = { ...listing, runs: listing.runs.map((r) => ({ ...r, cycles: 3 })) };
+    const missed: ResultRow[] = [];
+    reportCompare({ params, rows: missed, details: {} }, [byIntervals], '');
+    expect(missed[0]?.value).toBe('13.3 (10.0–13.3)');
+    expect(missed[0]?.met).toBe(false);
   });
 });

@@ -30,7 +30,7 @@ import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
 import { formatSummary, percentile, perCycle as perCycleOf, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
 import { sleep, type CompareParams, type Contender } from './context.ts';
-import { adminClient, latencySummary, rotate } from './rotation.ts';
+import { adminClient, latencySummary, rotateAtRandomTimes } from './rotation.ts';
 import { compileController } from './scale.ts';
 
 export const EXTERNALSECRETS: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'externalsecrets', kind: 'ExternalSecret' };
@@ -224,13 +224,7 @@ async function rotations(env: CompareEnv, s: RunSetup, kube: BenchKube, emulator
       const plan = plans.find((p) => p.objects.includes(object));
       return plan === undefined ? [] : [{ secretName: plan.secretName, name: plan.name, objects: [object] }];
     });
-    const latencies = await Promise.all(
-      targets.map(async (t) => {
-        await sleep(Math.random() * interval);
-        return await rotate(client, secrets, t, 3 * interval);
-      }),
-    );
-    return latencySummary(latencies);
+    return latencySummary(await rotateAtRandomTimes(client, secrets, targets, interval, 3 * interval));
   } finally {
     await secrets.stop();
   }

@@ -25,8 +25,13 @@ export interface ControllerProcessOptions {
   kubeconfig: string;
   endpointsFile: string;
   operatorNamespace: string;
-  watchNamespace: string;
+  /** Only this namespace; undefined watches all. */
+  watchNamespace: string | undefined;
   logDir: string;
+  /** Leader election on the Lease (default false: one replica). */
+  leaderElect?: boolean;
+  /** pino level (default warn). */
+  logLevel?: string;
   /** More controller flags (e.g. --eventgrid-addr). */
   extraArgs?: string[];
   /** Node flags, e.g. ['--cpu-prof', '--cpu-prof-dir', DIR]. */
@@ -54,10 +59,10 @@ export class ControllerProcess {
       '--kubeconfig', o.kubeconfig,
       '--azure-endpoints', o.endpointsFile,
       '--namespace', o.operatorNamespace,
-      '--watch-namespace', o.watchNamespace,
+      ...(o.watchNamespace === undefined ? [] : ['--watch-namespace', o.watchNamespace]),
       '--health-addr', `127.0.0.1:${port}`,
-      '--leader-elect=false',
-      '--log-level', 'warn',
+      `--leader-elect=${o.leaderElect ?? false}`,
+      '--log-level', o.logLevel ?? 'warn',
       ...(o.extraArgs ?? []),
     ];
     const proc = new SupervisedProcess(o.name, o.leash, process.execPath, args, join(o.logDir, `${o.name}.log`));
@@ -74,6 +79,11 @@ export class ControllerProcess {
 
   get running(): boolean {
     return this.#proc.running;
+  }
+
+  /** The supervised process (leash), e.g. to check it is still running. */
+  get process(): SupervisedProcess {
+    return this.#proc;
   }
 
   /** PID of the Node process itself (leash's child). */

@@ -94,10 +94,15 @@ export interface BenchEmulator {
 
 /** Writes the config and runs `node src/cli.ts emulator` under leash; resolves once endpoints.json exists. */
 export async function startBenchEmulator(opts: { plan: EmulatorPlan; dir: string; leash: string; cli: string }): Promise<BenchEmulator> {
+  return await startEmulatorProcess({ config: emulatorConfig(opts.plan), dir: opts.dir, leash: opts.leash, cli: opts.cli });
+}
+
+/** Runs the emulator with any config document as its own process (`node src/cli.ts emulator` under leash). */
+export async function startEmulatorProcess(opts: { config: Record<string, unknown>; dir: string; leash: string; cli: string }): Promise<BenchEmulator> {
   const configFile = join(opts.dir, 'emulator.yaml');
   const stateDir = join(opts.dir, 'emulator');
   const endpointsFile = join(stateDir, 'endpoints.json');
-  await writeFile(configFile, stringify(emulatorConfig(opts.plan)), { mode: 0o600 });
+  await writeFile(configFile, stringify(opts.config), { mode: 0o600 });
   const proc = new SupervisedProcess('kvsync-emulator', opts.leash, process.execPath, [opts.cli, 'emulator', '--config', configFile, '--state-dir', stateDir], join(opts.dir, 'emulator.log'));
   await pollUntil(
     () => {
@@ -139,6 +144,24 @@ export class EmulatorAdmin {
 
   async setThrottling(vault: string, requestsPer10s: number): Promise<void> {
     await this.#call('PUT', '/throttling', { vault, requestsPer10s });
+  }
+
+  /** Injects a fault (`POST /faults`): see docs/emulator.md for the body. */
+  async addFault(body: Record<string, unknown>): Promise<void> {
+    await this.#call('POST', '/faults', body);
+  }
+
+  async clearFaults(): Promise<void> {
+    await this.#call('DELETE', '/faults');
+  }
+
+  /** Sets the emulator clock's offset from real time. */
+  async setClockOffset(offsetSeconds: number): Promise<void> {
+    await this.#call('POST', '/time', { offsetSeconds });
+  }
+
+  async resetClock(): Promise<void> {
+    await this.#call('DELETE', '/time');
   }
 
   async createSubscription(body: Record<string, unknown>): Promise<void> {

@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'hack/**', 'bench/results/**', 'charts/**', '.cache/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'hack/**', 'bench/results/**', 'chaos/results/**', 'charts/**', '.cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -6,9 +6,10 @@
  */
 import type { EmulatorAdmin } from '../../bench/lib/emulator.ts';
 import type { SupervisedProcess } from '../../src/dev/supervised-process.ts';
+import { pollUntil } from '../../src/util/poll.ts';
 import type { ControllerFleet, MountFleet } from './fleet.ts';
 import { nodePidOf } from './fleet.ts';
-import type { FaultKind, ScheduledFault } from './plan.ts';
+import { FAULT_KINDS, type FaultKind, type ScheduledFault } from './plan.ts';
 
 export interface FaultTargets {
   vault: string;
@@ -41,6 +42,8 @@ export class FaultRunner {
   readonly #timers: NodeJS.Timeout[] = [];
   #apiserverPaused = false;
   #phaseStartMs = 0;
+  /** Every kind that applies, so a kind never injected shows as 0. */
+  #kinds: FaultKind[] = [];
 
   constructor(targets: FaultTargets, log: (line: string) => void) {
     this.#t = targets;
@@ -50,6 +53,7 @@ export class FaultRunner {
   /** Schedules every fault relative to now. */
   start(schedule: readonly ScheduledFault[]): void {
     this.#phaseStartMs = Date.now();
+    this.#kinds = FAULT_KINDS.filter((k) => k !== 'mount-kill' || this.#t.mounts.specs.length > 0);
     for (const f of schedule) this.#timers.push(setTimeout(() => this.#track(this.#run(f)), f.atMs));
   }
 
@@ -104,8 +108,12 @@ export class FaultRunner {
         await admin.setClockOffset(f.detail.offsetSeconds ?? 0);
         return async () => await admin.resetClock();
       case 'controller-kill': {
-        const replica = f.detail.replica ?? 0;
-        if (controllers.busy.has(replica) || controllers.current[replica] === undefined) return skip('replica busy with another fault');
+        // The drawn replica, or the other one when a fault is already acting on it.
+        const free = (r: number): boolean => !controllers.busy.has(r) && controllers.current[r] !== undefined;
+        const drawn = f.detail.replica ?? 0;
+        const replica = free(drawn) ? drawn : 1 - drawn;
+        if (!free(replica)) return skip('both replicas busy with other faults');
+        record.detail.replica = replica;
         controllers.busy.add(replica);
         record.detail.instance = controllers.current[replica]?.name ?? '';
         await controllers.kill(replica);
@@ -118,8 +126,9 @@ export class FaultRunner {
         };
       }
       case 'leader-stop': {
-        const replica = controllers.replicaHolding(await this.#t.leaseHolder());
-        if (replica === undefined) return skip('no replica holds the lease');
+        // Right after a kill the Lease may still name the dead instance: wait for a live holder.
+        const replica = await pollUntil(async () => controllers.replicaHolding(await this.#t.leaseHolder()), { timeoutMs: 30_000, intervalMs: 500, description: 'a live replica holding the Lease' }).catch(() => undefined);
+        if (replica === undefined) return skip('no live replica held the lease within 30 s');
         if (controllers.busy.has(replica)) return skip('the leader is busy with another fault');
         controllers.busy.add(replica);
         record.detail.instance = controllers.current[replica]?.name ?? '';
@@ -168,7 +177,7 @@ export class FaultRunner {
 
   /** Injected and skipped counts per kind. */
   summary(): { kind: FaultKind; injected: number; skipped: number }[] {
-    const byKind = new Map<FaultKind, { kind: FaultKind; injected: number; skipped: number }>();
+    const byKind = new Map<FaultKind, { kind: FaultKind; injected: number; skipped: number }>(this.#kinds.map((kind) => [kind, { kind, injected: 0, skipped: 0 }]));
     for (const r of this.records) {
       const row = byKind.get(r.kind) ?? { kind: r.kind, injected: 0, skipped: 0 };
       row[r.outcome] += 1;

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControllerProcess } from '../../bench/lib/controller-process.ts';
-import { childPid, memoryOf } from '../../bench/lib/proc.ts';
+import { childPid } from '../../bench/lib/proc.ts';
 import { SupervisedProcess } from '../../src/dev/supervised-process.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 import type { MemorySample } from './checker.ts';
@@ -23,6 +23,7 @@ export interface ControllerInstance extends Instance {
   controller: ControllerProcess;
   /** holderIdentity it writes into the Lease. */
   identity: string;
+  /** RSS while it held the Lease. */
   memory: MemorySample[];
 }
 
@@ -115,14 +116,17 @@ export class ControllerFleet {
     return i < 0 ? undefined : i;
   }
 
-  sampleMemory(): void {
-    for (const c of this.current) {
-      if (c === undefined || !c.process.running) continue;
-      try {
-        c.memory.push({ atMs: Date.now(), rssBytes: c.controller.memory().rssBytes });
-      } catch {
-        // exited between the check and the read
-      }
+  /**
+   * Samples the RSS of the instance holding the Lease: the leader does the work, and a standby that
+   * takes over grows to the leader's working set, which is not a leak.
+   */
+  sampleLeaderMemory(holderIdentity: string | undefined): void {
+    const leader = this.current.find((c) => c !== undefined && c.identity === holderIdentity);
+    if (leader === undefined || !leader.process.running) return;
+    try {
+      leader.memory.push({ atMs: Date.now(), rssBytes: leader.controller.memory().rssBytes });
+    } catch {
+      // exited between the check and the read
     }
   }
 
@@ -182,9 +186,4 @@ export class MountFleet {
   async stop(): Promise<void> {
     await Promise.all(this.current.flatMap((m) => (m === undefined ? [] : [m.process.stop(10_000)])));
   }
-}
-
-/** RSS of a process under a leash (for a sidecar or another helper process). */
-export function rssOf(proc: SupervisedProcess): number {
-  return memoryOf(nodePidOf(proc)).rssBytes;
 }

@@ -113,12 +113,12 @@ function faultOf(rng: SeededRandom, kind: FaultKind, atMs: number, mounts: numbe
 
 /**
  * Faults from 5 s into the phase until 10 s before its end, one every `gap` on average (at most 12 s,
- * less in a short run so every kind comes once): each round is a shuffled order of every kind, so even a
+ * less in a short run so that a whole round fits even when every gap is the longest, 1.5 × the mean): each round is a shuffled order of every kind, so even a
  * short run sees each kind. Faults may overlap; each is bounded in time.
  */
 export function scheduleFaults(rng: SeededRandom, phaseMs: number, mounts: number): ScheduledFault[] {
   const kinds = FAULT_KINDS.filter((k) => mounts > 0 || k !== 'mount-kill');
-  const meanGapMs = Math.max(2000, Math.min(12_000, (phaseMs - 15_000) / kinds.length));
+  const meanGapMs = Math.max(2000, Math.min(12_000, (phaseMs - 15_000) / (1.5 * kinds.length)));
   const out: ScheduledFault[] = [];
   let at = 5000;
   for (;;) {

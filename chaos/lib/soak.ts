@@ -258,9 +258,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
         if (!p.process.running && !p.killedOnPurpose) ledger.report('process-died', p.name, `${p.name} exited without being killed by the run; last log line: ${p.process.logTail(1).slice(0, 200)}`, Date.now());
       }
     };
+    const leases = kube.kc.makeApiClient(k8s.CoordinationV1Api);
+    const leaseHolder = async (): Promise<string | undefined> => (await leases.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NAMESPACE })).spec?.holderIdentity;
     const healthTimer = setInterval(() => {
       checkProcesses();
-      controllers.sampleMemory();
+      leaseHolder().then((holder) => controllers.sampleLeaderMemory(holder), () => undefined);
     }, 2000);
     stops.push(() => clearInterval(healthTimer));
 
@@ -290,7 +292,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     };
     const rotationTimer = setInterval(rotate, o.rotateEveryMs);
 
-    const custom = kube.kc.makeApiClient(k8s.CoordinationV1Api);
     const faults = new FaultRunner(
       {
         vault: VAULT,
@@ -298,7 +299,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
         controllers,
         mounts,
         apiserver,
-        leaseHolder: async () => (await custom.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NAMESPACE })).spec?.holderIdentity,
+        leaseHolder,
       },
       log,
     );
@@ -363,7 +364,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     checkProcesses();
     const memory = controllers.all.map((c) => {
       const verdict = memoryGrowth(c.memory);
-      if (verdict === undefined) return { instance: c.name, samples: c.memory.length, note: 'too few samples to judge (a short-lived instance)' };
+      if (verdict === undefined) return { instance: c.name, samples: c.memory.length, note: 'too few samples as leader to judge' };
       if (verdict.grew) ledger.report('memory-growth', c.name, `${c.name}: RSS median ${(verdict.firstThirdMedianBytes / 2 ** 20).toFixed(1)} MiB in the first third, ${(verdict.lastThirdMedianBytes / 2 ** 20).toFixed(1)} MiB in the last (limit ${(verdict.limitBytes / 2 ** 20).toFixed(1)} MiB)`, Date.now());
       return { instance: c.name, ...verdict };
     });

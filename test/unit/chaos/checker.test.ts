@@ -99,9 +99,11 @@ describe('the plan', () => {
     expect(planObjects(new SeededRandom(7), 300, 4)).toEqual(a);
     expect(a.syncs).toHaveLength(300);
     expect(a.syncs.filter((s) => s.kind === 'tls')).toHaveLength(60);
-    const faults = scheduleFaults(new SeededRandom(7), 90_000, 2);
+    const faults = scheduleFaults(new SeededRandom(7), 75_000, 2);
     expect(new Set(faults.map((f) => f.kind))).toEqual(new Set(FAULT_KINDS));
-    expect(faults.every((f) => f.atMs <= 80_000)).toBe(true);
-    expect(scheduleFaults(new SeededRandom(7), 90_000, 2)).toEqual(faults);
+    expect(faults.every((f) => f.atMs <= 65_000)).toBe(true);
+    expect(scheduleFaults(new SeededRandom(7), 75_000, 2)).toEqual(faults);
+    // Whatever the seed: every kind fits in the first round.
+    for (let seed = 0; seed < 200; seed++) expect(new Set(scheduleFaults(new SeededRandom(seed), 75_000, 2).map((f) => f.kind)).size).toBe(FAULT_KINDS.length);
   });
 });

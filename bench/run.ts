@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { installCrds } from '../src/api/install.ts';
 import { startControlPlane } from '../src/dev/control-plane.ts';
+import { commitOf } from './lib/commit.ts';
 import { ControllerProcess, controllerFlags } from './lib/controller-process.ts';
 import { planEmulator, startBenchEmulator } from './lib/emulator.ts';
 import { BenchKube } from './lib/kube.ts';
@@ -162,23 +163,12 @@ const progress = (line: string): void => {
   process.stderr.write(`[bench +${t}s] ${line}\n`);
 };
 
-/** The commit the bench ran, with `+dirty` when the worktree had changes (figures then describe more than the commit). */
-function commitOf(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
   const parsed = parseParams(argv);
   if (typeof parsed === 'number') return parsed;
   const { params, out } = parsed;
   const startedAt = new Date().toISOString();
-  const commit = commitOf();
+  const commit = commitOf(root);
   const workDir = await mkdtemp(join(tmpdir(), 'kvsync-bench-'));
   if (params.cpuProf || params.heapSnapshot) await mkdir(join(workDir, 'profiles'));
   const rows: ResultRow[] = [];

@@ -6,12 +6,12 @@
  * `<out>/latest.json`, exits 1 on a violation or a failure to converge. Never part of the product
  * build. See docs/reliability.md.
  */
-import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseGoDuration } from '../src/api/duration.ts';
+import { commitOf } from '../bench/lib/commit.ts';
 import { formatReport, writeReport } from './lib/report.ts';
 import { newSeed } from './lib/random.ts';
 import { runChaos } from './lib/soak.ts';
@@ -39,16 +39,6 @@ function duration(v: string, flag: string): number {
   const ms = parseGoDuration(v);
   if (ms === undefined || ms <= 0) throw new RangeError(`--${flag} must be a positive Go duration such as 10m or 2s, got "${v}"`);
   return ms;
-}
-
-function commitOf(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -97,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const report = {
     command: `npm run chaos${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
-    commit: commitOf(),
+    commit: commitOf(root),
     startedAt,
     finishedAt: new Date().toISOString(),
     environment: {

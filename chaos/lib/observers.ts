@@ -105,25 +105,34 @@ export function secretData(secret: k8s.V1Secret): Record<string, Buffer> {
 }
 
 /**
- * One consistent generation of a mounted directory: `..data` resolved once, then every file of that
- * timestamped directory. Undefined before the first write; retried when the writer removed the
- * generation between the two steps (the next read sees the new one).
+ * One consistent generation of a mounted directory, read as an application reads it (through `..data`):
+ * every file of `dir/..data/`, with `..data` resolved before and after; when the writer switched it in
+ * between (or removed the old generation while it was read) the read starts over. Undefined before the
+ * first write or when the directory kept changing.
  */
 export function readMountGeneration(dir: string): { generation: string; files: Record<string, Buffer> } | undefined {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    let generation: string;
+  const data = join(dir, '..data');
+  for (let attempt = 0; attempt < 10; attempt++) {
+    let before: string;
     try {
-      generation = readlinkSync(join(dir, '..data'));
+      before = readlinkSync(data);
     } catch {
       return undefined;
     }
+    const files: Record<string, Buffer> = {};
     try {
-      const files: Record<string, Buffer> = {};
-      for (const name of readdirSync(join(dir, generation))) files[name] = readFileSync(join(dir, generation, name));
-      return { generation, files };
+      for (const name of readdirSync(data)) files[name] = readFileSync(join(data, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      continue;
     }
+    let after: string | undefined;
+    try {
+      after = readlinkSync(data);
+    } catch {
+      after = undefined;
+    }
+    if (after === before) return { generation: before, files };
   }
   return undefined;
 }

@@ -251,9 +251,10 @@ export interface MemorySample {
  * sample taken just before a scavenge does not decide; the slack is one young generation (V8 grows
  * semi-spaces up to 16 MiB on 64-bit, and RSS shows them filled or empty depending on when the
  * sample falls); the ratio absorbs old-generation resizing after major GCs. A leak proportional to
- * work done grows without bound and crosses both within a soak.
+ * work done grows without bound and crosses both within a soak. Samples spanning less than two minutes
+ * are not judged: the warm-up after start or takeover (caches filling) would dominate them.
  */
-export const MEMORY_RULE = { ratio: 1.25, slackBytes: 16 * 2 ** 20, minSamples: 9 } as const;
+export const MEMORY_RULE = { ratio: 1.25, slackBytes: 16 * 2 ** 20, minSamples: 9, minSpanMs: 120_000 } as const;
 
 export interface MemoryVerdict {
   samples: number;
@@ -269,10 +270,11 @@ function median(values: number[]): number {
   return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
-/** The verdict for one process's samples; undefined with fewer than `minSamples` (not enough to judge). */
-export function memoryGrowth(samples: readonly MemorySample[], rule: { ratio: number; slackBytes: number; minSamples: number } = MEMORY_RULE): MemoryVerdict | undefined {
+/** The verdict for one process's samples; undefined with fewer than `minSamples` or a span under `minSpanMs` (not enough to judge). */
+export function memoryGrowth(samples: readonly MemorySample[], rule: { ratio: number; slackBytes: number; minSamples: number; minSpanMs: number } = MEMORY_RULE): MemoryVerdict | undefined {
   if (samples.length < rule.minSamples) return undefined;
   const sorted = [...samples].sort((a, b) => a.atMs - b.atMs);
+  if ((sorted.at(-1)?.atMs ?? 0) - (sorted[0]?.atMs ?? 0) < rule.minSpanMs) return undefined;
   const third = Math.floor(sorted.length / 3);
   const first = median(sorted.slice(0, third).map((s) => s.rssBytes));
   const last = median(sorted.slice(sorted.length - third).map((s) => s.rssBytes));

@@ -364,7 +364,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     checkProcesses();
     const memory = controllers.all.map((c) => {
       const verdict = memoryGrowth(c.memory);
-      if (verdict === undefined) return { instance: c.name, samples: c.memory.length, note: 'too few samples as leader to judge' };
+      if (verdict === undefined) return { instance: c.name, samples: c.memory.length, note: 'too few samples as leader, or under two minutes, to judge' };
       if (verdict.grew) ledger.report('memory-growth', c.name, `${c.name}: RSS median ${(verdict.firstThirdMedianBytes / 2 ** 20).toFixed(1)} MiB in the first third, ${(verdict.lastThirdMedianBytes / 2 ** 20).toFixed(1)} MiB in the last (limit ${(verdict.limitBytes / 2 ** 20).toFixed(1)} MiB)`, Date.now());
       return { instance: c.name, ...verdict };
     });

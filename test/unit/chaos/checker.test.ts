@@ -76,7 +76,7 @@ describe('the ledger', () => {
 
 describe('the memory-growth rule', () => {
   const MiB = 2 ** 20;
-  const samples = (rss: (i: number) => number, n = 30): { atMs: number; rssBytes: number }[] => Array.from({ length: n }, (_, i) => ({ atMs: i * 1000, rssBytes: rss(i) }));
+  const samples = (rss: (i: number) => number, n = 30): { atMs: number; rssBytes: number }[] => Array.from({ length: n }, (_, i) => ({ atMs: i * 5000, rssBytes: rss(i) }));
 
   it('lets a flat or sawtooth RSS pass and catches steady growth', () => {
     expect(memoryGrowth(samples(() => 100 * MiB))?.grew).toBe(false);
@@ -88,8 +88,10 @@ describe('the memory-growth rule', () => {
     expect(leak?.lastThirdMedianBytes).toBeGreaterThan(leak?.limitBytes ?? Infinity);
   });
 
-  it('does not judge too few samples', () => {
+  it('does not judge too few samples, nor samples spanning under two minutes', () => {
     expect(memoryGrowth(samples(() => 100 * MiB, 5))).toBeUndefined();
+    expect(memoryGrowth(samples((i) => (100 + 3 * i) * MiB, 24))).toBeUndefined();
+    expect(memoryGrowth(samples((i) => (100 + 3 * i) * MiB, 26))?.grew).toBe(true);
   });
 });
 

@@ -132,6 +132,8 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
           esoConcurrent: 4,
           listing: only.has('listing') ? { v: listingV, m: listingM, n: listingN } : undefined,
           contenders: only.has('compare') ? (contenders as Contender[]) : [],
+          kvsyncNodeArgs: [],
+          kvsyncConcurrency: undefined,
         },
         n: positiveInt(values.n, 'n'),
         m,
@@ -186,7 +188,9 @@ async function main(argv: string[]): Promise<number> {
     if (params.compare.contenders.length > 0 || params.compare.listing !== undefined) {
       // Before the shared control plane starts: every comparison run brings its own.
       try {
-        await runCompare({ params: params.compare, root, workDir: join(workDir, 'compare'), progress, rows, details });
+        const profiles = params.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(workDir, 'profiles')] : [];
+        const compare = { ...params.compare, kvsyncNodeArgs: [...params.controllerNodeArgs, ...profiles], kvsyncConcurrency: params.controllerConcurrency };
+        await runCompare({ params: compare, root, workDir: join(workDir, 'compare'), progress, rows, details });
       } catch (err) {
         fail('6. kvsync vs ESO', err);
       }

@@ -103,6 +103,8 @@ async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlP
       operatorNamespace: OPERATOR_NAMESPACE,
       watchNamespace: NS,
       logDir: dir,
+      nodeArgs: params.kvsyncNodeArgs,
+      ...(params.kvsyncConcurrency === undefined ? {} : { extraArgs: ['--concurrency', String(params.kvsyncConcurrency)] }),
     });
     const vault = { name: VAULTS.list, url: vaultUrl, tenantID: emulator.endpoints.tenantID };
     return {

@@ -26,6 +26,10 @@ export interface CompareParams {
   /** The listing case (kvsync only): V objects in the vault, M of them used by N syncs; undefined: skipped. */
   listing: { v: number; m: number; n: number } | undefined;
   contenders: Contender[];
+  /** Node flags for kvsync's controller (diagnostics, e.g. --cpu-prof with its directory). */
+  kvsyncNodeArgs: string[];
+  /** kvsync's `--concurrency`; undefined = its default. */
+  kvsyncConcurrency: number | undefined;
 }
 
 export interface BenchParams {

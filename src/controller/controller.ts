@@ -176,6 +176,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     macKey,
     isLeader,
     vaults: opts.azure,
+    parse: (obj) => vaults.parse(obj),
     log,
     metrics,
     written,
@@ -242,12 +243,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     pipeline.close?.();
   };
   try {
-    // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh).
+    // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh),
+    // ahead of periodic refreshes (a known change, as a push is), so a backlog of refreshes never delays a rotation.
     // A ClusterKeyVaultSync's key has no namespace (`/<name>`): it goes to its own queue.
     const unwatchChanges = pipeline.onObjectsChanged?.((keys) => {
       for (const k of keys) {
-        if (k.startsWith('/')) fanOut?.queue.add(k.slice(1));
-        else queue.add(k);
+        if (k.startsWith('/')) fanOut?.queue.add(k.slice(1), 'high');
+        else queue.add(k, 'high');
       }
     });
     if (unwatchChanges !== undefined) started.unwatchChanges = unwatchChanges;

@@ -13,7 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { failureCondition, type FailureReason } from '../api/condition-reasons.ts';
 import { GROUP, VERSION, parseKeyVaultIdentity, parseKeyVaultSync } from '../api/index.ts';
-import type { KeyVaultSyncStatus, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
+import type { KeyVaultSyncStatus, ParseResult, ResolvedKeyVaultIdentity, ResolvedKeyVaultSync, VaultHostPolicy } from '../api/index.ts';
 import { findCondition } from './conditions.ts';
 import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
@@ -63,6 +63,8 @@ export interface ReconcilerDeps {
   isLeader(): boolean;
   /** The operator's vault host policy (its Azure environment); default: Azure's Key Vault hosts only. */
   vaults?: VaultHostPolicy;
+  /** Parses a KeyVaultSync under `vaults` (kept per generation by the caller); default: parseKeyVaultSync each time. */
+  parse?: ((obj: KeyVaultSyncObject) => ParseResult<ResolvedKeyVaultSync>) | undefined;
   log: Logger;
   now?: () => Date;
   /** [0, 1) source of the refresh jitter; default Math.random. */
@@ -148,7 +150,7 @@ export class Reconciler {
     const target: EventTarget = { name, namespace, uid, resourceVersion: obj.metadata?.resourceVersion };
     const log = this.#d.log.child({ keyVaultSync: key, generation });
 
-    const parsed = parseKeyVaultSync(obj, this.#d.vaults);
+    const parsed = this.#d.parse?.(obj) ?? parseKeyVaultSync(obj, this.#d.vaults);
     if (!parsed.ok) {
       // No retry: a new generation (an edit) brings the object back to the queue.
       outcome.result = 'InvalidSpec';

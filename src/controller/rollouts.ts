@@ -16,11 +16,11 @@
  * with it nor removes it. Workloads are listed in the KeyVaultSync's namespace only when a change
  * happened (changes are rare; no cache of workloads is kept).
  */
-import { createHmac } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { selectorMatches, type ResolvedKeyVaultSync } from '../api/index.ts';
 import type { EventRecorder } from './events.ts';
+import { macHmac } from './mac.ts';
 import { FIELD_MANAGER } from './labels.ts';
 import type { SyncObserver, SyncedContext } from './sync-observer.ts';
 import { secretsInjectedFrom, secretsReferencedBy } from './workload-refs.ts';
@@ -76,7 +76,7 @@ export interface RolloutPlan {
 
 /** `<kvs>:<20 hex>`: HMAC-SHA256 (MAC key) over the used Secrets' names and data MACs, sorted. */
 export function rolloutValue(macKey: Buffer, syncName: string, used: Iterable<string>, macs: ReadonlyMap<string, string>): string {
-  const hmac = createHmac('sha256', macKey).update(`kvsync-rollout\0${syncName}\0`);
+  const hmac = macHmac(macKey).update(`kvsync-rollout\0${syncName}\0`);
   for (const name of [...new Set(used)].sort()) hmac.update(`${name}\0${macs.get(name) ?? ''}\0`);
   return `${syncName}:${hmac.digest('hex').slice(0, 20)}`;
 }

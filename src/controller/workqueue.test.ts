@@ -288,6 +288,49 @@ describe('WorkQueue bulkhead per group', () => {
     await q.shutdown();
   });
 
+  it('looks at each waiting key a bounded number of times, however long the line of one full group is', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `kv-${i}`);
+    let lookups = 0;
+    const done: string[] = [];
+    const q = new WorkQueue({
+      concurrency: 4,
+      maxPerGroup: 2,
+      groupOf: () => {
+        lookups += 1;
+        return 'devkv';
+      },
+      handler: async (key) => {
+        await Promise.resolve();
+        done.push(key);
+        return undefined;
+      },
+    });
+    for (const k of keys) q.add(k);
+    q.start();
+    await until(() => done.length === keys.length, 'every key');
+    // In order, two at a time: each key is looked at when it first comes up and when it is taken back.
+    expect(done).toEqual(keys);
+    expect(lookups).toBeLessThanOrEqual(3 * keys.length);
+    await q.shutdown();
+  });
+
+  it('runs a key set aside whose group changed meanwhile, and the keys after it', async () => {
+    const g = gatedHandler();
+    const groups = new Map([['a-1', 'kv-a'], ['a-2', 'kv-a'], ['a-3', 'kv-a']]);
+    const q = new WorkQueue({ concurrency: 3, maxPerGroup: 1, groupOf: (key) => groups.get(key), handler: g.handler });
+    q.start();
+    for (const k of groups.keys()) q.add(k);
+    await until(() => g.started.length === 1, 'the first run of kv-a');
+    // a-2 now reads another vault: it runs there, and kv-a's free slot still goes to a-3.
+    groups.set('a-2', 'kv-b');
+    g.release('a-1');
+    await until(() => g.started.length === 3, 'a-2 in kv-b and a-3 in kv-a');
+    expect(g.started).toEqual(['a-1', 'a-2', 'a-3']);
+    g.release('a-2');
+    g.release('a-3');
+    await q.shutdown();
+  });
+
   it('refuses a maxPerGroup that is not a positive integer', () => {
     expect(() => new WorkQueue({ concurrency: 4, maxPerGroup: 0, handler: () => Promise.resolve(undefined) })).toThrow(RangeError);
   });

@@ -6,9 +6,9 @@
  * - per-key exponential retry after a failure (`baseDelayMs · 2^(failures-1)`, capped, ± 20 % jitter so
  *   KeyVaultSyncs that failed together do not retry in lockstep), reset by a success;
  * - delayed requeue (`addAfter`): the earliest pending deadline for a key wins;
- * - two priorities: `high` keys (first sync, spec change, force-sync, push events, drift repair) run
- *   before `normal` ones (periodic refresh), FIFO within a priority, so thousands of refreshes never
- *   delay a new KeyVaultSync (ESO's starvation, external-secrets#3258, #4180);
+ * - two priorities: `high` keys (first sync, spec change, force-sync, push events, changes the change
+ *   detector reported, drift repair) run before `normal` ones (periodic refresh), FIFO within a
+ *   priority, so thousands of refreshes never delay a new KeyVaultSync or a rotation (ESO's starvation, external-secrets#3258, #4180);
  * - a bulkhead per group (the vault a KeyVaultSync reads): at most `maxPerGroup` keys of one group run
  *   at once; the group's other keys wait aside, in order, while keys of other groups take the free
  *   workers. One vault that holds every request open can never take all the workers.
@@ -62,8 +62,14 @@ export class WorkQueue {
   /** The group of each running key, and how many keys of each group run. */
   readonly #runGroup = new Map<string, string>();
   readonly #groupRunning = new Map<string, number>();
-  /** Keys set aside because their group was full, in order, per group: back in line when it frees a slot. */
-  readonly #waitingForGroup = new Map<string, string[]>();
+  /**
+   * Keys set aside because their group was full, in order, per group and priority: one goes back to the
+   * front of its queue per slot the group frees, so a long line of one vault's keys is not walked on
+   * every run (with one vault, every waiting key is of the full group).
+   */
+  readonly #aside = new Map<string, Record<QueuePriority, string[]>>();
+  /** The group each key set aside waits for. */
+  readonly #asideIn = new Map<string, string>();
   #shuttingDown = false;
   #started = false;
 
@@ -88,10 +94,12 @@ export class WorkQueue {
     if (this.#dirty.has(key)) {
       if (priority === 'high' && this.#priority.get(key) === 'normal') {
         this.#priority.set(key, 'high');
-        const i = this.#queues.normal.indexOf(key);
-        if (i >= 0) {
-          this.#queues.normal.splice(i, 1);
-          this.#queues.high.push(key);
+        const group = this.#asideIn.get(key);
+        const from = group === undefined ? this.#queues : this.#aside.get(group);
+        const i = from?.normal.indexOf(key) ?? -1;
+        if (from !== undefined && i >= 0) {
+          from.normal.splice(i, 1);
+          from.high.push(key);
         }
       }
       return;
@@ -160,9 +168,7 @@ export class WorkQueue {
 
   /** Number of keys waiting (not delayed, not running), those waiting for their group's slot included. */
   get length(): number {
-    let aside = 0;
-    for (const keys of this.#waitingForGroup.values()) aside += keys.length;
-    return this.#queues.high.length + this.#queues.normal.length + aside;
+    return this.#queues.high.length + this.#queues.normal.length + this.#asideIn.size;
   }
 
   /** Keys of `group` running now. */
@@ -181,35 +187,61 @@ export class WorkQueue {
     this.#timers.clear();
     this.#queues.high.length = 0;
     this.#queues.normal.length = 0;
-    this.#waitingForGroup.clear();
+    this.#aside.clear();
+    this.#asideIn.clear();
     this.#dirty.clear();
     this.#priority.clear();
     this.#addedAt.clear();
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  /** The next key whose group has a free slot; keys of full groups are set aside on the way. */
+  /**
+   * The next key whose group has a free slot; keys of full groups are set aside on the way. With the
+   * queues empty, keys set aside for groups with a free slot are taken back (a key returned by
+   * {@link #release} may have run in another group since its spec changed, or not at all).
+   */
   #next(): { key: string; group: string | undefined } | undefined {
     for (;;) {
       const key = this.#queues.high.shift() ?? this.#queues.normal.shift();
-      if (key === undefined) return undefined;
+      if (key === undefined) {
+        let returned = false;
+        for (const group of [...this.#aside.keys()]) returned = this.#takeBack(group) || returned;
+        if (returned) continue;
+        return undefined;
+      }
       const group = this.#opts.groupOf?.(key);
       if (group === undefined || this.runningIn(group) < this.#opts.maxPerGroup) return { key, group };
-      const aside = this.#waitingForGroup.get(group);
-      if (aside === undefined) this.#waitingForGroup.set(group, [key]);
-      else aside.push(key);
+      let aside = this.#aside.get(group);
+      if (aside === undefined) this.#aside.set(group, (aside = { high: [], normal: [] }));
+      aside[this.#priority.get(key) ?? 'normal'].push(key);
+      this.#asideIn.set(key, group);
     }
   }
 
-  /** A run of `group` ended: its keys set aside go back to the front of their queues, in order. */
+  /** A run of `group` ended: keys set aside for it go back to the front of their queues, one per free slot. */
   #release(group: string): void {
     const left = (this.#groupRunning.get(group) ?? 1) - 1;
     if (left > 0) this.#groupRunning.set(group, left);
     else this.#groupRunning.delete(group);
-    const aside = this.#waitingForGroup.get(group);
-    if (aside === undefined) return;
-    this.#waitingForGroup.delete(group);
-    for (const key of aside.reverse()) this.#queues[this.#priority.get(key) ?? 'normal'].unshift(key);
+    this.#takeBack(group);
+  }
+
+  /** Puts up to the group's free slots of its keys set aside (high first, in order) back at the front of their queues. */
+  #takeBack(group: string): boolean {
+    const aside = this.#aside.get(group);
+    if (aside === undefined) return false;
+    const back: string[] = [];
+    for (let free = this.#opts.maxPerGroup - this.runningIn(group); free > 0; free--) {
+      const key = aside.high.shift() ?? aside.normal.shift();
+      if (key === undefined) break;
+      back.push(key);
+    }
+    if (aside.high.length === 0 && aside.normal.length === 0) this.#aside.delete(group);
+    for (const key of back.reverse()) {
+      this.#asideIn.delete(key);
+      this.#queues[this.#priority.get(key) ?? 'normal'].unshift(key);
+    }
+    return back.length > 0;
   }
 
   #pump(): void {

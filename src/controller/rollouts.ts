@@ -159,10 +159,13 @@ export class RolloutTrigger implements SyncObserver {
   async #rollOut(ctx: SyncedContext, log: Logger): Promise<void> {
     const { namespace } = ctx.target;
     const workloads: Workload[] = [];
-    for (const kind of WORKLOAD_KINDS) {
-      try {
-        workloads.push(...(await this.#d.api.list(namespace, kind)));
-      } catch (err) {
+    // The kinds are listed at once (one round trip of waiting, not three); failures are told in kind order.
+    const listed = await Promise.allSettled(WORKLOAD_KINDS.map((kind) => this.#d.api.list(namespace, kind)));
+    for (const [i, kind] of WORKLOAD_KINDS.entries()) {
+      const result = listed[i];
+      if (result?.status === 'fulfilled') workloads.push(...result.value);
+      else {
+        const err: unknown = result?.reason;
         log.warn({ kind, code: statusCode(err) }, 'listing workloads for rollouts failed');
         await this.#d.events.record(ctx.target, 'Warning', 'RolloutFailed', `listing ${kind}s in namespace ${namespace} failed${codeText(err)}; workloads of that kind were not rolled`);
       }

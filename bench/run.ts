@@ -132,8 +132,6 @@ function parseParams(argv: string[]): { params: BenchParams; out: string } | num
           esoConcurrent: 4,
           listing: only.has('listing') ? { v: listingV, m: listingM, n: listingN } : undefined,
           contenders: only.has('compare') ? (contenders as Contender[]) : [],
-          kvsyncNodeArgs: [],
-          kvsyncConcurrency: undefined,
         },
         n: positiveInt(values.n, 'n'),
         m,

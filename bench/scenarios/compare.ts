@@ -103,7 +103,7 @@ async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlP
       operatorNamespace: OPERATOR_NAMESPACE,
       watchNamespace: NS,
       logDir: dir,
-      nodeArgs: params.kvsyncNodeArgs,
+      nodeArgs: params.kvsyncNodeArgs ?? [],
       ...(params.kvsyncConcurrency === undefined ? {} : { extraArgs: ['--concurrency', String(params.kvsyncConcurrency)] }),
     });
     const vault = { name: VAULTS.list, url: vaultUrl, tenantID: emulator.endpoints.tenantID };

@@ -27,9 +27,9 @@ export interface CompareParams {
   listing: { v: number; m: number; n: number } | undefined;
   contenders: Contender[];
   /** Node flags for kvsync's controller (diagnostics, e.g. --cpu-prof with its directory). */
-  kvsyncNodeArgs: string[];
+  kvsyncNodeArgs?: string[] | undefined;
   /** kvsync's `--concurrency`; undefined = its default. */
-  kvsyncConcurrency: number | undefined;
+  kvsyncConcurrency?: number | undefined;
 }
 
 export interface BenchParams {

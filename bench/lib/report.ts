@@ -42,9 +42,14 @@ export function markdownTable(rows: readonly ResultRow[]): string {
   ].join('\n');
 }
 
+/** A parameter as the report prints it: nested parameters (the comparison's) as JSON, not `[object Object]`. */
+function paramText(v: unknown): string {
+  return typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
+
 export function markdownReport(r: BenchResults): string {
   const env = Object.entries(r.environment).map(([k, v]) => `${k} ${String(v)}`).join(', ');
-  const params = Object.entries(r.parameters).map(([k, v]) => `${k}=${String(v)}`).join(', ');
+  const params = Object.entries(r.parameters).map(([k, v]) => `${k}=${paramText(v)}`).join(', ');
   return [
     '# kvsync benchmark results',
     '',

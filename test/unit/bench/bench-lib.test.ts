@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { apiserverDelta, parseApiserverMetrics } from '../../../bench/lib/apiserver-metrics.ts';
 import { controllerFlags, metricSum } from '../../../bench/lib/controller-process.ts';
 import { planSyncs } from '../../../bench/lib/kube.ts';
-import { markdownTable, notMeasured } from '../../../bench/lib/report.ts';
+import { markdownReport, markdownTable, notMeasured } from '../../../bench/lib/report.ts';
 import { countBursts, forEachLimited, maxInWindow, percentile, perCycle, sampleCounter } from '../../../bench/lib/stats.ts';
 import { limiterFlag } from '../../../bench/scenarios/throttle.ts';
 
@@ -117,5 +117,14 @@ describe('bench plans and report', () => {
     expect(table).toContain('a\\|b');
     expect(table).toContain('| yes |');
     expect(table).toContain('not measured: no flag');
+  });
+
+  it('prints nested parameters (the comparison\'s) as JSON in the report, not [object Object]', () => {
+    const report = markdownReport({
+      startedAt: 'a', finishedAt: 'b', commit: 'c', command: 'npm run bench', environment: {}, rows: [], details: {},
+      parameters: { n: 1000, compare: { sizes: [100, 1000], runs: 3 } },
+    });
+    expect(report).toContain('Parameters: n=1000, compare={"sizes":[100,1000],"runs":3}.');
+    expect(report).not.toContain('[object Object]');
   });
 });

@@ -222,12 +222,13 @@ async function main(argv: string[]): Promise<number> {
         details,
         workDir,
         root,
-        startController: async (name, watchNamespace, extraArgs = [], cli = CLI) => {
+        startController: async (name, watchNamespace, extraArgs = [], image) => {
           progress(`starting ${name} (watching ${watchNamespace}${extraArgs.length ? `, ${extraArgs.filter((a) => !a.includes('/')).join(' ')}` : ''})`);
           return ControllerProcess.start({
             name,
             leash: cp.binaries.paths.leash,
-            cli,
+            cli: image?.cli ?? CLI,
+            env: image?.env,
             kubeconfig: cp.kubeconfigPath,
             endpointsFile: emulator.endpointsFile,
             operatorNamespace: OPERATOR_NAMESPACE,

@@ -36,6 +36,8 @@ export interface ControllerProcessOptions {
   extraArgs?: string[];
   /** Node flags, e.g. ['--cpu-prof', '--cpu-prof-dir', DIR]. */
   nodeArgs?: string[];
+  /** Environment variables set for the controller on top of the bench's own (the image's `ENV`). */
+  env?: Record<string, string>;
 }
 
 export class ControllerProcess {
@@ -65,7 +67,10 @@ export class ControllerProcess {
       '--log-level', o.logLevel ?? 'warn',
       ...(o.extraArgs ?? []),
     ];
-    const proc = new SupervisedProcess(o.name, o.leash, process.execPath, args, join(o.logDir, `${o.name}.log`));
+    // Through env(1), which execs Node: leash's child is still the Node process (its pid for /proc).
+    const vars = Object.entries(o.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const [binary, argv] = vars.length > 0 ? ['env', [...vars, process.execPath, ...args]] : [process.execPath, args];
+    const proc = new SupervisedProcess(o.name, o.leash, binary, argv, join(o.logDir, `${o.name}.log`));
     const c = new ControllerProcess(proc, `http://127.0.0.1:${port}`);
     await pollUntil(
       async () => {

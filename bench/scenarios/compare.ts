@@ -25,13 +25,13 @@ import { ControllerProcess } from '../lib/controller-process.ts';
 import { countOf, breakdownOf, planEmulator, startBenchEmulator, VAULTS, type BenchEmulator } from '../lib/emulator.ts';
 import { ensureEso, type EsoBinary } from '../lib/eso-binary.ts';
 import { EsoProcess } from '../lib/eso-process.ts';
+import { buildImageController, type ImageController } from '../lib/image-controller.ts';
 import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
 import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
 import { formatSummary, percentile, perCycle as perCycleOf, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
 import { sleep, type CompareParams, type Contender } from './context.ts';
 import { adminClient, latencySummary, rotateAtRandomTimes } from './rotation.ts';
-import { compileController } from './scale.ts';
 
 export const EXTERNALSECRETS: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'externalsecrets', kind: 'ExternalSecret' };
 const SECRETSTORES: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'secretstores', kind: 'SecretStore' };
@@ -76,6 +76,12 @@ interface Contestant {
   stop(): Promise<void>;
 }
 
+/** What the contenders run: kvsync's image build and environment, ESO's binary. */
+interface Tools {
+  kvsync?: ImageController;
+  eso?: EsoBinary;
+}
+
 interface RunSetup {
   contender: Contender;
   n: number;
@@ -87,7 +93,7 @@ interface RunSetup {
   label: string;
 }
 
-async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlPlane, kube: BenchKube, emulator: BenchEmulator, dir: string, tools: { cli?: string; eso?: EsoBinary }): Promise<Contestant> {
+async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlPlane, kube: BenchKube, emulator: BenchEmulator, dir: string, tools: Tools): Promise<Contestant> {
   const { params } = env;
   const vaultUrl = emulator.endpoints.vaults[VAULTS.list] ?? '';
   const refresh = `${params.refreshSeconds}s`;
@@ -97,7 +103,8 @@ async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlP
     const c = await ControllerProcess.start({
       name: `${s.label}-controller`,
       leash: cp.binaries.paths.leash,
-      cli: tools.cli ?? '',
+      cli: tools.kvsync?.cli ?? '',
+      env: tools.kvsync?.env,
       kubeconfig: cp.kubeconfigPath,
       endpointsFile: emulator.endpointsFile,
       operatorNamespace: OPERATOR_NAMESPACE,
@@ -162,7 +169,7 @@ async function startContestant(env: CompareEnv, s: RunSetup, cp: RunningControlP
 }
 
 /** One run: a fresh control plane and emulator, one contender, every figure. */
-async function runOnce(env: CompareEnv, s: RunSetup, tools: { cli?: string; eso?: EsoBinary }): Promise<RunFigures> {
+async function runOnce(env: CompareEnv, s: RunSetup, tools: Tools): Promise<RunFigures> {
   const { params, progress } = env;
   const dir = await mkdtemp(join(env.workDir, `${s.label}-`));
   const stops: (() => Promise<void>)[] = [];
@@ -242,11 +249,11 @@ export interface CaseResult {
 export async function runCompare(env: CompareEnv): Promise<void> {
   const { params, progress } = env;
   await mkdir(env.workDir, { recursive: true });
-  const tools: { cli?: string; eso?: EsoBinary } = {};
+  const tools: Tools = {};
   if (params.contenders.includes('eso')) tools.eso = await ensureEso(progress);
   if (params.contenders.includes('kvsync') || params.listing !== undefined) {
     progress('compare: building kvsync as the image runs it (npm run build)');
-    tools.cli = await compileController(env.root);
+    tools.kvsync = await buildImageController(env.root);
   }
   const cases: CaseResult[] = [];
   for (const n of params.sizes) {

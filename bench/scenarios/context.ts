@@ -3,6 +3,7 @@ import type { ControllerProcess } from '../lib/controller-process.ts';
 import type { BenchEmulator, EmulatorPlan } from '../lib/emulator.ts';
 import type { BenchKube } from '../lib/kube.ts';
 import type { ResultRow } from '../lib/report.ts';
+import type { ImageController } from '../lib/image-controller.ts';
 
 /** Who runs a comparison case. */
 export type Contender = 'kvsync' | 'eso';
@@ -81,8 +82,8 @@ export interface BenchContext {
   plan: EmulatorPlan;
   /** Flags `kvsync controller --help` lists (features that have landed). */
   controllerFlags: Set<string>;
-  /** Starts a controller watching one namespace (`cli`: another entry point than src/cli.ts, e.g. a compiled one). */
-  startController(name: string, watchNamespace: string, extraArgs?: string[], cli?: string): Promise<ControllerProcess>;
+  /** Starts a controller watching one namespace: from src/cli.ts, or as the image runs it (`image`: its build and environment). */
+  startController(name: string, watchNamespace: string, extraArgs?: string[], image?: ImageController): Promise<ControllerProcess>;
   /** The repository's root folder. */
   root: string;
   /** A progress line on stderr. */

@@ -4,7 +4,7 @@
  * permission (beside what a per-resource poller would send), and the controller's memory.
  */
 import { join } from 'node:path';
-import { buildProduction } from '../../scripts/build.ts';
+import { buildImageController } from '../lib/image-controller.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 import { countOf, breakdownOf, VAULTS, type BenchPrincipal } from '../lib/emulator.ts';
 import { importFootprint, metricSum, type ControllerProcess } from '../lib/controller-process.ts';
@@ -261,13 +261,6 @@ export function rssRows(ctx: BenchContext, memory: { rssBytes: number; hwmBytes:
   });
 }
 
-/** Builds the controller as the image does (scripts/build.ts, `npm run build`) into the git-ignored .cache/bench-dist; returns its cli.js. */
-export async function compileController(root: string): Promise<string> {
-  const outDir = join(root, '.cache', 'bench-dist');
-  await buildProduction(outDir, { sourcemap: false });
-  return join(outDir, 'cli.js');
-}
-
 /**
  * Scenario 3 as the container image runs it: the controller's production build (scripts/build.ts,
  * into the git-ignored .cache/bench-dist), started on the same N KeyVaultSyncs after the first controller
@@ -276,7 +269,8 @@ export async function compileController(root: string): Promise<string> {
 async function compiledMemory(ctx: BenchContext, fleet: Fleet): Promise<void> {
   const { params } = ctx;
   ctx.progress('memory: building the controller as the image does (npm run build)');
-  const controller = await ctx.startController('controller-compiled', fleet.namespace, [], await compileController(ctx.root));
+  const image = await buildImageController(ctx.root);
+  const controller = await ctx.startController('controller-compiled', fleet.namespace, [], image);
   try {
     const t0 = Date.now();
     await pollUntil(async () => (metricSum(await controller.metrics(), 'kvsync_syncs_total', (l) => l.includes('result="success"')) >= params.n ? true : undefined), {
@@ -297,7 +291,7 @@ async function compiledMemory(ctx: BenchContext, fleet: Fleet): Promise<void> {
       baseline: 'the rows above: the same controller run from its TypeScript sources',
       target: '≤ 150 MB',
       met: memory.rssBytes <= 150 * MB && memory.hwmBytes <= 150 * MB,
-      notes: `\`node .cache/bench-dist/cli.js controller\` (the production build, like the image's dist/), started on the ${params.n} existing KeyVaultSyncs: re-synced all in ${seconds(resyncMs)}, then read after two refresh intervals; no TypeScript type stripping in the process`,
+      notes: `\`node .cache/bench-dist/cli.js controller\` (the production build, like the image's dist/, with the image's environment ${Object.entries(image.env).map(([k, v]) => `${k}=${v}`).join(' ')}), started on the ${params.n} existing KeyVaultSyncs: re-synced all in ${seconds(resyncMs)}, then read after two refresh intervals; no TypeScript type stripping in the process`,
     });
   } finally {
     await controller.stop();

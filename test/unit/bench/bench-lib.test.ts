@@ -3,6 +3,7 @@ import { apiserverDelta, parseApiserverMetrics } from '../../../bench/lib/apiser
 import { controllerFlags, metricSum } from '../../../bench/lib/controller-process.ts';
 import { planSyncs } from '../../../bench/lib/kube.ts';
 import { markdownReport, markdownTable, notMeasured } from '../../../bench/lib/report.ts';
+import { imageEnv } from '../../../bench/lib/image-controller.ts';
 import { countBursts, forEachLimited, maxInWindow, percentile, perCycle, sampleCounter } from '../../../bench/lib/stats.ts';
 import { limiterFlag } from '../../../bench/scenarios/throttle.ts';
 
@@ -117,6 +118,20 @@ describe('bench plans and report', () => {
     expect(table).toContain('a\\|b');
     expect(table).toContain('| yes |');
     expect(table).toContain('not measured: no flag');
+  });
+
+  it('reads the final stage\'s ENV of a Dockerfile, in both forms and across continuation lines', () => {
+    const dockerfile = [
+      'FROM node:24 AS build',
+      'ENV BUILD_ONLY=1',
+      'FROM distroless AS runtime',
+      '# a comment',
+      'ENV NODE_ENV=production \\',
+      '    QUOTED="a b" EMPTY=',
+      'ENV LEGACY some value',
+      'ENTRYPOINT ["node"]',
+    ].join('\n');
+    expect(imageEnv(dockerfile)).toEqual({ NODE_ENV: 'production', QUOTED: 'a b', EMPTY: '', LEGACY: 'some value' });
   });
 
   it('prints nested parameters (the comparison\'s) as JSON in the report, not [object Object]', () => {

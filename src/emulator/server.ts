@@ -20,7 +20,7 @@ import { EmulatorConfigError } from './errors.ts';
 import { derivedGuid, loadEmulatorConfig, normalizeConfig, type EmulatorConfig } from './config.ts';
 import type { EmulatorEndpoints } from '../keyvault/endpoints-file.ts';
 import { createEventGridAdminHandler, EventGridPublisher } from './eventgrid/publisher.ts';
-import { TokenAuthority } from './identity/authority.ts';
+import { DEFAULT_TOKEN_LIFETIME_SECONDS, TokenAuthority } from './identity/authority.ts';
 import type { RouteHandler } from './identity/contract.ts';
 import { createEntraHandler } from './identity/entra.ts';
 import { createImdsHandler } from './identity/imds.ts';
@@ -141,6 +141,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
   const persisted = opts.dataFile === undefined ? {} : await loadDataFile(opts.dataFile);
   const vaults = new Map<string, Vault>();
   const certificateCreation = { pendingSeconds: config.certificatePendingSeconds };
+  const tokenIssuance = { lifetimeSeconds: DEFAULT_TOKEN_LIFETIME_SECONDS };
   let writer: DataFileWriter | undefined;
   const publish = (e: VaultEvent): void => publisher.publish(e);
   for (const vc of config.vaults) {
@@ -189,6 +190,7 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
     vaultNames: () => [...vaults.keys()],
     checkExpiry,
     certificateCreation,
+    tokenIssuance,
     eventGrid: createEventGridAdminHandler(publisher),
   });
   const entra = createEntraHandler({
@@ -199,9 +201,11 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
     clock,
     counters,
     trustedIssuerCaPems: config.trustedIssuerCaPems,
+    tokenLifetimeSeconds: () => tokenIssuance.lifetimeSeconds,
+    traffic,
   });
   const imdsIdentities = config.managedIdentities.filter((m) => config.imdsIdentities.includes(m.name));
-  const imds = createImdsHandler({ authority, identities: imdsIdentities, counters });
+  const imds = createImdsHandler({ authority, identities: imdsIdentities, counters, tokenLifetimeSeconds: () => tokenIssuance.lifetimeSeconds, traffic });
 
   const route = async (handlers: RouteHandler[], req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     for (const h of handlers) if (await h(req, res, url)) return;

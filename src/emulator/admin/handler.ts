@@ -9,6 +9,8 @@
  *   `{offsetSeconds}` (absolute); `DELETE /admin/time` resets. Runs the expiry check right away.
  * - `GET /admin/certificate-creation` → `{pendingSeconds}`; `PUT` `{pendingSeconds}` sets how long a created
  *   certificate version stays pending (emulator clock seconds; 0 = stored at once).
+ * - `GET /admin/token-lifetime` → `{lifetimeSeconds}`; `PUT` `{lifetimeSeconds}` sets the lifetime of the access
+ *   tokens Entra ID and IMDS issue from then on (default 3599).
  * - `/admin/eventgrid/...` is delegated to the Event Grid publisher's admin handler.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -28,6 +30,8 @@ export interface AdminHandlerOptions {
   checkExpiry: () => void;
   /** How long created certificate versions stay pending; changed in place by `PUT /certificate-creation`. */
   certificateCreation: { pendingSeconds: number };
+  /** Lifetime of issued access tokens; changed in place by `PUT /token-lifetime`. */
+  tokenIssuance: { lifetimeSeconds: number };
   eventGrid?: RouteHandler;
 }
 
@@ -92,7 +96,7 @@ async function route(req: IncomingMessage, res: ServerResponse, rest: string, op
   const key = `${method} ${rest}`;
   switch (key) {
     case 'GET ':
-      send(res, 200, { vaults: opts.vaultNames(), endpoints: ['/admin/requests', '/admin/faults', '/admin/throttling', '/admin/time', '/admin/certificate-creation', '/admin/eventgrid/subscriptions'] });
+      send(res, 200, { vaults: opts.vaultNames(), endpoints: ['/admin/requests', '/admin/faults', '/admin/throttling', '/admin/time', '/admin/certificate-creation', '/admin/token-lifetime', '/admin/eventgrid/subscriptions'] });
       return;
     case 'GET /requests':
       send(res, 200, opts.counters.list());
@@ -154,6 +158,18 @@ async function route(req: IncomingMessage, res: ServerResponse, rest: string, op
       }
       opts.certificateCreation.pendingSeconds = body.pendingSeconds;
       send(res, 200, opts.certificateCreation);
+      return;
+    }
+    case 'GET /token-lifetime':
+      send(res, 200, opts.tokenIssuance);
+      return;
+    case 'PUT /token-lifetime': {
+      const body = (await readJson(req)) as { lifetimeSeconds?: unknown };
+      if (typeof body.lifetimeSeconds !== 'number' || !Number.isInteger(body.lifetimeSeconds) || body.lifetimeSeconds < 1 || body.lifetimeSeconds > 86_400) {
+        throw new AdminError(400, 'InvalidTokenLifetime', 'lifetimeSeconds must be an integer from 1 to 86400');
+      }
+      opts.tokenIssuance.lifetimeSeconds = body.lifetimeSeconds;
+      send(res, 200, opts.tokenIssuance);
       return;
     }
     case 'DELETE /time':

@@ -34,9 +34,38 @@ describe('traffic control', () => {
     expect(t.decide('kv', 'getSecret').action).toBe('pass');
   });
 
+  it('resets connections, cuts answers off and relabels them, by flag or by kind', () => {
+    const t = new TrafficControl(() => 0);
+    t.addFault(parseFaultSpec({ operation: 'getSecret', reset: true }, 0));
+    t.addFault(parseFaultSpec({ operation: 'getSecret', truncate: true }, 0));
+    t.addFault(parseFaultSpec({ operation: 'getSecret', contentType: 'text/html' }, 0));
+    t.addFault(parseFaultSpec({ operation: 'getSecret', kind: 'contentType', contentType: 'text/plain', count: 1 }, 0));
+    expect(t.decide('kv', 'getSecret')).toEqual({ action: 'reset', delayMs: 0 });
+    expect(t.decide('kv', 'getSecret')).toEqual({ action: 'truncate', delayMs: 0 });
+    expect(t.decide('kv', 'getSecret')).toEqual({ action: 'contentType', contentType: 'text/html', delayMs: 0 });
+    expect(t.decide('kv', 'getSecret')).toEqual({ action: 'contentType', contentType: 'text/plain', delayMs: 0 });
+    expect(t.decide('kv', 'getSecret').action).toBe('pass');
+  });
+
+  it('reaches the token endpoints only with faults that name their operation', () => {
+    const t = new TrafficControl(() => 0);
+    t.addFault(parseFaultSpec({ status: 503, durationSeconds: 60 }, 0));
+    expect(t.decide('', 'token').action).toBe('pass');
+    expect(t.decide('', 'imdsToken').action).toBe('pass');
+    expect(t.decide('kv', 'getSecret')).toMatchObject({ action: 'reject', status: 503 });
+    t.clearFaults();
+    t.addFault(parseFaultSpec({ operation: 'token', status: 503, durationSeconds: 60 }, 0));
+    t.addFault(parseFaultSpec({ operation: 'imdsToken', drop: true, durationSeconds: 60 }, 0));
+    expect(t.decide('', 'token')).toMatchObject({ action: 'reject', status: 503, retryAfterSeconds: 1 });
+    expect(t.decide('', 'imdsToken').action).toBe('drop');
+    expect(t.decide('kv', 'getSecret').action).toBe('pass');
+  });
+
   it('rejects nonsense fault specs', () => {
     expect(() => parseFaultSpec({ status: 200 }, 0)).toThrow(FaultSpecError);
     expect(() => parseFaultSpec({ kind: 'latency' }, 0)).toThrow(/latencyMs/);
+    expect(() => parseFaultSpec({ kind: 'contentType' }, 0)).toThrow(/contentType is required/);
+    expect(() => parseFaultSpec({ kind: 'melt' }, 0)).toThrow(/kind must be one of/);
     expect(() => parseFaultSpec('x', 0)).toThrow(/JSON object/);
   });
 });

@@ -1,14 +1,20 @@
 /**
  * Traffic control for the data plane: Azure-like per-vault throttling (N requests per 10-second
  * window, then 429 with Retry-After until the window ends) and injected faults (status codes such as
- * 429/500/503, added latency, dropped connections) for a vault and operation, for a number of requests
- * or a duration. Windows and fault durations use real time, not the shifted emulator clock.
+ * 429/500/503, added latency, closed or reset connections, answers cut off mid-body, answers with a
+ * wrong Content-Type) for a vault and operation, for a number of requests or a duration. Entra ID's
+ * and IMDS's token endpoints take faults too, but only those naming their operation (`token`,
+ * `imdsToken`): a fault for every operation means every Key Vault operation. Windows and fault
+ * durations use real time, not the shifted emulator clock.
  */
 import { randomUUID } from 'node:crypto';
 
 export const THROTTLE_WINDOW_MS = 10_000;
 
-export type FaultKind = 'status' | 'latency' | 'drop';
+export type FaultKind = 'status' | 'latency' | 'drop' | 'reset' | 'truncate' | 'contentType';
+
+/** Operations of the identity side, which only faults naming them reach. */
+export const IDENTITY_OPERATIONS: ReadonlySet<string> = new Set(['token', 'imdstoken']);
 
 export interface Fault {
   id: string;
@@ -23,6 +29,8 @@ export interface Fault {
   retryAfterSeconds?: number | null;
   /** For `latency`: added delay. */
   latencyMs?: number;
+  /** For `contentType`: the Content-Type the real answer is sent with. */
+  contentType?: string;
   /** Remaining applications; undefined = unlimited until `untilMs`. */
   remaining?: number;
   /** Expiry (epoch ms); undefined = until cleared or used up. */
@@ -36,6 +44,8 @@ export class FaultSpecError extends Error {
     this.name = 'FaultSpecError';
   }
 }
+
+const FAULT_KINDS: readonly FaultKind[] = ['status', 'latency', 'drop', 'reset', 'truncate', 'contentType'];
 
 /** Parses the body of `POST <adminUrl>/faults`. */
 export function parseFaultSpec(body: unknown, nowMs: number): Fault {
@@ -55,9 +65,17 @@ export function parseFaultSpec(body: unknown, nowMs: number): Fault {
   };
   const latencyMs = optNum('latencyMs');
   const status = optNum('status');
-  const drop = b.drop === true || b.kind === 'drop';
-  let kind: FaultKind = drop ? 'drop' : status === undefined && latencyMs !== undefined ? 'latency' : 'status';
-  if (b.kind === 'latency') kind = 'latency';
+  const contentType = optStr('contentType');
+  let kind: FaultKind = status === undefined && latencyMs !== undefined ? 'latency' : 'status';
+  if (b.drop === true) kind = 'drop';
+  else if (b.reset === true) kind = 'reset';
+  else if (b.truncate === true) kind = 'truncate';
+  else if (contentType !== undefined) kind = 'contentType';
+  if (b.kind !== undefined) {
+    if (typeof b.kind !== 'string' || !FAULT_KINDS.includes(b.kind as FaultKind)) throw new FaultSpecError(`kind must be one of ${FAULT_KINDS.join(', ')}`);
+    kind = b.kind as FaultKind;
+  }
+  if (kind === 'contentType' && contentType === undefined) throw new FaultSpecError('contentType is required for a contentType fault');
   if (kind === 'status' && status !== undefined && (status < 400 || status > 599 || !Number.isInteger(status))) throw new FaultSpecError('status must be an HTTP error status (400-599)');
   if (kind === 'latency' && latencyMs === undefined) throw new FaultSpecError('latencyMs is required for a latency fault');
   const count = optNum('count');
@@ -65,6 +83,7 @@ export function parseFaultSpec(body: unknown, nowMs: number): Fault {
   const fault: Fault = { id: randomUUID(), vault: (optStr('vault') ?? '*').toLowerCase(), operation: optStr('operation') ?? '*', kind };
   if (kind === 'status') fault.status = status ?? 429;
   if (latencyMs !== undefined) fault.latencyMs = latencyMs;
+  if (kind === 'contentType') fault.contentType = contentType;
   if (b.retryAfterSeconds === null) fault.retryAfterSeconds = null;
   else {
     const ra = optNum('retryAfterSeconds');
@@ -76,11 +95,16 @@ export function parseFaultSpec(body: unknown, nowMs: number): Fault {
   return fault;
 }
 
-/** What the data plane should do with a request before running it. */
+/**
+ * What the data plane should do with a request before running it. `drop` closes the connection,
+ * `reset` resets it (TCP RST); `truncate` and `contentType` run the request and spoil its answer: the
+ * first half of the body then a closed connection, or the body under another Content-Type.
+ */
 export type TrafficDecision =
   | { action: 'pass'; delayMs: number }
   | { action: 'reject'; status: number; retryAfterSeconds: number | undefined; code: string; message: string; delayMs: number }
-  | { action: 'drop'; delayMs: number };
+  | { action: 'drop' | 'reset' | 'truncate'; delayMs: number }
+  | { action: 'contentType'; contentType: string; delayMs: number };
 
 export class TrafficControl {
   #faults: Fault[] = [];
@@ -126,15 +150,17 @@ export class TrafficControl {
     const now = this.#now();
     let delayMs = 0;
     // Latency faults add up with whatever else applies; status/drop faults: the first matching one wins.
+    const identity = IDENTITY_OPERATIONS.has(operation.toLowerCase());
     for (const f of this.#faults) {
-      if ((f.vault !== '*' && f.vault !== vault) || (f.operation !== '*' && f.operation.toLowerCase() !== operation.toLowerCase())) continue;
+      if ((f.vault !== '*' && f.vault !== vault) || (f.operation === '*' ? identity : f.operation.toLowerCase() !== operation.toLowerCase())) continue;
       if (f.kind === 'latency') {
         delayMs += f.latencyMs ?? 0;
         if (f.remaining !== undefined) f.remaining -= 1;
         continue;
       }
       if (f.remaining !== undefined) f.remaining -= 1;
-      if (f.kind === 'drop') return { action: 'drop', delayMs };
+      if (f.kind === 'drop' || f.kind === 'reset' || f.kind === 'truncate') return { action: f.kind, delayMs };
+      if (f.kind === 'contentType') return { action: 'contentType', contentType: f.contentType ?? 'text/html', delayMs };
       const status = f.status ?? 429;
       const retryAfter = f.retryAfterSeconds === null ? undefined : status === 429 || status === 503 ? (f.retryAfterSeconds ?? 1) : f.retryAfterSeconds;
       return { action: 'reject', status, retryAfterSeconds: retryAfter, ...faultError(status), delayMs };

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope';
+export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope' | 'temporarily_unavailable';
 
 export interface EntraErrorBody {
   error: OAuthErrorCode;
@@ -64,6 +64,8 @@ function noMatchingFederatedRecord(claim: keyof typeof NO_MATCHING_FEDERATED_REC
 
 /** The catalogue of refusals the emulator produces. */
 export const entraErrors = {
+  /** An injected fault (admin API): Entra's transient-failure answer with the fault's status. */
+  injected: (status: number) => new EntraError(status, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again. (injected fault)'),
   missingParameter: (name: string) =>
     new EntraError(400, 'invalid_request', 900144, `The request body must contain the following parameter: '${name}'.`),
   unsupportedGrantType: (grant: string) =>

@@ -13,6 +13,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { applyTokenFault } from '../admin/connection-faults.ts';
+import type { TrafficControl } from '../admin/traffic.ts';
 import type { Clock } from '../clock.ts';
 import type { ManagedIdentityConfig, RequestCounter, RouteHandler, ServicePrincipalConfig } from './contract.ts';
 import type { TokenAuthority } from './authority.ts';
@@ -35,8 +37,10 @@ export interface EntraHandlerOptions {
   counters: RequestCounter;
   /** CAs trusted when fetching a federated issuer's metadata (the kube-apiserver's CA). */
   trustedIssuerCaPems: string[];
-  /** Lifetime of issued tokens; default 3599 s. */
-  tokenLifetimeSeconds?: number;
+  /** Lifetime of issued tokens, read per token; default 3599 s. */
+  tokenLifetimeSeconds?: () => number;
+  /** Injected faults for the token endpoint (operation `token`). */
+  traffic?: TrafficControl;
   /** Diagnostics (never secrets or tokens), e.g. why a federated issuer's metadata could not be fetched. */
   log?: (line: string) => void;
 }
@@ -55,7 +59,10 @@ export function createEntraHandler(opts: EntraHandlerOptions): RouteHandler {
         sendMethodNotAllowed(res, 'POST');
         return true;
       }
-      const status = await handleToken(req, res, route, origin, opts, federation);
+      const injected = await applyTokenFault(opts.traffic, 'token', req, res, (status, retryAfterSeconds) =>
+        sendJson(res, status, entraErrors.injected(status).body(opts.clock.nowMs(), origin), retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) }),
+      );
+      const status = injected ?? (await handleToken(req, res, route, origin, opts, federation));
       opts.counters.count('', 'token', status);
       return true;
     }
@@ -254,7 +261,7 @@ async function issueForForm(
     throw entraErrors.missingCredential();
   }
   // `claims` (CAE) is accepted and has no effect: the emulator never revokes sessions.
-  const lifetime = opts.tokenLifetimeSeconds;
+  const lifetime = opts.tokenLifetimeSeconds?.();
   const issued = await opts.authority.issueAccessToken({
     objectId: objectIdOf(principal),
     clientId: principal.clientId,

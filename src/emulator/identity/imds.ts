@@ -14,6 +14,8 @@
  *
  * `api-version` is accepted in any form and not required (NMI does not check it).
  */
+import { applyTokenFault } from '../admin/connection-faults.ts';
+import type { TrafficControl } from '../admin/traffic.ts';
 import type { RouteHandler, ManagedIdentityConfig, RequestCounter } from './contract.ts';
 import type { TokenAuthority } from './authority.ts';
 import { sendJson, sendText } from './http.ts';
@@ -25,8 +27,10 @@ export interface ImdsHandlerOptions {
   authority: TokenAuthority;
   identities: ManagedIdentityConfig[];
   counters: RequestCounter;
-  /** Lifetime of issued tokens; default that of the authority (3599 s). */
-  tokenLifetimeSeconds?: number;
+  /** Lifetime of issued tokens, read per token; default that of the authority (3599 s). */
+  tokenLifetimeSeconds?: () => number;
+  /** Injected faults for the token endpoint (operation `imdsToken`). */
+  traffic?: TrafficControl;
   /** `<namespace>/<pod>` named in NMI's refusal message; default `default/kvsync-emulator-client`. */
   podRef?: string;
 }
@@ -53,6 +57,10 @@ export function createImdsHandler(opts: ImdsHandlerOptions): RouteHandler {
       opts.counters.count('', 'imdsToken', status);
       return true;
     };
+    const injected = await applyTokenFault(opts.traffic, 'imdsToken', req, res, (status, retryAfterSeconds) =>
+      sendJson(res, status, { error: 'temporarily_unavailable', error_description: 'The identity endpoint is temporarily unavailable. (injected fault)' }, retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) }),
+    );
+    if (injected !== undefined) return count(injected);
     if (headerValue(req.headers.metadata) !== 'true') {
       sendJson(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
       return count(400);
@@ -86,7 +94,7 @@ export function createImdsHandler(opts: ImdsHandlerOptions): RouteHandler {
       clientId: identity.clientId,
       audience: resource,
       authMethod: '2',
-      ...(opts.tokenLifetimeSeconds === undefined ? {} : { lifetimeSeconds: opts.tokenLifetimeSeconds }),
+      ...(opts.tokenLifetimeSeconds === undefined ? {} : { lifetimeSeconds: opts.tokenLifetimeSeconds() }),
       ...(identity.resourceId === undefined ? {} : { extraClaims: { xms_mirid: identity.resourceId } }),
     });
     const body: ImdsTokenResponse = {

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { enactConnectionFault } from '../admin/connection-faults.ts';
 import type { TrafficControl } from '../admin/traffic.ts';
 import { KeyVaultError } from '../errors.ts';
 import { KEY_VAULT_AUDIENCE, type AccessTokenVerifier, type RequestCounter, type TokenRejection, type VerifiedToken } from '../identity/contract.ts';
@@ -95,10 +96,7 @@ export function createKeyVaultHandler(opts: KeyVaultHandlerOptions): KeyVaultHan
     // 2. Throttling and injected faults.
     const decision = opts.traffic.decide(vault.name, route.operation);
     if (decision.delayMs > 0) await new Promise((r) => setTimeout(r, decision.delayMs));
-    if (decision.action === 'drop') {
-      req.socket.destroy();
-      return 0;
-    }
+    if (enactConnectionFault(decision, req, res)) return 0;
     if (decision.action === 'reject') {
       const headers: Record<string, string> = decision.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(decision.retryAfterSeconds) };
       return sendError(res, new KeyVaultError(decision.status, decision.code, decision.message, undefined, headers));

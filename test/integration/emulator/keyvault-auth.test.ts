@@ -2,12 +2,13 @@
  * Authentication and authorization like Azure: the challenge 401 (before the body is read), refused
  * tokens, Azure RBAC roles (no role → 403 ForbiddenByRbac, Reader → metadata only, Secrets User,
  * object-scoped assignments), and traffic faults: 429 + Retry-After retried by the SDK, 5xx, dropped
- * connections, latency, per-vault throttling.
+ * and reset connections, answers cut off mid-body or under a wrong Content-Type, latency, per-vault
+ * throttling, faults of the token endpoints and the token lifetime.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derivedGuid } from '../../../src/emulator/config.ts';
 import type { RunningEmulator } from '../../../src/emulator/server.ts';
-import { admin, bearer, clientsFor, countOf, rawRequest, requestCounts, startTestEmulator, type Clients, type Principal } from './kv-support.ts';
+import { admin, bearer, clientsFor, countOf, credentialFor, rawRequest, requestCounts, startTestEmulator, type Clients, type Principal } from './kv-support.ts';
 
 const nobody: Principal = { clientId: derivedGuid('client', 'nobody'), secret: 'nobody-secret' };
 const reader: Principal = { clientId: derivedGuid('client', 'reader'), secret: 'reader-secret' };
@@ -152,6 +153,40 @@ describe('faults and throttling', () => {
     const res = await rawRequest(emu, 'GET', url, { headers: { Authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+  });
+
+  it('resets connections, cuts answers off mid-body and sends them under a wrong Content-Type', async () => {
+    const token = await bearer(emu);
+    const url = `${adminClients.vaultUrl}/secrets/db-password/?api-version=7.5`;
+    const get = (): ReturnType<typeof rawRequest> => rawRequest(emu, 'GET', url, { headers: { Authorization: `Bearer ${token}` } });
+    await admin(emu, 'POST', '/faults', { operation: 'getSecret', reset: true, count: 1 });
+    await expect(get()).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await admin(emu, 'POST', '/faults', { operation: 'getSecret', truncate: true, count: 1 });
+    await expect(get()).rejects.toMatchObject({ code: 'ECONNRESET' });
+    await admin(emu, 'POST', '/faults', { operation: 'getSecret', contentType: 'text/html', count: 1 });
+    const relabelled = await get();
+    expect(relabelled.status).toBe(200);
+    expect(relabelled.headers['content-type']).toBe('text/html');
+    expect(relabelled.json).toMatchObject({ value: 'hunter2' });
+    expect((await get()).headers['content-type']).toBe('application/json; charset=utf-8');
+  });
+
+  it('fails token requests of Entra ID and IMDS only with faults naming them; issues tokens of the lifetime set', async () => {
+    await admin(emu, 'POST', '/faults', { status: 503, count: 1 });
+    expect(await bearer(emu)).not.toBe('');
+    await admin(emu, 'DELETE', '/faults');
+    await admin(emu, 'POST', '/faults', { operation: 'token', status: 503, retryAfterSeconds: 0, durationSeconds: 30 });
+    await expect(bearer(emu)).rejects.toThrow(/AADSTS90033/);
+    await admin(emu, 'DELETE', '/faults');
+    expect((await admin(emu, 'PUT', '/token-lifetime', { lifetimeSeconds: 60 })).json).toEqual({ lifetimeSeconds: 60 });
+    const token = await credentialFor(emu).getToken('https://vault.azure.net/.default');
+    expect(token.expiresOnTimestamp - Date.now()).toBeLessThanOrEqual(61_000);
+    expect((await admin(emu, 'PUT', '/token-lifetime', { lifetimeSeconds: 0 })).status).toBe(400);
+    expect((await admin(emu, 'PUT', '/token-lifetime', { lifetimeSeconds: 3599 })).status).toBe(200);
+    await admin(emu, 'POST', '/faults', { operation: 'imdsToken', status: 503, count: 1 });
+    const imdsToken = (): Promise<number> => fetch(`${emu.endpoints.imdsEndpoint}/metadata/identity/oauth2/token?resource=https://vault.azure.net`, { headers: { Metadata: 'true' } }).then((r) => r.status);
+    expect(await imdsToken()).toBe(503);
+    expect(await imdsToken()).toBe(200);
   });
 
   it('throttles a vault above its requests-per-10-seconds limit with 429 Throttled and Retry-After', async () => {

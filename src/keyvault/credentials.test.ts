@@ -213,6 +213,20 @@ describe('ImdsCredential against a hostile IMDS', () => {
     expect((got as Error).message).not.toContain('MARKER');
   });
 
+  it.each([
+    ['ahead of', 600],
+    ['behind', -600],
+  ])('counts a token\'s lifetime on the local clock when IMDS\'s clock is 10 minutes %s it', async (_name, skewSeconds) => {
+    const issued = Math.floor(Date.now() / 1000) + skewSeconds;
+    answer = { status: 200, body: token({ expires_in: '20', expires_on: String(issued + 20) }) };
+    const before = Date.now();
+    const got = await outcome();
+    expect(got).not.toBeInstanceOf(Error);
+    const expiresOn = (got as { expiresOnTimestamp: number }).expiresOnTimestamp;
+    expect(expiresOn).toBeGreaterThanOrEqual(before + 20_000);
+    expect(expiresOn).toBeLessThanOrEqual(Date.now() + 20_000);
+  });
+
   it('cuts an absurd lifetime to 24 hours', async () => {
     answer = { status: 200, body: token({ expires_in: String(10 ** 12) }) };
     const got = await outcome();

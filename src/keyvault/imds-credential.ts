@@ -10,7 +10,8 @@
  * cache. An operator serving many identities needs one credential per identity with its own cache.
  *
  * Tokens are cached per resource and refreshed when less than 5 minutes (or half the lifetime, if
- * shorter) remain. A token without a lifetime in the future is refused (using it would ask IMDS again
+ * shorter) remain, counted from `expires_in` on the local clock (`expires_on` only without it), so a
+ * clock that differs from Azure's neither keeps a token past its end nor refuses a fresh one. A token without a lifetime in the future is refused (using it would ask IMDS again
  * on every request), and a lifetime over 24 hours (IMDS issues at most that) is cut to 24 hours.
  * Errors are SyncError AuthenticationFailed in kvsync's words with the HTTP status and IMDS's error
  * code only: never the token, never IMDS's text (it can repeat the client ID it was sent), and no body
@@ -105,7 +106,9 @@ export class ImdsCredential implements TokenCredential {
     const now = Date.now();
     const expiresOn = Number(doc.expires_on);
     const expiresIn = Number(doc.expires_in);
-    const claimed = Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : Number.isFinite(expiresIn) ? now + expiresIn * 1000 : Number.NaN;
+    // The lifetime (expires_in) first: expires_on is a time on IMDS's clock, and a node whose clock is
+    // minutes off would keep a token past its end (or refuse a good one).
+    const claimed = doc.expires_in !== undefined && Number.isFinite(expiresIn) ? now + expiresIn * 1000 : Number.isFinite(expiresOn) && expiresOn > 0 ? expiresOn * 1000 : Number.NaN;
     if (!(claimed > now)) throw refuse('with a token without a lifetime in the future (expires_on / expires_in)');
     const expiresOnTimestamp = Math.min(claimed, now + MAX_LIFETIME_MS);
     const lifetime = expiresOnTimestamp - now;

@@ -3,7 +3,8 @@
  *
  * - `GET  /admin/requests` → `[{"vault","operation","status","count"}]`; `DELETE /admin/requests` resets.
  * - `POST /admin/faults` `{vault?, operation?, status?|latencyMs?|drop?, retryAfterSeconds?, count?|durationSeconds?}`
- *   → 201 with the fault; `GET /admin/faults`; `DELETE /admin/faults` clears all.
+ *   → 201 with the fault; `GET /admin/faults`; `DELETE /admin/faults[?vault=&operation=]` clears all, or those
+ *   added for that vault and/or operation.
  * - `GET /admin/throttling` → `{vault: requestsPer10s}`; `PUT /admin/throttling` `{vault?, requestsPer10s}`.
  * - `GET /admin/time` → `{nowSeconds, offsetSeconds}`; `POST /admin/time` `{shiftSeconds}` (relative) or
  *   `{offsetSeconds}` (absolute); `DELETE /admin/time` resets. Runs the expiry check right away.
@@ -81,7 +82,7 @@ export function createAdminHandler(opts: AdminHandlerOptions): RouteHandler {
     try {
       if (!isLoopback(req.socket.remoteAddress)) throw new AdminError(403, 'NotLoopback', 'the admin API only answers loopback clients');
       if (opts.eventGrid !== undefined && path.startsWith(`${ADMIN_PREFIX}/eventgrid`) && (await opts.eventGrid(req, res, url))) return true;
-      await route(req, res, path.slice(ADMIN_PREFIX.length), opts);
+      await route(req, res, url, path.slice(ADMIN_PREFIX.length), opts);
     } catch (err) {
       if (err instanceof AdminError) send(res, err.status, { error: { code: err.reason, message: err.message } });
       else if (err instanceof FaultSpecError) send(res, 400, { error: { code: err.reason, message: err.message } });
@@ -91,7 +92,13 @@ export function createAdminHandler(opts: AdminHandlerOptions): RouteHandler {
   };
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, rest: string, opts: AdminHandlerOptions): Promise<void> {
+/** `{[name]: value}` of a query parameter that is given, else `{}`. */
+function optionalParam(url: URL, name: 'vault' | 'operation'): { vault?: string; operation?: string } {
+  const value = url.searchParams.get(name);
+  return value === null || value === '' ? {} : { [name]: value };
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, url: URL, rest: string, opts: AdminHandlerOptions): Promise<void> {
   const method = req.method ?? 'GET';
   const key = `${method} ${rest}`;
   switch (key) {
@@ -116,7 +123,7 @@ async function route(req: IncomingMessage, res: ServerResponse, rest: string, op
       return;
     }
     case 'DELETE /faults':
-      opts.traffic.clearFaults();
+      opts.traffic.clearFaults({ ...optionalParam(url, 'vault'), ...optionalParam(url, 'operation') });
       send(res, 204);
       return;
     case 'GET /throttling':

@@ -29,7 +29,13 @@ describe('traffic control', () => {
     expect(t.decide('kv', 'listSecrets')).toEqual({ action: 'pass', delayMs: 0 });
     t.addFault(parseFaultSpec({ drop: true, count: 1 }, now));
     expect(t.decide('any', 'getKey').action).toBe('drop');
-    t.addFault(parseFaultSpec({ status: 500, count: 5 }, now));
+    t.addFault(parseFaultSpec({ vault: 'kv', status: 500, count: 5 }, now));
+    t.addFault(parseFaultSpec({ vault: 'other', status: 500, count: 5 }, now));
+    t.addFault(parseFaultSpec({ operation: 'token', status: 503, count: 5 }, now));
+    t.clearFaults({ vault: 'KV' });
+    expect(t.faults().map((f) => f.vault)).toEqual(['other', '*']);
+    t.clearFaults({ operation: 'token' });
+    expect(t.faults().map((f) => f.vault)).toEqual(['other']);
     t.clearFaults();
     expect(t.decide('kv', 'getSecret').action).toBe('pass');
   });

@@ -135,8 +135,11 @@ export class TrafficControl {
     return this.#faults.map((f) => ({ ...f }));
   }
 
-  clearFaults(): void {
-    this.#faults = [];
+  /** Clears every fault, or those of one vault and/or operation (as given when they were added). */
+  clearFaults(filter: { vault?: string; operation?: string } = {}): void {
+    const vault = filter.vault?.toLowerCase();
+    const operation = filter.operation?.toLowerCase();
+    this.#faults = this.#faults.filter((f) => (vault !== undefined && f.vault !== vault) || (operation !== undefined && f.operation.toLowerCase() !== operation));
   }
 
   #expire(): void {

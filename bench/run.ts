@@ -37,7 +37,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --objects-per-kvs K      objects each KeyVaultSync uses (default 3)
   --refresh SECONDS        refreshInterval in steady state and throttling (default 20)
   --cycles C               refresh cycles counted in steady state (default 3)
-  --create-concurrency C   requests in flight creating KeyVaultSyncs and baseline Secrets (default 4, the controller's default --concurrency)
+  --create-concurrency C   requests in flight creating KeyVaultSyncs and baseline Secrets (default 4, ESO's --concurrent in the comparison)
   --controller-concurrency C   pass --concurrency C to the controller (default: its own default)
   --rotations R            rotations per rotation scenario (default 20)
   --poll SECONDS           refreshInterval of the polled rotation KeyVaultSyncs (default 20)

@@ -22,7 +22,7 @@ export interface CompareParams {
   /** Rotations per run. */
   rotations: number;
   createConcurrency: number;
-  /** ESO `--concurrent` (kvsync's default `--concurrency` is the same 4). */
+  /** ESO `--concurrent` (4: its workers all read the one vault, as kvsync's default four per vault do). */
   esoConcurrent: number;
   /** The listing case (kvsync only): V objects in the vault, M of them used by N syncs; undefined: skipped. */
   listing: { v: number; m: number; n: number } | undefined;

@@ -9,7 +9,7 @@ describe('kvsync controller deadline and bulkhead flags', () => {
 
   it('default to half the workers per vault (rounded up), a 2 min sync and a 30 s request', () => {
     const defaults = parseControllerArgs([]);
-    expect(defaults).toMatchObject({ concurrency: 4, maxWorkersPerVault: 2, syncTimeoutMs: 120_000, azureRequestTimeoutMs: 30_000 });
+    expect(defaults).toMatchObject({ concurrency: 8, maxWorkersPerVault: 4, syncTimeoutMs: 120_000, azureRequestTimeoutMs: 30_000 });
     expect(parseControllerArgs(['--concurrency', '5'])).toMatchObject({ maxWorkersPerVault: 3 });
     expect(parseControllerArgs(['--max-workers-per-vault', '1', '--sync-timeout', '45s', '--azure-request-timeout', '1500ms'])).toMatchObject({ maxWorkersPerVault: 1, syncTimeoutMs: 45_000, azureRequestTimeoutMs: 1_500 });
   });

@@ -1,6 +1,6 @@
 /**
  * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--namespace NS]
- *   [--health-addr 127.0.0.1:8081] [--concurrency 4] [--leader-elect=true] [--watch-namespace NS]
+ *   [--health-addr 127.0.0.1:8081] [--concurrency 8] [--leader-elect=true] [--watch-namespace NS]
  *   [--expiry-warning-window 720h] [--object-cache-max-bytes 64Mi] [--max-workers-per-vault N]
  *   [--sync-timeout 2m] [--azure-request-timeout 30s]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
@@ -16,7 +16,7 @@ import { parseGoDuration } from '../api/index.ts';
 import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag } from '../api/vault-url.ts';
 import { loadAzureEnvironment, type AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
-import { DEFAULT_OPERATOR_NAMESPACE, startController, type ControllerOptions } from './controller.ts';
+import { DEFAULT_CONCURRENCY, DEFAULT_OPERATOR_NAMESPACE, startController, type ControllerOptions } from './controller.ts';
 import { errorSummary } from './error-summary.ts';
 import { defaultMaxWorkersPerVault } from './sync-vaults.ts';
 import { parseHostPort } from './health.ts';
@@ -33,7 +33,7 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
   --namespace NS           operator namespace: MAC key Secret and leader Lease (default ${DEFAULT_OPERATOR_NAMESPACE})
   --watch-namespace NS     only sync KeyVaultSyncs in NS (default: all namespaces)
   --health-addr ADDR       /healthz and /readyz (default 127.0.0.1:8081)
-  --concurrency N          reconciles at once (default 4)
+  --concurrency N          reconciles at once (default 8)
   --leader-elect BOOL      leader election on a Lease (default true)
   --log-level LEVEL        pino level (default info)
   ${LOG_FORMAT_USAGE}
@@ -177,7 +177,7 @@ export function parseControllerArgs(argv: string[]) {
       namespace: { type: 'string', default: DEFAULT_OPERATOR_NAMESPACE },
       'watch-namespace': { type: 'string' },
       'health-addr': { type: 'string', default: '127.0.0.1:8081' },
-      concurrency: { type: 'string', default: '4' },
+      concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'leader-elect': { type: 'string', default: 'true' },
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string', default: 'auto' },

@@ -37,6 +37,13 @@ import { WrittenMacs } from './written-macs.ts';
 
 export const DEFAULT_OPERATOR_NAMESPACE = 'kvsync-system';
 export const LEASE_NAME = 'kvsync-controller';
+/**
+ * Reconciles at once by default: with the per-vault bulkhead (half of it), four KeyVaultSyncs of one
+ * vault run together. Measured with the bench at N = 1,000 on 2 cores: against 4 workers (2 per vault),
+ * rotations of shared objects (each rewriting 15 KeyVaultSyncs) were seen in p50 9.8 s instead of
+ * 14.3 s, max 17.7 s instead of 23.6 s, for the same cold start and CPU.
+ */
+export const DEFAULT_CONCURRENCY = 8;
 
 export interface ControllerOptions {
   kubeConfig: k8s.KubeConfig;
@@ -183,7 +190,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     syncTimeoutMs: opts.syncTimeoutMs,
     steps: opts.syncSteps,
   });
-  const concurrency = opts.concurrency ?? 4;
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const vaults = new SyncVaults((key) => {
     const { namespace: n, name } = splitKey(key);
     return syncs.get(name, n);

@@ -80,13 +80,13 @@ describe('renderTemplate', () => {
 
   it('refuses json-string of a value that is not UTF-8, naming the object only', () => {
     const r = renderTemplate(parsed('{{ bin | json-string }}'), () => v.bin, 100);
-    expect(r).toEqual({ ok: false, message: 'the value of "bin" is not UTF-8 text, so json-string cannot encode it' });
+    expect(r).toEqual({ ok: false, failure: 'not_text', message: 'the value of "bin" is not UTF-8 text, so json-string cannot encode it' });
   });
 
   it('stops at the byte budget before an encoding multiplies a value past it', () => {
     const big = Buffer.alloc(400, 'x');
     expect(renderTemplate(parsed('{{ b }}{{ b }}'), () => big, 800).ok).toBe(true);
-    expect(renderTemplate(parsed('{{ b }}{{ b }}{{ b }}'), () => big, 800)).toEqual({ ok: false, message: 'would be larger than 800 bytes' });
+    expect(renderTemplate(parsed('{{ b }}{{ b }}{{ b }}'), () => big, 800)).toEqual({ ok: false, failure: 'too_large', message: 'would be larger than 800 bytes' });
     expect(renderTemplate(parsed('{{ b | hex }}{{ b | hex }}'), () => big, 800).ok).toBe(false);
     expect(renderTemplate(parsed('{{ b | json-string | json-string | json-string | json-string }}'), () => Buffer.alloc(100, '"'), 800).ok).toBe(false);
   });

@@ -135,7 +135,10 @@ function encode(e: TemplateEncoding, value: Buffer): Buffer | string {
   }
 }
 
-export type TemplateRender = { ok: true; value: Buffer } | { ok: false; message: string };
+/** Why a template could not be rendered: a fixed set, so it can label a metric. */
+export type TemplateFailure = 'too_large' | 'not_text';
+
+export type TemplateRender = { ok: true; value: Buffer } | { ok: false; failure: TemplateFailure; message: string };
 
 /**
  * Renders a parsed template. `valueOf` gives the content of a referenced object (the caller decides
@@ -145,7 +148,7 @@ export type TemplateRender = { ok: true; value: Buffer } | { ok: false; message:
 export function renderTemplate(t: ParsedTemplate, valueOf: (object: string) => Buffer, maxBytes: number): TemplateRender {
   const chunks: Buffer[] = [];
   let size = 0;
-  const tooLarge = (): TemplateRender => ({ ok: false, message: `would be larger than ${maxBytes} bytes` });
+  const tooLarge = (): TemplateRender => ({ ok: false, failure: 'too_large', message: `would be larger than ${maxBytes} bytes` });
   for (const p of t.parts) {
     let piece: Buffer;
     if (p.kind === 'text') piece = Buffer.from(p.text, 'utf8');
@@ -158,7 +161,7 @@ export function renderTemplate(t: ParsedTemplate, valueOf: (object: string) => B
         try {
           encoded = encode(e, piece);
         } catch {
-          return { ok: false, message: `the value of "${p.object}" is not UTF-8 text, so ${e} cannot encode it` };
+          return { ok: false, failure: 'not_text', message: `the value of "${p.object}" is not UTF-8 text, so ${e} cannot encode it` };
         }
         piece = typeof encoded === 'string' ? Buffer.from(encoded, 'utf8') : encoded;
         if (size + piece.length > maxBytes) return tooLarge();

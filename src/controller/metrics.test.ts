@@ -8,7 +8,7 @@ import { keyVaultOperation } from '../keyvault/request-metrics.ts';
 import { startHealthServer } from './health.ts';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.ts';
 import type { DesiredSecret, PipelineFetchedObject, SyncPipeline } from './pipeline.ts';
-import { SyncError } from '../keyvault/errors.ts';
+import { SyncError, TemplateRenderError } from '../keyvault/errors.ts';
 import { certificateExpiries } from './certificate-expiries.ts';
 import { Reconciler, type KeyVaultSyncObject } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -21,7 +21,7 @@ class Failure extends SyncError {
   }
 }
 
-function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; present: boolean }): Reconciler {
+function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; present: boolean; templateFails?: boolean }): Reconciler {
   const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 1 } };
   const pipeline: SyncPipeline = {
     credentialFor: () => Promise.resolve({ credential: {}, identityKey: 'k' }),
@@ -29,10 +29,13 @@ function reconcilerWith(metrics: ControllerMetrics, state: { fail: boolean; pres
       state.fail
         ? Promise.reject(new Failure('vault down'))
         : Promise.resolve({ fetched: sync.objects.map((object): PipelineFetchedObject => ({ object, version: 'v1', contentType: undefined, updatedOn: undefined, expiresOn: EXPIRY })), failures: [] }),
-    renderOutputs: (sync) => ({
-      secrets: sync.secrets.map((s): DesiredSecret => ({ name: s.name, type: s.type, labels: {}, annotations: {}, creationPolicy: s.creationPolicy, data: { k: Buffer.from('top-secret-value') } })),
-      configMaps: [],
-    }),
+    renderOutputs: (sync) => {
+      if (state.templateFails === true) throw new TemplateRenderError('not_text', 'Secret "db" key "config.json": the template cannot encode it');
+      return {
+        secrets: sync.secrets.map((s): DesiredSecret => ({ name: s.name, type: s.type, labels: {}, annotations: {}, creationPolicy: s.creationPolicy, data: { k: Buffer.from('top-secret-value') } })),
+        configMaps: [],
+      };
+    },
   };
   return new Reconciler({
     getSync: (ns, name) => (state.present && ns === 'shop' && name === 'example' ? obj : undefined),
@@ -74,6 +77,33 @@ describe('controller metrics', () => {
     text = (await metrics.scrape()).body;
     expect(text).not.toContain('kvsync_certificate_expiry_timestamp_seconds{');
     expect(text).toContain('kvsync_sync_duration_seconds_count 3');
+  });
+
+  it('counts template render failures by reason; the sync fails as TemplateFailed', async () => {
+    const metrics = createControllerMetrics(new KeyVaultAccess(), { defaultMetrics: false });
+    const reconciler = reconcilerWith(metrics, { fail: false, present: true, templateFails: true });
+    await reconciler.reconcile('shop/example');
+    await reconciler.reconcile('shop/example');
+    const text = (await metrics.scrape()).body;
+    expect(text).toContain('kvsync_template_failures_total{reason="not_text"} 2');
+    expect(text).toContain('kvsync_syncs_total{result="TemplateFailed"} 2');
+  });
+
+  it('keeps one selected-objects series per KeyVaultSync with selectors, removed without them or when it is gone', async () => {
+    const metrics = createControllerMetrics(new KeyVaultAccess(), { defaultMetrics: false });
+    const state = { fail: false, present: true };
+    const reconciler = reconcilerWith(metrics, state);
+    metrics.setSelectedObjects('shop', 'example', 3);
+    metrics.setSelectedObjects('shop', 'other', 0);
+    let text = (await metrics.scrape()).body;
+    expect(text).toContain('kvsync_selected_objects{namespace="shop",keyvaultsync="example"} 3');
+    expect(text).toContain('kvsync_selected_objects{namespace="shop",keyvaultsync="other"} 0');
+    // A successful sync of a spec without selectors removes its series.
+    await reconciler.reconcile('shop/example');
+    text = (await metrics.scrape()).body;
+    expect(text).not.toContain('keyvaultsync="example"} 3');
+    metrics.forgetSync('shop', 'other');
+    expect((await metrics.scrape()).body).not.toContain('kvsync_selected_objects{');
   });
 
   it('prefers the parsed leaf notAfter and ignores older versions', () => {

@@ -4,6 +4,7 @@
  * do not clash. Labels carry names and reasons only — never a secret value or object content.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TemplateFailure } from '../api/template.ts';
 import type { KeyVaultAccess } from '../keyvault/access.ts';
 import { VAULT_GUARD_METRIC_NAMES, registerVaultGuardMetrics } from './vault-guard-metrics.ts';
 import type { CertificateState, CertificateWatchMetrics } from './certificate-watch.ts';
@@ -17,6 +18,13 @@ export interface SyncMetrics {
   syncSucceeded(namespace: string, keyVaultSync: string, at: Date): void;
   /** Replaces the certificate expiry series of one KeyVaultSync (objects absent from `expiries` are removed). */
   setCertificateExpiries(namespace: string, keyVaultSync: string, expiries: ReadonlyMap<string, Date>): void;
+  /**
+   * The objects the KeyVaultSync's selectors matched at its successful sync; `undefined` (it has no
+   * selectors) removes the series.
+   */
+  setSelectedObjects(namespace: string, keyVaultSync: string, count: number | undefined): void;
+  /** A Secret template could not be rendered. */
+  templateFailed(failure: TemplateFailure): void;
   /** The KeyVaultSync is gone: its series are removed. */
   forgetSync(namespace: string, keyVaultSync: string): void;
 }
@@ -62,6 +70,8 @@ export const METRIC_NAMES = {
   driftRepairs: 'kvsync_drift_repairs_total',
   certificateExpiring: 'kvsync_certificate_expiring',
   certificateNewerVersion: 'kvsync_certificate_newer_version_available',
+  selectedObjects: 'kvsync_selected_objects',
+  templateFailures: 'kvsync_template_failures_total',
 } as const;
 
 /** Metrics of a controller; the Key Vault ones are fed by the requests, guards and caches of `vaults`. */
@@ -118,6 +128,18 @@ export function createControllerMetrics(vaults: KeyVaultAccess, opts: { defaultM
     name: METRIC_NAMES.driftRepairs,
     help: 'KeyVaultSyncs enqueued to repair a Secret kvsync wrote that someone else changed or deleted, by cause (changed, deleted).',
     labelNames: ['cause'],
+    registers: [registry],
+  });
+  const selectedObjects = new Gauge({
+    name: METRIC_NAMES.selectedObjects,
+    help: 'Key Vault objects the KeyVaultSync\'s selectors matched at its last successful sync (only KeyVaultSyncs with selectors).',
+    labelNames: ['namespace', 'keyvaultsync'],
+    registers: [registry],
+  });
+  const templateFailures = new Counter({
+    name: METRIC_NAMES.templateFailures,
+    help: 'Secret templates that could not be rendered, by reason: too_large (over 1 MiB), not_text (json-string of a value that is not UTF-8).',
+    labelNames: ['reason'],
     registers: [registry],
   });
   const certLabels = ['namespace', 'keyvaultsync', 'object'] as const;
@@ -180,6 +202,7 @@ export function createControllerMetrics(vaults: KeyVaultAccess, opts: { defaultM
   const forgetSync = (namespace: string, keyVaultSync: string): void => {
     const key = `${namespace}/${keyVaultSync}`;
     lastSync.remove({ namespace, keyvaultsync: keyVaultSync });
+    selectedObjects.remove({ namespace, keyvaultsync: keyVaultSync });
     for (const object of certObjects.get(key) ?? []) expiry.remove({ namespace, keyvaultsync: keyVaultSync, object });
     certObjects.delete(key);
     forgetStates(namespace, keyVaultSync, new Map());
@@ -205,6 +228,11 @@ export function createControllerMetrics(vaults: KeyVaultAccess, opts: { defaultM
       if (expiries.size === 0) certObjects.delete(key);
       else certObjects.set(key, new Set(expiries.keys()));
     },
+    setSelectedObjects: (namespace, keyVaultSync, count) => {
+      if (count === undefined) selectedObjects.remove({ namespace, keyvaultsync: keyVaultSync });
+      else selectedObjects.set({ namespace, keyvaultsync: keyVaultSync }, count);
+    },
+    templateFailed: (failure) => templateFailures.inc({ reason: failure }),
     forgetSync,
     restartTriggered: (namespace, kind) => restarts.inc({ namespace, kind }),
     driftRepaired: (cause) => driftRepairs.inc({ cause }),

@@ -29,6 +29,7 @@ import { LAST_SYNC_TIME_REFRESH_MS, READY, SYNCED, failureStatus, lastSyncTimePh
 import { dataChanges, type SyncObserver, type SyncStep, type SyncStepObserver } from './sync-observer.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
 import type { RequestPriority } from '../keyvault/vault-limiter.ts';
+import { TemplateRenderError } from '../keyvault/errors.ts';
 import { durationText, withDeadline } from '../util/deadline.ts';
 
 export const PLURAL = 'keyvaultsyncs';
@@ -175,6 +176,7 @@ export class Reconciler {
       const { reason, message, retryAfterMs, known } = failureCondition(err);
       if (!known) log.error({ errName: err instanceof Error ? err.name : typeof err }, 'unexpected reconcile error');
       outcome.result ??= reason;
+      if (err instanceof TemplateRenderError) this.#d.metrics?.templateFailed(err.failure);
       await this.#fail(obj, target, generation, reason, message, log);
       // The vault's breaker is open: failing fast cost no request, and the breaker's cooldown (doubling
       // after each failed probe) is the backoff, so the KeyVaultSync comes back right when a probe may go.
@@ -265,6 +267,7 @@ export class Reconciler {
     this.#syncedAs.set(key, syncedAs);
     this.#d.metrics?.syncSucceeded(namespace, name, now);
     this.#d.metrics?.setCertificateExpiries(namespace, name, certificateExpiries(result.fetched));
+    this.#d.metrics?.setSelectedObjects(namespace, name, sync.secrets.some((s) => (s.selectors?.length ?? 0) > 0) ? selected.objects.filter((o) => o.source === 'select').length : undefined);
     // Events for people: an output written after the first sync (a rotation, a repair), or a recovery
     // from a failure. The first sync's creations and quiet refreshes are in the status (Ready) only.
     if (changed.length > 0 && ready !== undefined) await this.#d.events.record(target, 'Normal', 'Updated', `wrote ${changed.join(', ')}`);

@@ -13,6 +13,7 @@
  */
 import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
 import type { FailureReason } from '../api/condition-reasons.ts';
+import type { TemplateFailure } from '../api/template.ts';
 import { isPkiError } from '../pki/errors.ts';
 import { KvsyncError } from '../util/errors.ts';
 
@@ -68,6 +69,16 @@ export class SyncError extends KvsyncError<SyncFailureReason> {
   /** A copy flagged as the failure of an optional object. */
   asOptional(): SyncError {
     return new SyncError(this.reason, this.message, { ...(this.object === undefined ? {} : { object: this.object }), ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }), optional: true });
+  }
+}
+
+/** A Secret template that could not be rendered (TemplateFailed), with why in a fixed set of words. */
+export class TemplateRenderError extends SyncError {
+  readonly failure: TemplateFailure;
+
+  constructor(failure: TemplateFailure, message: string) {
+    super('TemplateFailed', message);
+    this.failure = failure;
   }
 }
 

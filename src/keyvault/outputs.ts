@@ -25,7 +25,7 @@ import { renderTemplate } from '../api/template.ts';
 import { bundleFromKeyVaultSecret, CONTENT_TYPE_PKCS12, pfxFromBundle, withBundleOptions } from '../pki/bundle.ts';
 import type { TlsBundle } from '../pki/bundle.ts';
 import { parse as parseYaml } from 'yaml';
-import { SyncError, toSyncError } from './errors.ts';
+import { SyncError, TemplateRenderError, toSyncError } from './errors.ts';
 import type { FetchedObject } from './fetch.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../api/labels.ts';
 
@@ -213,7 +213,7 @@ function templateValue(
     values.set(name, content(f));
   }
   const out = renderTemplate(e.template, (name) => values.get(name) ?? Buffer.alloc(0), MAX_OBJECT_DATA_BYTES);
-  if (!out.ok) throw new SyncError('TemplateFailed', `Secret "${secret}" key "${e.key}": the template ${out.message}`);
+  if (!out.ok) throw new TemplateRenderError(out.failure, `Secret "${secret}" key "${e.key}": the template ${out.message}`);
   return out.value;
 }
 

@@ -28,6 +28,17 @@ async function keys(): Promise<Record<string, string> | undefined> {
   }
 }
 
+/** `kvsync_selected_objects` of shop-config on the controller's /metrics. */
+async function selectedObjects(): Promise<number | undefined> {
+  const text = await (await fetch(`http://${fx.controller.healthAddress ?? ''}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`kvsync_selected_objects{namespace="${fx.ns}",keyvaultsync="shop-config"}`));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+async function selectedBecome(count: number): Promise<void> {
+  await pollUntil(async () => ((await selectedObjects()) === count ? true : undefined), { ...WAIT, description: `kvsync_selected_objects ${count}` });
+}
+
 async function keysBecome(expected: string[]): Promise<Record<string, string>> {
   return pollUntil(async () => {
     const d = await keys();
@@ -63,14 +74,18 @@ describe('object selectors', () => {
     expect(pem).toContain('PRIVATE KEY');
     expect(new X509Certificate(pem.slice(pem.indexOf('-----BEGIN CERTIFICATE-----'))).subject).toBe('CN=web.shop.example');
     await readyCondition(kc, fx.ns, 'shop-config', 'True');
+    // What an operator on call sees: the three matched objects, as a count (no object names in labels).
+    await selectedBecome(3);
   });
 
   it('a secret that appears, and one that disappears, change the Secret on the next refresh', async () => {
     const kv = clientsFor(fx.world.emu).secrets;
     await kv.setSecret('shop-new', 'fresh', { tags: SHOP });
     expect((await keysBecome(['shop-api', 'shop-db', 'shop-new', 'tls.shop-web.pem']))['shop-new']).toBe('fresh');
+    await selectedBecome(4);
     await (await kv.beginDeleteSecret('shop-api', { intervalInMs: 50 })).pollUntilDone();
     await keysBecome(['shop-db', 'shop-new', 'tls.shop-web.pem']);
+    await selectedBecome(3);
   });
 
   it('steady cycles cost list pages only: no value is read again', async () => {

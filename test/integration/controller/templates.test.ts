@@ -9,7 +9,7 @@ import { pollUntil } from '../../../src/util/poll.ts';
 import { clientsFor } from '../emulator/kv-support.ts';
 import { kubeConfig } from '../support/kube.ts';
 import { apiExample, applyExample, renderExample } from './doc-example.ts';
-import { conditionOf, startOperatorFixture, syncApi, type OperatorFixture } from './support.ts';
+import { conditionOf, readyCondition, startOperatorFixture, syncApi, syncSpec, type OperatorFixture } from './support.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -58,6 +58,26 @@ describe('Secret templates', () => {
 
   it('kvsync render prints the same Secret for the example', async () => {
     expect((await renderExample(apiExample('templates'), fx.world.endpointsFile)).get('app-db')).toEqual(EXPECTED);
+  });
+
+  it('a value json-string cannot encode fails the sync as TemplateFailed, counted by reason on /metrics, and writes nothing', async () => {
+    const kv = clientsFor(fx.world.emu).secrets;
+    await kv.setSecret('raw-bytes', Buffer.from([0xff, 0xfe, 0x00]).toString('base64'));
+    await syncs.create(
+      fx.ns,
+      'bad-tpl',
+      syncSpec(fx.world, {
+        objects: [{ name: 'raw-bytes', alias: 'raw', encoding: 'base64' }],
+        secretObjects: [{ secretName: 'bad-tpl', templates: [{ key: 'config.json', template: '{"v": {{ raw | json-string }}}' }] }],
+      }),
+    );
+    const ready = await readyCondition(kc, fx.ns, 'bad-tpl', 'False');
+    expect(ready.reason).toBe('TemplateFailed');
+    const text = await (await fetch(`http://${fx.controller.healthAddress ?? ''}/metrics`)).text();
+    const failures = Number(text.split('\n').find((l) => l.startsWith('kvsync_template_failures_total{reason="not_text"}'))?.split(' ').pop());
+    expect(failures).toBeGreaterThanOrEqual(1);
+    expect(text).not.toContain('raw-bytes');
+    expect(await secretData('bad-tpl')).toBeUndefined();
   });
 
   it('a new value of a named object re-renders the template on the next sync', async () => {

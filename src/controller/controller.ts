@@ -30,7 +30,7 @@ import { KubeWorkloadApi, RolloutTrigger } from './rollouts.ts';
 import { SecretWriter } from './secret-writer.ts';
 import { defaultMaxWorkersPerVault, SyncVaults } from './sync-vaults.ts';
 import { observers, type SyncStepObserver } from './sync-observer.ts';
-import { keyOf, priorityOf, watchKeyVaultIdentities, watchKeyVaultSyncs, watchManagedSecrets } from './watches.ts';
+import { enqueueChanged, keyOf, priorityOf, watchKeyVaultIdentities, watchKeyVaultSyncs, watchManagedSecrets } from './watches.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
 import { WorkQueue } from './workqueue.ts';
 import { WrittenMacs } from './written-macs.ts';
@@ -250,15 +250,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     pipeline.close?.();
   };
   try {
-    // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh),
-    // ahead of periodic refreshes (a known change, as a push is), so a backlog of refreshes never delays a rotation.
-    // A ClusterKeyVaultSync's key has no namespace (`/<name>`): it goes to its own queue.
-    const unwatchChanges = pipeline.onObjectsChanged?.((keys) => {
-      for (const k of keys) {
-        if (k.startsWith('/')) fanOut?.queue.add(k.slice(1), 'high');
-        else queue.add(k, 'high');
-      }
-    });
+    // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh).
+    const unwatchChanges = pipeline.onObjectsChanged?.((keys) => enqueueChanged(keys, { syncs: queue, clusters: fanOut?.queue }));
     if (unwatchChanges !== undefined) started.unwatchChanges = unwatchChanges;
     await Promise.all(informers.map((i) => i.start()));
     if (fanOut !== undefined) {

@@ -11,11 +11,23 @@ import { errorSummary } from './error-summary.ts';
 import { ResilientInformer, watchFailureLevel } from './informer.ts';
 import { FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import { PLURAL, type KeyVaultSyncObject } from './reconciler.ts';
-import type { QueuePriority } from './workqueue.ts';
+import type { QueuePriority, WorkQueue } from './workqueue.ts';
 
 /** The queue key of an object: `namespace/name`. */
 export function keyOf(o: k8s.KubernetesObject): string {
   return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+}
+
+/**
+ * The KeyVaultSyncs whose objects the change detectors found changed go to the queue ahead of periodic
+ * refreshes (a known change, as a push is), so a backlog of refreshes never delays a rotation. A
+ * ClusterKeyVaultSync's key has no namespace (`/<name>`): it goes to its own queue.
+ */
+export function enqueueChanged(keys: readonly string[], queues: { syncs: Pick<WorkQueue, 'add'>; clusters?: Pick<WorkQueue, 'add'> | undefined }): void {
+  for (const k of keys) {
+    if (k.startsWith('/')) queues.clusters?.add(k.slice(1), 'high');
+    else queues.syncs.add(k, 'high');
+  }
 }
 
 /** Never synced: ahead of every refresh in the queue (and in the vault limiter, see reconciler.ts). */

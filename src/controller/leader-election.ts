@@ -98,6 +98,10 @@ export class LeaderElector {
     }
     const now = this.#now();
     if (holds) {
+      // The fence closed at some point since the previous renewal (this one came too late, or the process
+      // was frozen): whatever was dropped meanwhile is lost to this term, so leadership ends and starts
+      // again, and the new term's start re-queues everything.
+      if (this.#leader && now - this.#renewStartedAt >= this.#renewDeadlineMs) this.#loseLeadership();
       this.#lastRenew = now;
       this.#renewStartedAt = startedAt;
       if (!this.#leader) {

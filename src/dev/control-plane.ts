@@ -62,8 +62,15 @@ export interface RunningControlPlane {
   pkiFiles: Record<string, string>;
   binaries: KubeBinaries;
   processes: SupervisedProcess[];
+  /**
+   * Restarts one process (same flags, ports and state: etcd keeps its data) and waits until it is ready
+   * again, as after start (fault-injection tests).
+   */
+  restart(name: RestartableProcess): Promise<void>;
   stop(): Promise<void>;
 }
+
+export type RestartableProcess = 'etcd' | 'kube-apiserver';
 
 const CONTROLLERS = [
   'garbage-collector-controller',
@@ -136,10 +143,11 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
     ], join(logDir, 'etcd.log'));
     processes.push(etcd);
     log(`starting etcd ${binaries.etcdVersion} on 127.0.0.1:${etcdPort}`);
-    await waitReady(etcd, timeoutMs, 'etcd /health', async () => {
+    const etcdReady = async (): Promise<true | undefined> => {
       const body = await get({ url: `http://127.0.0.1:${etcdPort}/health` });
       return body.status === 200 && body.text.includes('"true"') ? true : undefined;
-    });
+    };
+    await waitReady(etcd, timeoutMs, 'etcd /health', etcdReady);
 
     const apiserver = new SupervisedProcess('kube-apiserver', binaries.paths.leash, binaries.paths['kube-apiserver'], [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
@@ -168,10 +176,12 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
     processes.push(apiserver);
     log(`starting kube-apiserver ${binaries.kubernetesVersion} on ${server}`);
     const tls = { ca: pki.servingCa.certPem, cert: pki.admin.certPem, key: pki.admin.keyPem };
-    await waitReady(apiserver, timeoutMs, 'kube-apiserver /readyz', async () => {
+    const apiserverReady = async (): Promise<true | undefined> => {
       const r = await get({ url: `${server}/readyz`, ...tls });
       return r.status === 200 ? true : undefined;
-    });
+    };
+    await waitReady(apiserver, timeoutMs, 'kube-apiserver /readyz', apiserverReady);
+    const restartable = { etcd: { proc: etcd, ready: etcdReady, what: 'etcd /health' }, 'kube-apiserver': { proc: apiserver, ready: apiserverReady, what: 'kube-apiserver /readyz' } };
 
     const kubeconfigPath = opts.kubeconfigPath ?? join(stateDir, 'kubeconfig');
     await writeFile(kubeconfigPath, kubeconfigYaml(server, pki.servingCa.certPem, pki.admin, 'kvsync-admin'), { mode: 0o600 });
@@ -219,6 +229,13 @@ async function startOnce(binaries: KubeBinaries, opts: ControlPlaneOptions, log:
       pkiFiles: files,
       binaries,
       processes,
+      restart: async (name) => {
+        const { proc, ready, what } = restartable[name];
+        await proc.restart();
+        await waitReady(proc, timeoutMs, what, ready);
+        // The apiserver reports ready only once it reaches etcd again.
+        if (name === 'etcd') await waitReady(apiserver, timeoutMs, 'kube-apiserver /readyz', apiserverReady);
+      },
       stop,
     };
   } catch (err) {

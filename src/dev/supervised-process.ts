@@ -10,30 +10,46 @@ import { ControlPlaneError } from './errors.ts';
 export class SupervisedProcess {
   readonly name: string;
   readonly logPath: string;
-  readonly #child: ChildProcess;
+  readonly #command: string[];
+  #child: ChildProcess;
   #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  readonly #exited: Promise<void>;
+  #exited: Promise<void>;
 
   constructor(name: string, leashPath: string, binary: string, args: string[], logPath: string) {
     this.name = name;
     this.logPath = logPath;
-    const log = openSync(logPath, 'a');
+    this.#command = [leashPath, '-grace', '10s', '--', binary, ...args];
+    [this.#child, this.#exited] = this.#spawn();
+  }
+
+  #spawn(): [ChildProcess, Promise<void>] {
+    const [leash = '', ...args] = this.#command;
+    const log = openSync(this.logPath, 'a');
+    let child: ChildProcess;
     try {
-      this.#child = spawn(leashPath, ['-grace', '10s', '--', binary, ...args], { stdio: ['pipe', log, log] });
+      child = spawn(leash, args, { stdio: ['pipe', log, log] });
     } finally {
       closeSync(log);
     }
-    this.#exited = new Promise((resolve) => {
-      this.#child.on('exit', (code, signal) => {
+    this.#exit = undefined;
+    const exited = new Promise<void>((resolve) => {
+      child.on('exit', (code, signal) => {
         this.#exit = { code, signal };
         resolve();
       });
-      this.#child.on('error', () => resolve());
+      child.on('error', () => resolve());
     });
     // The pipe must not keep the event loop alive, nor crash us when leash is already gone.
-    this.#child.stdin?.on('error', () => {});
-    (this.#child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    this.#child.unref();
+    child.stdin?.on('error', () => {});
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    child.unref();
+    return [child, exited];
+  }
+
+  /** Stops the process (as {@link stop}) and starts it again with the same command line, log appended. */
+  async restart(graceMs?: number): Promise<void> {
+    await this.stop(graceMs);
+    [this.#child, this.#exited] = this.#spawn();
   }
 
   get pid(): number | undefined {

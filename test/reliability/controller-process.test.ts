@@ -9,7 +9,8 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncStep } from '../../src/controller/sync-observer.ts';
 import { pollUntil } from '../../src/util/poll.ts';
-import { conditionOf, syncApi } from '../integration/controller/support.ts';
+import { FORCE_SYNC_ANNOTATION } from '../../src/controller/labels.ts';
+import { conditionOf, createCredentialsSecret, syncApi } from '../integration/controller/support.ts';
 import { startReliabilityWorld, startScene, type ReliabilityWorld, type Scene } from './support/world.ts';
 
 describe('fault matrix: the controller process', () => {
@@ -88,6 +89,76 @@ describe('fault matrix: the controller process', () => {
       await scene.stop();
     }
   });
+
+  /** A row whose sync is held at `step` while the test deletes something, then resumed; the process must live on. */
+  async function deletedInFlight(row: string, step: SyncStep, remove: (scene: Scene) => Promise<void>, after: (scene: Scene, resumed: number) => Promise<void>, spec: Record<string, unknown> = {}): Promise<void> {
+    const scene = await startScene(rw, row, spec);
+    scenes.push(scene);
+    try {
+      const held = scene.controller({ identity: row, stopAt: { step, key: scene.key } });
+      await held.waitStoppedAtStep();
+      await remove(scene);
+      const resumed = performance.now();
+      held.signal('SIGCONT');
+      await after(scene, resumed);
+      expect(held.running, 'no crash').toBe(true);
+      expect(held.logged('unexpected reconcile error')).toEqual([]);
+      expect(scene.violations()).toEqual([]);
+    } finally {
+      await scene.stop();
+    }
+  }
+
+  const secretNames = async (ns: string): Promise<string[]> =>
+    (await rw.kc.makeApiClient(k8s.CoreV1Api).listNamespacedSecret({ namespace: ns })).items.map((s) => s.metadata?.name ?? '').filter((n) => n === 'alpha' || n === 'beta').sort();
+
+  it('the KeyVaultSync deleted (deletionPolicy Delete) between two Secret writes: no Secret outlives it, none comes back once gone', () =>
+    deletedInFlight('deleted-sync', 'secretWritten', (scene) => syncApi(rw.kc).delete(scene.ns, 'app'), async (scene, resumed) => {
+      // The in-flight write of beta carries the deleted KeyVaultSync's UID: the garbage collector removes it too.
+      await pollUntil(async () => ((await secretNames(scene.ns)).length === 0 ? true : undefined), { timeoutMs: 120_000, intervalMs: 200, description: 'no Secret left' });
+      console.log(`[fault matrix] KeyVaultSync deleted at secretWritten: its Secrets gone ${((performance.now() - resumed) / 1000).toFixed(1)} s after the sync resumed`);
+      const states = scene.history.states;
+      for (const name of ['alpha', 'beta']) {
+        const deletedAt = states.findIndex((s) => s.name === name && s.type === 'DELETED');
+        expect(states.slice(deletedAt + 1).filter((s) => s.name === name), `${name} written again after its deletion`).toEqual([]);
+      }
+      expect(await secretNames(scene.ns)).toEqual([]);
+    }));
+
+  it('the KeyVaultSync deleted (deletionPolicy Retain) between two Secret writes: both Secrets stay, complete and without an owner', () =>
+    deletedInFlight('retained-sync', 'secretWritten', (scene) => syncApi(rw.kc).delete(scene.ns, 'app'), async (scene) => {
+      await pollUntil(async () => ((await secretNames(scene.ns)).length === 2 ? true : undefined), { timeoutMs: 120_000, intervalMs: 200, description: 'beta written' });
+      const core = rw.kc.makeApiClient(k8s.CoreV1Api);
+      for (const name of ['alpha', 'beta']) {
+        const secret = await core.readNamespacedSecret({ namespace: scene.ns, name });
+        expect(secret.metadata?.ownerReferences ?? []).toEqual([]);
+      }
+      expect(scene.history.states.filter((s) => s.type === 'DELETED')).toEqual([]);
+    }, { deletionPolicy: 'Retain' }));
+
+  it('the namespace deleted after the fetch: the write fails quietly, the namespace goes, the controller lives on', () =>
+    deletedInFlight('deleted-namespace', 'fetched', (scene) => rw.kc.makeApiClient(k8s.CoreV1Api).deleteNamespace({ name: scene.ns }).then(() => undefined), async (scene, resumed) => {
+      await pollUntil(async () => ((await rw.kc.makeApiClient(k8s.CoreV1Api).readNamespace({ name: scene.ns }).then(() => false, () => true)) ? true : undefined), { timeoutMs: 120_000, intervalMs: 500, description: 'the namespace gone' });
+      console.log(`[fault matrix] namespace deleted at fetched: gone ${((performance.now() - resumed) / 1000).toFixed(1)} s after the sync resumed`);
+    }));
+
+  it('the identity (service principal Secret) deleted after the fetch: that sync completes, the next fails IdentityNotFound and keeps the Secrets, and it recovers when the identity is back', () =>
+    deletedInFlight('deleted-identity', 'fetched', (scene) => rw.kc.makeApiClient(k8s.CoreV1Api).deleteNamespacedSecret({ namespace: scene.ns, name: 'kv-creds' }).then(() => undefined), async (scene) => {
+      await scene.converged(0, 'the in-flight sync completed');
+      await scene.vault.rotate();
+      await syncApi(rw.kc).patch(scene.ns, 'app', { metadata: { annotations: { [FORCE_SYNC_ANNOTATION]: 'after-identity-deleted' } } });
+      const failed = await pollUntil(async () => {
+        const ready = conditionOf(await syncApi(rw.kc).get(scene.ns, 'app'), 'Ready');
+        return ready?.status === 'False' ? ready : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 200, description: 'Ready False' });
+      expect(failed.reason).toBe('IdentityNotFound');
+      // The Secrets of the last good sync stay.
+      expect(await secretNames(scene.ns)).toEqual(['alpha', 'beta']);
+      await createCredentialsSecret(rw.kc, scene.ns, rw.world);
+      const tookMs = await scene.converged(1, 'recovered once the identity is back');
+      console.log(`[fault matrix] identity deleted at fetched: recovered ${(tookMs / 1000).toFixed(1)} s after it was restored`);
+      expect(scene.history.states.filter((s) => s.type === 'DELETED')).toEqual([]);
+    }));
 
   async function frozenLeader(scene: Scene, row: string): Promise<void> {
     const syncs = syncApi(rw.kc);

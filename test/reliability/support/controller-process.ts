@@ -120,6 +120,11 @@ export class ControllerProcess {
     return record;
   }
 
+  /** The last `n` log lines, for a failing test's output. */
+  logTail(n = 40): string {
+    return this.logs.slice(-n).map((l) => JSON.stringify(l)).join('\n');
+  }
+
   signal(signal: NodeJS.Signals): void {
     if (this.#exit === undefined) this.#child.kill(signal);
   }

@@ -57,7 +57,8 @@ export interface Scene {
   /** Waits until both Secrets hold `generation` and status reports its versions, Ready True; returns the ms it took. */
   converged(generation: number, description: string, timeout?: { timeoutMs: number; intervalMs: number }): Promise<number>;
   violations(): string[];
-  stop(): Promise<void>;
+  /** Stops the watch and every controller; `failed` prints their last log lines first. */
+  stop(failed?: boolean): Promise<void>;
 }
 
 export const SECRETS = ['alpha', 'beta'] as const;
@@ -117,7 +118,8 @@ export async function startScene(rw: ReliabilityWorld, row: string, spec: Record
       return performance.now() - started;
     },
     violations: () => renderViolations(history.states, render, (o, v) => vault.generationOf(o, v)),
-    stop: async () => {
+    stop: async (failed = false) => {
+      if (failed) for (const p of processes) console.log(`[${p.identity}] last log lines:\n${p.logTail()}`);
       history.stop();
       for (const p of processes) await p.stop();
     },

@@ -114,7 +114,8 @@ export type RenderMap = Record<string, Record<string, string>>;
  * The violations of the render invariant in `states` (empty: none): each state of a Secret named in
  * `render` (deletions aside) has exactly its keys, each value one generation's value of its object
  * (`generationOf` says which, or undefined for a value the vault never held), one generation for all
- * keys, and never a generation older than one seen before.
+ * keys, and never a generation older than one seen before. "One generation" holds when the test rotates
+ * the vault only while no sync reads it (Key Vault has no transaction over two objects either).
  */
 export function renderViolations(states: readonly SecretState[], render: RenderMap, generationOf: (object: string, value: string) => number | undefined): string[] {
   const violations: string[] = [];

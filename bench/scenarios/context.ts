@@ -73,7 +73,7 @@ export interface BenchParams {
 export const SCENARIOS = ['compare', 'listing', 'cold-start', 'steady-state', 'rss', 'rotation', 'throttle'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 /** What `npm run bench` runs without --only: within 30 minutes on 2 cores (docs/benchmarks.md, "Time budget"). */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['compare', 'listing', 'cold-start', 'rotation', 'throttle'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['compare', 'listing', 'cold-start', 'rotation'];
 
 export interface BenchContext {
   params: BenchParams;

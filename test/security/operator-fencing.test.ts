@@ -83,7 +83,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     rendered = await renderChart({ release, namespace: opNs, dir });
     policy = (name) => `${release}-${name}`;
     const policies = byKind(rendered, 'ValidatingAdmissionPolicy').map((p) => p.metadata.name).sort();
-    expect(policies).toEqual([policy('secrets'), policy('tokens'), policy('webhook-configuration'), policy('workloads')].sort());
+    expect(policies).toEqual([policy('secret-deletes'), policy('secrets'), policy('tokens'), policy('webhook-configuration'), policy('workloads')].sort());
 
     for (const obj of rendered.filter((o) => [...RBAC_KINDS, ...POLICY_KINDS].includes(o.kind))) {
       await apply(admin, obj, false);
@@ -202,6 +202,9 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
       core.patchNamespacedConfigMap({ namespace, name, body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { Corefile: '. { forward . 203.0.113.7 }' } }, fieldManager: 'thief', force: true }, SSA);
     expect(await refusedBy('secrets', 'overwrite a hand-made ConfigMap (kube-system\'s DNS configuration, say)', cm(appNs, 'hand-made-config'))).toContain('ConfigMaps');
     await refusedBy('secrets', 'create an unowned ConfigMap in kube-system', cm('kube-system', `thief-${suffix}`));
+    // RBAC grants delete (pruning); the policy leaves it only Secrets with a kvsync owner reference.
+    expect(await refusedBy('secret-deletes', 'delete a hand-made Secret', () => core.deleteNamespacedSecret({ namespace: appNs, name: 'hand-made' }))).toContain('owned by a KeyVaultSync');
+    await refusedBy('secret-deletes', 'delete a service-account token Secret', () => core.deleteNamespacedSecret({ namespace: appNs, name: 'tenant-token' }));
     const stored = await admin.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ namespace: appNs, name: 'hand-made' });
     expect(Buffer.from(stored.data?.password ?? '', 'base64').toString()).toBe('theirs');
 
@@ -222,6 +225,22 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     expect(stored.metadata?.labels?.[SYNC_LABEL]).toBe('shop');
     expect(await writer.applyConfigMap(owner, { name: 'shop-ca', labels: {}, annotations: {}, creationPolicy: 'Owner', data: { 'ca.crt': 'public' } })).toBe('created');
     expect((await loadOrCreateMacKey(asSa.makeApiClient(k8s.CoreV1Api), opNs)).length).toBe(32);
+    // A ClusterKeyVaultSync's Secret in a namespace it selects, and pruning one (an owned Secret).
+    const { restartTargets: _namespacedOnly, ...clusterSpec } = designExampleSpec();
+    const cluster = (await admin.makeApiClient(k8s.CustomObjectsApi).createClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: 'clusterkeyvaultsyncs',
+      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ClusterKeyVaultSync', metadata: { name: `fence-${suffix}` }, spec: { ...clusterSpec, namespaceSelector: { matchLabels: { [`fence-${suffix}`]: 'none' } } } },
+    })) as { metadata: { uid: string } };
+    try {
+      const fanned = { name: `fence-${suffix}`, namespace: appNs, uid: cluster.metadata.uid, kind: 'ClusterKeyVaultSync' as const };
+      expect(await writer.applySecret(fanned, { ...desired, name: 'wildcard-tls' })).toBe('created');
+      expect(await writer.prune(fanned, 'Secret', 'wildcard-tls')).toBe('deleted');
+      expect(await writer.prune(owner, 'Secret', 'shop-tls')).toBe('deleted');
+    } finally {
+      await admin.makeApiClient(k8s.CustomObjectsApi).deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'clusterkeyvaultsyncs', name: `fence-${suffix}` });
+    }
     await admin.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ namespace: opNs, name: MAC_KEY_SECRET });
   });
 

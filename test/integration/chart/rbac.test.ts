@@ -209,7 +209,7 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
     await denied('create a Deployment', () =>
       apps.createNamespacedDeployment({ namespace: appNs, body: { metadata: { name: 'x' }, spec: { selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'x', image: 'x' }] } } } } }),
     );
-    await denied('delete a Secret', () => core.deleteNamespacedSecret({ namespace: appNs, name: 'shop-db' }));
+    await denied('delete a ConfigMap', () => core.deleteNamespacedConfigMap({ namespace: appNs, name: 'kube-root-ca.crt' }));
     await denied('list Pods', () => core.listNamespacedPod({ namespace: 'kube-system' }));
     await denied('read a Lease in kube-system', () => asSa.makeApiClient(k8s.CoordinationV1Api).listNamespacedLease({ namespace: 'kube-system' }));
     await denied('patch a ClusterRole', () =>

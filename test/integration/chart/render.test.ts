@@ -162,14 +162,15 @@ describe('charts/kvsync', () => {
     expect((oneOf(defaults, 'PodDisruptionBudget') as unknown as k8s.V1PodDisruptionBudget).spec?.minAvailable).toBe(1);
   });
 
-  it('grants nothing cluster-wide that is not needed: no wildcards, no Secret deletes, TokenRequest only on serviceaccounts/token', () => {
+  it('grants nothing cluster-wide that is not needed: no wildcards, deletes only of Secrets (pruning, fenced by the secret-deletes policy), TokenRequest only on serviceaccounts/token', () => {
     for (const objects of [defaults, everything]) {
       for (const role of [...byKind(objects, 'ClusterRole'), ...byKind(objects, 'Role')]) {
         for (const rule of (role as unknown as k8s.V1ClusterRole).rules ?? []) {
           expect(rule.verbs).not.toContain('*');
           expect(rule.resources ?? []).not.toContain('*');
           expect(rule.apiGroups ?? []).not.toContain('*');
-          expect(rule.verbs).not.toContain('delete');
+          // Pruning deletes Secrets kvsync owns; the secret-deletes admission policy refuses any other.
+          if (!(rule.resources?.length === 1 && rule.resources[0] === 'secrets')) expect(rule.verbs).not.toContain('delete');
           expect(rule.verbs).not.toContain('deletecollection');
           if (rule.resources?.includes('serviceaccounts/token')) expect(rule.verbs).toEqual(['create']);
           if (rule.resources?.includes('serviceaccounts')) expect(rule.verbs).toEqual(['get']);
@@ -178,6 +179,7 @@ describe('charts/kvsync', () => {
         }
       }
     }
+    for (const objects of [defaults, everything]) expect(byKind(objects, 'ValidatingAdmissionPolicy').map((p) => p.metadata.name)).toContain('kvsync-secret-deletes');
     // Pods: only with Event Grid, only patch (its own leader label), only in the release namespace.
     const podRules = (objects: readonly Rendered[], kind: string): k8s.V1PolicyRule[] =>
       byKind(objects, kind).flatMap((r) => ((r as unknown as k8s.V1Role).rules ?? []).filter((rule) => rule.resources?.includes('pods')));

@@ -10,9 +10,10 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLUSTER_MSG } from '../../../src/api/clusterkeyvaultsync-schema.ts';
 import { GROUP, VERSION } from '../../../src/api/index.ts';
 import { installCrds } from '../../../src/api/install.ts';
-import { OWNER_UID_ANNOTATION } from '../../../src/api/secret-ownership.ts';
+import { MERGE_FROM_ANNOTATION, OWNER_UID_ANNOTATION } from '../../../src/api/secret-ownership.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import type { ClusterKeyVaultSyncObject } from '../../../src/controller/fan-out.ts';
 import { FORCE_SYNC_ANNOTATION } from '../../../src/controller/labels.ts';
@@ -127,7 +128,20 @@ afterAll(async () => {
 });
 
 describe('ClusterKeyVaultSync', () => {
-  it('the docs/api.md example, applied as written: its Secret in the two labelled namespaces, not in a third', async () => {
+  it('the apiserver refuses what belongs to a namespace owner, with parseClusterKeyVaultSync\'s messages', async () => {
+    const refusal = async (spec: Record<string, unknown>): Promise<string> => {
+      const err = await custom.createClusterCustomObject({ ...base, body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ClusterKeyVaultSync', metadata: { name: `refused-${run}` }, spec }, dryRun: 'All' }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(k8s.ApiException);
+      return String((err as k8s.ApiException<unknown>).body);
+    };
+    const selector = { matchLabels: { [LABEL]: 'on' } };
+    expect(await refusal(clusterSpec(selector, { ...dbObjects, restartTargets: [{ kind: 'Deployment', name: 'web' }] }))).toContain(CLUSTER_MSG.namespacedOnly);
+    const merge = { ...dbObjects, secretObjects: [{ ...dbObjects.secretObjects[0], creationPolicy: 'Merge' }] };
+    expect(await refusal(clusterSpec(selector, merge))).toContain(CLUSTER_MSG.ownerOnly);
+    expect(await refusal(syncSpec(world, dbObjects))).toContain('namespaceSelector');
+  });
+
+  it('the docs/api.md example, applied as written: its Secret in the two labelled namespaces, not in a third', { timeout: 180_000 }, async () => {
     const example = apiExample('namespaceSelector');
     const selector = (example.spec as { namespaceSelector: { matchLabels: Record<string, string> } }).namespaceSelector.matchLabels;
     const [a, b] = [await namespace('fanout-ex-a', selector), await namespace('fanout-ex-b', selector)];
@@ -148,7 +162,7 @@ describe('ClusterKeyVaultSync', () => {
     await custom.deleteClusterCustomObject({ ...base, name });
   });
 
-  it('one value read per object per cycle, whatever the number of namespaces (1 object x 20 namespaces)', async () => {
+  it('one value read per object per cycle, whatever the number of namespaces (1 object x 20 namespaces)', { timeout: 180_000 }, async () => {
     const selector = `fanout-many-${run}`;
     const many = [];
     for (let i = 0; i < 20; i++) many.push(await namespace(`fanout-many${i}`, { [selector]: 'on' }));
@@ -167,7 +181,7 @@ describe('ClusterKeyVaultSync', () => {
     expect(scrape).toContain(`clusterkeyvaultsync="many-${run}",state="synced"} 20`);
   });
 
-  it('a namespace that starts matching gets the Secrets; one that stops loses them (deletionPolicy Delete)', async () => {
+  it('a namespace that starts matching gets the Secrets; one that stops loses them (deletionPolicy Delete)', { timeout: 180_000 }, async () => {
     const key = `fanout-move-${run}`;
     const a = await namespace('fanout-move-a', { [key]: 'on' });
     const b = await namespace('fanout-move-b', {});
@@ -190,7 +204,7 @@ describe('ClusterKeyVaultSync', () => {
     expect(await secret(c, 'team-db')).toBeUndefined();
   });
 
-  it('deletionPolicy Retain: Secrets stay in a namespace that stops matching, and outlive the ClusterKeyVaultSync', async () => {
+  it('deletionPolicy Retain: Secrets stay in a namespace that stops matching, and outlive the ClusterKeyVaultSync', { timeout: 180_000 }, async () => {
     const key = `fanout-keep-${run}`;
     const a = await namespace('fanout-keep-a', { [key]: 'on' });
     const b = await namespace('fanout-keep-b', { [key]: 'on' });
@@ -207,13 +221,21 @@ describe('ClusterKeyVaultSync', () => {
     expect(value(await secret(a, 'team-db'), 'password'), 'Retain: outlives the ClusterKeyVaultSync').toBe('correct-horse-battery-staple');
   });
 
-  it('tenants cannot change it: an edit is repaired, a KeyVaultSync of theirs cannot take the Secret over, a Secret of theirs is not taken over', async () => {
+  it('tenants cannot change it: an edit is repaired, a KeyVaultSync of theirs cannot take the Secret over, a Secret of theirs is not taken over', { timeout: 180_000 }, async () => {
     const key = `fanout-own-${run}`;
     await label(tenant, { [key]: 'on' });
-    const taken = await namespace('fanout-own-taken', { [key]: 'on' });
-    // The namespace owner made a Secret of that name first.
-    await core.createNamespacedSecret({ namespace: taken, body: { metadata: { name: 'team-db' }, stringData: { mine: 'theirs' } } });
     await createCluster(`own-${run}`, clusterSpec({ matchLabels: { [key]: 'on' } }, dbObjects));
+    const uid = (await syncedInto(`own-${run}`, 1)).metadata?.uid ?? '';
+    expect(value(await secret(tenant, 'team-db'), 'password')).toBe('correct-horse-battery-staple');
+
+    // A tenant's edit is repaired from the watch (the refresh is an hour away).
+    await core.patchNamespacedSecret({ namespace: tenant, name: 'team-db', body: { data: { password: Buffer.from('tampered').toString('base64') } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await until('the edit repaired', async () => (value(await secret(tenant, 'team-db'), 'password') === 'correct-horse-battery-staple' ? true : undefined));
+
+    // A namespace whose owner made a Secret of that name first: not taken over, listed as failed.
+    const taken = await namespace('fanout-own-taken', {});
+    await core.createNamespacedSecret({ namespace: taken, body: { metadata: { name: 'team-db' }, stringData: { mine: 'theirs' } } });
+    await label(taken, { [key]: 'on' });
     const failed = await until('the taken namespace listed as failed', async () => {
       const o = await getCluster(`own-${run}`);
       return o.status?.matchedNamespaces === 2 && o.status.syncedNamespaces === 1 && (o.status.failedNamespaces ?? []).length === 1 ? o : undefined;
@@ -221,12 +243,6 @@ describe('ClusterKeyVaultSync', () => {
     expect(failed.status?.failedNamespaces?.[0]).toMatchObject({ name: taken, reason: 'SecretConflict' });
     expect(failed.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'NamespacesFailed' });
     expect((await secret(taken, 'team-db'))?.data, 'the tenant Secret is untouched').toEqual({ mine: Buffer.from('theirs').toString('base64') });
-    expect(value(await secret(tenant, 'team-db'), 'password')).toBe('correct-horse-battery-staple');
-    const uid = failed.metadata?.uid ?? '';
-
-    // A tenant's edit is repaired.
-    await core.patchNamespacedSecret({ namespace: tenant, name: 'team-db', body: { data: { password: Buffer.from('tampered').toString('base64') } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    await until('the edit repaired', async () => (value(await secret(tenant, 'team-db'), 'password') === 'correct-horse-battery-staple' ? true : undefined));
 
     // A tenant's KeyVaultSync naming the same Secret is refused and writes nothing.
     await syncs.create(tenant, 'takeover', syncSpec(world, { objects: [{ name: 'api-token' }], secretObjects: [{ secretName: 'team-db', data: [{ objectName: 'api-token', key: 'password' }] }] }));
@@ -236,5 +252,12 @@ describe('ClusterKeyVaultSync', () => {
     expect(value(after, 'password')).toBe('correct-horse-battery-staple');
     expect(after?.metadata?.ownerReferences?.map((r) => r.uid)).toEqual([uid]);
     await syncs.delete(tenant, 'takeover');
+
+    // Not with Merge either, even with the tenant's own consent on the Secret.
+    await core.patchNamespacedSecret({ namespace: tenant, name: 'team-db', body: { metadata: { annotations: { [MERGE_FROM_ANNOTATION]: 'merge-takeover' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await syncs.create(tenant, 'merge-takeover', syncSpec(world, { objects: [{ name: 'api-token' }], secretObjects: [{ secretName: 'team-db', creationPolicy: 'Merge', data: [{ objectName: 'api-token', key: 'token' }] }] }));
+    expect((await readyCondition(kc, tenant, 'merge-takeover', 'False')).reason).toBe('SecretConflict');
+    expect(Object.keys((await secret(tenant, 'team-db'))?.data ?? {}), 'no key merged in').toEqual(['password']);
+    await syncs.delete(tenant, 'merge-takeover');
   });
 });

@@ -20,6 +20,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
 import { parseAllDocuments, stringify } from 'yaml';
 import { isGuid, isTenantId } from '../api/azure-ids.ts';
+import { parseClusterKeyVaultSync } from '../api/parse-cluster.ts';
 import { parseKeyVaultSync } from '../api/parse.ts';
 import { ALLOWED_VAULT_HOSTS_USAGE, allowedVaultHostsFlag } from '../api/vault-url.ts';
 import type { VaultHostPolicy } from '../api/vault-url.ts';
@@ -38,7 +39,7 @@ import { describeFsError } from '../util/fs-errors.ts';
 const USAGE = `usage: kvsync render -f FILE [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--show-values]
 
 Prints the Secrets a KeyVaultSync would produce, as YAML, without a cluster.
-  -f, --file FILE          a YAML file with one or more KeyVaultSync documents ("-" for stdin)
+  -f, --file FILE          a YAML file with one or more KeyVaultSync (or ClusterKeyVaultSync) documents ("-" for stdin)
   --azure-endpoints FILE   an emulator's endpoints.json: authenticate as its admin principal
   --show-values            print the values (base64) instead of <redacted: N bytes>
 ${ALLOWED_VAULT_HOSTS_USAGE}
@@ -67,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const endpointsFile = values['azure-endpoints'];
   let env: AzureEnvironment;
-  let syncs: ResolvedKeyVaultSync[];
+  let syncs: RenderedSync[];
   try {
     const allowedVaultHosts = allowedVaultHostsFlag(values['allowed-vault-hosts']);
     env = await loadAzureEnvironment({ allowedVaultHosts, ...(endpointsFile === undefined ? {} : { endpointsFile }) });
@@ -79,10 +80,9 @@ export async function run(argv: string[]): Promise<number> {
   const docs: string[] = [];
   const access = new KeyVaultAccess();
   let failed = false;
-  for (const sync of syncs) {
+  for (const { sync, label } of syncs) {
     const credential = renderCredential(sync, env);
     if (typeof credential === 'string') return fail(2, credential);
-    const label = `KeyVaultSync ${sync.namespace ?? 'default'}/${sync.name ?? '(unnamed)'}`;
     // Object selectors are expanded against one listing of the vault's secrets, as the controller does.
     const selection = hasSelectors(sync) ? await selectFromListing(sync, undefined, () => listCurrentVersions(sync.vault.url, credential, env, 'secrets', { access })) : { sync };
     const selected = 'failure' in selection ? sync : selection.sync;
@@ -124,21 +124,33 @@ function failureLines(failures: readonly SyncError[], endpointsFile: string | un
   return [`VaultUnreachable: ${cause.message}${others} (${check})`];
 }
 
-async function readSyncs(file: string, vaults: VaultHostPolicy): Promise<ResolvedKeyVaultSync[]> {
+/** A parsed document and how messages name it. */
+interface RenderedSync {
+  sync: ResolvedKeyVaultSync;
+  label: string;
+}
+
+/**
+ * The KeyVaultSyncs and ClusterKeyVaultSyncs of the file. A ClusterKeyVaultSync renders its Secrets
+ * once, without a namespace: the same Secrets go into every namespace it selects.
+ */
+async function readSyncs(file: string, vaults: VaultHostPolicy): Promise<RenderedSync[]> {
   const text = file === '-' ? await readStdin() : await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new Error(`cannot read ${file}: ${describeFsError(err)}`)));
   const docs = parseAllDocuments(text);
-  const syncs: ResolvedKeyVaultSync[] = [];
+  const syncs: RenderedSync[] = [];
   for (const [i, doc] of docs.entries()) {
     if (doc.errors.length > 0) throw new Error(`${file}: document ${i + 1} is not valid YAML: ${doc.errors[0]?.message ?? ''}`);
     const obj: unknown = doc.toJS();
     if (obj === null || obj === undefined) continue;
-    if ((obj as { kind?: unknown }).kind !== 'KeyVaultSync') continue;
-    const result = parseKeyVaultSync(obj, vaults);
+    const kind = (obj as { kind?: unknown }).kind;
+    if (kind !== 'KeyVaultSync' && kind !== 'ClusterKeyVaultSync') continue;
+    const result = kind === 'KeyVaultSync' ? parseKeyVaultSync(obj, vaults) : parseClusterKeyVaultSync(obj, vaults);
     for (const w of result.warnings) console.error(`kvsync render: warning: ${w}`);
     if (!result.ok) throw new Error(`${file}: document ${i + 1}: ${result.error.message}`);
-    syncs.push(result.value);
+    const sync = 'sync' in result.value ? result.value.sync : result.value;
+    syncs.push({ sync, label: kind === 'KeyVaultSync' ? `KeyVaultSync ${sync.namespace ?? 'default'}/${sync.name ?? '(unnamed)'}` : `ClusterKeyVaultSync ${sync.name ?? '(unnamed)'}` });
   }
-  if (syncs.length === 0) throw new Error(`${file} holds no KeyVaultSync`);
+  if (syncs.length === 0) throw new Error(`${file} holds no KeyVaultSync or ClusterKeyVaultSync`);
   return syncs;
 }
 

@@ -19,7 +19,7 @@ import type { ClusterKeyVaultSyncObject } from '../../../src/controller/fan-out.
 import { FORCE_SYNC_ANNOTATION } from '../../../src/controller/labels.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
-import { apiExample } from './doc-example.ts';
+import { apiExample, renderExample } from './doc-example.ts';
 import { createCredentialsSecret, readyCondition, runController, startWorld, syncApi, syncSpec, VAULT, type TestWorld } from './support.ts';
 
 const kc = kubeConfig();
@@ -159,6 +159,9 @@ describe('ClusterKeyVaultSync', () => {
       expect(s?.metadata?.ownerReferences?.map((r) => `${r.kind}/${r.uid}`), ns).toEqual([`ClusterKeyVaultSync/${status.metadata?.uid ?? ''}`]);
     }
     expect(await secret(other, 'wildcard-tls'), 'a namespace the selector does not select').toBeUndefined();
+    // `kvsync render` prints the same Secret once, for every namespace.
+    const rendered = (await renderExample(example, world.endpointsFile)).get('wildcard-tls');
+    expect(rendered?.['tls.crt']).toBe(value(await secret(a, 'wildcard-tls'), 'tls.crt'));
     await custom.deleteClusterCustomObject({ ...base, name });
   });
 

@@ -47,6 +47,8 @@ export default defineConfig({
           include: ['test/reliability/**/*.test.ts'],
           sequence: { groupOrder: 2 },
           fileParallelism: false,
+          // Rows of one file on different vaults run side by side (describe.concurrent).
+          maxConcurrency: 16,
           testTimeout: 180_000,
           hookTimeout: 300_000,
         },

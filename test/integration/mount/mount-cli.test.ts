@@ -5,8 +5,6 @@
  * outage injected through the admin faults leaves the old files; a concurrent reader never sees a
  * partial or mixed set during 100 rotations; SIGTERM exits 0.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -17,9 +15,8 @@ import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../../src/emulator/server.ts';
 import { clientsFor } from '../emulator/kv-support.ts';
+import { startMountProcess } from '../../support/mount-process.ts';
 
-const repo = join(import.meta.dirname, '..', '..', '..');
-const CLI = join(repo, 'src', 'cli.ts');
 const PASSWORD_V1 = 'mount-pw-v1-5c2e';
 const PASSWORD_V2 = 'mount-pw-v2-77aa';
 const PASSWORD_V3 = 'mount-pw-v3-0b91';
@@ -27,27 +24,7 @@ const PASSWORD_V3 = 'mount-pw-v3-0b91';
 let emu: RunningEmulator;
 let work = '';
 
-interface Sidecar {
-  child: ChildProcess;
-  lines: string[];
-  exit: Promise<number | null>;
-}
-
-function startMount(args: string[], env: NodeJS.ProcessEnv): Sidecar {
-  // A clean environment: no AZURE_* from the developer's shell.
-  const child = spawn(process.execPath, [CLI, 'mount', ...args], { cwd: repo, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let partial = '';
-  const collect = (b: Buffer): void => {
-    const parts = (partial + b.toString()).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, exit };
-}
+const startMount = startMountProcess;
 
 async function waitFor<T>(what: string | (() => string), probe: () => T | undefined | false, timeoutMs = 30_000, pollMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,400 @@
+/**
+ * The fault matrix's Azure rows, on a control plane of their own and the Key Vault emulator, one
+ * KeyVaultSync (refreshInterval 10 s) per row on a vault of its own. A row syncs version 1, injects its
+ * fault (through the emulator's admin API), rotates the object, and checks:
+ * - what the user is shown: the Synced condition's reason (or a Warning event of that reason), Ready
+ *   (True only for Throttled: the Secrets are in place), `kvsync_syncs_total` of that reason, and none
+ *   of Azure's own text anywhere;
+ * - that a watch saw the Secret hold only version 1, then version 2, whole (never a mix, a half-written
+ *   value, or a step back);
+ * - the convergence time once the fault ends (printed; bounded only generously).
+ * After the throttling rows, access tokens live 10 s (PUT /admin/token-lifetime), so every later row
+ * also runs across token renewals, and the outages outlast a token.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollUntil } from '../../src/util/poll.ts';
+import { admin, requestCounts } from '../integration/emulator/kv-support.ts';
+import { SecretHistory } from './support/secret-history.ts';
+import { conditionOf, readyCondition, syncApi } from '../integration/controller/support.ts';
+import {
+  AZURE_TEXT,
+  READ_OPERATIONS,
+  clearFaults,
+  deleteSync,
+  injectFault,
+  lastSyncSeconds,
+  reportConvergence,
+  startFaultWorld,
+  syncsWithResult,
+  userVisibleText,
+  waitForData,
+  waitShown,
+  type FaultWorld,
+} from './azure-support.ts';
+
+/** Token lifetime of the file: outages of 35 s outlast three tokens. */
+const TOKEN_SECONDS = 10;
+/** The long outage: 3.5 refresh intervals and 3.5 token lifetimes (a stand-in for ten minutes). */
+const LONG_OUTAGE_MS = 35_000;
+/** Generous bound on convergence: two refresh intervals plus the longest retry backoff. */
+const CONVERGENCE_BOUND_MS = 150_000;
+
+interface RowContext {
+  world: FaultWorld;
+  vault: string;
+  /** The version-1 value's version id. */
+  v1Version: string;
+  v2: string;
+  rotate(value: string): Promise<void>;
+}
+
+interface SecretRow {
+  /** The vault, KeyVaultSync and Secret name. */
+  id: string;
+  identity?: 'servicePrincipal' | 'podIdentity';
+  /** Reasons the user may be shown (the first one shown is printed). */
+  reasons: readonly string[];
+  inject(ctx: RowContext): Promise<void>;
+  /** Rotate to version 2 while the fault lasts (default); else `end` rotates. */
+  rotateDuring?: boolean;
+  /** Keep the fault at least this long after it was injected. */
+  holdMs?: number;
+  end(ctx: RowContext): Promise<void>;
+}
+
+let world: FaultWorld;
+let history: SecretHistory;
+
+const readFault = (fault: Record<string, unknown>): Pick<SecretRow, 'inject' | 'end'> => ({
+  inject: ({ world: w, vault }) => injectFault(w.emu, { vault, ...fault, durationSeconds: 600 }),
+  end: ({ world: w, vault }) => clearFaults(w.emu, { vault }),
+});
+
+const tokenFault = (operation: 'token' | 'imdsToken'): Pick<SecretRow, 'inject' | 'end' | 'rotateDuring'> => ({
+  inject: ({ world: w }) => injectFault(w.emu, { status: 503, retryAfterSeconds: null, durationSeconds: 600 }, [operation]),
+  rotateDuring: false,
+  end: async (ctx) => {
+    await clearFaults(ctx.world.emu, { operation });
+    await ctx.rotate(ctx.v2);
+  },
+});
+
+/**
+ * Throttling rows run first, with Entra's usual hour-long tokens: a vault pause may last up to 30 s
+ * (the guard's longest wait), longer than the 10 s tokens of the later rows, which no real token is.
+ */
+const THROTTLING_ROWS: SecretRow[] = [
+  { id: 'r-429-retry-after', reasons: ['Throttled'], ...readFault({ status: 429, retryAfterSeconds: 2 }) },
+  { id: 'r-429-bare', reasons: ['Throttled'], ...readFault({ status: 429, retryAfterSeconds: null }) },
+];
+
+const KEY_VAULT_ROWS: SecretRow[] = [
+  { id: 'r-500', reasons: ['VaultUnreachable', 'VaultUnavailable'], ...readFault({ status: 500 }) },
+  { id: 'r-503', reasons: ['Throttled', 'VaultUnreachable', 'VaultUnavailable'], ...readFault({ status: 503 }) },
+  { id: 'r-reset', reasons: ['VaultUnreachable', 'VaultUnavailable'], ...readFault({ reset: true }) },
+  // The SDK notices a body cut off only at the request deadline (it reads through a progress stream
+  // that a closed connection never ends): VaultTimeout, then the breaker.
+  { id: 'r-cut-body', reasons: ['VaultTimeout', 'VaultUnavailable', 'VaultUnreachable', 'InvalidResponse'], ...readFault({ truncate: true }) },
+  { id: 'r-long-outage', reasons: ['VaultUnavailable', 'VaultUnreachable'], holdMs: LONG_OUTAGE_MS, ...readFault({ status: 503, retryAfterSeconds: null }) },
+  {
+    id: 'r-deleted',
+    reasons: ['ObjectNotFound'],
+    rotateDuring: false,
+    inject: async ({ world: w, vault }) => {
+      await (await w.kv(vault).secrets.beginDeleteSecret('value', { intervalInMs: 100 })).pollUntilDone();
+    },
+    end: async (ctx) => {
+      await (await ctx.world.kv(ctx.vault).secrets.beginRecoverDeletedSecret('value', { intervalInMs: 100 })).pollUntilDone();
+      await ctx.rotate(ctx.v2);
+    },
+  },
+  {
+    id: 'r-disabled',
+    reasons: ['ObjectDisabled'],
+    rotateDuring: false,
+    inject: async ({ world: w, vault, v1Version }) => {
+      await w.kv(vault).secrets.updateSecretProperties('value', v1Version, { enabled: false });
+    },
+    end: (ctx) => ctx.rotate(ctx.v2),
+  },
+];
+
+const IDENTITY_ROWS: SecretRow[] = [
+  { id: 'r-entra-outage', identity: 'servicePrincipal', reasons: ['AuthenticationFailed', 'AuthenticationTimeout'], holdMs: 2.5 * TOKEN_SECONDS * 1000, ...tokenFault('token') },
+  { id: 'r-imds-outage', identity: 'podIdentity', reasons: ['AuthenticationFailed', 'AuthenticationTimeout'], holdMs: 2.5 * TOKEN_SECONDS * 1000, ...tokenFault('imdsToken') },
+];
+
+const SKEW_VAULTS = ['r-skew-ahead'];
+/** How long the new certificate version of the pending row stays pending (two refresh intervals). */
+const PENDING_SECONDS = 20;
+const NEAR_EXPIRY_VAULT = 'r-near-expiry';
+const PENDING_VAULT = 'r-pending';
+
+function syncOf(id: string, identity: 'servicePrincipal' | 'podIdentity' = 'servicePrincipal'): Record<string, unknown> {
+  return world.spec(id, identity, { refreshInterval: '10s', objects: [{ name: 'value', type: 'secret' }], secretObjects: [{ secretName: id, type: 'Opaque', data: [{ objectName: 'value', key: 'value' }] }] });
+}
+
+async function createSync(id: string, spec: Record<string, unknown>): Promise<void> {
+  await syncApi(world.kc).create(world.ns, id, spec);
+}
+
+/** Messages of the Warning events of `reason` about KeyVaultSync `id`. */
+async function warningsOf(id: string, reason: string): Promise<string[]> {
+  const events = await world.kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: world.ns, fieldSelector: `involvedObject.name=${id},reason=${reason},type=Warning` });
+  return events.items.map((e) => e.message ?? '');
+}
+
+/** Sets a secret version, retrying while Entra ID is down for another row (the test's own token). */
+async function setValue(vault: string, value: string): Promise<string> {
+  return pollUntil(
+    async () => (await world.kv(vault).secrets.setSecret('value', value)).properties.version,
+    { timeoutMs: 90_000, intervalMs: 500, description: `${vault}/value set` },
+  );
+}
+
+/** The data of every state the watch saw of Secret `id` (deletions aside), oldest first. */
+const dataOf = (id: string): Record<string, string>[] => history.of(id).filter((st) => st.type !== 'DELETED').map((st) => st.data);
+
+const fingerprintOf = (cert: Uint8Array | string | undefined): string => {
+  try {
+    return new X509Certificate(typeof cert === 'string' ? cert : Buffer.from(cert ?? new Uint8Array())).fingerprint256;
+  } catch {
+    return 'unreadable';
+  }
+};
+
+const keyMatches = (crt: string, key: string): boolean => {
+  try {
+    return new X509Certificate(crt).checkPrivateKey(createPrivateKey(key));
+  } catch {
+    return false;
+  }
+};
+
+/** Every state the watch saw of Secret `id`: only `allowed` values, in their order, never back. */
+function expectWholeVersionsInOrder(id: string, allowed: readonly string[]): void {
+  const values = dataOf(id).map((d) => d.value ?? '<missing>');
+  expect(values.length, `the watch saw Secret ${id}`).toBeGreaterThan(0);
+  let at = 0;
+  for (const v of values) {
+    const i = allowed.indexOf(v);
+    expect(i, `Secret ${id} held a value that is no whole version (${values.length} states seen)`).toBeGreaterThanOrEqual(0);
+    expect(i, `Secret ${id} went back to an older version`).toBeGreaterThanOrEqual(at);
+    at = i;
+  }
+}
+
+async function runSecretRow(row: SecretRow): Promise<void> {
+  const { id } = row;
+  const v1 = `${id}-value-1`;
+  const v2 = `${id}-value-2`;
+  const v1Version = await setValue(id, v1);
+  const ctx: RowContext = { world, vault: id, v1Version, v2, rotate: async (value) => void (await setValue(id, value)) };
+  await createSync(id, syncOf(id, row.identity));
+  await waitForData(world.kc, world.ns, id, { value: v1 }, 90_000);
+
+  const injected = Date.now();
+  await row.inject(ctx);
+  try {
+    await underFault(row, ctx, injected, v1, v2);
+  } catch (err) {
+    // A failed row ends its fault all the same: rows side by side must not inherit it.
+    await row.end(ctx).catch(() => undefined);
+    throw err;
+  }
+  await row.end(ctx);
+  reportConvergence(id, await waitForData(world.kc, world.ns, id, { value: v2 }, CONVERGENCE_BOUND_MS));
+  await readyCondition(world.kc, world.ns, id, 'True', 60_000);
+  await pollUntil(() => (dataOf(id).at(-1)?.value === v2 ? true : undefined), { timeoutMs: 30_000, description: `the watch saw ${id} at version 2` });
+  expectWholeVersionsInOrder(id, [v1, v2]);
+  await deleteSync(world.kc, world.ns, id);
+}
+
+/** While the row's fault lasts: what the user is shown, and the last good Secret in place. */
+async function underFault(row: SecretRow, ctx: RowContext, injected: number, v1: string, v2: string): Promise<void> {
+  const { id } = row;
+  if (row.rotateDuring !== false) await ctx.rotate(v2);
+  const shown = await waitShown(world.kc, world.ns, id, row.reasons, injected);
+  console.log(`[fault-matrix] ${id}: shown ${shown.reason} (${shown.via}), Ready=${shown.ready?.status ?? '?'} ${shown.ready?.reason ?? ''}: ${shown.message}`);
+  const holdMs = row.holdMs ?? 0;
+  await new Promise((r) => setTimeout(r, Math.max(0, injected + holdMs - Date.now())));
+
+  // What the user sees: the reason, Ready, the metric, and kvsync's words only.
+  // Ready stays True only while throttled (the Secrets are in place and nothing is wrong with them).
+  expect(shown.ready?.status).toBe(shown.reason === 'Throttled' ? 'True' : 'False');
+  if (shown.via === 'condition') {
+    // The metric counts the reconcile once it has ended, just after its status write.
+    await pollUntil(async () => ((await syncsWithResult(world.controller(), shown.reason)) > 0 ? true : undefined), { timeoutMs: 30_000, description: `kvsync_syncs_total{result="${shown.reason}"}` });
+  } else {
+    expect(shown.reason).toBe('Throttled');
+  }
+  const visible = await userVisibleText(world.kc, world.ns, id, world.controller());
+  for (const text of AZURE_TEXT) expect(visible).not.toMatch(text);
+  expect(visible).not.toContain(v1);
+  expect(visible).not.toContain(v2);
+  // The last good Secret stays while the fault lasts.
+  expect(dataOf(id).at(-1)?.value).toBe(v1);
+}
+
+beforeAll(async () => {
+  world = await startFaultWorld([...THROTTLING_ROWS, ...KEY_VAULT_ROWS, ...IDENTITY_ROWS].map((r) => r.id).concat(SKEW_VAULTS, NEAR_EXPIRY_VAULT, PENDING_VAULT, 'r-content-type'));
+  history = new SecretHistory(world.kc, world.ns);
+  await history.start();
+});
+
+afterAll(async () => {
+  history?.stop();
+  await world?.stop();
+});
+
+describe('Key Vault throttling (hour-long tokens; each row on its own vault, side by side)', () => {
+  for (const row of THROTTLING_ROWS) it.concurrent(`${row.id}: last good Secret kept, ${row.reasons.join('/')} shown, converges after`, () => runSecretRow(row));
+});
+
+describe('Key Vault faults (each on its own vault, side by side)', () => {
+  beforeAll(async () => {
+    expect((await admin(world.emu, 'PUT', '/token-lifetime', { lifetimeSeconds: TOKEN_SECONDS })).status).toBe(200);
+  });
+
+  for (const row of KEY_VAULT_ROWS) it.concurrent(`${row.id}: last good Secret kept, ${row.reasons.join('/')} shown, converges after`, () => runSecretRow(row));
+
+  it.concurrent(`tokens near expiry: across ${4 * TOKEN_SECONDS} s of ${TOKEN_SECONDS} s tokens, every rotation arrives and no sync fails to authenticate`, async () => {
+    // Both credential paths: the service principal (MSAL) and the pod identity (IMDS).
+    const ids = [`${NEAR_EXPIRY_VAULT}-sp`, `${NEAR_EXPIRY_VAULT}-pod`];
+    let value = 'near-expiry-0';
+    await setValue(NEAR_EXPIRY_VAULT, value);
+    for (const [i, id] of ids.entries()) {
+      const spec = syncOf(NEAR_EXPIRY_VAULT, i === 0 ? 'servicePrincipal' : 'podIdentity');
+      await createSync(id, { ...spec, secretObjects: [{ secretName: id, type: 'Opaque', data: [{ objectName: 'value', key: 'value' }] }] });
+    }
+    const values = [value];
+    const started = Date.now();
+    let n = 0;
+    while (Date.now() - started < 4 * TOKEN_SECONDS * 1000) {
+      value = `near-expiry-${++n}`;
+      values.push(value);
+      await setValue(NEAR_EXPIRY_VAULT, value);
+      for (const id of ids) await waitForData(world.kc, world.ns, id, { value }, 60_000);
+    }
+    for (const id of ids) {
+      expect(conditionOf(await syncApi(world.kc).get(world.ns, id), 'Synced')?.status).toBe('True');
+      expectWholeVersionsInOrder(id, values);
+      await deleteSync(world.kc, world.ns, id);
+    }
+    // No sync of any row failed to authenticate while tokens kept expiring (no identity fault runs here).
+    expect(await syncsWithResult(world.controller(), 'AuthenticationFailed')).toBe(0);
+    console.log(`[fault-matrix] ${NEAR_EXPIRY_VAULT}: ${n} rotations over ${((Date.now() - started) / 1000).toFixed(0)} s of ${TOKEN_SECONDS} s tokens, all synced`);
+  });
+
+  it.concurrent('r-content-type: whole answers under a wrong Content-Type are read as the JSON they are: every rotation arrives whole', async () => {
+    const id = 'r-content-type';
+    await setValue(id, `${id}-value-1`);
+    await createSync(id, syncOf(id));
+    await waitForData(world.kc, world.ns, id, { value: `${id}-value-1` }, 90_000);
+    await injectFault(world.emu, { vault: id, contentType: 'text/html; charset=utf-8', durationSeconds: 600 });
+    await setValue(id, `${id}-value-2`);
+    const ms = await waitForData(world.kc, world.ns, id, { value: `${id}-value-2` }, CONVERGENCE_BOUND_MS);
+    console.log(`[fault-matrix] ${id}: the rotation reached the Secret ${(ms / 1000).toFixed(1)} s after it, under the fault`);
+    const relabelled = (await requestCounts(world.emu)).filter((c) => c.vault === id && c.status === 200 && (READ_OPERATIONS as readonly string[]).includes(c.operation));
+    expect(relabelled.length, 'reads answered under the wrong Content-Type').toBeGreaterThan(0);
+    await clearFaults(world.emu, { vault: id });
+    expectWholeVersionsInOrder(id, [`${id}-value-1`, `${id}-value-2`]);
+    expect(conditionOf(await syncApi(world.kc).get(world.ns, id), 'Synced')?.status).toBe('True');
+    await deleteSync(world.kc, world.ns, id);
+  });
+
+  it.concurrent('r-pending: a certificate version pending in Key Vault: the last good TLS Secret stays, Ready on the old version, the new one whole once complete', async () => {
+    const id = PENDING_VAULT;
+    const certificates = world.kv(id).certificates;
+    const policy = { issuerName: 'Self', subject: 'CN=pending.example', dnsNames: ['pending.example'] };
+    await (await certificates.beginCreateCertificate('tls', policy, { intervalInMs: 100 })).pollUntilDone();
+    const v1 = await certificates.getCertificate('tls');
+    const v1Fingerprint = fingerprintOf(v1.cer);
+    await createSync(id, world.spec(id, 'servicePrincipal', { refreshInterval: '10s', objects: [{ name: 'tls', type: 'certificate' }], secretObjects: [{ secretName: id, type: 'kubernetes.io/tls', data: [{ objectName: 'tls' }] }] }));
+    await readyCondition(world.kc, world.ns, id, 'True', 90_000);
+
+    // A new version that stays pending for PENDING_SECONDS (the emulator fixes its end when it is created).
+    expect((await admin(world.emu, 'PUT', '/certificate-creation', { pendingSeconds: PENDING_SECONDS })).status).toBe(200);
+    const created = Date.now();
+    // The first poll sends the create; the operation is then in progress.
+    await (await certificates.beginCreateCertificate('tls', policy)).poll();
+    expect((await certificates.getCertificateOperation('tls')).getOperationState().certificateOperation?.status).toBe('inProgress');
+    expect((await admin(world.emu, 'PUT', '/certificate-creation', { pendingSeconds: 0 })).status).toBe(200);
+    // A sync during the pending phase: Ready and Synced on the old version, the old Secret in place.
+    const during = await pollUntil(
+      async () => ((await lastSyncSeconds(world.controller(), world.ns, id)) ?? 0) * 1000 > created ? syncApi(world.kc).get(world.ns, id) : undefined,
+      { timeoutMs: PENDING_SECONDS * 1000, intervalMs: 250, description: `${id} synced during the pending phase` },
+    );
+    expect(Date.now() - created, 'the sync came while the version was still pending').toBeLessThan(PENDING_SECONDS * 1000);
+    expect(conditionOf(during, 'Ready')?.status).toBe('True');
+    expect(conditionOf(during, 'Synced')?.status).toBe('True');
+    expect(during.status?.objects?.find((x: { name: string }) => x.name === 'tls')?.version).toBe(v1.properties.version);
+    expect(fingerprintOf(dataOf(id).at(-1)?.['tls.crt'] ?? '')).toBe(v1Fingerprint);
+
+    // The version completes on the emulator's clock, in whole seconds.
+    const v2 = await pollUntil(
+      async () => {
+        const c = await certificates.getCertificate('tls');
+        return c.properties.version !== v1.properties.version ? c : undefined;
+      },
+      { timeoutMs: PENDING_SECONDS * 1000 + 30_000, intervalMs: 250, description: 'the pending version completed' },
+    );
+    const v2Fingerprint = fingerprintOf(v2.cer);
+    const ended = Date.now();
+    await pollUntil(() => (fingerprintOf(dataOf(id).at(-1)?.['tls.crt'] ?? '') === v2Fingerprint ? true : undefined), { timeoutMs: CONVERGENCE_BOUND_MS, intervalMs: 200, description: `${id} holding the completed version` });
+    reportConvergence(id, Date.now() - ended);
+    const states = dataOf(id);
+    for (const st of states) {
+      expect([v1Fingerprint, v2Fingerprint]).toContain(fingerprintOf(st['tls.crt'] ?? ''));
+      expect(keyMatches(st['tls.crt'] ?? '', st['tls.key'] ?? ''), 'tls.key matches tls.crt in every state').toBe(true);
+    }
+    await deleteSync(world.kc, world.ns, id);
+  });
+});
+
+describe('clock skew of ±10 minutes between the controller and Azure (the emulator clock shifted)', () => {
+  for (const [vault, offsetSeconds] of [['r-skew-ahead', 600]] as const) {
+    it(`${vault}: Azure ${offsetSeconds > 0 ? 'ahead' : 'behind'} by ${Math.abs(offsetSeconds) / 60} min: tokens of both credential paths renew in time, every rotation arrives`, async () => {
+      expect((await admin(world.emu, 'POST', '/time', { offsetSeconds })).status).toBe(200);
+      const ids = [`${vault}-sp`, `${vault}-pod`];
+      const values: string[] = [];
+      try {
+        // Tokens issued before the shift are the shift's own artefact (a skewed host never had them):
+        // they are renewed within one lifetime, before this row's first sync.
+        await new Promise((r) => setTimeout(r, (TOKEN_SECONDS + 1) * 1000));
+        const rotate = async (value: string): Promise<number> => {
+          values.push(value);
+          await setValue(vault, value);
+          const started = Date.now();
+          for (const id of ids) await waitForData(world.kc, world.ns, id, { value }, 60_000);
+          return Date.now() - started;
+        };
+        values.push(`${vault}-0`);
+        await setValue(vault, `${vault}-0`);
+        for (const [i, id] of ids.entries()) {
+          await createSync(id, { ...syncOf(vault, i === 0 ? 'servicePrincipal' : 'podIdentity'), secretObjects: [{ secretName: id, type: 'Opaque', data: [{ objectName: 'value', key: 'value' }] }] });
+          await waitForData(world.kc, world.ns, id, { value: `${vault}-0` }, 60_000);
+        }
+        // Rotations for three token lifetimes: each token is used up to its end and replaced.
+        const started = Date.now();
+        let slowest = 0;
+        for (let n = 1; Date.now() - started < 3 * TOKEN_SECONDS * 1000; n++) slowest = Math.max(slowest, await rotate(`${vault}-${n}`));
+        console.log(`[fault-matrix] ${vault}: rotations under the skew reached both Secrets within ${(slowest / 1000).toFixed(1)} s`);
+        for (const id of ids) expect(await warningsOf(id, 'AuthenticationFailed'), `${id} failed to authenticate`).toEqual([]);
+      } finally {
+        await admin(world.emu, 'DELETE', '/time');
+      }
+      for (const id of ids) {
+        expectWholeVersionsInOrder(id, values);
+        await deleteSync(world.kc, world.ns, id);
+      }
+    });
+  }
+});
+
+
+describe('Entra ID and IMDS outages longer than a token (side by side: different credentials)', () => {
+  for (const row of IDENTITY_ROWS) it.concurrent(`${row.id}: last good Secret kept, ${row.reasons.join('/')} shown, converges after`, () => runSecretRow(row));
+});

@@ -32,6 +32,11 @@ export interface ChaosOptions {
   mounts: number;
   refreshSeconds: number;
   rotateEveryMs: number;
+  /**
+   * Proves the checker end to end: this far into the fault phase the run itself writes a value Key Vault
+   * never held into one managed Secret, as a torn or foreign write would; the checker must report it.
+   */
+  plantViolationAtMs?: number;
   cli: string;
   progress: (line: string) => void;
 }
@@ -109,6 +114,18 @@ const percentile50 = (values: number[]): number | undefined => [...values].sort(
 function isReady(o: KvsObject): boolean {
   const c = o.status?.conditions?.find((x) => x.type === 'Ready');
   return c?.status === 'True' && c.observedGeneration === o.metadata?.generation;
+}
+
+/** Overwrites one key of a managed Secret with a value the vault never held (the controller repairs it). */
+function plantViolation(kube: BenchKube, sync: SyncPlan | undefined, atMs: number, log: (line: string) => void): NodeJS.Timeout | undefined {
+  const key = sync?.objects[0];
+  if (sync === undefined || key === undefined) return undefined;
+  return setTimeout(() => {
+    log(`planting a foreign value in Secret ${sync.secretName}`);
+    kube.core
+      .patchNamespacedSecret({ name: sync.secretName, namespace: NAMESPACE, body: { data: { [key]: Buffer.from('planted, never in the vault').toString('base64') } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+      .catch((err: unknown) => log(`planting failed: ${err instanceof Error ? err.message : String(err)}`));
+  }, atMs);
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
@@ -304,9 +321,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
       log,
     );
     faults.start(schedule);
+    const plantTimer = o.plantViolationAtMs === undefined ? undefined : plantViolation(kube, plan.syncs.find((s) => s.kind === 'opaque'), o.plantViolationAtMs, log);
     await new Promise((r) => setTimeout(r, o.durationMs));
     clearInterval(rotationTimer);
     log('fault phase over: ending every fault');
+    clearTimeout(plantTimer);
     await faults.endAll();
     const stoppedAt = Date.now();
     // Rotations still in flight finish now that the vault answers; convergence is to what they left.
@@ -370,7 +389,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     });
     const processes = everyProcess().map((p) => ({ name: p.name, outcome: p.process.running ? ('running' as const) : p.killedOnPurpose ? ('killed on purpose' as const) : ('died' as const) }));
     const violations = ledger.violations();
-    if (violations.length > 0) log(`kept the work dir for the evidence: ${workDir}`);
+    if (violations.length > 0) log(`violations: the work dir ${workDir} has every process's log`);
     return {
       seed: o.seed,
       parameters: { durationMs: o.durationMs, kvs: plan.syncs.length, mounts: plan.mounts.length, refreshSeconds: o.refreshSeconds, rotateEveryMs: o.rotateEveryMs, secrets: plan.secrets.length, certificates: plan.certificates.length },
@@ -386,8 +405,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     };
   } finally {
     for (const stop of stops.reverse()) await Promise.resolve(stop()).catch((err: unknown) => log(`stopping: ${String(err)}`));
-    // The evidence of a failed run stays (the log above names the folder).
-    if (ledger.violations().length === 0) await rm(workDir, { recursive: true, force: true });
+    // The evidence of a failed run stays (the log above names the folder); a planted violation alone is no failure.
+    const plantedTarget = o.plantViolationAtMs === undefined ? undefined : `secret ${NAMESPACE}/${plan.syncs.find((s) => s.kind === 'opaque')?.secretName ?? ''}`;
+    if (ledger.violations().every((v) => v.kind === 'unknown-version' && v.target === plantedTarget)) await rm(workDir, { recursive: true, force: true });
   }
 }
 

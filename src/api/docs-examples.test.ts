@@ -3,12 +3,15 @@
  * passes parseKeyVaultSync, each KeyVaultIdentity parseKeyVaultIdentity and each ClusterKeyVaultSync
  * parseClusterKeyVaultSync (the schema, defaults and CEL
  * twins the apiserver applies; test/integration/api/docs-examples.test.ts sends them to the real
- * apiserver too). A block of another kind fails, so the marker means what it says.
+ * apiserver too). An Ingress or Gateway in such a block asks kvsync for a TLS Secret: it must derive a
+ * valid KeyVaultSync. A block of another kind fails, so the marker means what it says.
  */
 import { describe, expect, it } from 'vitest';
 import { parseClusterKeyVaultSync } from './parse-cluster.ts';
 import { parseKeyVaultIdentity, parseKeyVaultSync } from './parse.ts';
 import { EXAMPLE_PAGES, expectationMismatches, kvsyncExamples, pageExamples, pageWorkedExamples, parseExpectation, workedExamples, type ObservedSecret } from './testing/doc-examples.ts';
+import { deriveGatewaySync, deriveIngressSync, GATEWAY_API_VERSION, INGRESS_API_VERSION } from './tls-origin.ts';
+import { AZURE_VAULT_HOSTS_ONLY } from './vault-url.ts';
 
 describe('kvsync examples in the docs', () => {
   const examples = EXAMPLE_PAGES.flatMap(pageExamples);
@@ -22,8 +25,12 @@ describe('kvsync examples in the docs', () => {
     it(`${ex.file}:${ex.line} is valid`, () => {
       expect(ex.objects.length).toBeGreaterThan(0);
       for (const obj of ex.objects) {
-        expect(obj.apiVersion, `${ex.file}:${ex.line} apiVersion`).toBe('kvsync.dev/v1alpha1');
-        if (obj.kind === 'KeyVaultSync') {
+        const apiVersion = obj.kind === 'Ingress' ? INGRESS_API_VERSION : obj.kind === 'Gateway' ? GATEWAY_API_VERSION : 'kvsync.dev/v1alpha1';
+        expect(obj.apiVersion, `${ex.file}:${ex.line} apiVersion`).toBe(apiVersion);
+        if (obj.kind === 'Ingress' || obj.kind === 'Gateway') {
+          const d = obj.kind === 'Ingress' ? deriveIngressSync(obj, AZURE_VAULT_HOSTS_ONLY) : deriveGatewaySync(obj, AZURE_VAULT_HOSTS_ONLY);
+          expect(d.kind === 'refused' ? d.message : d.kind, `${ex.file}:${ex.line}: asks kvsync for a TLS Secret`).toBe('sync');
+        } else if (obj.kind === 'KeyVaultSync') {
           const r = parseKeyVaultSync(obj);
           expect(r.ok ? '' : r.error.message, `${ex.file}:${ex.line}`).toBe('');
           expect(r.warnings, `${ex.file}:${ex.line} warnings`).toEqual([]);
@@ -35,11 +42,16 @@ describe('kvsync examples in the docs', () => {
           expect(r.ok ? '' : r.error.message, `${ex.file}:${ex.line}`).toBe('');
           expect(r.warnings, `${ex.file}:${ex.line} warnings`).toEqual([]);
         } else {
-          expect.fail(`${ex.file}:${ex.line}: a kvsync block holds only KeyVaultSync, KeyVaultIdentity and ClusterKeyVaultSync, not ${String(obj.kind)}`);
+          expect.fail(`${ex.file}:${ex.line}: a kvsync block holds only KeyVaultSync, KeyVaultIdentity, ClusterKeyVaultSync, and Ingress or Gateway asking for TLS, not ${String(obj.kind)}`);
         }
       }
     });
   }
+
+  it('an Ingress that asks kvsync for nothing fails the check', () => {
+    const [plain] = kvsyncExamples('x.md', '```yaml kvsync\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x, namespace: y}\nspec:\n  tls: [{secretName: s}]\n```\n');
+    expect(deriveIngressSync(plain!.objects[0]!, AZURE_VAULT_HOSTS_ONLY).kind).toBe('none');
+  });
 
   it('a broken example fails the check (it is not vacuous)', () => {
     const [broken] = kvsyncExamples('x.md', '```yaml kvsync\napiVersion: kvsync.dev/v1alpha1\nkind: KeyVaultSync\nmetadata: {name: x, namespace: y}\nspec:\n  vault: {name: gebakv}\n  identity: {workloadIdentity: {serviceAccountName: a}}\n```\n');

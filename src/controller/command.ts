@@ -2,7 +2,7 @@
  * `kvsync controller [--kubeconfig FILE] [--azure-endpoints FILE] [--allowed-vault-hosts LIST] [--namespace NS]
  *   [--health-addr 127.0.0.1:8081] [--concurrency 8] [--leader-elect=true] [--watch-namespace NS]
  *   [--expiry-warning-window 720h] [--object-cache-max-bytes 64Mi] [--max-workers-per-vault N]
- *   [--sync-timeout 2m] [--azure-request-timeout 30s]
+ *   [--sync-timeout 2m] [--azure-request-timeout 30s] [--tls-sources=true]
  *   [--webhook-addr HOST:PORT (--webhook-url URL | --webhook-service NAME) [--webhook-cert-dir DIR]
  *   [--webhook-sidecar-image IMAGE]] [--eventgrid-addr HOST:PORT …]` (docs/eventgrid.md)
  * Runs until SIGTERM/SIGINT, then shuts down gracefully (informers stopped, in-flight reconciles
@@ -35,6 +35,9 @@ ${ALLOWED_VAULT_HOSTS_USAGE}
   --health-addr ADDR       /healthz and /readyz (default 127.0.0.1:8081)
   --concurrency N          reconciles at once (default 8)
   --leader-elect BOOL      leader election on a Lease (default true)
+  --tls-sources BOOL       fill the TLS Secrets that Ingresses and Gateway listeners ask for with
+                           kvsync.dev/tls-certificate (watches Ingresses, and Gateways when served;
+                           default true)
   --log-level LEVEL        pino level (default info)
   ${LOG_FORMAT_USAGE}
   --vault-requests-per-10s N
@@ -179,6 +182,7 @@ export function parseControllerArgs(argv: string[]) {
       'health-addr': { type: 'string', default: '127.0.0.1:8081' },
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'leader-elect': { type: 'string', default: 'true' },
+      'tls-sources': { type: 'string', default: 'true' },
       'log-level': { type: 'string', default: 'info' },
       'log-format': { type: 'string', default: 'auto' },
       'vault-requests-per-10s': { type: 'string', default: String(DEFAULT_VAULT_REQUESTS_PER_10S) },
@@ -240,8 +244,10 @@ export function parseControllerArgs(argv: string[]) {
     return 2;
   }
   let leaderElect: boolean;
+  let tlsSources: boolean;
   try {
     leaderElect = parseBool(values['leader-elect'], '--leader-elect');
+    tlsSources = parseBool(values['tls-sources'], '--tls-sources');
   } catch (err) {
     console.error(`kvsync controller: ${(err as Error).message}`);
     return 2;
@@ -257,7 +263,7 @@ export function parseControllerArgs(argv: string[]) {
     console.error(`kvsync controller: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  return { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, allowedVaultHosts, objectCacheMaxBytes, maxWorkersPerVault, syncTimeoutMs, azureRequestTimeoutMs };
+  return { values, concurrency, leaderElect, tlsSources, webhook, eventGrid, expiryWarningWindowMs, allowedVaultHosts, objectCacheMaxBytes, maxWorkersPerVault, syncTimeoutMs, azureRequestTimeoutMs };
 }
 
 const BYTE_UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
@@ -275,7 +281,7 @@ export function parseByteSize(text: string): number | undefined {
  * runs the controller from the chart's rendered args through this).
  */
 export function controllerOptions(args: Exclude<ReturnType<typeof parseControllerArgs>, number>, kubeConfig: k8s.KubeConfig, azure: AzureEnvironment, log: Logger): ControllerOptions {
-  const { values, concurrency, leaderElect, webhook, eventGrid, expiryWarningWindowMs, objectCacheMaxBytes, maxWorkersPerVault, syncTimeoutMs, azureRequestTimeoutMs } = args;
+  const { values, concurrency, leaderElect, tlsSources, webhook, eventGrid, expiryWarningWindowMs, objectCacheMaxBytes, maxWorkersPerVault, syncTimeoutMs, azureRequestTimeoutMs } = args;
   return {
     kubeConfig,
     azure,
@@ -284,6 +290,7 @@ export function controllerOptions(args: Exclude<ReturnType<typeof parseControlle
     healthAddr: values['health-addr'],
     concurrency,
     leaderElect,
+    tlsSources,
     vaultRequestsPer10s: Number(values['vault-requests-per-10s']),
     maxWorkersPerVault,
     syncTimeoutMs,

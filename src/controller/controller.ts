@@ -1,6 +1,6 @@
 /**
  * The controller's wiring, and nothing else: constructs the watches (KeyVaultSync, KeyVaultIdentity,
- * kvsync-managed Secrets), ONE work queue, the reconciler, drift repair, leader election, health
+ * kvsync-managed Secrets, and the Ingresses and Gateways that ask for TLS Secrets), ONE work queue, the reconciler, drift repair, leader election, health
  * endpoints, the optional webhook and Event Grid endpoint; connects them; starts them; and has one
  * teardown. Used by `kvsync controller` and run in-process by the integration tests.
  */
@@ -30,6 +30,7 @@ import { KubeWorkloadApi, RolloutTrigger } from './rollouts.ts';
 import { SecretWriter } from './secret-writer.ts';
 import { defaultMaxWorkersPerVault, SyncVaults } from './sync-vaults.ts';
 import { observers, type SyncStepObserver } from './sync-observer.ts';
+import { TlsSources } from './tls-sources.ts';
 import { enqueueChanged, keyOf, priorityOf, watchKeyVaultIdentities, watchKeyVaultSyncs, watchManagedSecrets } from './watches.ts';
 import { startControllerWebhook, type ControllerWebhook, type ControllerWebhookOptions } from './webhook.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -99,6 +100,11 @@ export interface ControllerOptions {
   keyVault?: KeyVaultAccess;
   /** Told when a sync reaches each of its steps (fetched, each Secret written, status next); none when undefined. */
   syncSteps?: SyncStepObserver;
+  /**
+   * Watch Ingresses (and Gateways, when served) for kvsync's TLS annotations and derive their
+   * KeyVaultSyncs (tls-sources.ts); default true.
+   */
+  tlsSources?: boolean;
   /** Overrides the Key Vault pipeline (unit tests only). */
   pipeline?: SyncPipeline;
 }
@@ -161,6 +167,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const identities = watchKeyVaultIdentities({ kc, log, changed: enqueueAll });
   const drift = new DriftRepair({ getSync: (n, name) => syncs.get(name, n), written, macKey, enqueue: (key) => queue.add(key, 'high'), log, onRepair: (cause) => metrics.driftRepaired(cause) });
   const secrets = watchManagedSecrets({ kc, log, namespace: opts.watchNamespace, changed: (s, deleted) => void drift.secretChanged(s, deleted) });
+  const tls = opts.tlsSources === false ? undefined : new TlsSources({ kc, log, namespace: opts.watchNamespace, events, isLeader, vaults: opts.azure });
   const informers = [syncs, identities, secrets];
   // ClusterKeyVaultSyncs write into every namespace they select: only a controller that serves them all.
   const fanOut =
@@ -221,6 +228,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
             leader = true;
             log.info({ identity }, 'became leader');
             enqueueAll();
+            tls?.enqueueAll();
           },
           onStoppedLeading: () => {
             leader = false;
@@ -240,6 +248,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     await started.webhook?.close();
     await started.eventGrid?.close();
     await Promise.all([...informers, ...(fanOut?.informers ?? [])].map((i) => i.stop()));
+    await tls?.stop();
     await queue.shutdown();
     await fanOut?.queue.shutdown();
     await elector?.stop();
@@ -259,10 +268,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       await Promise.all(fanOut.informers.map((i) => i.start())).catch((err: unknown) => log.error({ err: errorSummary(err) }, 'ClusterKeyVaultSyncs are not served: listing them, namespaces or their Secrets failed'));
       fanOut.queue.start();
     }
+    // Without RBAC for Ingresses (an upgrade that kept the old ClusterRole), KeyVaultSyncs still sync.
+    await tls?.start().catch((err: unknown) => log.error({ err: errorSummary(err) }, 'Ingress and Gateway TLS is not served: listing Ingresses or derived KeyVaultSyncs failed'));
     queue.start();
     elector?.start();
     started.relist = setInterval(() => {
-      for (const inf of [...informers, ...(fanOut?.informers ?? [])]) inf.relist().catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'relist failed'));
+      for (const inf of [...informers, ...(fanOut?.informers ?? []), ...(tls?.informers ?? [])]) inf.relist().catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'relist failed'));
+      // Gateway API CRDs installed after the start are found here.
+      tls?.discoverGateways().catch((err: unknown) => log.warn({ err: errorSummary(err) }, 'Gateway discovery failed'));
     }, opts.relistIntervalMs ?? 10 * 60_000);
     started.relist.unref();
     if (opts.healthAddr !== undefined) started.health = await startHealthServer(opts.healthAddr, { ready: () => informers.every((i) => i.synced), metrics: () => metrics.scrape() });

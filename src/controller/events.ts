@@ -1,5 +1,6 @@
 /**
- * core/v1 Events about a KeyVaultSync (what `kubectl describe kvs` shows). Messages name objects and
+ * core/v1 Events about a KeyVaultSync (what `kubectl describe kvs` shows), or an Ingress or Gateway
+ * kvsync fills a TLS Secret for. Messages name objects and
  * Secrets, never values. Failing to record an event never fails a sync.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,11 +11,17 @@ export interface EventTarget {
   name: string;
   /** The KeyVaultSync's namespace; for a ClusterKeyVaultSync, where its events are kept (the operator's). */
   namespace: string;
-  /** Default KeyVaultSync; a ClusterKeyVaultSync is cluster-scoped (its events name no namespace). */
-  kind?: 'KeyVaultSync' | 'ClusterKeyVaultSync' | undefined;
+  /**
+   * Default KeyVaultSync; a ClusterKeyVaultSync is cluster-scoped (its events name no namespace); an
+   * Ingress or Gateway is one whose TLS Secret kvsync fills.
+   */
+  kind?: 'KeyVaultSync' | 'ClusterKeyVaultSync' | 'Ingress' | 'Gateway' | undefined;
   uid: string;
   resourceVersion?: string | undefined;
 }
+
+/** The apiVersion of each kind events are recorded on. */
+const API_VERSIONS = { KeyVaultSync: API_VERSION, ClusterKeyVaultSync: API_VERSION, Ingress: 'networking.k8s.io/v1', Gateway: 'gateway.networking.k8s.io/v1' } as const;
 
 export interface EventRecorder {
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
@@ -41,7 +48,7 @@ export class KubeEventRecorder implements EventRecorder {
           involvedObject:
             target.kind === 'ClusterKeyVaultSync'
               ? { apiVersion: API_VERSION, kind: target.kind, name: target.name, uid: target.uid, resourceVersion: target.resourceVersion }
-              : { apiVersion: API_VERSION, kind: 'KeyVaultSync', name: target.name, namespace: target.namespace, uid: target.uid, resourceVersion: target.resourceVersion },
+              : { apiVersion: API_VERSIONS[target.kind ?? 'KeyVaultSync'], kind: target.kind ?? 'KeyVaultSync', name: target.name, namespace: target.namespace, uid: target.uid, resourceVersion: target.resourceVersion },
           type,
           reason,
           message: message.slice(0, 1024),

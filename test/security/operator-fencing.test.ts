@@ -15,10 +15,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GROUP, VERSION } from '../../src/api/index.ts';
 import { installCrds } from '../../src/api/install.ts';
 import { designExampleSpec, keyVaultSync } from '../../src/api/testing/fixtures.ts';
+import { deriveIngressSync, type DerivedSync } from '../../src/api/tls-origin.ts';
 import { SYNC_LABEL } from '../../src/controller/labels.ts';
 import { loadOrCreateMacKey, MAC_KEY_SECRET } from '../../src/controller/mac.ts';
 import { KubeWorkloadApi, RESTARTED_FOR_ANNOTATION, rolloutValue } from '../../src/controller/rollouts.ts';
 import { SecretWriter } from '../../src/controller/secret-writer.ts';
+import { DerivedSyncWrites } from '../../src/controller/tls-sources.ts';
 import { applyWebhookConfiguration } from '../../src/controller/webhook.ts';
 import { ServiceAccountTokenSource } from '../../src/keyvault/credentials.ts';
 import { pollUntil } from '../../src/util/poll.ts';
@@ -83,7 +85,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
     rendered = await renderChart({ release, namespace: opNs, dir });
     policy = (name) => `${release}-${name}`;
     const policies = byKind(rendered, 'ValidatingAdmissionPolicy').map((p) => p.metadata.name).sort();
-    expect(policies).toEqual([policy('secret-deletes'), policy('secrets'), policy('tokens'), policy('webhook-configuration'), policy('workloads')].sort());
+    expect(policies).toEqual([policy('keyvaultsyncs'), policy('secret-deletes'), policy('secrets'), policy('tokens'), policy('webhook-configuration'), policy('workloads')].sort());
 
     for (const obj of rendered.filter((o) => [...RBAC_KINDS, ...POLICY_KINDS].includes(o.kind))) {
       await apply(admin, obj, false);
@@ -140,6 +142,7 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
       ['workloads', () => asSa.makeApiClient(k8s.AppsV1Api).patchNamespacedDeployment({ namespace: appNs, name: 'web', body: { metadata: { labels: { probe: 'x' } } }, dryRun: 'All' }, MERGE)],
       ['webhook-configuration', () => asSa.makeApiClient(k8s.AdmissionregistrationV1Api).patchMutatingWebhookConfiguration({ name: webhookName, body: { metadata: { labels: { probe: 'x' } } }, dryRun: 'All' }, MERGE)],
       ['tokens', () => asSa.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({ namespace: appNs, name: 'tenant', body: { spec: { audiences: ['probe'] } } })],
+      ['keyvaultsyncs', () => asSa.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: appNs, plural: 'keyvaultsyncs', body: keyVaultSync(designExampleSpec(), 'probe', appNs), dryRun: 'All' })],
     ];
     for (const [which, probe] of probes) {
       await pollUntil(async () => ((await probe().then(() => '', messageOf)).includes(`'${policy(which)}'`) ? true : undefined), {
@@ -314,5 +317,57 @@ describe('a stolen kvsync ServiceAccount token, fenced by the chart ValidatingAd
       expect(w.clientConfig.caBundle).toBe(Buffer.from(renewed).toString('base64'));
       expect(w.failurePolicy).toBe('Fail');
     }
+  });
+
+  describe('KeyVaultSyncs derived from an Ingress', () => {
+    const annotations = {
+      'kvsync.dev/tls-certificate': 'https://gebakv.vault.azure.net/certificates/shop-tls',
+      'kvsync.dev/tls-identity': 'workloadIdentity:tenant',
+      'kvsync.dev/tls-tenant-id': '00000000-0000-0000-0000-000000000000',
+    };
+    let derived: DerivedSync;
+
+    beforeAll(async () => {
+      const ingress = await admin.makeApiClient(k8s.NetworkingV1Api).createNamespacedIngress({
+        namespace: appNs,
+        body: { metadata: { name: 'shop', annotations }, spec: { tls: [{ secretName: 'shop-ingress-tls' }], defaultBackend: { service: { name: 'web', port: { number: 80 } } } } },
+      });
+      const d = deriveIngressSync(ingress as Parameters<typeof deriveIngressSync>[0], { vaultUrls: {}, allowedVaultHosts: [] });
+      if (d.kind !== 'sync') throw new Error(`the Ingress derives no KeyVaultSync: ${d.kind}`);
+      derived = d.sync;
+    });
+
+    const custom = (): k8s.CustomObjectsApi => asSa.makeApiClient(k8s.CustomObjectsApi);
+    const kvs = { group: GROUP, version: VERSION, plural: 'keyvaultsyncs' };
+
+    it('cannot create, change or delete a KeyVaultSync it did not derive, nor derive one that writes more than TLS Secrets', async () => {
+      const plain = await refusedBy('keyvaultsyncs', 'create a KeyVaultSync of its own', () => custom().createNamespacedCustomObject({ ...kvs, namespace: appNs, body: keyVaultSync(designExampleSpec(), 'thief', appNs) }));
+      expect(plain).toContain('derived from an Ingress or Gateway');
+      await refusedBy('keyvaultsyncs', 'label its own KeyVaultSync as derived without an Ingress owner', () =>
+        custom().createNamespacedCustomObject({ ...kvs, namespace: appNs, body: { ...derived, metadata: { ...derived.metadata, name: 'thief', ownerReferences: [] } } }),
+      );
+      const opaque = { ...derived, metadata: { ...derived.metadata, name: 'thief' }, spec: { ...derived.spec, secretObjects: [{ secretName: 'stolen', type: 'Opaque', data: [{ objectName: 'cert-0' }] }] } };
+      expect(await refusedBy('keyvaultsyncs', 'derive a KeyVaultSync writing an Opaque Secret', () => custom().createNamespacedCustomObject({ ...kvs, namespace: appNs, body: opaque }))).toContain('kubernetes.io/tls Secrets it owns');
+      await refusedBy('keyvaultsyncs', 'derive a KeyVaultSync that rolls workloads', () =>
+        custom().createNamespacedCustomObject({ ...kvs, namespace: appNs, body: { ...derived, metadata: { ...derived.metadata, name: 'thief' }, spec: { ...derived.spec, restartTargets: [{ kind: 'Deployment', name: 'web' }] } } }),
+      );
+      const takeOver = await refusedBy('keyvaultsyncs', "rewrite the tenant's own KeyVaultSync", () =>
+        custom().patchNamespacedCustomObject({ ...kvs, namespace: appNs, name: 'shop', body: { ...derived, metadata: { ...derived.metadata, name: 'shop' } }, fieldManager: 'thief', force: true }, SSA),
+      );
+      expect(takeOver).toContain('only KeyVaultSyncs it derived');
+      await refusedBy('keyvaultsyncs', "delete the tenant's own KeyVaultSync", () => custom().deleteNamespacedCustomObject({ ...kvs, namespace: appNs, name: 'shop' }));
+    });
+
+    it('still creates, applies and deletes the KeyVaultSync it derives, through the controller code', async () => {
+      const writes = new DerivedSyncWrites(asSa);
+      expect(await writes.create(derived, derived.metadata.ownerReferences[0]?.uid ?? '')).toBe(true);
+      await writes.apply({ ...derived, spec: { ...derived.spec, deletionPolicy: 'Retain' } });
+      const stored = (await admin.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...kvs, namespace: appNs, name: derived.metadata.name })) as { metadata: k8s.V1ObjectMeta; spec: { deletionPolicy?: string } };
+      expect(stored.spec.deletionPolicy).toBe('Retain');
+      await refusedBy('keyvaultsyncs', 'move a derived KeyVaultSync to another owner', () =>
+        custom().patchNamespacedCustomObject({ ...kvs, namespace: appNs, name: derived.metadata.name, body: { metadata: { ownerReferences: [{ ...derived.metadata.ownerReferences[0], name: 'other', uid: '0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b' }] } } }, MERGE),
+      );
+      expect(await writes.delete(stored)).toBe(true);
+    });
   });
 });

@@ -48,6 +48,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $v := .Values -}}
 {{- $a := list "controller" (printf "--namespace=%s" .Release.Namespace) (printf "--health-addr=0.0.0.0:%v" $v.healthPort) (printf "--log-level=%s" $v.logLevel) (printf "--concurrency=%v" $v.concurrency) (printf "--leader-elect=%t" $v.leaderElection.enabled) -}}
 {{- with $v.watchNamespace }}{{ $a = append $a (printf "--watch-namespace=%s" .) }}{{ end -}}
+{{- if not $v.tlsSources.enabled }}{{ $a = append $a "--tls-sources=false" }}{{ end -}}
 {{- with $v.allowedVaultHosts }}{{ $a = append $a (printf "--allowed-vault-hosts=%s" (join "," .)) }}{{ end -}}
 {{- if $v.webhook.enabled -}}
 {{- $a = append $a (printf "--webhook-addr=0.0.0.0:%v" $v.webhook.port) -}}

@@ -1,8 +1,9 @@
 /**
  * The kvsync examples of docs/migration.md and docs/api.md on the real kube-apiserver: each is created
  * with a server-side dry run and strict field validation, so the CRD schema, defaults and CEL rules
- * accept it exactly as written (nothing is stored; KeyVaultSyncs go to this test's namespace;
- * KeyVaultIdentities and ClusterKeyVaultSyncs are cluster-scoped).
+ * accept it exactly as written (nothing is stored; KeyVaultSyncs, Ingresses and Gateways go to this
+ * test's namespace; KeyVaultIdentities and ClusterKeyVaultSyncs are cluster-scoped). The Gateway
+ * API's standard CRDs are installed for the Gateway examples.
  * The worked examples (a kvsync-vault block, kvsync blocks and their kvsync-expect blocks) are then
  * applied for real, each with the emulator and a controller of its own, and the Secrets checked against
  * what the page says the reader will see.
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP, VERSION } from '../../../src/api/crd.ts';
 import { installCrds } from '../../../src/api/install.ts';
 import { EXAMPLE_PAGES, pageExamples, pageWorkedExamples } from '../../../src/api/testing/doc-examples.ts';
+import { installGatewayApiCrds } from '../../../src/dev/gateway-api-crds.ts';
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
 import { runWorkedExample } from './worked-examples.ts';
 
@@ -24,6 +26,7 @@ describe('docs examples on the real apiserver', () => {
 
   beforeAll(async () => {
     await installCrds(kc, { timeoutMs: 60_000 });
+    await installGatewayApiCrds(kc, { timeoutMs: 60_000 });
     namespace = await createTestNamespace(kc, 'docs-examples');
   });
 
@@ -39,7 +42,15 @@ describe('docs examples on the real apiserver', () => {
     it(`${ex.file}:${ex.line} is accepted by a server-side dry run`, async () => {
       for (const obj of ex.objects) {
         const metadata = { ...(obj.metadata as Record<string, unknown>) };
-        if (obj.kind === 'KeyVaultSync') {
+        if (obj.kind === 'Ingress') {
+          const body = { ...obj, metadata: { ...metadata, namespace } } as k8s.V1Ingress;
+          const created = await kc.makeApiClient(k8s.NetworkingV1Api).createNamespacedIngress({ namespace, body, dryRun: 'All', fieldValidation: 'Strict' });
+          expect(created.spec, `${ex.file}:${ex.line}`).toBeDefined();
+        } else if (obj.kind === 'Gateway') {
+          const body = { ...obj, metadata: { ...metadata, namespace } };
+          const created = (await custom.createNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace, plural: 'gateways', body, dryRun: 'All', fieldValidation: 'Strict' })) as { spec?: unknown };
+          expect(created.spec, `${ex.file}:${ex.line}`).toBeDefined();
+        } else if (obj.kind === 'KeyVaultSync') {
           const body = { ...obj, metadata: { ...metadata, namespace } };
           const created = (await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'keyvaultsyncs', body, dryRun: 'All', fieldValidation: 'Strict' })) as { spec?: unknown };
           expect(created.spec, `${ex.file}:${ex.line}`).toBeDefined();

@@ -5,8 +5,9 @@
  * chart's rendered args (parsed by `kvsync controller`'s own parser). It leads, keeps its MAC key,
  * serves the webhook (its certificate Secret, the chart's MutatingWebhookConfiguration updated),
  * syncs a KeyVaultSync from the emulator into a TLS and an Opaque Secret, rolls its restart target
- * when the data changes, labels its own pod for Event Grid, and admits a pod; writes the chart does
- * not grant are refused by the apiserver.
+ * when the data changes, labels its own pod for Event Grid, admits a pod, and fills the TLS Secret
+ * an annotated Ingress asks for (watching Ingresses, creating the derived KeyVaultSync, events on the
+ * Ingress); writes the chart does not grant are refused by the apiserver.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -197,6 +198,27 @@ describe('the chart RBAC, used by a controller running as the chart ServiceAccou
     expect(env?.value).toBeUndefined();
     expect(env?.valueFrom?.secretKeyRef).toEqual({ name: 'shop-db', key: 'DB_PASSWORD' });
   }, 60_000);
+
+  it('fills the TLS Secret an annotated Ingress asks for, and says so on the Ingress', async () => {
+    if (world === undefined) throw new Error('no emulator');
+    await admin.makeApiClient(k8s.NetworkingV1Api).createNamespacedIngress({
+      namespace: appNs,
+      body: {
+        metadata: {
+          name: 'shop',
+          annotations: { 'kvsync.dev/tls-certificate': 'https://devkv.vault.azure.net/certificates/shop-tls', 'kvsync.dev/tls-identity': 'servicePrincipal:kv-creds', 'kvsync.dev/tls-tenant-id': world.emu.endpoints.tenantID },
+        },
+        spec: { tls: [{ secretName: 'shop-ingress-tls' }], defaultBackend: { service: { name: 'web', port: { number: 80 } } } },
+      },
+    });
+    const core = admin.makeApiClient(k8s.CoreV1Api);
+    const tls = await pollUntil(() => core.readNamespacedSecret({ namespace: appNs, name: 'shop-ingress-tls' }).catch(() => undefined), { timeoutMs: 90_000, intervalMs: 300, description: 'the Ingress TLS Secret, as the chart ServiceAccount' });
+    expect(tls.type).toBe('kubernetes.io/tls');
+    await pollUntil(
+      async () => ((await core.listNamespacedEvent({ namespace: appNs, fieldSelector: 'involvedObject.kind=Ingress,involvedObject.name=shop' })).items.some((e) => e.reason === 'TLSSecretCreated') ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 300, description: 'TLSSecretCreated on the Ingress' },
+    );
+  }, 120_000);
 
   it('is refused what the chart does not grant', async () => {
     const apps = asSa.makeApiClient(k8s.AppsV1Api);

@@ -24,6 +24,9 @@ const NOT_CONDITION_REASONS: Record<string, string> = {
   NotLeader: 'NotLeaderError is caught by the reconciler before any status write (only the leader writes status)',
   LeaseConflict: 'leader election: a lost optimistic-concurrency race on the Lease, handled inside leader-election.ts',
   InvalidEndpointsFile: 'an unreadable --azure-endpoints file stops the command at start (endpoints-file.ts), before any KeyVaultSync is reconciled',
+  TLSSecretCreated: 'an event on an Ingress or Gateway whose TLS Secret kvsync fills (tls-events.ts); documented in troubleshooting.md "Events on an Ingress or Gateway"',
+  TLSSecretRotated: 'an event on an Ingress or Gateway (tls-events.ts), as TLSSecretCreated',
+  InvalidTLSRequest: 'an event on an Ingress or Gateway whose kvsync keys cannot be used (tls-origin.ts): no KeyVaultSync is derived, so no condition carries it',
 };
 /** Type aliases named …Reason that are not condition reasons. */
 const NOT_CONDITION_REASON_TYPES: Record<string, string> = {

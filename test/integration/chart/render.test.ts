@@ -162,15 +162,19 @@ describe('charts/kvsync', () => {
     expect((oneOf(defaults, 'PodDisruptionBudget') as unknown as k8s.V1PodDisruptionBudget).spec?.minAvailable).toBe(1);
   });
 
-  it('grants nothing cluster-wide that is not needed: no wildcards, deletes only of Secrets (pruning, fenced by the secret-deletes policy), TokenRequest only on serviceaccounts/token', () => {
+  it('grants nothing cluster-wide that is not needed: no wildcards, deletes only of Secrets (pruning, fenced by the secret-deletes policy) and of derived KeyVaultSyncs (fenced by the keyvaultsyncs policy), TokenRequest only on serviceaccounts/token', () => {
     for (const objects of [defaults, everything]) {
       for (const role of [...byKind(objects, 'ClusterRole'), ...byKind(objects, 'Role')]) {
         for (const rule of (role as unknown as k8s.V1ClusterRole).rules ?? []) {
           expect(rule.verbs).not.toContain('*');
           expect(rule.resources ?? []).not.toContain('*');
           expect(rule.apiGroups ?? []).not.toContain('*');
-          // Pruning deletes Secrets kvsync owns; the secret-deletes admission policy refuses any other.
-          if (!(rule.resources?.length === 1 && rule.resources[0] === 'secrets')) expect(rule.verbs).not.toContain('delete');
+          // Pruning deletes Secrets kvsync owns (the secret-deletes admission policy refuses any other);
+          // KeyVaultSyncs derived from an Ingress or Gateway go when their annotation goes (the
+          // keyvaultsyncs policy admits no other).
+          const secrets = rule.resources?.length === 1 && rule.resources[0] === 'secrets';
+          const derivedSyncs = JSON.stringify(rule.apiGroups) === '["kvsync.dev"]' && JSON.stringify(rule.resources) === '["keyvaultsyncs"]';
+          if (!secrets && !derivedSyncs) expect(rule.verbs).not.toContain('delete');
           expect(rule.verbs).not.toContain('deletecollection');
           if (rule.resources?.includes('serviceaccounts/token')) expect(rule.verbs).toEqual(['create']);
           if (rule.resources?.includes('serviceaccounts')) expect(rule.verbs).toEqual(['get']);

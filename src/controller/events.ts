@@ -1,11 +1,11 @@
 /**
  * core/v1 Events about a KeyVaultSync (what `kubectl describe kvs` shows), or an Ingress or Gateway
- * kvsync fills a TLS Secret for. Messages name objects and
- * Secrets, never values. Failing to record an event never fails a sync.
+ * kvsync fills a TLS Secret for. Messages name objects and Secrets, never values. Failing to record an event never fails a sync.
  */
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION } from '../api/index.ts';
+import { GATEWAY_API_VERSION, INGRESS_API_VERSION } from '../api/tls-origin.ts';
 
 export interface EventTarget {
   name: string;
@@ -21,7 +21,7 @@ export interface EventTarget {
 }
 
 /** The apiVersion of each kind events are recorded on. */
-const API_VERSIONS = { KeyVaultSync: API_VERSION, ClusterKeyVaultSync: API_VERSION, Ingress: 'networking.k8s.io/v1', Gateway: 'gateway.networking.k8s.io/v1' } as const;
+const API_VERSIONS = { KeyVaultSync: API_VERSION, ClusterKeyVaultSync: API_VERSION, Ingress: INGRESS_API_VERSION, Gateway: GATEWAY_API_VERSION } as const;
 
 export interface EventRecorder {
   record(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;

@@ -19,9 +19,7 @@ import {
   deriveGatewaySync,
   deriveIngressSync,
   derivedSyncName,
-  GATEWAY_API_VERSION,
   GATEWAY_GROUP,
-  INGRESS_API_VERSION,
   sourceOf,
   TLS_ORIGIN_LABEL,
   type Derivation,
@@ -185,7 +183,7 @@ export class TlsSources {
   }
 
   #target(kind: TlsSourceKind, namespace: string, name: string, uid: string): EventTarget {
-    return { kind, apiVersion: kind === 'Ingress' ? INGRESS_API_VERSION : GATEWAY_API_VERSION, name, namespace, uid };
+    return { kind, name, namespace, uid };
   }
 
   async #reconcile(key: string): Promise<QueueResult> {

@@ -1,6 +1,7 @@
 /**
  * core/v1 Events about a KeyVaultSync (what `kubectl describe kvs` shows), or an Ingress or Gateway
- * kvsync fills a TLS Secret for. Messages name objects and Secrets, never values. Failing to record an event never fails a sync.
+ * kvsync fills a TLS Secret for. Messages name objects and Secrets, never values. Failing to record
+ * an event never fails a sync.
  */
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';

@@ -14,10 +14,9 @@ import { installGatewayApiCrds } from '../../../src/dev/gateway-api-crds.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { clientsFor } from '../emulator/kv-support.ts';
 import { kubeConfig } from '../support/kube.ts';
-import { startOperatorFixture, syncApi, VAULT, type OperatorFixture } from './support.ts';
+import { eventsWith, secretIfAny, startOperatorFixture, syncApi, VAULT, type OperatorFixture } from './support.ts';
 
 const kc = kubeConfig();
-const core = kc.makeApiClient(k8s.CoreV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 const gateways = { group: GATEWAY_GROUP, version: 'v1', plural: 'gateways' };
 const WAIT = { timeoutMs: 60_000, intervalMs: 200 };
@@ -45,23 +44,12 @@ afterAll(async () => {
   await fx.stop();
 });
 
-async function secret(name: string): Promise<k8s.V1Secret | undefined> {
-  try {
-    return await core.readNamespacedSecret({ namespace: fx.ns, name });
-  } catch (err) {
-    if (err instanceof k8s.ApiException && err.code === 404) return undefined;
-    throw err;
-  }
+function secret(name: string): Promise<k8s.V1Secret | undefined> {
+  return secretIfAny(kc, fx.ns, name);
 }
 
-async function eventsOf(name: string, reason: string): Promise<k8s.CoreV1Event[]> {
-  return pollUntil(
-    async () => {
-      const list = await core.listNamespacedEvent({ namespace: fx.ns, fieldSelector: `involvedObject.kind=Gateway,involvedObject.name=${name}` });
-      return list.items.some((e) => e.reason === reason) ? list.items : undefined;
-    },
-    { ...WAIT, description: `event ${reason} on Gateway ${name}` },
-  );
+function eventsOf(name: string, reason: string): Promise<k8s.CoreV1Event[]> {
+  return eventsWith(kc, fx.ns, { kind: 'Gateway', name }, reason);
 }
 
 describe('Gateway listener TLS from tls.options', () => {

@@ -15,7 +15,7 @@ import { derivedSyncName, TLS_ORIGIN_LABEL } from '../../../src/api/tls-origin.t
 import { pollUntil } from '../../../src/util/poll.ts';
 import { clientsFor } from '../emulator/kv-support.ts';
 import { kubeConfig } from '../support/kube.ts';
-import { conditionOf, SP_SECRET, startOperatorFixture, syncApi, VAULT, type OperatorFixture } from './support.ts';
+import { conditionOf, createManagedIdentityGrant, eventsWith, secretIfAny, SP_SECRET, startOperatorFixture, syncApi, VAULT, type OperatorFixture } from './support.ts';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -49,24 +49,12 @@ function annotationsOf(overrides: Record<string, string> = {}): Record<string, s
   return { ...(example().metadata?.annotations ?? {}), ...overrides };
 }
 
-async function secret(name: string): Promise<k8s.V1Secret | undefined> {
-  try {
-    return await core.readNamespacedSecret({ namespace: fx.ns, name });
-  } catch (err) {
-    if (err instanceof k8s.ApiException && err.code === 404) return undefined;
-    throw err;
-  }
+function secret(name: string): Promise<k8s.V1Secret | undefined> {
+  return secretIfAny(kc, fx.ns, name);
 }
 
-/** The events `kubectl describe ingress <name>` shows, once one with `reason` is there. */
-async function eventsOf(name: string, reason: string): Promise<k8s.CoreV1Event[]> {
-  return pollUntil(
-    async () => {
-      const list = await core.listNamespacedEvent({ namespace: fx.ns, fieldSelector: `involvedObject.kind=Ingress,involvedObject.name=${name}` });
-      return list.items.some((e) => e.reason === reason) ? list.items : undefined;
-    },
-    { ...WAIT, description: `event ${reason} on Ingress ${name}` },
-  );
+function eventsOf(name: string, reason: string): Promise<k8s.CoreV1Event[]> {
+  return eventsWith(kc, fx.ns, { kind: 'Ingress', name }, reason);
 }
 
 async function gone(read: () => Promise<unknown>, description: string): Promise<void> {
@@ -159,17 +147,7 @@ describe('Ingress TLS from one annotation', () => {
 
   it('refuses a shared identity that does not grant the namespace (the same grant check), writing nothing', async () => {
     const identityName = `ingress-fenced-${Math.random().toString(36).slice(2, 8)}`;
-    await custom.createClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: 'keyvaultidentities',
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'KeyVaultIdentity',
-        metadata: { name: identityName },
-        spec: { type: 'managedIdentity', clientID: fx.world.emu.config.managedIdentities[0]?.clientId ?? '11111111-2222-3333-4444-555555555555', tenantID: fx.world.emu.endpoints.tenantID, allowedNamespaces: { names: ['some-other-namespace'] }, allowedVaults: [VAULT] },
-      },
-    });
+    await createManagedIdentityGrant(kc, fx.world, identityName, ['some-other-namespace']);
     try {
       await net.createNamespacedIngress({ namespace: fx.ns, body: ingress('fenced', 'fenced-tls', annotationsOf({ 'kvsync.dev/tls-identity': `managedIdentity:${identityName}` })) });
       const events = await eventsOf('fenced', 'IdentityNotPermitted');

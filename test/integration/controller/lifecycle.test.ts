@@ -10,10 +10,9 @@ import { OWNER_UID_ANNOTATION } from '../../../src/api/secret-ownership.ts';
 import { pageExamples } from '../../../src/api/testing/doc-examples.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { kubeConfig } from '../support/kube.ts';
-import { readyCondition, startOperatorFixture, syncApi, syncSpec, type OperatorFixture } from './support.ts';
+import { readyCondition, secretIfAny, startOperatorFixture, syncApi, syncSpec, type OperatorFixture } from './support.ts';
 
 const kc = kubeConfig();
-const core = kc.makeApiClient(k8s.CoreV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 const syncs = syncApi(kc);
 let fx: OperatorFixture;
@@ -26,13 +25,8 @@ afterAll(async () => {
   await fx.stop();
 });
 
-async function secret(name: string): Promise<k8s.V1Secret | undefined> {
-  try {
-    return await core.readNamespacedSecret({ namespace: fx.ns, name });
-  } catch (err) {
-    if (err instanceof k8s.ApiException && err.code === 404) return undefined;
-    throw err;
-  }
+function secret(name: string): Promise<k8s.V1Secret | undefined> {
+  return secretIfAny(kc, fx.ns, name);
 }
 
 /** Waits until the KeyVaultSync synced generation `generation` and wrote exactly `names`. */

@@ -192,3 +192,32 @@ export async function startOperatorFixture(kc: k8s.KubeConfig, prefix: string, c
     },
   };
 }
+
+/** The Secret, or undefined when it does not exist. */
+export async function secretIfAny(kc: k8s.KubeConfig, namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
+  try {
+    return await kc.makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ namespace, name });
+  } catch (err) {
+    if (err instanceof k8s.ApiException && err.code === 404) return undefined;
+    throw err;
+  }
+}
+
+/** The events `kubectl describe <kind> <name>` shows, once one with `reason` is among them. */
+export async function eventsWith(kc: k8s.KubeConfig, namespace: string, involved: { kind: string; name: string }, reason: string, timeoutMs = 60_000): Promise<k8s.CoreV1Event[]> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return pollUntil(
+    async () => {
+      const list = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=${involved.kind},involvedObject.name=${involved.name}` });
+      return list.items.some((e) => e.reason === reason) ? list.items : undefined;
+    },
+    { timeoutMs, intervalMs: 200, description: `event ${reason} on ${involved.kind} ${involved.name}` },
+  );
+}
+
+/** A managed-identity KeyVaultIdentity of the emulator granting the vault to `namespaces` only. */
+export async function createManagedIdentityGrant(kc: k8s.KubeConfig, world: TestWorld, name: string, namespaces: string[]): Promise<void> {
+  const spec = { type: 'managedIdentity', clientID: world.emu.config.managedIdentities[0]?.clientId ?? '11111111-2222-3333-4444-555555555555', tenantID: world.emu.endpoints.tenantID, allowedNamespaces: { names: namespaces }, allowedVaults: [VAULT] };
+  await kc.makeApiClient(k8s.CustomObjectsApi).createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'keyvaultidentities', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'KeyVaultIdentity', metadata: { name }, spec } });
+}
+

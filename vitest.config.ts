@@ -1,7 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: unit tests (beside the code, no cluster, fast) and integration tests, which share one
-// real control plane started once per run by the global setup (2 cores: never one per file).
+// Four projects: unit tests (beside the code, no cluster, fast); integration tests, which share one real control
+// plane started once per run by the global setup (2 cores: never one per file); the real node; fault injection.
+// `npm test` runs them through scripts/test.ts: node alone first, then reliability beside unit + integration (one
+// vitest group cannot hold both: its projects share one worker limit). A plain `vitest run` runs them one group
+// at a time.
 export default defineConfig({
   test: {
     // Stopping the control plane (SIGTERM, then SIGKILL after a grace period) may take a few seconds.
@@ -27,7 +30,8 @@ export default defineConfig({
       {
         // Real pods on one local node (containerd, kubelet, CNI), the image built by dockerd, the chart
         // installed by helm. One cluster per run (global setup); needs root and the Debian packages
-        // .ci/run installs. Runs after the integration project, so the two never compete for the CPU.
+        // .ci/run installs. Runs alone, first: the node owns bridges, containerd and fixed ports (in a plain
+        // `vitest run` its groupOrder keeps it apart from the other projects).
         test: {
           name: 'node',
           include: ['test/node/**/*.test.ts'],
@@ -40,8 +44,9 @@ export default defineConfig({
       },
       {
         // Fault injection: each file starts its own control plane and emulator (its faults restart and
-        // kill them, so they never touch the integration project's shared one). One file at a time,
-        // after the node project.
+        // kill them, so they never touch the integration project's shared one). One file at a time; in
+        // `npm test` beside the unit and integration projects, since its files mostly wait (leases, token
+        // lifetimes, outages).
         test: {
           name: 'reliability',
           include: ['test/reliability/**/*.test.ts'],

@@ -7,9 +7,9 @@
  * let two integration files share the control plane at once, or two reliability files run together.
  *
  * Output stays readable: the unit and integration run streams; the reliability run goes to a log (its path is
- * printed, to follow it) and is printed whole when it ends. One closing `tests:` line adds up every run, and
- * the exit status is 1 when any run failed. With arguments (`npm test -- <files or options>`), one plain
- * `vitest run` with them.
+ * printed, to follow it) and is printed whole when it ends. vitest's totals and one closing `tests:` line add up
+ * every run, and the exit status is 1 when any run failed. With arguments (`npm test -- <files or options>`),
+ * one plain `vitest run` with them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { combineSummaries, formatDuration, parseSummary, projectsLine, testsLine, type RunSummary } from '../test/run-summary.ts';
+import { combineSummaries, formatDuration, parseSummary, projectsLine, testsLine, totalsLines, type RunSummary } from '../test/run-summary.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const vitestBin = join(root, 'node_modules', 'vitest', 'vitest.mjs');
@@ -107,6 +107,7 @@ async function main(): Promise<number> {
     }
     const total = combineSummaries(runs.flatMap((r) => (r.summary === undefined ? [] : [r.summary])));
     console.log(`npm test: vitest ${formatDuration(Date.now() - started)} in all`);
+    for (const line of totalsLines(total)) console.log(line);
     console.log(projectsLine(total));
     console.log(testsLine(total));
     return runs.every((r) => r.ok) ? 0 : 1;

@@ -14,12 +14,25 @@ export interface RunSummary {
   passed: number;
   failed: number;
   skipped: number;
+  /** Test files that failed (a failed test, or a file that did not load). */
+  failedFiles: number;
   projects: Record<string, ProjectTally>;
 }
 
 /** The closing line CI reads: `tests: N passed, N failed, N skipped`. */
 export function testsLine(summary: RunSummary): string {
   return `tests: ${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`;
+}
+
+/** vitest's two totals lines, for all runs at once: ` Test Files  N passed | N failed (N)`, `      Tests  …`. */
+export function totalsLines(summary: RunSummary): [string, string] {
+  const files = Object.values(summary.projects).reduce((n, p) => n + p.files, 0);
+  const tests = summary.passed + summary.failed + summary.skipped;
+  const counts = (parts: [number, string][]): string => parts.filter(([n], i) => n > 0 || i === 0).map(([n, word]) => `${n} ${word}`).join(' | ');
+  return [
+    ` Test Files  ${counts([[files - summary.failedFiles, 'passed'], [summary.failedFiles, 'failed']])} (${files})`,
+    `      Tests  ${counts([[summary.passed, 'passed'], [summary.failed, 'failed'], [summary.skipped, 'skipped']])} (${tests})`,
+  ];
 }
 
 /** e.g. `projects: unit 45 s (107 files), integration 11 min 41 s (78 files)` */
@@ -30,8 +43,9 @@ export function projectsLine(summary: RunSummary): string {
 
 /** Several runs as one: counts added; a project in more than one run adds its files and wall times. */
 export function combineSummaries(runs: readonly RunSummary[]): RunSummary {
-  const total: RunSummary = { passed: 0, failed: 0, skipped: 0, projects: {} };
+  const total: RunSummary = { passed: 0, failed: 0, skipped: 0, failedFiles: 0, projects: {} };
   for (const run of runs) {
+    total.failedFiles += run.failedFiles;
     total.passed += run.passed;
     total.failed += run.failed;
     total.skipped += run.skipped;
@@ -58,8 +72,8 @@ export function parseSummary(text: string): RunSummary | undefined {
     return undefined;
   }
   if (typeof value !== 'object' || value === null) return undefined;
-  const { passed, failed, skipped, projects } = value as Partial<RunSummary>;
-  if (typeof passed !== 'number' || typeof failed !== 'number' || typeof skipped !== 'number') return undefined;
+  const { passed, failed, skipped, failedFiles, projects } = value as Partial<RunSummary>;
+  if (typeof passed !== 'number' || typeof failed !== 'number' || typeof skipped !== 'number' || typeof failedFiles !== 'number') return undefined;
   if (typeof projects !== 'object' || projects === null) return undefined;
-  return { passed, failed, skipped, projects };
+  return { passed, failed, skipped, failedFiles, projects };
 }

@@ -32,8 +32,9 @@ export default class SummaryReporter implements Reporter {
   }
 
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
-    const summary: RunSummary = { passed: 0, failed: 0, skipped: 0, projects: {} };
+    const summary: RunSummary = { passed: 0, failed: 0, skipped: 0, failedFiles: 0, projects: {} };
     for (const module of testModules) {
+      if (module.state() === 'failed') summary.failedFiles++;
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') summary.passed++;

@@ -11,7 +11,9 @@ import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support
 import { conditionOf, createCredentialsSecret, runController, startWorld, syncApi, syncSpec, type TestWorld } from './support.ts';
 
 const WAIT = { timeoutMs: 30_000, intervalMs: 200 };
-const TIMINGS = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
+// The default lease and renew deadline: a renewal slowed by a busy machine must not move the lease, and no step
+// here waits for one to expire (a stopped replica releases it; a new holder is seen at the next retry).
+const TIMINGS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 500 };
 
 describe('leader election between two kvsync controllers', () => {
   const kc = kubeConfig();

@@ -17,7 +17,9 @@ import { runController, startWorld, VAULT, type TestWorld } from '../controller/
 import { createTestNamespace, deleteTestNamespace, kubeConfig } from '../support/kube.ts';
 
 const KEY = 'leader-routing-test-key-0123456789';
-const TIMINGS = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
+// The default lease and renew deadline: a renewal slowed by a busy machine must not move the lease, and no step
+// here waits for one to expire (a stopped replica releases it; a new holder is seen at the next retry).
+const TIMINGS = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 500 };
 const WAIT = { timeoutMs: 45_000, intervalMs: 200 };
 
 const kc = kubeConfig();

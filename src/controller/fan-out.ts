@@ -23,7 +23,7 @@ import type { EventRecorder, EventTarget } from './events.ts';
 import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
 import type { DesiredSecret, SyncPipeline } from './pipeline.ts';
-import { requiredFailures, type OutputWriter } from './reconciler.ts';
+import { failedSyncRetry, requiredFailures, type OutputWriter } from './reconciler.ts';
 import type { SyncOwner } from './secret-writer.ts';
 import { objectStatuses, READY, SYNCED } from './status.ts';
 import { jittered, type QueueResult } from './workqueue.ts';
@@ -149,7 +149,7 @@ export class FanOutReconciler {
         if (ready?.reason !== 'NamespacesFailed' || ready.message !== message) await this.#d.events.record(target, 'Warning', 'NamespacesFailed', message);
         log.warn({ failed: failures.map((f) => `${f.name}: ${f.reason}`) }, 'some namespaces not synced');
         // The synced namespaces are done; the failed ones come back with the queue's backoff.
-        return { retry: {} };
+        return { retry: failedSyncRetry(sync, undefined) };
       }
       if (ready !== undefined && ready.status !== 'True') await this.#d.events.record(target, 'Normal', 'Synced', `all ${counts.matched} selected namespace(s) up to date`);
       this.#syncedAs.set(name, syncedAs);
@@ -159,7 +159,7 @@ export class FanOutReconciler {
       if (err instanceof NotLeaderError) return {};
       const { reason, message, retryAfterMs } = failureCondition(err);
       await this.#fail(obj, target, reason, message, log);
-      return { retry: { retryAfterMs } };
+      return { retry: failedSyncRetry(sync, retryAfterMs) };
     }
   }
 

@@ -79,7 +79,7 @@ describe('Reconciler', () => {
   it('ends a sync whose fetch never returns at its deadline: SyncTimeout naming the stage, the fetch\'s signal fired, a retry with backoff, nothing written', async () => {
     const w = world({ fetchDelay: new Promise<void>(() => undefined), syncTimeoutMs: 50 });
     const result = await w.reconciler.reconcile('shop/example');
-    expect(result).toEqual({ retry: { retryAfterMs: undefined } });
+    expect(result).toEqual({ retry: { retryAfterMs: undefined, maxDelayMs: 5 * 60_000 } });
     expect(w.applied).toEqual([]);
     expect(w.signals[0]?.aborted).toBe(true);
     const ready = w.statuses.at(-1)?.conditions.find((c) => c.type === 'Ready');
@@ -229,6 +229,14 @@ describe('Reconciler', () => {
     const w = world({ failures: [new Failure('Throttled', 'vault "gebakv" throttled the request for "nginx"', 'nginx', 7_000)] });
     const result = await w.reconciler.reconcile('shop/example');
     expect(result.retry?.retryAfterMs).toBe(7_000);
+    expect(result.retry?.maxDelayMs).toBe(5 * 60_000);
+  });
+
+  it('caps the retry of a failed sync by its refresh interval (none for refreshInterval 0)', async () => {
+    const spec = (refreshInterval: string): KeyVaultSyncObject => ({ ...(keyVaultSync({ ...designExampleSpec(), refreshInterval }) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 } });
+    const entraDown = new Failure('AuthenticationFailed', 'authentication for vault "gebakv" failed: Entra ID refused the token request (AADSTS90033)');
+    expect((await world({ obj: spec('10s'), credentialError: entraDown }).reconciler.reconcile('shop/example')).retry).toEqual({ retryAfterMs: undefined, maxDelayMs: 10_000 });
+    expect((await world({ obj: spec('0'), credentialError: entraDown }).reconciler.reconcile('shop/example')).retry).toEqual({ retryAfterMs: undefined });
   });
 
   it('does not write a Secret that the writer refuses (SecretConflict) nor any other', async () => {

@@ -181,7 +181,7 @@ export class Reconciler {
       // The vault's breaker is open: failing fast cost no request, and the breaker's cooldown (doubling
       // after each failed probe) is the backoff, so the KeyVaultSync comes back right when a probe may go.
       if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2, this.#random) };
-      return { retry: { retryAfterMs } };
+      return { retry: failedSyncRetry(sync, retryAfterMs) };
     }
   }
 
@@ -320,6 +320,17 @@ export class Reconciler {
     if (!this.#d.isLeader()) throw new NotLeaderError();
     await this.#d.status.patchStatus(namespace, name, status);
   }
+}
+
+/**
+ * The retry of a failed sync: the work queue's backoff, but never longer than the refresh interval, so
+ * a KeyVaultSync is tried again within one interval of Entra ID or the vault coming back, as its user
+ * expects of that interval. Key Vault's cost stays bounded: a failing KeyVaultSync is tried no more
+ * often than a healthy one refreshes, a Retry-After (`retryAfterMs`) still wins, and every request
+ * still passes the vault's limiter and breaker.
+ */
+export function failedSyncRetry(sync: Pick<ResolvedKeyVaultSync, 'refreshIntervalMs'>, retryAfterMs: number | undefined): NonNullable<QueueResult['retry']> {
+  return { retryAfterMs, ...(sync.refreshIntervalMs > 0 ? { maxDelayMs: sync.refreshIntervalMs } : {}) };
 }
 
 /** What a long wait on the vault means for the KeyVaultSync, in words (no values). */

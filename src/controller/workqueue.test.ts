@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pollUntil } from '../util/poll.ts';
-import { jittered, WorkQueue, type QueueResult } from './workqueue.ts';
+import { jittered, retryDelayMs, WorkQueue, type QueueResult } from './workqueue.ts';
 
 /** A handler whose runs the test releases one by one. */
 function gatedHandler(): { handler: (key: string) => Promise<QueueResult | undefined>; started: string[]; release: (key: string, r?: QueueResult) => void; running: () => number } {
@@ -120,6 +120,55 @@ describe('WorkQueue', () => {
     expect(at(0).addRateLimited('k')).toBe(800);
     expect(at(0.999).addRateLimited('k')).toBe(1200);
     expect(at(0).addRateLimited('k', 1000)).toBe(1000);
+  });
+
+  describe('retryDelayMs: a cap (the refresh interval) bounds the backoff, spread below it', () => {
+    const opts = { baseDelayMs: 1000, maxDelayMs: 5 * 60_000 };
+    const randoms = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.999];
+
+    it('never exceeds the cap, whatever the failure count and jitter draw', () => {
+      for (const capMs of [10_000, 60_000, 3_600_000]) {
+        for (let failures = 1; failures <= 40; failures++) {
+          for (const r of randoms) expect(retryDelayMs(failures, { ...opts, capMs, random: () => r })).toBeLessThanOrEqual(capMs);
+        }
+      }
+    });
+
+    it('once the backoff reaches the cap, draws from [0.8 · cap, cap], so failed syncs are not in lockstep', () => {
+      const delays = randoms.map((r) => retryDelayMs(30, { ...opts, capMs: 10_000, random: () => r }));
+      for (const d of delays) expect(d).toBeGreaterThanOrEqual(8_000);
+      expect(Math.min(...delays)).toBeLessThan(8_100);
+      expect(Math.max(...delays)).toBe(10_000);
+      expect(new Set(delays).size).toBe(randoms.length);
+    });
+
+    it('keeps the uncapped backoff while it stays under the cap', () => {
+      for (let failures = 1; failures <= 3; failures++) {
+        for (const r of randoms) expect(retryDelayMs(failures, { ...opts, capMs: 10_000, random: () => r })).toBe(retryDelayMs(failures, { ...opts, random: () => r }));
+      }
+      // Without a cap (refresh interval 0) the backoff doubles up to maxDelayMs.
+      expect(retryDelayMs(30, { ...opts, random: () => 0.5 })).toBe(5 * 60_000);
+      expect(retryDelayMs(30, { ...opts, capMs: 0, random: () => 0.5 })).toBe(5 * 60_000);
+    });
+
+    it('a Retry-After (minDelayMs) longer than the cap still wins', () => {
+      expect(retryDelayMs(30, { ...opts, capMs: 10_000, minDelayMs: 25_000, random: () => 0.5 })).toBe(25_000);
+      expect(retryDelayMs(1, { ...opts, capMs: 10_000, minDelayMs: 2_000, random: () => 0 })).toBe(2_000);
+    });
+  });
+
+  it('caps a key\'s retries by the maxDelayMs its failed run returned', async () => {
+    let runs = 0;
+    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 1000, handler: () => Promise.resolve(++runs === 1 ? { retry: { maxDelayMs: 50 } } : {}) });
+    // Many failures before: the uncapped backoff would be minutes.
+    for (let i = 0; i < 10; i++) q.addRateLimited('k');
+    q.cancel('k');
+    for (let i = 0; i < 10; i++) expect(q.addRateLimited('other', 0, undefined, 50)).toBeLessThanOrEqual(50);
+    q.cancel('other');
+    q.start();
+    q.add('k');
+    await pollUntil(() => (runs === 2 ? true : undefined), { timeoutMs: 5000, description: 'the retry within its cap' });
+    await q.shutdown();
   });
 
   it('requeues after a delay, keeping the earliest pending deadline', async () => {

@@ -4,7 +4,8 @@
  *   once more after the current run finishes (never twice at the same time);
  * - bounded concurrency: at most `concurrency` handlers run at once;
  * - per-key exponential retry after a failure (`baseDelayMs · 2^(failures-1)`, capped, ± 20 % jitter so
- *   KeyVaultSyncs that failed together do not retry in lockstep), reset by a success;
+ *   KeyVaultSyncs that failed together do not retry in lockstep), reset by a success; a run may cap its
+ *   key's backoff lower (a KeyVaultSync's refresh interval, see {@link retryDelayMs});
  * - delayed requeue (`addAfter`): the earliest pending deadline for a key wins;
  * - two priorities: `high` keys (first sync, spec change, force-sync, push events, changes the change
  *   detector reported, drift repair) run before `normal` ones (periodic refresh), FIFO within a
@@ -21,9 +22,9 @@ export interface QueueResult {
   requeueAfterMs?: number | undefined;
   /**
    * The run failed and should be retried with per-key backoff; the delay is at least `retryAfterMs`
-   * (e.g. a vault's Retry-After).
+   * (e.g. a vault's Retry-After), and the backoff alone at most `maxDelayMs` (e.g. the refresh interval).
    */
-  retry?: { retryAfterMs?: number | undefined } | undefined;
+  retry?: { retryAfterMs?: number | undefined; maxDelayMs?: number | undefined } | undefined;
 }
 
 export interface WorkQueueOptions {
@@ -137,14 +138,13 @@ export class WorkQueue {
   }
 
   /**
-   * Queues `key` after its per-key backoff (at least `minDelayMs`) and counts a failure; `priority`
-   * defaults to that of the key's last run.
+   * Queues `key` after its per-key backoff (at least `minDelayMs`; the backoff capped by `capMs` when
+   * given, see {@link retryDelayMs}) and counts a failure; `priority` defaults to that of the key's last run.
    */
-  addRateLimited(key: string, minDelayMs = 0, priority?: QueuePriority): number {
+  addRateLimited(key: string, minDelayMs = 0, priority?: QueuePriority, capMs?: number): number {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
-    const backoff = Math.min(this.#opts.baseDelayMs * 2 ** (failures - 1), this.#opts.maxDelayMs);
-    const delay = Math.max(jittered(backoff, RETRY_JITTER, this.#opts.random), minDelayMs);
+    const delay = retryDelayMs(failures, { baseDelayMs: this.#opts.baseDelayMs, maxDelayMs: this.#opts.maxDelayMs, capMs, minDelayMs, random: this.#opts.random });
     this.addAfter(key, delay, priority ?? this.#runPriority.get(key) ?? 'normal');
     return delay;
   }
@@ -286,7 +286,7 @@ export class WorkQueue {
       return;
     }
     if (result?.retry !== undefined) {
-      this.addRateLimited(key, result.retry.retryAfterMs ?? 0);
+      this.addRateLimited(key, result.retry.retryAfterMs ?? 0, undefined, result.retry.maxDelayMs);
       return;
     }
     this.forget(key);
@@ -296,6 +296,21 @@ export class WorkQueue {
 
 /** Spread of a retry's backoff: ± 20 %. */
 const RETRY_JITTER = 0.2;
+
+/**
+ * The delay before retry number `failures` (1-based): `baseDelayMs · 2^(failures-1)` up to
+ * `maxDelayMs`, ± 20 % jitter. A `capMs` (a KeyVaultSync's refresh interval) bounds it: a backoff whose
+ * spread would pass the cap is drawn from [0.8 · cap, cap] instead, so a failed sync is tried again
+ * within one interval of its dependency's recovery (no later than its next refresh would have come),
+ * still spread so that KeyVaultSyncs failing together do not retry in lockstep. `minDelayMs` (a
+ * Retry-After, a breaker's cooldown) wins over both.
+ */
+export function retryDelayMs(failures: number, o: { baseDelayMs: number; maxDelayMs: number; capMs?: number | undefined; minDelayMs?: number | undefined; random: () => number }): number {
+  const backoff = Math.min(o.baseDelayMs * 2 ** (Math.max(1, failures) - 1), o.maxDelayMs);
+  const cap = o.capMs !== undefined && o.capMs > 0 ? o.capMs : Number.POSITIVE_INFINITY;
+  const delay = backoff * (1 + RETRY_JITTER) > cap ? Math.round(cap * (1 - RETRY_JITTER * o.random())) : jittered(backoff, RETRY_JITTER, o.random);
+  return Math.max(delay, o.minDelayMs ?? 0);
+}
 
 /** `ms` ± `fraction` (default 10 %), so many KeyVaultSyncs with one interval do not refresh in lockstep. */
 export function jittered(ms: number, fraction = 0.1, random: () => number = Math.random): number {

@@ -16,6 +16,7 @@ import type { FailureReason } from '../api/condition-reasons.ts';
 import type { TemplateFailure } from '../api/template.ts';
 import { isPkiError } from '../pki/errors.ts';
 import { KvsyncError } from '../util/errors.ts';
+import { cutOffStatusOf } from './response-limit.ts';
 
 /** The condition reasons a fetch or render can fail with. */
 export type SyncFailureReason = Extract<
@@ -182,7 +183,8 @@ function where(site: FailureSite): string {
  * - RestError 401 → AuthenticationFailed; 403 with innererror SecretDisabled/…Disabled → ObjectDisabled;
  *   other 403 (ForbiddenByRbac, AccessDenied, Forbidden) → VaultAccessDenied; 404 → ObjectNotFound;
  *   429 → Throttled (retryAfterMs from the headers); a redirect, or a 2xx / no status that could not be
- *   parsed → InvalidResponse; no status with a network/TLS code, and other statuses → VaultUnreachable.
+ *   parsed → InvalidResponse; no status with a network/TLS code, and other statuses → VaultUnreachable;
+ *   a body cut off mid-way (response-limit.ts) → VaultUnreachable.
  * - @azure/identity CredentialUnavailableError / AuthenticationError / AuthenticationRequiredError (what
  *   the Key Vault challenge policy surfaces for a refused token request) → AuthenticationFailed, with
  *   Entra's AADSTS number when there is one: `Entra ID refused the token request (AADSTS700016)`.
@@ -200,6 +202,8 @@ export function toSyncError(err: unknown, site: FailureSite): SyncError {
   if (err instanceof CredentialUnavailableError || err instanceof AuthenticationError || (err instanceof Error && /^(AggregateAuthenticationError|CredentialUnavailableError|AuthenticationError|AuthenticationRequiredError)$/.test(err.name))) {
     return new SyncError('AuthenticationFailed', `authentication for ${where(site)} failed: ${tokenFailure(err)}`, obj);
   }
+  const cutOffStatus = cutOffStatusOf(err);
+  if (cutOffStatus !== undefined) return new SyncError('VaultUnreachable', `${where(site)}: the vault's answer was cut off before its end (HTTP ${cutOffStatus}, then the connection closed)`, obj);
   if (isRestErrorLike(err)) {
     const status = err.statusCode;
     const code = safeCode(err.code);

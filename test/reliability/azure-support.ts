@@ -27,8 +27,8 @@ export const READ_OPERATIONS = ['getSecret', 'listSecrets', 'listSecretVersions'
 export const AZURE_TEXT = [/injected fault/i, /A transient error has occurred/, /temporarily unavailable/i, /AKV\d{5}/, /<html/i, /Trace ID/];
 
 /**
- * The deadline of each Azure request: a third of the default, so that a row whose fault is only
- * noticed at the deadline (a body cut off mid-way) fails its syncs within the row's time.
+ * The deadline of each Azure request: a third of the default, so that a fault noticed only at the
+ * deadline would show (as VaultTimeout) within the row's time; the cut-body row checks none does.
  */
 const AZURE_REQUEST_TIMEOUT_MS = 10_000;
 

@@ -24,6 +24,7 @@ import {
   READ_OPERATIONS,
   clearFaults,
   deleteSync,
+  getSync,
   injectFault,
   lastSyncSeconds,
   reportConvergence,
@@ -33,6 +34,7 @@ import {
   waitForData,
   waitShown,
   type FaultWorld,
+  type Shown,
 } from './azure-support.ts';
 
 /** Token lifetime of the file: outages of 35 s outlast three tokens. */
@@ -236,11 +238,26 @@ async function runSecretRow(row: SecretRow): Promise<void> {
   await deleteSync(world.kc, world.ns, id);
 }
 
+/** Waits until the Synced condition of `id` shows one of `reasons`. */
+async function shownByCondition(id: string, reasons: readonly string[]): Promise<Shown> {
+  return pollUntil(
+    async () => {
+      const obj = await getSync(world.kc, world.ns, id);
+      const synced = conditionOf(obj, 'Synced');
+      return synced?.status === 'False' && reasons.includes(synced.reason) ? { via: 'condition' as const, reason: synced.reason, message: synced.message, ready: conditionOf(obj, 'Ready') } : undefined;
+    },
+    { timeoutMs: 90_000, intervalMs: 250, description: `${id}'s Synced condition showing ${reasons.join(' or ')}` },
+  );
+}
+
 /** While the row's fault lasts: what the user is shown, and the last good Secret in place. */
 async function underFault(row: SecretRow, ctx: RowContext, injected: number, v1: string, v2: string): Promise<void> {
   const { id } = row;
   if (row.rotateDuring !== false) await ctx.rotate(v2);
-  const shown = await waitShown(world.kc, world.ns, id, row.reasons, injected);
+  let shown = await waitShown(world.kc, world.ns, id, row.reasons, injected);
+  // A failure told first by its event may be followed by a sync that still succeeded (a token not yet
+  // expired, before the breaker opened): the fault's steady state is the condition, which follows.
+  if (shown.via === 'event' && shown.reason !== 'Throttled') shown = await shownByCondition(id, row.reasons);
   console.log(`[fault-matrix] ${id}: shown ${shown.reason} (${shown.via}), Ready=${shown.ready?.status ?? '?'} ${shown.ready?.reason ?? ''}: ${shown.message}`);
   const holdMs = row.holdMs ?? 0;
   await new Promise((r) => setTimeout(r, Math.max(0, injected + holdMs - Date.now())));

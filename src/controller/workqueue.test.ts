@@ -157,18 +157,32 @@ describe('WorkQueue', () => {
     });
   });
 
-  it('caps a key\'s retries by the maxDelayMs its failed run returned', async () => {
-    let runs = 0;
-    const q = new WorkQueue({ concurrency: 1, baseDelayMs: 1000, handler: () => Promise.resolve(++runs === 1 ? { retry: { maxDelayMs: 50 } } : {}) });
-    // Many failures before: the uncapped backoff would be minutes.
-    for (let i = 0; i < 10; i++) q.addRateLimited('k');
-    q.cancel('k');
-    for (let i = 0; i < 10; i++) expect(q.addRateLimited('other', 0, undefined, 50)).toBeLessThanOrEqual(50);
-    q.cancel('other');
-    q.start();
-    q.add('k');
-    await pollUntil(() => (runs === 2 ? true : undefined), { timeoutMs: 5000, description: 'the retry within its cap' });
-    await q.shutdown();
+  it('caps a key\'s retry by the maxDelayMs its failed run returned', async () => {
+    vi.useFakeTimers();
+    const runs: number[] = [];
+    // Eleven failures without a cap (1 ms doubling: the twelfth run comes at 2,047 ms and the uncapped
+    // backoff after it would be 2,048 ms), then one whose run caps its retry at 50 ms.
+    const q = new WorkQueue({
+      concurrency: 1,
+      baseDelayMs: 1,
+      maxDelayMs: 3_600_000,
+      random: () => 0.5,
+      handler: () => {
+        runs.push(Date.now());
+        return Promise.resolve(runs.length < 12 ? { retry: {} } : runs.length === 12 ? { retry: { maxDelayMs: 50 } } : {});
+      },
+    });
+    try {
+      q.start();
+      q.add('k');
+      await vi.advanceTimersByTimeAsync(2_060);
+      expect(runs).toHaveLength(12);
+      await vi.advanceTimersByTimeAsync(50);
+      expect(runs).toHaveLength(13);
+      await q.shutdown();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('requeues after a delay, keeping the earliest pending deadline', async () => {

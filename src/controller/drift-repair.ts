@@ -48,13 +48,14 @@ export class DriftRepair {
     const name = secret.metadata?.name ?? '';
     const subject = { namespace, name, type: secret.type ?? 'Opaque' };
     const data = decoded(secret.data);
-    const wrote = this.#d.written.wrote(namespace, name, dataMac(this.#d.macKey, subject, data));
+    const mac = dataMac(this.#d.macKey, subject, data);
+    const wrote = this.#d.written.wrote(namespace, name, mac);
     const recorded = statusMac(sync, name);
     // Nothing recorded at all: kvsync has nothing to compare with.
     if (wrote === undefined && recorded === undefined) return false;
     // This replica's record first; after a restart, the MAC in the KeyVaultSync's status (which may
     // be in an earlier release's form: macMatches recognises it).
-    if (!deleted && (wrote ?? (recorded !== undefined && macMatches(this.#d.macKey, recorded, subject, data)))) return false;
+    if (!deleted && (wrote ?? (recorded !== undefined && macMatches(this.#d.macKey, recorded, subject, data, mac)))) return false;
     this.#d.log.info({ keyVaultSync: `${namespace}/${owner}`, secret: name, deleted }, 'managed Secret changed out of band; repairing');
     this.#d.onRepair?.(deleted ? 'deleted' : 'changed');
     this.#d.enqueue(`${namespace}/${owner}`);

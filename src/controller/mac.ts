@@ -42,18 +42,21 @@ export function macHmac(macKey: Buffer): Hmac {
   return createHmac('sha256', key);
 }
 
+/** The length prefix of each field; `hmac.update` copies what it is given, so one buffer serves every call. */
+const lengthPrefix = Buffer.alloc(8);
+
 function update(hmac: Hmac, field: Buffer | string): void {
   const bytes = typeof field === 'string' ? Buffer.from(field, 'utf8') : field;
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64BE(BigInt(bytes.length));
-  hmac.update(len).update(bytes);
+  lengthPrefix.writeBigUInt64BE(BigInt(bytes.length));
+  hmac.update(lengthPrefix).update(bytes);
 }
 
 /** Length-prefixed (key, value) pairs in byte order of the keys: no two data maps share an input. */
 function updateData(hmac: Hmac, data: MacData): void {
-  const keys = Object.keys(data).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  for (const key of keys) {
-    update(hmac, key);
+  const keys = Object.keys(data).map((key) => ({ key, bytes: Buffer.from(key, 'utf8') }));
+  keys.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  for (const { key, bytes } of keys) {
+    update(hmac, bytes);
     update(hmac, data[key] ?? Buffer.alloc(0));
   }
 }
@@ -83,9 +86,10 @@ function legacyDataMac(macKey: Buffer, data: MacData): string {
  * Whether `recorded` (a status MAC) is the MAC of `data` in `subject`. A MAC written by an earlier
  * release (data only) is checked the way it was made, so that after an upgrade the first sync sees
  * unchanged data as unchanged (no rollouts, no drift repair) and rewrites it in the current form.
+ * `current`, when the caller already has it, is `dataMac(macKey, subject, data)`: not computed again.
  */
-export function macMatches(macKey: Buffer, recorded: string, subject: MacSubject, data: MacData): boolean {
-  const expected = recorded.startsWith(PREFIX) ? dataMac(macKey, subject, data) : recorded.startsWith(LEGACY_PREFIX) ? legacyDataMac(macKey, data) : undefined;
+export function macMatches(macKey: Buffer, recorded: string, subject: MacSubject, data: MacData, current?: string): boolean {
+  const expected = recorded.startsWith(PREFIX) ? (current ?? dataMac(macKey, subject, data)) : recorded.startsWith(LEGACY_PREFIX) ? legacyDataMac(macKey, data) : undefined;
   if (expected === undefined || expected.length !== recorded.length) return false;
   return timingSafeEqual(Buffer.from(expected), Buffer.from(recorded));
 }

@@ -230,9 +230,13 @@ export class Reconciler {
     // This generation's spec was applied by an earlier successful sync: outputs already in place are not sent again.
     const ready = findCondition(obj.status?.conditions, READY);
     const apply: ApplyOptions = { skipIfCurrent: ready?.status === 'True' && generation !== undefined && ready.observedGeneration === generation };
+    // Each Secret's data MAC, once: the write record, the change facts and status all use it.
+    const macs = new Map<string, string>();
     for (const s of rendered.secrets) {
       mayWrite();
-      const outcome = await this.#written.write(namespace, s.name, dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data), () => this.#d.writer.applySecret(owner, s, apply));
+      const mac = dataMac(this.#d.macKey, { namespace, name: s.name, type: s.type }, s.data);
+      macs.set(s.name, mac);
+      const outcome = await this.#written.write(namespace, s.name, mac, () => this.#d.writer.applySecret(owner, s, apply));
       if (outcome !== 'unchanged') changed.push(`Secret ${s.name} (${outcome})`);
       await reached('secretWritten', s.name);
     }
@@ -255,10 +259,10 @@ export class Reconciler {
     }
     if (this.#d.observer !== undefined) {
       mayWrite();
-      await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey) });
+      await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey, macs) });
     }
     const now = this.#now();
-    const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, configMaps: rendered.configMaps, macKey: this.#d.macKey });
+    const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, configMaps: rendered.configMaps, macKey: this.#d.macKey, macs });
     await reached('beforeStatus');
     mayWrite();
     if (asked || statusWriteNeeded(obj.status, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);

@@ -35,14 +35,15 @@ export function objectStatuses(fetched: readonly PipelineFetchedObject[]): Objec
   });
 }
 
-export function secretStatuses(macKey: Buffer, namespace: string, secrets: readonly DesiredSecret[]): SecretStatus[] {
-  return secrets.map((s) => ({ name: s.name, dataMAC: dataMac(macKey, { namespace, name: s.name, type: s.type }, s.data) }));
+/** Each Secret's name and data MAC; `macs` holds the MACs the caller computed already, by Secret name. */
+export function secretStatuses(macKey: Buffer, namespace: string, secrets: readonly DesiredSecret[], macs?: ReadonlyMap<string, string>): SecretStatus[] {
+  return secrets.map((s) => ({ name: s.name, dataMAC: macs?.get(s.name) ?? dataMac(macKey, { namespace, name: s.name, type: s.type }, s.data) }));
 }
 
 /** Status after a successful sync: both conditions True, per-object and per-Secret state. */
 export function successStatus(
   previous: KeyVaultSyncStatus | undefined,
-  input: { generation: number | undefined; now: Date; namespace: string; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; configMaps?: readonly { name: string }[]; macKey: Buffer },
+  input: { generation: number | undefined; now: Date; namespace: string; fetched: readonly PipelineFetchedObject[]; secrets: readonly DesiredSecret[]; configMaps?: readonly { name: string }[]; macKey: Buffer; macs?: ReadonlyMap<string, string> },
 ): StatusPatch {
   // The same words for every successful sync of the same outputs, so a refresh that changed nothing
   // leaves the conditions as they were (and writes no status); what was written is in the events.
@@ -54,7 +55,7 @@ export function successStatus(
     conditions,
     lastSyncTime: input.now.toISOString(),
     objects: objectStatuses(input.fetched),
-    secrets: secretStatuses(input.macKey, input.namespace, input.secrets),
+    secrets: secretStatuses(input.macKey, input.namespace, input.secrets, input.macs),
     // What the next sync prunes when the spec drops one; absent while there never were any.
     configMaps: (input.configMaps ?? []).length > 0 || (previous?.configMaps ?? []).length > 0 ? (input.configMaps ?? []).map((c) => ({ name: c.name })) : undefined,
   };

@@ -64,20 +64,26 @@ export function observers(...list: SyncObserver[]): SyncObserver {
   };
 }
 
+/** The data MAC of each Secret, by name: computed once per sync, for the write record, the change facts and status. */
+export function secretMacsOf(macKey: Buffer, namespace: string, secrets: readonly DesiredSecret[]): Map<string, string> {
+  return new Map(secrets.map((s) => [s.name, dataMac(macKey, { namespace, name: s.name, type: s.type }, s.data)]));
+}
+
 /**
  * The change facts of one sync: first sync, MACs now, and the Secrets whose data changed. A recorded
- * MAC is checked with {@link macMatches}, so a MAC of an earlier release's form is no change.
+ * MAC is checked with {@link macMatches}, so a MAC of an earlier release's form is no change. `macs`:
+ * the Secrets' MACs when the caller has them ({@link secretMacsOf}).
  */
-export function dataChanges(previous: KeyVaultSyncStatus | undefined, namespace: string, secrets: readonly DesiredSecret[], macKey: Buffer): Pick<SyncedContext, 'firstSync' | 'secretMacs' | 'changedSecrets'> {
+export function dataChanges(previous: KeyVaultSyncStatus | undefined, namespace: string, secrets: readonly DesiredSecret[], macKey: Buffer, macs: ReadonlyMap<string, string> = secretMacsOf(macKey, namespace, secrets)): Pick<SyncedContext, 'firstSync' | 'secretMacs' | 'changedSecrets'> {
   const firstSync = previous?.lastSyncTime === undefined;
   const before = new Map((previous?.secrets ?? []).map((s) => [s.name, s.dataMAC]));
-  const secretMacs = new Map(secrets.map((s) => [s.name, dataMac(macKey, { namespace, name: s.name, type: s.type }, s.data)]));
+  const secretMacs = macs;
   const changedSecrets = firstSync
     ? []
     : secrets
         .filter((s) => {
           const recorded = before.get(s.name);
-          return recorded !== undefined && !macMatches(macKey, recorded, { namespace, name: s.name, type: s.type }, s.data);
+          return recorded !== undefined && !macMatches(macKey, recorded, { namespace, name: s.name, type: s.type }, s.data, macs.get(s.name));
         })
         .map((s) => s.name);
   return { firstSync, secretMacs, changedSecrets };

@@ -209,6 +209,20 @@ describe('ChangeDetector', () => {
     expect(s.changed).toHaveLength(1);
   });
 
+  it('a KeyVaultSync with several objects changed in one cycle is told once, when its last read is done', async () => {
+    const s = setup();
+    for (const name of ['db', 'api', 'cache']) s.vault.set(name, 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db'), secret('api'), secret('cache')]);
+    s.syncRead('ns/b', [secret('db')]);
+    for (const name of ['db', 'api', 'cache']) s.vault.set(name, 'v2', 2_000);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.vault.calls.read.sort()).toEqual(['api', 'cache', 'db']);
+    // ns/b needs only db: told as soon as db is read; ns/a once, not once per changed object.
+    expect(s.changed.flat().sort()).toEqual(['ns/a', 'ns/b']);
+    expect(s.changed.findIndex((keys) => keys.includes('ns/b'))).toBeLessThan(s.changed.findIndex((keys) => keys.includes('ns/a')));
+  });
+
   it('a listing stamp that differs without a new version is read once, then adopted (no report)', async () => {
     const s = setup();
     s.vault.set('db', 'v1', 1_000);
@@ -292,7 +306,7 @@ describe('ChangeDetector', () => {
     await s.detector.check();
     expect(s.vault.calls.list).toHaveLength(1); // not asked again
     expect(s.vault.calls.read).toHaveLength(4); // ≤ M per cycle
-    expect(s.changed).toEqual([['ns/a', 'ns/b']]);
+    expect(s.changed.flat().sort()).toEqual(['ns/a', 'ns/b']);
     expect(s.detector.confirms(secret('api'))).toBe(true);
     // Permission granted later: found at the re-check.
     s.vault.forbid(false);

@@ -114,6 +114,11 @@ export class ChangeDetector {
   #nextAt = Infinity;
   #running: Promise<void> | undefined;
   #closed = false;
+  /**
+   * While a cycle reads the objects it found suspect: per KeyVaultSync, its reads still to come, and
+   * the KeyVaultSyncs whose report waits for them (see {@link #report}).
+   */
+  #batch: { pending: Map<string, number>; deferred: Set<string> } | undefined;
 
   constructor(opts: ChangeDetectorOptions) {
     this.#o = { listRecheckMs: DEFAULT_LIST_RECHECK_MS, graceMs: DEFAULT_GRACE_MS, concurrency: 4, now: Date.now, random: Math.random, ...opts };
@@ -290,8 +295,35 @@ export class ChangeDetector {
     this.#timer.unref();
   }
 
-  #report(keys: string[]): void {
-    if (keys.length > 0 && !this.#closed) this.#o.onChanged(keys);
+  /**
+   * Tells `keys` to `onChanged`. While a cycle reads suspect objects, a KeyVaultSync with reads of that
+   * cycle still to come is told once they are done: it then syncs once with every change the cycle
+   * found, not once per changed object (each sync after the first would wait behind the others').
+   */
+  #report(keys: Iterable<string>): void {
+    const now: string[] = [];
+    for (const k of keys) {
+      if (this.#batch?.pending.has(k) === true) this.#batch.deferred.add(k);
+      else now.push(k);
+    }
+    if (now.length > 0 && !this.#closed) this.#o.onChanged(now);
+  }
+
+  /** A cycle's read of an object used by `users` is done: those with no read left and a report waiting are told. */
+  #settled(users: readonly string[]): void {
+    const batch = this.#batch;
+    if (batch === undefined) return;
+    const ready: string[] = [];
+    for (const u of users) {
+      const left = (batch.pending.get(u) ?? 1) - 1;
+      if (left > 0) {
+        batch.pending.set(u, left);
+        continue;
+      }
+      batch.pending.delete(u);
+      if (batch.deferred.delete(u)) ready.push(u);
+    }
+    this.#report(ready);
   }
 
   /**
@@ -380,10 +412,17 @@ export class ChangeDetector {
       }
     }
     await this.#verify(toVerify, toRead, started);
-    const queue = [...toRead];
+    const queue = toRead.map((item) => ({ ...item, users: [...item.w.users] }));
+    const pending = new Map<string, number>();
+    for (const { users } of queue) for (const u of users) pending.set(u, (pending.get(u) ?? 0) + 1);
+    const batch = { pending, deferred: new Set<string>() };
+    this.#batch = batch;
+    // What the listing found (gone objects) is told now to KeyVaultSyncs with nothing left to read.
+    this.#report(changed);
+    changed.clear();
     const worker = async (): Promise<void> => {
       for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
-        const { w, listed } = item;
+        const { w, listed, users } = item;
         const before = w.baseline;
         try {
           const read = await this.#o.source.read(w.ref, started);
@@ -404,9 +443,16 @@ export class ChangeDetector {
             if (before !== undefined) for (const u of w.users) changed.add(u);
           }
         }
+        this.#report(changed);
+        changed.clear();
+        this.#settled(users);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, Math.max(1, queue.length)) }, worker));
-    this.#report([...changed]);
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, Math.max(1, queue.length)) }, worker));
+    } finally {
+      this.#batch = undefined;
+      this.#report(batch.deferred);
+    }
   }
 }

@@ -9,8 +9,8 @@ import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { celAt } from './cel-rules.ts';
 import type { PlacedCelRule } from './cel-rules.ts';
-import { KeyVaultSyncSpecSchema, SyncedObjectStatusSchema } from './keyvaultsync-schema.ts';
-import { Condition, LabelSelector } from './schema-helpers.ts';
+import { KeyVaultSyncSpecSchema, KeyVaultSyncStatusSchema } from './keyvaultsync-schema.ts';
+import { LabelSelector, withDescription } from './schema-helpers.ts';
 
 /** Bounds of the status: the namespaces that failed are listed up to this many (the count is exact). */
 export const CLUSTER_STATUS_LIMITS = { failedNamespaces: 16, messageLength: 1024 } as const;
@@ -61,26 +61,25 @@ export const FailedNamespaceSchema = Type.Object(
   { description: 'A selected namespace whose Secrets the last sync could not write.' },
 );
 
+/**
+ * The KeyVaultSync status fields a ClusterKeyVaultSync shares (its Secrets are counted per namespace
+ * instead of listed), described for a resource that writes into many namespaces.
+ */
+const shared = KeyVaultSyncStatusSchema.properties;
+
 export const ClusterKeyVaultSyncStatusSchema = Type.Object(
   {
-    observedGeneration: Type.Optional(Type.Integer({ description: 'The .metadata.generation this status describes.', minimum: 0, format: 'int64' })),
-    conditions: Type.Optional(
-      Type.Array(Condition(), {
-        maxItems: 16,
-        description: 'Ready (every selected namespace synced) and Synced, with reasons such as VaultAccessDenied, NamespacesFailed, InvalidSpec.',
-        'x-kubernetes-list-type': 'map',
-        'x-kubernetes-list-map-keys': ['type'],
-      }),
-    ),
-    lastSyncTime: Type.Optional(Type.String({ description: 'When a sync last wrote the status.', format: 'date-time' })),
+    observedGeneration: shared.observedGeneration,
+    conditions: withDescription(shared.conditions, 'Ready (every selected namespace synced) and Synced, with reasons such as VaultAccessDenied, NamespacesFailed, InvalidSpec.'),
+    lastSyncTime: withDescription(shared.lastSyncTime, 'When a sync last wrote the status.'),
     matchedNamespaces: Type.Optional(Type.Integer({ description: 'Namespaces the namespaceSelector selects.', minimum: 0 })),
     syncedNamespaces: Type.Optional(Type.Integer({ description: 'Selected namespaces whose Secrets the last sync wrote (or found current).', minimum: 0 })),
     failedNamespaces: Type.Optional(
       Type.Array(FailedNamespaceSchema, { maxItems: CLUSTER_STATUS_LIMITS.failedNamespaces, description: `Selected namespaces the last sync could not write, the first ${CLUSTER_STATUS_LIMITS.failedNamespaces} by name (matchedNamespaces - syncedNamespaces is the count).` }),
     ),
-    objects: Type.Optional(Type.Array(SyncedObjectStatusSchema, { maxItems: 256, description: 'Per-object sync state (read once for every namespace).' })),
+    objects: withDescription(shared.objects, 'Per-object sync state (read once for every namespace).'),
   },
-  { description: 'Observed state, written by the controller.' },
+  { description: KeyVaultSyncStatusSchema.description },
 );
 
 export type ClusterKeyVaultSyncSpec = Static<typeof ClusterKeyVaultSyncSpecSchema>;

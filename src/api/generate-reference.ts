@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { allCrds } from './crd.ts';
+import type { PrinterColumn } from './crd.ts';
 import { namingCulprit } from './cel-rules.ts';
 
 export const DEFAULT_REFERENCE_FILE = resolve(fileURLToPath(new URL('../../docs/reference.md', import.meta.url)));
@@ -37,14 +38,6 @@ interface SchemaNode {
   'x-kubernetes-list-map-keys'?: string[];
   'x-kubernetes-map-type'?: string;
   'x-kubernetes-validations'?: { rule: string; message: string; messageExpression?: string }[];
-}
-
-interface PrinterColumn {
-  name: string;
-  type: string;
-  jsonPath: string;
-  description?: string;
-  priority?: number;
 }
 
 interface CrdView {

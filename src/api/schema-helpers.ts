@@ -29,6 +29,11 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
   return Type.Unsafe<T[number]>({ ...union });
 }
 
+/** `schema` with another description (TypeBox's own options on it, optional or not, are kept). */
+export function withDescription<T extends TSchema>(schema: T, description: string): T {
+  return { ...schema, description };
+}
+
 /** `map[string]string` with a bound on its size (CEL cost estimation needs one). */
 export function StringMap(options: SchemaOptions & { maxProperties: number; maxValueLength?: number }) {
   const { maxValueLength, ...rest } = options;

@@ -13,6 +13,8 @@ import { startEmulatorProcess, type BenchEmulator } from '../../bench/lib/emulat
 import { BenchKube, type KvsObject } from '../../bench/lib/kube.ts';
 import { installCrds } from '../../src/api/install.ts';
 import { GROUP, VERSION } from '../../src/api/index.ts';
+import { LEASE_NAME } from '../../src/controller/controller.ts';
+import { KubeLeaseClient } from '../../src/controller/leader-election.ts';
 import { startControlPlane, type RunningControlPlane } from '../../src/dev/control-plane.ts';
 import { loadEmulatorClientOptions } from '../../src/keyvault/endpoints-file.ts';
 import { pollUntil } from '../../src/util/poll.ts';
@@ -275,8 +277,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
         if (!p.process.running && !p.killedOnPurpose) ledger.report('process-died', p.name, `${p.name} exited without being killed by the run; last log line: ${p.process.logTail(1).slice(0, 200)}`, Date.now());
       }
     };
-    const leases = kube.kc.makeApiClient(k8s.CoordinationV1Api);
-    const leaseHolder = async (): Promise<string | undefined> => (await leases.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NAMESPACE })).spec?.holderIdentity;
+    const lease = new KubeLeaseClient(kube.kc, OPERATOR_NAMESPACE, LEASE_NAME);
+    const leaseHolder = async (): Promise<string | undefined> => (await lease.get())?.holderIdentity;
     const healthTimer = setInterval(() => {
       checkProcesses();
       leaseHolder().then((holder) => controllers.sampleLeaderMemory(holder), () => undefined);

@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { LEASE_NAME } from '../../src/controller/controller.ts';
+import { KubeLeaseClient } from '../../src/controller/leader-election.ts';
 import { runHelm, type HelmBinary } from '../../src/dev/helm.ts';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server.ts';
 import { pollUntil } from '../../src/util/poll.ts';
@@ -39,7 +41,7 @@ const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+const lease = new KubeLeaseClient(kc, OPERATOR_NS, LEASE_NAME);
 const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
 const helm: HelmBinary = { path: inject('nodeHelmBin'), version: '', built: false };
 let emulator: RunningEmulator;
@@ -159,12 +161,9 @@ describe('the chart on a real node', () => {
       return ready.length === 2 ? ready : undefined;
     }, { timeoutMs: 120_000, intervalMs: 1000, description: 'two Ready controller pods' });
     expect(pods.every((p) => p.spec?.containers[0]?.image === imageRef())).toBe(true);
-    const lease = await pollUntil(async () => {
-      const l = await coordination.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NS });
-      return l.spec?.holderIdentity ? l : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1000, description: 'a leader' });
+    const holder = await pollUntil(async () => (await lease.get())?.holderIdentity || undefined, { timeoutMs: 60_000, intervalMs: 1000, description: 'a leader' });
     // The holder identity is `<pod name>_<random>`.
-    expect(pods.some((p) => lease.spec?.holderIdentity?.startsWith(`${p.metadata?.name ?? '?'}_`))).toBe(true);
+    expect(pods.some((p) => holder.startsWith(`${p.metadata?.name ?? '?'}_`))).toBe(true);
     // Metrics through the metrics Service, from a pod (cluster DNS, kube-proxy).
     const metrics = await runPodToCompletion(kc, OPERATOR_NS, {
       metadata: { name: 'metrics-probe' },
@@ -326,10 +325,10 @@ describe('the chart on a real node', () => {
   });
 
   it('hands leadership to the other replica when the leader pod is deleted, and loses or rewrites no Secret', async () => {
-    const lease = await coordination.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NS });
-    const duration = lease.spec?.leaseDurationSeconds ?? 15;
+    const before = await lease.get();
+    const duration = before?.leaseDurationSeconds ?? 15;
     const pods = await runningPods('app.kubernetes.io/name=kvsync', OPERATOR_NS);
-    const leader = pods.map((p) => p.metadata?.name ?? '').find((n) => lease.spec?.holderIdentity?.startsWith(`${n}_`)) ?? '';
+    const leader = pods.map((p) => p.metadata?.name ?? '').find((n) => before?.holderIdentity?.startsWith(`${n}_`)) ?? '';
     const other = pods.map((p) => p.metadata?.name).find((n) => n !== leader);
     expect(other).toBeDefined();
     const secretsBefore = await core.listNamespacedSecret({ namespace: APP_NS, labelSelector: 'app.kubernetes.io/managed-by=kvsync' });
@@ -338,8 +337,7 @@ describe('the chart on a real node', () => {
     // Either the surviving replica or the Deployment's replacement pod may win the released Lease: both
     // are kvsync replicas, so the property is that a live replica other than the deleted one leads.
     await pollUntil(async () => {
-      const l = await coordination.readNamespacedLease({ name: 'kvsync-controller', namespace: OPERATOR_NS });
-      const holder = l.spec?.holderIdentity ?? '';
+      const holder = (await lease.get())?.holderIdentity ?? '';
       if (holder === '' || holder.startsWith(`${leader}_`)) return undefined;
       const pods = await core.listNamespacedPod({ namespace: OPERATOR_NS, labelSelector: 'app.kubernetes.io/name=kvsync' });
       const live = pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined);

@@ -165,7 +165,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
   });
   const identities = watchKeyVaultIdentities({ kc, log, changed: enqueueAll });
-  const drift = new DriftRepair({ getSync: (n, name) => syncs.get(name, n), written, macKey, enqueue: (key) => queue.add(key, 'high'), log, onRepair: (cause) => metrics.driftRepaired(cause) });
+  const drift = DriftRepair.forKeyVaultSyncs({ getSync: (n, name) => syncs.get(name, n), isLeader, written, macKey, enqueue: (key) => queue.add(key, 'high'), log, onRepair: (cause) => metrics.driftRepaired(cause) });
   const secrets = watchManagedSecrets({ kc, log, namespace: opts.watchNamespace, changed: (s, deleted) => void drift.secretChanged(s, deleted) });
   const tls = opts.tlsSources === false ? undefined : new TlsSources({ kc, log, namespace: opts.watchNamespace, events, isLeader, vaults: opts.azure });
   const informers = [syncs, identities, secrets];

@@ -2,8 +2,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { DriftRepair, type DriftCause } from './drift-repair.ts';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
+import { DriftRepair, type DriftCause, type DriftRepairDeps } from './drift-repair.ts';
+import { CLUSTER_SYNC_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, SYNC_LABEL } from './labels.ts';
 import { dataMac } from './mac.ts';
 import type { KeyVaultSyncObject } from './reconciler.ts';
 import { WrittenMacs } from './written-macs.ts';
@@ -19,20 +19,27 @@ function secret(value: string): k8s.V1Secret {
   };
 }
 
+/** Drift repair of the KeyVaultSync `shop/web`, on a replica that leads while `leader.now` is true. */
 function world(status?: KeyVaultSyncObject['status']) {
+  const sync: KeyVaultSyncObject = { metadata: { name: 'web', namespace: 'shop' }, ...(status === undefined ? {} : { status }) };
+  return withDeps((deps) => DriftRepair.forKeyVaultSyncs({ ...deps, getSync: (ns, name) => (ns === 'shop' && name === 'web' ? sync : undefined) }));
+}
+
+function withDeps(make: (deps: DriftRepairDeps) => DriftRepair) {
   const written = new WrittenMacs();
   const enqueued: string[] = [];
   const causes: DriftCause[] = [];
-  const sync: KeyVaultSyncObject = { metadata: { name: 'web', namespace: 'shop' }, ...(status === undefined ? {} : { status }) };
-  const drift = new DriftRepair({
-    getSync: (ns, name) => (ns === 'shop' && name === 'web' ? sync : undefined),
+  const logged: string[] = [];
+  const leader = { now: true };
+  const drift = make({
+    isLeader: () => leader.now,
     written,
     macKey,
     enqueue: (key) => void enqueued.push(key),
-    log: pino({ level: 'silent' }),
+    log: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }),
     onRepair: (cause) => void causes.push(cause),
   });
-  return { written, drift, enqueued, causes };
+  return { written, drift, enqueued, causes, logged, leader };
 }
 
 /** A write whose response the test releases: the watch event of the write can come first. */
@@ -96,5 +103,49 @@ describe('DriftRepair', () => {
     stranger.metadata = { ...stranger.metadata, labels: { [SYNC_LABEL]: 'other' } };
     expect(w.drift.secretChanged(stranger, true)).toBe(false);
     expect(w.enqueued).toEqual([]);
+  });
+
+  it('on a standby, neither logs, counts nor queues: every write the leader makes is data this replica did not write', () => {
+    const w = world({ secrets: [{ name: 'web-db', dataMAC: mac('v1') }] });
+    w.leader.now = false;
+    // The leader's next write reaches this replica's Secret watch before the status that records it.
+    expect(w.drift.secretChanged(secret('v2'), false)).toBe(false);
+    expect(w.drift.secretChanged(secret('v2'), true)).toBe(false);
+    expect({ enqueued: w.enqueued, causes: w.causes, logged: w.logged }).toEqual({ enqueued: [], causes: [], logged: [] });
+    // The same events once it leads are repairs.
+    w.leader.now = true;
+    expect(w.drift.secretChanged(secret('v2'), false)).toBe(true);
+    expect(w.enqueued).toEqual(['shop/web']);
+    expect(w.logged.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['managed Secret changed out of band; repairing']);
+  });
+});
+
+describe('DriftRepair of ClusterKeyVaultSyncs', () => {
+  const fanned = (namespace: string, value: string): k8s.V1Secret => ({
+    metadata: { name: 'web-db', namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [CLUSTER_SYNC_LABEL]: 'shared' } },
+    type: 'Opaque',
+    data: { PASSWORD: Buffer.from(value).toString('base64') },
+  });
+  const clusterMac = (namespace: string, value: string): string => dataMac(macKey, { namespace, name: 'web-db', type: 'Opaque' }, { PASSWORD: Buffer.from(value) });
+
+  it("repairs anything but this replica's own write, by the ClusterKeyVaultSync's name (no MAC in its status)", async () => {
+    const w = withDeps((deps) => DriftRepair.forClusterKeyVaultSyncs(deps));
+    await w.written.write('team-a', 'web-db', clusterMac('team-a', 'v1'), () => Promise.resolve('created'));
+    expect(w.drift.secretChanged(fanned('team-a', 'v1'), false)).toBe(false);
+    expect(w.drift.secretChanged(fanned('team-a', 'tampered'), false)).toBe(true);
+    expect(w.drift.secretChanged(fanned('team-b', 'never written here'), false)).toBe(true);
+    expect(w.drift.secretChanged(fanned('team-a', 'v1'), true)).toBe(true);
+    expect(w.enqueued).toEqual(['shared', 'shared', 'shared']);
+    expect(w.causes).toEqual(['changed', 'changed', 'deleted']);
+  });
+
+  it('on a standby, which records no write of its own, neither logs, counts nor queues', () => {
+    const w = withDeps((deps) => DriftRepair.forClusterKeyVaultSyncs(deps));
+    w.leader.now = false;
+    for (const ns of ['team-a', 'team-b']) {
+      expect(w.drift.secretChanged(fanned(ns, 'the leader wrote this'), false)).toBe(false);
+      expect(w.drift.secretChanged(fanned(ns, 'the leader wrote this'), true)).toBe(false);
+    }
+    expect({ enqueued: w.enqueued, causes: w.causes, logged: w.logged }).toEqual({ enqueued: [], causes: [], logged: [] });
   });
 });

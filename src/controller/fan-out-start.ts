@@ -8,6 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { VaultHostPolicy } from '../api/vault-url.ts';
+import { DriftRepair, type DriftCause } from './drift-repair.ts';
 import { errorSummary } from './error-summary.ts';
 import type { EventRecorder } from './events.ts';
 import { FanOutReconciler, KubeClusterStatusWriter, type FanOutMetrics } from './fan-out.ts';
@@ -59,7 +60,7 @@ export function startFanOut(opts: {
   vaults: VaultHostPolicy;
   registry: Registry;
   listIdentities: () => readonly k8s.KubernetesObject[];
-  onRepair?: (cause: 'changed' | 'deleted') => void;
+  onRepair?: (cause: DriftCause) => void;
   concurrency?: number;
 }): FanOut {
   const { kc, log } = opts;
@@ -76,7 +77,15 @@ export function startFanOut(opts: {
     },
   });
   const namespaces = watchNamespaces({ kc, log, changed: enqueueAll });
-  const secrets = watchClusterSecrets({ kc, log, written: opts.written, macKey: opts.macKey, enqueue: (name) => queue.add(name, 'high'), ...(opts.onRepair === undefined ? {} : { onRepair: opts.onRepair }) });
+  const drift = DriftRepair.forClusterKeyVaultSyncs({
+    isLeader: opts.isLeader,
+    written: opts.written,
+    macKey: opts.macKey,
+    enqueue: (name) => queue.add(name, 'high'),
+    log,
+    ...(opts.onRepair === undefined ? {} : { onRepair: opts.onRepair }),
+  });
+  const secrets = watchClusterSecrets({ kc, log, changed: (s, deleted) => void drift.secretChanged(s, deleted) });
   const reconciler = new FanOutReconciler({
     // Until the namespaces and Secrets are listed, an empty cache would look like "nothing selected".
     listed: () => namespaces.synced && secrets.synced,

@@ -10,9 +10,7 @@ import { errorSummary } from './error-summary.ts';
 import { CLUSTER_PLURAL, type ClusterKeyVaultSyncObject } from './fan-out.ts';
 import { ResilientInformer, watchFailureLevel } from './informer.ts';
 import { CLUSTER_SYNC_LABEL, FORCE_SYNC_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './labels.ts';
-import { dataMac } from './mac.ts';
 import type { QueuePriority } from './workqueue.ts';
-import type { WrittenMacs } from './written-macs.ts';
 
 interface WatchBase {
   kc: k8s.KubeConfig;
@@ -62,34 +60,19 @@ export function watchNamespaces(opts: WatchBase & { changed(): void }): Resilien
 }
 
 /**
- * The Secrets ClusterKeyVaultSyncs wrote (managed-by and ClusterKeyVaultSync labels): one deleted, or
- * holding data this replica did not write, brings its ClusterKeyVaultSync back, ahead of refreshes.
- * After a restart nothing is recorded, and any change is simply synced again (level-based, a write
- * only where the Secret differs).
+ * The Secrets ClusterKeyVaultSyncs wrote (managed-by and ClusterKeyVaultSync labels), each change
+ * given to `changed` (drift repair: a tenant's edit or delete brings the ClusterKeyVaultSync back).
  */
-export function watchClusterSecrets(opts: WatchBase & { written: WrittenMacs; macKey: Buffer; enqueue(name: string): void; onRepair?(cause: 'changed' | 'deleted'): void }): ResilientInformer<k8s.V1Secret> {
+export function watchClusterSecrets(opts: WatchBase & { changed(secret: k8s.V1Secret, deleted: boolean): void }): ResilientInformer<k8s.V1Secret> {
   const core = opts.kc.makeApiClient(k8s.CoreV1Api);
   const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${CLUSTER_SYNC_LABEL}`;
-  const changed = (s: k8s.V1Secret, deleted: boolean): void => {
-    const owner = s.metadata?.labels?.[CLUSTER_SYNC_LABEL];
-    const namespace = s.metadata?.namespace ?? '';
-    const name = s.metadata?.name ?? '';
-    if (owner === undefined) return;
-    if (!deleted) {
-      const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
-      if (opts.written.wrote(namespace, name, dataMac(opts.macKey, { namespace, name, type: s.type ?? 'Opaque' }, data)) === true) return;
-    }
-    opts.log.info({ clusterKeyVaultSync: owner, secret: `${namespace}/${name}`, deleted }, 'fanned-out Secret changed out of band; repairing');
-    opts.onRepair?.(deleted ? 'deleted' : 'changed');
-    opts.enqueue(owner);
-  };
   return new ResilientInformer<k8s.V1Secret>({
     kc: opts.kc,
     path: '/api/v1/secrets',
     labelSelector: selector,
     list: () => core.listSecretForAllNamespaces({ labelSelector: selector }),
-    onUpdate: (s) => changed(s, false),
-    onDelete: (s) => changed(s, true),
+    onUpdate: (s) => opts.changed(s, false),
+    onDelete: (s) => opts.changed(s, true),
     onError: onWatchError(opts.log, 'cluster-secrets'),
   });
 }

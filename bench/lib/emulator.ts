@@ -164,6 +164,16 @@ export class EmulatorAdmin {
     await this.#call('DELETE', '/time');
   }
 
+  /** The lifetime of the access tokens Entra ID and IMDS issue from now on. */
+  async setTokenLifetime(lifetimeSeconds: number): Promise<void> {
+    await this.#call('PUT', '/token-lifetime', { lifetimeSeconds });
+  }
+
+  /** How long a certificate version created from now on stays pending (seconds of the emulator clock). */
+  async setCertificatePending(pendingSeconds: number): Promise<void> {
+    await this.#call('PUT', '/certificate-creation', { pendingSeconds });
+  }
+
   async createSubscription(body: Record<string, unknown>): Promise<void> {
     await this.#call('POST', '/eventgrid/subscriptions', body);
   }

@@ -13,15 +13,43 @@
  */
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 
-/** What the run wrote to Key Vault, in write order: a secret's values, a certificate's leaf fingerprints. */
+/**
+ * What the run wrote to Key Vault, in write order: a secret's values, a certificate's leaf fingerprints.
+ * A certificate version Key Vault issues itself (a pending creation) is known only once it completes:
+ * it is announced first and recorded when the run reads it, and judgements that need it wait until then.
+ */
 export class VaultHistory {
   readonly #versions = new Map<string, string[]>();
+  readonly #announced = new Map<string, number>();
+  readonly #listeners: (() => void)[] = [];
 
   /** Records a version before it is written, so a reader can never see a version the history lacks. */
   record(object: string, token: string): void {
     const list = this.#versions.get(object) ?? [];
     if (!list.includes(token)) list.push(token);
     this.#versions.set(object, list);
+  }
+
+  /** A version of `object` is being written whose token is known only once Key Vault completes it. */
+  announce(object: string): void {
+    this.#announced.set(object, (this.#announced.get(object) ?? 0) + 1);
+  }
+
+  /** The announced version was recorded (or its write failed): what waited for it is judged now. */
+  settle(object: string): void {
+    const n = (this.#announced.get(object) ?? 0) - 1;
+    if (n > 0) this.#announced.set(object, n);
+    else this.#announced.delete(object);
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** True while a version of `object` is announced and not yet recorded. */
+  awaiting(object: string): boolean {
+    return this.#announced.has(object);
+  }
+
+  onSettle(listener: () => void): void {
+    this.#listeners.push(listener);
   }
 
   /** The version's position in write order; -1 when the run never wrote it. */
@@ -70,6 +98,8 @@ export type ViolationKind =
 export interface Problem {
   kind: ViolationKind;
   evidence: string;
+  /** The object whose version the problem is about (unknown-version). */
+  object?: string;
 }
 
 export interface RenderCheck {
@@ -117,7 +147,7 @@ function checkCertificate(object: string, where: string, certPem: string, keyPem
     return;
   }
   const index = history.indexOf(object, certificateToken(leaf));
-  if (index < 0) out.problems.push({ kind: 'unknown-version', evidence: `${where}: leaf ${leaf.fingerprint256.slice(0, 23)} is no version of certificate ${object} the run wrote` });
+  if (index < 0) out.problems.push({ kind: 'unknown-version', object, evidence: `${where}: leaf ${leaf.fingerprint256.slice(0, 23)} is no version of certificate ${object} the run wrote` });
   else out.versions.set(object, index);
   if (keyPem === undefined) {
     out.problems.push({ kind: 'incomplete-render', evidence: `${where}: no private key` });
@@ -154,7 +184,7 @@ export function checkRender(target: Target, data: Readonly<Record<string, Buffer
         const value = data[e.key];
         if (value === undefined) break;
         const index = history.indexOf(e.object, value.toString('utf8'));
-        if (index < 0) out.problems.push({ kind: 'unknown-version', evidence: `${target.id} ${e.key}: ${digest(value)} is no version of secret ${e.object} the run wrote` });
+        if (index < 0) out.problems.push({ kind: 'unknown-version', object: e.object, evidence: `${target.id} ${e.key}: ${digest(value)} is no version of secret ${e.object} the run wrote` });
         else out.versions.set(e.object, index);
         break;
       }
@@ -187,29 +217,61 @@ export interface Violation {
   evidence: string;
 }
 
+interface Observation {
+  target: Target;
+  data: Readonly<Record<string, Buffer>>;
+  atMs: number;
+}
+
 /**
  * Collects observations of every target: judges each one, remembers the newest versions seen (for the
- * never-go-back rule and for convergence) and the violations, one entry per (kind, target).
+ * never-go-back rule and for convergence) and the violations, one entry per (kind, target). A state
+ * holding a version the history does not know yet while a version of that object is announced waits,
+ * with every later state of the same target (so their order is kept), until the history settles it;
+ * `flush` judges whatever still waits as it is.
  */
 export class InvariantLedger {
   readonly #history: VaultHistory;
   readonly #violations = new Map<string, Violation>();
   readonly #highest = new Map<string, Map<string, number>>();
   readonly #latest = new Map<string, { versions: Map<string, number>; complete: boolean; atMs: number }>();
+  readonly #waiting = new Map<string, Observation[]>();
   #observations = 0;
 
   constructor(history: VaultHistory) {
     this.#history = history;
+    history.onSettle(() => this.#replay(false));
   }
 
   get observations(): number {
     return this.#observations;
   }
 
-  /** Judges one observed state of a target. */
+  /** Judges one observed state of a target (or keeps it until an announced version is known). */
   observe(target: Target, data: Readonly<Record<string, Buffer>>, atMs: number): void {
     this.#observations += 1;
+    const queue = this.#waiting.get(target.id);
+    if (queue !== undefined) queue.push({ target, data, atMs });
+    else if (!this.#judge({ target, data, atMs }, false)) this.#waiting.set(target.id, [{ target, data, atMs }]);
+  }
+
+  /** Judges every state still waiting for an announced version, as the history stands now. */
+  flush(): void {
+    this.#replay(true);
+  }
+
+  /** Judges waiting states in order, per target, until one must still wait. */
+  #replay(final: boolean): void {
+    for (const [id, queue] of this.#waiting) {
+      while (queue.length > 0 && this.#judge(queue[0] as Observation, final)) queue.shift();
+      if (queue.length === 0) this.#waiting.delete(id);
+    }
+  }
+
+  /** False (nothing recorded) when the state holds an unknown version of an object still awaited. */
+  #judge({ target, data, atMs }: Observation, final: boolean): boolean {
     const check = checkRender(target, data, this.#history);
+    if (!final && check.problems.some((p) => p.kind === 'unknown-version' && p.object !== undefined && this.#history.awaiting(p.object))) return false;
     for (const p of check.problems) this.report(p.kind, target.id, p.evidence, atMs);
     const highest = this.#highest.get(target.id) ?? new Map<string, number>();
     for (const [object, index] of check.versions) {
@@ -221,6 +283,7 @@ export class InvariantLedger {
     }
     this.#highest.set(target.id, highest);
     this.#latest.set(target.id, { versions: check.versions, complete: check.problems.length === 0, atMs });
+    return true;
   }
 
   /** The newest observation of a target: object → version index, and whether it passed every check. */

@@ -5,20 +5,56 @@
  * already down or stopped) is skipped and counted as such.
  */
 import type { EmulatorAdmin } from '../../bench/lib/emulator.ts';
+import type { RunningControlPlane } from '../../src/dev/control-plane.ts';
 import type { SupervisedProcess } from '../../src/dev/supervised-process.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 import type { ControllerFleet, MountFleet } from './fleet.ts';
 import { nodePidOf } from './fleet.ts';
 import { FAULT_KINDS, type FaultKind, type ScheduledFault } from './plan.ts';
+import type { VaultWriter } from './vault-writer.ts';
+
+/** The Key Vault objects faults may act on, each claimed from the rotations while a fault holds it. */
+export interface VaultObjects {
+  secrets: readonly string[];
+  certificates: readonly string[];
+  /** Takes the object from the rotations; false when a rotation or another fault holds it. */
+  claim(name: string): boolean;
+  release(name: string): void;
+}
 
 export interface FaultTargets {
   vault: string;
   admin: EmulatorAdmin;
   controllers: ControllerFleet;
   mounts: MountFleet;
-  apiserver: SupervisedProcess;
+  controlPlane: Pick<RunningControlPlane, 'processes' | 'restart'>;
+  /** The run's writer, for faults on objects (disable, delete, a pending version). */
+  writer: VaultWriter;
+  objects: VaultObjects;
   /** holderIdentity of the controller's Lease now. */
   leaseHolder: () => Promise<string | undefined>;
+  /** The kinds this run draws (a kind outside them is not listed). */
+  kinds?: readonly FaultKind[];
+}
+
+/**
+ * How long an end that talks to Key Vault keeps trying: other faults (a 5xx storm, an Entra outage)
+ * may refuse it for a while, and the object must come back all the same.
+ */
+const RESTORE_TIMEOUT_MS = 180_000;
+
+/** Recovers a secret whose delete may or may not have been taken (404: it was not deleted). */
+async function recoverIfDeleted(writer: VaultWriter, name: string): Promise<void> {
+  try {
+    await writer.recoverSecret(name);
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+  }
+}
+
+/** Repeats a Key Vault call until it succeeds, as an operator restoring an object would. */
+async function insist(what: string, call: () => Promise<unknown>): Promise<void> {
+  await pollUntil(async () => (await call(), true), { timeoutMs: RESTORE_TIMEOUT_MS, intervalMs: 1000, description: what });
 }
 
 export interface FaultRecord {
@@ -40,7 +76,12 @@ export class FaultRunner {
   readonly #active = new Set<{ end: End; timer: NodeJS.Timeout }>();
   readonly #pending = new Set<Promise<void>>();
   readonly #timers: NodeJS.Timeout[] = [];
-  #apiserverPaused = false;
+  /** A pause or restart of the control plane is running (they are never combined). */
+  #controlPlaneBusy = false;
+  /** The emulator clock's offset now (a clock-skew fault). */
+  #clockOffsetSeconds = 0;
+  /** Creates of pending versions, one at a time (the emulator's pending duration is one setting). */
+  #creating: Promise<unknown> = Promise.resolve();
   #phaseStartMs = 0;
   /** Every kind that applies, so a kind never injected shows as 0. */
   #kinds: FaultKind[] = [];
@@ -53,7 +94,7 @@ export class FaultRunner {
   /** Schedules every fault relative to now. */
   start(schedule: readonly ScheduledFault[]): void {
     this.#phaseStartMs = Date.now();
-    this.#kinds = FAULT_KINDS.filter((k) => k !== 'mount-kill' || this.#t.mounts.specs.length > 0);
+    this.#kinds = (this.#t.kinds ?? FAULT_KINDS).filter((k) => k !== 'mount-kill' || this.#t.mounts.specs.length > 0);
     for (const f of schedule) this.#timers.push(setTimeout(() => this.#track(this.#run(f)), f.atMs));
   }
 
@@ -85,7 +126,7 @@ export class FaultRunner {
   }
 
   async #begin(f: ScheduledFault, record: FaultRecord): Promise<End | undefined> {
-    const { admin, vault, controllers, mounts } = this.#t;
+    const { admin, vault, controllers, mounts, objects, writer } = this.#t;
     const skip = (note: string): undefined => {
       record.outcome = 'skipped';
       record.note = note;
@@ -105,8 +146,12 @@ export class FaultRunner {
         await admin.addFault({ vault, drop: true, durationSeconds });
         return async () => {};
       case 'clock-skew':
-        await admin.setClockOffset(f.detail.offsetSeconds ?? 0);
-        return async () => await admin.resetClock();
+        this.#clockOffsetSeconds = f.detail.offsetSeconds ?? 0;
+        await admin.setClockOffset(this.#clockOffsetSeconds);
+        return async () => {
+          await admin.resetClock();
+          this.#clockOffsetSeconds = 0;
+        };
       case 'controller-kill': {
         // The drawn replica, or the other one when a fault is already acting on it.
         const free = (r: number): boolean => !controllers.busy.has(r) && controllers.current[r] !== undefined;
@@ -140,17 +185,86 @@ export class FaultRunner {
         };
       }
       case 'apiserver-pause': {
-        if (this.#apiserverPaused) return skip('already paused');
-        const pid = nodePidOf(this.#t.apiserver);
-        this.#apiserverPaused = true;
+        if (this.#controlPlaneBusy) return skip('the control plane is paused or restarting');
+        const pid = nodePidOf(this.#process('kube-apiserver'));
+        this.#controlPlaneBusy = true;
         process.kill(pid, 'SIGSTOP');
         return () => {
           process.kill(pid, 'SIGCONT');
-          this.#apiserverPaused = false;
+          this.#controlPlaneBusy = false;
           return Promise.resolve();
         };
       }
-      case 'mount-kill': {
+      case 'apiserver-restart':
+      case 'etcd-restart': {
+        if (this.#controlPlaneBusy) return skip('the control plane is paused or restarting');
+        this.#controlPlaneBusy = true;
+        const started = Date.now();
+        try {
+          // Same flags, ports and data; resolves once it (and, after etcd, the apiserver) is ready again.
+          await this.#t.controlPlane.restart(f.kind === 'etcd-restart' ? 'etcd' : 'kube-apiserver');
+        } finally {
+          this.#controlPlaneBusy = false;
+        }
+        record.detail.readyAgainMs = Date.now() - started;
+        return async () => {};
+      }
+      case 'entra-outage':
+      case 'imds-outage':
+        // Every token request of its kind answers 503 (the emulator's token faults); Key Vault stays up.
+        await admin.addFault({ operation: f.kind === 'entra-outage' ? 'token' : 'imdsToken', status: 503, retryAfterSeconds: null, durationSeconds });
+        return async () => {};
+      case 'secret-disabled':
+      case 'secret-deleted': {
+        const name = this.#claim(objects.secrets, f.detail.secret ?? 0);
+        if (name === undefined) return skip('every secret is busy');
+        record.detail.object = name;
+        try {
+          if (f.kind === 'secret-deleted') {
+            await writer.deleteSecret(name);
+            return async () => {
+              await insist(`secret ${name} recovered`, () => writer.recoverSecret(name)).finally(() => objects.release(name));
+            };
+          }
+          const version = await writer.disableSecret(name);
+          return async () => {
+            await insist(`secret ${name} enabled`, () => writer.enableSecret(name, version)).finally(() => objects.release(name));
+          };
+        } catch (err) {
+          // Refused (another fault): whatever was done is undone before the object goes back.
+          if (f.kind === 'secret-deleted') await insist(`secret ${name} present`, () => recoverIfDeleted(writer, name)).catch(() => undefined);
+          objects.release(name);
+          throw err;
+        }
+      }
+      case 'certificate-pending': {
+        // The pending phase ends on the emulator clock: created while it runs ahead, the version would
+        // complete only that much later once the clock is reset. A skew lasts at most 30 s.
+        await pollUntil(() => (this.#clockOffsetSeconds <= 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, description: 'the emulator clock not ahead' });
+        const name = this.#claim(objects.certificates, f.detail.certificate ?? 0);
+        if (name === undefined) return skip('every certificate is busy');
+        record.detail.object = name;
+        const complete = async (): Promise<void> => {
+          try {
+            await insist(`certificate ${name}'s new version completed`, () => writer.completeCertificate(name));
+          } finally {
+            objects.release(name);
+          }
+        };
+        const create = this.#creating.then(async () => {
+          await admin.setCertificatePending(durationSeconds);
+          await writer.beginCertificate(name);
+        });
+        this.#creating = create.catch(() => undefined);
+        try {
+          await create;
+        } catch (err) {
+          // The create may have been taken before its answer failed: settled either way.
+          await complete();
+          throw err;
+        }
+        return complete;
+      }      case 'mount-kill': {
         const index = f.detail.mount ?? 0;
         if (mounts.current[index] === undefined) return skip('mount already down');
         record.detail.instance = mounts.current[index]?.name ?? '';
@@ -163,9 +277,27 @@ export class FaultRunner {
     }
   }
 
+  #process(name: string): SupervisedProcess {
+    const p = this.#t.controlPlane.processes.find((x) => x.name === name);
+    if (p === undefined) throw new Error(`the control plane has no ${name} process`);
+    return p;
+  }
+
+  /** The object at `index` (wrapped), or the next one not busy; claimed. */
+  #claim(names: readonly string[], index: number): string | undefined {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(index + i) % names.length];
+      if (name !== undefined && this.#t.objects.claim(name)) return name;
+    }
+    return undefined;
+  }
+
   /** Cancels what has not begun, ends every running fault and waits until all are over. */
   async endAll(): Promise<void> {
     for (const t of this.#timers) clearTimeout(t);
+    // Key Vault and the token endpoints answer again first, so the ends that restore objects succeed.
+    await this.#t.admin.clearFaults();
+    await this.#t.admin.resetClock();
     // Faults still beginning (a kill waiting for the exit) register their end when done.
     while (this.#pending.size > 0 || this.#active.size > 0) {
       for (const entry of [...this.#active]) this.#finish(entry);

@@ -30,8 +30,29 @@ export const FAULT_KINDS = [
   'leader-stop',
   'apiserver-pause',
   'mount-kill',
+  'apiserver-restart',
+  'etcd-restart',
+  'entra-outage',
+  'imds-outage',
+  'certificate-pending',
+  'secret-disabled',
+  'secret-deleted',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
+ * The kinds a short run draws (the short test in `npm test`): every kind but the control-plane
+ * restarts and the token outages, which last tens of seconds each (an outage must outlast a token) and
+ * would not fit a 75-second phase beside the others.
+ */
+export const SHORT_RUN_KINDS: readonly FaultKind[] = FAULT_KINDS.filter((k) => !['apiserver-restart', 'etcd-restart', 'entra-outage', 'imds-outage'].includes(k));
+
+/**
+ * The lifetime of the access tokens Entra ID and IMDS issue during a run (the emulator's
+ * `PUT /admin/token-lifetime`), so that a token outage outlasts a token and every credential renews
+ * many times.
+ */
+export const TOKEN_LIFETIME_SECONDS = 30;
 
 export interface ScheduledFault {
   /** Offset from the start of the fault phase. */
@@ -39,7 +60,7 @@ export interface ScheduledFault {
   kind: FaultKind;
   /** How long the fault lasts (for a kill: how long the process stays down). */
   durationMs: number;
-  /** Kind-specific figures: status, latency, skew, which replica or mount. */
+  /** Kind-specific figures: status, latency, skew, which replica, mount, secret or certificate (an index). */
   detail: Record<string, number | null>;
 }
 
@@ -84,6 +105,8 @@ export function planObjects(rng: SeededRandom, kvs: number, mounts: number): Omi
 export const LEASE_MS = 15_000;
 
 function faultOf(rng: SeededRandom, kind: FaultKind, atMs: number, mounts: number): ScheduledFault {
+  // Objects are drawn as an index into the plan's list (picked when the fault begins, skipping busy ones).
+  const object = (): number => rng.int(0, 9999);
   const s = (min: number, max: number): number => rng.int(min, max) * 1000;
   switch (kind) {
     case 'kv-429':
@@ -108,16 +131,29 @@ function faultOf(rng: SeededRandom, kind: FaultKind, atMs: number, mounts: numbe
       return { atMs, kind, durationMs: s(3, 10), detail: {} };
     case 'mount-kill':
       return { atMs, kind, durationMs: s(1, 3), detail: { mount: rng.int(0, Math.max(0, mounts - 1)) } };
+    case 'apiserver-restart':
+    case 'etcd-restart':
+      // A restart ends when the process is ready again; the duration is only how long it counts as busy.
+      return { atMs, kind, durationMs: 0, detail: {} };
+    case 'entra-outage':
+    case 'imds-outage':
+      // Longer than a token's lifetime, so tokens expire during the outage and cannot be renewed.
+      return { atMs, kind, durationMs: TOKEN_LIFETIME_SECONDS * 1000 + s(5, 15), detail: {} };
+    case 'certificate-pending':
+      return { atMs, kind, durationMs: s(5, 25), detail: { certificate: object() } };
+    case 'secret-disabled':
+    case 'secret-deleted':
+      return { atMs, kind, durationMs: s(5, 30), detail: { secret: object() } };
   }
 }
 
 /**
  * Faults from 5 s into the phase until 10 s before its end, one every `gap` on average (at most 12 s,
- * less in a short run so that a whole round fits even when every gap is the longest, 1.5 × the mean): each round is a shuffled order of every kind, so even a
- * short run sees each kind. Faults may overlap; each is bounded in time.
+ * less in a short run so that a whole round fits even when every gap is the longest, 1.5 × the mean): each round is a shuffled order of every kind given (all by default), so even a
+ * short run sees each of them. Faults may overlap; each is bounded in time.
  */
-export function scheduleFaults(rng: SeededRandom, phaseMs: number, mounts: number): ScheduledFault[] {
-  const kinds = FAULT_KINDS.filter((k) => mounts > 0 || k !== 'mount-kill');
+export function scheduleFaults(rng: SeededRandom, phaseMs: number, mounts: number, only: readonly FaultKind[] = FAULT_KINDS): ScheduledFault[] {
+  const kinds = only.filter((k) => mounts > 0 || k !== 'mount-kill');
   const meanGapMs = Math.max(2000, Math.min(12_000, (phaseMs - 15_000) / (1.5 * kinds.length)));
   const out: ScheduledFault[] = [];
   let at = 5000;

@@ -22,7 +22,7 @@ import { InvariantLedger, memoryGrowth, VaultHistory, type MemoryVerdict, type T
 import { FaultRunner, type FaultRecord } from './faults.ts';
 import { ControllerFleet, MountFleet, type Instance } from './fleet.ts';
 import { readMountGeneration, secretData, SecretWatcher, type SecretSeen } from './observers.ts';
-import { planObjects, scheduleFaults, type ChaosPlan, type FaultKind, type SyncPlan } from './plan.ts';
+import { planObjects, scheduleFaults, TOKEN_LIFETIME_SECONDS, type ChaosPlan, type FaultKind, type SyncPlan } from './plan.ts';
 import { SeededRandom } from './random.ts';
 import { VaultWriter } from './vault-writer.ts';
 
@@ -34,6 +34,8 @@ export interface ChaosOptions {
   mounts: number;
   refreshSeconds: number;
   rotateEveryMs: number;
+  /** The fault kinds to draw; default every kind. */
+  kinds?: readonly FaultKind[];
   /**
    * Proves the checker end to end: this far into the fault phase the run itself writes a value Key Vault
    * never held into one managed Secret, as a torn or foreign write would; the checker must report it.
@@ -133,7 +135,7 @@ function plantViolation(kube: BenchKube, sync: SyncPlan | undefined, atMs: numbe
 export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
   const rng = new SeededRandom(o.seed);
   const plan = planObjects(rng, o.kvs, o.mounts);
-  const schedule = scheduleFaults(rng, o.durationMs, o.mounts);
+  const schedule = scheduleFaults(rng, o.durationMs, o.mounts, o.kinds);
   // Rotations draw from their own sequence, so the plan and schedule do not depend on how many ran.
   const rotationRng = new SeededRandom(o.seed ^ 0x5eed);
   const history = new VaultHistory();
@@ -146,8 +148,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     log(`seed ${o.seed}: ${plan.syncs.length} KeyVaultSyncs over ${plan.secrets.length} secrets and ${plan.certificates.length} certificates, ${plan.mounts.length} mounts, ${schedule.length} faults in ${(o.durationMs / 1000).toFixed(0)} s; work dir ${workDir}`);
     const cp: RunningControlPlane = await startControlPlane({ log: (l) => log(`control plane: ${l}`) });
     stops.push(() => cp.stop());
-    const apiserver = cp.processes.find((p) => p.name === 'kube-apiserver');
-    if (apiserver === undefined) throw new Error('the control plane has no kube-apiserver process');
     const kube = new BenchKube(cp.kubeconfigPath);
     await installCrds(kube.kc);
     await kube.createNamespace(OPERATOR_NAMESPACE);
@@ -156,6 +156,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     const sp = { clientId: randomUUID(), secret: randomBytes(18).toString('base64url') };
     const emulator: BenchEmulator = await startEmulatorProcess({ config: emulatorConfig(plan, history, sp), dir: workDir, leash: cp.binaries.paths.leash, cli: o.cli });
     stops.push(() => emulator.stop());
+    // Before any client holds a token: every token of the run is short-lived, so outages outlast them.
+    await emulator.admin.setTokenLifetime(TOKEN_LIFETIME_SECONDS);
     const clientOptions = await loadEmulatorClientOptions(emulator.endpointsFile);
     const writer = new VaultWriter(clientOptions, VAULT, history, rotationRng);
     for (const name of plan.certificates) await writer.rotateCertificate(name);
@@ -317,8 +319,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
         admin: emulator.admin,
         controllers,
         mounts,
-        apiserver,
+        controlPlane: cp,
+        writer,
+        objects: {
+          secrets: plan.secrets,
+          certificates: plan.certificates,
+          claim: (name) => (inFlight.has(name) ? false : (inFlight.add(name), true)),
+          release: (name) => inFlight.delete(name),
+        },
         leaseHolder,
+        kinds: o.kinds,
       },
       log,
     );
@@ -329,6 +339,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     log('fault phase over: ending every fault');
     clearTimeout(plantTimer);
     await faults.endAll();
+    // Every announced certificate version is recorded by now: judge whatever waited for one.
+    ledger.flush();
     const stoppedAt = Date.now();
     // Rotations still in flight finish now that the vault answers; convergence is to what they left.
     await Promise.all([...rotationsDone]);

@@ -55,6 +55,64 @@ export class VaultWriter {
     await this.#certificates.importCertificate(name, writePfx([issued.certDer], pkcs8));
   }
 
+  /** Disables the secret's current version (readers of the latest get 403 `SecretDisabled`); returns that version. */
+  async disableSecret(name: string): Promise<string> {
+    const version = (await this.#secrets.getSecret(name)).properties.version;
+    if (version === undefined) throw new Error(`secret ${name} has no current version`);
+    await this.#secrets.updateSecretProperties(name, version, { enabled: false });
+    return version;
+  }
+
+  async enableSecret(name: string, version: string): Promise<void> {
+    await this.#secrets.updateSecretProperties(name, version, { enabled: true });
+  }
+
+  /** Soft-deletes the secret (readers get 404 `SecretNotFound`) and waits until it is deleted. */
+  async deleteSecret(name: string): Promise<void> {
+    await (await this.#secrets.beginDeleteSecret(name, { intervalInMs: 200 })).pollUntilDone();
+  }
+
+  /** Recovers the soft-deleted secret, every version as it was, and waits until it is back. */
+  async recoverSecret(name: string): Promise<void> {
+    await (await this.#secrets.beginRecoverDeletedSecret(name, { intervalInMs: 200 })).pollUntilDone();
+  }
+
+  /**
+   * Asks Key Vault to create a new version of the certificate (issuer Self, a fresh key): the version
+   * stays pending as long as the emulator is told, and its leaf is known only once it completes, so it
+   * is announced to the history now and recorded by {@link completeCertificate}.
+   */
+  async beginCertificate(name: string): Promise<void> {
+    this.#counter += 1;
+    const policy = { issuerName: 'Self', subject: `CN=${name}-${this.#counter}.chaos.example`, dnsNames: [`${name}.chaos.example`], keyType: 'EC' as const };
+    this.#history.announce(name);
+    // Whether or not the create was taken, completeCertificate settles the announcement.
+    await this.#certificates.beginCreateCertificate(name, policy);
+  }
+
+  /** The certificate's creation status (`inProgress`, `completed`, …), undefined when it has none. */
+  async #operationStatus(name: string): Promise<string | undefined> {
+    try {
+      return (await this.#certificates.getCertificateOperation(name)).getOperationState().certificateOperation?.status;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Once no creation of the certificate is pending: records the current leaf (the announced version, or
+   * the one before when the create was never taken) and settles the announcement. Throws while it is
+   * still pending or Key Vault does not answer (the caller polls).
+   */
+  async completeCertificate(name: string): Promise<void> {
+    const status = await this.#operationStatus(name);
+    if (status === 'inProgress') throw new Error(`certificate ${name}: the new version is still pending`);
+    const token = await this.currentCertificate(name);
+    if (token !== undefined) this.#history.record(name, token);
+    this.#history.settle(name);
+  }
+
   /** What the vault holds now: a secret's value, or a certificate's leaf token. */
   async currentSecret(name: string): Promise<string | undefined> {
     return (await this.#secrets.getSecret(name)).value;

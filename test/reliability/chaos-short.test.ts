@@ -1,6 +1,7 @@
 /**
  * A short chaos soak (the same code as `npm run chaos`, smaller): 40 KeyVaultSyncs and two mount
- * sidecars under rotations every 2 s and every kind of fault for 75 s, watched by the independent
+ * sidecars under rotations every 2 s and every kind of fault but the control-plane restarts and token
+ * outages (tens of seconds each; the 10-minute run has them) for 75 s, watched by the independent
  * checker; then every fault ended. No Secret or file set ever holds anything but a complete render of
  * versions Key Vault held, nothing unmanaged is touched, no process dies unplanned, and everything
  * converges within two refresh intervals. Each run draws a new seed (printed; KVSYNC_CHAOS_SEED replays
@@ -11,13 +12,14 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatReport } from '../../chaos/lib/report.ts';
+import { SHORT_RUN_KINDS } from '../../chaos/lib/plan.ts';
 import { newSeed } from '../../chaos/lib/random.ts';
 import { runChaos } from '../../chaos/lib/soak.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 
 describe('chaos soak, short', () => {
-  it('no invariant violation under every fault kind but the planted one, and convergence within two refresh intervals', async () => {
+  it('no invariant violation under the short run\'s fault kinds but the planted one, and convergence within two refresh intervals', async () => {
     const seed = process.env.KVSYNC_CHAOS_SEED === undefined ? newSeed() : Number(process.env.KVSYNC_CHAOS_SEED);
     const lines: string[] = [];
     const results = await runChaos({
@@ -27,6 +29,7 @@ describe('chaos soak, short', () => {
       mounts: 2,
       refreshSeconds: 30,
       rotateEveryMs: 2000,
+      kinds: SHORT_RUN_KINDS,
       plantViolationAtMs: 35_000,
       cli: join(repo, 'src', 'cli.ts'),
       progress: (line) => lines.push(line),

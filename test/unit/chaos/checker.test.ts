@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkRender, InvariantLedger, keyMatchesCertificate, memoryGrowth, VaultHistory, certificateToken, type Target } from '../../../chaos/lib/checker.ts';
-import { planObjects, scheduleFaults, FAULT_KINDS } from '../../../chaos/lib/plan.ts';
+import { planObjects, scheduleFaults, FAULT_KINDS, SHORT_RUN_KINDS } from '../../../chaos/lib/plan.ts';
 import { SeededRandom } from '../../../chaos/lib/random.ts';
 import { selfSigned } from '../../../src/pki/test-fixtures.ts';
 
@@ -72,6 +72,50 @@ describe('the ledger', () => {
     expect(ledger.violations()).toEqual([{ kind: 'older-version', target: opaque.id, firstAtMs: 2, count: 2, evidence: expect.stringContaining('a went back from version #1 to #0') as string }]);
     expect(ledger.latest(opaque.id)).toMatchObject({ complete: true, atMs: 3 });
   });
+
+  it('keeps a state holding an announced version until it is recorded, then judges it and what came after in order', async () => {
+    const v1 = await selfSigned('c-1', { keyType: 'EC', ca: false });
+    const v2 = await selfSigned('c-2', { keyType: 'EC', ca: false });
+    const h = history();
+    h.record('c', certificateToken(v1.cert));
+    const ledger = new InvariantLedger(h);
+    const pair = (v: typeof v1): Record<string, Buffer> => ({ 'tls.crt': b(v.certPem), 'tls.key': b(v.keyPem) });
+    ledger.observe(tls, pair(v1), 1);
+    // Key Vault completed version 2 (issued by Key Vault itself) before the run could read it.
+    h.announce('c');
+    ledger.observe(tls, pair(v2), 2);
+    // A later state going back to version 1 waits too, so the order of judgement stays that of observation.
+    ledger.observe(tls, pair(v1), 3);
+    expect(ledger.violations()).toEqual([]);
+    expect(ledger.latest(tls.id)?.atMs).toBe(1);
+    h.record('c', certificateToken(v2.cert));
+    h.settle('c');
+    expect(ledger.violations().map((v) => [v.kind, v.firstAtMs])).toEqual([['older-version', 3]]);
+    expect(ledger.latest(tls.id)).toMatchObject({ complete: true, atMs: 3 });
+  });
+
+  it('reports a state whose version was announced but never recorded, at the settle or at the flush', async () => {
+    const stranger = await selfSigned('stranger', { keyType: 'EC', ca: false });
+    const state = { 'tls.crt': b(stranger.certPem), 'tls.key': b(stranger.keyPem) };
+    const h = history();
+    const ledger = new InvariantLedger(h);
+    h.announce('c');
+    ledger.observe(tls, state, 1);
+    expect(ledger.violations()).toEqual([]);
+    h.settle('c');
+    expect(ledger.violations().map((v) => v.kind)).toEqual(['unknown-version']);
+    // Still announced when the run ends: flush judges it as the history stands.
+    const h2 = history();
+    const ledger2 = new InvariantLedger(h2);
+    h2.announce('c');
+    ledger2.observe(tls, state, 1);
+    ledger2.flush();
+    expect(ledger2.violations().map((v) => v.kind)).toEqual(['unknown-version']);
+    // An unknown value of an object nobody announced is reported at once.
+    const ledger3 = new InvariantLedger(history());
+    ledger3.observe(opaque, { a: b('a-9'), b: b('b-1') }, 1);
+    expect(ledger3.violations().map((v) => v.kind)).toEqual(['unknown-version']);
+  });
 });
 
 describe('the memory-growth rule', () => {
@@ -96,16 +140,19 @@ describe('the memory-growth rule', () => {
 });
 
 describe('the plan', () => {
-  it('is the same for the same seed, and a short run still sees every fault kind', () => {
+  it('is the same for the same seed, and a short run still sees every fault kind it draws', () => {
     const a = planObjects(new SeededRandom(7), 300, 4);
     expect(planObjects(new SeededRandom(7), 300, 4)).toEqual(a);
     expect(a.syncs).toHaveLength(300);
     expect(a.syncs.filter((s) => s.kind === 'tls')).toHaveLength(60);
-    const faults = scheduleFaults(new SeededRandom(7), 75_000, 2);
-    expect(new Set(faults.map((f) => f.kind))).toEqual(new Set(FAULT_KINDS));
+    const faults = scheduleFaults(new SeededRandom(7), 75_000, 2, SHORT_RUN_KINDS);
+    expect(new Set(faults.map((f) => f.kind))).toEqual(new Set(SHORT_RUN_KINDS));
     expect(faults.every((f) => f.atMs <= 65_000)).toBe(true);
-    expect(scheduleFaults(new SeededRandom(7), 75_000, 2)).toEqual(faults);
-    // Whatever the seed: every kind fits in the first round.
-    for (let seed = 0; seed < 200; seed++) expect(new Set(scheduleFaults(new SeededRandom(seed), 75_000, 2).map((f) => f.kind)).size).toBe(FAULT_KINDS.length);
+    expect(scheduleFaults(new SeededRandom(7), 75_000, 2, SHORT_RUN_KINDS)).toEqual(faults);
+    // Whatever the seed: every kind fits in the first round, of the short run and of a 10-minute one.
+    for (let seed = 0; seed < 200; seed++) {
+      expect(new Set(scheduleFaults(new SeededRandom(seed), 75_000, 2, SHORT_RUN_KINDS).map((f) => f.kind)).size).toBe(SHORT_RUN_KINDS.length);
+      expect(new Set(scheduleFaults(new SeededRandom(seed), 600_000, 4).map((f) => f.kind)).size).toBe(FAULT_KINDS.length);
+    }
   });
 });

@@ -15,6 +15,7 @@ import { commitOf } from '../bench/lib/commit.ts';
 import { formatReport, writeReport } from './lib/report.ts';
 import { newSeed } from './lib/random.ts';
 import { runChaos } from './lib/soak.ts';
+import { guardTokenRefresh } from '../src/keyvault/token-refresh-guard.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -73,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
   const progress = (line: string): void => {
     process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
   };
+  // The run's own writer uses the Azure SDK's clients too: an Entra ID outage must not end the run.
+  guardTokenRefresh({ warn: (obj, msg) => progress(`writer: ${msg} (${String(obj.error)})`) });
   progress(`seed ${seed} (replay with --seed ${seed})`);
   const startedAt = new Date().toISOString();
   const results = await runChaos({

@@ -164,7 +164,11 @@ export class FaultRunner {
         await controllers.kill(replica);
         return async () => {
           try {
-            await controllers.start(replica);
+            // As a kubelet restarts a container that exits: a controller started while the apiserver
+            // cannot answer (a restart of it or of etcd) ends at once, and is started again.
+            let attempts = 0;
+            await pollUntil(async () => ((attempts += 1), await controllers.start(replica)), { timeoutMs: 120_000, intervalMs: 2000, description: `replica ${replica} started` });
+            record.detail.startAttempts = attempts;
           } finally {
             controllers.busy.delete(replica);
           }

@@ -21,6 +21,7 @@ import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { loadAzureEnvironment } from '../keyvault/azure-environment.ts';
 import { KeyVaultAccess } from '../keyvault/access.ts';
 import { fetchObjects } from '../keyvault/fetch.ts';
+import { guardTokenRefresh } from '../keyvault/token-refresh-guard.ts';
 import { podCredential } from './credential.ts';
 import { MountError } from './errors.ts';
 import { startReadinessServer } from './readiness.ts';
@@ -109,6 +110,7 @@ export async function run(argv: string[]): Promise<number> {
   const logFormat = values['log-format'];
   if (!isLogFormat(logFormat)) return fail(`--log-format must be json, text or auto, got "${logFormat}"\n${USAGE}`);
   const log = createLogger({ name: 'kvsync-mount', level: values['log-level'], format: logFormat });
+  guardTokenRefresh(log);
   let sync: ResolvedKeyVaultSync;
   let sidecar: MountSidecar;
   let readyPort: number | undefined;

@@ -43,18 +43,12 @@ export interface FaultTargets {
  */
 const RESTORE_TIMEOUT_MS = 180_000;
 
-/** Recovers a secret whose delete may or may not have been taken (404: it was not deleted). */
-async function recoverIfDeleted(writer: VaultWriter, name: string): Promise<void> {
-  try {
-    await writer.recoverSecret(name);
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
-  }
-}
+/** How long a fault on an object keeps trying to begin while other faults refuse the run's writes. */
+const BEGIN_TIMEOUT_MS = 60_000;
 
-/** Repeats a Key Vault call until it succeeds, as an operator restoring an object would. */
-async function insist(what: string, call: () => Promise<unknown>): Promise<void> {
-  await pollUntil(async () => (await call(), true), { timeoutMs: RESTORE_TIMEOUT_MS, intervalMs: 1000, description: what });
+/** Repeats a Key Vault call until it succeeds, as an operator would. */
+async function insist(what: string, call: () => Promise<unknown>, timeoutMs = RESTORE_TIMEOUT_MS): Promise<void> {
+  await pollUntil(async () => (await call(), true), { timeoutMs, intervalMs: 1000, description: what });
 }
 
 export interface FaultRecord {
@@ -111,7 +105,8 @@ export class FaultRunner {
       end = await this.#begin(f, record);
     } catch (err) {
       record.outcome = 'skipped';
-      record.note = `could not inject: ${err instanceof Error ? err.message : String(err)}`;
+      // The first line only: Azure's errors carry trace ids and timestamps on the next ones.
+      record.note = `could not inject: ${(err instanceof Error ? err.message : String(err)).split(/\r?\n/)[0] ?? ''}`;
     }
     this.#log(`fault ${f.kind} ${record.outcome}${record.note === undefined ? '' : ` (${record.note})`} for ${(f.durationMs / 1000).toFixed(0)} s`);
     if (end === undefined) return;
@@ -223,23 +218,36 @@ export class FaultRunner {
         const name = this.#claim(objects.secrets, f.detail.secret ?? 0);
         if (name === undefined) return skip('every secret is busy');
         record.detail.object = name;
-        try {
-          if (f.kind === 'secret-deleted') {
-            await writer.deleteSecret(name);
-            return async () => {
-              await insist(`secret ${name} recovered`, () => writer.recoverSecret(name)).finally(() => objects.release(name));
-            };
+        if (f.kind === 'secret-deleted') {
+          try {
+            await insist(`secret ${name} deleted`, () => writer.deleteSecret(name), BEGIN_TIMEOUT_MS);
+          } catch (err) {
+            // Whatever was taken is undone before the secret goes back to the rotations.
+            await insist(`secret ${name} present`, () => writer.recoverSecret(name)).catch(() => undefined);
+            objects.release(name);
+            throw err;
           }
-          const version = await writer.disableSecret(name);
           return async () => {
-            await insist(`secret ${name} enabled`, () => writer.enableSecret(name, version)).finally(() => objects.release(name));
+            await insist(`secret ${name} recovered`, () => writer.recoverSecret(name)).finally(() => objects.release(name));
           };
+        }
+        let version: string;
+        try {
+          version = await pollUntil(() => writer.currentSecretVersion(name), { timeoutMs: BEGIN_TIMEOUT_MS, intervalMs: 1000, description: `secret ${name}'s version` });
         } catch (err) {
-          // Refused (another fault): whatever was done is undone before the object goes back.
-          if (f.kind === 'secret-deleted') await insist(`secret ${name} present`, () => recoverIfDeleted(writer, name)).catch(() => undefined);
           objects.release(name);
           throw err;
         }
+        const enable = async (): Promise<void> => {
+          await insist(`secret ${name} enabled`, () => writer.setSecretEnabled(name, version, true)).finally(() => objects.release(name));
+        };
+        try {
+          await insist(`secret ${name} disabled`, () => writer.setSecretEnabled(name, version, false), BEGIN_TIMEOUT_MS);
+        } catch (err) {
+          await enable().catch(() => undefined);
+          throw err;
+        }
+        return enable;
       }
       case 'certificate-pending': {
         // The pending phase ends on the emulator clock: created while it runs ahead, the version would
@@ -257,7 +265,7 @@ export class FaultRunner {
         };
         const create = this.#creating.then(async () => {
           await admin.setCertificatePending(durationSeconds);
-          await writer.beginCertificate(name);
+          await insist(`certificate ${name}'s new version requested`, () => writer.beginCertificate(name), BEGIN_TIMEOUT_MS);
         });
         this.#creating = create.catch(() => undefined);
         try {

@@ -14,12 +14,16 @@ import { selfSigned } from '../../src/pki/test-fixtures.ts';
 import { certificateToken, type VaultHistory } from './checker.ts';
 import type { SeededRandom } from './random.ts';
 
+const statusOf = (err: unknown): number | undefined => (err as { statusCode?: number }).statusCode;
+
 export class VaultWriter {
   readonly #secrets: SecretClient;
   readonly #certificates: CertificateClient;
   readonly #history: VaultHistory;
   readonly #rng: SeededRandom;
   #counter = 0;
+  /** Certificates with an announced version not yet settled. */
+  readonly #announced = new Set<string>();
 
   constructor(o: EmulatorClientOptions, vault: string, history: VaultHistory, rng: SeededRandom) {
     const { endpoints, caPem, agent } = o;
@@ -55,26 +59,47 @@ export class VaultWriter {
     await this.#certificates.importCertificate(name, writePfx([issued.certDer], pkcs8));
   }
 
-  /** Disables the secret's current version (readers of the latest get 403 `SecretDisabled`); returns that version. */
-  async disableSecret(name: string): Promise<string> {
+  /** The secret's current version id. */
+  async currentSecretVersion(name: string): Promise<string> {
     const version = (await this.#secrets.getSecret(name)).properties.version;
     if (version === undefined) throw new Error(`secret ${name} has no current version`);
-    await this.#secrets.updateSecretProperties(name, version, { enabled: false });
     return version;
   }
 
-  async enableSecret(name: string, version: string): Promise<void> {
-    await this.#secrets.updateSecretProperties(name, version, { enabled: true });
+  /** Enables or disables one version of a secret (readers of a disabled latest get 403 `SecretDisabled`). */
+  async setSecretEnabled(name: string, version: string, enabled: boolean): Promise<void> {
+    await this.#secrets.updateSecretProperties(name, version, { enabled });
   }
 
-  /** Soft-deletes the secret (readers get 404 `SecretNotFound`) and waits until it is deleted. */
+  /**
+   * Soft-deletes the secret (readers get 404 `SecretNotFound`) and waits until it is deleted; done too
+   * when an earlier attempt's delete was taken though its answer was lost.
+   */
   async deleteSecret(name: string): Promise<void> {
-    await (await this.#secrets.beginDeleteSecret(name, { intervalInMs: 200 })).pollUntilDone();
+    try {
+      await (await this.#secrets.beginDeleteSecret(name, { intervalInMs: 200 })).pollUntilDone();
+    } catch (err) {
+      if (!(await this.#isDeleted(name))) throw err;
+    }
   }
 
-  /** Recovers the soft-deleted secret, every version as it was, and waits until it is back. */
+  async #isDeleted(name: string): Promise<boolean> {
+    try {
+      await this.#secrets.getDeletedSecret(name);
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Recovers the soft-deleted secret, every version as it was, and waits until it is back (done when it is not deleted). */
   async recoverSecret(name: string): Promise<void> {
-    await (await this.#secrets.beginRecoverDeletedSecret(name, { intervalInMs: 200 })).pollUntilDone();
+    try {
+      await (await this.#secrets.beginRecoverDeletedSecret(name, { intervalInMs: 200 })).pollUntilDone();
+    } catch (err) {
+      if (await this.#isDeleted(name)) throw err;
+    }
   }
 
   /**
@@ -85,9 +110,18 @@ export class VaultWriter {
   async beginCertificate(name: string): Promise<void> {
     this.#counter += 1;
     const policy = { issuerName: 'Self', subject: `CN=${name}-${this.#counter}.chaos.example`, dnsNames: [`${name}.chaos.example`], keyType: 'EC' as const };
-    this.#history.announce(name);
-    // Whether or not the create was taken, completeCertificate settles the announcement.
-    await this.#certificates.beginCreateCertificate(name, policy);
+    // Announced once however often the create is tried; completeCertificate settles it.
+    if (!this.#announced.has(name)) {
+      this.#announced.add(name);
+      this.#history.announce(name);
+    }
+    // Whether or not the create is taken, completeCertificate settles the announcement.
+    try {
+      await this.#certificates.beginCreateCertificate(name, policy);
+    } catch (err) {
+      // Taken though the answer was lost: the creation is in progress all the same.
+      if ((await this.#operationStatus(name)) !== 'inProgress') throw err;
+    }
   }
 
   /** The certificate's creation status (`inProgress`, `completed`, …), undefined when it has none. */
@@ -95,7 +129,7 @@ export class VaultWriter {
     try {
       return (await this.#certificates.getCertificateOperation(name)).getOperationState().certificateOperation?.status;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      if (statusOf(err) === 404) return undefined;
       throw err;
     }
   }
@@ -110,7 +144,7 @@ export class VaultWriter {
     if (status === 'inProgress') throw new Error(`certificate ${name}: the new version is still pending`);
     const token = await this.currentCertificate(name);
     if (token !== undefined) this.#history.record(name, token);
-    this.#history.settle(name);
+    if (this.#announced.delete(name)) this.#history.settle(name);
   }
 
   /** What the vault holds now: a secret's value, or a certificate's leaf token. */

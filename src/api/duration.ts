@@ -15,7 +15,8 @@ export function parseGoDuration(text: string): number | undefined {
   if (text === '0') return 0;
   if (!new RegExp(GO_DURATION_PATTERN).test(text)) return undefined;
   let total = 0;
-  for (const m of text.matchAll(/([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)/g)) {
+  // µ and μ as escapes: the bundler keeps a regular expression's characters as written (scripts/build.ts).
+  for (const m of text.matchAll(/([0-9]*\.?[0-9]*)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g)) {
     total += Number(m[1]) * (UNIT_MS[m[2]!] ?? Number.NaN);
   }
   return Number.isFinite(total) ? total : undefined;

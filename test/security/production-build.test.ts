@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildProduction, productSources, strayInputs, type BuildResult } from '../../scripts/build.ts';
+import { ASCII_ONLY_FROM_BYTES, buildProduction, firstNonAscii, productSources, strayInputs, type BuildResult } from '../../scripts/build.ts';
 import { makeChain } from '../../src/pki/test-fixtures.ts';
 
 const repo = resolve(fileURLToPath(new URL('../../', import.meta.url)));
@@ -62,6 +62,16 @@ describe('threat: development and test code shipped in the production image', ()
     const product = productSources();
     expect(product.has('src/cli.ts')).toBe(true);
     expect(strayInputs(['src/cli.ts', 'node_modules/yaml/dist/index.js', 'src/emulator/server.ts', 'src/pki/test-fixtures.ts'], product)).toEqual(['src/emulator/server.ts', 'src/pki/test-fixtures.ts']);
+  });
+
+  it('keeps every large module ASCII-only (held as one byte per character), the license comments beside it', () => {
+    const modules = build.outputs.filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dist, f)));
+    const large = modules.filter((code) => code.length >= ASCII_ONLY_FROM_BYTES);
+    expect(large.length).toBeGreaterThan(0);
+    expect(large.map(firstNonAscii)).toEqual(large.map(() => -1));
+    expect(build.outputs.some((f) => f.endsWith('.LEGAL.txt'))).toBe(true);
+    expect(firstNonAscii(Buffer.from('/[\u2018]/'))).toBe(-1);
+    expect(firstNonAscii(Buffer.from('/[‘]/'))).toBe(2);
   });
 
   it('`kvsync emulator` and `kvsync dev` refuse in one line from the build; product commands run', async () => {

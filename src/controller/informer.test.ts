@@ -1,7 +1,8 @@
 /**
  * ResilientInformer against a minimal in-test HTTP stand-in for the Kubernetes API (unit tests only):
  * a watch that dies with a reset connection (which leaves client-node's ListWatch stopped for good)
- * is restarted, and our own stop() does not trigger a restart.
+ * is restarted, our own stop() does not trigger a restart, and cached objects are kept without the
+ * field sets of their managedFields.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,7 +28,7 @@ async function fakeApi(): Promise<FakeApi> {
       res.writeHead(200, { 'content-type': 'application/json' });
       // The first watch sends one event and then the connection is reset (not a clean close).
       if (api.watches === 1) {
-        res.write(JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'late', namespace: 'ns', resourceVersion: '2' } } }) + '\n');
+        res.write(JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'late', namespace: 'ns', resourceVersion: '2', managedFields: [managedEntry('kvsync-sync', 'Apply')] } } }) + '\n');
         setTimeout(() => req.socket.destroy(), 20);
       }
       res.flushHeaders();
@@ -40,6 +41,11 @@ async function fakeApi(): Promise<FakeApi> {
   await new Promise<void>((resolve) => api.server.listen(0, '127.0.0.1', resolve));
   api.url = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
   return api;
+}
+
+/** A managedFields entry as the apiserver sends it, with its field set. */
+function managedEntry(manager: string, operation: string): k8s.V1ManagedFieldsEntry {
+  return { manager, operation, apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:a': {} }, 'f:metadata': { 'f:labels': { 'f:kvsync.dev/managed': {} } } } };
 }
 
 function kubeConfigFor(url: string): k8s.KubeConfig {
@@ -91,6 +97,30 @@ describe('ResilientInformer', () => {
     await pollUntil(() => ((informer?.ignoredErrors ?? 0) >= 1 ? true : undefined), { timeoutMs: 5_000, description: 'the AbortError of our own stop' });
     expect(errors.length).toBe(errorsBefore);
     expect(api.watches).toBe(watchesBefore);
+  });
+
+  it('caches objects without the field sets of managedFields, keeping who manages them and how', async () => {
+    api = await fakeApi();
+    api.items = [{ metadata: { name: 'listed', namespace: 'ns', resourceVersion: '1', managedFields: [managedEntry('kvsync', 'Apply'), managedEntry('kubectl', 'Update')] } }];
+    const core = kubeConfigFor(api.url).makeApiClient(k8s.CoreV1Api);
+    const handed: (k8s.V1ManagedFieldsEntry[] | undefined)[] = [];
+    informer = new ResilientInformer<k8s.V1ConfigMap>({
+      kc: kubeConfigFor(api.url),
+      path: '/api/v1/configmaps',
+      list: () => core.listConfigMapForAllNamespaces(),
+      onAdd: (o) => handed.push(o.metadata?.managedFields),
+      baseBackoffMs: 50,
+    });
+    await informer.start();
+    await pollUntil(() => (informer?.get('late', 'ns') === undefined ? undefined : true), { timeoutMs: 5_000, description: 'the watch event' });
+    const shape = (o: k8s.V1ConfigMap | undefined): unknown => o?.metadata?.managedFields?.map((e) => ({ ...e }));
+    expect(shape(informer.get('listed', 'ns'))).toEqual([
+      { manager: 'kvsync', operation: 'Apply', apiVersion: 'v1', fieldsType: 'FieldsV1' },
+      { manager: 'kubectl', operation: 'Update', apiVersion: 'v1', fieldsType: 'FieldsV1' },
+    ]);
+    expect(shape(informer.get('late', 'ns'))).toEqual([{ manager: 'kvsync-sync', operation: 'Apply', apiVersion: 'v1', fieldsType: 'FieldsV1' }]);
+    // Handlers see the cached object itself: slimmed before they run.
+    expect(handed.flat().some((e) => e?.fieldsV1 !== undefined)).toBe(false);
   });
 
   it('relists with a fresh informer: changed objects come as updates, vanished ones as deletes', async () => {

@@ -21,6 +21,19 @@ export interface ResilientInformerOptions<T extends k8s.KubernetesObject> {
   maxBackoffMs?: number;
 }
 
+/**
+ * Drops the part of a cached object nothing here reads, in place (client-node's cache holds this same
+ * object): the field set (`fieldsV1`) of each managedFields entry, which takes most of the memory of a
+ * cached KeyVaultSync or Secret (a heap snapshot at 1,000 of each: 4.1 of the 4.9 MiB their metadata
+ * held). Who manages the object and how (`manager`, `operation`, `subresource`) stays.
+ */
+export function slimForCache(o: k8s.KubernetesObject): void {
+  const entries = o.metadata?.managedFields;
+  if (o.metadata === undefined || entries === undefined || !entries.some((e) => e.fieldsV1 !== undefined)) return;
+  // New entries rather than `delete`: a deleted property leaves each entry a slower, larger dictionary.
+  o.metadata.managedFields = entries.map(({ fieldsV1: _fields, ...entry }) => entry);
+}
+
 function keyOf(o: k8s.KubernetesObject): string {
   return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 }
@@ -49,6 +62,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     const current = (): boolean => informer === this.#informer;
     informer.on('add', (o) => {
       if (!current()) return;
+      slimForCache(o);
       this.#resetBackoff();
       const key = keyOf(o);
       const old = this.#previous.get(key);
@@ -59,6 +73,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     });
     informer.on('update', (o) => {
       if (!current()) return;
+      slimForCache(o);
       this.#resetBackoff();
       const old = this.#previous.get(keyOf(o));
       this.#previous.set(keyOf(o), o);

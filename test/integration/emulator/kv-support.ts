@@ -5,6 +5,7 @@
  * the admin API and the raw data plane.
  */
 import { request } from 'node:https';
+import type { TokenCredential } from '@azure/core-auth';
 import { ClientSecretCredential } from '@azure/identity';
 import { CertificateClient } from '@azure/keyvault-certificates';
 import { KeyClient } from '@azure/keyvault-keys';
@@ -39,14 +40,13 @@ export interface Clients {
   secrets: SecretClient;
   certificates: CertificateClient;
   keys: KeyClient;
-  credential: ClientSecretCredential;
+  credential: TokenCredential;
   vaultUrl: string;
 }
 
-export function clientsFor(emu: RunningEmulator, p: Principal = adminPrincipal(emu), vault = VAULT): Clients {
+export function clientsFor(emu: RunningEmulator, p: Principal = adminPrincipal(emu), vault = VAULT, credential: TokenCredential = credentialFor(emu, p)): Clients {
   const vaultUrl = emu.endpoints.vaults[vault];
   if (vaultUrl === undefined) throw new Error(`no vault ${vault}`);
-  const credential = credentialFor(emu, p);
   const agent = emulatorAgent(emu.endpoints, emu.caPem);
   // No disableChallengeResourceVerification: the SDK checks the challenge's resource against the host.
   const options = { agent, retryOptions: { maxRetries: 3, retryDelayInMs: 50, maxRetryDelayInMs: 2000 } };

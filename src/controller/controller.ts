@@ -208,7 +208,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     groupOf: (key) => vaults.of(key),
     maxPerGroup: opts.maxWorkersPerVault ?? defaultMaxWorkersPerVault(concurrency),
     // A replica that is not the leader drops its work; it enqueues everything when it becomes leader.
-    handler: (key) => (isLeader() ? reconciler.reconcile(key) : Promise.resolve({})),
+    // A sync done with its vault (status and events left) frees the vault's slot for the next one.
+    handler: (key, run) => (isLeader() ? reconciler.reconcile(key, { keyVaultDone: () => run.leaveGroup() }) : Promise.resolve({})),
     onError: (key, err) => log.error({ keyVaultSync: key, err: errorSummary(err) }, 'reconcile failed; retrying with backoff'),
     onWaited: (seconds) => metrics.waited(seconds),
   });

@@ -143,6 +143,19 @@ describe('Reconciler', () => {
     expect(w.applyOptions).toEqual([{ skipIfCurrent: false }, { skipIfCurrent: false }]);
   });
 
+  it('tells keyVaultDone once, after every Secret is written and before status; a failed fetch never tells it', async () => {
+    const w = world();
+    const seen: { applied: number; statuses: number }[] = [];
+    await w.reconciler.reconcile('shop/example', { keyVaultDone: () => void seen.push({ applied: w.applied.length, statuses: w.statuses.length }) });
+    expect(seen).toEqual([{ applied: 2, statuses: 0 }]);
+    expect(w.statuses).toHaveLength(1);
+    const failed = world({ failures: [new Failure('ObjectNotFound', 'secret "db" not found', 'db')] });
+    let told = 0;
+    await failed.reconciler.reconcile('shop/example', { keyVaultDone: () => void (told += 1) });
+    expect(failed.statuses[0]?.conditions.find((c) => c.type === 'Ready')?.status).toBe('False');
+    expect(told).toBe(0);
+  });
+
   it('spreads refreshes by the injected random source: 5m ± 10 %', async () => {
     expect((await world({ random: () => 0 }).reconciler.reconcile('shop/example')).requeueAfterMs).toBe(270_000);
     expect((await world({ random: () => 0.5 }).reconciler.reconcile('shop/example')).requeueAfterMs).toBe(300_000);

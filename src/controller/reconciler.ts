@@ -126,17 +126,21 @@ export class Reconciler {
     this.#written = deps.written ?? new WrittenMacs();
   }
 
-  async reconcile(key: string): Promise<QueueResult> {
+  /**
+   * One reconcile of `key`. `keyVaultDone` is told when the sync will ask Key Vault nothing more (its
+   * Secrets are written; status and events are left): the work queue then frees the vault's slot.
+   */
+  async reconcile(key: string, hooks: { keyVaultDone?: () => void } = {}): Promise<QueueResult> {
     const started = performance.now();
     const outcome: { result?: string } = {};
     try {
-      return await this.#reconcile(key, outcome);
+      return await this.#reconcile(key, outcome, hooks);
     } finally {
       if (outcome.result !== undefined) this.#d.metrics?.syncFinished(outcome.result, (performance.now() - started) / 1000);
     }
   }
 
-  async #reconcile(key: string, outcome: { result?: string }): Promise<QueueResult> {
+  async #reconcile(key: string, outcome: { result?: string }, hooks: { keyVaultDone?: () => void }): Promise<QueueResult> {
     const { namespace, name } = splitKey(key);
     const obj = this.#d.getSync(namespace, name);
     // Gone or going: owned Secrets are the garbage collector's.
@@ -168,7 +172,7 @@ export class Reconciler {
       return await withDeadline(
         timeoutMs,
         undefined,
-        ({ signal }) => this.#sync({ key, obj, sync, owner, target, log, outcome, stage, priority, signal }),
+        ({ signal }) => this.#sync({ key, obj, sync, owner, target, log, outcome, stage, priority, signal, keyVaultDone: hooks.keyVaultDone }),
         () => new ControllerError('SyncTimeout', `the sync did not finish within ${durationText(timeoutMs)} (still ${stage.now}); the last good Secrets stay`),
       );
     } catch (err) {
@@ -190,8 +194,8 @@ export class Reconciler {
    * deadline) ends its Key Vault requests, and no write starts once it has fired; `stage.now` says
    * what the sync is waiting for.
    */
-  async #sync(run: { key: string; obj: KeyVaultSyncObject; sync: ResolvedKeyVaultSync; owner: SyncOwner; target: EventTarget; log: Logger; outcome: { result?: string }; stage: { now: string }; priority: RequestPriority; signal: AbortSignal }): Promise<QueueResult> {
-    const { key, obj, sync, owner, target, log, outcome, stage, priority, signal } = run;
+  async #sync(run: { key: string; obj: KeyVaultSyncObject; sync: ResolvedKeyVaultSync; owner: SyncOwner; target: EventTarget; log: Logger; outcome: { result?: string }; stage: { now: string }; priority: RequestPriority; signal: AbortSignal; keyVaultDone: (() => void) | undefined }): Promise<QueueResult> {
+    const { key, obj, sync, owner, target, log, outcome, stage, priority, signal, keyVaultDone } = run;
     const { namespace, name, uid } = owner;
     const generation = obj.metadata?.generation;
     const mayWrite = (): void => {
@@ -261,6 +265,8 @@ export class Reconciler {
       mayWrite();
       await this.#d.observer.synced({ sync, target, fetched: result.fetched, credential, ...dataChanges(obj.status, namespace, rendered.secrets, this.#d.macKey, macs) });
     }
+    // Fetched, written, observed (the certificate checks may list versions): Key Vault is done with.
+    keyVaultDone?.();
     const now = this.#now();
     const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, configMaps: rendered.configMaps, macKey: this.#d.macKey, macs });
     await reached('beforeStatus');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pollUntil } from '../util/poll.ts';
-import { jittered, retryDelayMs, WorkQueue, type QueueResult } from './workqueue.ts';
+import { jittered, retryDelayMs, WorkQueue, type QueueResult, type RunControl } from './workqueue.ts';
 
 /** A handler whose runs the test releases one by one. */
 function gatedHandler(): { handler: (key: string) => Promise<QueueResult | undefined>; started: string[]; release: (key: string, r?: QueueResult) => void; running: () => number } {
@@ -329,6 +329,43 @@ describe('WorkQueue bulkhead per group', () => {
     for (const k of ['hang-4', 'hang-5']) g.release(k);
     await until(() => g.started.length === 8, 'the last key');
     g.release('hang-6');
+    await q.shutdown();
+    expect(q.runningIn('hangkv')).toBe(0);
+  });
+
+  it('a run that leaves its group frees the group\'s slot for the next key while it keeps its worker', async () => {
+    const g = gatedHandler();
+    const controls = new Map<string, RunControl>();
+    const q = new WorkQueue({
+      concurrency: 3,
+      maxPerGroup: 1,
+      groupOf,
+      handler: (key, run) => {
+        controls.set(key, run);
+        return g.handler(key);
+      },
+    });
+    q.start();
+    for (const k of ['hang-1', 'hang-2', 'hang-3', 'hang-4']) q.add(k);
+    await until(() => g.started.length === 1, 'one run of the group');
+    controls.get('hang-1')?.leaveGroup();
+    await until(() => g.started.length === 2, 'the next key of the group');
+    expect(g.started).toEqual(['hang-1', 'hang-2']);
+    expect(q.runningIn('hangkv')).toBe(1);
+    // Leaving twice frees nothing more; the group's limit still holds for the keys in it.
+    controls.get('hang-1')?.leaveGroup();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(g.started).toHaveLength(2);
+    controls.get('hang-2')?.leaveGroup();
+    await until(() => g.started.length === 3, 'a third key of the group');
+    // Three workers busy: the total concurrency still bounds the runs that left their group.
+    controls.get('hang-3')?.leaveGroup();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(g.started).toEqual(['hang-1', 'hang-2', 'hang-3']);
+    expect(q.running).toBe(3);
+    g.release('hang-1');
+    await until(() => g.started.length === 4, 'the last key');
+    for (const k of ['hang-2', 'hang-3', 'hang-4']) g.release(k);
     await q.shutdown();
     expect(q.runningIn('hangkv')).toBe(0);
   });

@@ -12,7 +12,8 @@
  *   priority, so thousands of refreshes never delay a new KeyVaultSync or a rotation (ESO's starvation, external-secrets#3258, #4180);
  * - a bulkhead per group (the vault a KeyVaultSync reads): at most `maxPerGroup` keys of one group run
  *   at once; the group's other keys wait aside, in order, while keys of other groups take the free
- *   workers. One vault that holds every request open can never take all the workers.
+ *   workers. One vault that holds every request open can never take all the workers. A run that is
+ *   done with its vault (the rest is apiserver writes) leaves its group early (`RunControl`).
  */
 
 export type QueuePriority = 'high' | 'normal';
@@ -27,9 +28,18 @@ export interface QueueResult {
   retry?: { retryAfterMs?: number | undefined; maxDelayMs?: number | undefined } | undefined;
 }
 
+/** What a handler may tell the queue while it runs. */
+export interface RunControl {
+  /**
+   * The run is done with what its group stands for (the vault's requests): the group's slot is free
+   * for its next key from now on, while this run keeps its worker (the total concurrency still holds).
+   */
+  leaveGroup(): void;
+}
+
 export interface WorkQueueOptions {
   concurrency: number;
-  handler: (key: string) => Promise<QueueResult | undefined>;
+  handler: (key: string, run: RunControl) => Promise<QueueResult | undefined>;
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** Called when a handler throws (the key is then retried with backoff). */
@@ -276,10 +286,19 @@ export class WorkQueue {
     }
   }
 
+  /** The running `key` frees its group's slot early (see {@link RunControl.leaveGroup}); idempotent. */
+  #leaveGroup(key: string): void {
+    const group = this.#runGroup.get(key);
+    if (group === undefined || !this.#processing.has(key)) return;
+    this.#runGroup.delete(key);
+    this.#release(group);
+    this.#pump();
+  }
+
   async #run(key: string): Promise<void> {
     let result: QueueResult | undefined;
     try {
-      result = await this.#opts.handler(key);
+      result = await this.#opts.handler(key, { leaveGroup: () => this.#leaveGroup(key) });
     } catch (err) {
       this.#opts.onError?.(key, err);
       this.addRateLimited(key);

@@ -212,6 +212,8 @@ export async function startEmulator(opts: StartEmulatorOptions = {}): Promise<Ru
     sendJson(res, 404, { error: { code: 'NotFound', message: `No emulator endpoint at ${req.method ?? 'GET'} ${url.pathname}` } });
   };
   const guard = (fn: (req: IncomingMessage, res: ServerResponse) => Promise<void>) => (req: IncomingMessage, res: ServerResponse): void => {
+    // Azure dates its answers on its own clock: the shifted one here, not the host's (Node's default).
+    res.setHeader('Date', new Date(clock.nowMs()).toUTCString());
     fn(req, res).catch((err: unknown) => {
       log(`error: ${err instanceof Error ? err.message : String(err)}`);
       sendJson(res, 500, { error: { code: 'InternalServerError', message: 'The emulator failed to process the request.' } });

@@ -1,9 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ChangeDetector, type ChangeSource, type ListingKind } from './change-detector.ts';
+import { ChangeDetector, mayBeWithinStampSecond, type ChangeSource, type ListingKind } from './change-detector.ts';
 import type { CurrentVersion, ObjectRef } from './fetch.ts';
 
-/** A vault as the detector sees it: current version per name, listing permission, counted calls. */
-function fakeVault(now: () => number) {
+/**
+ * A vault as the detector sees it: current version per name, listing permission, counted calls. Its
+ * clock is kvsync's plus `skewMs` (Key Vault's `updated` stamps are whatever the test sets); a read's
+ * answer carries it, in whole seconds as the `Date` header does.
+ */
+function fakeVault(now: () => number, skewMs = 0) {
   const state = new Map<string, { version: string; updatedMs: number; enabled: boolean }>();
   const calls = { list: [] as ListingKind[], read: [] as string[], invalidate: [] as string[], versions: [] as string[] };
   /** Every version ever set, per name (creation time = its `updated`). */
@@ -15,7 +19,7 @@ function fakeVault(now: () => number) {
     const s = state.get(name.toLowerCase());
     if (s === undefined) throw Object.assign(new Error('not found'), { statusCode: 404 });
     if (!s.enabled) throw Object.assign(new Error('disabled'), { statusCode: 403 });
-    return { version: s.version, updatedOn: new Date(s.updatedMs), enabled: s.enabled };
+    return { version: s.version, updatedOn: new Date(s.updatedMs), enabled: s.enabled, answeredOn: new Date(Math.floor((now() + skewMs) / 1000) * 1000) };
   };
   const source: ChangeSource = {
     list: (kind) => {
@@ -64,13 +68,14 @@ function fakeVault(now: () => number) {
   };
 }
 
-function setup(opts: { listRecheckMs?: number } = {}) {
+function setup(opts: { listRecheckMs?: number; skewMs?: number } = {}) {
+  const { skewMs, ...detectorOpts } = opts;
   let t = 1_000_000;
   const now = (): number => t;
-  const vault = fakeVault(now);
+  const vault = fakeVault(now, skewMs);
   const changed: string[][] = [];
   const lists: string[] = [];
-  const detector = new ChangeDetector({ source: vault.source, onChanged: (keys) => changed.push([...keys].sort()), onList: (kind, result) => lists.push(`${kind}:${result}`), now, ...opts });
+  const detector = new ChangeDetector({ source: vault.source, onChanged: (keys) => changed.push([...keys].sort()), onList: (kind, result) => lists.push(`${kind}:${result}`), now, ...detectorOpts });
   vault.attach(detector);
   /** What a KeyVaultSync's own fetch does: register, then report its reads. */
   const syncRead = (syncKey: string, refs: ObjectRef[], intervalMs = 10_000): void => {
@@ -278,6 +283,44 @@ describe('ChangeDetector', () => {
     await s.detector.check();
     expect(s.vault.calls.versions).toHaveLength(2);
     expect(s.vault.calls.read).toEqual(['db']);
+  });
+
+  for (const skewMs of [-600_000, 600_000]) {
+    const direction = skewMs < 0 ? 'behind' : 'ahead of';
+    it(`Key Vault's clock 10 minutes ${direction} kvsync's: a same-second version is still found (only Key Vault's clock dates a read against its stamp)`, async () => {
+      const s = setup({ skewMs });
+      const azureNow = 1_000_000 + skewMs; // Key Vault's clock when kvsync's reads 1,000,000
+      s.vault.set('db', 'v1', azureNow);
+      s.syncRead('ns/a', [secret('db')]);
+      s.vault.set('db', 'v2', azureNow); // later in the same second: the same (whole-second) stamp
+      s.advance(10_000);
+      await s.detector.check();
+      expect(s.vault.calls.versions).toEqual(['db']);
+      expect(s.vault.calls.read).toEqual(['db']);
+      expect(s.changed).toEqual([['ns/a']]);
+    });
+
+    it(`Key Vault's clock 10 minutes ${direction} kvsync's: a read seconds after its stamp costs no version listing, and the object stays confirmed`, async () => {
+      const s = setup({ skewMs });
+      s.vault.set('db', 'v1', 1_000_000 + skewMs - 5_000);
+      s.syncRead('ns/a', [secret('db')]);
+      for (let i = 0; i < 3; i++) {
+        s.advance(10_000);
+        await s.detector.check();
+        expect(s.detector.confirms(secret('db'))).toBe(true);
+      }
+      expect(s.vault.calls.versions).toEqual([]);
+      expect(s.vault.calls.read).toEqual([]);
+    });
+  }
+
+  it('a read may have come within its stamp\'s second unless Key Vault answered it two seconds or more after that second began; without a Date, always', () => {
+    expect(mayBeWithinStampSecond(5_000, 5_000)).toBe(true);
+    expect(mayBeWithinStampSecond(5_000, 6_000)).toBe(true);
+    expect(mayBeWithinStampSecond(5_000, 7_000)).toBe(false);
+    expect(mayBeWithinStampSecond(5_000, 600_000)).toBe(false);
+    expect(mayBeWithinStampSecond(5_000, undefined)).toBe(true);
+    expect(mayBeWithinStampSecond(5_000, Number.NaN)).toBe(true);
   });
 
   it('only the listings the registered types need are made', async () => {

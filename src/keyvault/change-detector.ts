@@ -77,8 +77,11 @@ export interface ChangeDetectorOptions {
 interface Watched {
   ref: ObjectRef;
   users: Set<string>;
-  /** The last read of the current version and the listing stamp it matches. */
-  baseline: { version: string | undefined; updatedMs: number | undefined; enabled: boolean; readAt: number; verify: boolean } | undefined;
+  /**
+   * The last read of the current version and the listing stamp it matches. `readAt` / `readEndedAt` are
+   * on kvsync's clock; `updatedMs` on Key Vault's: the two are never compared with each other.
+   */
+  baseline: { version: string | undefined; updatedMs: number | undefined; enabled: boolean; readAt: number; readEndedAt: number; verify: boolean } | undefined;
   /** When the object was last known unchanged (read, or confirmed by a listing/read that started then). */
   checkedAt: number;
 }
@@ -89,9 +92,29 @@ export const DEFAULT_LIST_RECHECK_MS = 3_600_000;
  * of many vaults do not poll in lockstep, and a change is still seen within one interval.
  */
 export const CYCLE_JITTER = 0.1;
-/** One second of `updated` resolution plus 2 s allowed for clock skew between kvsync and Key Vault. */
-const SAME_SECOND_MS = 3_000;
+/**
+ * A read answered (Key Vault's `Date` header) less than this after the start of its `updated` second may
+ * have looked within that second: the header has whole seconds, and the answer may be dated one second
+ * after the read looked. Both times are Key Vault's, so the check holds however far kvsync's clock is off.
+ */
+const SAME_SECOND_MS = 2_000;
+/**
+ * A read's same-second check waits this long after the read ended, on kvsync's clock: Key Vault's clock
+ * has then moved as far past the read's answer, so the stamp's second is over there too.
+ */
+const SECOND_OVER_MS = 1_000;
 const DEFAULT_GRACE_MS = 5_000;
+
+/**
+ * True when a read of a version stamped `updatedMs` may have been made within that stamp's second, judged
+ * on Key Vault's clock only: by the read's answer time (`answeredMs`, its `Date` header), or, without
+ * one, always. A version created later in that second would carry the same stamp, so a listing could not
+ * show it: such a read is checked once, later, by listing the object's versions.
+ */
+export function mayBeWithinStampSecond(updatedMs: number, answeredMs: number | undefined): boolean {
+  if (answeredMs === undefined || !Number.isFinite(answeredMs)) return true;
+  return answeredMs < Math.floor(updatedMs / 1000) * 1000 + SAME_SECOND_MS;
+}
 
 const refKey = (ref: ObjectRef): string => `${ref.type}\0${ref.name.toLowerCase()}`;
 const statusOf = (err: unknown): number | undefined => {
@@ -207,10 +230,8 @@ export class ChangeDetector {
     const previous = w.baseline;
     if (previous !== undefined && startedAt < previous.readAt) return; // a newer read is already known
     const updatedMs = read.updatedOn?.getTime();
-    // Read within the second of its `updated` stamp (plus clock skew): a version created later in that
-    // second would carry the same stamp, so the listing could not show it. Checked once, later.
-    const verify = updatedMs !== undefined && startedAt < updatedMs + SAME_SECOND_MS;
-    w.baseline = { version: read.version, updatedMs, enabled: read.enabled, readAt: startedAt, verify };
+    const verify = updatedMs !== undefined && mayBeWithinStampSecond(updatedMs, read.answeredOn?.getTime());
+    w.baseline = { version: read.version, updatedMs, enabled: read.enabled, readAt: startedAt, readEndedAt: this.#o.now(), verify };
     w.checkedAt = Math.max(w.checkedAt, startedAt);
     if (previous !== undefined && previous.version !== read.version) {
       // Older reads of the name (other types, version lists) are stale now; this read stays.
@@ -404,7 +425,7 @@ export class ChangeDetector {
           continue;
         }
         if (b !== undefined && b.updatedMs === listed.updatedOn?.getTime() && b.enabled === listed.enabled) {
-          if (b.verify && b.updatedMs !== undefined && started >= b.updatedMs + SAME_SECOND_MS) toVerify.push({ w, listed });
+          if (b.verify && started >= b.readEndedAt + SECOND_OVER_MS) toVerify.push({ w, listed });
           else if (!b.verify) w.checkedAt = Math.max(w.checkedAt, started);
           continue;
         }

@@ -65,6 +65,8 @@ export interface FetchedObject {
   contentType: string | undefined;
   updatedOn: Date | undefined;
   expiresOn: Date | undefined;
+  /** When Key Vault answered the read, on Key Vault's clock (its `Date` header); unset without one. */
+  answeredOn?: Date | undefined;
   /** 0 = the current (or pinned) version; 1.. = older versions with `versionHistory`. */
   historyIndex: number;
   material: FetchedMaterial;
@@ -113,6 +115,8 @@ export interface CurrentVersion {
   version: string | undefined;
   updatedOn: Date | undefined;
   enabled: boolean;
+  /** A read's answer time on Key Vault's clock (its `Date` header), to compare with `updatedOn`. */
+  answeredOn?: Date | undefined;
 }
 
 /** One entry of a listing: the current version's stamp, and what object selectors match on. */
@@ -170,7 +174,7 @@ export async function fetchObjects(sync: ResolvedKeyVaultSync, credential: Token
           const load = async (startedAt: number): Promise<FetchedVersion> => {
             const v = await fetchVersion(clients, object, version, decode);
             if (version === undefined) {
-              cache.onRead?.(object, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
+              cache.onRead?.(object, { version: v.version, updatedOn: v.updatedOn, answeredOn: v.answeredOn, enabled: true }, startedAt);
               // The current version is also that version, pinned (objectVersionHistory, pins of it).
               if (v.version !== '') cache.objects.seed({ vaultUrl, type: object.type, name: object.name, version: v.version, identityKey: cache.identityKey }, v, startedAt);
             }
@@ -292,6 +296,23 @@ export function readObjectVersion(vaultUrl: string, credential: TokenCredential,
   return fetchVersion(opts.access.clientsFor(vaultUrl, credential, env, opts.maxRetries ?? 2), object, version, versionDecoder(vaultUrl, opts.owner ?? '', opts.decode));
 }
 
+/**
+ * Collects the `Date` header of an SDK operation's answer (pass `onResponse` in its options): when Key
+ * Vault answered, on Key Vault's clock, the only clock its `updated` and `created` stamps may be
+ * compared with.
+ */
+function answerDate(): { onResponse: (raw: { headers: { get(name: string): string | undefined } }) => void; get(): Date | undefined } {
+  let at: Date | undefined;
+  return {
+    onResponse: (raw) => {
+      const header = raw.headers.get('date');
+      const parsed = header === undefined ? Number.NaN : Date.parse(header);
+      at = Number.isFinite(parsed) ? new Date(parsed) : undefined;
+    },
+    get: () => at,
+  };
+}
+
 async function fetchVersion(clients: VaultClients, object: ObjectRef, version: string | undefined, decode: VersionDecoder): Promise<Fetched> {
   switch (object.type) {
     case 'secret':
@@ -331,8 +352,9 @@ function checkAnswerIdentity(vaultUrl: string, object: ObjectRef, version: strin
 
 async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, version: string | undefined, decode: VersionDecoder): Promise<Fetched> {
   let secret;
+  const answered = answerDate();
   try {
-    secret = await clients.secrets.getSecret(object.name, version === undefined ? {} : { version });
+    secret = await clients.secrets.getSecret(object.name, version === undefined ? { onResponse: answered.onResponse } : { version, onResponse: answered.onResponse });
   } catch (err) {
     // A certificate whose secret the identity may not read (or a non-exportable key): public part only.
     if (object.type === 'certificate' && (err as { statusCode?: number }).statusCode === 403 && !/disabled/i.test(JSON.stringify((err as { details?: unknown }).details ?? ''))) {
@@ -343,7 +365,7 @@ async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, vers
   const p = secret.properties;
   checkAnswerIdentity(clients.secrets.vaultUrl, object, version, p);
   if (typeof secret.value !== 'string') throw new SyncError('InvalidResponse', `${object.type} "${object.name}": the vault's answer has no value`, { object: object.name });
-  const base = { version: p.version ?? version ?? '', contentType: p.contentType, updatedOn: p.updatedOn, expiresOn: p.expiresOn };
+  const base = { version: p.version ?? version ?? '', contentType: p.contentType, updatedOn: p.updatedOn, expiresOn: p.expiresOn, answeredOn: answered.get() };
   const value = secret.value;
   if (object.type === 'certificate') {
     return { ...base, material: { kind: 'certificate', bundle: await decode(object.name, base.version, value, p.contentType), secretValue: value } };
@@ -362,7 +384,8 @@ async function fetchThroughSecret(clients: VaultClients, object: ObjectRef, vers
 }
 
 async function fetchPublicCertificate(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
-  const cert = version === undefined ? await clients.certificates.getCertificate(object.name) : await clients.certificates.getCertificateVersion(object.name, version);
+  const answered = answerDate();
+  const cert = version === undefined ? await clients.certificates.getCertificate(object.name, { onResponse: answered.onResponse }) : await clients.certificates.getCertificateVersion(object.name, version, { onResponse: answered.onResponse });
   if (cert.cer === undefined || cert.cer.length === 0) throw new SyncError('InvalidCertificate', `certificate "${object.name}" has no public certificate (cer)`, { object: object.name });
   const p = cert.properties;
   checkAnswerIdentity(clients.certificates.vaultUrl, object, version, p);
@@ -371,6 +394,7 @@ async function fetchPublicCertificate(clients: VaultClients, object: ObjectRef, 
     contentType: undefined,
     updatedOn: p.updatedOn,
     expiresOn: p.expiresOn,
+    answeredOn: answered.get(),
     material: { kind: 'certificate', bundle: bundleFromFile(Buffer.from(cert.cer)), secretValue: undefined },
   };
 }
@@ -388,9 +412,10 @@ export function publicKeyPemFromJwk(jwk: KvJsonWebKey, name: string): string {
 }
 
 async function fetchPublicKey(clients: VaultClients, object: ObjectRef, version: string | undefined): Promise<Fetched> {
-  const key = await clients.keys.getKey(object.name, version === undefined ? {} : { version });
+  const answered = answerDate();
+  const key = await clients.keys.getKey(object.name, version === undefined ? { onResponse: answered.onResponse } : { version, onResponse: answered.onResponse });
   if (key.key === undefined) throw new SyncError('ObjectNotFound', `key "${object.name}" has no key material`, { object: object.name });
   const p = key.properties;
   checkAnswerIdentity(clients.keys.vaultUrl, object, version, p);
-  return { version: p.version ?? version ?? '', contentType: undefined, updatedOn: p.updatedOn, expiresOn: p.expiresOn, material: { kind: 'publicKey', pem: publicKeyPemFromJwk(key.key, object.name) } };
+  return { version: p.version ?? version ?? '', contentType: undefined, updatedOn: p.updatedOn, expiresOn: p.expiresOn, answeredOn: answered.get(), material: { kind: 'publicKey', pem: publicKeyPemFromJwk(key.key, object.name) } };
 }

@@ -343,13 +343,13 @@ export class KeyVaultPipeline {
         read: async (ref, notReadBefore) => {
           const load = async (startedAt: number): Promise<CachedRead> => {
             const v = await withVaultRequestContext(DETECTOR_CONTEXT, () => readObjectVersion(vaultUrl, auth.credential, this.#env, ref, undefined, { access: this.#access, decode: this.#decode }));
-            detector.recordRead(ref, { version: v.version, updatedOn: v.updatedOn, enabled: true }, startedAt);
+            detector.recordRead(ref, { version: v.version, updatedOn: v.updatedOn, answeredOn: v.answeredOn, enabled: true }, startedAt);
             if (v.version !== '') this.#objects.seed({ vaultUrl, type: ref.type, name: ref.name, version: v.version, identityKey }, v, startedAt);
             return v;
           };
           const got = await this.#objects.get({ vaultUrl, type: ref.type, name: ref.name, version: undefined, identityKey }, load, { notReadBefore });
           if ('versions' in got) throw new Error('object cache: a version list where a version was expected');
-          return { version: got.version, updatedOn: got.updatedOn, enabled: true };
+          return { version: got.version, updatedOn: got.updatedOn, answeredOn: got.answeredOn, enabled: true };
         },
         versions: (ref) => withVaultRequestContext(DETECTOR_CONTEXT, () => listVersionsOf(vaultUrl, auth.credential, this.#env, ref, { access: this.#access })),
         invalidate: (name, before) => this.#objects.invalidate({ vaultUrl, name, identityKey, ...(before === undefined ? {} : { before }) }),

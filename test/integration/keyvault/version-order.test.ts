@@ -82,4 +82,20 @@ describe('version order', () => {
       pipeline.close();
     }
   });
+
+  it('a read carries when Key Vault answered it, on Key Vault\'s clock (its Date header), for comparing with `updated`', async () => {
+    const name = 'answer-date';
+    await clientsFor(world.emu).secrets.setSecret(name, 'v');
+    const sync = resolved([{ name, type: 'secret' }]);
+    world.emu.clock.shift(-600_000);
+    try {
+      const { fetched, failures } = await fetchObjects(sync, credentialFor(world.emu), env, { access });
+      expect(failures).toEqual([]);
+      const answered = fetched[0]?.answeredOn?.getTime() ?? Number.NaN;
+      // Ten minutes behind this host's clock, as the emulator's is (the header has whole seconds).
+      expect(Math.abs(answered - (Date.now() - 600_000))).toBeLessThan(60_000);
+    } finally {
+      world.emu.clock.reset();
+    }
+  });
 });

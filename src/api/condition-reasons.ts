@@ -29,6 +29,7 @@ export const FAILURE_REASONS = [
   'SecretProtected',
   'ConfigMapConflict',
   'WriteFailed',
+  'ApiServerUnreachable',
   'NamespacesFailed',
   'InternalError',
 ] as const;

@@ -20,3 +20,25 @@ export class NotLeaderError extends KvsyncError<'NotLeader'> {
     super('NotLeader', 'this replica is not the leader; not writing');
   }
 }
+
+/** Socket-level failures of a request to the apiserver (undici's `fetch failed` carries one as its cause). */
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+
+function connectionCode(err: unknown, depth = 0): string | undefined {
+  if (!(err instanceof Error) || depth > 3) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return code;
+  return connectionCode(err.cause, depth + 1);
+}
+
+/**
+ * A Kubernetes request that got no answer at all (the apiserver restarting, a connection refused or
+ * reset) as the transient `ApiServerUnreachable`; undefined for anything else. Key Vault's network
+ * failures never reach here unwrapped: the Key Vault layer types them itself.
+ */
+export function apiServerUnreachable(err: unknown): ControllerError | undefined {
+  if (err instanceof KvsyncError) return undefined;
+  const code = connectionCode(err);
+  if (code === undefined) return undefined;
+  return new ControllerError('ApiServerUnreachable', `the Kubernetes API server did not answer (${code}); the last good Secrets stay`, { cause: err });
+}

@@ -18,7 +18,7 @@ import { CLUSTER_STATUS_LIMITS } from '../api/clusterkeyvaultsync-schema.ts';
 import { GROUP, VERSION, parseClusterKeyVaultSync, parseKeyVaultIdentity, selectorMatches, type ResolvedKeyVaultIdentity } from '../api/index.ts';
 import type { VaultHostPolicy } from '../api/vault-url.ts';
 import { findCondition, setCondition } from './conditions.ts';
-import { ControllerError, NotLeaderError } from './errors.ts';
+import { apiServerUnreachable, ControllerError, NotLeaderError } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
@@ -157,7 +157,7 @@ export class FanOutReconciler {
       return sync.refreshIntervalMs > 0 ? { requeueAfterMs: jittered(sync.refreshIntervalMs, 0.1, this.#random) } : {};
     } catch (err) {
       if (err instanceof NotLeaderError) return {};
-      const { reason, message, retryAfterMs } = failureCondition(err);
+      const { reason, message, retryAfterMs } = failureCondition(apiServerUnreachable(err) ?? err);
       await this.#fail(obj, target, reason, message, log);
       return { retry: failedSyncRetry(sync, retryAfterMs) };
     }
@@ -179,7 +179,7 @@ export class FanOutReconciler {
       return { ok: true, changed };
     } catch (err) {
       if (err instanceof NotLeaderError) throw err;
-      const { reason, message } = failureCondition(err);
+      const { reason, message } = failureCondition(apiServerUnreachable(err) ?? err);
       return { ok: false, failure: { name: namespace, reason, message: message.slice(0, CLUSTER_STATUS_LIMITS.messageLength) } };
     }
   }

@@ -25,7 +25,7 @@ function fetchedFor(sync: ResolvedKeyVaultSync): PipelineFetchedObject[] {
   return sync.objects.map((object) => ({ object, version: `v-${object.name}`, contentType: object.type === 'certificate' ? 'application/x-pkcs12' : undefined, updatedOn: undefined, expiresOn: new Date('2027-01-01T00:00:00Z') }));
 }
 
-function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; leader?: boolean; obj?: KeyVaultSyncObject; fetchDelay?: Promise<void>; syncTimeoutMs?: number; outcome?: WriteOutcome; random?: () => number } = {}) {
+function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkError?: Error; statusError?: Error; leader?: boolean; obj?: KeyVaultSyncObject; fetchDelay?: Promise<void>; syncTimeoutMs?: number; outcome?: WriteOutcome; random?: () => number } = {}) {
   const obj: KeyVaultSyncObject = opts.obj ?? { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 } };
   const gone = { value: false };
   const applied: string[] = [];
@@ -63,7 +63,7 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
     listIdentities: () => [],
     pipeline,
     writer,
-    status: { patchStatus: (_ns, _n, s) => Promise.resolve(void statuses.push(s)) },
+    status: { patchStatus: (_ns, _n, s) => (opts.statusError === undefined ? Promise.resolve(void statuses.push(s)) : Promise.reject(opts.statusError)) },
     events: recorder,
     macKey: Buffer.alloc(32, 1),
     isLeader: () => opts.leader ?? true,
@@ -76,6 +76,20 @@ function world(opts: { failures?: SyncFailure[]; credentialError?: Error; checkE
 }
 
 describe('Reconciler', () => {
+  it('an apiserver that does not answer fails the sync as ApiServerUnreachable, and a status write it refuses too still returns a capped retry', async () => {
+    const refused = (): Error => new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }) });
+    const w = world({ checkError: refused() });
+    const result = await w.reconciler.reconcile('shop/example');
+    expect(w.statuses.at(-1)?.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ApiServerUnreachable' });
+    expect(result.retry?.maxDelayMs).toBe(5 * 60_000);
+    const down = world({ checkError: refused(), statusError: refused() });
+    await expect(down.reconciler.reconcile('shop/example')).resolves.toEqual({ retry: { retryAfterMs: undefined, maxDelayMs: 5 * 60_000 } });
+    expect(down.applied).toEqual([]);
+    // Any other failure of the status write is still the work queue's to report.
+    const broken = world({ checkError: refused(), statusError: new RangeError('a bug') });
+    await expect(broken.reconciler.reconcile('shop/example')).rejects.toThrow(RangeError);
+  });
+
   it('ends a sync whose fetch never returns at its deadline: SyncTimeout naming the stage, the fetch\'s signal fired, a retry with backoff, nothing written', async () => {
     const w = world({ fetchDelay: new Promise<void>(() => undefined), syncTimeoutMs: 50 });
     const result = await w.reconciler.reconcile('shop/example');

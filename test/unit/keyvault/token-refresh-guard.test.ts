@@ -11,7 +11,7 @@ import { guardTokenRefresh, isTokenRefreshFailure } from '../../../src/keyvault/
 
 const child = join(import.meta.dirname, 'token-refresh-child.ts');
 const run = (mode: string): { status: number | null; out: string } => {
-  const r = spawnSync(process.execPath, [child, mode], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [child, mode], { encoding: 'utf8', timeout: 90_000 });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 };
 
@@ -25,7 +25,7 @@ describe('the background token-refresh guard', () => {
     expect(guarded.out).toContain('warned: a background token refresh failed');
     expect(guarded.out).toContain('survived');
     expect(guarded.status).toBe(0);
-  }, 60_000);
+  }, 200_000);
 
   it('recognises token failures only', () => {
     expect(isTokenRefreshFailure(new SyncError('AuthenticationFailed', 'no token'))).toBe(true);

@@ -185,7 +185,10 @@ export async function waitShown(kc: k8s.KubeConfig, ns: string, name: string, re
       if (synced !== undefined && synced.status === 'False' && reasons.includes(synced.reason)) return { via: 'condition' as const, reason: synced.reason, message: synced.message, ready: conditionOf(obj, 'Ready') };
       const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.kind=KeyVaultSync,involvedObject.name=${name},type=Warning` });
       const event = events.items.find((e) => reasons.includes(e.reason ?? '') && (e.lastTimestamp ?? e.eventTime ?? new Date(0)).valueOf() >= since - 1000);
-      return event === undefined ? undefined : { via: 'event' as const, reason: event.reason ?? '', message: event.message ?? '', ready: conditionOf(obj, 'Ready') };
+      if (event !== undefined) return { via: 'event' as const, reason: event.reason ?? '', message: event.message ?? '', ready: conditionOf(obj, 'Ready') };
+      // Not yet: what it shows instead, so that a timeout says where the row stood.
+      const warnings = events.items.map((e) => e.reason ?? '?').join(', ') || 'none';
+      throw new Error(`Synced is ${synced?.status ?? 'unset'} ${synced?.reason ?? ''}; Warning events: ${warnings}`);
     },
     { timeoutMs, intervalMs: 250, description: `${ns}/${name} showing ${reasons.join(' or ')}` },
   );

@@ -1,6 +1,6 @@
 import forge from 'node-forge';
 import { createSecureContext } from 'node:tls';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { pinnedDependency } from '../util/testing/pinned-dependency.ts';
 import { DEFAULT_PKI_LIMITS, resolveLimits } from './limits.ts';
 import { decodePfx } from './pfx.ts';
@@ -40,6 +40,23 @@ describe('decodePfx', () => {
       }
     });
   }
+
+  it('tries the next password candidate when a wrong one decrypts to garbage (no MAC to tell them apart)', () => {
+    const pfx = opensslPkcs12(rsa.leaf.keyPem, rsa.leaf.certPem, '', ['-nomac', '-legacy']);
+    // What one wrong key in 256 does without a MAC: valid padding, then content that is not ASN.1.
+    const real = forge.pkcs12.pkcs12FromAsn1.bind(forge.pkcs12);
+    const spy = vi.spyOn(forge.pkcs12, 'pkcs12FromAsn1').mockImplementation(((asn1: forge.asn1.Asn1, strict: boolean, password?: string) => {
+      if (password === undefined) throw new Error('Too few bytes to parse DER.');
+      return real(asn1, strict, password);
+    }) as typeof forge.pkcs12.pkcs12FromAsn1);
+    try {
+      const contents = decodePfx(pfx, undefined, limits);
+      expect(contents.privateKeys[0]!.equals(pkcs8(rsa))).toBe(true);
+      expect(spy.mock.calls.map((c) => c[2])).toEqual([undefined, '']);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 
   it('reads a password-protected PFX only with its password', () => {
     const pfx = opensslPkcs12(rsa.leaf.keyPem, rsa.leaf.certPem, 's3cret');

@@ -78,18 +78,21 @@ export function decodePfx(der: Buffer, password: string | undefined, limits: Pki
 
   const attempts: (string | undefined)[] = password === undefined ? [undefined, ''] : password === '' ? ['', undefined] : [password];
   const budget = { total: 0 };
-  let lastFailure: PkiError | undefined;
+  const failures: PkiError[] = [];
   for (const attempt of attempts) {
     try {
       const p12 = withForgeHooks(limits, budget, () => forge.pkcs12.pkcs12FromAsn1(asn1, false, attempt as string));
       return collectBags(p12);
     } catch (err) {
       if (err instanceof PkiError) throw err; // limits and our own classification: never retried
-      lastFailure = classifyForgeError(err);
-      if (lastFailure.reason !== 'BadPassword') throw lastFailure;
+      failures.push(classifyForgeError(err));
+      // Without a MAC nothing tells a wrong candidate from the right one until decryption: about one
+      // wrong key in 256 leaves valid padding and garbage that fails to parse as anything but a bad
+      // password. So the next candidate is always tried; a file that fails with every one is reported
+      // by its most telling failure.
     }
   }
-  throw lastFailure ?? new PkiError('BadPassword', 'PKCS#12 password is wrong');
+  throw failures.find((f) => f.reason !== 'BadPassword') ?? failures[0] ?? new PkiError('BadPassword', 'PKCS#12 password is wrong');
 }
 
 function collectBags(p12: forge.pkcs12.Pkcs12Pfx): PfxContents {

@@ -52,7 +52,7 @@ describe('decodePfx', () => {
     try {
       const contents = decodePfx(pfx, undefined, limits);
       expect(contents.privateKeys[0]!.equals(pkcs8(rsa))).toBe(true);
-      expect(spy.mock.calls.map((c) => c[2])).toEqual([undefined, '']);
+      expect(spy.mock.calls.map((c) => (c as unknown[])[2])).toEqual([undefined, '']);
     } finally {
       spy.mockRestore();
     }

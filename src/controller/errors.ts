@@ -38,7 +38,21 @@ function connectionCode(err: unknown, depth = 0): string | undefined {
  */
 export function apiServerUnreachable(err: unknown): ControllerError | undefined {
   if (err instanceof KvsyncError) return undefined;
-  const code = connectionCode(err);
+  // undici's own words for a request that died on the wire, whatever its cause says.
+  const undiciNetwork = err instanceof TypeError && (err.message === 'fetch failed' || err.message === 'terminated');
+  const code = connectionCode(err) ?? (undiciNetwork ? 'connection failed' : undefined);
   if (code === undefined) return undefined;
   return new ControllerError('ApiServerUnreachable', `the Kubernetes API server did not answer (${code}); the last good Secrets stay`, { cause: err });
+}
+
+/**
+ * Where an unexpected error came from, for the log: its class, its cause's class and code, and the
+ * first stack frame (a file and line). Never a message, which might carry data.
+ */
+export function unexpectedErrorFacts(err: unknown): { errName: string; causeName?: string; causeCode?: string; at?: string } {
+  if (!(err instanceof Error)) return { errName: typeof err };
+  const cause = err.cause instanceof Error ? err.cause : undefined;
+  const causeCode = (cause as { code?: unknown } | undefined)?.code;
+  const frame = /\n\s+at (?:.*?\()?([^()\s]+:\d+:\d+)\)?/.exec(err.stack ?? '')?.[1];
+  return { errName: err.name, ...(cause === undefined ? {} : { causeName: cause.name }), ...(typeof causeCode === 'string' ? { causeCode } : {}), ...(frame === undefined ? {} : { at: frame }) };
 }

@@ -20,7 +20,7 @@ import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { WrittenMacs } from './written-macs.ts';
 import { certificateExpiries } from './certificate-expiries.ts';
-import { apiServerUnreachable, ControllerError, NotLeaderError } from './errors.ts';
+import { apiServerUnreachable, ControllerError, NotLeaderError, unexpectedErrorFacts } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from './pipeline.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
@@ -178,7 +178,7 @@ export class Reconciler {
     } catch (err) {
       if (err instanceof NotLeaderError) return {};
       const { reason, message, retryAfterMs, known } = failureCondition(apiServerUnreachable(err) ?? err);
-      if (!known) log.error({ errName: err instanceof Error ? err.name : typeof err }, 'unexpected reconcile error');
+      if (!known) log.error(unexpectedErrorFacts(err), 'unexpected reconcile error');
       outcome.result ??= reason;
       if (err instanceof TemplateRenderError) this.#d.metrics?.templateFailed(err.failure);
       try {

@@ -162,6 +162,9 @@ describe('the mount sidecar under faults (each row on its own vault, side by sid
 
       rmSync(filler);
       report(vault, await waitGeneration(dir, 2));
+      // The reader samples on its own schedule: stopped only once it has read generation 2 too.
+      const sampling = reader;
+      await pollUntil(() => (sampling.generations.has(2) ? true : undefined), { timeoutMs: 30_000, description: 'the reader to see generation 2' });
       await reader.stop();
       console.log(`[fault-matrix] ${vault}: filled ${filled} bytes; reader: ${reader.snapshots()} snapshots, generations ${[...reader.generations].join(',')}`);
       expect(reader.failures.slice(0, 5)).toEqual([]);

@@ -1,7 +1,8 @@
+import { type Logger, pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { failureCondition } from '../api/condition-reasons.ts';
-import { SyncError } from '../keyvault/errors.ts';
-import { apiServerUnreachable, ControllerError, unexpectedErrorFacts } from './errors.ts';
+import { SyncError, toSyncError } from '../keyvault/errors.ts';
+import { apiServerUnreachable, ControllerError, recordFailure, unexpectedErrorFacts } from './errors.ts';
 
 function withCode(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -48,5 +49,36 @@ describe('unexpectedErrorFacts', () => {
     expect(facts.at).toMatch(/errors\.test\.ts:\d+:\d+$/);
     expect(JSON.stringify(facts)).not.toContain('s3cr3t');
     expect(unexpectedErrorFacts('x')).toEqual({ errName: 'string' });
+  });
+});
+
+describe('recordFailure', () => {
+  function capture(): { log: Logger; lines: string[] } {
+    const lines: string[] = [];
+    return { log: pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }), lines };
+  }
+
+  it('logs, and does not throw, when the apiserver cannot take the failure either', async () => {
+    const { log, lines } = capture();
+    await expect(recordFailure(() => Promise.reject(new TypeError('fetch failed', { cause: withCode('connect ECONNREFUSED 10.0.0.1:6443', 'ECONNREFUSED') })), log)).resolves.toBeUndefined();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('could not record the failed sync');
+    expect(lines[0]).toContain('ApiServerUnreachable');
+    expect(lines[0]).not.toContain('10.0.0.1');
+  });
+
+  it('throws any other failure of the write', async () => {
+    const { log } = capture();
+    const conflict = Object.assign(new Error('HTTP 409'), { code: 409 });
+    await expect(recordFailure(() => Promise.reject(conflict), log)).rejects.toBe(conflict);
+  });
+});
+
+describe('one set of network codes for the apiserver and Key Vault', () => {
+  it('types the same wire failures as unreachable on both sides', () => {
+    for (const code of ['ECONNRESET', 'UND_ERR_SOCKET', 'REQUEST_SEND_ERROR']) {
+      expect(apiServerUnreachable(withCode('x', code))?.reason).toBe('ApiServerUnreachable');
+      expect(toSyncError(withCode('x', code), { vault: 'kv' }).reason).toBe('VaultUnreachable');
+    }
   });
 });

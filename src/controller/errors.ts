@@ -1,6 +1,8 @@
 /** Typed errors of the controller; `reason` is what a KeyVaultSync condition shows. */
 import type { FailureReason } from '../api/condition-reasons.ts';
 import { KvsyncError } from '../util/errors.ts';
+import type { Logger } from 'pino';
+import { NETWORK_ERROR_CODES } from '../util/network-codes.ts';
 
 export class ControllerError extends KvsyncError<FailureReason> {
   override readonly name = 'ControllerError';
@@ -21,13 +23,11 @@ export class NotLeaderError extends KvsyncError<'NotLeader'> {
   }
 }
 
-/** Socket-level failures of a request to the apiserver (undici's `fetch failed` carries one as its cause). */
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
-
+/** The network code of an error or of its causes (undici's `fetch failed` carries one as its cause). */
 function connectionCode(err: unknown, depth = 0): string | undefined {
   if (!(err instanceof Error) || depth > 3) return undefined;
   const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return code;
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return code;
   return connectionCode(err.cause, depth + 1);
 }
 
@@ -43,6 +43,21 @@ export function apiServerUnreachable(err: unknown): ControllerError | undefined 
   const code = connectionCode(err) ?? (undiciNetwork ? 'connection failed' : undefined);
   if (code === undefined) return undefined;
   return new ControllerError('ApiServerUnreachable', `the Kubernetes API server did not answer (${code}); the last good Secrets stay`, { cause: err });
+}
+
+/**
+ * Writes a failed sync's condition. The apiserver that failed the sync often cannot take its condition
+ * either: that is logged, and the caller's retry (capped by the refresh interval) writes it, or the
+ * sync succeeds, once the apiserver answers again. Any other failure of the write is thrown.
+ */
+export async function recordFailure(write: () => Promise<void>, log: Logger): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    const unreachable = apiServerUnreachable(err);
+    if (unreachable === undefined) throw err;
+    log.warn({ reason: unreachable.reason, detail: unreachable.message }, 'could not record the failed sync');
+  }
 }
 
 /**

@@ -18,7 +18,7 @@ import { CLUSTER_STATUS_LIMITS } from '../api/clusterkeyvaultsync-schema.ts';
 import { GROUP, VERSION, parseClusterKeyVaultSync, parseKeyVaultIdentity, selectorMatches, type ResolvedKeyVaultIdentity } from '../api/index.ts';
 import type { VaultHostPolicy } from '../api/vault-url.ts';
 import { findCondition, setCondition } from './conditions.ts';
-import { apiServerUnreachable, ControllerError, NotLeaderError } from './errors.ts';
+import { apiServerUnreachable, ControllerError, NotLeaderError, recordFailure } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import { FORCE_SYNC_ANNOTATION } from './labels.ts';
 import { dataMac } from './mac.ts';
@@ -158,7 +158,7 @@ export class FanOutReconciler {
     } catch (err) {
       if (err instanceof NotLeaderError) return {};
       const { reason, message, retryAfterMs } = failureCondition(apiServerUnreachable(err) ?? err);
-      await this.#fail(obj, target, reason, message, log);
+      await recordFailure(() => this.#fail(obj, target, reason, message, log), log);
       return { retry: failedSyncRetry(sync, retryAfterMs) };
     }
   }

@@ -20,7 +20,7 @@ import { dataMac } from './mac.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { WrittenMacs } from './written-macs.ts';
 import { certificateExpiries } from './certificate-expiries.ts';
-import { apiServerUnreachable, ControllerError, NotLeaderError, unexpectedErrorFacts } from './errors.ts';
+import { apiServerUnreachable, ControllerError, NotLeaderError, recordFailure, unexpectedErrorFacts } from './errors.ts';
 import type { EventRecorder, EventTarget } from './events.ts';
 import type { PipelineFetchResult, SyncFailure, SyncPipeline, VaultWait } from './pipeline.ts';
 import type { DesiredConfigMap, DesiredSecret } from './pipeline.ts';
@@ -181,15 +181,7 @@ export class Reconciler {
       if (!known) log.error(unexpectedErrorFacts(err), 'unexpected reconcile error');
       outcome.result ??= reason;
       if (err instanceof TemplateRenderError) this.#d.metrics?.templateFailed(err.failure);
-      try {
-        await this.#fail(obj, target, generation, reason, message, log);
-      } catch (recordErr) {
-        // The apiserver that failed the sync cannot take its condition either: the retry below (capped
-        // by the refresh interval) writes it, or the sync succeeds, once the apiserver answers again.
-        const unreachable = apiServerUnreachable(recordErr);
-        if (unreachable === undefined) throw recordErr;
-        log.warn({ reason: unreachable.reason, detail: unreachable.message }, 'could not record the failed sync');
-      }
+      await recordFailure(() => this.#fail(obj, target, generation, reason, message, log), log);
       // The vault's breaker is open: failing fast cost no request, and the breaker's cooldown (doubling
       // after each failed probe) is the backoff, so the KeyVaultSync comes back right when a probe may go.
       if (reason === 'VaultUnavailable' && retryAfterMs !== undefined) return { requeueAfterMs: jittered(retryAfterMs, 0.2, this.#random) };

@@ -16,6 +16,7 @@ import type { FailureReason } from '../api/condition-reasons.ts';
 import type { TemplateFailure } from '../api/template.ts';
 import { isPkiError } from '../pki/errors.ts';
 import { KvsyncError } from '../util/errors.ts';
+import { NETWORK_ERROR_CODES } from '../util/network-codes.ts';
 import { cutOffStatusOf } from './response-limit.ts';
 
 /** The condition reasons a fetch or render can fail with. */
@@ -110,7 +111,6 @@ function isRestErrorLike(err: unknown): err is RestErrorLike {
   return err instanceof Error && err.name === 'RestError';
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'REQUEST_SEND_ERROR', 'UND_ERR_CONNECT_TIMEOUT']);
 const TLS_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_)/;
 
 /** `innererror.code` of a Key Vault error body (`{"error":{"code","message","innererror":{"code"}}}`). */
@@ -230,7 +230,7 @@ export function toSyncError(err: unknown, site: FailureSite): SyncError {
   }
   if (err instanceof Error) {
     const code = safeCode((err as NodeJS.ErrnoException).code);
-    if (code !== undefined && (NETWORK_CODES.has(code) || TLS_CODE.test(code))) return new SyncError('VaultUnreachable', `${where(site)}: cannot reach the vault (${code})`, obj);
+    if (code !== undefined && (NETWORK_ERROR_CODES.has(code) || TLS_CODE.test(code))) return new SyncError('VaultUnreachable', `${where(site)}: cannot reach the vault (${code})`, obj);
     // Thrown while the SDK turned a 200 answer into an object: the answer was not Key Vault's JSON.
     if (code === undefined && ['TypeError', 'SyntaxError', 'RangeError'].includes(err.name)) return new SyncError('InvalidResponse', `${where(site)}: the vault's answer could not be read (${err.name})`, obj);
     if (/challenge resource/i.test(err.message)) return new SyncError('InvalidResponse', `${where(site)}: the vault's authentication challenge names a resource that is not the vault's host`, obj);

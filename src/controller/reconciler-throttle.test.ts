@@ -6,6 +6,7 @@
 import type { PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { pollUntil } from '../util/poll.ts';
 import { designExampleSpec, keyVaultSync } from '../api/testing/fixtures.ts';
 import { VaultGuards, withVaultRequestContext, type VaultRequestContext } from '../keyvault/vault-guard.ts';
 import type { EventRecorder } from './events.ts';
@@ -34,7 +35,7 @@ beforeEach(() => {
 });
 
 /** A pipeline whose fetch sends one request through the test's vault guards to `host`. */
-function world(host: string, opts: { status?: KeyVaultSyncObject['status']; failure?: SyncFailure } = {}) {
+function world(host: string, opts: { status?: KeyVaultSyncObject['status']; failure?: SyncFailure; held?: Promise<void> } = {}) {
   const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 }, ...(opts.status === undefined ? {} : { status: opts.status }) };
   const statuses: StatusPatch[] = [];
   const events: { type: string; reason: string; message: string }[] = [];
@@ -44,8 +45,13 @@ function world(host: string, opts: { status?: KeyVaultSyncObject['status']; fail
     credentialFor: () => Promise.resolve({ credential: {}, identityKey: 'k' }),
     fetchShared: async (sync, _auth, mode) => {
       priorities.push(mode?.priority);
-      const context: VaultRequestContext = { priority: mode?.priority ?? 'normal' };
-      await withVaultRequestContext(context, () => vaultGuards.policy.sendRequest(request, (r) => Promise.resolve({ request: r, status: 200, headers: { get: () => undefined } } as unknown as PipelineResponse)));
+      const context: VaultRequestContext = { priority: mode?.priority ?? 'normal', onLongWait: mode?.onThrottled };
+      // `held`: the vault (or the SDK's retries behind it) keeps the request until the test lets it go.
+      const answer = async (r: PipelineRequest): Promise<PipelineResponse> => {
+        await opts.held;
+        return { request: r, status: 200, headers: { get: () => undefined } } as unknown as PipelineResponse;
+      };
+      await withVaultRequestContext(context, () => vaultGuards.policy.sendRequest(request, answer));
       const fetched: PipelineFetchedObject[] = sync.objects.map((object) => ({ object, version: 'v1', contentType: undefined, updatedOn: undefined, expiresOn: undefined }));
       return { fetched, failures: opts.failure === undefined ? [] : [opts.failure], throttled: context.longWait };
     },
@@ -71,15 +77,39 @@ function world(host: string, opts: { status?: KeyVaultSyncObject['status']; fail
 const cond = (s: StatusPatch | undefined, type: string): { status: string; reason: string } | undefined => s?.conditions.find((c) => c.type === type);
 
 describe('Reconciler: Throttled', () => {
-  it('tells a synced KeyVaultSync that waited on a paused vault by one Throttled event and writes status once: Synced', async () => {
+  it('tells a synced KeyVaultSync that waited on a paused vault by one Throttled event and Synced=False Throttled, then Synced once it went on', async () => {
     vaultGuards.configure({ longWaitMs: 50 });
     vaultGuards.guard('waitkv.vault.azure.net').limiter.pause(400);
     const w = world('waitkv.vault.azure.net', { status: readyStatus() });
     await w.reconciler.reconcile('shop/example');
-    expect(w.statuses).toHaveLength(1);
-    expect(cond(w.statuses[0], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
-    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'True' });
+    expect(w.statuses).toHaveLength(2);
+    expect(cond(w.statuses[0], 'Synced')).toMatchObject({ status: 'False', reason: 'Throttled' });
+    expect(cond(w.statuses[1], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
+    for (const s of w.statuses) expect(cond(s, 'Ready')).toMatchObject({ status: 'True' });
     expect(w.events).toEqual([{ type: 'Warning', reason: 'Throttled', message: expect.stringMatching(/vault "waitkv" is throttling kvsync .*every request to it was paused/) as string }]);
+  });
+
+  it('tells Throttled while the fetch still waits on the paused vault, not only once it returns', async () => {
+    vaultGuards.configure({ longWaitMs: 50 });
+    vaultGuards.guard('stormkv.vault.azure.net').limiter.pause(100);
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const w = world('stormkv.vault.azure.net', { status: readyStatus(), held });
+    const reconciled = w.reconciler.reconcile('shop/example');
+    let ended = false;
+    void reconciled.finally(() => (ended = true));
+    // The fetch is still held: the user already sees the storm, once.
+    await pollUntil(() => (w.statuses.length > 0 ? true : undefined), { timeoutMs: 5000, intervalMs: 10, description: 'a status written while the fetch waits' });
+    expect(ended).toBe(false);
+    expect(w.events).toMatchObject([{ type: 'Warning', reason: 'Throttled' }]);
+    expect(cond(w.statuses[0], 'Synced')).toMatchObject({ status: 'False', reason: 'Throttled' });
+    expect(cond(w.statuses[0], 'Ready')).toMatchObject({ status: 'True' });
+    release();
+    await reconciled;
+    // Once the fetch went on: Synced again, over the Throttled status (never under it), no second event.
+    expect(w.statuses).toHaveLength(2);
+    expect(cond(w.statuses[1], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
+    expect(w.events).toHaveLength(1);
   });
 
   it('a never-synced KeyVaultSync asks for high priority; its wait on the budget is an event, its one status Synced', async () => {

@@ -167,15 +167,18 @@ export class Reconciler {
     const priority = obj.status?.lastSyncTime === undefined ? 'high' : 'normal';
     const owner: SyncOwner = { name, namespace, uid };
     const stage = { now: 'getting a credential' };
+    const throttle: ThrottleTold = {};
     const timeoutMs = this.#d.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
     try {
       return await withDeadline(
         timeoutMs,
         undefined,
-        ({ signal }) => this.#sync({ key, obj, sync, owner, target, log, outcome, stage, priority, signal, keyVaultDone: hooks.keyVaultDone }),
+        ({ signal }) => this.#sync({ key, obj, sync, owner, target, log, outcome, stage, priority, signal, throttle, keyVaultDone: hooks.keyVaultDone }),
         () => new ControllerError('SyncTimeout', `the sync did not finish within ${durationText(timeoutMs)} (still ${stage.now}); the last good Secrets stay`),
       );
     } catch (err) {
+      // A Throttled status still being written lands before the failure's, never over it.
+      await throttle.told;
       if (err instanceof NotLeaderError) return {};
       const { reason, message, retryAfterMs, known } = failureCondition(apiServerUnreachable(err) ?? err);
       if (!known) log.error(unexpectedErrorFacts(err), 'unexpected reconcile error');
@@ -194,8 +197,8 @@ export class Reconciler {
    * deadline) ends its Key Vault requests, and no write starts once it has fired; `stage.now` says
    * what the sync is waiting for.
    */
-  async #sync(run: { key: string; obj: KeyVaultSyncObject; sync: ResolvedKeyVaultSync; owner: SyncOwner; target: EventTarget; log: Logger; outcome: { result?: string }; stage: { now: string }; priority: RequestPriority; signal: AbortSignal; keyVaultDone: (() => void) | undefined }): Promise<QueueResult> {
-    const { key, obj, sync, owner, target, log, outcome, stage, priority, signal, keyVaultDone } = run;
+  async #sync(run: { key: string; obj: KeyVaultSyncObject; sync: ResolvedKeyVaultSync; owner: SyncOwner; target: EventTarget; log: Logger; outcome: { result?: string }; stage: { now: string }; priority: RequestPriority; signal: AbortSignal; throttle: ThrottleTold; keyVaultDone: (() => void) | undefined }): Promise<QueueResult> {
+    const { key, obj, sync, owner, target, log, outcome, stage, priority, signal, throttle, keyVaultDone } = run;
     const { namespace, name, uid } = owner;
     const generation = obj.metadata?.generation;
     const mayWrite = (): void => {
@@ -210,13 +213,26 @@ export class Reconciler {
     // A force-sync (or edit) since this process last synced the KeyVaultSync: its status is written,
     // so the person who asked sees lastSyncTime move even when nothing changed.
     const asked = before !== undefined && before !== syncedAs;
-    const result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: before !== syncedAs, priority, signal });
+    // The vault's first long wait is told when the guard notes it, while the fetch may wait on (a 429
+    // storm's pauses can outlast the sync's deadline), not only once the fetch returns.
+    const tellThrottled = (wait: VaultWait): void => {
+      throttle.told ??= this.#throttledWait(obj, target, wait, log);
+    };
+    let result: PipelineFetchResult;
+    try {
+      result = await this.#d.pipeline.fetchShared(sync, auth, { fresh: before !== syncedAs, priority, signal, onThrottled: tellThrottled });
+    } finally {
+      await throttle.told;
+    }
+    if (result.throttled !== undefined) tellThrottled(result.throttled);
+    // The status this sync wrote while the vault held it back (the conditions it changed): what follows builds on it.
+    const shown = await throttle.told;
+    const current: KeyVaultSyncStatus | undefined = shown === undefined ? obj.status : { ...obj.status, ...shown };
     const versions = new Map(result.fetched.filter((f) => (f.historyIndex ?? 0) === 0).map((f) => [f.object.outputName, f.version]));
     const reached = async (step: SyncStep, secret?: string): Promise<void> => {
       await this.#d.steps?.reached(step, { namespace, name, versions, ...(secret === undefined ? {} : { secret }) });
     };
     await reached('fetched');
-    if (result.throttled !== undefined) await this.#throttledWait(obj, target, result.throttled, log);
     const selected = result.sync ?? sync;
     const failed = requiredFailures(selected, result);
     const first = failed[0];
@@ -268,10 +284,10 @@ export class Reconciler {
     // Fetched, written, observed (the certificate checks may list versions): Key Vault is done with.
     keyVaultDone?.();
     const now = this.#now();
-    const status = successStatus(obj.status, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, configMaps: rendered.configMaps, macKey: this.#d.macKey, macs });
+    const status = successStatus(current, { generation, now, namespace, fetched: result.fetched, secrets: rendered.secrets, configMaps: rendered.configMaps, macKey: this.#d.macKey, macs });
     await reached('beforeStatus');
     mayWrite();
-    if (asked || statusWriteNeeded(obj.status, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);
+    if (asked || statusWriteNeeded(current, status, now, LAST_SYNC_TIME_REFRESH_MS * lastSyncTimePhase(key))) await this.#patchStatus(namespace, name, status);
     outcome.result = 'success';
     this.#throttled.delete(`${namespace}/${name}`);
     this.#syncedAs.set(key, syncedAs);
@@ -297,17 +313,31 @@ export class Reconciler {
   }
 
   /**
-   * The fetch waited long on the vault but went on: told once per transition, as a `Throttled` event
-   * (the status is written once, when the reconcile ends).
+   * The fetch waits long on the vault (it may go on or fail later): told once per transition, as a
+   * `Warning Throttled` event, and, when the vault itself paused kvsync (429, 503 with Retry-After), as
+   * `Synced=False` `Throttled` while the sync waits (`Ready` as {@link failureStatus} keeps it); the
+   * sync's end writes its own status over it. A wait for kvsync's own request budget is the event only:
+   * it ends by itself, and refreshes that queue for the budget would flip the condition each time.
+   * Resolves with the status written, if any; never rejects (the sync's end writes status anyway).
    */
-  async #throttledWait(obj: KeyVaultSyncObject, target: EventTarget, wait: VaultWait, log: Logger): Promise<void> {
+  async #throttledWait(obj: KeyVaultSyncObject, target: EventTarget, wait: VaultWait, log: Logger): Promise<StatusPatch | undefined> {
     const message = throttledMessage(wait);
     log.warn({ reason: 'Throttled', detail: message }, 'sync waited for the vault');
-    if (!this.#d.isLeader()) return;
+    if (!this.#d.isLeader()) return undefined;
     const key = `${target.namespace}/${target.name}`;
     const wasThrottled = this.#throttled.has(key) || findCondition(obj.status?.conditions, SYNCED)?.reason === 'Throttled';
     this.#throttled.add(key);
-    if (!wasThrottled) await this.#d.events.record(target, 'Warning', 'Throttled', message);
+    if (wasThrottled) return undefined;
+    try {
+      await this.#d.events.record(target, 'Warning', 'Throttled', message);
+      if (wait.pausedForMs === 0) return undefined;
+      const status = failureStatus(obj.status, { generation: obj.metadata?.generation, now: this.#now(), reason: 'Throttled', message });
+      await this.#patchStatus(target.namespace, target.name, status);
+      return status;
+    } catch (err) {
+      log.warn({ reason: 'Throttled', errorClass: err instanceof Error ? err.name : typeof err }, 'could not record the wait for the vault');
+      return undefined;
+    }
   }
 
   async #fail(obj: KeyVaultSyncObject, target: EventTarget, generation: number | undefined, reason: FailureReason, message: string, log: Logger): Promise<void> {
@@ -330,6 +360,11 @@ export class Reconciler {
     if (!this.#d.isLeader()) throw new NotLeaderError();
     await this.#d.status.patchStatus(namespace, name, status);
   }
+}
+
+/** The Throttled status a sync is writing (or wrote) while it waits on the vault, told at most once per sync. */
+interface ThrottleTold {
+  told?: Promise<StatusPatch | undefined>;
 }
 
 /**

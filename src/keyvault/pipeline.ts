@@ -43,6 +43,11 @@ export interface FetchMode {
   priority?: RequestPriority;
   /** The sync's deadline: every Key Vault request of the fetch, and the token request behind it, ends when it fires. */
   signal?: AbortSignal;
+  /**
+   * Told the fetch's first long wait (`throttled` of the result) as soon as the vault guard notes it,
+   * while the fetch may still wait on: a storm is told while it lasts. Returns at once; never throws.
+   */
+  onThrottled?: ((wait: VaultWait) => void) | undefined;
 }
 
 /** What a shared fetch got, and whether the vault made it wait. */
@@ -149,7 +154,7 @@ export class KeyVaultPipeline {
     const fresh = mode.fresh !== false;
     const previousEnd = this.#lastFetchEnd.get(syncKey) ?? -Infinity;
     const freshFloor = Math.max(previousEnd, this.#objects.now() - this.#freshWindowMs);
-    const context: VaultRequestContext = { priority: mode.priority ?? 'normal', ...(mode.signal === undefined ? {} : { signal: mode.signal }) };
+    const context: VaultRequestContext = { priority: mode.priority ?? 'normal', onLongWait: mode.onThrottled, ...(mode.signal === undefined ? {} : { signal: mode.signal }) };
     let selected: ResolvedKeyVaultSync | undefined;
     if (hasSelectors(sync)) {
       const selection = await withVaultRequestContext(context, () => this.#select(syncKey, sync, identityKey, credential, fresh));

@@ -9,7 +9,7 @@ import type { HttpClient, HttpHeaders, PipelineRequest, PipelineResponse, RawHtt
 import { SecretClient } from '@azure/keyvault-secrets';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isSyncError } from './errors.ts';
-import { VaultGuards, withVaultRequestContext, type VaultGuardEvent, type VaultRequestContext } from './vault-guard.ts';
+import { VaultGuards, withVaultRequestContext, type VaultGuardEvent, type VaultRequestContext, type VaultWait } from './vault-guard.ts';
 
 class Headers implements HttpHeaders {
   readonly #m = new Map<string, string>();
@@ -165,13 +165,64 @@ describe('vault guard in the Key Vault SDK pipeline', () => {
     const guards = new VaultGuards();
     guards.configure({ maxPauseWaitMs: 1000 });
     const { http, sent } = stubVault(() => ({ status: 429, headers: { 'retry-after': '30' } }));
-    const kv = client('longpausekv', guards, http, 0);
-    await expect(settle(kv.getSecret('a'))).rejects.toMatchObject({ statusCode: 429 });
-    await elapse(1000);
+    const kv = client('longpausekv', guards, http);
+    // The answer that asks for the long pause fails at once: the SDK never sleeps its Retry-After.
+    const first = kv.getSecret('a').catch((e: unknown) => e);
+    await elapse(10);
+    const err1 = await first;
+    expect(isSyncError(err1, 'Throttled')).toBe(true);
+    expect((err1 as { retryAfterMs?: number }).retryAfterMs).toBe(30_000);
+    await elapse(990);
     const err = await settle(kv.getSecret('a')).catch((e: unknown) => e);
     expect(isSyncError(err, 'Throttled')).toBe(true);
     expect((err as { retryAfterMs?: number }).retryAfterMs).toBe(29_000);
     expect(sent).toHaveLength(1);
+  });
+
+  it('bounds a 429 storm: three attempts per request, each waiting at most maxPauseWaitMs, Throttled told at the first', async () => {
+    const guards = new VaultGuards();
+    guards.configure({ longWaitMs: 2000, maxPauseWaitMs: 30_000 });
+    const { http, sent } = stubVault(() => ({ status: 429, headers: { 'retry-after': '2' } }));
+    const kv = client('stormkv', guards, http);
+    const told: number[] = [];
+    const ctx: VaultRequestContext = { priority: 'normal', onLongWait: () => told.push(Date.now()) };
+    const started = Date.now();
+    const err = await settle(withVaultRequestContext(ctx, () => kv.getSecret('a'))).catch((e: unknown) => e);
+    expect(sent).toHaveLength(3);
+    expect(told).toEqual([sent[0]?.at]);
+    // Pauses of 2, 2 and 2–4 s: none is long enough to fail fast; the third 429 is the SDK's to throw.
+    expect(err).toMatchObject({ statusCode: 429 });
+    expect(Date.now() - started).toBeLessThanOrEqual(3 * 30_000);
+  });
+
+  it('tells the context of a long wait when it is first known, while the request still waits', async () => {
+    const guards = new VaultGuards();
+    guards.configure({ longWaitMs: 1000, requestsPer10s: 10 }); // burst 1, then one per 1.1 s
+    const { http, sent } = stubVault(() => ({ status: 200 }));
+    const kv = client('tellkv', guards, http);
+    await settle(kv.getSecret('warm'));
+    // Behind the spent budget: told once it has waited longWaitMs, before its token comes.
+    const budget: VaultWait[] = [];
+    const budgetRead = withVaultRequestContext({ priority: 'normal', onLongWait: (w) => budget.push(w) }, () => kv.getSecret('b'));
+    await elapse(990);
+    expect(budget).toEqual([]);
+    await elapse(20);
+    expect(budget).toMatchObject([{ vault: 'tellkv', pausedForMs: 0 }]);
+    expect(budget[0]?.waitedMs).toBeGreaterThanOrEqual(1000);
+    expect(sent).toHaveLength(1);
+    await settle(budgetRead);
+    expect(sent).toHaveLength(2);
+    // A vault paused (by another request's 429) for longer than longWaitMs: told before the wait.
+    guards.guard('tellkv.vault.azure.net').limiter.pause(5000);
+    const paused: VaultWait[] = [];
+    const pausedRead = withVaultRequestContext({ priority: 'normal', onLongWait: (w) => paused.push(w) }, () => kv.getSecret('a'));
+    await elapse(10);
+    expect(paused).toMatchObject([{ vault: 'tellkv', waitedMs: 0 }]);
+    expect(paused[0]?.pausedForMs).toBeGreaterThan(4000);
+    expect(sent).toHaveLength(2);
+    await settle(pausedRead);
+    expect(sent).toHaveLength(3);
+    expect([paused.length, budget.length]).toEqual([1, 1]);
   });
 
   it('serves never-synced (high priority) requests first and notes a long wait', async () => {

@@ -5,16 +5,20 @@
  *
  * Per request: a breaker that is open fails it fast (SyncError `VaultUnavailable`); a Retry-After
  * pause longer than `maxPauseWaitMs` fails it fast (SyncError `Throttled` with `retryAfterMs`); else it
- * waits for a token (never-synced KeyVaultSyncs first, see {@link withVaultRequestContext}), and the
- * first long wait is noted in the request context for the fetch to return. The answer
- * feeds both: 429 → vault-wide pause (Retry-After, jittered exponential backoff when repeated);
+ * waits for a token (never-synced KeyVaultSyncs first, see {@link withVaultRequestContext}). The first
+ * long wait is noted in the request context as soon as it is known (the vault is paused for that long
+ * already, the wait for a token has lasted that long, or an answer pauses the vault that long) and told
+ * to the context's `onLongWait` then, not when the fetch returns: a fetch may wait through several
+ * pauses. The answer feeds both: 429 → vault-wide pause (Retry-After, jittered exponential backoff when repeated);
  * 503 with Retry-After → pause for Retry-After; 5xx, 408, connection errors and attempts past their
  * deadline (`VaultTimeout`, request-deadline.ts) → breaker failures;
  * anything else (2xx, 403, 404, …) shows the vault is up.
  *
  * The SDK's own retry policy stays (maxRetries 2): it waits Retry-After before retrying, and the pause
- * here starts from the same answer, so the waits overlap rather than add up. The fail-fast errors are
- * not RestErrors, so the SDK never retries them.
+ * here starts from the same answer, so the waits overlap rather than add up. An answer that pauses the
+ * vault for longer than `maxPauseWaitMs` fails at once with `Throttled` (the SDK would wait the whole
+ * Retry-After, however long, before its retry). The fail-fast errors are not RestErrors, so the SDK
+ * never retries them: a request costs at most three attempts and `maxPauseWaitMs` of waiting each.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
@@ -60,10 +64,12 @@ export interface VaultRequestContext {
   /** `high` for KeyVaultSyncs never synced: served before `normal` waiters. */
   priority: RequestPriority;
   /**
-   * Set by the policy once: when one of the context's requests waited `longWaitMs`, or got a 429 (or
-   * 503) whose pause is at least that long.
+   * Set by the policy once: when one of the context's requests finds the vault paused for at least
+   * `longWaitMs`, has waited that long for a token, or got a 429 (or 503) whose pause is that long.
    */
   longWait?: VaultWait;
+  /** Told `longWait` once, when it is set (inside the request's pipeline: must return at once and never throw). */
+  onLongWait?: ((wait: VaultWait) => void) | undefined;
   /** The sync's deadline: every request of the fetch (token requests and limiter waits included) ends when it fires. */
   signal?: AbortSignal;
 }
@@ -176,11 +182,18 @@ export class VaultGuards {
       const ctx = contexts.getStore();
       if (g.breaker.refuses()) throw unavailable(g);
       const pausedFor = g.limiter.pausedForMs();
-      if (pausedFor > this.#opts.maxPauseWaitMs) {
-        throw new SyncError('Throttled', `vault "${g.vault}" is throttled: Key Vault asked for a pause of ${Math.ceil(pausedFor / 1000)} s (Retry-After and backoff)`, { retryAfterMs: pausedFor });
-      }
+      if (pausedFor > this.#opts.maxPauseWaitMs) throw throttled(g, pausedFor);
       const asked = this.#now();
-      const sentAt = await g.limiter.acquire(ctx?.priority ?? 'normal', request.abortSignal);
+      // A wait that will be long is told before it starts; one that turns out long, once it has been.
+      if (pausedFor >= this.#opts.longWaitMs) this.#noteLongWait(ctx, { vault: g.vault, waitedMs: 0, pausedForMs: pausedFor });
+      const longWaitTimer = ctx === undefined || ctx.longWait !== undefined ? undefined : setTimeout(() => this.#noteLongWait(ctx, { vault: g.vault, waitedMs: Math.max(this.#opts.longWaitMs, this.#now() - asked), pausedForMs: g.limiter.pausedForMs() }), this.#opts.longWaitMs);
+      longWaitTimer?.unref();
+      let sentAt: number;
+      try {
+        sentAt = await g.limiter.acquire(ctx?.priority ?? 'normal', request.abortSignal);
+      } finally {
+        clearTimeout(longWaitTimer);
+      }
       const waitedMs = sentAt - asked;
       if (waitedMs > 0) this.#events.tell({ kind: 'waited', vault: g.vault, seconds: waitedMs / 1000 });
       if (waitedMs >= this.#opts.longWaitMs) this.#noteLongWait(ctx, { vault: g.vault, waitedMs, pausedForMs: pausedFor });
@@ -209,13 +222,24 @@ export class VaultGuards {
       if (pausedMs >= this.#opts.longWaitMs) this.#noteLongWait(ctx, { vault: g.vault, waitedMs: 0, pausedForMs: pausedMs });
       if (outageStatus(status)) g.breaker.failed(admission.probe, `HTTP ${status}`);
       else g.breaker.succeeded(admission.probe);
+      if (pausedMs > this.#opts.maxPauseWaitMs) throw throttled(g, pausedMs);
       return response;
     },
   };
 
   #noteLongWait(ctx: VaultRequestContext | undefined, wait: Omit<VaultWait, 'requestsPer10s'>): void {
-    if (ctx !== undefined && ctx.longWait === undefined) ctx.longWait = { ...wait, requestsPer10s: this.#opts.requestsPer10s };
+    if (ctx === undefined || ctx.longWait !== undefined) return;
+    ctx.longWait = { ...wait, requestsPer10s: this.#opts.requestsPer10s };
+    try {
+      ctx.onLongWait?.(ctx.longWait);
+    } catch {
+      // The listener's failure is its own: the request goes on.
+    }
   }
+}
+
+function throttled(g: Guard, pausedForMs: number): SyncError {
+  return new SyncError('Throttled', `vault "${g.vault}" is throttled: Key Vault asked for a pause of ${Math.ceil(pausedForMs / 1000)} s (Retry-After and backoff)`, { retryAfterMs: pausedForMs });
 }
 
 function unavailable(g: Guard): SyncError {

@@ -14,6 +14,7 @@ function fakeVault(now: () => number, skewMs = 0) {
   const history = new Map<string, { version: string; createdOn: Date }[]>();
   let forbidden = false;
   let failing = false;
+  let throttling = false;
   let detector: ChangeDetector | undefined;
   const current = (name: string): CurrentVersion => {
     const s = state.get(name.toLowerCase());
@@ -25,6 +26,7 @@ function fakeVault(now: () => number, skewMs = 0) {
     list: (kind) => {
       calls.list.push(kind);
       if (failing) return Promise.reject(Object.assign(new Error('down'), { statusCode: 503 }));
+      if (throttling) return Promise.reject(Object.assign(new Error('too many requests'), { statusCode: 429 }));
       if (forbidden) return Promise.reject(Object.assign(new Error('forbidden'), { statusCode: 403 }));
       const out = new Map<string, CurrentVersion>();
       for (const [name, s] of state) if ((kind === 'keys') === name.startsWith('key-')) out.set(name, { version: undefined, updatedOn: new Date(s.updatedMs), enabled: s.enabled });
@@ -60,6 +62,9 @@ function fakeVault(now: () => number, skewMs = 0) {
     },
     fail: (v: boolean) => {
       failing = v;
+    },
+    throttle: (v: boolean) => {
+      throttling = v;
     },
     attach: (d: ChangeDetector) => {
       detector = d;
@@ -371,6 +376,36 @@ describe('ChangeDetector', () => {
     expect(s.lists).toEqual(['secrets:error', 'secrets:error', 'secrets:error']);
     expect(s.detector.confirms(secret('db'))).toBe(false);
     expect(s.changed).toEqual([]);
+  });
+
+  it('a throttled listing (429) makes it throttled until a cycle is not, reporting its KeyVaultSyncs once, as it begins', async () => {
+    const s = setup();
+    s.vault.set('db', 'v1', 1_000);
+    s.syncRead('ns/a', [secret('db')]);
+    s.syncRead('ns/b', [secret('db')]);
+    s.vault.throttle(true);
+    for (let i = 0; i < 3; i++) {
+      s.advance(10_000);
+      await s.detector.check();
+      expect(s.detector.throttled).toBe(true);
+    }
+    expect(s.changed).toEqual([['ns/a', 'ns/b']]);
+    expect(s.vault.calls.read).toEqual([]);
+    // Down (503) is not throttled; nor is a listing answered again.
+    s.vault.throttle(false);
+    s.vault.fail(true);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.detector.throttled).toBe(false);
+    s.vault.fail(false);
+    s.vault.throttle(true);
+    s.advance(10_000);
+    await s.detector.check();
+    s.vault.throttle(false);
+    s.advance(10_000);
+    await s.detector.check();
+    expect(s.detector.throttled).toBe(false);
+    expect(s.changed).toEqual([['ns/a', 'ns/b'], ['ns/a', 'ns/b']]);
   });
 
   it('a KeyVaultSync reading a new version reports the other users; an older read never replaces a newer one', () => {

@@ -18,7 +18,10 @@
  *   listed again after `listRecheckMs` to learn V anew.
  *
  * Between cycles an object is *confirmed* (its kept read may be used for a refresh without asking Key
- * Vault) while its last check is recent: within two polling intervals plus `graceMs`. Reads made by
+ * Vault) while its last check is recent: within two polling intervals plus `graceMs`. A cycle that Key
+ * Vault throttled (429) makes the detector {@link ChangeDetector.throttled} until a cycle is not: its
+ * KeyVaultSyncs are reported once, as it begins, so that their refreshes tell the user at once (they
+ * ask the vault nothing while it throttles; see KeyVaultPipeline.fetchShared). Reads made by
  * KeyVaultSyncs themselves are reported with `recordRead`: a new version found that way is reported to
  * the object's other users too. `markChanged` (a pushed event) invalidates an object at once.
  *
@@ -121,6 +124,8 @@ const statusOf = (err: unknown): number | undefined => {
   const code = (err as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof code === 'number' ? code : undefined;
 };
+/** Key Vault's 429 after the SDK's retries, or the vault guard's `Throttled` (the vault paused too long to wait). */
+const isThrottling = (err: unknown): boolean => statusOf(err) === 429 || (err as { reason?: unknown } | undefined)?.reason === 'Throttled';
 
 export class ChangeDetector {
   readonly #o: Required<Omit<ChangeDetectorOptions, 'onList' | 'onError'>> & Pick<ChangeDetectorOptions, 'onList' | 'onError'>;
@@ -137,6 +142,7 @@ export class ChangeDetector {
   #nextAt = Infinity;
   #running: Promise<void> | undefined;
   #closed = false;
+  #throttled = false;
   /**
    * While a cycle reads the objects it found suspect: per KeyVaultSync, its reads still to come, and
    * the KeyVaultSyncs whose report waits for them (see {@link #report}).
@@ -160,6 +166,11 @@ export class ChangeDetector {
   /** KeyVaultSyncs registered. */
   get size(): number {
     return this.#syncs.size;
+  }
+
+  /** True while the vault throttles the detector: its last cycle's listing or a read got 429 (after the SDK's retries). */
+  get throttled(): boolean {
+    return this.#throttled;
   }
 
   /** True while listing `kind` is believed forbidden (per-object reads are made instead). */
@@ -389,6 +400,7 @@ export class ChangeDetector {
     /** Unchanged by the listing, but read in the second of their stamp: their versions are listed. */
     const toVerify: { w: Watched; listed: CurrentVersion }[] = [];
     const changed = new Set<string>();
+    let throttled = false;
     for (const [kind, watched] of byKind) {
       if (this.listForbidden(kind) || (!required.has(kind) && this.readsCheaper(kind, watched.length))) {
         for (const w of watched) toRead.push({ w, listed: undefined });
@@ -408,6 +420,7 @@ export class ChangeDetector {
           for (const w of watched) toRead.push({ w, listed: undefined });
         } else {
           // Throttled, down, unreachable: nothing is confirmed; the next cycle tries again.
+          if (isThrottling(err)) throttled = true;
           this.#o.onList?.(kind, 'error');
         }
         continue;
@@ -459,6 +472,7 @@ export class ChangeDetector {
           // Not found / forbidden / disabled: the users read it and report the failure. Anything else
           // (throttled, down): unconfirmed until a later cycle succeeds.
           const status = statusOf(err);
+          if (isThrottling(err)) throttled = true;
           if (status === 403 || status === 404) {
             w.baseline = undefined;
             if (before !== undefined) for (const u of w.users) changed.add(u);
@@ -475,5 +489,8 @@ export class ChangeDetector {
       this.#batch = undefined;
       this.#report(batch.deferred);
     }
+    const began = throttled && !this.#throttled;
+    this.#throttled = throttled;
+    if (began) this.#report(this.#syncs.keys());
   }
 }

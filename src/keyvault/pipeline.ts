@@ -10,6 +10,9 @@
  * - not fresh (a refresh, drift repair, a reported change): the kept read is used while the
  *   vault's change detector confirms the object unchanged; otherwise as fresh.
  * Pinned versions are immutable: any kept read of them is used.
+ * While Key Vault throttles the change detector (429), a refresh of current versions fails at once with
+ * `Throttled` and asks the vault nothing: its kept reads cannot be confirmed, its reads would only add to
+ * the storm, and its user is told within one detector cycle (the Secrets stay as they are).
  */
 import type { TokenCredential } from '@azure/core-auth';
 import type * as k8s from '@kubernetes/client-node';
@@ -19,7 +22,7 @@ import type { AzureEnvironment } from './azure-environment.ts';
 import { ChangeDetector, type ListingKind } from './change-detector.ts';
 import { CredentialProvider, identityLogId, type CredentialFor } from './credentials.ts';
 import { BundleCache, type BundleCacheOptions } from './bundle-cache.ts';
-import type { SyncError } from './errors.ts';
+import { SyncError } from './errors.ts';
 import { hasSelectors, selectFromListing, selectObjects } from './selection.ts';
 import { cachedReadBytes, fetchObjects, listCurrentVersions, listVersionsOf, readObjectVersion, type BundleDecoder, type CachedRead, type FetchedObject, type FetchResult, type ListedVersion, type ObjectRef } from './fetch.ts';
 import { ObjectCache, type ObjectCacheOptions } from './object-cache.ts';
@@ -163,6 +166,7 @@ export class KeyVaultPipeline {
     } else this.#detectorOf(identityKey, vaultUrl)?.selections.delete(syncKey);
     const effective = selected ?? sync;
     const detector = this.#register(syncKey, effective, vaultUrl, identityKey, credential);
+    if (!fresh && detector?.throttled === true && effective.objects.some((o) => o.version === undefined)) return { fetched: [], failures: [this.#throttledRefresh(vaultUrl)] };
     try {
       const result = await withVaultRequestContext(context, () =>
         fetchObjects(effective, credential, this.#env, {
@@ -187,6 +191,12 @@ export class KeyVaultPipeline {
         this.#lastFetchEnd.delete(oldest);
       }
     }
+  }
+
+  /** The failure of a refresh while the vault throttles its change detector; retried after the vault's pause. */
+  #throttledRefresh(vaultUrl: string): SyncError {
+    const pausedForMs = this.#access.guards.guard(new URL(vaultUrl).host).limiter.pausedForMs();
+    return new SyncError('Throttled', `vault "${vaultLabel(vaultUrl)}" is throttling kvsync (429): new versions cannot be checked for now; the Secrets stay as last synced`, pausedForMs > 0 ? { retryAfterMs: pausedForMs } : {});
   }
 
   renderOutputs(sync: ResolvedKeyVaultSync, fetched: FetchedObject[]): RenderedOutputs {

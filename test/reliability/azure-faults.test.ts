@@ -59,6 +59,16 @@ const RECOVERY_BOUND_MS = 2 * REFRESH_INTERVAL_MS + 10_000;
  */
 const MSAL_THROTTLE_MS = 60_000;
 const VAULT_PAUSE_MAX_MS = 60_000;
+/** The Retry-After of the 429 storm row. */
+const STORM_RETRY_AFTER_S = 2;
+/**
+ * A 429 storm is shown while it lasts: the change detector lists within one refresh interval of the
+ * storm's start, its listing fails after the SDK's two retries (each waiting Retry-After), and the
+ * KeyVaultSyncs it reports then fail at once with Throttled; a sync that reaches the vault first is
+ * told as soon as the vault pauses it. The slack covers the reconcile and its status write on this busy
+ * machine.
+ */
+const STORM_SHOWN_BOUND_MS = REFRESH_INTERVAL_MS + 2 * STORM_RETRY_AFTER_S * 1000 + 10_000;
 
 interface RowContext {
   world: FaultWorld;
@@ -75,6 +85,8 @@ interface SecretRow {
   identity?: 'servicePrincipal' | 'podIdentity';
   /** Reasons the user may be shown (the first one shown is printed). */
   reasons: readonly string[];
+  /** The reason must be shown within this long after the fault was injected (default: 90 s). */
+  shownWithinMs?: number;
   inject(ctx: RowContext): Promise<void>;
   /** Rotate to version 2 while the fault lasts (default); else `end` rotates. */
   rotateDuring?: boolean;
@@ -110,8 +122,8 @@ const tokenFault = (operation: 'token' | 'imdsToken'): Pick<SecretRow, 'inject' 
  * the Entra row they would also leave the shared service principal an hour-long token to outlast.)
  */
 const THROTTLING_ROWS: SecretRow[] = [
-  { id: 'r-429-retry-after', reasons: ['Throttled'], recoversWithinMs: RECOVERY_BOUND_MS + VAULT_PAUSE_MAX_MS, ...readFault({ status: 429, retryAfterSeconds: 2 }) },
-  { id: 'r-429-bare', reasons: ['Throttled'], recoversWithinMs: RECOVERY_BOUND_MS + VAULT_PAUSE_MAX_MS, ...readFault({ status: 429, retryAfterSeconds: null }) },
+  { id: 'r-429-retry-after', reasons: ['Throttled'], shownWithinMs: STORM_SHOWN_BOUND_MS, recoversWithinMs: RECOVERY_BOUND_MS + VAULT_PAUSE_MAX_MS, ...readFault({ status: 429, retryAfterSeconds: STORM_RETRY_AFTER_S }) },
+  { id: 'r-429-bare', reasons: ['Throttled'], shownWithinMs: STORM_SHOWN_BOUND_MS, recoversWithinMs: RECOVERY_BOUND_MS + VAULT_PAUSE_MAX_MS, ...readFault({ status: 429, retryAfterSeconds: null }) },
 ];
 
 const KEY_VAULT_ROWS: SecretRow[] = [
@@ -251,15 +263,36 @@ async function shownByCondition(id: string, reasons: readonly string[]): Promise
   );
 }
 
+/**
+ * The fault, once shown, stays shown for `forMs` (the fault lasts): the Synced condition is never True
+ * again meanwhile (a refresh served from kept reads would make it so), and ends on one of `reasons`.
+ */
+async function stillShown(id: string, reasons: readonly string[], forMs: number): Promise<void> {
+  const until = Date.now() + forMs;
+  let last: { status: string; reason: string } | undefined;
+  while (Date.now() < until) {
+    last = conditionOf(await getSync(world.kc, world.ns, id), 'Synced');
+    expect(last?.status, `${id}'s Synced condition while the fault lasts`).not.toBe('True');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(reasons, `${id}'s Synced reason at the end of ${forMs} ms under the fault`).toContain(last?.reason);
+}
+
 /** While the row's fault lasts: what the user is shown, and the last good Secret in place. */
 async function underFault(row: SecretRow, ctx: RowContext, injected: number, v1: string, v2: string): Promise<void> {
   const { id } = row;
   if (row.rotateDuring !== false) await ctx.rotate(v2);
-  let shown = await waitShown(world.kc, world.ns, id, row.reasons, injected);
+  let shown = await waitShown(world.kc, world.ns, id, row.reasons, injected, row.shownWithinMs);
+  const shownAfterMs = Date.now() - injected;
+  if (row.shownWithinMs !== undefined) {
+    console.log(`[fault-matrix] ${id}: shown ${(shownAfterMs / 1000).toFixed(1)} s after the fault began (bound ${row.shownWithinMs / 1000} s)`);
+    expect(shownAfterMs, `${id} was shown after ${shownAfterMs} ms`).toBeLessThanOrEqual(row.shownWithinMs);
+  }
   // A failure told first by its event may be followed by a sync that still succeeded (a token not yet
   // expired, before the breaker opened): the fault's steady state is the condition, which follows.
   if (shown.via === 'event' && shown.reason !== 'Throttled') shown = await shownByCondition(id, row.reasons);
   console.log(`[fault-matrix] ${id}: shown ${shown.reason} (${shown.via}), Ready=${shown.ready?.status ?? '?'} ${shown.ready?.reason ?? ''}: ${shown.message}`);
+  if (row.shownWithinMs !== undefined) await stillShown(id, row.reasons, REFRESH_INTERVAL_MS);
   const holdMs = row.holdMs ?? 0;
   await new Promise((r) => setTimeout(r, Math.max(0, injected + holdMs - Date.now())));
 

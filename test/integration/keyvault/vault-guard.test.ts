@@ -138,8 +138,8 @@ describe('per-vault limiter, Retry-After, circuit breaker and priority', () => {
     const stormStart = Date.now();
     expect((await admin(world.emu, 'POST', '/faults', { vault: VAULT, status: 429, retryAfterSeconds: 1, durationSeconds: 8 })).status).toBe(201);
     await forceSync(names);
-    // A fetch that waits out the vault's pause is told by a Throttled event (the status is written
-    // once, when the sync ends); one whose retries run out shows Synced=False, reason Throttled.
+    // A fetch that waits on the vault's pause is told while it waits (a Throttled event, and Synced=False
+    // reason Throttled until the sync ends); one whose retries run out keeps Synced=False, Throttled.
     const seen = await pollUntil(
       async () => {
         const list = (await listSyncs()).filter((o) => names.includes(o.metadata?.name ?? ''));

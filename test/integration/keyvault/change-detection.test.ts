@@ -14,6 +14,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCrds } from '../../../src/api/install.ts';
+import { CYCLE_JITTER } from '../../../src/keyvault/change-detector.ts';
 import type { RunningController } from '../../../src/controller/controller.ts';
 import { pollUntil } from '../../../src/util/poll.ts';
 import { admin, clientsFor, countOf, requestCounts, type Clients, type RequestCount } from '../emulator/kv-support.ts';
@@ -22,6 +23,8 @@ import { createTestNamespace, deleteTestNamespace, kubeConfig, statusOf } from '
 
 const INTERVAL_MS = 10_000;
 const WAIT = { timeoutMs: 90_000, intervalMs: 200 };
+/** Tests that wait for several cycles: their polls' own timeouts, not the default test timeout, bound them. */
+const SLOW_TEST_MS = 240_000;
 const SHARED = ['cd-a', 'cd-b', 'cd-c'];
 const SCOPED = ['cd-x', 'cd-y'];
 
@@ -223,13 +226,16 @@ describe('change detection with list permission', () => {
     const rotated = Date.now();
     await pollUntil(async () => ((await secretValue('hist-0', 'cd-h')) === 'cd-h-v2' ? true : undefined), { ...WAIT, description: 'cd-h-v2 in hist-0' });
     figures.historyLatencyMs = Date.now() - rotated;
+    // A read made within its stamp's second is verified by the next cycle (one version listing): two
+    // cycles on, that listing is made and counted here, never left to run inside a later test's count.
+    await waitCycles(2);
     const all = await counts();
     // The detector's read of the current version is also that (newest) version pinned; the older one is kept.
     expect(countOf(all, 'getSecret', 200)).toBe(1);
     // The KeyVaultSync's version list, and at most one listing verifying a read in its stamp's second.
     expect(countOf(all, 'listSecretVersions', 200)).toBeGreaterThanOrEqual(1);
     expect(countOf(all, 'listSecretVersions', 200)).toBeLessThanOrEqual(2);
-  });
+  }, SLOW_TEST_MS);
 
   it('a pushed change names exactly the KeyVaultSyncs using the object, unless its version is the one read', async () => {
     const markChanged = controller?.pipeline.markChanged?.bind(controller.pipeline);
@@ -247,14 +253,23 @@ describe('change detection with list permission', () => {
 describe('change detection without list permission (object-scoped role)', () => {
   it('reads each object at most once per cycle, learns the 403 once, and still finds changes', async () => {
     const names = ['scoped-0', 'scoped-1', 'scoped-2'];
-    for (const n of names) await createSync(n, SCOPED, 'kv-creds-scoped');
-    for (const n of names) await waitReady(n);
-    // The listing's 403 is learned at the first cycle.
-    await pollUntil(async () => (countOf(await counts(), 'listSecrets', 403) > 0 ? true : undefined), { ...WAIT, description: 'a forbidden listing' });
+    // The counts below also hold the list-permitted identity's requests: it must be idle but for its
+    // listings. Its KeyVaultSyncs read what the previous test marked changed until its next cycle
+    // confirms it again, so that cycle runs before counting starts (meanwhile, the scoped ones start).
+    const otherIdentityConfirmed = waitCycles(1);
+    const scopedStarted = (async (): Promise<void> => {
+      for (const n of names) await createSync(n, SCOPED, 'kv-creds-scoped');
+      for (const n of names) await waitReady(n);
+      // The listing's 403 is learned at the first cycle.
+      await pollUntil(async () => (countOf(await counts(), 'listSecrets', 403) > 0 ? true : undefined), { ...WAIT, description: 'a forbidden listing' });
+    })();
+    await Promise.all([otherIdentityConfirmed, scopedStarted]);
     await resetCounters();
     const started = Date.now();
     await waitRefreshes(names, 2);
-    const cycles = Math.ceil((Date.now() - started) / INTERVAL_MS) + 1;
+    // The cycles that may have read in the window: the one under way at the reset, and every one started
+    // since; cycles start at least an interval less its jitter apart, however fast or slow the machine.
+    const cycles = Math.floor((Date.now() - started) / (INTERVAL_MS * (1 - CYCLE_JITTER))) + 2;
     let all = await counts();
     expect(countOf(all, 'listSecrets', 403)).toBe(0);
     expect(countOf(all, 'getSecret', 200)).toBeLessThanOrEqual(SCOPED.length * cycles);
@@ -273,7 +288,7 @@ describe('change detection without list permission (object-scoped role)', () => 
     );
     all = await counts();
     expect(countOf(all, 'listSecrets', 403)).toBe(0);
-  });
+  }, SLOW_TEST_MS);
 });
 
 describe('change detection and leadership', () => {

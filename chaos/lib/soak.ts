@@ -20,9 +20,9 @@ import { loadEmulatorClientOptions } from '../../src/keyvault/endpoints-file.ts'
 import { pollUntil } from '../../src/util/poll.ts';
 import { InvariantLedger, memoryGrowth, VaultHistory, type MemoryVerdict, type Target, type Violation } from './checker.ts';
 import { FaultRunner, type FaultRecord } from './faults.ts';
-import { ControllerFleet, MountFleet, type Instance } from './fleet.ts';
+import { ControllerFleet, MountFleet, type Instance, type MountSpec } from './fleet.ts';
 import { readMountGeneration, secretData, SecretWatcher, type SecretSeen } from './observers.ts';
-import { planObjects, scheduleFaults, TOKEN_LIFETIME_SECONDS, type ChaosPlan, type FaultKind, type SyncPlan } from './plan.ts';
+import { planObjects, scheduleFaults, TOKEN_LIFETIME_SECONDS, type ChaosPlan, type FaultKind, type MountPlan, type SyncPlan } from './plan.ts';
 import { SeededRandom } from './random.ts';
 import { VaultWriter } from './vault-writer.ts';
 
@@ -132,6 +132,27 @@ function plantViolation(kube: BenchKube, sync: SyncPlan | undefined, atMs: numbe
   }, atMs);
 }
 
+/** A mount sidecar of the run: its directory, the KeyVaultSync it renders, and what the checker expects there. */
+export interface PreparedMount extends MountSpec {
+  target: Target;
+}
+
+/**
+ * Creates each mount's directory and pairs it with its own target, in the plan's order whatever order
+ * the directories are created in (a target judged against another mount's files reports objects missing
+ * that were never that mount's).
+ */
+export async function prepareMounts(mounts: readonly MountPlan[], root: string, specOf: (m: MountPlan) => Record<string, unknown>): Promise<PreparedMount[]> {
+  return Promise.all(
+    mounts.map(async (m) => {
+      const dir = join(root, m.name);
+      await mkdir(dir, { recursive: true });
+      const target: Target = { id: `mount ${m.name}`, entries: [...m.secrets.map((s) => ({ kind: 'value' as const, key: s, object: s })), { kind: 'pem-bundle', key: m.certificate, object: m.certificate }] };
+      return { name: m.name, dir, spec: specOf(m), target };
+    }),
+  );
+}
+
 export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
   const rng = new SeededRandom(o.seed);
   const plan = planObjects(rng, o.kvs, o.mounts);
@@ -211,29 +232,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     stops.push(() => controllers.stop());
     await Promise.all([controllers.start(0), controllers.start(1)]);
 
-    const mountTargets: Target[] = [];
-    const mountSpecs = await Promise.all(
-      plan.mounts.map(async (m) => {
-        const dir = join(workDir, 'mounts', m.name);
-        await mkdir(dir, { recursive: true });
-        mountTargets.push({ id: `mount ${m.name}`, entries: [...m.secrets.map((s) => ({ kind: 'value' as const, key: s, object: s })), { kind: 'pem-bundle', key: m.certificate, object: m.certificate }] });
-        return {
-          name: m.name,
-          dir,
-          spec: {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: 'KeyVaultSync',
-            metadata: { name: m.name, namespace: NAMESPACE },
-            spec: {
-              vault: { name: VAULT, tenantID: emulator.endpoints.tenantID },
-              identity: { podIdentity: { identityRef: POD_IDENTITY } },
-              objects: [...m.secrets.map((s) => ({ name: s, type: 'secret' })), { name: m.certificate, type: 'certificate' }],
-              refreshInterval: `${o.refreshSeconds}s`,
-            },
-          },
-        };
-      }),
-    );
+    const mountSpecs = await prepareMounts(plan.mounts, join(workDir, 'mounts'), (m) => ({
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'KeyVaultSync',
+      metadata: { name: m.name, namespace: NAMESPACE },
+      spec: {
+        vault: { name: VAULT, tenantID: emulator.endpoints.tenantID },
+        identity: { podIdentity: { identityRef: POD_IDENTITY } },
+        objects: [...m.secrets.map((s) => ({ name: s, type: 'secret' })), { name: m.certificate, type: 'certificate' }],
+        refreshInterval: `${o.refreshSeconds}s`,
+      },
+    }));
+    const mountTargets = mountSpecs.map((m) => m.target);
     const mounts = new MountFleet({ leash: cp.binaries.paths.leash, cli: o.cli, endpointsFile: emulator.endpointsFile, logDir: workDir }, mountSpecs);
     stops.push(() => mounts.stop());
     for (let i = 0; i < mountSpecs.length; i++) mounts.start(i);
@@ -249,14 +259,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResults> {
     let mountGenerations = 0;
     const lastGeneration = new Map<string, string>();
     const readMounts = (): void => {
-      for (const [i, spec] of mountSpecs.entries()) {
-        const target = mountTargets[i];
-        if (target === undefined) continue;
+      for (const { dir, name, target } of mountSpecs) {
         try {
-          const gen = readMountGeneration(spec.dir);
+          const gen = readMountGeneration(dir);
           if (gen === undefined) continue;
-          if (lastGeneration.get(spec.name) === gen.generation) continue;
-          lastGeneration.set(spec.name, gen.generation);
+          if (lastGeneration.get(name) === gen.generation) continue;
+          lastGeneration.set(name, gen.generation);
           mountGenerations += 1;
           ledger.observe(target, gen.files, Date.now());
         } catch (err) {

@@ -46,9 +46,12 @@ const RESTORE_TIMEOUT_MS = 180_000;
 /** How long a fault on an object keeps trying to begin while other faults refuse the run's writes. */
 const BEGIN_TIMEOUT_MS = 60_000;
 
-/** Repeats a Key Vault call until it succeeds, as an operator would. */
-async function insist(what: string, call: () => Promise<unknown>, timeoutMs = RESTORE_TIMEOUT_MS): Promise<void> {
-  await pollUntil(async () => (await call(), true), { timeoutMs, intervalMs: 1000, description: what });
+/**
+ * Repeats a Key Vault call until it succeeds, as an operator would; `signal` stops the repeats (a
+ * fault still beginning when the phase ends).
+ */
+async function insist(what: string, call: () => Promise<unknown>, timeoutMs = RESTORE_TIMEOUT_MS, signal?: AbortSignal): Promise<void> {
+  await pollUntil(async () => (await call(), true), { timeoutMs, intervalMs: 1000, description: what, ...(signal === undefined ? {} : { signal }) });
 }
 
 export interface FaultRecord {
@@ -79,6 +82,11 @@ export class FaultRunner {
   #phaseStartMs = 0;
   /** Every kind that applies, so a kind never injected shows as 0. */
   #kinds: FaultKind[] = [];
+  /**
+   * Aborted when the fault phase ends: no fault begins after it, a begin still retrying gives up (undoing
+   * what it took), and one whose last step landed anyway is ended at once.
+   */
+  readonly #phase = new AbortController();
 
   constructor(targets: FaultTargets, log: (line: string) => void) {
     this.#t = targets;
@@ -100,18 +108,26 @@ export class FaultRunner {
   async #run(f: ScheduledFault): Promise<void> {
     const record: FaultRecord = { kind: f.kind, atMs: Date.now() - this.#phaseStartMs, durationMs: f.durationMs, detail: { ...f.detail }, outcome: 'injected' };
     this.records.push(record);
+    const phase = this.#phase.signal;
     let end: End | undefined;
-    try {
-      end = await this.#begin(f, record);
-    } catch (err) {
+    if (phase.aborted) {
       record.outcome = 'skipped';
-      // The first line only: Azure's errors carry trace ids and timestamps on the next ones.
-      record.note = `could not inject: ${(err instanceof Error ? err.message : String(err)).split(/\r?\n/)[0] ?? ''}`;
+      record.note = 'the fault phase was over';
+    } else {
+      try {
+        end = await this.#begin(f, record, phase);
+      } catch (err) {
+        record.outcome = 'skipped';
+        // The first line only: Azure's errors carry trace ids and timestamps on the next ones.
+        record.note = phase.aborted ? 'the fault phase ended while it was beginning' : `could not inject: ${(err instanceof Error ? err.message : String(err)).split(/\r?\n/)[0] ?? ''}`;
+      }
     }
+    if (end !== undefined && phase.aborted) record.note = 'its last step landed as the fault phase ended; ended at once';
     this.#log(`fault ${f.kind} ${record.outcome}${record.note === undefined ? '' : ` (${record.note})`} for ${(f.durationMs / 1000).toFixed(0)} s`);
     if (end === undefined) return;
-    const entry = { end, timer: setTimeout(() => this.#finish(entry), f.durationMs) };
+    const entry = { end, timer: setTimeout(() => this.#finish(entry), phase.aborted ? 0 : f.durationMs) };
     this.#active.add(entry);
+    if (phase.aborted) this.#finish(entry);
   }
 
   #finish(entry: { end: End; timer: NodeJS.Timeout }): void {
@@ -120,7 +136,7 @@ export class FaultRunner {
     this.#track(entry.end());
   }
 
-  async #begin(f: ScheduledFault, record: FaultRecord): Promise<End | undefined> {
+  async #begin(f: ScheduledFault, record: FaultRecord, phase: AbortSignal): Promise<End | undefined> {
     const { admin, vault, controllers, mounts, objects, writer } = this.#t;
     const skip = (note: string): undefined => {
       record.outcome = 'skipped';
@@ -171,7 +187,7 @@ export class FaultRunner {
       }
       case 'leader-stop': {
         // Right after a kill the Lease may still name the dead instance: wait for a live holder.
-        const replica = await pollUntil(async () => controllers.replicaHolding(await this.#t.leaseHolder()), { timeoutMs: 30_000, intervalMs: 500, description: 'a live replica holding the Lease' }).catch(() => undefined);
+        const replica = await pollUntil(async () => controllers.replicaHolding(await this.#t.leaseHolder()), { timeoutMs: 30_000, intervalMs: 500, description: 'a live replica holding the Lease', signal: phase }).catch(() => undefined);
         if (replica === undefined) return skip('no live replica held the lease within 30 s');
         if (controllers.busy.has(replica)) return skip('the leader is busy with another fault');
         controllers.busy.add(replica);
@@ -220,7 +236,7 @@ export class FaultRunner {
         record.detail.object = name;
         if (f.kind === 'secret-deleted') {
           try {
-            await insist(`secret ${name} deleted`, () => writer.deleteSecret(name), BEGIN_TIMEOUT_MS);
+            await insist(`secret ${name} deleted`, () => writer.deleteSecret(name), BEGIN_TIMEOUT_MS, phase);
           } catch (err) {
             // Whatever was taken is undone before the secret goes back to the rotations.
             await insist(`secret ${name} present`, () => writer.recoverSecret(name)).catch(() => undefined);
@@ -233,7 +249,7 @@ export class FaultRunner {
         }
         let version: string;
         try {
-          version = await pollUntil(() => writer.currentSecretVersion(name), { timeoutMs: BEGIN_TIMEOUT_MS, intervalMs: 1000, description: `secret ${name}'s version` });
+          version = await pollUntil(() => writer.currentSecretVersion(name), { timeoutMs: BEGIN_TIMEOUT_MS, intervalMs: 1000, description: `secret ${name}'s version`, signal: phase });
         } catch (err) {
           objects.release(name);
           throw err;
@@ -242,7 +258,7 @@ export class FaultRunner {
           await insist(`secret ${name} enabled`, () => writer.setSecretEnabled(name, version, true)).finally(() => objects.release(name));
         };
         try {
-          await insist(`secret ${name} disabled`, () => writer.setSecretEnabled(name, version, false), BEGIN_TIMEOUT_MS);
+          await insist(`secret ${name} disabled`, () => writer.setSecretEnabled(name, version, false), BEGIN_TIMEOUT_MS, phase);
         } catch (err) {
           await enable().catch(() => undefined);
           throw err;
@@ -252,7 +268,7 @@ export class FaultRunner {
       case 'certificate-pending': {
         // The pending phase ends on the emulator clock: created while it runs ahead, the version would
         // complete only that much later once the clock is reset. A skew lasts at most 30 s.
-        await pollUntil(() => (this.#clockOffsetSeconds <= 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, description: 'the emulator clock not ahead' });
+        await pollUntil(() => (this.#clockOffsetSeconds <= 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 250, description: 'the emulator clock not ahead', signal: phase });
         const name = this.#claim(objects.certificates, f.detail.certificate ?? 0);
         if (name === undefined) return skip('every certificate is busy');
         record.detail.object = name;
@@ -264,8 +280,10 @@ export class FaultRunner {
           }
         };
         const create = this.#creating.then(async () => {
+          // Queued behind another create: the phase may have ended meanwhile.
+          phase.throwIfAborted();
           await admin.setCertificatePending(durationSeconds);
-          await insist(`certificate ${name}'s new version requested`, () => writer.beginCertificate(name), BEGIN_TIMEOUT_MS);
+          await insist(`certificate ${name}'s new version requested`, () => writer.beginCertificate(name), BEGIN_TIMEOUT_MS, phase);
         });
         this.#creating = create.catch(() => undefined);
         try {
@@ -276,7 +294,8 @@ export class FaultRunner {
           throw err;
         }
         return complete;
-      }      case 'mount-kill': {
+      }
+      case 'mount-kill': {
         const index = f.detail.mount ?? 0;
         if (mounts.current[index] === undefined) return skip('mount already down');
         record.detail.instance = mounts.current[index]?.name ?? '';
@@ -306,11 +325,13 @@ export class FaultRunner {
 
   /** Cancels what has not begun, ends every running fault and waits until all are over. */
   async endAll(): Promise<void> {
+    // First, before anything awaits: from here on no fault begins, and those still beginning give up.
+    this.#phase.abort();
     for (const t of this.#timers) clearTimeout(t);
     // Key Vault and the token endpoints answer again first, so the ends that restore objects succeed.
     await this.#t.admin.clearFaults();
     await this.#t.admin.resetClock();
-    // Faults still beginning (a kill waiting for the exit) register their end when done.
+    // Faults still beginning (a kill waiting for the exit) end themselves once their begin is done.
     while (this.#pending.size > 0 || this.#active.size > 0) {
       for (const entry of [...this.#active]) this.#finish(entry);
       await Promise.all([...this.#pending]);

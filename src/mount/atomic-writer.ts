@@ -116,6 +116,20 @@ async function currentDataDir(dir: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * The live payload's top-level names (files and directories of the directory `..data` points at), or
+ * undefined when `dir` holds no payload yet (no `..data`, or its directory gone).
+ */
+export async function livePayloadNames(dir: string): Promise<{ dataDir: string; names: Set<string> } | undefined> {
+  const dataDir = await currentDataDir(dir).catch(() => undefined);
+  if (dataDir === undefined) return undefined;
+  try {
+    return { dataDir, names: new Set(await readdir(join(dir, dataDir))) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Top-level names in `dir` that are the writer's symlinks `<name> -> ..data/<name>`. */
 async function userVisibleLinks(dir: string): Promise<Set<string>> {
   const names = new Set<string>();

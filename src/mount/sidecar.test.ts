@@ -231,6 +231,80 @@ describe('MountSidecar', () => {
   });
 });
 
+describe('MountSidecar: an object deleted or disabled in Key Vault', () => {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kvsync-sidecar-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sync = resolve({ objects: [{ name: 'a', type: 'secret' }, { name: 'b', type: 'secret' }], refreshInterval: '10s' });
+  const deleted = (): FetchResult => ({ fetched: fetched(sync, { a: 'A2' }), failures: [new SyncError('ObjectNotFound', 'secret "b" in vault "devkv" was not found (HTTP 404 SecretNotFound)', { object: 'b' })] });
+  const disabled = (): FetchResult => ({ fetched: fetched(sync, { a: 'A2' }), failures: [new SyncError('ObjectDisabled', 'secret "b" in vault "devkv" is disabled (HTTP 403 Forbidden/SecretDisabled)', { object: 'b' })] });
+  const files = (mnt: string): Record<string, string> => ({ a: readFileSync(join(mnt, 'a'), 'utf8'), b: readFileSync(join(mnt, 'b'), 'utf8') });
+
+  it('keeps the whole last good set (no file dropped, no other file updated) and stays ready', async () => {
+    const mnt = join(dir, 'mnt');
+    const rounds = [{ fetched: fetched(sync, { a: 'A1', b: 'B1' }), failures: [] }, deleted(), disabled(), { fetched: fetched(sync, { a: 'A2', b: 'B1' }), failures: [] }];
+    const sidecar = new MountSidecar({ sync, dir: mnt, log: new MemoryLog(), fetch: () => Promise.resolve(rounds.shift() ?? { fetched: [], failures: [] }) });
+    expect((await sidecar.syncOnce()).ok).toBe(true);
+    const good = readlinkSync(join(mnt, '..data'));
+    for (const reason of ['ObjectNotFound', 'ObjectDisabled']) {
+      const outcome = await sidecar.syncOnce();
+      expect(outcome.ok).toBe(false);
+      expect(JSON.stringify(outcome)).toContain(reason);
+      expect(sidecar.ready).toBe(true);
+      expect(readlinkSync(join(mnt, '..data'))).toBe(good);
+      expect(files(mnt)).toEqual({ a: 'A1', b: 'B1' });
+    }
+    expect(await sidecar.syncOnce()).toEqual({ ok: true, changed: true, files: 2 });
+    expect(files(mnt)).toEqual({ a: 'A2', b: 'B1' });
+  });
+
+  it('a sidecar restarted while an object is deleted is ready on its previous files at once and writes no set missing it', async () => {
+    const mnt = join(dir, 'mnt');
+    const readyFile = join(dir, 'ready');
+    const first = new MountSidecar({ sync, dir: mnt, log: new MemoryLog(), fetch: () => Promise.resolve({ fetched: fetched(sync, { a: 'A1', b: 'B1' }), failures: [] }) });
+    expect((await first.syncOnce()).ok).toBe(true);
+    const good = readlinkSync(join(mnt, '..data'));
+
+    // The container restarts (SIGKILL, OOM): a new process on the same volume, b deleted in Key Vault meanwhile.
+    const rounds = [deleted(), disabled(), { fetched: fetched(sync, { a: 'A2', b: 'B2' }), failures: [] }];
+    const log = new MemoryLog();
+    const restarted = new MountSidecar({ sync, dir: mnt, log, readyFile, fetch: () => Promise.resolve(rounds.shift() ?? { fetched: [], failures: [] }) });
+    expect(await restarted.adoptPreviousFiles()).toBe(true);
+    expect(restarted.ready).toBe(true);
+    expect(readFileSync(readyFile, 'utf8')).toMatch(/^ready /);
+    for (let i = 0; i < 2; i++) {
+      expect((await restarted.syncOnce()).ok).toBe(false);
+      expect(readlinkSync(join(mnt, '..data'))).toBe(good);
+      expect(files(mnt)).toEqual({ a: 'A1', b: 'B1' });
+    }
+    expect(log.lines.some((l) => l.startsWith('warn refresh failed; keeping the last good files'))).toBe(true);
+    expect(await restarted.syncOnce()).toEqual({ ok: true, changed: true, files: 2 });
+    expect(files(mnt)).toEqual({ a: 'A2', b: 'B2' });
+  });
+
+  it('previous files that lack an object of the spec are not adopted: not ready, nothing written until a complete set', async () => {
+    const mnt = join(dir, 'mnt');
+    const onlyA = resolve({ objects: [{ name: 'a', type: 'secret' }], refreshInterval: '10s' });
+    const first = new MountSidecar({ sync: onlyA, dir: mnt, log: new MemoryLog(), fetch: () => Promise.resolve({ fetched: fetched(onlyA, { a: 'A1' }), failures: [] }) });
+    expect((await first.syncOnce()).ok).toBe(true);
+    const good = readlinkSync(join(mnt, '..data'));
+    const restarted = new MountSidecar({ sync, dir: mnt, log: new MemoryLog(), fetch: () => Promise.resolve(deleted()) });
+    expect(await restarted.adoptPreviousFiles()).toBe(false);
+    expect((await restarted.syncOnce()).ok).toBe(false);
+    expect(restarted.ready).toBe(false);
+    expect(readlinkSync(join(mnt, '..data'))).toBe(good);
+    expect(existsSync(join(mnt, 'b'))).toBe(false);
+    // An empty volume (a new pod) adopts nothing either.
+    const fresh = new MountSidecar({ sync, dir: join(dir, 'empty'), log: new MemoryLog(), fetch: () => Promise.resolve(deleted()) });
+    expect(await fresh.adoptPreviousFiles()).toBe(false);
+    expect(fresh.ready).toBe(false);
+  });
+});
+
 describe('MountSidecar.refreshNow', () => {
   it('ends the wait at once (refreshInterval 0 would otherwise wait forever)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kvsync-sidecar-'));

@@ -3,6 +3,10 @@
  *
  * - Ready after the first COMPLETE write: every required object fetched and rendered, and the files
  *   switched in. Until then nothing is written (an app never starts on a partial set).
+ * - A sidecar restarted in a running pod (the volume outlives the container) is ready at once when the
+ *   files its previous instance wrote hold every required object: they are the last good files, kept
+ *   until a complete set replaces them. So a restart while Key Vault is down, or while one of the objects
+ *   is deleted or disabled there, neither writes a set missing it nor takes the pod out of its Service.
  * - Rotation every `refreshIntervalMs` plus up to 10 % jitter (so pods started together do not fetch
  *   together); `refreshIntervalMs` 0 fetches once and then only waits for the stop signal (a native
  *   sidecar must keep running).
@@ -17,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedKeyVaultSync } from '../api/resolved.ts';
 import { isKvsyncError } from '../util/errors.ts';
 import type { FetchResult } from '../keyvault/fetch.ts';
-import { writeAtomically } from './atomic-writer.ts';
+import { livePayloadNames, writeAtomically } from './atomic-writer.ts';
 import type { WriteOptions } from './atomic-writer.ts';
 import { payloadFor } from './files.ts';
 
@@ -89,7 +93,7 @@ export class MountSidecar {
     }
     if (outcome.ok) {
       this.#failures = 0;
-      if (!this.#ready) await this.#markReady();
+      if (!this.#ready) await this.#markReady({ dir: this.#opts.dir }, 'ready: first complete write done');
     } else {
       this.#failures++;
       log.warn({ reasons: outcome.reasons, ready: this.#ready }, this.#ready ? 'refresh failed; keeping the last good files' : 'first fetch failed; not ready yet');
@@ -97,14 +101,36 @@ export class MountSidecar {
     return outcome;
   }
 
-  async #markReady(): Promise<void> {
+  async #markReady(fields: object, message: string): Promise<void> {
     if (this.#opts.readyFile !== undefined) {
       const tmp = `${this.#opts.readyFile}.tmp`;
       await writeFile(tmp, `ready ${new Date().toISOString()}\n`);
       await rename(tmp, this.#opts.readyFile);
     }
     this.#ready = true;
-    this.#opts.log.info({ dir: this.#opts.dir }, 'ready: first complete write done');
+    this.#opts.log.info(fields, message);
+  }
+
+  /**
+   * Adopts the files a previous instance left in the directory as the last good files (ready at once)
+   * when they hold every required object; otherwise nothing changes. Never throws.
+   */
+  async adoptPreviousFiles(): Promise<boolean> {
+    if (this.#ready) return true;
+    const live = await livePayloadNames(this.#opts.dir);
+    if (live === undefined) return false;
+    const missing = this.#opts.sync.objects.filter((o) => !o.optional && !live.names.has(o.outputName)).map((o) => o.outputName);
+    if (missing.length > 0) {
+      this.#opts.log.info({ dataDir: live.dataDir, missing }, 'files of a previous run lack objects of this spec; not ready until a complete write');
+      return false;
+    }
+    try {
+      await this.#markReady({ dataDir: live.dataDir }, 'ready: keeping the files of a previous run until a complete write replaces them');
+    } catch (err) {
+      this.#opts.log.warn({ reason: (err as NodeJS.ErrnoException).code ?? 'Error' }, 'could not write the ready file; not ready until a complete write');
+      return false;
+    }
+    return true;
   }
 
   /** Milliseconds until the next round, undefined for "never" (fetch-once after success). */
@@ -125,6 +151,7 @@ export class MountSidecar {
 
   /** Runs rounds until `signal` aborts; resolves then (the current round is finished first). */
   async run(signal: AbortSignal): Promise<void> {
+    await this.adoptPreviousFiles();
     while (!signal.aborted) {
       const outcome = await this.syncOnce();
       if (signal.aborted) return;

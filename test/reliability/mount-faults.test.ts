@@ -7,7 +7,8 @@
  * - its volume full (a size-limited tmpfs mounted here, as a memory-backed emptyDir with sizeLimit);
  * - Key Vault failing at its start, and in mid-life;
  * - SIGKILL while it writes a new generation (killed as the new timestamped directory appears), then
- *   started again on the same volume.
+ *   started again on the same volume;
+ * - one object of its set deleted in Key Vault, in mid-life and across a SIGKILL and restart.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, watch, writeFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { clientsFor } from '../integration/emulator/kv-support.ts';
 import { startMountProcess, type MountProcess } from '../support/mount-process.ts';
 import { clearFaults, injectFault } from './azure-support.ts';
 
-const VAULTS = ['m-volume-full', 'm-fail-start', 'm-fail-midlife', 'm-sigkill'];
+const VAULTS = ['m-volume-full', 'm-fail-start', 'm-fail-midlife', 'm-sigkill', 'm-deleted'];
 /** Files per generation: aliases of one secret, so every file of one generation holds the same value. */
 const FILES = ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'];
 /** A value of about 20 KiB (Key Vault allows 25 KiB): several pages per file. */
@@ -34,11 +35,11 @@ let clientId = '';
 
 type Sidecar = MountProcess;
 
-function startMount(vault: string, dir: string, extra: string[] = []): Sidecar {
+function startMount(vault: string, dir: string, extra: string[] = [], moreObjects: { name: string; type: 'secret' }[] = []): Sidecar {
   const spec = {
     vault: { name: vault, tenantID: emu.endpoints.tenantID },
     identity: { podIdentity: { identityRef: 'pod' } },
-    objects: FILES.map((alias) => ({ name: 'value', type: 'secret', alias })),
+    objects: [...FILES.map((alias) => ({ name: 'value', type: 'secret', alias })), ...moreObjects],
     refreshInterval: '10s',
   };
   return startMountProcess(['--spec-json', JSON.stringify(spec), '--dir', dir, '--azure-endpoints', join(work, 'state', 'endpoints.json'), '--ready-port', '0', ...extra], { AZURE_CLIENT_ID: clientId });
@@ -269,6 +270,55 @@ describe('the mount sidecar under faults (each row on its own vault, side by sid
       expect(readdirSync(dir).filter((n) => !n.startsWith('..')).sort()).toEqual(FILES);
     } finally {
       await reader.stop();
+      s.child.kill('SIGKILL');
+      await s.exit;
+    }
+  });
+  it.concurrent('m-deleted: one object of the set deleted in Key Vault: the whole last good set stays, also across a SIGKILL and restart, which is ready at once', async () => {
+    const vault = 'm-deleted';
+    const dir = join(work, vault);
+    const secrets = clientsFor(emu, undefined, vault).secrets;
+    await rotate(vault, 1);
+    await secrets.setSecret('other', 'other-1');
+    const other = [{ name: 'other', type: 'secret' as const }];
+    let s = startMount(vault, dir, [], other);
+    let reader: ReturnType<typeof startReader> | undefined;
+    try {
+      await waitGeneration(dir, 1, 60_000);
+      reader = startReader(dir);
+      await (await secrets.beginDeleteSecret('other', { intervalInMs: 100 })).pollUntilDone();
+      // A rotation of the object still there: no set holding it without `other` may be written.
+      await rotate(vault, 2);
+      s.child.kill('SIGHUP');
+      await pollUntil(() => (s.lines.some((l) => l.includes('keeping the last good files')) ? true : undefined), { timeoutMs: 30_000, description: 'a failed round' });
+      expectFailureLogged(s, /keeping the last good files/, /ObjectNotFound/);
+      expect(await readyz(s)).toBe(200);
+
+      // Restarted while `other` is still deleted: the previous instance's files are the last good ones.
+      s.child.kill('SIGKILL');
+      await s.exit;
+      s = startMount(vault, dir, [], other);
+      const restarted = s;
+      await pollUntil(() => (restarted.lines.some((l) => l.includes('keeping the last good files')) ? true : undefined), { timeoutMs: 30_000, description: 'a failed round after the restart' });
+      expect(restarted.lines.some((l) => l.includes('ready: keeping the files of a previous run'))).toBe(true);
+      expect(restarted.lines.some((l) => l.includes('first fetch failed'))).toBe(false);
+      expect(await readyz(restarted)).toBe(200);
+      expect(genOf(readFileSync(join(dir, 'f1'), 'utf8'))).toBe(1);
+      expect(readFileSync(join(dir, 'other'), 'utf8')).toBe('other-1');
+
+      await (await secrets.beginRecoverDeletedSecret('other', { intervalInMs: 100 })).pollUntilDone();
+      const recovered = Date.now();
+      restarted.child.kill('SIGHUP');
+      await waitGeneration(dir, 2);
+      report(vault, Date.now() - recovered);
+      expect(readFileSync(join(dir, 'other'), 'utf8')).toBe('other-1');
+      const sampling = reader;
+      await pollUntil(() => (sampling.generations.has(2) ? true : undefined), { timeoutMs: 30_000, description: 'the reader to see generation 2' });
+      await reader.stop();
+      expect(reader.failures.slice(0, 5)).toEqual([]);
+      expect([...reader.generations].sort()).toEqual([1, 2]);
+    } finally {
+      await reader?.stop();
       s.child.kill('SIGKILL');
       await s.exit;
     }

@@ -86,6 +86,17 @@ function startReader(dir: string): { generations: Set<number>; failures: string[
   };
 }
 
+/**
+ * Once the reader has seen generation `last` itself (it samples on its own schedule: the test's own read
+ * may come first), stops it: it must have seen whole sets of generations 1 to `last` only.
+ */
+async function expectWholeSets(reader: ReturnType<typeof startReader>, last: number): Promise<void> {
+  await pollUntil(() => (reader.generations.has(last) ? true : undefined), { timeoutMs: 30_000, description: `the reader to see generation ${last}` });
+  await reader.stop();
+  expect(reader.failures.slice(0, 5)).toEqual([]);
+  expect([...reader.generations].sort()).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+}
+
 async function rotate(vault: string, gen: number): Promise<void> {
   await clientsFor(emu, undefined, vault).secrets.setSecret('value', valueOf(gen));
 }
@@ -163,13 +174,8 @@ describe('the mount sidecar under faults (each row on its own vault, side by sid
 
       rmSync(filler);
       report(vault, await waitGeneration(dir, 2));
-      // The reader samples on its own schedule: stopped only once it has read generation 2 too.
-      const sampling = reader;
-      await pollUntil(() => (sampling.generations.has(2) ? true : undefined), { timeoutMs: 30_000, description: 'the reader to see generation 2' });
-      await reader.stop();
+      await expectWholeSets(reader, 2);
       console.log(`[fault-matrix] ${vault}: filled ${filled} bytes; reader: ${reader.snapshots()} snapshots, generations ${[...reader.generations].join(',')}`);
-      expect(reader.failures.slice(0, 5)).toEqual([]);
-      expect([...reader.generations].sort()).toEqual([1, 2]);
     } finally {
       await reader?.stop();
       s?.child.kill('SIGKILL');
@@ -217,9 +223,7 @@ describe('the mount sidecar under faults (each row on its own vault, side by sid
       expect(genOf(readFileSync(join(dir, 'f1'), 'utf8'))).toBe(1);
       await clearFaults(emu, { vault });
       report(vault, await waitGeneration(dir, 2));
-      await reader.stop();
-      expect(reader.failures.slice(0, 5)).toEqual([]);
-      expect([...reader.generations].sort()).toEqual([1, 2]);
+      await expectWholeSets(reader, 2);
     } finally {
       await reader?.stop();
       s.child.kill('SIGKILL');
@@ -312,11 +316,7 @@ describe('the mount sidecar under faults (each row on its own vault, side by sid
       await waitGeneration(dir, 2);
       report(vault, Date.now() - recovered);
       expect(readFileSync(join(dir, 'other'), 'utf8')).toBe('other-1');
-      const sampling = reader;
-      await pollUntil(() => (sampling.generations.has(2) ? true : undefined), { timeoutMs: 30_000, description: 'the reader to see generation 2' });
-      await reader.stop();
-      expect(reader.failures.slice(0, 5)).toEqual([]);
-      expect([...reader.generations].sort()).toEqual([1, 2]);
+      await expectWholeSets(reader, 2);
     } finally {
       await reader?.stop();
       s.child.kill('SIGKILL');

@@ -99,11 +99,15 @@ export class BenchKube {
     await this.core.createNamespacedSecret({ namespace, body: { metadata: { name: CREDENTIALS_SECRET }, stringData: { clientid: principal.clientId, clientsecret: principal.clientSecret } } }).catch(ignoreConflict);
   }
 
-  async createSyncs(namespace: string, specs: readonly { name: string; spec: Record<string, unknown> }[], concurrency: number, resource: CustomResource = KEYVAULTSYNCS): Promise<void> {
+  /** Creates the objects with `concurrency` requests in flight; resolves with when each create was acknowledged (name → epoch ms). */
+  async createSyncs(namespace: string, specs: readonly { name: string; spec: Record<string, unknown> }[], concurrency: number, resource: CustomResource = KEYVAULTSYNCS): Promise<Map<string, number>> {
     const { group, version, plural, kind } = resource;
+    const acknowledgedAt = new Map<string, number>();
     await forEachLimited(specs, concurrency, async ({ name, spec }) => {
       await this.custom.createNamespacedCustomObject({ group, version, plural, namespace, body: { apiVersion: `${group}/${version}`, kind, metadata: { name }, spec } });
+      acknowledgedAt.set(name, Date.now());
     });
+    return acknowledgedAt;
   }
 
   async createSecrets(namespace: string, secrets: readonly { name: string; data: Record<string, string> }[], concurrency: number): Promise<void> {

@@ -122,3 +122,39 @@ export function formatSummary(s: RunSummary | undefined, format: (v: number) => 
   if (s === undefined) return 'n/a';
   return s.min === s.max ? format(s.median) : `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
 }
+
+/** Where a cold start's time goes, in ms from the first create sent. */
+export interface ColdStartTimeline {
+  /** The last create acknowledged by the apiserver. */
+  lastCreateAckMs: number;
+  /** The first object seen Ready by the watch. */
+  firstReadyMs: number;
+  /** The last object seen Ready: the cold start itself. */
+  lastReadyMs: number;
+  /** Per object, from its own create acknowledged to it seen Ready: median and highest. */
+  createToReadyP50Ms: number;
+  createToReadyMaxMs: number;
+}
+
+/**
+ * The timeline of one cold start from the epoch ms of the first create sent (`startMs`), each create's
+ * acknowledgement and each object first seen Ready; objects missing from either map are left out of the
+ * per-object figures. NaN where nothing was seen.
+ */
+export function coldStartTimeline(startMs: number, acknowledgedAt: ReadonlyMap<string, number>, readyAt: ReadonlyMap<string, number>): ColdStartTimeline {
+  const after = (values: Iterable<number>): number[] => [...values].map((v) => v - startMs);
+  const acks = after(acknowledgedAt.values());
+  const ready = after(readyAt.values());
+  const perObject = [...readyAt].flatMap(([name, at]) => {
+    const ack = acknowledgedAt.get(name);
+    return ack === undefined ? [] : [at - ack];
+  });
+  const extreme = (values: number[], pick: (...v: number[]) => number): number => (values.length === 0 ? NaN : pick(...values));
+  return {
+    lastCreateAckMs: extreme(acks, Math.max),
+    firstReadyMs: extreme(ready, Math.min),
+    lastReadyMs: extreme(ready, Math.max),
+    createToReadyP50Ms: median(perObject) ?? NaN,
+    createToReadyMaxMs: extreme(perObject, Math.max),
+  };
+}

@@ -29,7 +29,7 @@ import { buildImageController, type ImageController } from '../lib/image-control
 import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
 import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
-import { formatSummary, percentile, perCycle as perCycleOf, seconds, summarizeRuns, type RunSummary } from '../lib/stats.ts';
+import { coldStartTimeline, formatSummary, percentile, perCycle as perCycleOf, seconds, summarizeRuns, type ColdStartTimeline, type RunSummary } from '../lib/stats.ts';
 import { sleep, type CompareParams, type Contender } from './context.ts';
 import { adminClient, latencySummary, rotateAtRandomTimes } from './rotation.ts';
 
@@ -51,6 +51,8 @@ export interface CompareEnv {
 /** What one run of one contender measured. */
 export interface RunFigures {
   coldStartMs: number;
+  /** Where the cold start's time went: creates acknowledged, first and last Ready, per-object create → Ready. */
+  coldStart: ColdStartTimeline;
   kvRequests: number;
   kvByOperation: Record<string, number>;
   tokenRequests: number;
@@ -189,13 +191,16 @@ async function runOnce(env: CompareEnv, s: RunSetup, tools: Tools): Promise<RunF
     const plans = planSyncs('sync', s.n, used, params.objectsPerKvs);
     const tracker = await kube.trackReady(NS, c.resource);
     const t0 = Date.now();
+    let acknowledgedAt = new Map<string, number>();
     try {
-      await kube.createSyncs(NS, plans.map((p) => ({ name: p.name, spec: c.spec(p) })), params.createConcurrency, c.resource);
+      acknowledgedAt = await kube.createSyncs(NS, plans.map((p) => ({ name: p.name, spec: c.spec(p) })), params.createConcurrency, c.resource);
       await tracker.waitAll(plans.map((p) => p.name), Math.max(300_000, s.n * 600), (ready) => progress(`${s.label}: ${ready}/${s.n} Ready after ${seconds(Date.now() - t0)}`));
     } finally {
       await tracker.stop();
     }
     const coldStartMs = Math.max(...tracker.readyAt.values()) - t0;
+    const coldStart = coldStartTimeline(t0, acknowledgedAt, tracker.readyAt);
+    progress(`${s.label}: creates acknowledged by ${seconds(coldStart.lastCreateAckMs)}, first Ready at ${seconds(coldStart.firstReadyMs)}, each create → Ready ${seconds(coldStart.createToReadyP50Ms)} median, ${seconds(coldStart.createToReadyMaxMs)} max`);
     progress(`${s.label}: all ${s.n} Ready in ${seconds(coldStartMs)}; settling ${params.refreshSeconds} s, then ${params.cycles} quiet cycles`);
 
     const interval = params.refreshSeconds * 1000;
@@ -216,7 +221,7 @@ async function runOnce(env: CompareEnv, s: RunSetup, tools: Tools): Promise<RunF
 
     const rotation = s.rotations > 0 ? await rotations(env, s, kube, emulator, plans, used) : { missed: 0, samples: [] };
     if (s.rotations > 0) progress(`${s.label}: ${rotation.samples.length} rotations, p50 ${seconds(rotation.p50 ?? NaN)}, max ${seconds(rotation.max ?? NaN)}, missed ${rotation.missed}`);
-    return { coldStartMs, kvRequests, kvByOperation: breakdownOf(counts, VAULTS.list), tokenRequests, api, apiserver, rotation, memory: c.memory(), cpuSeconds: c.cpuSeconds(), quietCpuSeconds, cycles };
+    return { coldStartMs, coldStart, kvRequests, kvByOperation: breakdownOf(counts, VAULTS.list), tokenRequests, api, apiserver, rotation, memory: c.memory(), cpuSeconds: c.cpuSeconds(), quietCpuSeconds, cycles };
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => progress(`${s.label}: stopping: ${String(err)}`));
   }

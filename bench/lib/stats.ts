@@ -125,6 +125,8 @@ export function formatSummary(s: RunSummary | undefined, format: (v: number) => 
 
 /** Where a cold start's time goes, in ms from the first create sent. */
 export interface ColdStartTimeline {
+  /** The first create acknowledged by the apiserver. */
+  firstCreateAckMs: number;
   /** The last create acknowledged by the apiserver. */
   lastCreateAckMs: number;
   /** The first object seen Ready by the watch. */
@@ -151,6 +153,7 @@ export function coldStartTimeline(startMs: number, acknowledgedAt: ReadonlyMap<s
   });
   const extreme = (values: number[], pick: (...v: number[]) => number): number => (values.length === 0 ? NaN : pick(...values));
   return {
+    firstCreateAckMs: extreme(acks, Math.min),
     lastCreateAckMs: extreme(acks, Math.max),
     firstReadyMs: extreme(ready, Math.min),
     lastReadyMs: extreme(ready, Math.max),

@@ -91,7 +91,8 @@ describe('bench parsing of the apiserver and /proc', () => {
 describe('bench side-by-side table', () => {
   const run = (kv: number, rss: number, cycles = 3): RunFigures => ({
     coldStartMs: 3000,
-    coldStart: { lastCreateAckMs: 1000, firstReadyMs: 500, lastReadyMs: 3000, createToReadyP50Ms: 400, createToReadyMaxMs: 2000 },
+    coldStart: { firstCreateAckMs: 10, lastCreateAckMs: 1000, firstReadyMs: 500, lastReadyMs: 3000, createToReadyP50Ms: 400, createToReadyMaxMs: 2000 },
+    warmUpCreateMs: 5,
     kvRequests: kv,
     kvByOperation: {},
     tokenRequests: 0,

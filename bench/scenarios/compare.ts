@@ -313,6 +313,8 @@ export interface Figure {
   name: string;
   of: (r: RunFigures) => number;
   format: (v: number) => string;
+  /** More of the runs' figures for the row's notes, per contender. */
+  detail?: (runs: readonly RunFigures[]) => string;
 }
 
 const count = (v: number): string => (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(1));
@@ -334,7 +336,7 @@ export function figures(cycles: number, refreshSeconds: number): Figure[] {
     { name: `Entra token requests in ${cycles} quiet refresh intervals`, of: (r) => r.tokenRequests, format: count },
     { name: `apiserver writes in ${cycles} quiet refresh intervals`, of: (r) => r.api.writes, format: count },
     { name: `apiserver reads (GET, LIST) in ${cycles} quiet refresh intervals`, of: (r) => r.api.reads, format: count },
-    { name: 'cold start, first create → all Ready', of: (r) => r.coldStartMs, format: secs },
+    { name: 'cold start, first create → all Ready', of: (r) => r.coldStartMs, format: secs, detail: coldStartDetail },
     { name: `rotation latency p50 (not seen: not within ${3 * refreshSeconds} s)`, of: (r) => rotationPercentile(r.rotation, 50), format: secs },
     { name: 'rotation latency p99', of: (r) => rotationPercentile(r.rotation, 99), format: secs },
     { name: 'rotation latency max', of: (r) => rotationPercentile(r.rotation, 100), format: secs },
@@ -344,6 +346,12 @@ export function figures(cycles: number, refreshSeconds: number): Figure[] {
     { name: 'controller CPU seconds, whole run', of: (r) => r.cpuSeconds, format: cpu },
     { name: `controller CPU seconds, ${cycles} quiet refresh intervals`, of: (r) => r.quietCpuSeconds, format: cpu },
   ];
+}
+
+/** Where the cold starts' time went (medians, range in brackets), and the warm-up create sent before the clock. */
+export function coldStartDetail(runs: readonly RunFigures[]): string {
+  const of = (pick: (r: RunFigures) => number): string => formatSummary(summarizeRuns(runs.map(pick)), secs);
+  return `creates acknowledged ${of((r) => r.coldStart.firstCreateAckMs)} → ${of((r) => r.coldStart.lastCreateAckMs)}, first Ready ${of((r) => r.coldStart.firstReadyMs)}, each create → Ready ${of((r) => r.coldStart.createToReadyP50Ms)} median; warm-up create before the clock ${of((r) => r.warmUpCreateMs)}`;
 }
 
 /** ESO / kvsync as `12×`, or `—` when kvsync's figure is 0 (then `0 vs X` says it). */
@@ -368,7 +376,7 @@ function compareRows(env: ReportEnv, n: number, k: CaseResult | undefined, e: Ca
       baseline: `ESO ${formatSummary(es, f.format)}`,
       target: 'kvsync lower',
       met: ks === undefined || es === undefined ? undefined : ks.median < es.median || (ks.median === 0 && es.median === 0),
-      notes: `ESO ÷ kvsync: ${ratio(ks, es)}; medians of ${ks?.runs ?? 0} kvsync and ${es?.runs ?? 0} ESO runs (range in brackets), each on a fresh control plane and emulator${failureNote(k, e)}`,
+      notes: `ESO ÷ kvsync: ${ratio(ks, es)}; medians of ${ks?.runs ?? 0} kvsync and ${es?.runs ?? 0} ESO runs (range in brackets), each on a fresh control plane and emulator${detailNote(f, k, e)}${failureNote(k, e)}`,
     });
   }
 }
@@ -386,6 +394,12 @@ export function sideBySideTable(sizes: readonly { n: number; kvsync: readonly Ru
     lines.push(`| ${f.name} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
+}
+
+function detailNote(f: Figure, ...cases: (CaseResult | undefined)[]): string {
+  const { detail } = f;
+  if (detail === undefined) return '';
+  return cases.flatMap((c) => (c === undefined || c.runs.length === 0 ? [] : [`; ${c.setup.contender}: ${detail(c.runs)}`])).join('');
 }
 
 function failureNote(...cases: (CaseResult | undefined)[]): string {

@@ -4,7 +4,7 @@ import { controllerFlags, metricSum } from '../../../bench/lib/controller-proces
 import { planSyncs } from '../../../bench/lib/kube.ts';
 import { markdownReport, markdownTable, notMeasured } from '../../../bench/lib/report.ts';
 import { imageEnv } from '../../../bench/lib/image-controller.ts';
-import { countBursts, forEachLimited, maxInWindow, percentile, perCycle, sampleCounter } from '../../../bench/lib/stats.ts';
+import { coldStartTimeline, countBursts, forEachLimited, maxInWindow, percentile, perCycle, sampleCounter } from '../../../bench/lib/stats.ts';
 import { limiterFlag } from '../../../bench/scenarios/throttle.ts';
 
 describe('bench statistics', () => {
@@ -52,6 +52,23 @@ describe('bench statistics', () => {
     expect(samples.length).toBeGreaterThanOrEqual(2);
     const span = (samples.at(-1)?.atMs ?? 0) - (samples[0]?.atMs ?? 0);
     expect(span).toBeGreaterThanOrEqual(45);
+  });
+
+  it('coldStartTimeline places creates and Ready from the first create sent, and times each object from its own create', () => {
+    const start = 1_000_000;
+    const acknowledgedAt = new Map([['a', start + 50], ['b', start + 400], ['c', start + 900]]);
+    // `c` never became Ready; `x` was Ready without a recorded create (left out of the per-object figures).
+    const readyAt = new Map([['a', start + 1050], ['b', start + 600], ['x', start + 2000]]);
+    expect(coldStartTimeline(start, acknowledgedAt, readyAt)).toEqual({
+      firstCreateAckMs: 50,
+      lastCreateAckMs: 900,
+      firstReadyMs: 600,
+      lastReadyMs: 2000,
+      createToReadyP50Ms: 600, // the median of 1000 (a) and 200 (b)
+      createToReadyMaxMs: 1000,
+    });
+    const nothing = coldStartTimeline(start, new Map(), new Map());
+    expect(Object.values(nothing).every(Number.isNaN)).toBe(true);
   });
 
   it('forEachLimited never runs more than the limit at once and visits every item', async () => {

@@ -113,6 +113,23 @@ describe('bench side-by-side table', () => {
     expect(table).toContain('| apiserver writes in 3 quiet refresh intervals | 0 | 0 | equal |');
   });
 
+  it("notes where each contender's cold start went, beside the warm-up create sent before its clock", () => {
+    const params: CompareParams = {
+      sizes: [100], m: 200, objectsPerKvs: 3, refreshSeconds: 10, cycles: 3, runs: 3, rotations: 0, createConcurrency: 4,
+      esoConcurrent: 4, listing: undefined, contenders: ['kvsync', 'eso'],
+    };
+    const timed = (firstReadyMs: number, warmUpCreateMs: number): RunFigures => ({ ...run(3, 100e6), coldStart: { firstCreateAckMs: 50, lastCreateAckMs: 900, firstReadyMs, lastReadyMs: 2500, createToReadyP50Ms: 1200, createToReadyMaxMs: 1600 }, warmUpCreateMs });
+    const kvsync: CaseResult = { setup: { contender: 'kvsync', n: 100, m: 200, v: 200, rotations: 0, label: 'k' }, runs: [timed(1000, 2000), timed(1200, 2100), timed(1100, 1900)], failures: [] };
+    const eso: CaseResult = { setup: { contender: 'eso', n: 100, m: 200, v: 200, rotations: 0, label: 'e' }, runs: [timed(300, 9), timed(300, 9), timed(300, 9)], failures: [] };
+    const rows: ResultRow[] = [];
+    reportCompare({ params, rows, details: {} }, [kvsync, eso], 'v0.16.2');
+    const coldStart = rows.find((r) => r.figure.startsWith('cold start'));
+    expect(coldStart?.notes).toContain('; kvsync: creates acknowledged 0.1 s → 0.9 s, first Ready 1.1 s (1.0 s–1.2 s), each create → Ready 1.2 s median; warm-up create before the clock 2.0 s (1.9 s–2.1 s)');
+    expect(coldStart?.notes).toContain('; eso: creates acknowledged 0.1 s → 0.9 s, first Ready 0.3 s,');
+    // Only the cold start row carries them.
+    expect(rows.filter((r) => r.notes.includes('warm-up create'))).toHaveLength(1);
+  });
+
   it('divides the listing case by the change-detection cycles each run counted, not by the intervals', () => {
     const params: CompareParams = {
       sizes: [100], m: 200, objectsPerKvs: 3, refreshSeconds: 10, cycles: 3, runs: 3, rotations: 0, createConcurrency: 4,

@@ -1,4 +1,5 @@
 import { type Logger, pino } from 'pino';
+import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { failureCondition } from '../api/condition-reasons.ts';
 import { SyncError, toSyncError } from '../keyvault/errors.ts';
@@ -67,10 +68,22 @@ describe('recordFailure', () => {
     expect(lines[0]).not.toContain('10.0.0.1');
   });
 
+  it('logs, and does not throw, when the apiserver answers 503 (shutting down or starting)', async () => {
+    const { log, lines } = capture();
+    const unavailable = new ApiException(503, 'HTTP 503', { message: 'apiserver is shutting down' }, {});
+    await expect(recordFailure(() => Promise.reject(unavailable), log)).resolves.toBeUndefined();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('could not record the failed sync');
+    expect(lines[0]).toContain('"status":503');
+    expect(lines[0]).not.toContain('shutting down');
+  });
+
   it('throws any other failure of the write', async () => {
     const { log } = capture();
     const conflict = Object.assign(new Error('HTTP 409'), { code: 409 });
     await expect(recordFailure(() => Promise.reject(conflict), log)).rejects.toBe(conflict);
+    const invalid = new ApiException(422, 'HTTP 422', {}, {});
+    await expect(recordFailure(() => Promise.reject(invalid), log)).rejects.toBe(invalid);
   });
 });
 

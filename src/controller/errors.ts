@@ -1,4 +1,5 @@
 /** Typed errors of the controller; `reason` is what a KeyVaultSync condition shows. */
+import { ApiException } from '@kubernetes/client-node';
 import type { FailureReason } from '../api/condition-reasons.ts';
 import { KvsyncError } from '../util/errors.ts';
 import type { Logger } from 'pino';
@@ -47,16 +48,18 @@ export function apiServerUnreachable(err: unknown): ControllerError | undefined 
 
 /**
  * Writes a failed sync's condition. The apiserver that failed the sync often cannot take its condition
- * either: that is logged, and the caller's retry (capped by the refresh interval) writes it, or the
- * sync succeeds, once the apiserver answers again. Any other failure of the write is thrown.
+ * either (it does not answer, or answers 503 while it shuts down or starts): that is logged, and the
+ * caller's retry (capped by the refresh interval) writes it, or the sync succeeds, once the apiserver
+ * answers again. Any other failure of the write is thrown.
  */
 export async function recordFailure(write: () => Promise<void>, log: Logger): Promise<void> {
   try {
     await write();
   } catch (err) {
     const unreachable = apiServerUnreachable(err);
-    if (unreachable === undefined) throw err;
-    log.warn({ reason: unreachable.reason, detail: unreachable.message }, 'could not record the failed sync');
+    if (unreachable !== undefined) log.warn({ reason: unreachable.reason, detail: unreachable.message }, 'could not record the failed sync');
+    else if (err instanceof ApiException && err.code === 503) log.warn({ status: err.code }, 'could not record the failed sync');
+    else throw err;
   }
 }
 

@@ -7,8 +7,9 @@
  * - cold start: first create → all Ready (watched);
  * - over `cycles` quiet refresh intervals (after one settling interval): Key Vault requests and Entra token
  *   requests (the emulator's counters), apiserver reads and writes (the apiserver's own /metrics);
- * - rotation latency: new versions of distinct objects set at random times within one interval, until a
- *   watch sees the new value in a Secret using it;
+ * - rotation latency: new versions of distinct objects set at random times within 2 intervals; per
+ *   (rotation, Secret) pair, for every Secret of every sync using the object, until a watch sees the new value
+ *   in it (missed: not within 5 intervals of the rotation's start); per rotation, until all its Secrets hold it;
  * - the controller's RSS, peak RSS and CPU seconds (/proc).
  *
  * kvsync runs its production build, as the image runs it; ESO is its own binary (bench/lib/eso-binary.ts), in its own
@@ -29,9 +30,10 @@ import { buildImageController, type ImageController } from '../lib/image-control
 import { BenchKube, CREDENTIALS_SECRET, KEYVAULTSYNCS, kvsSpec, planSyncs, type CustomResource, type KvsPlan } from '../lib/kube.ts';
 import type { MemoryStatus } from '../lib/proc.ts';
 import type { ResultRow } from '../lib/report.ts';
-import { coldStartTimeline, formatSummary, percentile, perCycle as perCycleOf, seconds, summarizeRuns, type ColdStartTimeline, type RunSummary } from '../lib/stats.ts';
+import { completePercentile, latencyPercentile, missedPairs, rotationTargets, type RotationSamples } from '../lib/rotation-samples.ts';
+import { coldStartTimeline, formatSummary, perCycle as perCycleOf, seconds, summarizeRuns, type ColdStartTimeline, type RunSummary } from '../lib/stats.ts';
 import { sleep, type CompareParams, type Contender } from './context.ts';
-import { adminClient, latencySummary, rotateAtRandomTimes } from './rotation.ts';
+import { adminClient, rotateTargetsAtRandomTimes } from './rotation.ts';
 
 export const EXTERNALSECRETS: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'externalsecrets', kind: 'ExternalSecret' };
 const SECRETSTORES: CustomResource = { group: 'external-secrets.io', version: 'v1', plural: 'secretstores', kind: 'SecretStore' };
@@ -60,7 +62,8 @@ export interface RunFigures {
   tokenRequests: number;
   api: RequestClasses;
   apiserver: Record<string, { requests: number; meanMs: number }>;
-  rotation: { p50?: number; p99?: number; max?: number; missed: number; samples: number[] };
+  /** Every rotation with its (rotation, Secret) pairs' latencies or misses; empty when the run rotated nothing. */
+  rotations: RotationSamples[];
   memory: MemoryStatus;
   /** CPU seconds over the whole run (start, cold start, quiet cycles, rotations). */
   cpuSeconds: number;
@@ -225,26 +228,34 @@ async function runOnce(env: CompareEnv, s: RunSetup, tools: Tools): Promise<RunF
     const api = classifyRequests(apiserver);
     progress(`${s.label}: ${params.cycles} quiet intervals${Number.isNaN(cycles) ? '' : ` (${cycles} change-detection cycles)`}: ${kvRequests} Key Vault requests, ${tokenRequests} token requests, apiserver ${api.reads} reads / ${api.writes} writes`);
 
-    const rotation = s.rotations > 0 ? await rotations(env, s, kube, emulator, plans, used) : { missed: 0, samples: [] };
-    if (s.rotations > 0) progress(`${s.label}: ${rotation.samples.length} rotations, p50 ${seconds(rotation.p50 ?? NaN)}, max ${seconds(rotation.max ?? NaN)}, missed ${rotation.missed}`);
-    return { coldStartMs, coldStart, warmUpCreateMs, kvRequests, kvByOperation: breakdownOf(counts, VAULTS.list), tokenRequests, api, apiserver, rotation, memory: c.memory(), cpuSeconds: c.cpuSeconds(), quietCpuSeconds, cycles };
+    const rotated = s.rotations > 0 ? await rotations(env, s, kube, emulator, plans, used) : [];
+    if (s.rotations > 0) {
+      const pairs = rotated.reduce((sum, r) => sum + r.pairs.length, 0);
+      progress(`${s.label}: ${rotated.length} rotations, ${pairs} (rotation, Secret) pairs: p50 ${secs(latencyPercentile(rotated, 50))}, max ${secs(latencyPercentile(rotated, 100))}, missed ${missedPairs(rotated)}; complete p50 ${secs(completePercentile(rotated, 50))}, max ${secs(completePercentile(rotated, 100))}`);
+    }
+    return { coldStartMs, coldStart, warmUpCreateMs, kvRequests, kvByOperation: breakdownOf(counts, VAULTS.list), tokenRequests, api, apiserver, rotations: rotated, memory: c.memory(), cpuSeconds: c.cpuSeconds(), quietCpuSeconds, cycles };
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => progress(`${s.label}: stopping: ${String(err)}`));
   }
 }
 
-/** `count` distinct used objects get a new version each, at uniformly random times within one refresh interval. */
-async function rotations(env: CompareEnv, s: RunSetup, kube: BenchKube, emulator: BenchEmulator, plans: readonly KvsPlan[], used: readonly string[]): Promise<RunFigures['rotation']> {
+/** Rotation start times spread over this many refresh intervals. */
+export const ROTATION_WINDOW_INTERVALS = 2;
+/** A (rotation, Secret) pair not seen within this many refresh intervals of the rotation's start is missed. */
+export const ROTATION_TIMEOUT_INTERVALS = 5;
+
+/**
+ * `s.rotations` distinct used objects get a new version each, at uniformly random times within 2 refresh
+ * intervals, each watched in every Secret of every sync using it for 5 intervals (less when all are seen).
+ */
+async function rotations(env: CompareEnv, s: RunSetup, kube: BenchKube, emulator: BenchEmulator, plans: readonly KvsPlan[], used: readonly string[]): Promise<RotationSamples[]> {
   const interval = env.params.refreshSeconds * 1000;
   const client = adminClient(emulator, emulator.endpoints.vaults[VAULTS.list] ?? '');
   await client.getSecret(used[0] ?? '');
   const secrets = await kube.trackSecrets(NS);
   try {
-    const targets = used.slice(0, s.rotations).flatMap((object) => {
-      const plan = plans.find((p) => p.objects.includes(object));
-      return plan === undefined ? [] : [{ secretName: plan.secretName, name: plan.name, objects: [object] }];
-    });
-    return latencySummary(await rotateAtRandomTimes(client, secrets, targets, interval, 3 * interval));
+    const targets = rotationTargets(plans, used.slice(0, s.rotations));
+    return await rotateTargetsAtRandomTimes(client, secrets, targets, ROTATION_WINDOW_INTERVALS * interval, ROTATION_TIMEOUT_INTERVALS * interval);
   } finally {
     await secrets.stop();
   }
@@ -321,13 +332,6 @@ const count = (v: number): string => (Number.isInteger(v) ? v.toLocaleString('en
 const mb = (v: number): string => `${(v / 1e6).toFixed(0)} MB`;
 const secs = (v: number): string => (Number.isFinite(v) ? `${(v / 1000).toFixed(1)} s` : 'not seen');
 
-/**
- * A percentile of a run's rotation latencies, a rotation not seen within the timeout counting as slower than
- * every seen one (Infinity), so that a controller that misses rotations cannot look fast.
- */
-export function rotationPercentile(r: RunFigures['rotation'], p: number): number {
-  return percentile([...r.samples, ...Array.from({ length: r.missed }, () => Infinity)], p) ?? NaN;
-}
 const cpu = (v: number): string => `${v.toFixed(1)} s`;
 
 export function figures(cycles: number, refreshSeconds: number): Figure[] {
@@ -337,10 +341,12 @@ export function figures(cycles: number, refreshSeconds: number): Figure[] {
     { name: `apiserver writes in ${cycles} quiet refresh intervals`, of: (r) => r.api.writes, format: count },
     { name: `apiserver reads (GET, LIST) in ${cycles} quiet refresh intervals`, of: (r) => r.api.reads, format: count },
     { name: 'cold start, first create → all Ready', of: (r) => r.coldStartMs, format: secs, detail: coldStartDetail },
-    { name: `rotation latency p50 (not seen: not within ${3 * refreshSeconds} s)`, of: (r) => rotationPercentile(r.rotation, 50), format: secs },
-    { name: 'rotation latency p99', of: (r) => rotationPercentile(r.rotation, 99), format: secs },
-    { name: 'rotation latency max', of: (r) => rotationPercentile(r.rotation, 100), format: secs },
-    { name: 'rotations not seen within the timeout', of: (r) => r.rotation.missed, format: count },
+    { name: `rotation latency p50, each Secret using the object (missed: not seen within ${ROTATION_TIMEOUT_INTERVALS * refreshSeconds} s)`, of: (r) => latencyPercentile(r.rotations, 50), format: secs },
+    { name: 'rotation latency p99, each Secret using the object', of: (r) => latencyPercentile(r.rotations, 99), format: secs },
+    { name: 'rotation latency max, each Secret using the object', of: (r) => latencyPercentile(r.rotations, 100), format: secs },
+    { name: `(rotation, Secret) pairs missed, not seen within ${ROTATION_TIMEOUT_INTERVALS * refreshSeconds} s`, of: (r) => (r.rotations.length === 0 ? NaN : missedPairs(r.rotations)), format: count, detail: rotationDetail },
+    { name: 'rotation complete p50, until every Secret using the object holds it', of: (r) => completePercentile(r.rotations, 50), format: secs },
+    { name: 'rotation complete max, until every Secret using the object holds it', of: (r) => completePercentile(r.rotations, 100), format: secs },
     { name: 'controller RSS at the end', of: (r) => r.memory.rssBytes, format: mb },
     { name: 'controller peak RSS', of: (r) => r.memory.hwmBytes, format: mb },
     { name: 'controller CPU seconds, whole run', of: (r) => r.cpuSeconds, format: cpu },
@@ -352,6 +358,12 @@ export function figures(cycles: number, refreshSeconds: number): Figure[] {
 export function coldStartDetail(runs: readonly RunFigures[]): string {
   const of = (pick: (r: RunFigures) => number): string => formatSummary(summarizeRuns(runs.map(pick)), secs);
   return `creates acknowledged ${of((r) => r.coldStart.firstCreateAckMs)} → ${of((r) => r.coldStart.lastCreateAckMs)}, first Ready ${of((r) => r.coldStart.firstReadyMs)}, each create → Ready ${of((r) => r.coldStart.createToReadyP50Ms)} median; warm-up create before the clock ${of((r) => r.warmUpCreateMs)}`;
+}
+
+/** How many rotations and (rotation, Secret) pairs each run sampled. */
+export function rotationDetail(runs: readonly RunFigures[]): string {
+  const of = (pick: (r: RunFigures) => number): string => formatSummary(summarizeRuns(runs.map(pick)), count);
+  return `${of((r) => r.rotations.length)} rotations, ${of((r) => r.rotations.reduce((sum, x) => sum + x.pairs.length, 0))} (rotation, Secret) pairs per run`;
 }
 
 /** ESO / kvsync as `12×`, or `—` when kvsync's figure is 0 (then `0 vs X` says it). */

@@ -11,6 +11,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { emulatorAgent, type EmulatorEndpoints } from '../../src/keyvault/endpoints-file.ts';
 import { VAULTS } from '../lib/emulator.ts';
+import { pairSamples, type RotationSamples, type RotationTarget } from '../lib/rotation-samples.ts';
 import { kvsSpec, type KvsPlan, type SecretValueTracker } from '../lib/kube.ts';
 import { notMeasured } from '../lib/report.ts';
 import { percentile } from '../lib/stats.ts';
@@ -34,25 +35,45 @@ export function adminClient(emulator: { endpoints: EmulatorEndpoints; caPem: str
 const plansFor = (prefix: string, objects: readonly string[]): KvsPlan[] =>
   objects.map((o, i) => ({ name: `${prefix}-${String(i).padStart(3, '0')}`, secretName: `${prefix}-${String(i).padStart(3, '0')}-secret`, objects: [o] }));
 
-/** One rotation: new value set in the vault, then the time until the Secret holds it (undefined: never within the timeout). */
-export async function rotate(client: SecretClient, tracker: SecretValueTracker, plan: KvsPlan, timeoutMs: number): Promise<number | undefined> {
-  const object = plan.objects[0] ?? '';
+/**
+ * One rotation of `object`: a new value set in the vault, then, per Secret of `secretNames`, the time from just
+ * before `setSecret` is sent until a watch sees the new value in it (undefined: not within `timeoutMs`).
+ * Resolves as soon as every Secret holds it.
+ */
+export async function rotateObject(client: SecretClient, tracker: SecretValueTracker, object: string, secretNames: readonly string[], timeoutMs: number): Promise<(number | undefined)[]> {
   const value = `bench-rotated-${randomBytes(12).toString('hex')}`;
   const t0 = Date.now();
-  const seen = tracker.waitFor(plan.secretName, object, value, timeoutMs);
+  const seen = secretNames.map((name) => tracker.waitFor(name, object, value, timeoutMs));
   await client.setSecret(object, value);
-  const at = await seen;
-  return at === undefined ? undefined : at - t0;
+  return (await Promise.all(seen)).map((at) => (at === undefined ? undefined : at - t0));
 }
 
-/** Rotations of `plans` (one object each), each started at a uniformly random time within `withinMs`: their latencies. */
-export function rotateAtRandomTimes(client: SecretClient, tracker: SecretValueTracker, plans: readonly KvsPlan[], withinMs: number, timeoutMs: number): Promise<(number | undefined)[]> {
+/** One rotation: new value set in the vault, then the time until the Secret holds it (undefined: never within the timeout). */
+export async function rotate(client: SecretClient, tracker: SecretValueTracker, plan: KvsPlan, timeoutMs: number): Promise<number | undefined> {
+  const [latency] = await rotateObject(client, tracker, plan.objects[0] ?? '', [plan.secretName], timeoutMs);
+  return latency;
+}
+
+/**
+ * Rotations of `targets`, each started at a uniformly random time within `withinMs`, each watched in every
+ * Secret using its object for `timeoutMs` from its start: every (rotation, Secret) pair's latency or miss.
+ */
+export function rotateTargetsAtRandomTimes(client: SecretClient, tracker: SecretValueTracker, targets: readonly RotationTarget[], withinMs: number, timeoutMs: number): Promise<RotationSamples[]> {
   return Promise.all(
-    plans.map(async (plan) => {
-      await sleep(Math.random() * withinMs);
-      return await rotate(client, tracker, plan, timeoutMs);
+    targets.map(async (target) => {
+      const startMs = Math.random() * withinMs;
+      await sleep(startMs);
+      const latencies = await rotateObject(client, tracker, target.object, target.secrets.map((s) => s.secretName), timeoutMs);
+      return { object: target.object, startMs: Math.round(startMs), pairs: pairSamples(target, latencies) };
     }),
   );
+}
+
+/** Rotations of `plans` (one object and one Secret each), each started at a uniformly random time within `withinMs`: their latencies. */
+export async function rotateAtRandomTimes(client: SecretClient, tracker: SecretValueTracker, plans: readonly KvsPlan[], withinMs: number, timeoutMs: number): Promise<(number | undefined)[]> {
+  const targets = plans.map((p) => ({ object: p.objects[0] ?? '', secrets: [{ sync: p.name, secretName: p.secretName }] }));
+  const rotations = await rotateTargetsAtRandomTimes(client, tracker, targets, withinMs, timeoutMs);
+  return rotations.map(({ pairs: [pair] }) => (pair === undefined || 'missed' in pair ? undefined : pair.latencyMs));
 }
 
 export function latencySummary(latencies: readonly (number | undefined)[]): { p50?: number; p99?: number; max?: number; missed: number; samples: number[] } {

@@ -4,7 +4,9 @@ import { pinnedVersion } from '../../../bench/lib/eso-binary.ts';
 import { ENTRA_HOST, hostsFile } from '../../../bench/lib/eso-process.ts';
 import { parseCpuSeconds, parseMemoryStatus } from '../../../bench/lib/proc.ts';
 import { formatSummary, median, summarizeRuns } from '../../../bench/lib/stats.ts';
-import { ratio, reportCompare, rotationPercentile, sideBySideTable, type CaseResult, type RunFigures } from '../../../bench/scenarios/compare.ts';
+import { planSyncs } from '../../../bench/lib/kube.ts';
+import { completePercentile, completeTimes, latencyPercentile, missedPairs, pairLatencies, pairSamples, rotationTargets, type RotationSamples } from '../../../bench/lib/rotation-samples.ts';
+import { ratio, reportCompare, sideBySideTable, type CaseResult, type RunFigures } from '../../../bench/scenarios/compare.ts';
 import type { CompareParams } from '../../../bench/scenarios/context.ts';
 import type { ResultRow } from '../../../bench/lib/report.ts';
 
@@ -38,15 +40,65 @@ describe('bench run statistics', () => {
     expect(ratio(s(5), s(Infinity))).toBe('∞ (ESO not seen)');
   });
 
-  it('counts a rotation not seen within the timeout as slower than every seen one', () => {
-    const r = { samples: [1000, 2000, 3000], missed: 7 };
-    expect(rotationPercentile(r, 50)).toBe(Infinity);
-    expect(rotationPercentile({ samples: [1000, 2000, 3000, 4000], missed: 1 }, 50)).toBe(3000);
-    expect(rotationPercentile({ samples: [1000, 2000], missed: 0 }, 100)).toBe(2000);
-  });
-
   it('keeps Infinity (not seen) in a run summary but drops NaN (not measured)', () => {
     expect(summarizeRuns([Infinity, 2, NaN, 3])).toEqual({ median: 3, min: 2, max: Infinity, runs: 3 });
+  });
+});
+
+describe('bench rotation samples: one per (rotation, Secret) pair', () => {
+  const objects = Array.from({ length: 200 }, (_, i) => `obj-${String(i).padStart(3, '0')}`);
+  const rotated = objects.slice(0, 50);
+  const seen = (object: string, sync: string, latencyMs: number): RotationSamples['pairs'][number] => ({ object, sync, latencyMs });
+  const missed = (object: string, sync: string): RotationSamples['pairs'][number] => ({ object, sync, missed: true });
+
+  it('watches every Secret of every sync using a rotated object, not only the first sync', () => {
+    // N = 100 syncs of 3 out of 200 objects: objects 0–99 are used twice (sync i and the wrapping sync 66 + …).
+    const at100 = rotationTargets(planSyncs('sync', 100, objects, 3), rotated);
+    expect(at100).toHaveLength(50);
+    expect(at100.every((t) => t.secrets.length === 2)).toBe(true);
+    expect(at100[0]).toEqual({ object: 'obj-000', secrets: [{ sync: 'sync-0000', secretName: 'sync-0000-secret' }, { sync: 'sync-0066', secretName: 'sync-0066-secret' }] });
+    // N = 1,000: every object is used by 15 syncs, so 50 rotations are 750 pairs, spread over all syncs.
+    const at1000 = rotationTargets(planSyncs('sync', 1000, objects, 3), rotated);
+    expect(at1000.map((t) => t.secrets.length)).toEqual(Array.from({ length: 50 }, () => 15));
+    const syncs = at1000.flatMap((t) => t.secrets.map((x) => x.sync));
+    expect(syncs).toHaveLength(750);
+    // 260 distinct syncs (one using 2 or 3 rotated objects counts once per rotation); 700 of the pairs are in
+    // syncs past sync-0016, the last of the first users of objects 0–49.
+    expect(new Set(syncs).size).toBe(260);
+    expect(syncs.filter((x) => x > 'sync-0016')).toHaveLength(700);
+  });
+
+  it('leaves out a rotated object no sync uses', () => {
+    expect(rotationTargets([{ name: 'a', secretName: 'a-secret', objects: ['x'] }], ['x', 'unused'])).toEqual([{ object: 'x', secrets: [{ sync: 'a', secretName: 'a-secret' }] }]);
+  });
+
+  it('records each pair as its latency, or as missed when the watch did not see it in time', () => {
+    const target = { object: 'x', secrets: [{ sync: 'a', secretName: 'a-s' }, { sync: 'b', secretName: 'b-s' }, { sync: 'c', secretName: 'c-s' }] };
+    expect(pairSamples(target, [1200, undefined, 800])).toEqual([seen('x', 'a', 1200), missed('x', 'b'), seen('x', 'c', 800)]);
+  });
+
+  const rotations: RotationSamples[] = [
+    { object: 'x', startMs: 100, pairs: [seen('x', 'a', 1000), seen('x', 'b', 3000)] },
+    { object: 'y', startMs: 5000, pairs: [seen('y', 'c', 2000), missed('y', 'd')] },
+    { object: 'z', startMs: 9000, pairs: [seen('z', 'e', 4000)] },
+  ];
+
+  it('counts missed pairs, and each as slower than every seen pair', () => {
+    expect(missedPairs(rotations)).toBe(1);
+    expect(pairLatencies(rotations)).toEqual([1000, 3000, 2000, Infinity, 4000]);
+    expect(latencyPercentile(rotations, 50)).toBe(3000);
+    expect(latencyPercentile(rotations, 99)).toBe(Infinity);
+    // Missing 3 of 5 pairs makes the median a miss, however fast the 2 seen ones were.
+    const lossy: RotationSamples[] = [{ object: 'x', startMs: 0, pairs: [seen('x', 'a', 100), seen('x', 'b', 200), missed('x', 'c'), missed('x', 'd'), missed('x', 'e')] }];
+    expect(latencyPercentile(lossy, 50)).toBe(Infinity);
+    expect(latencyPercentile([], 50)).toBeNaN();
+  });
+
+  it('completes a rotation when its slowest Secret holds the new value, never while one is missed', () => {
+    expect(completeTimes(rotations)).toEqual([3000, Infinity, 4000]);
+    expect(completePercentile(rotations, 50)).toBe(4000);
+    expect(completePercentile(rotations, 100)).toBe(Infinity);
+    expect(completePercentile(rotations.filter((r) => r.object !== 'y'), 100)).toBe(4000);
   });
 });
 
@@ -98,7 +150,7 @@ describe('bench side-by-side table', () => {
     tokenRequests: 0,
     api: { reads: 0, writes: 0, watches: 0 },
     apiserver: {},
-    rotation: { p50: 1000, p99: 2000, max: 2000, missed: 0, samples: [] },
+    rotations: [],
     memory: { rssBytes: rss, hwmBytes: rss },
     cpuSeconds: 1,
     quietCpuSeconds: 0.5,
@@ -128,6 +180,30 @@ describe('bench side-by-side table', () => {
     expect(coldStart?.notes).toContain('; eso: creates acknowledged 0.1 s → 0.9 s, first Ready 0.3 s,');
     // Only the cold start row carries them.
     expect(rows.filter((r) => r.notes.includes('warm-up create'))).toHaveLength(1);
+  });
+
+  it('reports rotation rows over (rotation, Secret) pairs, misses included, and the time until each rotation is complete', () => {
+    const params: CompareParams = {
+      sizes: [100], m: 200, objectsPerKvs: 3, refreshSeconds: 10, cycles: 3, runs: 1, rotations: 2, createConcurrency: 4,
+      esoConcurrent: 4, listing: undefined, contenders: ['kvsync', 'eso'],
+    };
+    const rotated = (latencies: readonly (number | undefined)[][]): RunFigures => ({
+      ...run(3, 100e6),
+      rotations: latencies.map((ls, i) => ({ object: `o${i}`, startMs: 0, pairs: pairSamples({ object: `o${i}`, secrets: ls.map((_, j) => ({ sync: `s${j}`, secretName: `s${j}-secret` })) }, ls) })),
+    });
+    // kvsync sees every pair; ESO sees the first Secret of each object fast and misses the second.
+    const kvsync: CaseResult = { setup: { contender: 'kvsync', n: 100, m: 200, v: 200, rotations: 2, label: 'k' }, runs: [rotated([[4000, 6000], [5000, 7000]])], failures: [] };
+    const eso: CaseResult = { setup: { contender: 'eso', n: 100, m: 200, v: 200, rotations: 2, label: 'e' }, runs: [rotated([[1000, undefined], [2000, undefined]])], failures: [] };
+    const rows: ResultRow[] = [];
+    reportCompare({ params, rows, details: {} }, [kvsync, eso], 'v0.16.2');
+    const row = (figure: string): ResultRow | undefined => rows.find((r) => r.figure === figure);
+    expect(row('rotation latency p50, each Secret using the object (missed: not seen within 50 s)')).toMatchObject({ value: 'kvsync 5.0 s', baseline: 'ESO 2.0 s' });
+    expect(row('rotation latency p99, each Secret using the object')).toMatchObject({ value: 'kvsync 7.0 s', baseline: 'ESO not seen', met: true });
+    const missedRow = row('(rotation, Secret) pairs missed, not seen within 50 s');
+    expect(missedRow).toMatchObject({ value: 'kvsync 0', baseline: 'ESO 2', met: true });
+    expect(missedRow?.notes).toContain('; kvsync: 2 rotations, 4 (rotation, Secret) pairs per run; eso: 2 rotations, 4 (rotation, Secret) pairs per run');
+    expect(row('rotation complete p50, until every Secret using the object holds it')).toMatchObject({ value: 'kvsync 6.0 s', baseline: 'ESO not seen', met: true });
+    expect(row('rotation complete max, until every Secret using the object holds it')).toMatchObject({ value: 'kvsync 7.0 s', baseline: 'ESO not seen' });
   });
 
   it('divides the listing case by the change-detection cycles each run counted, not by the intervals', () => {

@@ -44,7 +44,7 @@ export function pairSamples(target: RotationTarget, latencies: readonly (number 
 }
 
 /** A pair's latency: Infinity when missed. */
-export const pairLatency = (p: PairSample): number => ('missed' in p ? Infinity : p.latencyMs);
+const pairLatency = (p: PairSample): number => ('missed' in p ? Infinity : p.latencyMs);
 
 /** Every pair's latency over all rotations, missed pairs as Infinity. */
 export function pairLatencies(rotations: readonly RotationSamples[]): number[] {

@@ -43,7 +43,11 @@ const commands: Record<string, CommandEntry> = {
   },
   mount: {
     summary: 'the pod sidecar: fetches with the pod\'s own identity, writes files atomically (kubelet layout), rotates',
-    load: () => import('./mount/command.ts'),
+    load: async () => {
+      // Before the sidecar's modules load: a SIGHUP meanwhile must not end it (src/mount/early-hangup.ts).
+      (await import('./mount/early-hangup.ts')).ignoreEarlyHangups();
+      return import('./mount/command.ts');
+    },
   },
   render: {
     summary: 'prints the Secrets a KeyVaultSync would produce (values redacted unless --show-values), without a cluster',

@@ -11,7 +11,7 @@
  * - one object of its set deleted in Key Vault, in mid-life and across a SIGKILL and restart.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,19 +101,68 @@ async function rotate(vault: string, gen: number): Promise<void> {
   await clientsFor(emu, undefined, vault).secrets.setSecret('value', valueOf(gen));
 }
 
-async function waitGeneration(dir: string, gen: number, timeoutMs = CONVERGENCE_BOUND_MS): Promise<number> {
+/** The sidecar a wait depends on has ended: the wait stops at once (nothing would restart it). */
+class SidecarEndedError extends Error {}
+const sidecarEnded = (err: unknown): boolean => err instanceof SidecarEndedError;
+
+/** How the sidecar process ended, undefined while it runs. */
+function endOf(s: Sidecar): string | undefined {
+  return s.child.exitCode === null && s.child.signalCode === null ? undefined : `code ${s.child.exitCode}, signal ${s.child.signalCode}`;
+}
+
+function throwIfEnded(s: Sidecar | undefined, before: string): void {
+  const end = s === undefined ? undefined : endOf(s);
+  if (end !== undefined) throw new SidecarEndedError(`the sidecar ended (${end}) before ${before}`);
+}
+
+/** Waits for generation `gen` in the files; with `writer`, fails at once when that sidecar ends. */
+async function waitGeneration(dir: string, gen: number, timeoutMs = CONVERGENCE_BOUND_MS, writer?: Sidecar): Promise<number> {
   const started = Date.now();
   await pollUntil(
     () => {
       try {
-        return genOf(readFileSync(join(dir, FILES[0] ?? ''), 'utf8')) === gen ? true : undefined;
+        if (genOf(readFileSync(join(dir, FILES[0] ?? ''), 'utf8')) === gen) return true;
       } catch {
-        return undefined;
+        // not there yet
       }
+      throwIfEnded(writer, `generation ${gen} was written`);
+      return undefined;
     },
-    { timeoutMs, intervalMs: 50, description: `generation ${gen} in ${dir}` },
+    { timeoutMs, intervalMs: 50, description: `generation ${gen} in ${dir}`, isFatal: sidecarEnded },
   );
   return Date.now() - started;
+}
+
+/**
+ * Resolves once the sidecar completed a round (files written or unchanged). Its signal handlers are
+ * installed by then (command.ts installs them before its loop), and a rotation made after it is left for
+ * a round the test asks for.
+ */
+async function untilRoundDone(s: Sidecar): Promise<void> {
+  await pollUntil(
+    () => {
+      if (s.lines.some((l) => l.includes('"msg":"files written"') || l.includes('"msg":"files unchanged"'))) return true;
+      throwIfEnded(s, 'it completed a round');
+      return undefined;
+    },
+    { timeoutMs: 30_000, description: 'the sidecar to complete a round', isFatal: sidecarEnded },
+  );
+}
+
+/**
+ * Prints what a failed row needs to explain itself: the current sidecar's state and last log lines (they
+ * carry reasons, versions and names, never a value; value-shaped text is masked all the same) and how
+ * the sidecars it replaced ended.
+ */
+function explain(row: string, s: Sidecar, history: string[]): void {
+  const last = s.lines.slice(-40).map((l) => l.replace(/gen=\d+;x+/g, '<value>').slice(0, 600));
+  console.log(
+    [
+      `[fault-matrix] ${row} failed; ${history.length === 0 ? 'no sidecar replaced yet' : history.join('; ')}`,
+      `the current sidecar (pid ${s.child.pid}) ${endOf(s) === undefined ? 'is running' : `ended (${endOf(s)})`}; its last ${last.length} of ${s.lines.length} log lines:`,
+      ...last,
+    ].join('\n'),
+  );
 }
 
 const report = (row: string, ms: number): void => console.log(`[fault-matrix] ${row}: converged ${(ms / 1000).toFixed(1)} s after the fault ended`);
@@ -236,33 +285,44 @@ describe('the mount sidecar under faults (each row on its own vault, side by sid
     const dir = join(work, vault);
     await rotate(vault, 1);
     let s = startMount(vault, dir);
-    await waitGeneration(dir, 1, 60_000);
+    /** How each replaced sidecar ended, for a failure's explanation. */
+    const history: string[] = [];
     const reader = startReader(dir);
     const KILLS = 6;
     let midWrite = 0;
     try {
+      await waitGeneration(dir, 1, 60_000, s);
       for (let gen = 2; gen <= KILLS + 1; gen++) {
+        // The sidecar completes a round before the rotation: its SIGHUP handler is installed by then (a
+        // restarted one would otherwise be signalled during the runtime's start, which a SIGHUP ends, when
+        // the killed one had completed its switch), and the new generation is left for the SIGHUP's round.
+        await untilRoundDone(s);
         await rotate(vault, gen);
-        // Killed the moment the new generation's directory appears: mid-write, before the switch.
-        const appeared = new Promise<void>((resolve) => {
-          const w = watch(dir, (_event, name) => {
-            if (typeof name === 'string' && name.startsWith('..2') && existsSync(join(dir, '..data')) && realpathSync(join(dir, '..data')).split('/').at(-1) !== name) {
-              s.child.kill('SIGKILL');
-              w.close();
-              resolve();
-            }
-          });
+        const writer = s;
+        const before = readlinkSync(join(dir, '..data'));
+        // Killed the moment the new generation's directory appears (not when an old one is removed):
+        // mid-write, before the switch. The watch is this writer's alone, closed whatever happens.
+        let killed = false;
+        const w = watch(dir, (_event, name) => {
+          if (killed || typeof name !== 'string' || !name.startsWith('..2') || name === before || !existsSync(join(dir, name))) return;
+          killed = true;
+          writer.child.kill('SIGKILL');
         });
-        const before = realpathSync(join(dir, '..data'));
-        s.child.kill('SIGHUP');
-        await Promise.race([appeared, new Promise((r) => setTimeout(r, 20_000))]);
-        s.child.kill('SIGKILL');
-        await s.exit;
+        try {
+          writer.child.kill('SIGHUP');
+          await pollUntil(() => (killed || endOf(writer) !== undefined ? true : undefined), { timeoutMs: 20_000, intervalMs: 20, description: `generation ${gen}'s directory to appear` }).catch(() => undefined);
+        } finally {
+          w.close();
+        }
+        writer.child.kill('SIGKILL');
+        await writer.exit;
         // Mid-write: a new generation's directory was left and ..data still names the old one.
-        if (realpathSync(join(dir, '..data')) === before && readdirSync(dir).filter((n) => n.startsWith('..2')).length > 1) midWrite++;
+        const landed = readlinkSync(join(dir, '..data')) === before && readdirSync(dir).filter((n) => n.startsWith('..2')).length > 1;
+        if (landed) midWrite++;
+        history.push(`generation ${gen}: ${killed ? 'killed as its directory appeared' : 'no directory appeared'}, ended by ${writer.child.signalCode ?? `exit ${writer.child.exitCode}`}, ${landed ? 'mid-write' : 'after the switch'}`);
         // A new sidecar on the volume as it was left: it writes the generation whole and goes on.
         s = startMount(vault, dir);
-        await waitGeneration(dir, gen, 60_000);
+        await waitGeneration(dir, gen, 60_000, s);
       }
       const ended = Date.now();
       await pollUntil(() => (readdirSync(dir).filter((n) => n.startsWith('..2')).length === 1 ? true : undefined), { timeoutMs: 30_000, description: 'the leftovers of killed writes removed' });
@@ -272,6 +332,9 @@ describe('the mount sidecar under faults (each row on its own vault, side by sid
       expect(midWrite, 'kills that landed while a generation was being written').toBeGreaterThan(0);
       expect(reader.failures.slice(0, 5)).toEqual([]);
       expect(readdirSync(dir).filter((n) => !n.startsWith('..')).sort()).toEqual(FILES);
+    } catch (err) {
+      explain(vault, s, history);
+      throw err;
     } finally {
       await reader.stop();
       s.child.kill('SIGKILL');

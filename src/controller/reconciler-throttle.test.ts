@@ -35,7 +35,7 @@ beforeEach(() => {
 });
 
 /** A pipeline whose fetch sends one request through the test's vault guards to `host`. */
-function world(host: string, opts: { status?: KeyVaultSyncObject['status']; failure?: SyncFailure; held?: Promise<void> } = {}) {
+function world(host: string, opts: { status?: KeyVaultSyncObject['status']; failure?: SyncFailure; held?: Promise<void>; syncTimeoutMs?: number } = {}) {
   const obj: KeyVaultSyncObject = { ...(keyVaultSync(designExampleSpec()) as KeyVaultSyncObject), metadata: { name: 'example', namespace: 'shop', uid: 'u-1', generation: 3 }, ...(opts.status === undefined ? {} : { status: opts.status }) };
   const statuses: StatusPatch[] = [];
   const events: { type: string; reason: string; message: string }[] = [];
@@ -70,6 +70,7 @@ function world(host: string, opts: { status?: KeyVaultSyncObject['status']; fail
     isLeader: () => true,
     log: pino({ level: 'silent' }),
     now: () => NOW,
+    ...(opts.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: opts.syncTimeoutMs }),
   });
   return { reconciler, statuses, events, priorities };
 }
@@ -110,6 +111,33 @@ describe('Reconciler: Throttled', () => {
     expect(w.statuses).toHaveLength(2);
     expect(cond(w.statuses[1], 'Synced')).toMatchObject({ status: 'True', reason: 'Synced' });
     expect(w.events).toHaveLength(1);
+  });
+
+  it('a sync whose deadline passes while the vault pauses kvsync ends Throttled, Ready still True, with no SyncTimeout event', async () => {
+    vaultGuards.configure({ longWaitMs: 50 });
+    vaultGuards.guard('longstormkv.vault.azure.net').limiter.pause(100);
+    // The storm outlasts the sync: the request is never answered before the deadline.
+    const held = new Promise<void>(() => undefined);
+    const w = world('longstormkv.vault.azure.net', { status: readyStatus(), held, syncTimeoutMs: 400 });
+    const r = await w.reconciler.reconcile('shop/example');
+    expect(r.retry).toBeDefined();
+    const last = w.statuses.at(-1);
+    expect(cond(last, 'Synced')).toMatchObject({ status: 'False', reason: 'Throttled' });
+    expect(cond(last, 'Ready')).toMatchObject({ status: 'True' });
+    expect(last?.conditions.find((c) => c.type === 'Synced')?.message).toMatch(/is throttling kvsync .*the sync gave up after .* and the last good Secrets stay/);
+    expect(w.events).toMatchObject([{ type: 'Warning', reason: 'Throttled' }]);
+    expect(w.events).toHaveLength(1);
+  });
+
+  it('a sync whose deadline passes on a slow answer, with no pause from the vault, still ends SyncTimeout', async () => {
+    vaultGuards.configure({ longWaitMs: 50 });
+    const held = new Promise<void>(() => undefined);
+    const w = world('slowkv.vault.azure.net', { status: readyStatus(), held, syncTimeoutMs: 300 });
+    await w.reconciler.reconcile('shop/example');
+    const last = w.statuses.at(-1);
+    expect(cond(last, 'Synced')).toMatchObject({ status: 'False', reason: 'SyncTimeout' });
+    expect(cond(last, 'Ready')).toMatchObject({ status: 'False', reason: 'SyncTimeout' });
+    expect(w.events).toMatchObject([{ type: 'Warning', reason: 'SyncTimeout' }]);
   });
 
   it('a never-synced KeyVaultSync asks for high priority; its wait on the budget is an event, its one status Synced', async () => {

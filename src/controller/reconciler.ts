@@ -180,7 +180,7 @@ export class Reconciler {
       // A Throttled status still being written lands before the failure's, never over it.
       await throttle.told;
       if (err instanceof NotLeaderError) return {};
-      const { reason, message, retryAfterMs, known } = failureCondition(apiServerUnreachable(err) ?? err);
+      const { reason, message, retryAfterMs, known } = failureCondition(apiServerUnreachable(err) ?? deadlineWhileThrottled(err, throttle, timeoutMs) ?? err);
       if (!known) log.error(unexpectedErrorFacts(err), 'unexpected reconcile error');
       outcome.result ??= reason;
       if (err instanceof TemplateRenderError) this.#d.metrics?.templateFailed(err.failure);
@@ -216,6 +216,7 @@ export class Reconciler {
     // The vault's first long wait is told when the guard notes it, while the fetch may wait on (a 429
     // storm's pauses can outlast the sync's deadline), not only once the fetch returns.
     const tellThrottled = (wait: VaultWait): void => {
+      if (wait.pausedForMs > 0) throttle.paused ??= wait;
       throttle.told ??= this.#throttledWait(obj, target, wait, log);
     };
     let result: PipelineFetchResult;
@@ -365,6 +366,18 @@ export class Reconciler {
 /** The Throttled status a sync is writing (or wrote) while it waits on the vault, told at most once per sync. */
 interface ThrottleTold {
   told?: Promise<StatusPatch | undefined>;
+  /** The first wait this sync was told of in which the vault itself paused kvsync (429, 503 with Retry-After). */
+  paused?: VaultWait;
+}
+
+/**
+ * A sync whose deadline passed while the vault was pausing kvsync failed because of that pause: it is
+ * `Throttled` (Ready stays True on the last good Secrets), not `SyncTimeout`, so a long 429 storm shows
+ * one condition and one event from start to end. Undefined for any other error.
+ */
+function deadlineWhileThrottled(err: unknown, throttle: ThrottleTold, timeoutMs: number): ControllerError | undefined {
+  if (!(err instanceof ControllerError) || err.reason !== 'SyncTimeout' || throttle.paused === undefined) return undefined;
+  return new ControllerError('Throttled', `${throttledMessage(throttle.paused)}; the sync gave up after ${durationText(timeoutMs)} and the last good Secrets stay`, { cause: err });
 }
 
 /**

@@ -336,7 +336,7 @@ export class Reconciler {
       await this.#patchStatus(target.namespace, target.name, status);
       return status;
     } catch (err) {
-      log.warn({ reason: 'Throttled', errorClass: err instanceof Error ? err.name : typeof err }, 'could not record the wait for the vault');
+      log.warn({ reason: 'Throttled', ...unexpectedErrorFacts(err) }, 'could not record the wait for the vault');
       return undefined;
     }
   }

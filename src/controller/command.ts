@@ -24,7 +24,6 @@ import { DEFAULT_WEBHOOK_CONFIGURATION_NAME, LOCAL_SIDECAR_IMAGE, type Controlle
 import { parseCommandArgs } from '../cli-args.ts';
 import { EVENTGRID_USAGE, eventGridOptions } from '../eventgrid/flags.ts';
 import type { EventGridOptions } from '../eventgrid/start.ts';
-import { guardTokenRefresh } from '../keyvault/token-refresh-guard.ts';
 
 const USAGE = `usage: kvsync controller [flags]
 
@@ -309,7 +308,6 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof args === 'number') return args;
   const { values } = args;
   const log = createLogger({ name: 'kvsync-controller', level: values['log-level'], format: isLogFormat(values['log-format']) ? values['log-format'] : 'auto' });
-  guardTokenRefresh(log);
   let kc: k8s.KubeConfig;
   try {
     kc = loadKubeConfig(values.kubeconfig);

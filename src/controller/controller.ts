@@ -4,6 +4,7 @@
  * endpoints, the optional webhook and Event Grid endpoint; connects them; starts them; and has one
  * teardown. Used by `kvsync controller` and run in-process by the integration tests.
  */
+import { guardTokenRefresh } from '../keyvault/token-refresh-guard.ts';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
@@ -243,7 +244,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
         });
 
   // Connect and start; the one teardown undoes whatever was started, on failure and on stop.
-  const started: { relist?: NodeJS.Timeout; unwatchChanges?: () => void; health?: HealthServer; webhook?: ControllerWebhook; eventGrid?: RunningEventGridEndpoint } = {};
+  const started: { relist?: NodeJS.Timeout; unwatchChanges?: () => void; unguardTokenRefresh?: () => void; health?: HealthServer; webhook?: ControllerWebhook; eventGrid?: RunningEventGridEndpoint } = {};
   const teardown = async (): Promise<void> => {
     clearInterval(started.relist);
     await started.webhook?.close();
@@ -258,8 +259,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     metrics.close();
     started.unwatchChanges?.();
     pipeline.close?.();
+    started.unguardTokenRefresh?.();
   };
   try {
+    // Before any Key Vault client runs: the SDK's unawaited background token refresh must not end the process.
+    started.unguardTokenRefresh = guardTokenRefresh(log);
     // Objects the change detectors found changed: exactly their KeyVaultSyncs are refreshed (not fresh).
     const unwatchChanges = pipeline.onObjectsChanged?.((keys) => enqueueChanged(keys, { syncs: queue, clusters: fanOut?.queue }));
     if (unwatchChanges !== undefined) started.unwatchChanges = unwatchChanges;

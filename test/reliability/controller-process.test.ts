@@ -11,6 +11,7 @@ import type { SyncStep } from '../../src/controller/sync-observer.ts';
 import { pollUntil } from '../../src/util/poll.ts';
 import { IDENTITY_READ_TTL_MS } from '../../src/keyvault/credentials.ts';
 import { conditionOf, createCredentialsSecret, syncApi } from '../integration/controller/support.ts';
+import type { ControllerProcess } from './support/controller-process.ts';
 import { startReliabilityWorld, startScene, type ReliabilityWorld, type Scene } from './support/world.ts';
 
 describe('fault matrix: the controller process', () => {
@@ -91,7 +92,7 @@ describe('fault matrix: the controller process', () => {
   });
 
   /** A row whose sync is held at `step` while the test deletes something, then resumed; the process must live on. */
-  async function deletedInFlight(row: string, step: SyncStep, remove: (scene: Scene) => Promise<void>, after: (scene: Scene, resumed: number) => Promise<void>, spec: Record<string, unknown> = {}): Promise<void> {
+  async function deletedInFlight(row: string, step: SyncStep, remove: (scene: Scene) => Promise<void>, after: (scene: Scene, resumed: number, held: ControllerProcess) => Promise<void>, spec: Record<string, unknown> = {}): Promise<void> {
     const scene = await startScene(rw, row, spec);
     scenes.push(scene);
     let failed = true;
@@ -101,7 +102,7 @@ describe('fault matrix: the controller process', () => {
       await remove(scene);
       const resumed = performance.now();
       held.signal('SIGCONT');
-      await after(scene, resumed);
+      await after(scene, resumed, held);
       expect(held.running, 'no crash').toBe(true);
       expect(held.logged('unexpected reconcile error')).toEqual([]);
       expect(scene.violations()).toEqual([]);
@@ -115,14 +116,26 @@ describe('fault matrix: the controller process', () => {
     (await rw.kc.makeApiClient(k8s.CoreV1Api).listNamespacedSecret({ namespace: ns })).items.map((s) => s.metadata?.name ?? '').filter((n) => n === 'alpha' || n === 'beta').sort();
 
   it('the KeyVaultSync deleted (deletionPolicy Delete) between two Secret writes: no Secret outlives it, none comes back once gone', () =>
-    deletedInFlight('deleted-sync', 'secretWritten', (scene) => syncApi(rw.kc).delete(scene.ns, 'app'), async (scene, resumed) => {
-      // The in-flight write of beta carries the deleted KeyVaultSync's UID: the garbage collector removes it too.
-      await pollUntil(async () => ((await secretNames(scene.ns)).length === 0 ? true : undefined), { timeoutMs: 120_000, intervalMs: 200, description: 'no Secret left' });
-      console.log(`[fault matrix] KeyVaultSync deleted at secretWritten: its Secrets gone ${((performance.now() - resumed) / 1000).toFixed(1)} s after the sync resumed`);
-      const states = scene.history.states;
-      for (const name of ['alpha', 'beta']) {
-        const deletedAt = states.findIndex((s) => s.name === name && s.type === 'DELETED');
-        expect(states.slice(deletedAt + 1).filter((s) => s.name === name), `${name} written again after its deletion`).toEqual([]);
+    deletedInFlight('deleted-sync', 'secretWritten', (scene) => syncApi(rw.kc).delete(scene.ns, 'app'), async (scene, resumed, held) => {
+      // The resumed sync has sent every Secret write it makes once it reaches the step before its status
+      // (the garbage collector may have removed the first Secret, and the second not be written yet, before).
+      await pollUntil(() => (held.steps().some((r) => r.step === 'beforeStatus' && r.key === scene.key) ? true : undefined), { timeoutMs: 60_000, intervalMs: 100, description: 'the resumed sync past its Secret writes' });
+      // The in-flight write carries the deleted KeyVaultSync's UID: the garbage collector removes that Secret too.
+      // Gone from the apiserver, and the watch has seen each go (it may lag a list by a moment).
+      const names = ['alpha', 'beta'];
+      await pollUntil(
+        async () => ((await secretNames(scene.ns)).length === 0 && names.every((n) => scene.history.of(n).at(-1)?.type === 'DELETED') ? true : undefined),
+        { timeoutMs: 120_000, intervalMs: 200, description: 'no Secret left, and the watch saw each deleted' },
+      );
+      const resumedAt = Date.now() - (performance.now() - resumed);
+      const seen = scene.history.states.filter((s) => names.includes(s.name) && s.at >= resumedAt).map((s) => `${s.name} ${s.type} +${((s.at - resumedAt) / 1000).toFixed(1)} s`);
+      console.log(`[fault matrix] KeyVaultSync deleted at secretWritten: its Secrets gone ${((performance.now() - resumed) / 1000).toFixed(1)} s after the sync resumed (${seen.join(', ')})`);
+      for (const name of names) {
+        const states = scene.history.of(name);
+        expect(states.length, `${name} was written`).toBeGreaterThan(0);
+        const deletedAt = states.findIndex((s) => s.type === 'DELETED');
+        expect(deletedAt, `${name} deleted`).toBeGreaterThanOrEqual(0);
+        expect(states.slice(deletedAt + 1), `${name} written again after its deletion`).toEqual([]);
       }
       expect(await secretNames(scene.ns)).toEqual([]);
     }));

@@ -4,7 +4,6 @@
  * endpoints, the optional webhook and Event Grid endpoint; connects them; starts them; and has one
  * teardown. Used by `kvsync controller` and run in-process by the integration tests.
  */
-import { guardTokenRefresh } from '../keyvault/token-refresh-guard.ts';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
@@ -14,6 +13,7 @@ import { startEventGridPush, type EventGridOptions } from '../eventgrid/start.ts
 import type { AzureEnvironment } from '../keyvault/azure-environment.ts';
 import { KeyVaultPipeline } from '../keyvault/pipeline.ts';
 import { KeyVaultAccess } from '../keyvault/access.ts';
+import { guardTokenRefresh } from '../keyvault/token-refresh-guard.ts';
 import { DEFAULT_VAULT_REQUESTS_PER_10S } from '../keyvault/vault-guard.ts';
 import { CertificateWatch } from './certificate-watch.ts';
 import { DriftRepair } from './drift-repair.ts';

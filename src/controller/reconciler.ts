@@ -174,13 +174,13 @@ export class Reconciler {
         timeoutMs,
         undefined,
         ({ signal }) => this.#sync({ key, obj, sync, owner, target, log, outcome, stage, priority, signal, throttle, keyVaultDone: hooks.keyVaultDone }),
-        () => new ControllerError('SyncTimeout', `the sync did not finish within ${durationText(timeoutMs)} (still ${stage.now}); the last good Secrets stay`),
+        () => deadlineError(timeoutMs, stage.now, throttle.paused),
       );
     } catch (err) {
       // A Throttled status still being written lands before the failure's, never over it.
       await throttle.told;
       if (err instanceof NotLeaderError) return {};
-      const { reason, message, retryAfterMs, known } = failureCondition(apiServerUnreachable(err) ?? deadlineWhileThrottled(err, throttle, timeoutMs) ?? err);
+      const { reason, message, retryAfterMs, known } = failureCondition(apiServerUnreachable(err) ?? err);
       if (!known) log.error(unexpectedErrorFacts(err), 'unexpected reconcile error');
       outcome.result ??= reason;
       if (err instanceof TemplateRenderError) this.#d.metrics?.templateFailed(err.failure);
@@ -371,13 +371,13 @@ interface ThrottleTold {
 }
 
 /**
- * A sync whose deadline passed while the vault was pausing kvsync failed because of that pause: it is
- * `Throttled` (Ready stays True on the last good Secrets), not `SyncTimeout`, so a long 429 storm shows
- * one condition and one event from start to end. Undefined for any other error.
+ * The failure of a sync whose deadline passed (still at `stage`): `SyncTimeout`, or, when the vault was
+ * pausing kvsync meanwhile (`paused`), `Throttled` (Ready stays True on the last good Secrets), so a long
+ * 429 storm shows one condition and one event from start to end.
  */
-function deadlineWhileThrottled(err: unknown, throttle: ThrottleTold, timeoutMs: number): ControllerError | undefined {
-  if (!(err instanceof ControllerError) || err.reason !== 'SyncTimeout' || throttle.paused === undefined) return undefined;
-  return new ControllerError('Throttled', `${throttledMessage(throttle.paused)}; the sync gave up after ${durationText(timeoutMs)} and the last good Secrets stay`, { cause: err });
+function deadlineError(timeoutMs: number, stage: string, paused: VaultWait | undefined): ControllerError {
+  if (paused !== undefined) return new ControllerError('Throttled', `${throttledMessage(paused)}; the sync gave up after ${durationText(timeoutMs)} and the last good Secrets stay`);
+  return new ControllerError('SyncTimeout', `the sync did not finish within ${durationText(timeoutMs)} (still ${stage}); the last good Secrets stay`);
 }
 
 /**
